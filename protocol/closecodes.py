@@ -1,0 +1,19 @@
+"""WebSocket close codes used by the hub (RFC 6455 §7.4: 4000-4999 are ours to define)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    POLICY_VIOLATION = 1008  # Origin or subprotocol refused after the handshake
+    MESSAGE_TOO_BIG = 1009  # a frame larger than the hub accepts
+    INTERNAL_ERROR = 1011  # our bug; the peer is told nothing more
+    EXITED = 4000  # the candidate confirmed the exit
+    COMPLETED = 4001  # every question is closed
+    TAKEN_OVER = 4002  # another device joined the same interview
+    ENDED = 4003  # HR ended the interview
+    JOIN_REFUSED = 4004  # the join was refused; a Refused message with the reason came first
+    BAD_MESSAGES = 4005  # too many malformed or invalid messages on this socket
+    JOIN_TIMEOUT = 4006  # no join message within the join timeout

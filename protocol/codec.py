@@ -1,0 +1,206 @@
+"""msgpack encoding of the wire messages, with strict limits on what is decoded.
+
+``decode_client`` is what a hub runs on untrusted bytes: it accepts only the client's
+commands, and only flat maps of the declared field types. ``decode_server`` is the
+client's side. Every way a message can be wrong raises a ``ProtocolError`` carrying the
+reason code that the peer is told.
+
+Error family::
+
+    ProtocolError                 (reason: the Reason sent back)
+    ├── MessageTooLarge           too_large: more bytes than Limits.max_message_bytes
+    ├── MalformedMessage          malformed: not msgpack, trailing bytes, not a map, ext types
+    ├── UnknownMessageType        unknown_type: no such type for this direction
+    └── BadField                  bad_field: missing, unknown or wrongly typed field
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from protocol.messages import (
+    CLIENT_TYPES,
+    SERVER_TYPES,
+    ClientMessage,
+    Message,
+    Progress,
+    ServerMessage,
+)
+from protocol.reasons import Reason
+
+MAX_SAFE_INT = 2**53  # the largest integer every client language (JavaScript too) holds exactly
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the decoder accepts. Defaults suit the candidate socket."""
+
+    max_message_bytes: int = 64 * 1024
+    max_items: int = 16  # entries in any map or array
+    max_str_bytes: int = 64 * 1024
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class ProtocolError(Exception):
+    """The peer sent something that breaks the protocol (the peer's fault, not ours)."""
+
+    reason: Reason = Reason.MALFORMED
+
+    def __init__(self, detail: str, msg_type: str = "") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.msg_type = msg_type
+
+
+class MessageTooLarge(ProtocolError):
+    reason = Reason.TOO_LARGE
+
+
+class MalformedMessage(ProtocolError):
+    reason = Reason.MALFORMED
+
+
+class UnknownMessageType(ProtocolError):
+    reason = Reason.UNKNOWN_TYPE
+
+
+class BadField(ProtocolError):
+    reason = Reason.BAD_FIELD
+
+
+# --- field checks, derived once from the dataclasses' annotations ----------------------
+
+
+def _is_int(v: object) -> bool:
+    # bool is an int subclass in Python but a distinct type on the wire
+    return type(v) is int and -1 <= v <= MAX_SAFE_INT  # type: ignore[operator]
+
+
+def _is_progress(v: object) -> bool:
+    if type(v) is not dict or not {"answered", "partial", "total"} <= v.keys():
+        return False
+    return all(_is_int(v[k]) for k in ("answered", "partial", "total"))
+
+
+def _is_str_map(v: object) -> bool:
+    return type(v) is dict and all(type(k) is str and type(x) is str for k, x in v.items())
+
+
+_CHECKS: dict[str, Any] = {
+    "int": _is_int,
+    "str": lambda v: type(v) is str,
+    "bool": lambda v: type(v) is bool,
+    "str | bytes": lambda v: type(v) is str or type(v) is bytes,
+    "Progress": _is_progress,
+    "dict[str, str]": _is_str_map,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldSpec:
+    name: str
+    check: Any
+    required: bool
+    is_progress: bool
+
+
+def _specs(cls: type) -> tuple[_FieldSpec, ...]:
+    specs = []
+    for f in dataclasses.fields(cls):
+        required = (
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
+        specs.append(_FieldSpec(f.name, _CHECKS[str(f.type)], required, f.type == "Progress"))
+    return tuple(specs)
+
+
+_SPECS: dict[type, tuple[_FieldSpec, ...]] = {
+    cls: _specs(cls) for cls in (*CLIENT_TYPES.values(), *SERVER_TYPES.values())
+}
+
+
+# --- encode ----------------------------------------------------------------------------
+
+
+def to_wire(msg: Message) -> dict[str, Any]:
+    """The map that goes on the wire for ``msg``."""
+    out: dict[str, Any] = {"type": msg.TYPE}
+    for spec in _SPECS[type(msg)]:
+        value = getattr(msg, spec.name)
+        out[spec.name] = value.to_wire() if spec.is_progress else value
+    return out
+
+
+def encode(msg: Message) -> bytes:
+    """The msgpack bytes of one message."""
+    return msgpack.packb(to_wire(msg), use_bin_type=True)  # type: ignore[no-any-return]
+
+
+# --- decode ----------------------------------------------------------------------------
+
+
+def _unpack(data: bytes, limits: Limits) -> dict[str, Any]:
+    if len(data) > limits.max_message_bytes:
+        raise MessageTooLarge(f"{len(data)} bytes > {limits.max_message_bytes}")
+    try:
+        obj = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            max_str_len=limits.max_str_bytes,
+            max_bin_len=limits.max_message_bytes,
+            max_array_len=limits.max_items,
+            max_map_len=limits.max_items,
+            max_ext_len=0,
+        )
+    except Exception as exc:  # msgpack raises several unrelated types for bad input
+        raise MalformedMessage(f"not a msgpack message: {type(exc).__name__}") from exc
+    if type(obj) is not dict:
+        raise MalformedMessage("a message is a map")
+    return obj
+
+
+def _build(obj: dict[str, Any], types: dict[str, Any]) -> Any:
+    msg_type = obj.get("type")
+    if type(msg_type) is not str:
+        raise BadField("missing or non-string 'type'")
+    cls = types.get(msg_type)
+    if cls is None:
+        raise UnknownMessageType(f"unknown type {msg_type[:40]!r}", msg_type[:40])
+    specs = _SPECS[cls]
+    known = {s.name for s in specs}
+    extra = obj.keys() - known - {"type"}
+    if extra:
+        raise BadField(f"unknown field {sorted(extra)[0][:40]!r}", msg_type)
+    kwargs: dict[str, Any] = {}
+    for spec in specs:
+        if spec.name not in obj:
+            if spec.required:
+                raise BadField(f"missing field {spec.name!r}", msg_type)
+            continue
+        value = obj[spec.name]
+        if not spec.check(value):
+            raise BadField(f"field {spec.name!r} has the wrong type", msg_type)
+        if spec.is_progress:
+            value = Progress(value["answered"], value["partial"], value["total"])
+        kwargs[spec.name] = value
+    return cls(**kwargs)
+
+
+def decode_client(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClientMessage:
+    """Decode a command sent by a candidate client (what a hub receives)."""
+    result: ClientMessage = _build(_unpack(data, limits), CLIENT_TYPES)
+    return result
+
+
+def decode_server(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ServerMessage:
+    """Decode a fact sent by the server (what a client receives)."""
+    result: ServerMessage = _build(_unpack(data, limits), SERVER_TYPES)
+    return result

@@ -1,0 +1,501 @@
+"""The interview state machine: every rule about what may happen when, as pure code.
+
+Everything that changes an interview's state lives in this file. ``TRANSITIONS`` is the
+table; the functions below take a ``Snapshot``, what happened and ``now`` (ms since the
+epoch, passed in: nothing here reads a clock), and return a ``Decision``: the new
+snapshot and the facts to record, or a refusal with its reason code. The server applies a
+decision to Redis with a compare-and-set on ``Snapshot.version``, so two hubs (or a
+candidate's exit and HR's end) racing each other cannot both win.
+
+A lost connection is not an event that changes the state: the interview stays
+``in_progress`` without a session until the candidate resumes or the grace period runs
+out (then it counts as an exit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from protocol.messages import Progress
+from protocol.reasons import Reason
+
+
+class State(StrEnum):
+    INVITED = "invited"
+    IN_PROGRESS = "in_progress"
+    EXITED = "exited"
+    COMPLETED = "completed"
+    ENDED = "ended"
+    EXPIRED = "expired"
+
+
+class Event(StrEnum):
+    START = "start"  # identity verified, first entry
+    RESUME = "resume"  # a new socket for an interview in progress (same or other device)
+    DISCONNECT = "disconnect"  # the socket was lost: not an exit
+    FINISH_ANSWER = "finish_answer"  # a question closed, more remain
+    COMPLETE = "complete"  # the last question closed
+    EXIT = "exit"  # confirmed exit, or the resume grace ran out
+    REENTER = "reenter"  # second entry after an exit
+    END = "end"  # HR ended it
+    RESET = "reset"  # HR reset it: a new attempt
+    EXPIRE = "expire"  # the link or the re-entry window ran out
+
+
+TRANSITIONS: dict[State, dict[Event, State]] = {
+    State.INVITED: {
+        Event.START: State.IN_PROGRESS,
+        Event.END: State.ENDED,
+        Event.EXPIRE: State.EXPIRED,
+    },
+    State.IN_PROGRESS: {
+        Event.RESUME: State.IN_PROGRESS,
+        Event.DISCONNECT: State.IN_PROGRESS,
+        Event.FINISH_ANSWER: State.IN_PROGRESS,
+        Event.COMPLETE: State.COMPLETED,
+        Event.EXIT: State.EXITED,
+        Event.END: State.ENDED,
+    },
+    State.EXITED: {
+        Event.REENTER: State.IN_PROGRESS,
+        Event.END: State.ENDED,
+        Event.EXPIRE: State.EXPIRED,
+        Event.RESET: State.INVITED,
+    },
+    State.COMPLETED: {Event.RESET: State.INVITED},
+    State.ENDED: {Event.RESET: State.INVITED},
+    State.EXPIRED: {Event.RESET: State.INVITED},
+}
+
+
+class AnswerStatus(StrEnum):
+    ANSWERED = "answered"
+    TIMED_OUT = "timed_out"  # closed by the question's time limit: counts as answered
+    PARTIAL = "partial"  # interrupted by an exit: kept, not counted as answered
+
+
+class JoinMode(StrEnum):
+    START = "start"
+    RESUME = "resume"
+    REENTER = "reenter"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the rules need to know about one interview (one Redis hash holds it)."""
+
+    state: State
+    version: int
+    time_limits_s: tuple[int, ...]  # per question; 0: no limit
+    link_expires_ms: int
+    second_entry: bool  # policy or HR grant: may the candidate come back after an exit?
+    reentry_window_ms: int
+    resume_grace_ms: int
+    grace_exits: bool = True  # policy: a disconnect past the grace counts as an exit
+    max_reentries: int = 1
+    current_q: int = 0  # the open question; == total when none is left
+    question_started_ms: int = 0
+    question_deadline_ms: int = 0  # 0: no limit or no open question
+    answered: int = 0
+    partial: int = 0
+    session: str = ""  # the live socket's id; "" when nobody is connected
+    disconnected_ms: int = 0
+    exit_requested: bool = False
+    exited_ms: int = 0
+    reentries_used: int = 0
+    reentry_until_ms: int = 0  # 0: no re-entry open
+    started_ms: int = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.time_limits_s)
+
+    @property
+    def progress(self) -> Progress:
+        return Progress(self.answered, self.partial, self.total)
+
+    @property
+    def may_reenter(self) -> bool:
+        return self.second_entry and self.reentries_used < self.max_reentries
+
+
+Fact = dict[str, Any]  # {"kind": ..., ...}: what happened, for the event stream and the log
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The result of a rule: a new snapshot and its facts, or a refusal."""
+
+    snapshot: Snapshot
+    facts: tuple[Fact, ...] = ()
+    refusal: str | None = None  # a Reason value when refused
+    taken_over: str = ""  # the session that lost the interview to this join
+    mode: JoinMode | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.facts)
+
+
+class IllegalTransition(Exception):
+    """Our bug: a rule tried a transition that the table does not have."""
+
+
+def _move(snap: Snapshot, event: Event, **changes: Any) -> Snapshot:
+    target = TRANSITIONS[snap.state].get(event)
+    if target is None:
+        raise IllegalTransition(f"{event} from {snap.state}")
+    return replace(snap, state=target, version=snap.version + 1, **changes)
+
+
+def _refuse(snap: Snapshot, reason: Reason | str) -> Decision:
+    return Decision(snapshot=snap, refusal=str(reason))
+
+
+def _open_question(snap: Snapshot, q: int, now: int) -> dict[str, Any]:
+    """Fields that open question ``q`` at ``now`` (or mark that none is left)."""
+    if q >= snap.total:
+        return {"current_q": snap.total, "question_started_ms": 0, "question_deadline_ms": 0}
+    limit = snap.time_limits_s[q]
+    return {
+        "current_q": q,
+        "question_started_ms": now,
+        "question_deadline_ms": now + limit * 1000 if limit else 0,
+    }
+
+
+def _close_question(
+    snap: Snapshot, status: AnswerStatus, now: int, last_seq: int
+) -> tuple[dict[str, Any], Fact]:
+    changes: dict[str, Any] = {}
+    if status is AnswerStatus.PARTIAL:
+        changes["partial"] = snap.partial + 1
+    else:
+        changes["answered"] = snap.answered + 1
+    fact = {
+        "kind": "answer_closed",
+        "q": snap.current_q,
+        "status": str(status),
+        "started_ms": snap.question_started_ms,
+        "ended_ms": now,
+        "last_seq": last_seq,
+    }
+    return changes, fact
+
+
+def _advance(snap: Snapshot, status: AnswerStatus, now: int, last_seq: int) -> Decision:
+    """Close the open question with ``status`` and open the next, or complete."""
+    changes, closed = _close_question(snap, status, now, last_seq)
+    nxt = snap.current_q + 1
+    changes.update(_open_question(snap, nxt, now))
+    if nxt >= snap.total:
+        new = _move(snap, Event.COMPLETE, session="", exit_requested=False, **changes)
+        return Decision(new, (closed, {"kind": "completed", "progress": new.progress.to_wire()}))
+    new = _move(snap, Event.FINISH_ANSWER, exit_requested=False, **changes)
+    return Decision(new, (closed, {"kind": "question_started", "q": nxt}))
+
+
+def settle(snap: Snapshot, now: int) -> Decision:
+    """Apply the timeouts that have run out by ``now``: link, resume grace, re-entry window.
+
+    The question time limit of a connected candidate is the hub's timer's job
+    (``time_up``); a question whose time ran out while nobody was connected is closed
+    when the candidate comes back (``join``).
+    """
+    if snap.state is State.INVITED and now >= snap.link_expires_ms:
+        new = _move(snap, Event.EXPIRE)
+        return Decision(new, ({"kind": "expired", "why": "link"},))
+    if (
+        snap.state is State.IN_PROGRESS
+        and not snap.session
+        and snap.grace_exits
+        and snap.disconnected_ms
+        and now >= snap.disconnected_ms + snap.resume_grace_ms
+    ):
+        # the exit counts from when the grace ran out, not from when someone noticed
+        at = snap.disconnected_ms + snap.resume_grace_ms
+        exited = _exit(snap, at, why="grace_over")
+        return _chain(exited, settle(exited.snapshot, now))  # the window may be over too
+    if (
+        snap.state is State.EXITED
+        and snap.reentry_until_ms
+        and now >= snap.reentry_until_ms
+    ):
+        new = _move(snap, Event.EXPIRE, reentry_until_ms=0)
+        return Decision(new, ({"kind": "expired", "why": "reentry_window"},))
+    return Decision(snap)
+
+
+def _chain(first: Decision, second: Decision) -> Decision:
+    return replace(second, facts=first.facts + second.facts)
+
+
+def join(
+    snap: Snapshot, now: int, session: str, *, identity_ok: bool, locked_out: bool = False
+) -> Decision:
+    """A candidate presents the link and an identity proof on a new socket ``session``."""
+    if locked_out:
+        return _refuse(snap, Reason.TOO_MANY_ATTEMPTS)
+    if not identity_ok:
+        return _refuse(snap, Reason.IDENTITY_MISMATCH)
+    settled = settle(snap, now)
+    snap = settled.snapshot
+    state = snap.state
+    if state is State.INVITED:
+        new = _move(
+            snap,
+            Event.START,
+            session=session,
+            started_ms=now,
+            disconnected_ms=0,
+            **_open_question(snap, 0, now),
+        )
+        facts: tuple[Fact, ...] = (
+            {"kind": "joined", "mode": "start"},
+            {"kind": "question_started", "q": 0},
+        )
+        return _chain(settled, Decision(new, facts, mode=JoinMode.START))
+    if state is State.IN_PROGRESS:
+        old = snap.session
+        new = _move(snap, Event.RESUME, session=session, disconnected_ms=0, exit_requested=False)
+        facts = ({"kind": "joined", "mode": "resume", "took_over": bool(old)},)
+        decision = Decision(new, facts, taken_over=old, mode=JoinMode.RESUME)
+        if new.question_deadline_ms and now >= new.question_deadline_ms:
+            # time ran out while nobody was connected: close it, start the next one now
+            advanced = _advance(new, AnswerStatus.TIMED_OUT, now, last_seq=-1)
+            decision = replace(_chain(decision, advanced), taken_over=old, mode=JoinMode.RESUME)
+        return _chain(settled, decision)
+    if state is State.EXITED:
+        if not snap.may_reenter:
+            return _refuse(snap, Reason.REENTRY_NOT_PERMITTED)
+        opened = _open_question(snap, snap.current_q, now)
+        new = _move(
+            snap,
+            Event.REENTER,
+            session=session,
+            disconnected_ms=0,
+            reentries_used=snap.reentries_used + 1,
+            reentry_until_ms=0,
+            **opened,
+        )
+        facts = ({"kind": "joined", "mode": "reenter"},)
+        decision = Decision(new, facts, mode=JoinMode.REENTER)
+        if new.current_q >= new.total:
+            # the exit interrupted the last question: nothing is left to answer
+            done = _move(new, Event.COMPLETE, session="")
+            decision = Decision(
+                done,
+                (*facts, {"kind": "completed", "progress": done.progress.to_wire()}),
+                mode=JoinMode.REENTER,
+            )
+        return _chain(settled, decision)
+    if state is State.COMPLETED:
+        return _refuse(snap, Reason.ALREADY_COMPLETED)
+    if state is State.ENDED:
+        return _refuse(snap, Reason.INTERVIEW_ENDED)
+    # expired: either the link ran out before a start, or the re-entry window did
+    return _refuse(snap, Reason.LINK_EXPIRED if not snap.started_ms else Reason.REENTRY_WINDOW_OVER)
+
+
+def _check_live(snap: Snapshot, session: str | None) -> str | None:
+    """The refusal for a command from ``session`` when it no longer holds the interview."""
+    if snap.state is State.ENDED:
+        return Reason.INTERVIEW_ENDED
+    if snap.state is not State.IN_PROGRESS:
+        return Reason.NOT_IN_PROGRESS
+    if session is not None and snap.session != session:
+        return Reason.TAKEN_OVER
+    return None
+
+
+def finish_answer(
+    snap: Snapshot, now: int, session: str, q: int, last_seq: int, stored_seq: int
+) -> Decision:
+    """The candidate says the answer to ``q`` is complete; ``stored_seq`` is what Redis has."""
+    refusal = _check_live(snap, session)
+    if refusal:
+        return _refuse(snap, refusal)
+    if q != snap.current_q:
+        return _refuse(snap, Reason.NOT_CURRENT_QUESTION)
+    if stored_seq < last_seq:
+        return _refuse(snap, Reason.ANSWER_INCOMPLETE)
+    return _advance(snap, AnswerStatus.ANSWERED, now, stored_seq)
+
+
+def time_up(snap: Snapshot, now: int, q: int, stored_seq: int) -> Decision:
+    """The hub's timer for question ``q`` fired: close it if its time has really run out."""
+    if (
+        snap.state is not State.IN_PROGRESS
+        or snap.current_q != q
+        or not snap.question_deadline_ms
+        or now < snap.question_deadline_ms
+    ):
+        return Decision(snap)  # already moved on, or not yet: nothing to do
+    return _advance(snap, AnswerStatus.TIMED_OUT, now, stored_seq)
+
+
+def request_exit(snap: Snapshot, now: int, session: str | None) -> Decision:
+    """Step one of an exit: nothing is lost yet; the candidate sees what an exit means."""
+    refusal = _check_live(snap, session)
+    if refusal:
+        return _refuse(snap, refusal)
+    new = replace(snap, exit_requested=True, version=snap.version + 1)
+    return Decision(new, ({"kind": "exit_requested", "progress": snap.progress.to_wire()},))
+
+
+def cancel_exit(snap: Snapshot, now: int, session: str | None) -> Decision:
+    """The candidate closed the confirm dialog."""
+    refusal = _check_live(snap, session)
+    if refusal:
+        return _refuse(snap, refusal)
+    if not snap.exit_requested:
+        return Decision(snap)
+    new = replace(snap, exit_requested=False, version=snap.version + 1)
+    return Decision(new, ({"kind": "exit_cancelled"},))
+
+
+def reentry_until(snap: Snapshot, exit_ms: int) -> int:
+    """Until when a candidate who exits at ``exit_ms`` may come back (0: may not)."""
+    return exit_ms + snap.reentry_window_ms if snap.may_reenter else 0
+
+
+def _exit(snap: Snapshot, now: int, why: str, last_seq: int = -1) -> Decision:
+    changes: dict[str, Any] = {}
+    facts: list[Fact] = []
+    partial_q = -1
+    if snap.current_q < snap.total:
+        closed_changes, closed = _close_question(snap, AnswerStatus.PARTIAL, now, last_seq)
+        changes.update(closed_changes)
+        facts.append(closed)
+        partial_q = snap.current_q
+        changes.update(_open_question(snap, snap.current_q + 1, now))
+        changes["question_started_ms"] = 0
+        changes["question_deadline_ms"] = 0
+    until = reentry_until(snap, now)
+    new = _move(
+        snap,
+        Event.EXIT,
+        session="",
+        exit_requested=False,
+        exited_ms=now,
+        reentry_until_ms=until,
+        **changes,
+    )
+    facts.append(
+        {
+            "kind": "exited",
+            "why": why,
+            "partial_q": partial_q,
+            "progress": new.progress.to_wire(),
+            "reentry_until_ms": until,
+        }
+    )
+    return Decision(new, tuple(facts))
+
+
+def confirm_exit(snap: Snapshot, now: int, session: str | None, stored_seq: int) -> Decision:
+    """Step two: the candidate confirmed. The open question is kept as a partial answer.
+
+    ``session`` is None for the HTTP fallback, which any verified client may use.
+    """
+    refusal = _check_live(snap, session)
+    if refusal:
+        return _refuse(snap, refusal)
+    if not snap.exit_requested:
+        return _refuse(snap, Reason.NO_EXIT_REQUESTED)
+    return _exit(snap, now, why="candidate", last_seq=stored_seq)
+
+
+def disconnect(snap: Snapshot, now: int, session: str) -> Decision:
+    """The socket ``session`` was lost without an exit."""
+    if snap.state is not State.IN_PROGRESS or snap.session != session:
+        return Decision(snap)  # taken over, exited, ended or completed already
+    new = _move(snap, Event.DISCONNECT, session="", disconnected_ms=now, exit_requested=False)
+    grace_until = now + snap.resume_grace_ms if snap.grace_exits else 0
+    return Decision(new, ({"kind": "disconnected", "grace_until_ms": grace_until},))
+
+
+def end(snap: Snapshot, now: int, actor: str) -> Decision:
+    """HR ends the interview: the candidate is locked out at once."""
+    if snap.state is State.ENDED:
+        return _refuse(snap, Reason.INTERVIEW_ENDED)
+    if Event.END not in TRANSITIONS[snap.state]:
+        return _refuse(snap, Reason.NOT_IN_PROGRESS)
+    changes: dict[str, Any] = {}
+    facts: list[Fact] = []
+    if snap.state is State.IN_PROGRESS and snap.current_q < snap.total:
+        closed_changes, closed = _close_question(snap, AnswerStatus.PARTIAL, now, -1)
+        changes.update(closed_changes)
+        facts.append(closed)
+    new = _move(
+        snap,
+        Event.END,
+        session="",
+        exit_requested=False,
+        reentry_until_ms=0,
+        question_deadline_ms=0,
+        **changes,
+    )
+    facts.append({"kind": "ended", "by": actor, "progress": new.progress.to_wire()})
+    return Decision(new, tuple(facts), taken_over=snap.session)
+
+
+def reset(snap: Snapshot, now: int, actor: str, link_expires_ms: int) -> Decision:
+    """HR resets the interview: a fresh attempt from the first question."""
+    if Event.RESET not in TRANSITIONS[snap.state]:
+        return _refuse(snap, Reason.RESET_NOT_ALLOWED)
+    new = _move(
+        snap,
+        Event.RESET,
+        link_expires_ms=link_expires_ms,
+        current_q=0,
+        question_started_ms=0,
+        question_deadline_ms=0,
+        answered=0,
+        partial=0,
+        session="",
+        disconnected_ms=0,
+        exit_requested=False,
+        exited_ms=0,
+        reentries_used=0,
+        reentry_until_ms=0,
+        started_ms=0,
+    )
+    return Decision(new, ({"kind": "reset", "by": actor},))
+
+
+def next_deadline(snap: Snapshot) -> int:
+    """When ``settle`` would next change this interview (0: never by itself)."""
+    if snap.state is State.INVITED:
+        return snap.link_expires_ms
+    if snap.state is State.IN_PROGRESS and not snap.session and snap.disconnected_ms:
+        return snap.disconnected_ms + snap.resume_grace_ms if snap.grace_exits else 0
+    if snap.state is State.EXITED and snap.reentry_until_ms:
+        return snap.reentry_until_ms
+    return 0
+
+
+__all__ = [
+    "TRANSITIONS",
+    "AnswerStatus",
+    "Decision",
+    "Event",
+    "Fact",
+    "IllegalTransition",
+    "JoinMode",
+    "Snapshot",
+    "State",
+    "cancel_exit",
+    "confirm_exit",
+    "disconnect",
+    "end",
+    "finish_answer",
+    "join",
+    "next_deadline",
+    "request_exit",
+    "reset",
+    "settle",
+    "time_up",
+]

@@ -1,0 +1,179 @@
+"""Stable reason codes for every refusal, with the human messages in zh-CN and en.
+
+A reason code never changes once published: clients switch on it. The messages are what a
+person sees; ``message(reason, lang)`` picks one. ``permission_denied:<permission>`` is the
+one parametrised code: the permission name follows the colon.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # Joining and identity
+    LINK_INVALID = "link_invalid"
+    LINK_EXPIRED = "link_expired"
+    IDENTITY_MISMATCH = "identity_mismatch"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    INTERVIEW_ENDED = "interview_ended"
+    ALREADY_COMPLETED = "already_completed"
+    REENTRY_NOT_PERMITTED = "reentry_not_permitted"
+    REENTRY_WINDOW_OVER = "reentry_window_over"
+    ALREADY_EXITED = "already_exited"
+    # Messages in the wrong place or order
+    NOT_JOINED = "not_joined"
+    ALREADY_JOINED = "already_joined"
+    NOT_IN_PROGRESS = "not_in_progress"
+    NOT_CURRENT_QUESTION = "not_current_question"
+    SEQ_GAP = "seq_gap"
+    ANSWER_INCOMPLETE = "answer_incomplete"
+    NO_EXIT_REQUESTED = "no_exit_requested"
+    RESET_NOT_ALLOWED = "reset_not_allowed"
+    TAKEN_OVER = "taken_over"
+    # Malformed or hostile input
+    MALFORMED = "malformed"
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_FIELD = "bad_field"
+    TOO_LARGE = "too_large"
+    CHUNK_TOO_LARGE = "chunk_too_large"
+    ANSWER_TOO_LONG = "answer_too_long"
+    SUBPROTOCOL_REQUIRED = "subprotocol_required"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+    # Ours
+    INTERNAL_ERROR = "internal_error"
+    PERMISSION_DENIED = "permission_denied"
+
+
+_MESSAGES: dict[Reason, tuple[str, str]] = {
+    # reason: (en, zh-CN)
+    Reason.LINK_INVALID: (
+        "This interview link is not valid. Please check the link or contact HR.",
+        "面试链接无效，请检查链接或联系 HR。",
+    ),
+    Reason.LINK_EXPIRED: (
+        "This interview link has expired. Please contact HR for a new one.",
+        "面试链接已过期，请联系 HR 获取新的链接。",
+    ),
+    Reason.IDENTITY_MISMATCH: (
+        "The ID-card or phone number does not match this interview.",
+        "身份证号或手机号与本次面试不符。",
+    ),
+    Reason.TOO_MANY_ATTEMPTS: (
+        "Too many failed attempts. Please wait a while and try again, or contact HR.",
+        "尝试次数过多，请稍后再试或联系 HR。",
+    ),
+    Reason.INTERVIEW_ENDED: (
+        "HR has ended this interview. You can no longer answer.",
+        "HR 已结束本次面试，您无法继续作答。",
+    ),
+    Reason.ALREADY_COMPLETED: (
+        "You have already completed this interview. Thank you.",
+        "您已完成本次面试，感谢参与。",
+    ),
+    Reason.REENTRY_NOT_PERMITTED: (
+        "A second entry is not allowed for this interview. Please contact HR.",
+        "本次面试不允许再次进入，请联系 HR。",
+    ),
+    Reason.REENTRY_WINDOW_OVER: (
+        "The time allowed for coming back to this interview is over. Please contact HR.",
+        "重新进入面试的时限已过，请联系 HR。",
+    ),
+    Reason.ALREADY_EXITED: (
+        "You have left this interview.",
+        "您已退出本次面试。",
+    ),
+    Reason.NOT_JOINED: (
+        "Please verify your identity first.",
+        "请先完成身份验证。",
+    ),
+    Reason.ALREADY_JOINED: (
+        "You are already in this interview.",
+        "您已在面试中。",
+    ),
+    Reason.NOT_IN_PROGRESS: (
+        "The interview is not in progress.",
+        "面试当前未在进行中。",
+    ),
+    Reason.NOT_CURRENT_QUESTION: (
+        "This answer belongs to a question that is not the current one.",
+        "该回答不属于当前题目。",
+    ),
+    Reason.SEQ_GAP: (
+        "Part of the answer is missing; your device will send it again.",
+        "部分回答内容缺失，您的设备将重新发送。",
+    ),
+    Reason.ANSWER_INCOMPLETE: (
+        "Part of the answer has not been saved yet; your device will send it again.",
+        "部分回答尚未保存，您的设备将重新发送。",
+    ),
+    Reason.NO_EXIT_REQUESTED: (
+        "Please ask to exit first; then confirm.",
+        "请先申请退出，再进行确认。",
+    ),
+    Reason.RESET_NOT_ALLOWED: (
+        "Only an interview that is over (exited, ended, expired or completed) can be reset.",
+        "只有已结束（已退出、已终止、已过期或已完成）的面试才能重置。",
+    ),
+    Reason.TAKEN_OVER: (
+        "This interview was opened on another device, which has taken over.",
+        "面试已在另一台设备上打开，当前设备已被接管。",
+    ),
+    Reason.MALFORMED: (
+        "The message could not be read.",
+        "无法读取该消息。",
+    ),
+    Reason.UNKNOWN_TYPE: (
+        "The message type is not known.",
+        "未知的消息类型。",
+    ),
+    Reason.BAD_FIELD: (
+        "A field of the message is missing or has the wrong type.",
+        "消息字段缺失或类型错误。",
+    ),
+    Reason.TOO_LARGE: (
+        "The message is too large.",
+        "消息过大。",
+    ),
+    Reason.CHUNK_TOO_LARGE: (
+        "This part of the answer is too large; send it in smaller parts.",
+        "该段回答过大，请分段发送。",
+    ),
+    Reason.ANSWER_TOO_LONG: (
+        "This answer has reached its maximum length.",
+        "该回答已达到最大长度。",
+    ),
+    Reason.SUBPROTOCOL_REQUIRED: (
+        "The connection must use the interview-hub.v1 subprotocol.",
+        "连接必须使用 interview-hub.v1 子协议。",
+    ),
+    Reason.ORIGIN_NOT_ALLOWED: (
+        "This page is not allowed to connect to the interview.",
+        "该页面无权连接面试服务。",
+    ),
+    Reason.INTERNAL_ERROR: (
+        "Something went wrong on our side. Your saved answers are safe; please reconnect.",
+        "服务器出现问题。已保存的回答不会丢失，请重新连接。",
+    ),
+    Reason.PERMISSION_DENIED: (
+        "You do not have the permission needed for this action.",
+        "您没有执行此操作所需的权限。",
+    ),
+}
+
+LANGUAGES = ("en", "zh-CN")
+
+
+def messages(reason: str) -> dict[str, str]:
+    """The human messages for a reason code, keyed by language tag."""
+    base, _, detail = reason.partition(":")
+    en, zh = _MESSAGES[Reason(base)]
+    if detail:
+        en = f"{en} ({detail})"
+        zh = f"{zh}（{detail}）"
+    return {"en": en, "zh-CN": zh}
+
+
+def message(reason: str, lang: str = "en") -> str:
+    """One human message; unknown languages fall back to English."""
+    return messages(reason).get(lang, messages(reason)["en"])
