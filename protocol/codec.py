@@ -113,9 +113,7 @@ class _FieldSpec:
 def _specs(cls: type) -> tuple[_FieldSpec, ...]:
     specs = []
     for f in dataclasses.fields(cls):
-        required = (
-            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        )
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         specs.append(_FieldSpec(f.name, _CHECKS[str(f.type)], required, f.type == "Progress"))
     return tuple(specs)
 

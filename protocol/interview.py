@@ -218,11 +218,7 @@ def settle(snap: Snapshot, now: int) -> Decision:
         at = snap.disconnected_ms + snap.resume_grace_ms
         exited = _exit(snap, at, why="grace_over")
         return _chain(exited, settle(exited.snapshot, now))  # the window may be over too
-    if (
-        snap.state is State.EXITED
-        and snap.reentry_until_ms
-        and now >= snap.reentry_until_ms
-    ):
+    if snap.state is State.EXITED and snap.reentry_until_ms and now >= snap.reentry_until_ms:
         new = _move(snap, Event.EXPIRE, reentry_until_ms=0)
         return Decision(new, ({"kind": "expired", "why": "reentry_window"},))
     return Decision(snap)
@@ -232,14 +228,22 @@ def _chain(first: Decision, second: Decision) -> Decision:
     return replace(second, facts=first.facts + second.facts)
 
 
+def identity_refusal(*, identity_ok: bool, locked_out: bool) -> str | None:
+    """Whether an identity proof lets the candidate in: a lock-out wins over a match."""
+    if locked_out:
+        return Reason.TOO_MANY_ATTEMPTS
+    if not identity_ok:
+        return Reason.IDENTITY_MISMATCH
+    return None
+
+
 def join(
     snap: Snapshot, now: int, session: str, *, identity_ok: bool, locked_out: bool = False
 ) -> Decision:
     """A candidate presents the link and an identity proof on a new socket ``session``."""
-    if locked_out:
-        return _refuse(snap, Reason.TOO_MANY_ATTEMPTS)
-    if not identity_ok:
-        return _refuse(snap, Reason.IDENTITY_MISMATCH)
+    refusal = identity_refusal(identity_ok=identity_ok, locked_out=locked_out)
+    if refusal:
+        return _refuse(snap, refusal)
     settled = settle(snap, now)
     snap = settled.snapshot
     state = snap.state
@@ -492,6 +496,7 @@ __all__ = [
     "disconnect",
     "end",
     "finish_answer",
+    "identity_refusal",
     "join",
     "next_deadline",
     "request_exit",

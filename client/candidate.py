@@ -1,0 +1,262 @@
+"""The Python candidate client: for scripts, tests, load tests and the terminal.
+
+It keeps every chunk that the server has not acknowledged in an outbox and, after a
+reconnect (on this or any other machine that has the outbox), resends exactly those the
+server does not have: the server's ``QuestionStarted.acked_seq`` says where it stands.
+
+    async with CandidateClient(url, token, identity) as c:
+        await c.join()
+        await c.send_text("my answer ")
+        await c.finish()            # waits until every chunk is acknowledged
+        preview = await c.request_exit()
+        exited = await c.confirm_exit()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from protocol import SUBPROTOCOL
+from protocol.codec import decode_server, encode
+from protocol.messages import (
+    AnswerSaved,
+    CancelExit,
+    ChunkAcked,
+    Completed,
+    ConfirmExit,
+    Ended,
+    Exited,
+    ExitPreviewed,
+    FinishAnswer,
+    Join,
+    Joined,
+    QuestionStarted,
+    Refused,
+    RequestExit,
+    SendChunk,
+    ServerMessage,
+    TakenOver,
+)
+
+
+class ClientClosed(Exception):
+    """The server closed the socket; ``code`` and the last message say why."""
+
+    def __init__(self, code: int | None, last: ServerMessage | None) -> None:
+        super().__init__(f"closed with {code}: {last}")
+        self.code = code
+        self.last = last
+
+
+class JoinRefused(Exception):
+    def __init__(self, refusal: Refused) -> None:
+        super().__init__(refusal.reason)
+        self.refusal = refusal
+        self.reason = refusal.reason
+
+
+class CandidateClient:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        identity: str,
+        device: str = "python-client",
+        *,
+        origin: str | None = None,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.identity = identity
+        self.device = device
+        self.origin = origin
+        self.ws: ClientConnection | None = None
+        self.joined: Joined | None = None
+        self.question: QuestionStarted | None = None
+        self.outbox: OrderedDict[tuple[int, int], str | bytes] = OrderedDict()
+        self.next_seq: dict[int, int] = {}
+        self.acked: dict[int, int] = {}
+        self.received: list[ServerMessage] = []  # every message, in order, for inspection
+        self.close_code: int | None = None
+        self._inbox: asyncio.Queue[ServerMessage | None] = asyncio.Queue()
+        self._acked_event = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> CandidateClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- connection -------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.close_code = None
+        self._inbox = asyncio.Queue()
+        self.ws = await websockets.connect(
+            self.url,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            origin=self.origin,  # type: ignore[arg-type]
+            compression=None,
+            max_size=2**20,
+        )
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        try:
+            async for data in self.ws:
+                if not isinstance(data, bytes):
+                    continue
+                msg = decode_server(data)
+                self.received.append(msg)
+                if type(msg) is ChunkAcked:
+                    self._on_ack(msg)
+                    continue
+                if type(msg) is QuestionStarted:
+                    self.question = msg
+                    self._on_ack(ChunkAcked(msg.q, msg.acked_seq))
+                await self._inbox.put(msg)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            self._acked_event.set()
+            await self._inbox.put(None)
+
+    def _on_ack(self, ack: ChunkAcked) -> None:
+        if ack.seq > self.acked.get(ack.q, 0):
+            self.acked[ack.q] = ack.seq
+        for key in [k for k in self.outbox if k[0] == ack.q and k[1] <= ack.seq]:
+            del self.outbox[key]
+        self._acked_event.set()
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    async def drop(self) -> None:
+        """Lose the connection abruptly, as a network failure would (no close handshake)."""
+        if self.ws is not None:
+            self.ws.transport.abort()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    async def next_message(self, timeout: float = 10.0) -> ServerMessage:
+        """The next message other than an ack; ClientClosed when the socket closed."""
+        msg = await asyncio.wait_for(self._inbox.get(), timeout)
+        if msg is None:
+            await self._inbox.put(None)  # stay closed for later callers
+            last = self.received[-1] if self.received else None
+            raise ClientClosed(self.close_code, last)
+        return msg
+
+    async def expect(self, kind: type[Any], timeout: float = 10.0) -> Any:
+        msg = await self.next_message(timeout)
+        if not isinstance(msg, kind):
+            raise AssertionError(f"expected {kind.__name__}, got {msg!r}")
+        return msg
+
+    async def send(self, msg: Any) -> None:
+        assert self.ws is not None, "connect first"
+        await self.ws.send(encode(msg))
+
+    # --- the flow ---------------------------------------------------------------------------
+
+    async def join(self) -> Joined:
+        """Connect, verify, and resend what the server does not have yet."""
+        await self.connect()
+        await self.send(Join(self.token, self.identity, self.device))
+        first = await self.next_message()
+        if isinstance(first, Refused):
+            raise JoinRefused(first)
+        if not isinstance(first, Joined):
+            raise AssertionError(f"expected joined, got {first!r}")
+        self.joined = first
+        nxt = await self.next_message()
+        while isinstance(nxt, AnswerSaved):  # a question closed by its time limit while away
+            nxt = await self.next_message()
+        if isinstance(nxt, QuestionStarted):
+            self.next_seq.setdefault(nxt.q, nxt.acked_seq + 1)
+            if self.next_seq[nxt.q] <= nxt.acked_seq:
+                self.next_seq[nxt.q] = nxt.acked_seq + 1
+            await self.resend()
+        elif isinstance(nxt, Completed):
+            pass
+        else:
+            raise AssertionError(f"expected question, got {nxt!r}")
+        return first
+
+    async def resend(self) -> None:
+        """Send every unacknowledged chunk of the open question again, in order."""
+        q = self.question.q if self.question else -1
+        for stale in [k for k in self.outbox if k[0] != q]:
+            del self.outbox[stale]  # that question closed (time limit, exit): nothing to resend
+        for (cq, seq), data in list(self.outbox.items()):
+            await self.send(SendChunk(cq, seq, data))
+
+    async def send_text(self, data: str | bytes) -> int:
+        """Stream one chunk of the open question's answer; returns its seq."""
+        assert self.question is not None, "join first"
+        q = self.question.q
+        seq = self.next_seq.get(q, 1)
+        self.next_seq[q] = seq + 1
+        self.outbox[(q, seq)] = data
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.send(SendChunk(q, seq, data))  # kept in the outbox either way
+        return seq
+
+    async def wait_acked(self, timeout: float = 10.0) -> None:
+        """Until the server has acknowledged every chunk sent (or the socket closed)."""
+
+        async def wait() -> None:
+            while self.outbox and self.close_code is None:
+                self._acked_event.clear()
+                await self._acked_event.wait()
+
+        await asyncio.wait_for(wait(), timeout)
+
+    async def finish(self) -> QuestionStarted | Completed:
+        """Close the open question; returns the next question or the completion."""
+        assert self.question is not None
+        q = self.question.q
+        await self.wait_acked()
+        await self.send(FinishAnswer(q, self.next_seq.get(q, 1) - 1))
+        saved = await self.next_message()
+        if not isinstance(saved, AnswerSaved):
+            raise AssertionError(f"expected answer_saved, got {saved!r}")
+        nxt = await self.next_message()
+        if isinstance(nxt, QuestionStarted | Completed):
+            return nxt
+        raise AssertionError(f"expected question or completed, got {nxt!r}")
+
+    async def request_exit(self) -> ExitPreviewed:
+        await self.send(RequestExit())
+        return await self.expect(ExitPreviewed)  # type: ignore[no-any-return]
+
+    async def cancel_exit(self) -> None:
+        await self.send(CancelExit())
+
+    async def confirm_exit(self) -> Exited:
+        await self.send(ConfirmExit())
+        msg = await self.next_message()
+        while isinstance(msg, AnswerSaved | Refused) and not isinstance(msg, Exited):
+            if isinstance(msg, Refused):
+                raise AssertionError(f"exit refused: {msg.reason}")
+            msg = await self.next_message()
+        if not isinstance(msg, Exited):
+            raise AssertionError(f"expected exited, got {msg!r}")
+        return msg
+
+
+__all__ = ["CandidateClient", "ClientClosed", "Ended", "JoinRefused", "TakenOver"]

@@ -1,0 +1,181 @@
+"""The Starlette application: routes, and the lifespan that starts the hub's tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.exceptions
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from protocol.interview import Decision
+from protocol.reasons import Reason, messages
+from server.candidates import Caller, CandidateService, Refusal
+from server.hub import CandidateHub
+from server.settings import Settings
+from server.store import Store
+from server.sweeper import run_sweeper
+
+log = logging.getLogger("interview_hub.app")
+
+HTTP_STATUS = {
+    Reason.LINK_INVALID: 404,
+    Reason.IDENTITY_MISMATCH: 403,
+    Reason.TOO_MANY_ATTEMPTS: 429,
+    Reason.BAD_FIELD: 400,
+    Reason.MALFORMED: 400,
+}
+
+
+def refusal_response(reason: str) -> JSONResponse:
+    return JSONResponse(
+        {"reason": reason, "message": messages(reason)},
+        status_code=HTTP_STATUS.get(Reason(reason.partition(":")[0]), 409),
+    )
+
+
+async def check_durability(store: Store, settings: Settings) -> bool:
+    """For "fsync": whether to add WAITAOF to writes (else Redis must fsync every write)."""
+    if settings.durability != "fsync":
+        return False
+    try:
+        await store.redis.execute_command("WAITAOF", 0, 0, 0)
+        return True
+    except redis.exceptions.ResponseError:
+        fsync = (await store.redis.config_get("appendfsync")).get("appendfsync")
+        aof = (await store.redis.config_get("appendonly")).get("appendonly")
+        if aof == "yes" and fsync == "always":
+            return False  # every write is on disk before Redis answers
+        raise RuntimeError(
+            "HUB_DURABILITY=fsync needs Redis ≥ 7.2 (WAITAOF) or appendonly yes with "
+            "appendfsync always; this Redis has neither"
+        ) from None
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise Refusal(Reason.MALFORMED) from None
+    if not isinstance(body, dict):
+        raise Refusal(Reason.MALFORMED)
+    for name in ("token", "identity"):
+        if not isinstance(body.get(name), str):
+            raise Refusal(Reason.BAD_FIELD)
+    return body
+
+
+def _caller(request: Request) -> Caller:
+    client = request.client
+    return Caller(
+        ip=client.host if client else "", device=request.headers.get("user-agent", "")[:256]
+    )
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    """The hub's ASGI app. ``store`` defaults to one on ``settings.redis_url``."""
+    if store is None:
+        if not settings.redis_url:
+            raise ValueError("create_app needs settings.redis_url or a store")
+        store = Store.from_url(settings.redis_url, events_maxlen=settings.events_maxlen)
+    service = CandidateService(store, settings)
+    hub = CandidateHub(store, service, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.redis.ping()
+        wait_fsync = await check_durability(store, settings)
+        await hub.start(wait_fsync=wait_fsync)
+        sweeper = asyncio.create_task(run_sweeper(service, settings.sweep_interval_s))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+            await hub.stop()
+            await store.close()
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await store.redis.ping()
+        except redis.exceptions.RedisError as exc:
+            return JSONResponse({"status": "degraded", "redis": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok", "redis": "ok", "sockets": len(hub.connections)})
+
+    async def candidate_exit(request: Request) -> Response:
+        """Exit without a websocket: preview with confirm=false, exit with confirm=true."""
+        caller = _caller(request)
+        try:
+            body = await _json_body(request)
+            verified = await service.verify(body["token"], body["identity"], caller, "exit")
+            iv_id = verified.interview_id
+            decision: Decision
+            if body.get("confirm") is True:
+                decision = await service.confirm_exit(iv_id, None, caller)
+            else:
+                decision = await service.request_exit(iv_id, None, caller)
+            if decision.refusal:
+                raise Refusal(decision.refusal)
+        except Refusal as exc:
+            return refusal_response(exc.reason)
+        snap = decision.snapshot
+        if body.get("confirm") is True:
+            partial = next((f["q"] for f in decision.facts if f["kind"] == "answer_closed"), -1)
+            return JSONResponse(
+                {
+                    "state": str(snap.state),
+                    "progress": snap.progress.to_wire(),
+                    "partial_q": partial,
+                    "reentry_allowed": snap.may_reenter,
+                    "reentry_until_ms": snap.reentry_until_ms,
+                }
+            )
+        preview = await service.exit_preview(iv_id, snap)
+        preview["progress"] = preview["progress"].to_wire()
+        return JSONResponse({"state": str(snap.state), **preview})
+
+    async def candidate_centre(request: Request) -> Response:
+        """The verified person's interviews, with what they can do next."""
+        caller = _caller(request)
+        try:
+            body = await _json_body(request)
+            verified = await service.verify(body["token"], body["identity"], caller, "centre")
+        except Refusal as exc:
+            return refusal_response(exc.reason)
+        items = await service.centre(body["identity"], verified)
+        return JSONResponse({"candidate": verified.meta.get("candidate", ""), "interviews": items})
+
+    async def invitation(request: Request) -> Response:
+        # The candidate web app is not built yet; say so plainly and how to take it instead.
+        link = f"{settings.base_url}/i/{request.path_params['token']}"
+        return HTMLResponse(
+            "<!doctype html><meta charset=utf-8><title>interview-hub</title>"
+            "<h1>interview-hub</h1><p>The candidate web app is not available yet. "
+            "Take this interview from a terminal:</p>"
+            f"<pre>interview-hub take '{link}'</pre>"
+            "<p>候选人网页版尚未上线。请在终端中使用上面的命令参加面试。</p>"
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/api/candidate/exit", candidate_exit, methods=["POST"]),
+            Route("/api/candidate/centre", candidate_centre, methods=["POST"]),
+            Route("/i/{token}", invitation),
+            WebSocketRoute("/ws/candidate", hub),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.service = service
+    app.state.store = store
+    return app
+
+
+__all__ = ["create_app"]

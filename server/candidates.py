@@ -1,0 +1,306 @@
+"""The candidate's operations, shared by the websocket hub and the HTTP fallback.
+
+Each operation reads the interview, asks the state machine (protocol.interview) what
+follows, and applies the answer with one compare-and-set script; when another writer got
+there first it reads again and asks again. No rule is decided here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import interview as sm
+from protocol.interview import Decision, Snapshot, State
+from protocol.reasons import Reason
+from server import identity
+from server.settings import Settings
+from server.store import Store
+
+MAX_CAS_RETRIES = 50
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking, for the operation log."""
+
+    ip: str = ""
+    device: str = ""
+    actor: str = "candidate"
+    role: str = "candidate"
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    interview_id: str
+    meta: dict[str, str]
+
+
+class Refusal(Exception):
+    """A refused request; ``reason`` is a protocol.reasons value."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Conflict(Exception):
+    """Our bug or a pathological race: the compare-and-set kept losing."""
+
+
+Rule = Callable[[Snapshot, dict[str, str]], Awaitable[Decision]]
+
+
+class CandidateService:
+    def __init__(
+        self, store: Store, settings: Settings, clock: Callable[[], int] = wall_clock_ms
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+
+    # --- identity ---------------------------------------------------------------------
+
+    async def verify(self, token: str, proof: str, caller: Caller, action: str) -> Verified:
+        """Check the link and the identity proof; raise Refusal with the reason if not."""
+        parts = identity.split_token(token)
+        meta = await self.store.meta(parts[0]) if parts else {}
+        if not parts or not meta or not identity.token_matches(parts[1], meta.get("token_sha", "")):
+            raise Refusal(Reason.LINK_INVALID)
+        iv_id = parts[0]
+        locked_out = await self.store.failed_identity(iv_id) >= self.settings.max_identity_attempts
+        ok = identity.matches(
+            self.settings.secret, proof, [meta.get("id_hash", ""), meta.get("phone_hash", "")]
+        )
+        refusal = sm.identity_refusal(identity_ok=ok, locked_out=locked_out)
+        if refusal:
+            if not locked_out:
+                await self.store.count_failed_identity(iv_id, self.settings.identity_lockout_s)
+            await self.log(iv_id, caller, action, refusal)
+            raise Refusal(refusal)
+        return Verified(iv_id, meta)
+
+    # --- the compare-and-set loop -------------------------------------------------------
+
+    async def decide(
+        self,
+        iv_id: str,
+        rule: Rule,
+        caller: Caller,
+        action: str,
+        detail: dict[str, Any] | None = None,
+    ) -> Decision:
+        """Run ``rule`` on the current snapshot and apply its decision atomically."""
+        for _ in range(MAX_CAS_RETRIES):
+            loaded = await self.store.snapshot(iv_id)
+            if loaded is None:
+                raise Refusal(Reason.LINK_INVALID)
+            snap, meta = loaded
+            decision = await rule(snap, meta)
+            if decision.refusal:
+                await self.log(iv_id, caller, action, decision.refusal, detail)
+                return decision
+            if not decision.changed:
+                return decision
+            now = self.clock()
+            entry = self._entry(caller, action, "ok", detail)
+            ids = await self.store.apply(
+                iv_id,
+                snap,
+                decision,
+                now,
+                extra_meta=_counters(meta, decision, caller),
+                log=[entry],
+            )
+            if ids is None:
+                continue  # someone else changed it first: read again, decide again
+            await self.store.schedule(iv_id, sm.next_deadline(decision.snapshot))
+            if decision.taken_over:
+                await self._kick_previous(decision, caller)
+            return decision
+        raise Conflict(f"{action} on {iv_id}: compare-and-set lost {MAX_CAS_RETRIES} times")
+
+    async def _kick_previous(self, decision: Decision, caller: Caller) -> None:
+        """Tell whichever hub holds the socket that lost the interview to close it."""
+        new = decision.snapshot
+        if new.state is State.IN_PROGRESS:
+            message: dict[str, Any] = {"kind": "taken_over", "device": caller.device}
+        elif new.state is State.EXITED:
+            message = {
+                "kind": "exited",
+                "progress": new.progress.to_wire(),
+                "reentry_until_ms": new.reentry_until_ms,
+            }
+        elif new.state is State.ENDED:
+            message = {"kind": "ended", "by": caller.actor}
+        else:
+            message = {"kind": "closed", "state": str(new.state)}
+        await self.store.publish_control({"session": decision.taken_over, **message})
+
+    def _entry(
+        self, caller: Caller, action: str, outcome: str, detail: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        entry = {
+            "action": action,
+            "outcome": outcome,
+            "actor": caller.actor,
+            "role": caller.role,
+            "ip": caller.ip,
+            "device": caller.device,
+        }
+        if detail:
+            entry["detail"] = detail
+        return entry
+
+    async def log(
+        self,
+        iv_id: str,
+        caller: Caller,
+        action: str,
+        outcome: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        await self.store.log(iv_id, self._entry(caller, action, outcome, detail), self.clock())
+
+    # --- operations ---------------------------------------------------------------------
+
+    async def join(self, iv_id: str, session: str, caller: Caller) -> Decision:
+        now = self.clock()
+
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            return sm.join(snap, now, session, identity_ok=True)
+
+        decision = await self.decide(iv_id, rule, caller, "join")
+        if not decision.refusal:
+            await self.store.clear_failed_identity(iv_id)
+        return decision
+
+    async def finish_answer(
+        self, iv_id: str, session: str, q: int, last_seq: int, caller: Caller
+    ) -> Decision:
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            stored = await self.store.stored_seq(iv_id, q)
+            return sm.finish_answer(snap, self.clock(), session, q, last_seq, stored)
+
+        return await self.decide(iv_id, rule, caller, "finish_answer", {"q": q})
+
+    async def time_up(self, iv_id: str, q: int, caller: Caller) -> Decision:
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            stored = await self.store.stored_seq(iv_id, q)
+            return sm.time_up(snap, self.clock(), q, stored)
+
+        return await self.decide(iv_id, rule, caller, "time_up", {"q": q})
+
+    async def request_exit(self, iv_id: str, session: str | None, caller: Caller) -> Decision:
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            return sm.request_exit(snap, self.clock(), session)
+
+        return await self.decide(iv_id, rule, caller, "exit_request")
+
+    async def cancel_exit(self, iv_id: str, session: str | None, caller: Caller) -> Decision:
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            return sm.cancel_exit(snap, self.clock(), session)
+
+        return await self.decide(iv_id, rule, caller, "exit_cancel")
+
+    async def confirm_exit(self, iv_id: str, session: str | None, caller: Caller) -> Decision:
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            stored = await self.store.stored_seq(iv_id, snap.current_q)
+            decision = sm.confirm_exit(snap, self.clock(), session, stored)
+            if session is None and not decision.refusal and snap.session:
+                # the HTTP fallback exits for a socket that may still be open somewhere
+                return Decision(decision.snapshot, decision.facts, taken_over=snap.session)
+            return decision
+
+        return await self.decide(iv_id, rule, caller, "exit")
+
+    async def disconnect(self, iv_id: str, session: str, caller: Caller) -> Decision:
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            return sm.disconnect(snap, self.clock(), session)
+
+        return await self.decide(iv_id, rule, caller, "disconnect")
+
+    async def settle(self, iv_id: str) -> Decision:
+        """Make the timeouts that ran out real (the sweeper's job)."""
+
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            return sm.settle(snap, self.clock())
+
+        return await self.decide(iv_id, rule, Caller(actor="system", role="system"), "timeout")
+
+    async def exit_preview(self, iv_id: str, snap: Snapshot) -> dict[str, Any]:
+        """What an exit would mean now (the figures in the confirm dialog)."""
+        open_q = snap.current_q if snap.current_q < snap.total else -1
+        saved = await self.store.stored_seq(iv_id, open_q) if open_q >= 0 else 0
+        return {
+            "progress": snap.progress,
+            "current_q": open_q,
+            "saved_seq": saved,
+            "reentry_allowed": snap.may_reenter,
+            "reentry_until_ms": sm.reentry_until(snap, self.clock()),
+        }
+
+    async def centre(self, proof: str, verified: Verified) -> list[dict[str, Any]]:
+        """The verified person's interviews: state, progress, interruptions, what next."""
+        person = identity.keyed_hash(self.settings.secret, proof)
+        ids = await self.store.person_interviews(person)
+        ids.add(verified.interview_id)
+        now = self.clock()
+        items = []
+        for iv_id in sorted(ids):
+            loaded = await self.store.snapshot(iv_id)
+            if loaded is None:
+                continue
+            snap, meta = loaded
+            snap = sm.settle(snap, now).snapshot  # show what is true now, even if not swept yet
+            items.append(
+                {
+                    "interview_id": iv_id,
+                    "position": meta.get("position", ""),
+                    "state": str(snap.state),
+                    "progress": snap.progress.to_wire(),
+                    "interruptions": {
+                        "disconnects": int(meta.get("disconnects", 0)),
+                        "exits": int(meta.get("exits", 0)),
+                    },
+                    "created_ms": int(meta.get("created_ms", 0)),
+                    "next": next_step(snap),
+                }
+            )
+        return items
+
+
+def next_step(snap: Snapshot) -> dict[str, Any]:
+    """What the candidate can do next with this interview, and until when."""
+    if snap.state is State.INVITED:
+        return {"action": "start", "until_ms": snap.link_expires_ms}
+    if snap.state is State.IN_PROGRESS:
+        until = snap.disconnected_ms + snap.resume_grace_ms if snap.disconnected_ms else 0
+        return {"action": "continue", "until_ms": until if snap.grace_exits else 0}
+    if snap.state is State.EXITED and snap.may_reenter and snap.reentry_until_ms:
+        return {"action": "reenter", "until_ms": snap.reentry_until_ms}
+    if snap.state is State.COMPLETED:
+        return {"action": "none", "until_ms": 0}
+    return {"action": "contact_hr", "until_ms": 0}
+
+
+def _counters(meta: dict[str, str], decision: Decision, caller: Caller) -> dict[str, str]:
+    """Fields kept beside the snapshot: interruption counters and the latest device."""
+    out: dict[str, str] = {}
+    kinds = [f["kind"] for f in decision.facts]
+    if "disconnected" in kinds:
+        out["disconnects"] = str(int(meta.get("disconnects", 0)) + 1)
+    if "exited" in kinds:
+        out["exits"] = str(int(meta.get("exits", 0)) + 1)
+    if "joined" in kinds:
+        out["device"] = caller.device[:256]
+    return out
+
+
+__all__ = ["Caller", "CandidateService", "Conflict", "Refusal", "Verified"]

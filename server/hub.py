@@ -1,0 +1,483 @@
+"""The candidate websocket: decode, ask the candidate service, send what it answered.
+
+A raw ASGI app (no per-message framework objects on the hot path). One
+``CandidateConnection`` per socket: a reader loop handles messages in order, chunks go to
+the shared ``ChunkWriter`` and are acknowledged when Redis has them, and a sender task
+drains a bounded outbox so a slow client never blocks the writer or anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections import deque
+from typing import Any
+
+import redis.exceptions
+
+from protocol import SUBPROTOCOL
+from protocol.closecodes import CloseCode
+from protocol.codec import Limits, ProtocolError, decode_client, encode
+from protocol.interview import Decision, Snapshot, State
+from protocol.messages import (
+    AnswerSaved,
+    CancelExit,
+    ChunkAcked,
+    Completed,
+    ConfirmExit,
+    Ended,
+    Exited,
+    ExitPreviewed,
+    FinishAnswer,
+    Join,
+    Joined,
+    Message,
+    Progress,
+    QuestionStarted,
+    Refused,
+    RequestExit,
+    SendChunk,
+    TakenOver,
+)
+from protocol.reasons import Reason, messages
+from server.candidates import Caller, CandidateService, Refusal
+from server.settings import Settings
+from server.store import CONTROL_CHANNEL, Store
+from server.writer import ChunkWriter
+
+log = logging.getLogger("interview_hub.hub")
+
+_CLOSE = object()  # outbox marker: close the socket after what is queued before it
+
+
+def refused(
+    reason: str, refused_type: str = "", expected_seq: int = 0, fatal: bool = False
+) -> Refused:
+    return Refused(reason, messages(reason), refused_type, expected_seq, fatal)
+
+
+def header(scope: dict[str, Any], name: bytes) -> str:
+    for k, v in scope.get("headers", ()):
+        if k == name:
+            return str(v.decode("latin-1"))
+    return ""
+
+
+class CandidateHub:
+    """Every candidate socket of this process, the chunk writer and the control listener."""
+
+    def __init__(self, store: Store, service: CandidateService, settings: Settings) -> None:
+        self.store = store
+        self.service = service
+        self.settings = settings
+        self.limits = Limits(max_message_bytes=settings.max_message_bytes)
+        self.writer = ChunkWriter(
+            store, max_chunks_per_answer=settings.max_chunks_per_answer, clock=service.clock
+        )
+        self.connections: dict[str, CandidateConnection] = {}  # by session id
+        self._tasks: list[asyncio.Task[None]] = []
+        self.allowed_origins = {settings.base_url.rstrip("/"), *settings.allowed_origins}
+
+    async def start(self, *, wait_fsync: bool = False) -> None:
+        self.writer.wait_fsync = wait_fsync
+        self._tasks = [
+            asyncio.create_task(self.writer.run(), name="chunk-writer"),
+            asyncio.create_task(self._listen_control(), name="control-listener"),
+        ]
+
+    async def stop(self) -> None:
+        for conn in list(self.connections.values()):
+            conn.close(CloseCode.INTERNAL_ERROR)  # the client resumes on another hub
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _listen_control(self) -> None:
+        """Control messages for sockets of this process (takeover, HR end, HTTP exit)."""
+        while True:
+            pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CONTROL_CHANNEL)
+                async for item in pubsub.listen():
+                    data = json.loads(item["data"])
+                    conn = self.connections.get(data.get("session", ""))
+                    if conn is not None:
+                        conn.on_control(data)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                log.warning("control channel lost (%s); resubscribing", exc)
+                await asyncio.sleep(0.5)
+            finally:
+                await pubsub.aclose()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """ASGI entry point for /ws/candidate."""
+        connect = await receive()
+        if connect["type"] != "websocket.connect":
+            return
+        origin = header(scope, b"origin")
+        if origin and origin.rstrip("/") not in self.allowed_origins:
+            # a browser page of another site (cross-site websocket hijacking): no handshake
+            await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
+            return
+        if SUBPROTOCOL not in scope.get("subprotocols", ()):
+            await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
+            return
+        await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
+        client = scope.get("client") or ("", 0)
+        conn = CandidateConnection(self, send, Caller(ip=str(client[0])))
+        await conn.serve(receive)
+
+
+class CandidateConnection:
+    def __init__(self, hub: CandidateHub, send: Any, caller: Caller) -> None:
+        self.hub = hub
+        self.service = hub.service
+        self._send = send
+        self.caller = caller
+        self.session = uuid.uuid4().hex
+        self.interview_id = ""
+        self.questions: list[str] = []
+        self.current_q = -1
+        self.acked: dict[int, int] = {}
+        self.gap_reported: dict[int, int] = {}
+        self.inflight = 0
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._outbox: deque[Any] = deque()
+        self._out_wake = asyncio.Event()
+        self._closed = False  # close decided: no disconnect handling after this
+        self._timer: asyncio.TimerHandle | None = None
+        self._bad_messages = 0
+
+    # --- outgoing -------------------------------------------------------------------------
+
+    def push(self, msg: Message) -> None:
+        if self._closed:
+            return
+        if len(self._outbox) >= self.hub.settings.max_outbox_messages:
+            # the client does not read: it is gone or hostile; it resumes after reconnecting
+            log.warning("outbox full for session %s; closing", self.session)
+            self.close(CloseCode.POLICY_VIOLATION)
+            return
+        self._outbox.append(encode(msg))
+        self._out_wake.set()
+
+    def close(self, code: int, final: Message | None = None) -> None:
+        """Send ``final`` (if any) after everything queued, then close with ``code``."""
+        if self._closed:
+            return
+        if final is not None:
+            self._outbox.append(encode(final))
+        self._closed = True
+        self._outbox.append((_CLOSE, code))
+        self._out_wake.set()
+        self._cancel_timer()
+
+    async def _sender(self) -> None:
+        while True:
+            await self._out_wake.wait()
+            self._out_wake.clear()
+            while self._outbox:
+                item = self._outbox.popleft()
+                if type(item) is tuple:
+                    await self._send({"type": "websocket.close", "code": int(item[1])})
+                    return
+                await self._send({"type": "websocket.send", "bytes": item})
+
+    # --- the socket's life ----------------------------------------------------------------
+
+    async def serve(self, receive: Any) -> None:
+        sender = asyncio.create_task(self._sender())
+        try:
+            await self._read_loop(receive)
+        except Exception:
+            log.exception("candidate socket %s failed", self.session)
+            self.close(CloseCode.INTERNAL_ERROR, refused(Reason.INTERNAL_ERROR, fatal=True))
+        finally:
+            self._cancel_timer()
+            self.hub.connections.pop(self.session, None)
+            if self.interview_id and not self._closed:
+                try:
+                    await self.service.disconnect(self.interview_id, self.session, self.caller)
+                except Exception:
+                    log.exception("recording the disconnect of %s failed", self.session)
+            if not sender.done():
+                if not self._closed:
+                    self.close(CloseCode.NORMAL)
+                try:
+                    await asyncio.wait_for(sender, 5)
+                except (TimeoutError, Exception):
+                    sender.cancel()
+
+    async def _read_loop(self, receive: Any) -> None:
+        timeout = self.hub.settings.join_timeout_s
+        while True:
+            if not self.interview_id:
+                try:
+                    event = await asyncio.wait_for(receive(), timeout)
+                except TimeoutError:
+                    self.close(CloseCode.JOIN_TIMEOUT, refused(Reason.NOT_JOINED, fatal=True))
+                    continue
+            else:
+                event = await receive()
+            if event["type"] == "websocket.disconnect":
+                return
+            if self._closed:
+                continue  # draining until the peer acknowledges our close
+            data = event.get("bytes")
+            if data is None:
+                self._bad(refused(Reason.MALFORMED))  # text frames are not part of v1
+                continue
+            try:
+                msg = decode_client(data, self.hub.limits)
+            except ProtocolError as exc:
+                self._bad(refused(exc.reason, exc.msg_type))
+                continue
+            await self._dispatch(msg)
+
+    def _bad(self, refusal: Refused) -> None:
+        self._bad_messages += 1
+        if self._bad_messages > self.hub.settings.max_bad_messages:
+            self.close(CloseCode.BAD_MESSAGES, refusal)
+        else:
+            self.push(refusal)
+
+    async def _dispatch(self, msg: Any) -> None:
+        if type(msg) is SendChunk:
+            self._on_chunk(msg)
+            return
+        if type(msg) is Join:
+            await self._on_join(msg)
+            return
+        if not self.interview_id:
+            self.push(refused(Reason.NOT_JOINED, msg.TYPE))
+            return
+        if type(msg) is FinishAnswer:
+            await self._on_finish(msg)
+        elif type(msg) is RequestExit:
+            await self._on_exit_request()
+        elif type(msg) is CancelExit:
+            decision = await self.service.cancel_exit(self.interview_id, self.session, self.caller)
+            if decision.refusal:
+                self._refuse(decision, msg.TYPE)
+        elif type(msg) is ConfirmExit:
+            await self._on_exit_confirm()
+
+    # --- join -----------------------------------------------------------------------------
+
+    async def _on_join(self, msg: Join) -> None:
+        if self.interview_id:
+            self.push(refused(Reason.ALREADY_JOINED, msg.TYPE))
+            return
+        self.caller = Caller(ip=self.caller.ip, device=msg.device[:256])
+        try:
+            verified = await self.service.verify(msg.token, msg.identity, self.caller, "join")
+        except Refusal as exc:
+            self.close(CloseCode.JOIN_REFUSED, refused(exc.reason, msg.TYPE, fatal=True))
+            return
+        iv_id = verified.interview_id
+        # register before the join is applied, so a takeover right after it finds us
+        self.hub.connections[self.session] = self
+        decision = await self.service.join(iv_id, self.session, self.caller)
+        if decision.refusal:
+            self.hub.connections.pop(self.session, None)
+            self.close(CloseCode.JOIN_REFUSED, refused(decision.refusal, msg.TYPE, fatal=True))
+            return
+        self.interview_id = iv_id
+        meta = verified.meta
+        self.questions = json.loads(meta["questions"])
+        snap = decision.snapshot
+        self.push(
+            Joined(
+                interview_id=iv_id,
+                mode=str(decision.mode),
+                candidate=meta.get("candidate", ""),
+                position=meta.get("position", ""),
+                progress=snap.progress,
+                second_entry=snap.may_reenter,
+                reentry_window_s=snap.reentry_window_ms // 1000,
+                resume_grace_s=snap.resume_grace_ms // 1000,
+            )
+        )
+        await self._after_change(decision, question_acked=True)
+
+    # --- chunks ---------------------------------------------------------------------------
+
+    def _on_chunk(self, msg: SendChunk) -> None:
+        if not self.interview_id:
+            self.push(refused(Reason.NOT_JOINED, msg.TYPE))
+            return
+        if msg.q != self.current_q:
+            self.push(refused(Reason.NOT_CURRENT_QUESTION, msg.TYPE))
+            return
+        if msg.seq < 1:
+            self.push(refused(Reason.BAD_FIELD, msg.TYPE))
+            return
+        if len(msg.data) > self.hub.settings.max_chunk_bytes:
+            self.push(refused(Reason.CHUNK_TOO_LARGE, msg.TYPE))
+            return
+        self.inflight += 1
+        self._drained.clear()
+        self.hub.writer.submit(self, msg.q, msg.seq, msg.data)
+
+    def chunks_written(self, q: int, count: int, result: Any) -> None:
+        """The writer's answer for ``count`` chunks of ``q`` (see append_chunks.lua)."""
+        self.inflight -= count
+        if self.inflight == 0:
+            self._drained.set()
+        if isinstance(result, Exception):
+            log.error("chunk write failed for %s: %r", self.session, result)
+            self.close(
+                CloseCode.INTERNAL_ERROR, refused(Reason.INTERNAL_ERROR, "chunk", fatal=True)
+            )
+            return
+        code, last = int(result[0]), int(result[1])
+        if code in (0, 2, 3) and last > self.acked.get(q, 0):
+            self.acked[q] = last
+            self.push(ChunkAcked(q, last))
+        if code == 2 and self.gap_reported.get(q) != last:
+            self.gap_reported[q] = last  # one refusal per gap, not one per chunk behind it
+            self.push(refused(Reason.SEQ_GAP, "chunk", expected_seq=last + 1))
+        elif code == 3:
+            self.push(refused(Reason.ANSWER_TOO_LONG, "chunk"))
+        elif code == -3:
+            self.push(refused(Reason.NOT_CURRENT_QUESTION, "chunk"))
+        elif code == -2:
+            # another socket holds the interview now; the control message may still be coming
+            self.close(CloseCode.TAKEN_OVER, TakenOver(""))
+        elif code == -1:
+            state = result[2].decode() if isinstance(result[2], bytes) else str(result[2])
+            self._close_for_state(state)
+
+    def _close_for_state(self, state: str) -> None:
+        if state == State.ENDED:
+            self.close(CloseCode.ENDED, Ended("", ""))
+        else:
+            self.close(CloseCode.NORMAL, refused(Reason.NOT_IN_PROGRESS, fatal=True))
+
+    async def drain(self) -> None:
+        """Wait until every chunk this socket sent has been written (or refused)."""
+        await self._drained.wait()
+
+    # --- answers, time limits ---------------------------------------------------------------
+
+    async def _on_finish(self, msg: FinishAnswer) -> None:
+        await self.drain()
+        decision = await self.service.finish_answer(
+            self.interview_id, self.session, msg.q, msg.last_seq, self.caller
+        )
+        if decision.refusal:
+            expected = 0
+            if decision.refusal == Reason.ANSWER_INCOMPLETE:
+                expected = await self.hub.store.stored_seq(self.interview_id, msg.q) + 1
+            self._refuse(decision, msg.TYPE, expected)
+            return
+        await self._after_change(decision)
+
+    def _start_timer(self, q: int, deadline_ms: int) -> None:
+        self._cancel_timer()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (deadline_ms - self.service.clock()) / 1000)
+        self._timer = loop.call_later(delay, lambda: asyncio.ensure_future(self._on_time_up(q)))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _on_time_up(self, q: int) -> None:
+        if self._closed or q != self.current_q:
+            return
+        try:
+            await self.drain()  # what arrived in time is part of the answer
+            decision = await self.service.time_up(self.interview_id, q, self.caller)
+            if decision.changed:
+                await self._after_change(decision)
+        except Exception:
+            log.exception("time limit of q%d failed for %s", q, self.session)
+            self.close(CloseCode.INTERNAL_ERROR, refused(Reason.INTERNAL_ERROR, fatal=True))
+
+    async def _after_change(self, decision: Decision, question_acked: bool = False) -> None:
+        """Tell the candidate what the decision closed and opened."""
+        snap = decision.snapshot
+        for fact in decision.facts:
+            if fact["kind"] == "answer_closed":
+                self.push(AnswerSaved(fact["q"], fact["status"], fact["last_seq"], snap.progress))
+        if snap.state is State.COMPLETED:
+            self.current_q = -1
+            self.close(CloseCode.COMPLETED, Completed(snap.progress))
+            return
+        if snap.current_q != self.current_q or question_acked:
+            await self._send_question(snap)
+
+    async def _send_question(self, snap: Snapshot) -> None:
+        q = snap.current_q
+        self.current_q = q
+        acked = await self.hub.store.stored_seq(self.interview_id, q)
+        self.acked[q] = acked
+        self.push(
+            QuestionStarted(
+                q=q,
+                text=self.questions[q],
+                total=snap.total,
+                time_limit_s=snap.time_limits_s[q],
+                deadline_ms=snap.question_deadline_ms,
+                acked_seq=acked,
+            )
+        )
+        if snap.question_deadline_ms:
+            self._start_timer(q, snap.question_deadline_ms)
+        else:
+            self._cancel_timer()
+
+    # --- exit -----------------------------------------------------------------------------
+
+    async def _on_exit_request(self) -> None:
+        decision = await self.service.request_exit(self.interview_id, self.session, self.caller)
+        if decision.refusal:
+            self._refuse(decision, RequestExit.TYPE)
+            return
+        preview = await self.service.exit_preview(self.interview_id, decision.snapshot)
+        self.push(ExitPreviewed(**preview))
+
+    async def _on_exit_confirm(self) -> None:
+        await self.drain()  # the partial answer is saved before the exit is acknowledged
+        decision = await self.service.confirm_exit(self.interview_id, self.session, self.caller)
+        if decision.refusal:
+            self._refuse(decision, ConfirmExit.TYPE)
+            return
+        snap = decision.snapshot
+        partial = next((f["q"] for f in decision.facts if f["kind"] == "answer_closed"), -1)
+        self.close(
+            CloseCode.EXITED,
+            Exited(snap.progress, partial, snap.may_reenter, snap.reentry_until_ms),
+        )
+
+    # --- refusals and control messages ----------------------------------------------------
+
+    def _refuse(self, decision: Decision, msg_type: str, expected_seq: int = 0) -> None:
+        reason = decision.refusal or Reason.INTERNAL_ERROR
+        if reason == Reason.TAKEN_OVER:
+            self.close(CloseCode.TAKEN_OVER, TakenOver(""))
+        elif reason == Reason.INTERVIEW_ENDED:
+            self.close(CloseCode.ENDED, Ended("", ""))
+        elif reason == Reason.NOT_IN_PROGRESS:
+            self.close(CloseCode.NORMAL, refused(reason, msg_type, fatal=True))
+        else:
+            self.push(refused(reason, msg_type, expected_seq))
+
+    def on_control(self, data: dict[str, Any]) -> None:
+        kind = data.get("kind")
+        if kind == "taken_over":
+            self.close(CloseCode.TAKEN_OVER, TakenOver(str(data.get("device", ""))))
+        elif kind == "ended":
+            self.close(CloseCode.ENDED, Ended(str(data.get("by", "")), str(data.get("note", ""))))
+        elif kind == "exited":
+            p = data.get("progress") or {}
+            progress = Progress(p.get("answered", 0), p.get("partial", 0), p.get("total", 0))
+            until = int(data.get("reentry_until_ms", 0))
+            self.close(CloseCode.EXITED, Exited(progress, -1, bool(until), until))
+        else:
+            self.close(CloseCode.NORMAL, refused(Reason.NOT_IN_PROGRESS, fatal=True))

@@ -1,0 +1,91 @@
+"""One frozen Settings object, read from the environment once and passed in.
+
+Every limit the hub enforces is a named setting here, with its default; docs/settings.md
+lists them. Nothing else in server/ reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+DURABILITIES = ("write", "fsync")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # None: start an embedded redis-server with its data in data_dir
+    redis_url: str | None = None
+    data_dir: Path = Path("data")
+    # Where people reach the hub; used for printed links. Default: http://host:port
+    public_url: str = ""
+    # Keys the identity hash and tokens; default: a random one kept in data_dir/secret
+    secret: str = ""
+    # "write": ack once Redis has the chunk (AOF fsync every second);
+    # "fsync": ack once it is on disk (WAITAOF, or appendfsync always on the embedded Redis)
+    durability: str = "write"
+    # Origins a browser may open a socket from, besides public_url's own
+    allowed_origins: tuple[str, ...] = ()
+    # Limits on what a candidate may send
+    max_message_bytes: int = 64 * 1024
+    max_chunk_bytes: int = 16 * 1024
+    max_chunks_per_answer: int = 20_000
+    max_bad_messages: int = 10
+    join_timeout_s: float = 15.0
+    max_outbox_messages: int = 256
+    # Identity checks: failures per interview before a lock-out, and its length
+    max_identity_attempts: int = 5
+    identity_lockout_s: int = 900
+    # Interview policy defaults (an interview's own policy overrides them)
+    link_ttl_s: int = 24 * 3600
+    reentry_window_s: int = 24 * 3600
+    resume_grace_s: int = 300
+    # Background work
+    sweep_interval_s: float = 1.0
+    events_maxlen: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.durability not in DURABILITIES:
+            raise ValueError(f"HUB_DURABILITY must be one of {DURABILITIES}")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read HUB_<FIELD> (and REDIS_URL) from the environment; overrides win."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"HUB_{f.name.upper()}")
+            if f.name == "redis_url":
+                raw = env.get("REDIS_URL", raw)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _parse(kind: Any, raw: str) -> Any:
+    kind = str(kind)
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "Path":
+        return Path(raw)
+    if kind.startswith("tuple"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
+
+__all__ = ["Settings"]

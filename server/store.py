@@ -1,0 +1,236 @@
+"""The one store: Redis. Keys, reads, and the two atomic scripts (in scripts/*.lua).
+
+Every key of one interview carries the hash tag ``{iv:<id>}``, so the scripts, which
+touch several keys of one interview, work unchanged on Redis Cluster. Keys:
+
+    {iv:<id>}:meta     hash   the state-machine snapshot plus the interview's static facts
+    {iv:<id>}:seqs     hash   question -> last stored chunk seq
+    {iv:<id>}:chunks   stream answer chunks: q, seq, k (s text | b binary), d (data), t (ms)
+    {iv:<id>}:answers  hash   question -> JSON record of how it closed
+    {iv:<id>}:events   stream live events for monitors: e (JSON fact), t (ms)
+    {iv:<id>}:log      stream operation log: e (JSON entry), t (ms)
+    {iv:<id>}:attempts string failed identity checks (expires)
+    interviews         zset   every interview id by creation time
+    person:<hash>      set    interview ids of one person (keyed hash of ID or phone)
+    timers             zset   interview id by when settle() next changes it
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from protocol.interview import Decision, Snapshot, State
+
+SCRIPTS = Path(__file__).parent / "scripts"
+CONTROL_CHANNEL = "hub:control"
+
+
+def key(iv_id: str, part: str) -> str:
+    return f"{{iv:{iv_id}}}:{part}"
+
+
+_SNAPSHOT_FIELDS = {f.name: str(f.type) for f in fields(Snapshot)}
+
+
+def snapshot_to_hash(snap: Snapshot) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, kind in _SNAPSHOT_FIELDS.items():
+        value = getattr(snap, name)
+        if kind == "bool":
+            out[name] = "1" if value else "0"
+        elif name == "time_limits_s":
+            out[name] = ",".join(str(v) for v in value)
+        else:
+            out[name] = str(value)
+    return out
+
+
+def snapshot_from_hash(h: dict[str, str]) -> Snapshot:
+    values: dict[str, Any] = {}
+    for name, kind in _SNAPSHOT_FIELDS.items():
+        raw = h.get(name)
+        if raw is None:
+            continue
+        if name == "state":
+            values[name] = State(raw)
+        elif name == "time_limits_s":
+            values[name] = tuple(int(v) for v in raw.split(",")) if raw else ()
+        elif kind == "bool":
+            values[name] = raw == "1"
+        elif kind == "int":
+            values[name] = int(raw)
+        else:
+            values[name] = raw
+    return Snapshot(**values)
+
+
+def changed_fields(old: Snapshot, new: Snapshot) -> dict[str, str]:
+    before, after = snapshot_to_hash(old), snapshot_to_hash(new)
+    return {k: v for k, v in after.items() if before.get(k) != v}
+
+
+class Store:
+    """Async access to everything interview-hub keeps in Redis."""
+
+    def __init__(
+        self, redis: aioredis.Redis, raw: aioredis.Redis, *, events_maxlen: int = 10_000
+    ) -> None:
+        self.redis = redis  # decodes replies as UTF-8: every key but the chunk data
+        self.raw = raw  # bytes as stored: chunk data may be binary
+        self.events_maxlen = events_maxlen
+        self._append_source = (SCRIPTS / "append_chunks.lua").read_text()
+        self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Store:
+        return cls(
+            aioredis.Redis.from_url(url, decode_responses=True),
+            aioredis.Redis.from_url(url),
+            **kwargs,
+        )
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.raw.aclose()
+
+    async def append_chunks_sha(self) -> str:
+        """Load the chunk script (again, after a Redis restart) and return its sha."""
+        return await self.redis.script_load(self._append_source)  # type: ignore[no-any-return]
+
+    # --- reads ------------------------------------------------------------------------
+
+    async def meta(self, iv_id: str) -> dict[str, str]:
+        """The whole meta hash ({} when there is no such interview)."""
+        return await self.redis.hgetall(key(iv_id, "meta"))  # type: ignore[no-any-return]
+
+    async def snapshot(self, iv_id: str) -> tuple[Snapshot, dict[str, str]] | None:
+        h = await self.meta(iv_id)
+        return (snapshot_from_hash(h), h) if h else None
+
+    async def stored_seq(self, iv_id: str, q: int) -> int:
+        raw = await self.redis.hget(key(iv_id, "seqs"), str(q))
+        return int(raw) if raw else 0
+
+    async def chunks(self, iv_id: str) -> list[dict[str, Any]]:
+        """Every stored chunk in arrival order; text chunks as str, binary as bytes."""
+        rows = await self.raw.xrange(key(iv_id, "chunks"))
+        return [
+            {
+                "id": rid.decode(),
+                "q": int(f[b"q"]),
+                "seq": int(f[b"seq"]),
+                "data": f[b"d"].decode() if f[b"k"] == b"s" else f[b"d"],
+                "t": int(f[b"t"]),
+            }
+            for rid, f in rows
+        ]
+
+    async def answers(self, iv_id: str) -> dict[int, dict[str, Any]]:
+        raw = await self.redis.hgetall(key(iv_id, "answers"))
+        return {int(q): json.loads(v) for q, v in raw.items()}
+
+    async def events(
+        self, iv_id: str, after: str = "-", count: int | None = None
+    ) -> list[dict[str, Any]]:
+        start = "-" if after == "-" else f"({after}"
+        rows = await self.redis.xrange(key(iv_id, "events"), min=start, count=count)
+        return [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
+
+    async def oplog(self, iv_id: str) -> list[dict[str, Any]]:
+        rows = await self.redis.xrange(key(iv_id, "log"))
+        return [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
+
+    async def interview_ids(self) -> list[str]:
+        return await self.redis.zrange("interviews", 0, -1)  # type: ignore[no-any-return]
+
+    async def person_interviews(self, person_hash: str) -> set[str]:
+        return await self.redis.smembers(f"person:{person_hash}")  # type: ignore[no-any-return]
+
+    # --- writes -----------------------------------------------------------------------
+
+    async def create(
+        self, iv_id: str, snap: Snapshot, static: dict[str, str], person_hashes: list[str], now: int
+    ) -> None:
+        mapping = {**static, **snapshot_to_hash(snap), "created_ms": str(now)}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key(iv_id, "meta"), mapping=mapping)
+            pipe.zadd("interviews", {iv_id: now})
+            for h in person_hashes:
+                pipe.sadd(f"person:{h}", iv_id)
+            await pipe.execute()
+
+    async def apply(
+        self,
+        iv_id: str,
+        old: Snapshot,
+        decision: Decision,
+        now: int,
+        *,
+        extra_meta: dict[str, str] | None = None,
+        log: list[dict[str, Any]] | None = None,
+    ) -> list[str] | None:
+        """Apply ``decision`` if the interview is still at ``old.version``.
+
+        Returns the ids of the events written, or None when someone changed the
+        interview first (the caller re-reads and decides again).
+        """
+        meta = changed_fields(old, decision.snapshot)
+        meta.update(extra_meta or {})
+        answers = {
+            str(f["q"]): json.dumps({k: v for k, v in f.items() if k != "kind"})
+            for f in decision.facts
+            if f["kind"] == "answer_closed"
+        }
+        args: list[Any] = [old.version, now, self.events_maxlen, len(meta)]
+        for k, v in meta.items():
+            args += [k, v]
+        args.append(len(answers))
+        for k, v in answers.items():
+            args += [k, v]
+        args.append(len(decision.facts))
+        args += [json.dumps(f, separators=(",", ":")) for f in decision.facts]
+        entries = log or []
+        args.append(len(entries))
+        args += [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in entries]
+        keys = [key(iv_id, "meta"), key(iv_id, "answers"), key(iv_id, "events"), key(iv_id, "log")]
+        result = await self._apply(keys=keys, args=args)
+        if int(result[0]) != 1:
+            return None
+        return [str(x) for x in result[2:]]
+
+    async def log(self, iv_id: str, entry: dict[str, Any], now: int) -> None:
+        """Append one operation-log entry that changes no state (a refusal, a login...)."""
+        await self.redis.xadd(
+            key(iv_id, "log"), {"e": json.dumps(entry, ensure_ascii=False), "t": now}
+        )
+
+    async def count_failed_identity(self, iv_id: str, lockout_s: int) -> int:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key(iv_id, "attempts"))
+            pipe.expire(key(iv_id, "attempts"), lockout_s)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def failed_identity(self, iv_id: str) -> int:
+        raw = await self.redis.get(key(iv_id, "attempts"))
+        return int(raw) if raw else 0
+
+    async def clear_failed_identity(self, iv_id: str) -> None:
+        await self.redis.delete(key(iv_id, "attempts"))
+
+    async def schedule(self, iv_id: str, at_ms: int) -> None:
+        if at_ms:
+            await self.redis.zadd("timers", {iv_id: at_ms})
+        else:
+            await self.redis.zrem("timers", iv_id)
+
+    async def due(self, now: int, limit: int = 100) -> list[str]:
+        return await self.redis.zrangebyscore("timers", 0, now, start=0, num=limit)  # type: ignore[no-any-return]
+
+    async def publish_control(self, message: dict[str, Any]) -> None:
+        await self.redis.publish(CONTROL_CHANNEL, json.dumps(message))

@@ -1,0 +1,111 @@
+"""Batches answer chunks from every socket of a hub into pipelined script calls.
+
+Sockets hand chunks to ``submit`` and go on reading; one task writes everything pending
+in a single pipeline (one ``append_chunks`` call per socket and question), and while that
+pipeline is in flight the next batch collects. So the round trips to Redis grow with the
+number of flushes, not of chunks, and an ack is sent only after Redis answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+import redis.exceptions
+
+from server.store import Store, key
+
+log = logging.getLogger("interview_hub.writer")
+
+RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 3.0)  # ~10 s of Redis outage
+
+
+class ChunkSink(Protocol):
+    """What a socket exposes to the writer."""
+
+    session: str
+    interview_id: str
+
+    def chunks_written(self, q: int, count: int, result: Any) -> None: ...
+
+
+class ChunkWriter:
+    def __init__(
+        self, store: Store, *, max_chunks_per_answer: int, clock: Any, wait_fsync: bool = False
+    ) -> None:
+        self.store = store
+        self.max_seq = max_chunks_per_answer
+        self.clock = clock
+        self.wait_fsync = wait_fsync  # add WAITAOF 1 0 0 to every pipeline
+        self._pending: dict[tuple[ChunkSink, int], list[Any]] = {}
+        self._wake = asyncio.Event()
+        self._sha: str | None = None
+        self.flushes = 0
+        self.chunks = 0
+
+    def submit(self, sink: ChunkSink, q: int, seq: int, data: str | bytes) -> None:
+        batch = self._pending.get((sink, q))
+        if batch is None:
+            batch = self._pending[(sink, q)] = []
+        batch += (seq, "s" if type(data) is str else "b", data)
+        self._wake.set()
+
+    async def run(self) -> None:
+        self._sha = await self.store.append_chunks_sha()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, {}
+            if batch:
+                await self._flush(batch)
+
+    async def _flush(self, batch: dict[tuple[ChunkSink, int], list[Any]]) -> None:
+        now = self.clock()
+        for delay in (*RETRY_DELAYS_S, None):
+            try:
+                results = await self._write(batch, now)
+                break
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                if delay is None:
+                    log.error("redis unreachable; failing %d sockets' chunks: %s", len(batch), exc)
+                    results = [exc] * len(batch)
+                    break
+                log.warning("redis write failed (%s); retrying in %.2f s", exc, delay)
+                await asyncio.sleep(delay)
+        self.flushes += 1
+        for ((sink, q), items), result in zip(batch.items(), results, strict=True):
+            self.chunks += len(items) // 3
+            sink.chunks_written(q, len(items) // 3, result)
+
+    async def _write(self, batch: dict[tuple[ChunkSink, int], list[Any]], now: int) -> list[Any]:
+        pipe = self.store.redis.pipeline(transaction=False)
+        for (sink, q), items in batch.items():
+            iv = sink.interview_id
+            pipe.evalsha(
+                self._sha,
+                3,
+                key(iv, "meta"),
+                key(iv, "seqs"),
+                key(iv, "chunks"),
+                sink.session,
+                q,
+                now,
+                self.max_seq,
+                *items,
+            )
+        if self.wait_fsync:
+            pipe.execute_command("WAITAOF", 1, 0, 0)
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
+            # Redis restarted and forgot the script: load it again, write again (idempotent)
+            self._sha = await self.store.append_chunks_sha()
+            return await self._write(batch, now)
+        if self.wait_fsync:
+            fsync = results.pop()
+            if isinstance(fsync, Exception) or int(fsync[0]) < 1:
+                error = (
+                    fsync if isinstance(fsync, Exception) else RuntimeError("WAITAOF: not fsynced")
+                )
+                return [error] * len(results)
+        return results

@@ -1,0 +1,1106 @@
+"""The interview state machine: the transition table and every rule, with ``now`` passed in."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from protocol.interview import (
+    TRANSITIONS,
+    Decision,
+    Event,
+    IllegalTransition,
+    JoinMode,
+    Snapshot,
+    State,
+    _move,
+    cancel_exit,
+    confirm_exit,
+    disconnect,
+    end,
+    finish_answer,
+    identity_refusal,
+    join,
+    next_deadline,
+    request_exit,
+    reset,
+    settle,
+    time_up,
+)
+from protocol.reasons import Reason
+
+T0 = 1_767_225_600_000  # when the candidate first joins (ms since the epoch)
+LINK = T0 + 86_400_000  # the link expires a day later
+GRACE = 60_000
+WINDOW = 3_600_000
+LIMITS = (60, 45, 0)  # q0: 60 s, q1: 45 s, q2: no limit
+
+
+def invited(**changes: Any) -> Snapshot:
+    """A fresh interview: three questions, second entry allowed once."""
+    base = Snapshot(
+        state=State.INVITED,
+        version=7,
+        time_limits_s=LIMITS,
+        link_expires_ms=LINK,
+        second_entry=True,
+        reentry_window_ms=WINDOW,
+        resume_grace_ms=GRACE,
+    )
+    return replace(base, **changes)
+
+
+def started(now: int = T0, session: str = "s1", **changes: Any) -> Snapshot:
+    """An interview the candidate has just started on ``session``."""
+    d = join(invited(**changes), now, session, identity_ok=True)
+    assert d.refusal is None and d.snapshot.state is State.IN_PROGRESS
+    return d.snapshot
+
+
+def at_question(q: int, now: int = T0, **changes: Any) -> Snapshot:
+    """In progress on s1 with questions before ``q`` answered; ``q`` opened at ``now``."""
+    snap = started(now, **changes)
+    for i in range(q):
+        snap = finish_answer(snap, now, "s1", i, 1, 1).snapshot
+    assert snap.current_q == q
+    return snap
+
+
+def exited(now: int = T0 + 10_000, q: int = 0, **changes: Any) -> Snapshot:
+    """Exited by the candidate at ``now`` while on question ``q``."""
+    snap = request_exit(at_question(q, **changes), now, "s1").snapshot
+    d = confirm_exit(snap, now, "s1", stored_seq=2)
+    assert d.snapshot.state is State.EXITED
+    return d.snapshot
+
+
+def completed() -> Snapshot:
+    snap = at_question(2)
+    return finish_answer(snap, T0 + 1, "s1", 2, 0, 0).snapshot
+
+
+def ended() -> Snapshot:
+    return end(started(), T0 + 1, "hr").snapshot
+
+
+def expired_link() -> Snapshot:
+    return settle(invited(), LINK).snapshot
+
+
+def expired_window() -> Snapshot:
+    snap = exited(now=T0 + 10)
+    return settle(snap, snap.reentry_until_ms).snapshot
+
+
+def assert_refused(d: Decision, before: Snapshot, reason: Reason) -> None:
+    assert d.refusal == reason
+    assert type(d.refusal) is str
+    assert d.snapshot == before
+    assert d.facts == ()
+    assert not d.changed
+    assert d.mode is None
+
+
+def assert_unchanged(d: Decision, before: Snapshot) -> None:
+    assert d.refusal is None
+    assert d.snapshot == before
+    assert d.facts == ()
+    assert not d.changed
+
+
+# --- the table -------------------------------------------------------------------------
+
+EXPECTED_TABLE = {
+    (State.INVITED, Event.START): State.IN_PROGRESS,
+    (State.INVITED, Event.END): State.ENDED,
+    (State.INVITED, Event.EXPIRE): State.EXPIRED,
+    (State.IN_PROGRESS, Event.RESUME): State.IN_PROGRESS,
+    (State.IN_PROGRESS, Event.DISCONNECT): State.IN_PROGRESS,
+    (State.IN_PROGRESS, Event.FINISH_ANSWER): State.IN_PROGRESS,
+    (State.IN_PROGRESS, Event.COMPLETE): State.COMPLETED,
+    (State.IN_PROGRESS, Event.EXIT): State.EXITED,
+    (State.IN_PROGRESS, Event.END): State.ENDED,
+    (State.EXITED, Event.REENTER): State.IN_PROGRESS,
+    (State.EXITED, Event.END): State.ENDED,
+    (State.EXITED, Event.EXPIRE): State.EXPIRED,
+    (State.EXITED, Event.RESET): State.INVITED,
+    (State.COMPLETED, Event.RESET): State.INVITED,
+    (State.ENDED, Event.RESET): State.INVITED,
+    (State.EXPIRED, Event.RESET): State.INVITED,
+}
+
+
+def test_table_is_the_design_diagram() -> None:
+    """TRANSITIONS holds exactly the arrows of DESIGN.md's diagram, for every state."""
+    flat = {(s, e): t for s, row in TRANSITIONS.items() for e, t in row.items()}
+    assert flat == EXPECTED_TABLE
+    assert set(TRANSITIONS) == set(State)
+
+
+@pytest.mark.parametrize(("state", "event"), list(itertools.product(State, Event)))
+def test_move_follows_the_table(state: State, event: Event) -> None:
+    """_move goes to the listed target with version + 1, or raises IllegalTransition."""
+    snap = invited(state=state)
+    target = EXPECTED_TABLE.get((state, event))
+    if target is None:
+        with pytest.raises(IllegalTransition, match=str(event)):
+            _move(snap, event)
+    else:
+        new = _move(snap, event, session="x")
+        assert new.state is target
+        assert new.version == snap.version + 1
+        assert new.session == "x"
+
+
+def test_reset_is_the_only_way_out_of_final_states() -> None:
+    """Completed, ended and expired accept nothing but a reset."""
+    for state in (State.COMPLETED, State.ENDED, State.EXPIRED):
+        assert set(TRANSITIONS[state]) == {Event.RESET}
+
+
+def test_snapshot_derived_fields() -> None:
+    """total, progress and may_reenter derive from the snapshot's fields."""
+    snap = invited(answered=1, partial=1)
+    assert snap.total == 3
+    assert snap.progress.to_wire() == {"answered": 1, "partial": 1, "total": 3, "percent": 33}
+    assert snap.may_reenter
+    assert not replace(snap, second_entry=False).may_reenter
+    assert not replace(snap, reentries_used=1).may_reenter
+    assert replace(snap, reentries_used=1, max_reentries=2).may_reenter
+
+
+def test_decision_changed_means_facts() -> None:
+    """Decision.changed is true exactly when there are facts to record."""
+    snap = invited()
+    assert not Decision(snap).changed
+    assert Decision(snap, ({"kind": "x"},)).changed
+
+
+# --- join ------------------------------------------------------------------------------
+
+
+def test_join_locked_out_is_refused_first() -> None:
+    """A locked-out candidate gets too_many_attempts, even with a matching identity."""
+    snap = invited()
+    assert_refused(
+        join(snap, T0, "s", identity_ok=True, locked_out=True), snap, Reason.TOO_MANY_ATTEMPTS
+    )
+    assert_refused(
+        join(snap, T0, "s", identity_ok=False, locked_out=True), snap, Reason.TOO_MANY_ATTEMPTS
+    )
+
+
+def test_join_identity_mismatch_is_refused() -> None:
+    """A wrong identity proof gets identity_mismatch and changes nothing."""
+    snap = started()
+    assert_refused(join(snap, T0 + 1, "s2", identity_ok=False), snap, Reason.IDENTITY_MISMATCH)
+
+
+def test_join_identity_is_checked_before_the_link_expiry() -> None:
+    """An expired link with a wrong identity says identity_mismatch (and settles nothing)."""
+    snap = invited()
+    assert_refused(join(snap, LINK + 1, "s", identity_ok=False), snap, Reason.IDENTITY_MISMATCH)
+
+
+def test_join_starts_an_invited_interview() -> None:
+    """The first join starts: question 0 opens now with its deadline, the session holds it."""
+    snap = invited()
+    d = join(snap, T0, "s1", identity_ok=True)
+    new = d.snapshot
+    assert d.refusal is None
+    assert d.mode is JoinMode.START
+    assert d.taken_over == ""
+    assert new.state is State.IN_PROGRESS
+    assert new.version == snap.version + 1
+    assert new.session == "s1"
+    assert new.started_ms == T0
+    assert (new.current_q, new.question_started_ms, new.question_deadline_ms) == (
+        0,
+        T0,
+        T0 + 60_000,
+    )
+    assert d.facts == ({"kind": "joined", "mode": "start"}, {"kind": "question_started", "q": 0})
+
+
+def test_join_start_without_time_limit_has_no_deadline() -> None:
+    """A first question without a time limit opens with deadline 0."""
+    new = started(time_limits_s=(0, 30))
+    assert (new.question_started_ms, new.question_deadline_ms) == (T0, 0)
+
+
+def test_join_just_before_link_expiry_starts() -> None:
+    """The link is still good one millisecond before it expires."""
+    d = join(invited(), LINK - 1, "s1", identity_ok=True)
+    assert d.mode is JoinMode.START
+
+
+def test_join_resume_takes_over_from_a_live_session() -> None:
+    """A join while another socket holds the interview resumes and names the session it took."""
+    snap = request_exit(started(), T0 + 500, "s1").snapshot
+    d = join(snap, T0 + 1000, "s2", identity_ok=True)
+    new = d.snapshot
+    assert d.mode is JoinMode.RESUME
+    assert d.taken_over == "s1"
+    assert new.state is State.IN_PROGRESS
+    assert new.session == "s2"
+    assert new.version == snap.version + 1
+    assert not new.exit_requested
+    assert (new.current_q, new.question_started_ms, new.question_deadline_ms) == (
+        0,
+        T0,
+        T0 + 60_000,
+    )
+    assert d.facts == ({"kind": "joined", "mode": "resume", "took_over": True},)
+
+
+def test_join_resume_after_disconnect_within_grace() -> None:
+    """A join inside the resume grace resumes where it was, taking nothing over."""
+    snap = disconnect(started(time_limits_s=(0, 45, 0)), T0 + 1000, "s1").snapshot
+    d = join(snap, T0 + 1000 + GRACE - 1, "s2", identity_ok=True)
+    assert d.mode is JoinMode.RESUME
+    assert d.taken_over == ""
+    assert d.snapshot.disconnected_ms == 0
+    assert d.snapshot.session == "s2"
+    assert d.snapshot.version == snap.version + 1
+    assert d.facts == ({"kind": "joined", "mode": "resume", "took_over": False},)
+
+
+def test_join_resume_after_question_deadline_times_it_out() -> None:
+    """A question whose time ran out while disconnected is timed_out and the next opens now."""
+    snap = disconnect(started(), T0 + 10_000, "s1").snapshot
+    now = T0 + 61_000  # past q0's 60 s, inside the grace
+    d = join(snap, now, "s2", identity_ok=True)
+    new = d.snapshot
+    assert d.mode is JoinMode.RESUME
+    assert d.taken_over == ""
+    assert new.state is State.IN_PROGRESS
+    assert new.version == snap.version + 2  # resume, then finish_answer
+    assert (new.answered, new.partial, new.current_q) == (1, 0, 1)
+    assert (new.question_started_ms, new.question_deadline_ms) == (now, now + 45_000)
+    assert d.facts == (
+        {"kind": "joined", "mode": "resume", "took_over": False},
+        {
+            "kind": "answer_closed",
+            "q": 0,
+            "status": "timed_out",
+            "started_ms": T0,
+            "ended_ms": now,
+            "last_seq": -1,
+        },
+        {"kind": "question_started", "q": 1},
+    )
+
+
+def test_join_resume_at_exactly_the_deadline_times_out() -> None:
+    """The deadline itself counts as time up."""
+    snap = disconnect(started(), T0 + 1, "s1").snapshot
+    assert join(snap, T0 + 60_000, "s2", identity_ok=True).snapshot.current_q == 1
+    assert join(snap, T0 + 59_999, "s2", identity_ok=True).snapshot.current_q == 0
+
+
+def test_join_resume_with_a_live_session_after_deadline_keeps_taken_over() -> None:
+    """Taking over after the deadline closes the question and still names the old session."""
+    d = join(started(), T0 + 70_000, "s2", identity_ok=True)
+    assert d.taken_over == "s1"
+    assert d.mode is JoinMode.RESUME
+    assert d.snapshot.current_q == 1
+    assert d.facts[0] == {"kind": "joined", "mode": "resume", "took_over": True}
+
+
+def test_join_resume_after_last_deadline_completes() -> None:
+    """If the last question's time ran out while disconnected, the resume completes it."""
+    snap = at_question(2, time_limits_s=(0, 0, 30), resume_grace_ms=600_000)
+    snap = disconnect(snap, T0 + 1000, "s1").snapshot
+    d = join(snap, T0 + 31_000, "s2", identity_ok=True)
+    new = d.snapshot
+    assert d.mode is JoinMode.RESUME
+    assert new.state is State.COMPLETED
+    assert new.session == ""
+    assert new.version == snap.version + 2
+    assert (new.answered, new.current_q, new.question_deadline_ms) == (3, 3, 0)
+    assert d.facts[-1] == {
+        "kind": "completed",
+        "progress": {"answered": 3, "partial": 0, "total": 3, "percent": 100},
+    }
+    assert d.facts[1]["status"] == "timed_out"
+
+
+def test_join_after_grace_over_is_exit_then_reentry() -> None:
+    """A join after the grace ran out counts as an exit at the grace's end, then a re-entry."""
+    snap = disconnect(started(), T0 + 1000, "s1").snapshot
+    now = T0 + 1000 + GRACE + 5
+    d = join(snap, now, "s2", identity_ok=True)
+    new = d.snapshot
+    assert d.mode is JoinMode.REENTER
+    assert new.state is State.IN_PROGRESS
+    assert new.version == snap.version + 2  # exit, re-enter
+    assert new.reentries_used == 1
+    assert (new.partial, new.current_q) == (1, 1)
+    assert [f["kind"] for f in d.facts] == ["answer_closed", "exited", "joined"]
+    assert d.facts[1]["why"] == "grace_over"
+
+
+def test_join_reenters_after_exit() -> None:
+    """A join after an exit, with second entry allowed and inside the window, re-enters."""
+    snap = exited(now=T0 + 10_000)
+    now = T0 + 20_000
+    d = join(snap, now, "s3", identity_ok=True)
+    new = d.snapshot
+    assert d.refusal is None
+    assert d.mode is JoinMode.REENTER
+    assert d.taken_over == ""
+    assert new.state is State.IN_PROGRESS
+    assert new.version == snap.version + 1
+    assert new.session == "s3"
+    assert new.reentries_used == 1
+    assert new.reentry_until_ms == 0
+    assert new.disconnected_ms == 0
+    # q0 was kept as partial; the re-entry opens q1 with a fresh time limit
+    assert (new.current_q, new.question_started_ms, new.question_deadline_ms) == (
+        1,
+        now,
+        now + 45_000,
+    )
+    assert (new.answered, new.partial) == (0, 1)
+    assert d.facts == ({"kind": "joined", "mode": "reenter"},)
+
+
+def test_join_reenter_at_last_moment_of_window() -> None:
+    """One millisecond before the window closes the candidate may still re-enter."""
+    snap = exited(now=T0 + 10_000)
+    d = join(snap, snap.reentry_until_ms - 1, "s3", identity_ok=True)
+    assert d.mode is JoinMode.REENTER
+
+
+def test_join_reenter_not_permitted_without_second_entry() -> None:
+    """Without second entry, a join after an exit gets reentry_not_permitted."""
+    snap = exited(second_entry=False)
+    assert snap.reentry_until_ms == 0
+    assert_refused(
+        join(snap, T0 + 20_000, "s3", identity_ok=True), snap, Reason.REENTRY_NOT_PERMITTED
+    )
+
+
+def test_join_reenter_window_over() -> None:
+    """A join after the re-entry window gets reentry_window_over and the interview is expired."""
+    snap = exited(now=T0 + 10_000)
+    d = join(snap, T0 + 10_000 + WINDOW, "s3", identity_ok=True)
+    assert d.refusal == Reason.REENTRY_WINDOW_OVER
+    assert d.snapshot.state is State.EXPIRED
+    assert d.mode is None
+
+
+def test_join_reentries_used_up() -> None:
+    """After the one allowed re-entry, a second exit leaves no way back: reentry_not_permitted."""
+    snap = join(exited(now=T0 + 10_000), T0 + 20_000, "s3", identity_ok=True).snapshot
+    snap = request_exit(snap, T0 + 30_000, "s3").snapshot
+    snap = confirm_exit(snap, T0 + 30_000, "s3", stored_seq=0).snapshot
+    assert snap.state is State.EXITED
+    assert snap.reentry_until_ms == 0
+    assert_refused(
+        join(snap, T0 + 40_000, "s4", identity_ok=True), snap, Reason.REENTRY_NOT_PERMITTED
+    )
+
+
+def test_join_second_reentry_when_policy_allows_two() -> None:
+    """With max_reentries=2 a second exit keeps a window and a second re-entry works."""
+    snap = join(
+        exited(now=T0 + 10_000, max_reentries=2), T0 + 20_000, "s3", identity_ok=True
+    ).snapshot
+    snap = request_exit(snap, T0 + 30_000, "s3").snapshot
+    snap = confirm_exit(snap, T0 + 30_000, "s3", stored_seq=0).snapshot
+    assert snap.reentry_until_ms == T0 + 30_000 + WINDOW
+    d = join(snap, T0 + 40_000, "s4", identity_ok=True)
+    assert d.mode is JoinMode.REENTER
+    assert d.snapshot.reentries_used == 2
+
+
+def test_join_reenter_after_exit_on_last_question_completes() -> None:
+    """If the exit interrupted the last question, re-entering completes the interview."""
+    snap = exited(now=T0 + 10_000, q=2)
+    assert snap.current_q == snap.total
+    d = join(snap, T0 + 20_000, "s3", identity_ok=True)
+    new = d.snapshot
+    assert d.mode is JoinMode.REENTER
+    assert new.state is State.COMPLETED
+    assert new.session == ""
+    assert new.reentries_used == 1
+    assert new.version == snap.version + 2  # re-enter, complete
+    assert d.facts == (
+        {"kind": "joined", "mode": "reenter"},
+        {"kind": "completed", "progress": {"answered": 2, "partial": 1, "total": 3, "percent": 66}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (completed, Reason.ALREADY_COMPLETED),
+        (ended, Reason.INTERVIEW_ENDED),
+        (expired_link, Reason.LINK_EXPIRED),
+        (expired_window, Reason.REENTRY_WINDOW_OVER),
+    ],
+    ids=["completed", "ended", "expired_link", "expired_window"],
+)
+def test_join_refused_in_final_states(make: Any, reason: Reason) -> None:
+    """Completed, ended and expired interviews refuse a join with the matching reason."""
+    snap = make()
+    assert_refused(join(snap, T0 + 100_000_000, "s9", identity_ok=True), snap, reason)
+
+
+def test_join_on_expired_link() -> None:
+    """A first join at or after the link's expiry gets link_expired and the interview expires."""
+    d = join(invited(), LINK, "s1", identity_ok=True)
+    assert d.refusal == Reason.LINK_EXPIRED
+    assert d.snapshot.state is State.EXPIRED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: join() refuses with the settled snapshot but drops settle()'s facts",
+)
+@pytest.mark.parametrize(
+    ("make", "now"),
+    [
+        (invited, LINK),
+        (lambda: exited(now=T0), T0 + WINDOW),
+        (lambda: disconnect(started(second_entry=False), T0, "s1").snapshot, T0 + GRACE),
+    ],
+    ids=["link_expired", "reentry_window_over", "grace_over_no_reentry"],
+)
+def test_join_refusal_after_settle_keeps_its_facts(make: Any, now: int) -> None:
+    """A join refused after settle changed the interview still carries settle's facts."""
+    snap = make()
+    settled = settle(snap, now)
+    assert settled.changed
+    d = join(snap, now, "s9", identity_ok=True)
+    assert d.refusal is not None
+    assert d.snapshot == settled.snapshot
+    assert d.facts == settled.facts
+
+
+# --- settle ----------------------------------------------------------------------------
+
+
+def test_settle_expires_the_link() -> None:
+    """An invited interview expires when now reaches link_expires_ms, not a moment before."""
+    snap = invited()
+    assert_unchanged(settle(snap, LINK - 1), snap)
+    d = settle(snap, LINK)
+    assert d.snapshot.state is State.EXPIRED
+    assert d.snapshot.version == snap.version + 1
+    assert d.facts == ({"kind": "expired", "why": "link"},)
+    assert d.refusal is None
+
+
+def test_settle_grace_over_exits_at_end_of_grace() -> None:
+    """A disconnect past the grace is an exit dated at disconnected_ms + grace."""
+    snap = disconnect(started(), T0 + 1000, "s1").snapshot
+    at = T0 + 1000 + GRACE
+    assert_unchanged(settle(snap, at - 1), snap)
+    d = settle(snap, at + 12_345)
+    new = d.snapshot
+    assert new.state is State.EXITED
+    assert new.version == snap.version + 1
+    assert new.exited_ms == at
+    assert new.session == ""
+    assert new.reentry_until_ms == at + WINDOW
+    assert (new.answered, new.partial, new.current_q) == (0, 1, 1)
+    assert (new.question_started_ms, new.question_deadline_ms) == (0, 0)
+    assert d.facts == (
+        {
+            "kind": "answer_closed",
+            "q": 0,
+            "status": "partial",
+            "started_ms": T0,
+            "ended_ms": at,
+            "last_seq": -1,
+        },
+        {
+            "kind": "exited",
+            "why": "grace_over",
+            "partial_q": 0,
+            "progress": {"answered": 0, "partial": 1, "total": 3, "percent": 0},
+            "reentry_until_ms": at + WINDOW,
+        },
+    )
+
+
+def test_settle_grace_and_window_both_over_expires() -> None:
+    """When the grace and the re-entry window have both run out, settle exits then expires."""
+    snap = disconnect(started(), T0 + 1000, "s1").snapshot
+    at = T0 + 1000 + GRACE
+    d = settle(snap, at + WINDOW)
+    new = d.snapshot
+    assert new.state is State.EXPIRED
+    assert new.version == snap.version + 2
+    assert new.reentry_until_ms == 0
+    assert new.exited_ms == at
+    assert [f["kind"] for f in d.facts] == ["answer_closed", "exited", "expired"]
+    assert d.facts[-1] == {"kind": "expired", "why": "reentry_window"}
+
+
+def test_settle_grace_over_without_second_entry_stays_exited() -> None:
+    """Without second entry the grace exit has no window, so nothing expires it later."""
+    snap = disconnect(started(second_entry=False), T0, "s1").snapshot
+    d = settle(snap, T0 + GRACE + 10 * WINDOW)
+    assert d.snapshot.state is State.EXITED
+    assert d.snapshot.reentry_until_ms == 0
+    assert d.facts[-1]["reentry_until_ms"] == 0
+
+
+def test_settle_never_exits_when_grace_exits_is_off() -> None:
+    """With grace_exits off, a disconnected interview stays in progress however long."""
+    snap = disconnect(started(grace_exits=False), T0, "s1").snapshot
+    assert_unchanged(settle(snap, T0 + 1000 * GRACE), snap)
+
+
+def test_settle_never_exits_a_connected_candidate() -> None:
+    """A connected session is never exited by settle, whatever the time."""
+    snap = started()
+    assert_unchanged(settle(snap, T0 + 1000 * GRACE), snap)
+
+
+def test_settle_leaves_question_deadlines_to_time_up() -> None:
+    """settle does not close a question whose time ran out: that is time_up's or join's job."""
+    snap = started()
+    assert_unchanged(settle(snap, T0 + 120_000), snap)
+
+
+def test_settle_reentry_window_over() -> None:
+    """An exited interview expires when now reaches reentry_until_ms."""
+    snap = exited(now=T0)
+    until = snap.reentry_until_ms
+    assert until == T0 + WINDOW
+    assert_unchanged(settle(snap, until - 1), snap)
+    d = settle(snap, until)
+    assert d.snapshot.state is State.EXPIRED
+    assert d.snapshot.reentry_until_ms == 0
+    assert d.snapshot.version == snap.version + 1
+    assert d.facts == ({"kind": "expired", "why": "reentry_window"},)
+
+
+def test_settle_exited_without_window_never_expires() -> None:
+    """An exit with no re-entry allowed has no window to run out."""
+    snap = exited(second_entry=False)
+    assert_unchanged(settle(snap, T0 + 100 * WINDOW), snap)
+
+
+@pytest.mark.parametrize("make", [completed, ended, expired_link, expired_window])
+def test_settle_leaves_final_states_alone(make: Any) -> None:
+    """Completed, ended and expired interviews have no timeouts."""
+    snap = make()
+    assert_unchanged(settle(snap, T0 + 10**12), snap)
+
+
+# --- finish_answer ---------------------------------------------------------------------
+
+
+def test_finish_answer_advances_to_next_question() -> None:
+    """Finishing the current answer closes it as answered and opens the next question now."""
+    snap = request_exit(started(), T0 + 100, "s1").snapshot
+    now = T0 + 5000
+    d = finish_answer(snap, now, "s1", q=0, last_seq=3, stored_seq=3)
+    new = d.snapshot
+    assert d.refusal is None
+    assert new.state is State.IN_PROGRESS
+    assert new.version == snap.version + 1
+    assert (new.answered, new.partial, new.current_q) == (1, 0, 1)
+    assert (new.question_started_ms, new.question_deadline_ms) == (now, now + 45_000)
+    assert not new.exit_requested
+    assert new.session == "s1"
+    assert d.facts == (
+        {
+            "kind": "answer_closed",
+            "q": 0,
+            "status": "answered",
+            "started_ms": T0,
+            "ended_ms": now,
+            "last_seq": 3,
+        },
+        {"kind": "question_started", "q": 1},
+    )
+
+
+def test_finish_answer_records_what_is_stored() -> None:
+    """The closed answer's last_seq is what Redis has, even beyond what the client claimed."""
+    d = finish_answer(started(), T0 + 1, "s1", q=0, last_seq=2, stored_seq=5)
+    assert d.facts[0]["last_seq"] == 5
+
+
+def test_finish_answer_empty_answer() -> None:
+    """last_seq 0 with nothing stored is an (empty) answer."""
+    d = finish_answer(started(), T0 + 1, "s1", q=0, last_seq=0, stored_seq=0)
+    assert d.snapshot.answered == 1
+
+
+def test_finish_answer_on_last_question_completes() -> None:
+    """Finishing the last answer completes the interview and releases the session."""
+    snap = at_question(2)
+    d = finish_answer(snap, T0 + 9, "s1", q=2, last_seq=4, stored_seq=4)
+    new = d.snapshot
+    assert new.state is State.COMPLETED
+    assert new.version == snap.version + 1
+    assert new.session == ""
+    assert (new.answered, new.current_q, new.question_started_ms, new.question_deadline_ms) == (
+        3,
+        3,
+        0,
+        0,
+    )
+    assert d.facts[0]["status"] == "answered"
+    assert d.facts[1] == {
+        "kind": "completed",
+        "progress": {"answered": 3, "partial": 0, "total": 3, "percent": 100},
+    }
+
+
+def test_finish_answer_not_current_question() -> None:
+    """Finishing a question that is not the open one is refused."""
+    snap = at_question(1)
+    for q in (0, 2, -1):
+        assert_refused(finish_answer(snap, T0, "s1", q, 1, 1), snap, Reason.NOT_CURRENT_QUESTION)
+
+
+def test_finish_answer_incomplete() -> None:
+    """Finishing before every chunk up to last_seq is stored is answer_incomplete."""
+    snap = started()
+    assert_refused(finish_answer(snap, T0, "s1", 0, 5, 4), snap, Reason.ANSWER_INCOMPLETE)
+
+
+def test_finish_answer_from_another_session_is_taken_over() -> None:
+    """A session that no longer holds the interview is told taken_over."""
+    snap = join(started(), T0 + 1, "s2", identity_ok=True).snapshot
+    assert_refused(finish_answer(snap, T0 + 2, "s1", 0, 1, 1), snap, Reason.TAKEN_OVER)
+    gone = disconnect(started(), T0 + 1, "s1").snapshot
+    assert_refused(finish_answer(gone, T0 + 2, "s1", 0, 1, 1), gone, Reason.TAKEN_OVER)
+
+
+@pytest.mark.parametrize("make", [invited, lambda: exited(), completed, expired_link])
+def test_finish_answer_not_in_progress(make: Any) -> None:
+    """Outside in_progress (and not ended), finish_answer is not_in_progress."""
+    snap = make()
+    assert_refused(
+        finish_answer(snap, T0, "s1", snap.current_q, 0, 0), snap, Reason.NOT_IN_PROGRESS
+    )
+
+
+def test_finish_answer_after_end() -> None:
+    """After HR ended the interview, finish_answer says interview_ended."""
+    snap = ended()
+    assert_refused(finish_answer(snap, T0 + 2, "s1", 0, 0, 0), snap, Reason.INTERVIEW_ENDED)
+
+
+# --- time_up ---------------------------------------------------------------------------
+
+
+def test_time_up_before_deadline_does_nothing() -> None:
+    """A timer that fires early changes nothing."""
+    snap = started()
+    assert_unchanged(time_up(snap, T0 + 59_999, 0, 3), snap)
+
+
+def test_time_up_at_deadline_times_out_the_question() -> None:
+    """At the deadline the question closes as timed_out (counted answered) with the stored seq."""
+    snap = started()
+    now = T0 + 60_000
+    d = time_up(snap, now, 0, stored_seq=3)
+    new = d.snapshot
+    assert new.version == snap.version + 1
+    assert (new.answered, new.partial, new.current_q) == (1, 0, 1)
+    assert new.question_deadline_ms == now + 45_000
+    assert d.facts[0] == {
+        "kind": "answer_closed",
+        "q": 0,
+        "status": "timed_out",
+        "started_ms": T0,
+        "ended_ms": now,
+        "last_seq": 3,
+    }
+    assert d.facts[1] == {"kind": "question_started", "q": 1}
+
+
+def test_time_up_for_another_question_does_nothing() -> None:
+    """A stale timer for a question already closed changes nothing."""
+    snap = at_question(1)
+    assert_unchanged(time_up(snap, T0 + 10**9, 0, 3), snap)
+
+
+def test_time_up_without_limit_does_nothing() -> None:
+    """A question without a time limit never times out."""
+    snap = at_question(2)
+    assert snap.question_deadline_ms == 0
+    assert_unchanged(time_up(snap, T0 + 10**9, 2, 3), snap)
+
+
+@pytest.mark.parametrize("make", [invited, lambda: exited(), ended, completed])
+def test_time_up_outside_in_progress_does_nothing(make: Any) -> None:
+    """A timer firing after an exit, end or completion changes nothing."""
+    snap = make()
+    assert_unchanged(time_up(snap, T0 + 10**9, snap.current_q, 0), snap)
+
+
+def test_time_up_on_last_question_completes() -> None:
+    """Time up on the last question completes the interview."""
+    snap = at_question(2, time_limits_s=(0, 0, 30))
+    d = time_up(snap, T0 + 30_000, 2, 0)
+    assert d.snapshot.state is State.COMPLETED
+    assert d.facts[-1]["kind"] == "completed"
+
+
+# --- exit: request, cancel, confirm ----------------------------------------------------
+
+
+def test_request_exit_marks_request_and_reports_progress() -> None:
+    """request_exit sets exit_requested, bumps the version and reports the progress."""
+    snap = at_question(1)
+    d = request_exit(snap, T0 + 1, "s1")
+    new = d.snapshot
+    assert d.refusal is None
+    assert new.exit_requested
+    assert new.state is State.IN_PROGRESS
+    assert new.version == snap.version + 1
+    assert replace(new, exit_requested=False, version=snap.version) == snap
+    assert d.facts == (
+        {
+            "kind": "exit_requested",
+            "progress": {"answered": 1, "partial": 0, "total": 3, "percent": 33},
+        },
+    )
+
+
+def test_request_exit_over_http_fallback() -> None:
+    """session None (the HTTP fallback) may request an exit, even while disconnected."""
+    snap = disconnect(started(), T0 + 1, "s1").snapshot
+    assert request_exit(snap, T0 + 2, None).snapshot.exit_requested
+
+
+@pytest.mark.parametrize("func", [request_exit, cancel_exit])
+def test_exit_steps_refused_when_not_live(func: Any) -> None:
+    """Request and cancel refuse: taken_over, not_in_progress, interview_ended."""
+    live = join(started(), T0 + 1, "s2", identity_ok=True).snapshot
+    assert_refused(func(live, T0 + 2, "s1"), live, Reason.TAKEN_OVER)
+    snap = exited()
+    assert_refused(func(snap, T0 + 10**6, "s1"), snap, Reason.NOT_IN_PROGRESS)
+    snap = ended()
+    assert_refused(func(snap, T0 + 10**6, "s1"), snap, Reason.INTERVIEW_ENDED)
+
+
+def test_cancel_exit_clears_request() -> None:
+    """cancel_exit after a request clears it and bumps the version."""
+    snap = request_exit(started(), T0 + 1, "s1").snapshot
+    d = cancel_exit(snap, T0 + 2, "s1")
+    assert not d.snapshot.exit_requested
+    assert d.snapshot.version == snap.version + 1
+    assert d.facts == ({"kind": "exit_cancelled"},)
+
+
+def test_cancel_exit_without_request_is_a_no_op() -> None:
+    """cancel_exit with no request pending neither refuses nor changes anything."""
+    snap = started()
+    assert_unchanged(cancel_exit(snap, T0 + 1, "s1"), snap)
+
+
+def test_confirm_exit_requires_a_request() -> None:
+    """confirm_exit without a request first is no_exit_requested."""
+    snap = started()
+    assert_refused(confirm_exit(snap, T0 + 1, "s1", 0), snap, Reason.NO_EXIT_REQUESTED)
+    cancelled = cancel_exit(request_exit(snap, T0 + 1, "s1").snapshot, T0 + 2, "s1").snapshot
+    assert_refused(confirm_exit(cancelled, T0 + 3, "s1", 0), cancelled, Reason.NO_EXIT_REQUESTED)
+
+
+def test_confirm_exit_keeps_partial_answer() -> None:
+    """Confirming closes the open question as partial with the stored seq, then exits."""
+    snap = request_exit(at_question(1), T0 + 1, "s1").snapshot
+    now = T0 + 20_000
+    d = confirm_exit(snap, now, "s1", stored_seq=6)
+    new = d.snapshot
+    assert d.refusal is None
+    assert new.state is State.EXITED
+    assert new.version == snap.version + 1
+    assert new.session == ""
+    assert not new.exit_requested
+    assert new.exited_ms == now
+    assert (new.answered, new.partial, new.current_q) == (1, 1, 2)
+    assert (new.question_started_ms, new.question_deadline_ms) == (0, 0)
+    assert new.reentry_until_ms == now + WINDOW
+    assert d.facts == (
+        {
+            "kind": "answer_closed",
+            "q": 1,
+            "status": "partial",
+            "started_ms": T0,
+            "ended_ms": now,
+            "last_seq": 6,
+        },
+        {
+            "kind": "exited",
+            "why": "candidate",
+            "partial_q": 1,
+            "progress": {"answered": 1, "partial": 1, "total": 3, "percent": 33},
+            "reentry_until_ms": now + WINDOW,
+        },
+    )
+
+
+def test_confirm_exit_progress_on_last_question() -> None:
+    """Exiting on the last of three after two answers reports 2 answered, 1 partial, 66 %."""
+    snap = request_exit(at_question(2), T0 + 1, "s1").snapshot
+    d = confirm_exit(snap, T0 + 2, "s1", stored_seq=0)
+    assert d.facts[-1]["partial_q"] == 2
+    assert d.facts[-1]["progress"] == {"answered": 2, "partial": 1, "total": 3, "percent": 66}
+    assert d.snapshot.current_q == 3
+
+
+def test_confirm_exit_without_second_entry_has_no_window() -> None:
+    """reentry_until_ms is 0 when second entry is not allowed."""
+    snap = exited(second_entry=False)
+    assert snap.reentry_until_ms == 0
+
+
+def test_confirm_exit_over_http_fallback() -> None:
+    """session None may confirm, even while the socket is gone."""
+    snap = request_exit(started(), T0 + 1, "s1").snapshot
+    d = confirm_exit(snap, T0 + 2, None, 0)
+    assert d.snapshot.state is State.EXITED
+
+
+def test_confirm_exit_refused_when_not_live() -> None:
+    """confirm_exit refuses a stale session, an exited and an ended interview."""
+    snap = request_exit(started(), T0 + 1, "s1").snapshot
+    assert_refused(confirm_exit(snap, T0 + 2, "s2", 0), snap, Reason.TAKEN_OVER)
+    snap = exited()
+    assert_refused(confirm_exit(snap, T0 + 10**6, None, 0), snap, Reason.NOT_IN_PROGRESS)
+    snap = ended()
+    assert_refused(confirm_exit(snap, T0 + 10**6, None, 0), snap, Reason.INTERVIEW_ENDED)
+
+
+def test_exit_when_no_question_is_open_has_no_partial() -> None:
+    """An exit with no open question (none left) closes nothing and reports partial_q -1."""
+    snap = replace(started(), current_q=3, exit_requested=True)
+    d = confirm_exit(snap, T0 + 1, "s1", 0)
+    assert [f["kind"] for f in d.facts] == ["exited"]
+    assert d.facts[0]["partial_q"] == -1
+    assert d.snapshot.partial == 0
+
+
+# --- disconnect ------------------------------------------------------------------------
+
+
+def test_disconnect_of_holding_session() -> None:
+    """Losing the holding socket keeps the state, clears the session and starts the grace."""
+    snap = request_exit(started(), T0 + 1, "s1").snapshot
+    d = disconnect(snap, T0 + 500, "s1")
+    new = d.snapshot
+    assert new.state is State.IN_PROGRESS
+    assert new.version == snap.version + 1
+    assert new.session == ""
+    assert new.disconnected_ms == T0 + 500
+    assert not new.exit_requested
+    assert d.facts == ({"kind": "disconnected", "grace_until_ms": T0 + 500 + GRACE},)
+
+
+def test_disconnect_without_grace_exits_reports_no_grace() -> None:
+    """With grace_exits off, the disconnect fact has grace_until_ms 0."""
+    d = disconnect(started(grace_exits=False), T0 + 500, "s1")
+    assert d.facts == ({"kind": "disconnected", "grace_until_ms": 0},)
+
+
+def test_disconnect_of_other_session_is_ignored() -> None:
+    """A socket that was taken over disconnecting changes nothing."""
+    snap = join(started(), T0 + 1, "s2", identity_ok=True).snapshot
+    assert_unchanged(disconnect(snap, T0 + 2, "s1"), snap)
+
+
+@pytest.mark.parametrize("make", [lambda: exited(), ended, completed, invited])
+def test_disconnect_outside_in_progress_is_ignored(make: Any) -> None:
+    """A disconnect after an exit, end or completion changes nothing."""
+    snap = make()
+    assert_unchanged(disconnect(snap, T0 + 10**6, "s1"), snap)
+
+
+# --- end -------------------------------------------------------------------------------
+
+
+def test_end_from_invited() -> None:
+    """HR may end an interview nobody has started."""
+    snap = invited()
+    d = end(snap, T0, "hr-1")
+    assert d.snapshot.state is State.ENDED
+    assert d.snapshot.version == snap.version + 1
+    assert d.taken_over == ""
+    assert d.facts == (
+        {
+            "kind": "ended",
+            "by": "hr-1",
+            "progress": {"answered": 0, "partial": 0, "total": 3, "percent": 0},
+        },
+    )
+
+
+def test_end_in_progress_closes_partial_answer_and_kicks_session() -> None:
+    """Ending a live interview keeps the open answer as partial and names the session to close."""
+    snap = request_exit(at_question(1), T0 + 1, "s1").snapshot
+    now = T0 + 7000
+    d = end(snap, now, "hr-1")
+    new = d.snapshot
+    assert new.state is State.ENDED
+    assert new.version == snap.version + 1
+    assert d.taken_over == "s1"
+    assert new.session == ""
+    assert not new.exit_requested
+    assert new.question_deadline_ms == 0
+    assert (new.answered, new.partial) == (1, 1)
+    assert d.facts == (
+        {
+            "kind": "answer_closed",
+            "q": 1,
+            "status": "partial",
+            "started_ms": T0,
+            "ended_ms": now,
+            "last_seq": -1,
+        },
+        {
+            "kind": "ended",
+            "by": "hr-1",
+            "progress": {"answered": 1, "partial": 1, "total": 3, "percent": 33},
+        },
+    )
+
+
+def test_end_in_progress_while_disconnected() -> None:
+    """Ending while nobody is connected has no session to close."""
+    snap = disconnect(started(), T0 + 1, "s1").snapshot
+    d = end(snap, T0 + 2, "hr")
+    assert d.taken_over == ""
+    assert d.snapshot.state is State.ENDED
+
+
+def test_end_from_exited_closes_the_window() -> None:
+    """Ending after an exit closes the re-entry window and closes no answer twice."""
+    snap = exited()
+    assert snap.reentry_until_ms
+    d = end(snap, T0 + 10**6, "hr")
+    assert d.snapshot.state is State.ENDED
+    assert d.snapshot.reentry_until_ms == 0
+    assert d.snapshot.partial == snap.partial
+    assert [f["kind"] for f in d.facts] == ["ended"]
+
+
+def test_end_refused_when_already_ended() -> None:
+    """A second end is refused with interview_ended."""
+    snap = ended()
+    assert_refused(end(snap, T0 + 5, "hr-2"), snap, Reason.INTERVIEW_ENDED)
+
+
+@pytest.mark.parametrize("make", [completed, expired_link])
+def test_end_refused_when_over(make: Any) -> None:
+    """A completed or expired interview cannot be ended: not_in_progress."""
+    snap = make()
+    assert_refused(end(snap, T0 + 10**9, "hr"), snap, Reason.NOT_IN_PROGRESS)
+
+
+# --- reset -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: exited(), ended, expired_link, expired_window, completed],
+    ids=["exited", "ended", "expired_link", "expired_window", "completed"],
+)
+def test_reset_starts_a_fresh_attempt(make: Any) -> None:
+    """Reset from exited/ended/expired/completed returns to invited with all progress cleared."""
+    snap = make()
+    new_link = T0 + 10**9
+    d = reset(snap, T0 + 10**8, "hr-1", new_link)
+    new = d.snapshot
+    assert d.refusal is None
+    assert d.facts == ({"kind": "reset", "by": "hr-1"},)
+    fresh = invited(link_expires_ms=new_link, version=snap.version + 1)
+    policy = {
+        "second_entry": snap.second_entry,
+        "max_reentries": snap.max_reentries,
+        "grace_exits": snap.grace_exits,
+    }
+    assert new == replace(fresh, **policy)
+
+
+@pytest.mark.parametrize("make", [invited, started])
+def test_reset_refused_before_the_interview_is_over(make: Any) -> None:
+    """Reset of an invited or in-progress interview is reset_not_allowed."""
+    snap = make()
+    assert_refused(reset(snap, T0, "hr", LINK + 1), snap, Reason.RESET_NOT_ALLOWED)
+
+
+def test_join_after_reset_starts_again() -> None:
+    """After a reset the candidate starts from the first question with re-entries restored."""
+    snap = reset(completed(), T0 + 10, "hr", LINK + 10**6).snapshot
+    d = join(snap, T0 + 20, "s5", identity_ok=True)
+    assert d.mode is JoinMode.START
+    assert d.snapshot.current_q == 0
+    assert d.snapshot.may_reenter
+
+
+# --- next_deadline ---------------------------------------------------------------------
+
+
+def test_next_deadline_invited_is_link_expiry() -> None:
+    """An invited interview's next deadline is the link expiry."""
+    assert next_deadline(invited()) == LINK
+
+
+def test_next_deadline_connected_is_never() -> None:
+    """A connected interview has no settle deadline (question timers are the hub's)."""
+    assert next_deadline(started()) == 0
+
+
+def test_next_deadline_disconnected_is_grace_end() -> None:
+    """A disconnected interview's next deadline is the grace's end; never without grace exits."""
+    assert next_deadline(disconnect(started(), T0 + 5, "s1").snapshot) == T0 + 5 + GRACE
+    assert next_deadline(disconnect(started(grace_exits=False), T0 + 5, "s1").snapshot) == 0
+
+
+def test_next_deadline_exited_is_window_end() -> None:
+    """An exited interview's next deadline is its re-entry deadline, or never without one."""
+    assert next_deadline(exited(now=T0)) == T0 + WINDOW
+    assert next_deadline(exited(second_entry=False)) == 0
+
+
+@pytest.mark.parametrize("make", [completed, ended, expired_link, expired_window])
+def test_next_deadline_final_states_is_never(make: Any) -> None:
+    """Completed, ended and expired interviews have no deadline."""
+    assert next_deadline(make()) == 0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [invited, lambda: disconnect(started(), T0 + 5, "s1").snapshot, lambda: exited(now=T0)],
+    ids=["invited", "disconnected", "exited"],
+)
+def test_next_deadline_is_when_settle_acts(make: Any) -> None:
+    """settle changes nothing one millisecond before next_deadline and something at it."""
+    snap = make()
+    due = next_deadline(snap)
+    assert due > 0
+    assert_unchanged(settle(snap, due - 1), snap)
+    assert settle(snap, due).changed
+
+
+# --- identity_refusal ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("identity_ok", "locked_out", "expected"),
+    [
+        (True, False, None),
+        (False, False, Reason.IDENTITY_MISMATCH),
+        (True, True, Reason.TOO_MANY_ATTEMPTS),
+        (False, True, Reason.TOO_MANY_ATTEMPTS),
+    ],
+)
+def test_identity_refusal(identity_ok: bool, locked_out: bool, expected: Reason | None) -> None:
+    """identity_refusal: a lock-out wins over a match; a mismatch alone is identity_mismatch."""
+    assert identity_refusal(identity_ok=identity_ok, locked_out=locked_out) == expected

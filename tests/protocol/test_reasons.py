@@ -1,0 +1,113 @@
+"""Reason codes and their human messages in en and zh-CN."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from protocol.reasons import LANGUAGES, Reason, message, messages
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+PUBLISHED = {
+    "link_invalid",
+    "link_expired",
+    "identity_mismatch",
+    "too_many_attempts",
+    "interview_ended",
+    "already_completed",
+    "reentry_not_permitted",
+    "reentry_window_over",
+    "already_exited",
+    "not_joined",
+    "already_joined",
+    "not_in_progress",
+    "not_current_question",
+    "seq_gap",
+    "answer_incomplete",
+    "no_exit_requested",
+    "reset_not_allowed",
+    "taken_over",
+    "malformed",
+    "unknown_type",
+    "bad_field",
+    "too_large",
+    "chunk_too_large",
+    "answer_too_long",
+    "subprotocol_required",
+    "origin_not_allowed",
+    "internal_error",
+    "permission_denied",
+}
+
+
+def test_published_codes_are_stable() -> None:
+    """The set of reason codes is exactly the published one: clients switch on these strings."""
+    assert {r.value for r in Reason} == PUBLISHED
+
+
+def test_languages() -> None:
+    """Messages exist in English and Simplified Chinese."""
+    assert LANGUAGES == ("en", "zh-CN")
+
+
+@pytest.mark.parametrize("reason", list(Reason))
+def test_every_reason_has_en_and_zh_messages(reason: Reason) -> None:
+    """Every reason has a non-empty English and a Chinese message, and they differ."""
+    msgs = messages(reason)
+    assert set(msgs) == set(LANGUAGES)
+    en, zh = msgs["en"], msgs["zh-CN"]
+    assert en.strip() and zh.strip()
+    assert not CJK.search(en)
+    assert CJK.search(zh)
+    assert en != zh
+
+
+def test_messages_are_distinct_per_reason() -> None:
+    """No two reasons share a message, so a person can tell them apart."""
+    en = [messages(r)["en"] for r in Reason]
+    zh = [messages(r)["zh-CN"] for r in Reason]
+    assert len(set(en)) == len(en)
+    assert len(set(zh)) == len(zh)
+
+
+def test_permission_denied_names_the_permission() -> None:
+    """permission_denied:interview.end carries the permission in both languages."""
+    base = messages(Reason.PERMISSION_DENIED)
+    msgs = messages("permission_denied:interview.end")
+    assert msgs["en"] == f"{base['en']} (interview.end)"
+    assert msgs["zh-CN"] == f"{base['zh-CN']}（interview.end）"
+
+
+def test_message_picks_language() -> None:
+    """message(reason, lang) returns that language's text; English by default."""
+    assert message(Reason.LINK_EXPIRED) == messages(Reason.LINK_EXPIRED)["en"]
+    assert message(Reason.LINK_EXPIRED, "en") == messages(Reason.LINK_EXPIRED)["en"]
+    assert message(Reason.LINK_EXPIRED, "zh-CN") == messages(Reason.LINK_EXPIRED)["zh-CN"]
+    assert message("permission_denied:interview.end", "zh-CN").endswith("（interview.end）")
+
+
+@pytest.mark.parametrize("lang", ["fr", "", "zh", "zh-TW", "EN"])
+def test_unknown_language_falls_back_to_english(lang: str) -> None:
+    """A language without messages gets the English one."""
+    assert message(Reason.INTERVIEW_ENDED, lang) == messages(Reason.INTERVIEW_ENDED)["en"]
+
+
+def test_plain_string_codes_work() -> None:
+    """A code received as a plain string (e.g. from Refused.reason) looks up the same messages."""
+    assert messages("seq_gap") == messages(Reason.SEQ_GAP)
+
+
+def test_unknown_code_raises() -> None:
+    """An unknown reason code is a programming error: ValueError, not a made-up message."""
+    with pytest.raises(ValueError):
+        messages("no_such_reason")
+    with pytest.raises(ValueError):
+        message("no_such_reason:x", "zh-CN")
+
+
+def test_reason_is_a_str() -> None:
+    """Reason values compare equal to their wire strings."""
+    assert Reason.TAKEN_OVER == "taken_over"
+    assert str(Reason.TAKEN_OVER) == "taken_over"
