@@ -179,6 +179,9 @@ class CandidateClient:
         await self.send(Join(self.token, self.identity, self.device))
         first = await self.next_message()
         if isinstance(first, Refused):
+            if self._reader is not None:  # the server closes next: keep its close code
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(self._reader), 5)
             raise JoinRefused(first)
         if not isinstance(first, Joined):
             raise AssertionError(f"expected joined, got {first!r}")

@@ -82,10 +82,13 @@ def _is_int(v: object) -> bool:
     return type(v) is int and -1 <= v <= MAX_SAFE_INT  # type: ignore[operator]
 
 
+_PROGRESS_KEYS = {"answered", "partial", "total"}
+
+
 def _is_progress(v: object) -> bool:
-    if type(v) is not dict or not {"answered", "partial", "total"} <= v.keys():
+    if type(v) is not dict or not _PROGRESS_KEYS <= v.keys() <= _PROGRESS_KEYS | {"percent"}:
         return False
-    return all(_is_int(v[k]) for k in ("answered", "partial", "total"))
+    return all(_is_int(x) for x in v.values())
 
 
 def _is_str_map(v: object) -> bool:
@@ -176,7 +179,8 @@ def _build(obj: dict[str, Any], types: dict[str, Any]) -> Any:
     known = {s.name for s in specs}
     extra = obj.keys() - known - {"type"}
     if extra:
-        raise BadField(f"unknown field {sorted(extra)[0][:40]!r}", msg_type)
+        # keys may be str or bin (strict_map_key allows both): name one without sorting them
+        raise BadField(f"unknown field {min(str(k) for k in extra)[:40]!r}", msg_type)
     kwargs: dict[str, Any] = {}
     for spec in specs:
         if spec.name not in obj:

@@ -245,7 +245,12 @@ def join(
     if refusal:
         return _refuse(snap, refusal)
     settled = settle(snap, now)
-    snap = settled.snapshot
+    decision = _join_settled(settled.snapshot, now, session)
+    # a refusal keeps what settle() found (the link or the window ran out): it is still true
+    return _chain(settled, decision)
+
+
+def _join_settled(snap: Snapshot, now: int, session: str) -> Decision:
     state = snap.state
     if state is State.INVITED:
         new = _move(
@@ -260,7 +265,7 @@ def join(
             {"kind": "joined", "mode": "start"},
             {"kind": "question_started", "q": 0},
         )
-        return _chain(settled, Decision(new, facts, mode=JoinMode.START))
+        return Decision(new, facts, mode=JoinMode.START)
     if state is State.IN_PROGRESS:
         old = snap.session
         new = _move(snap, Event.RESUME, session=session, disconnected_ms=0, exit_requested=False)
@@ -270,7 +275,7 @@ def join(
             # time ran out while nobody was connected: close it, start the next one now
             advanced = _advance(new, AnswerStatus.TIMED_OUT, now, last_seq=-1)
             decision = replace(_chain(decision, advanced), taken_over=old, mode=JoinMode.RESUME)
-        return _chain(settled, decision)
+        return decision
     if state is State.EXITED:
         if not snap.may_reenter:
             return _refuse(snap, Reason.REENTRY_NOT_PERMITTED)
@@ -294,7 +299,7 @@ def join(
                 (*facts, {"kind": "completed", "progress": done.progress.to_wire()}),
                 mode=JoinMode.REENTER,
             )
-        return _chain(settled, decision)
+        return decision
     if state is State.COMPLETED:
         return _refuse(snap, Reason.ALREADY_COMPLETED)
     if state is State.ENDED:

@@ -103,13 +103,14 @@ class CandidateService:
                 raise Refusal(Reason.LINK_INVALID)
             snap, meta = loaded
             decision = await rule(snap, meta)
-            if decision.refusal:
-                await self.log(iv_id, caller, action, decision.refusal, detail)
-                return decision
+            outcome = decision.refusal or "ok"
             if not decision.changed:
+                if decision.refusal:
+                    await self.log(iv_id, caller, action, outcome, detail)
                 return decision
+            # a refusal may still carry a change (a timeout settle() found): apply it too
             now = self.clock()
-            entry = self._entry(caller, action, "ok", detail)
+            entry = self._entry(caller, action, outcome, detail)
             ids = await self.store.apply(
                 iv_id,
                 snap,

@@ -83,9 +83,22 @@ def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) ->
     }
     out = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "--data-dir", str(tmp / "hubdata"), "serve",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "--data-dir",
+            str(tmp / "hubdata"),
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
     hub = Hub(port, redis_url, process, log_path, out)
     deadline = time.monotonic() + 30

@@ -397,10 +397,6 @@ def test_bin_extra_key_is_a_bad_field() -> None:
     _raises(_pack({"type": "exit_request", b"x": 1}), BadField, Reason.BAD_FIELD)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: codec._build sorts unknown keys; bytes and str keys together raise TypeError",
-)
 def test_mixed_bin_and_str_extra_keys_are_a_bad_field() -> None:
     """Unknown keys of mixed kinds (bin and str) raise BadField, never a bare TypeError."""
     _raises(_pack({"type": "exit_request", b"a": 1, "b": 2}), BadField, Reason.BAD_FIELD)
@@ -651,11 +647,6 @@ def test_wrong_server_field_type_is_a_bad_field(obj: dict[str, Any]) -> None:
     assert err.msg_type == obj["type"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: codec._is_progress ignores keys beyond answered/partial/total: unknown keys "
-    "and a non-int percent are accepted",
-)
 @pytest.mark.parametrize(
     "progress",
     [{**GOOD_PROGRESS, "admin": True}, {**GOOD_PROGRESS, "percent": "33%"}],

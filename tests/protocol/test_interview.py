@@ -458,10 +458,6 @@ def test_join_on_expired_link() -> None:
     assert d.snapshot.state is State.EXPIRED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: join() refuses with the settled snapshot but drops settle()'s facts",
-)
 @pytest.mark.parametrize(
     ("make", "now"),
     [

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
 
-from client.candidate import CandidateClient
-from protocol.messages import Completed, QuestionStarted
-from tests.conftest import PHONE, Hub
+from client.candidate import CandidateClient, ClientClosed, JoinRefused
+from protocol.messages import (
+    AnswerSaved,
+    Completed,
+    ConfirmExit,
+    Exited,
+    QuestionStarted,
+    Refused,
+    SendChunk,
+    TakenOver,
+)
+from tests.conftest import ID_NUMBER, PHONE, Hub
 
 
 async def test_full_interview_stores_every_chunk_once(hub: Hub, make_interview, store) -> None:
@@ -32,3 +44,260 @@ async def test_full_interview_stores_every_chunk_once(hub: Hub, make_interview, 
     snap, _ = await store.snapshot(iv_id)
     assert str(snap.state) == "completed"
     assert c.close_code == 4001
+
+
+async def test_exit_shows_progress_and_keeps_the_partial_answer(
+    hub: Hub, make_interview, store
+) -> None:
+    """Exit: the preview has the real progress %, the confirm keeps the partial answer and closes 4000."""
+    iv_id, token = await make_interview(questions=4, second_entry=True, reentry_window_s=3600)
+    async with CandidateClient(hub.ws, token, PHONE) as c:
+        await c.join()
+        await c.send_text("first answer")
+        await c.finish()
+        for i in range(3):
+            await c.send_text(f"partial {i} ")
+        preview = await c.request_exit()
+        assert (preview.progress.answered, preview.progress.total) == (1, 4)
+        assert preview.progress.percent == 25
+        assert preview.current_q == 1
+        assert preview.reentry_allowed is True
+        assert preview.reentry_until_ms > 0
+        exited = await c.confirm_exit()
+        assert exited.partial_q == 1
+        assert exited.progress.partial == 1
+        assert exited.reentry_allowed is True
+    assert c.close_code == 4000
+    chunks = await store.chunks(iv_id)
+    assert [c["data"] for c in chunks if c["q"] == 1] == ["partial 0 ", "partial 1 ", "partial 2 "]
+    answers = await store.answers(iv_id)
+    assert answers[0]["status"] == "answered"
+    assert answers[1]["status"] == "partial" and answers[1]["last_seq"] == 3
+    snap, _ = await store.snapshot(iv_id)
+    assert str(snap.state) == "exited"
+
+
+async def test_exit_cancel_keeps_the_interview_going(hub: Hub, make_interview, store) -> None:
+    """Cancelling the exit confirm leaves the interview in progress, and a confirm alone is refused."""
+    iv_id, token = await make_interview(questions=2)
+    async with CandidateClient(hub.ws, token, PHONE) as c:
+        await c.join()
+        await c.send(ConfirmExit())
+        refusal = await c.expect(Refused)
+        assert refusal.reason == "no_exit_requested"
+        await c.request_exit()
+        await c.cancel_exit()
+        await c.send_text("still here")
+        nxt = await c.finish()
+        assert isinstance(nxt, QuestionStarted) and nxt.q == 1
+    snap, _ = await store.snapshot(iv_id)
+    assert str(snap.state) == "in_progress"
+
+
+async def test_drop_and_resume_on_second_client_loses_and_doubles_nothing(
+    hub: Hub, make_interview, store
+) -> None:
+    """A dropped socket mid-answer resumes on another client at the last ack; Redis has each chunk once."""
+    iv_id, token = await make_interview(questions=2)
+    first = CandidateClient(hub.ws, token, PHONE, device="phone")
+    await first.join()
+    for i in range(1, 41):
+        await first.send_text(f"c{i} ")
+    await first.drop()  # some of those may be in flight, unacknowledged
+    # the second device has what the first kept (as the browser's IndexedDB would)
+    second = CandidateClient(hub.ws, token, PHONE, device="laptop")
+    second.outbox = first.outbox.copy()
+    second.next_seq = dict(first.next_seq)
+    second.acked = dict(first.acked)
+    joined = await second.join()  # resends the unacknowledged ones
+    assert joined.mode == "resume"
+    assert second.question is not None and second.question.q == 0
+    for i in range(41, 51):
+        await second.send_text(f"c{i} ")
+    # and a stale resend of everything, as a confused client might: stored once anyway
+    for seq in range(1, 51):
+        await second.send(SendChunk(0, seq, f"c{seq} "))
+    await second.finish()
+    _, meta = await store.snapshot(iv_id)
+    assert meta["disconnects"] == "1"  # the drop; the takeover of a dead socket is not another
+    await second.close()
+    chunks = [c for c in await store.chunks(iv_id) if c["q"] == 0]
+    assert [c["seq"] for c in chunks] == list(range(1, 51))
+    assert "".join(c["data"] for c in chunks) == "".join(f"c{i} " for i in range(1, 51))
+
+
+async def test_second_device_takes_over(hub: Hub, make_interview, store) -> None:
+    """Joining on a second device takes over: the first gets taken_over and close 4002."""
+    iv_id, token = await make_interview(questions=2)
+    first = CandidateClient(hub.ws, token, PHONE, device="phone")
+    await first.join()
+    await first.send_text("from phone ")
+    await first.wait_acked()
+    second = CandidateClient(hub.ws, token, PHONE, device="laptop")
+    joined = await second.join()
+    assert joined.mode == "resume"
+    assert second.question is not None and second.question.acked_seq == 1
+    told = await first.expect(TakenOver)
+    assert told.device == "laptop"
+    with pytest.raises(ClientClosed):
+        await first.next_message()
+    assert first.close_code == 4002
+    await second.send_text("from laptop")
+    await second.finish()
+    await second.close()
+    chunks = await store.chunks(iv_id)
+    assert [c["data"] for c in chunks] == ["from phone ", "from laptop"]
+    log = await store.oplog(iv_id)
+    assert [e["action"] for e in log if e["action"] == "join"] == ["join", "join"]
+
+
+async def test_time_limit_closes_the_question_and_starts_the_next(
+    hub: Hub, make_interview, store
+) -> None:
+    """When a question's time is up, the server saves the partial answer and starts the next one."""
+    iv_id, token = await make_interview(time_limits=[1, 0])
+    async with CandidateClient(hub.ws, token, PHONE) as c:
+        await c.join()
+        assert c.question is not None and c.question.time_limit_s == 1
+        assert c.question.deadline_ms > 0
+        await c.send_text("ran out of time")
+        saved = await c.expect(AnswerSaved, timeout=10)
+        assert (saved.q, saved.status, saved.last_seq) == (0, "timed_out", 1)
+        nxt = await c.expect(QuestionStarted, timeout=10)
+        assert nxt.q == 1 and nxt.deadline_ms == 0
+    answers = await store.answers(iv_id)
+    assert answers[0]["status"] == "timed_out"
+
+
+async def test_reentry_allowed_continues_at_next_question(hub: Hub, make_interview) -> None:
+    """With a second entry allowed, a re-entry continues at the question after the interrupted one."""
+    _, token = await make_interview(questions=3, second_entry=True, reentry_window_s=3600)
+    async with CandidateClient(hub.ws, token, PHONE) as c:
+        await c.join()
+        await c.send_text("half")
+        await c.request_exit()
+        await c.confirm_exit()
+    async with CandidateClient(hub.ws, token, PHONE) as again:
+        joined = await again.join()
+        assert joined.mode == "reenter"
+        assert again.question is not None and again.question.q == 1
+        assert joined.progress.partial == 1
+    # the second entry was the one allowed: a third is refused
+    async with CandidateClient(hub.ws, token, PHONE) as c2:
+        # the re-entered interview is still in progress (socket closed = disconnect): resume
+        assert (await c2.join()).mode == "resume"
+        await c2.request_exit()
+        await c2.confirm_exit()
+    with pytest.raises(JoinRefused) as refused:
+        await CandidateClient(hub.ws, token, PHONE).join()
+    assert refused.value.reason == "reentry_not_permitted"
+
+
+async def test_reentry_not_permitted(hub: Hub, make_interview) -> None:
+    """Without a second entry, coming back after an exit is refused with reentry_not_permitted."""
+    _, token = await make_interview(questions=2, second_entry=False)
+    async with CandidateClient(hub.ws, token, PHONE) as c:
+        await c.join()
+        preview = await c.request_exit()
+        assert preview.reentry_allowed is False and preview.reentry_until_ms == 0
+        await c.confirm_exit()
+    late = CandidateClient(hub.ws, token, PHONE)
+    with pytest.raises(JoinRefused) as refused:
+        await late.join()
+    assert refused.value.reason == "reentry_not_permitted"
+    assert refused.value.refusal.message["zh-CN"]
+    assert late.close_code == 4004
+
+
+async def test_reentry_window_over(hub: Hub, make_interview, store) -> None:
+    """After the re-entry window, coming back is refused with reentry_window_over and the state is expired."""
+    iv_id, token = await make_interview(questions=2, second_entry=True, reentry_window_s=1)
+    async with CandidateClient(hub.ws, token, PHONE) as c:
+        await c.join()
+        await c.request_exit()
+        exited = await c.confirm_exit()
+    await wait_for_state(store, iv_id, "expired")  # the sweeper writes it down
+    assert exited.reentry_until_ms > 0
+    with pytest.raises(JoinRefused) as refused:
+        await CandidateClient(hub.ws, token, PHONE).join()
+    assert refused.value.reason == "reentry_window_over"
+
+
+async def test_resume_grace_over_counts_as_exit(hub: Hub, make_interview, store) -> None:
+    """A socket lost for longer than the resume grace counts as an exit (partial kept, re-entry rules apply)."""
+    iv_id, token = await make_interview(questions=2, resume_grace_s=1, second_entry=True)
+    c = CandidateClient(hub.ws, token, PHONE)
+    await c.join()
+    await c.send_text("before the drop")
+    await c.wait_acked()
+    await c.drop()
+    await wait_for_state(store, iv_id, "exited")
+    answers = await store.answers(iv_id)
+    assert answers[0]["status"] == "partial"
+    log = await store.oplog(iv_id)
+    assert any(e["action"] == "timeout" and e["actor"] == "system" for e in log)
+    again = CandidateClient(hub.ws, token, PHONE)
+    assert (await again.join()).mode == "reenter"
+    await again.close()
+
+
+async def test_http_exit_closes_a_live_socket(hub: Hub, make_interview, store) -> None:
+    """Exit over HTTP (preview, then confirm) works without the socket and closes a live one with 4000."""
+    iv_id, token = await make_interview(questions=4)
+    c = CandidateClient(hub.ws, token, PHONE)
+    await c.join()
+    await c.send_text("answer one")
+    await c.finish()
+    await c.send_text("half of two")
+    await c.wait_acked()
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        body = {"token": token, "identity": PHONE}
+        early = await http.post("/api/candidate/exit", json={**body, "confirm": True})
+        assert early.status_code == 409 and early.json()["reason"] == "no_exit_requested"
+        preview = await http.post("/api/candidate/exit", json={**body, "confirm": False})
+        assert preview.status_code == 200
+        assert preview.json()["progress"]["percent"] == 25
+        assert preview.json()["saved_seq"] == 1
+        done = await http.post("/api/candidate/exit", json={**body, "confirm": True})
+        assert done.status_code == 200
+        assert done.json()["state"] == "exited" and done.json()["partial_q"] == 1
+        wrong = await http.post("/api/candidate/exit", json={"token": token, "identity": "1"})
+        assert wrong.status_code == 403 and wrong.json()["reason"] == "identity_mismatch"
+        assert wrong.json()["message"]["zh-CN"]
+    exited = await c.expect(Exited)
+    assert exited.progress.answered == 1
+    with pytest.raises(ClientClosed):
+        await c.next_message()
+    assert c.close_code == 4000
+    snap, _ = await store.snapshot(iv_id)
+    assert str(snap.state) == "exited"
+
+
+async def test_candidate_centre_lists_the_persons_interviews(hub: Hub, make_interview) -> None:
+    """The candidate centre shows every interview of the verified person with what to do next."""
+    _, token_a = await make_interview(questions=2, second_entry=True)
+    iv_b, token_b = await make_interview(questions=2)
+    async with CandidateClient(hub.ws, token_a, PHONE) as c:
+        await c.join()
+        await c.request_exit()
+        await c.confirm_exit()
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.post("/api/candidate/centre", json={"token": token_a, "identity": ID_NUMBER})
+    assert r.status_code == 200
+    items = {i["interview_id"]: i for i in r.json()["interviews"]}
+    a = items[token_a.split(".")[0]]
+    assert a["state"] == "exited"
+    assert a["next"]["action"] == "reenter" and a["next"]["until_ms"] > 0
+    assert a["interruptions"]["exits"] == 1
+    assert items[iv_b]["state"] == "invited" and items[iv_b]["next"]["action"] == "start"
+
+
+async def wait_for_state(store, iv_id: str, state: str, timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        snap, _ = await store.snapshot(iv_id)
+        if str(snap.state) == state:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"state stayed {snap.state}, wanted {state}")
+        await asyncio.sleep(0.1)
