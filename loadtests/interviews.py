@@ -86,9 +86,7 @@ async def create_interviews(
 
     async def one(index: int) -> dict[str, Any]:
         async with sem:
-            created = await create_interview(
-                store, settings, spec_for(index, questions), now_ms()
-            )
+            created = await create_interview(store, settings, spec_for(index, questions), now_ms())
         return {
             "interview_id": created.interview_id,
             "token": created.token,
@@ -98,9 +96,7 @@ async def create_interviews(
         }
 
     try:
-        return list(
-            await asyncio.gather(*(one(first_index + i) for i in range(count)))
-        )
+        return list(await asyncio.gather(*(one(first_index + i) for i in range(count))))
     finally:
         await store.close()
 

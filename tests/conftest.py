@@ -146,11 +146,17 @@ ID_NUMBER = "110101199003071234"
 PHONE = "13800138000"
 
 
-def spec(questions: int = 3, time_limits: list[int] | None = None, **policy: Any) -> InterviewSpec:
+def spec(
+    questions: int = 3,
+    time_limits: list[int] | None = None,
+    phone: str = PHONE,
+    id_number: str = ID_NUMBER,
+    **policy: Any,
+) -> InterviewSpec:
     limits = time_limits or [0] * questions
     return InterviewSpec.from_dict(
         {
-            "candidate": {"name": "Test Candidate", "id_number": ID_NUMBER, "phone": PHONE},
+            "candidate": {"name": "Test Candidate", "id_number": id_number, "phone": phone},
             "position": "Tester",
             "questions": [
                 {"text": f"Question {i + 1}", "time_limit_s": limits[i]} for i in range(len(limits))
