@@ -48,7 +48,7 @@ from typing import Any
 
 import websockets
 
-from loadtests.interviews import check_chunks, create_interviews, payload
+from loadtests.interviews import check_chunks, create_interviews, held_sessions, payload
 from protocol import SUBPROTOCOL
 from protocol.codec import decode_server, encode
 from protocol.messages import ChunkAcked, Join, Joined, QuestionStarted, Refused, SendChunk
@@ -644,6 +644,7 @@ def summarise(
         "duplicated": check["duplicated"],
         "corrupted": check["corrupted"],
         "stored_unacked": check["stored_unacked"],
+        "sessions_not_released": check["sessions_not_released"],
         "hub_cpu_s": None if hub_cpu is None else round(hub_cpu, 3),
         "hub_cpu_s_per_1000_chunks": per_1000(hub_cpu),
         "hub_cpu_util": None if hub_cpu is None else round(hub_cpu / window, 3),
@@ -705,6 +706,11 @@ def print_human(s: dict[str, Any]) -> None:
         f"joins      : {s['join_phase_s']} s for all, p50 {s['join_p50_ms']} ms, "
         f"p99 {s['join_p99_ms']} ms, failures {s['join_failures']}"
     )
+    if s["sessions_not_released"]:
+        print(
+            f"hub state  : {s['sessions_not_released']} interviews still hold a socket session "
+            "after every client closed (disconnect not recorded)"
+        )
     print(f"errors     : {s['errors']} {s['error_samples'][:3] if s['errors'] else ''}")
     if s["close_codes"]:
         print(f"closes     : unexpected close codes {s['close_codes']}")
@@ -770,7 +776,16 @@ async def _create(env: Environment, n: int) -> list[dict[str, Any]]:
 
 async def _check(env: Environment, per_iv: dict[str, tuple[int, int, int]]) -> dict[str, Any]:
     acked = {iv: {q: a} for iv, (q, _sent, a) in per_iv.items()}
-    return await check_chunks(env.redis_url, acked)
+    result = await check_chunks(env.redis_url, acked)
+    # every socket is closed now: the hub should record each disconnect (bounded wait)
+    deadline = time.monotonic() + 5
+    while True:
+        held = await held_sessions(env.redis_url, per_iv)
+        if not held or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.25)
+    result["sessions_not_released"] = len(held)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

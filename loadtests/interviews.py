@@ -175,6 +175,24 @@ async def check_chunks(
     return {**totals, "problems": problems}
 
 
+async def held_sessions(redis_url: str, interview_ids: Iterable[str]) -> dict[str, str]:
+    """Interviews whose meta still names a live socket session: {interview id: state}.
+
+    After every client has closed its socket, a hub that recorded each disconnect leaves
+    none: an interview listed here looks connected to HR and never starts its grace timer.
+    """
+    store = Store.from_url(redis_url)
+    try:
+        async with store.redis.pipeline(transaction=False) as pipe:
+            ids = list(interview_ids)
+            for iv in ids:
+                pipe.hmget(key(iv, "meta"), "state", "session")
+            rows = await pipe.execute()
+    finally:
+        await store.close()
+    return {iv: state or "" for iv, (state, session) in zip(ids, rows, strict=True) if session}
+
+
 def _int_keys(data: dict[str, dict[str, int]]) -> dict[str, dict[int, int]]:
     return {iv: {int(q): int(s) for q, s in per_q.items()} for iv, per_q in data.items()}
 

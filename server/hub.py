@@ -198,7 +198,9 @@ class CandidateConnection:
         finally:
             self._cancel_timer()
             self.hub.connections.pop(self.session, None)
-            if self.interview_id and not self._closed:
+            if self.interview_id:
+                # a no-op unless this socket still holds the interview (then it is a
+                # disconnect, whatever closed it: the grace period starts now)
                 try:
                     await self.service.disconnect(self.interview_id, self.session, self.caller)
                 except Exception:
@@ -334,8 +336,9 @@ class CandidateConnection:
             )
             return
         code, last = int(result[0]), int(result[1])
-        if code in (0, 2, 3) and last > self.acked.get(q, 0):
-            self.acked[q] = last
+        if code == 0 or (code in (2, 3) and last > self.acked.get(q, 0)):
+            # a resend of stored chunks is acknowledged again: the client may have missed it
+            self.acked[q] = max(last, self.acked.get(q, 0))
             self.push(ChunkAcked(q, last))
         if code == 2 and self.gap_reported.get(q) != last:
             self.gap_reported[q] = last  # one refusal per gap, not one per chunk behind it

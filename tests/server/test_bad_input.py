@@ -228,3 +228,18 @@ async def test_expired_link_is_refused(hub: Hub, make_interview) -> None:
     with pytest.raises(JoinRefused) as refused:
         await CandidateClient(hub.ws, token, PHONE).join()
     assert refused.value.reason == "link_expired"
+
+
+async def test_a_resent_chunk_is_acknowledged_again(hub: Hub, make_interview, store) -> None:
+    """A chunk sent again after its ack is acknowledged again and stored once."""
+    iv_id, c = await joined_client(hub, make_interview)
+    await c.send_text("once")
+    await c.wait_acked()
+    await c.send(SendChunk(0, 1, "once"))  # as a client that missed the ack would
+    for _ in range(100):
+        if sum(1 for m in c.received if isinstance(m, ChunkAcked) and m.seq == 1) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert sum(1 for m in c.received if isinstance(m, ChunkAcked) and m.seq == 1) == 2
+    await c.close()
+    assert [x["data"] for x in await store.chunks(iv_id)] == ["once"]
