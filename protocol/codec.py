@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from protocol.messages import (
     CLIENT_TYPES,
@@ -79,7 +79,7 @@ class BadField(ProtocolError):
 
 def _is_int(v: object) -> bool:
     # bool is an int subclass in Python but a distinct type on the wire
-    return type(v) is int and -1 <= v <= MAX_SAFE_INT  # type: ignore[operator]
+    return type(v) is int and -1 <= v <= MAX_SAFE_INT
 
 
 _PROGRESS_KEYS = {"answered", "partial", "total"}

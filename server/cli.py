@@ -274,9 +274,10 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         f"state {report['state']}  progress {p['answered']}/{p['total']} ({p['percent']}%)"
         f"  partial {p['partial']}  connected {report['connected']}"
     )
+    breaks = report["interruptions"]
     print(
-        f"interruptions: {report['interruptions']['disconnects']} disconnects, "
-        f"{report['interruptions']['exits']} exits; re-entry until {fmt_ms(report['reentry_until_ms'])}"
+        f"interruptions: {breaks['disconnects']} disconnects, {breaks['exits']} exits; "
+        f"re-entry until {fmt_ms(report['reentry_until_ms'])}"
     )
     for a in report["answers"]:
         print(f"\nQ{a['q'] + 1} [{a['status'] or 'not reached'}] {a['question']}")
@@ -284,9 +285,8 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {a['text']}")
     print("\noperation log:")
     for e in report["log"]:
-        print(
-            f"  {fmt_ms(e['t'])}  {e['action']:<14} {e['outcome']:<22} {e['actor']} {e['ip']} {e['device'][:40]}"
-        )
+        who = f"{e['actor']} {e['ip']} {e['device'][:40]}"
+        print(f"  {fmt_ms(e['t'])}  {e['action']:<14} {e['outcome']:<22} {who}")
     return 0
 
 

@@ -276,7 +276,7 @@ async def test_http_exit_closes_a_live_socket(hub: Hub, make_interview, store) -
 async def test_candidate_centre_lists_the_persons_interviews(hub: Hub, make_interview) -> None:
     """The candidate centre shows every interview of the verified person with what to do next."""
     _, token_a = await make_interview(questions=2, second_entry=True)
-    iv_b, token_b = await make_interview(questions=2)
+    iv_b, _ = await make_interview(questions=2)
     async with CandidateClient(hub.ws, token_a, PHONE) as c:
         await c.join()
         await c.request_exit()
