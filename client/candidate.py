@@ -87,6 +87,7 @@ class CandidateClient:
         self._inbox: asyncio.Queue[ServerMessage | None] = asyncio.Queue()
         self._acked_event = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._resend_task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> CandidateClient:
         return self
@@ -122,6 +123,9 @@ class CandidateClient:
                 if type(msg) is QuestionStarted:
                     self.question = msg
                     self._on_ack(ChunkAcked(msg.q, msg.acked_seq))
+                if type(msg) is Refused and msg.reason == "seq_gap":
+                    # the server lacks chunks from expected_seq on: send them again, in order
+                    self._resend_task = asyncio.create_task(self._resend_from(msg.expected_seq))
                 await self._inbox.put(msg)
         except websockets.ConnectionClosed:
             pass
@@ -199,6 +203,13 @@ class CandidateClient:
         else:
             raise AssertionError(f"expected question, got {nxt!r}")
         return first
+
+    async def _resend_from(self, expected_seq: int) -> None:
+        q = self.question.q if self.question else -1
+        with contextlib.suppress(websockets.ConnectionClosed):
+            for (cq, seq), data in list(self.outbox.items()):
+                if cq == q and seq >= expected_seq:
+                    await self.send(SendChunk(cq, seq, data))
 
     async def resend(self) -> None:
         """Send every unacknowledged chunk of the open question again, in order."""

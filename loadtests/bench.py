@@ -611,8 +611,12 @@ def summarise(
     offered = args.candidates * args.rate
     achieved = acked_in_window / args.duration
     gen_util_max = max(gen_cpu) / window if window > 0 else 0.0
+    # everything pinned to the load CPUs: the generators, and our redis-server if we pinned it
+    load_cpus = len(args.load_cpu_set) if args.load_cpu_set else os.cpu_count() or 1
+    load_busy = sum(gen_cpu) + ((redis_cpu or 0.0) if args.load_cpu_set else 0.0)
+    load_util = load_busy / (window * load_cpus) if window > 0 else 0.0
     lag_p99 = percentile(lags, 99)
-    generator_limited = gen_util_max > 0.9 or lag_p99 > 50
+    generator_limited = gen_util_max > 0.9 or load_util > 0.9 or lag_p99 > 50
     samples = [s for r in results for s in r["error_samples"]][:10]
     close_codes: dict[str, int] = {}
     for r in results:
@@ -652,6 +656,7 @@ def summarise(
         "redis_cpu_s_per_1000_chunks": per_1000(redis_cpu),
         "measure_window_s": round(window, 3),
         "gen_cpu_util_max": round(gen_util_max, 3),
+        "load_cpu_util": round(load_util, 3),
         "gen_lag_p99_ms": round(lag_p99, 2),
         "gen_lag_max_ms": round(lags[-1], 2) if lags else 0.0,
         "gen_loop_lag_max_ms": round(max(r["loop_lag_max_ms"] for r in results), 2),
@@ -699,7 +704,8 @@ def print_human(s: dict[str, Any]) -> None:
         f"chunks; redis {fmt(s['redis_cpu_s_per_1000_chunks'], ' s')} per 1,000 chunks"
     )
     print(
-        f"generator  : cpu util {s['gen_cpu_util_max']}, send lag p99 {s['gen_lag_p99_ms']} ms "
+        f"generator  : cpu util {s['gen_cpu_util_max']} (load cpus {s['load_cpu_util']}), "
+        f"send lag p99 {s['gen_lag_p99_ms']} ms "
         f"max {s['gen_lag_max_ms']} ms, loop lag max {s['gen_loop_lag_max_ms']} ms"
     )
     print(
@@ -722,8 +728,9 @@ def print_human(s: dict[str, Any]) -> None:
         print(f"check      : {s['redis_check_problems']}")
     if s["generator_limited"]:
         print(
-            "warning    : the load generator looks saturated (cpu util > 0.9 or send lag p99 > "
-            "50 ms); the numbers measure the generator too: try --procs 2 or more"
+            "warning    : the load generator looks saturated (a process or the load CPUs > 90 %"
+            " busy, or send lag p99 > 50 ms); the numbers measure the generator too: try "
+            "--procs K with --load-cpu spanning K CPUs"
         )
 
 

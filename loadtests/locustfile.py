@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.event
 import gevent.lock
 import gevent.queue
 import websocket
@@ -273,6 +274,7 @@ class Connection:
             self.closed = True
             OPEN.discard(self)
             self.inbox.put(None)
+            self.user.acked_event.set()
 
     def send(self, msg: Any) -> None:
         self.ws.send_binary(encode(msg))
@@ -325,6 +327,7 @@ class Candidate(User):
         self.q = -1
         self.next_seq = 1
         self.outbox: OrderedDict[int, tuple[str, float]] = OrderedDict()
+        self.acked_event = gevent.event.Event()  # set by every ack (and by a socket closing)
 
     # statistics
     def fire(
@@ -365,6 +368,7 @@ class Candidate(User):
         acked = ACKED.setdefault(self.iv["interview_id"], {})
         if ack.seq > acked.get(self.q, 0):
             acked[self.q] = ack.seq
+        self.acked_event.set()
 
     # the flow
     @task
@@ -504,7 +508,9 @@ class Candidate(User):
         while self.outbox and time.perf_counter() < deadline:
             if self.conn is None or self.conn.closed:
                 return False
-            gevent.sleep(0.01)
+            self.acked_event.clear()
+            if self.outbox:
+                self.acked_event.wait(max(0.0, deadline - time.perf_counter()))
         return not self.outbox
 
     def finish(self) -> QuestionStarted | None:

@@ -32,7 +32,7 @@ from protocol.messages import (
 )
 from protocol.reasons import Reason
 
-MAX_SAFE_INT = 2**53  # the largest integer every client language (JavaScript too) holds exactly
+MAX_SAFE_INT = 2**53 - 1  # Number.MAX_SAFE_INTEGER: every client language holds it exactly
 
 
 @dataclass(frozen=True, slots=True)

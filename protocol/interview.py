@@ -216,7 +216,10 @@ def settle(snap: Snapshot, now: int) -> Decision:
     ):
         # the exit counts from when the grace ran out, not from when someone noticed
         at = snap.disconnected_ms + snap.resume_grace_ms
-        exited = _exit(snap, at, why="grace_over")
+        deadline = snap.question_deadline_ms
+        # a question whose time ran out before the grace did was not interrupted: it timed out
+        status = AnswerStatus.TIMED_OUT if deadline and deadline <= at else AnswerStatus.PARTIAL
+        exited = _exit(snap, at, why="grace_over", status=status)
         return _chain(exited, settle(exited.snapshot, now))  # the window may be over too
     if snap.state is State.EXITED and snap.reentry_until_ms and now >= snap.reentry_until_ms:
         new = _move(snap, Event.EXPIRE, reentry_until_ms=0)
@@ -330,7 +333,10 @@ def finish_answer(
         return _refuse(snap, Reason.NOT_CURRENT_QUESTION)
     if stored_seq < last_seq:
         return _refuse(snap, Reason.ANSWER_INCOMPLETE)
-    return _advance(snap, AnswerStatus.ANSWERED, now, stored_seq)
+    # a finish that arrives after the deadline (before the hub's timer fired) is a time-out
+    late = snap.question_deadline_ms and now >= snap.question_deadline_ms
+    status = AnswerStatus.TIMED_OUT if late else AnswerStatus.ANSWERED
+    return _advance(snap, status, now, stored_seq)
 
 
 def time_up(snap: Snapshot, now: int, q: int, stored_seq: int) -> Decision:
@@ -370,15 +376,23 @@ def reentry_until(snap: Snapshot, exit_ms: int) -> int:
     return exit_ms + snap.reentry_window_ms if snap.may_reenter else 0
 
 
-def _exit(snap: Snapshot, now: int, why: str, last_seq: int = -1) -> Decision:
+def _exit(
+    snap: Snapshot,
+    now: int,
+    why: str,
+    last_seq: int = -1,
+    status: AnswerStatus = AnswerStatus.PARTIAL,
+) -> Decision:
     changes: dict[str, Any] = {}
     facts: list[Fact] = []
     partial_q = -1
     if snap.current_q < snap.total:
-        closed_changes, closed = _close_question(snap, AnswerStatus.PARTIAL, now, last_seq)
+        ended_at = snap.question_deadline_ms if status is AnswerStatus.TIMED_OUT else now
+        closed_changes, closed = _close_question(snap, status, ended_at, last_seq)
         changes.update(closed_changes)
         facts.append(closed)
-        partial_q = snap.current_q
+        if status is AnswerStatus.PARTIAL:
+            partial_q = snap.current_q
         changes.update(_open_question(snap, snap.current_q + 1, now))
         changes["question_started_ms"] = 0
         changes["question_deadline_ms"] = 0

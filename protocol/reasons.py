@@ -20,12 +20,12 @@ class Reason(StrEnum):
     ALREADY_COMPLETED = "already_completed"
     REENTRY_NOT_PERMITTED = "reentry_not_permitted"
     REENTRY_WINDOW_OVER = "reentry_window_over"
-    ALREADY_EXITED = "already_exited"
     # Messages in the wrong place or order
     NOT_JOINED = "not_joined"
     ALREADY_JOINED = "already_joined"
     NOT_IN_PROGRESS = "not_in_progress"
     NOT_CURRENT_QUESTION = "not_current_question"
+    TIME_UP = "time_up"
     SEQ_GAP = "seq_gap"
     ANSWER_INCOMPLETE = "answer_incomplete"
     NO_EXIT_REQUESTED = "no_exit_requested"
@@ -79,10 +79,6 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
         "The time allowed for coming back to this interview is over. Please contact HR.",
         "重新进入面试的时限已过，请联系 HR。",
     ),
-    Reason.ALREADY_EXITED: (
-        "You have left this interview.",
-        "您已退出本次面试。",
-    ),
     Reason.NOT_JOINED: (
         "Please verify your identity first.",
         "请先完成身份验证。",
@@ -98,6 +94,10 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.NOT_CURRENT_QUESTION: (
         "This answer belongs to a question that is not the current one.",
         "该回答不属于当前题目。",
+    ),
+    Reason.TIME_UP: (
+        "The time for this question is up; what arrived in time is saved.",
+        "本题作答时间已到，按时提交的内容已保存。",
     ),
     Reason.SEQ_GAP: (
         "Part of the answer is missing; your device will send it again.",

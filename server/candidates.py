@@ -74,7 +74,8 @@ class CandidateService:
         if not parts or not meta or not identity.token_matches(parts[1], meta.get("token_sha", "")):
             raise Refusal(Reason.LINK_INVALID)
         iv_id = parts[0]
-        locked_out = await self.store.failed_identity(iv_id) >= self.settings.max_identity_attempts
+        failures = await self.store.failed_identity(iv_id)
+        locked_out = failures >= self.settings.max_identity_attempts
         ok = identity.matches(
             self.settings.secret, proof, [meta.get("id_hash", ""), meta.get("phone_hash", "")]
         )
@@ -84,6 +85,8 @@ class CandidateService:
                 await self.store.count_failed_identity(iv_id, self.settings.identity_lockout_s)
             await self.log(iv_id, caller, action, refusal)
             raise Refusal(refusal)
+        if failures:
+            await self.store.clear_failed_identity(iv_id)
         return Verified(iv_id, meta)
 
     # --- the compare-and-set loop -------------------------------------------------------
@@ -133,9 +136,11 @@ class CandidateService:
         if new.state is State.IN_PROGRESS:
             message: dict[str, Any] = {"kind": "taken_over", "device": caller.device}
         elif new.state is State.EXITED:
+            partial = [f["q"] for f in decision.facts if f.get("status") == "partial"]
             message = {
                 "kind": "exited",
                 "progress": new.progress.to_wire(),
+                "partial_q": partial[0] if partial else -1,
                 "reentry_until_ms": new.reentry_until_ms,
             }
         elif new.state is State.ENDED:
@@ -177,10 +182,7 @@ class CandidateService:
         async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
             return sm.join(snap, now, session, identity_ok=True)
 
-        decision = await self.decide(iv_id, rule, caller, "join")
-        if not decision.refusal:
-            await self.store.clear_failed_identity(iv_id)
-        return decision
+        return await self.decide(iv_id, rule, caller, "join")
 
     async def finish_answer(
         self, iv_id: str, session: str, q: int, last_seq: int, caller: Caller

@@ -9,6 +9,8 @@ drains a bounded outbox so a slow client never blocks the writer or anyone else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import logging
 import uuid
@@ -65,6 +67,17 @@ def header(scope: dict[str, Any], name: bytes) -> str:
     return ""
 
 
+async def deny(scope: dict[str, Any], send: Any, reason: str) -> None:
+    """Refuse the handshake with HTTP 403, with the reason as JSON when the server can."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = json.dumps({"reason": reason, "message": messages(reason)}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "websocket.http.response.start", "status": 403, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
+
+
 class CandidateHub:
     """Every candidate socket of this process, the chunk writer and the control listener."""
 
@@ -78,7 +91,9 @@ class CandidateHub:
         )
         self.connections: dict[str, CandidateConnection] = {}  # by session id
         self._tasks: list[asyncio.Task[None]] = []
-        self.allowed_origins = {settings.base_url.rstrip("/"), *settings.allowed_origins}
+        self.allowed_origins = {
+            o.rstrip("/") for o in (settings.base_url, *settings.allowed_origins)
+        }
 
     async def start(self, *, wait_fsync: bool = False) -> None:
         self.writer.wait_fsync = wait_fsync
@@ -119,10 +134,10 @@ class CandidateHub:
         origin = header(scope, b"origin")
         if origin and origin.rstrip("/") not in self.allowed_origins:
             # a browser page of another site (cross-site websocket hijacking): no handshake
-            await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
+            await deny(scope, send, Reason.ORIGIN_NOT_ALLOWED)
             return
         if SUBPROTOCOL not in scope.get("subprotocols", ()):
-            await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
+            await deny(scope, send, Reason.SUBPROTOCOL_REQUIRED)
             return
         await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
         client = scope.get("client") or ("", 0)
@@ -147,7 +162,7 @@ class CandidateConnection:
         self._drained.set()
         self._outbox: deque[Any] = deque()
         self._out_wake = asyncio.Event()
-        self._closed = False  # close decided: no disconnect handling after this
+        self._closed = False  # close decided: nothing more is sent after the final message
         self._timer: asyncio.TimerHandle | None = None
         self._bad_messages = 0
 
@@ -208,17 +223,21 @@ class CandidateConnection:
             if not sender.done():
                 if not self._closed:
                     self.close(CloseCode.NORMAL)
-                try:
-                    await asyncio.wait_for(sender, 5)
-                except (TimeoutError, Exception):
-                    sender.cancel()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(sender), 5)
+            if not sender.done():
+                sender.cancel()
+            elif not sender.cancelled() and sender.exception() is not None:
+                # the client vanished mid-send: nothing to tell anyone (retrieved, not logged)
+                log.debug("send to %s failed: %r", self.session, sender.exception())
 
     async def _read_loop(self, receive: Any) -> None:
-        timeout = self.hub.settings.join_timeout_s
+        loop = asyncio.get_running_loop()
+        join_deadline = loop.time() + self.hub.settings.join_timeout_s  # from connect, fixed
         while True:
-            if not self.interview_id:
+            if not self.interview_id and not self._closed:
                 try:
-                    event = await asyncio.wait_for(receive(), timeout)
+                    event = await asyncio.wait_for(receive(), join_deadline - loop.time())
                 except TimeoutError:
                     self.close(CloseCode.JOIN_TIMEOUT, refused(Reason.NOT_JOINED, fatal=True))
                     continue
@@ -242,7 +261,7 @@ class CandidateConnection:
     def _bad(self, refusal: Refused) -> None:
         self._bad_messages += 1
         if self._bad_messages > self.hub.settings.max_bad_messages:
-            self.close(CloseCode.BAD_MESSAGES, refusal)
+            self.close(CloseCode.BAD_MESSAGES, dataclasses.replace(refusal, fatal=True))
         else:
             self.push(refusal)
 
@@ -254,7 +273,7 @@ class CandidateConnection:
             await self._on_join(msg)
             return
         if not self.interview_id:
-            self.push(refused(Reason.NOT_JOINED, msg.TYPE))
+            self._bad(refused(Reason.NOT_JOINED, msg.TYPE))
             return
         if type(msg) is FinishAnswer:
             await self._on_finish(msg)
@@ -309,7 +328,7 @@ class CandidateConnection:
 
     def _on_chunk(self, msg: SendChunk) -> None:
         if not self.interview_id:
-            self.push(refused(Reason.NOT_JOINED, msg.TYPE))
+            self._bad(refused(Reason.NOT_JOINED, msg.TYPE))
             return
         if msg.q != self.current_q:
             self.push(refused(Reason.NOT_CURRENT_QUESTION, msg.TYPE))
@@ -317,7 +336,12 @@ class CandidateConnection:
         if msg.seq < 1:
             self.push(refused(Reason.BAD_FIELD, msg.TYPE))
             return
-        if len(msg.data) > self.hub.settings.max_chunk_bytes:
+        limit = self.hub.settings.max_chunk_bytes
+        data = msg.data
+        # UTF-8 takes at most 4 bytes a character: only long text needs encoding to measure
+        if len(data) > limit or (
+            type(data) is str and len(data) * 4 > limit and len(data.encode()) > limit
+        ):
             self.push(refused(Reason.CHUNK_TOO_LARGE, msg.TYPE))
             return
         self.inflight += 1
@@ -347,6 +371,8 @@ class CandidateConnection:
             self.push(refused(Reason.ANSWER_TOO_LONG, "chunk"))
         elif code == -3:
             self.push(refused(Reason.NOT_CURRENT_QUESTION, "chunk"))
+        elif code == -4:
+            self.push(refused(Reason.TIME_UP, "chunk"))  # the timer closes the question next
         elif code == -2:
             # another socket holds the interview now; the control message may still be coming
             self.close(CloseCode.TAKEN_OVER, TakenOver(""))
@@ -481,6 +507,7 @@ class CandidateConnection:
             p = data.get("progress") or {}
             progress = Progress(p.get("answered", 0), p.get("partial", 0), p.get("total", 0))
             until = int(data.get("reentry_until_ms", 0))
-            self.close(CloseCode.EXITED, Exited(progress, -1, bool(until), until))
+            partial = int(data.get("partial_q", -1))
+            self.close(CloseCode.EXITED, Exited(progress, partial, bool(until), until))
         else:
             self.close(CloseCode.NORMAL, refused(Reason.NOT_IN_PROGRESS, fatal=True))

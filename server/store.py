@@ -28,6 +28,8 @@ from protocol.interview import Decision, Snapshot, State
 
 SCRIPTS = Path(__file__).parent / "scripts"
 CONTROL_CHANNEL = "hub:control"
+POOL_SIZE = 64  # connections per hub process and client kind; Redis serves them one by one
+POOL_WAIT_S = 20.0
 
 
 def key(iv_id: str, part: str) -> str:
@@ -88,11 +90,15 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Store:
-        return cls(
-            aioredis.Redis.from_url(url, decode_responses=True),
-            aioredis.Redis.from_url(url),
-            **kwargs,
-        )
+        # A blocking pool: a burst of joins or disconnects waits for a connection instead of
+        # failing with "Too many connections" (redis-py's default pool raises at 100).
+        def client(decode: bool) -> aioredis.Redis:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, decode_responses=decode, max_connections=POOL_SIZE, timeout=POOL_WAIT_S
+            )
+            return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
+
+        return cls(client(True), client(False), **kwargs)
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -4,11 +4,16 @@
 -- Returns {code, last_stored_seq, detail}:
 --   0 stored (or already stored: a resend is harmless), 2 gap before a chunk,
 --   3 answer too long, -1 interview not in progress (detail: state),
---   -2 this socket no longer holds the interview, -3 q is not the open question.
-local m = redis.call('HMGET', KEYS[1], 'state', 'session', 'current_q')
+--   -2 this socket no longer holds the interview, -3 q is not the open question,
+--   -4 the open question's time is up (nothing after its deadline is part of the answer).
+local m = redis.call('HMGET', KEYS[1], 'state', 'session', 'current_q', 'question_deadline_ms')
 if m[1] ~= 'in_progress' then return {-1, 0, m[1] or 'missing'} end
 if m[2] ~= ARGV[1] then return {-2, 0, ''} end
 if m[3] ~= ARGV[2] then return {-3, 0, m[3]} end
+local deadline = tonumber(m[4] or '0')
+if deadline > 0 and tonumber(ARGV[3]) >= deadline then
+  return {-4, tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0'), ''}
+end
 local last = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
 local max_seq = tonumber(ARGV[4])
 local stored = 0

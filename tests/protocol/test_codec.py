@@ -661,7 +661,7 @@ def test_progress_map_is_as_strict_as_a_message(progress: dict[str, Any]) -> Non
 
 @pytest.mark.parametrize("value", [-1, 0, 1, 2**31, 2**32, MAX_SAFE_INT])
 def test_ints_in_range_are_accepted(value: int) -> None:
-    """Ints from -1 up to 2**53 inclusive decode."""
+    """Ints from -1 up to 2**53 - 1 inclusive decode."""
     assert decode_client(_pack({"type": "finish", "q": value, "last_seq": value})) == FinishAnswer(
         value, value
     )
@@ -669,14 +669,14 @@ def test_ints_in_range_are_accepted(value: int) -> None:
 
 @pytest.mark.parametrize("value", [-2, -(2**31), -(2**63), MAX_SAFE_INT + 1, 2**63, 2**64 - 1])
 def test_ints_out_of_range_are_a_bad_field(value: int) -> None:
-    """Ints below -1 or above 2**53 (not exact in JavaScript) raise BadField."""
+    """Ints below -1 or above 2**53 - 1 (not exact in JavaScript) raise BadField."""
     _raises(_pack({"type": "chunk", "q": 0, "seq": value, "data": "x"}), BadField, Reason.BAD_FIELD)
     _raises(_pack({"type": "ack", "q": value, "seq": 0}), BadField, Reason.BAD_FIELD, server=True)
 
 
 def test_max_safe_int_is_two_to_the_53() -> None:
-    """The upper int bound is 2**53."""
-    assert MAX_SAFE_INT == 2**53
+    """The upper int bound is JavaScript's Number.MAX_SAFE_INTEGER, 2**53 - 1."""
+    assert MAX_SAFE_INT == 2**53 - 1
 
 
 # --- the error family ------------------------------------------------------------------

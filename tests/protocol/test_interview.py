@@ -330,7 +330,7 @@ def test_join_resume_after_last_deadline_completes() -> None:
 
 def test_join_after_grace_over_is_exit_then_reentry() -> None:
     """A join after the grace ran out counts as an exit at the grace's end, then a re-entry."""
-    snap = disconnect(started(), T0 + 1000, "s1").snapshot
+    snap = disconnect(started(time_limits_s=(0, 45, 0)), T0 + 1000, "s1").snapshot
     now = T0 + 1000 + GRACE + 5
     d = join(snap, now, "s2", identity_ok=True)
     new = d.snapshot
@@ -494,7 +494,7 @@ def test_settle_expires_the_link() -> None:
 
 def test_settle_grace_over_exits_at_end_of_grace() -> None:
     """A disconnect past the grace is an exit dated at disconnected_ms + grace."""
-    snap = disconnect(started(), T0 + 1000, "s1").snapshot
+    snap = disconnect(started(time_limits_s=(0, 45, 0)), T0 + 1000, "s1").snapshot
     at = T0 + 1000 + GRACE
     assert_unchanged(settle(snap, at - 1), snap)
     d = settle(snap, at + 12_345)
@@ -523,6 +523,27 @@ def test_settle_grace_over_exits_at_end_of_grace() -> None:
             "reentry_until_ms": at + WINDOW,
         },
     )
+
+
+def test_settle_grace_over_after_the_deadline_is_a_time_out() -> None:
+    """If the open question's time ran out before the grace did, it closes timed_out at its deadline."""
+    snap = disconnect(started(), T0 + 1000, "s1").snapshot  # q0 has 60 s, the grace is 60 s
+    at = T0 + 1000 + GRACE
+    d = settle(snap, at + 1)
+    new = d.snapshot
+    assert new.state is State.EXITED
+    assert (new.answered, new.partial, new.current_q) == (1, 0, 1)
+    closed, exited_fact = d.facts
+    assert (closed["status"], closed["ended_ms"]) == ("timed_out", T0 + 60_000)
+    assert exited_fact["partial_q"] == -1
+
+
+def test_finish_after_the_deadline_is_a_time_out() -> None:
+    """A finish that arrives after the deadline, before the hub's timer fired, closes the answer as timed_out."""
+    snap = started()
+    d = finish_answer(snap, T0 + 60_000, "s1", 0, 2, 2)
+    assert d.facts[0]["status"] == "timed_out"
+    assert d.snapshot.answered == 1
 
 
 def test_settle_grace_and_window_both_over_expires() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import msgpack
 import pytest
@@ -12,7 +13,7 @@ from client.candidate import CandidateClient, ClientClosed, JoinRefused
 from protocol import SUBPROTOCOL
 from protocol.codec import decode_server, encode
 from protocol.messages import ChunkAcked, FinishAnswer, Join, Refused, SendChunk
-from tests.conftest import PHONE, Hub
+from tests.conftest import PHONE, Hub, start_hub
 
 
 async def streaming_bystander(hub: Hub, token: str, count: int) -> CandidateClient:
@@ -55,6 +56,7 @@ async def test_bad_messages_get_reasons_and_nothing_stored_is_lost(
         (msgpack.packb({"type": "chunk", "q": 0, "seq": 2**60, "data": "x"}), "bad_field"),
         (msgpack.packb({"type": "chunk", "q": 5, "seq": 1, "data": "x"}), "not_current_question"),
         (encode(SendChunk(0, 1, "x" * 20_000)), "chunk_too_large"),
+        (encode(SendChunk(0, 1, "答" * 6_000)), "chunk_too_large"),  # 18,000 bytes of UTF-8
         (encode(Join("a.b", "c")), "already_joined"),
     ]
     for data, reason in cases:
@@ -176,6 +178,8 @@ async def test_handshake_needs_subprotocol_and_allowed_origin(hub: Hub) -> None:
         ):
             pass
     assert foreign.value.response.status_code == 403
+    assert b"origin_not_allowed" in foreign.value.response.body
+    assert b"subprotocol_required" in no_proto.value.response.body
     async with websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL], origin=hub.http) as ws:
         assert ws.subprotocol == SUBPROTOCOL
 
@@ -243,3 +247,28 @@ async def test_a_resent_chunk_is_acknowledged_again(hub: Hub, make_interview, st
     assert sum(1 for m in c.received if isinstance(m, ChunkAcked) and m.seq == 1) == 2
     await c.close()
     assert [x["data"] for x in await store.chunks(iv_id)] == ["once"]
+
+
+async def test_join_timeout_cannot_be_dodged(redis_server, tmp_path) -> None:
+    """A socket that never joins is closed with 4006 at the join timeout, even if it keeps talking."""
+    own_hub = start_hub(redis_server.url, tmp_path, HUB_JOIN_TIMEOUT_S="1.5")
+    try:
+        async with websockets.connect(own_hub.ws, subprotocols=[SUBPROTOCOL]) as ws:
+
+            async def keep_talking() -> None:
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    while True:
+                        await ws.send(msgpack.packb({"type": "exit_request"}))
+                        await asyncio.sleep(0.2)
+
+            talker = asyncio.create_task(keep_talking())
+            refusals = []
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    refusals.append(decode_server(await ws.recv()))
+            talker.cancel()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4006
+            assert {r.reason for r in refusals} == {"not_joined"}
+            assert refusals[-1].fatal is True
+    finally:
+        own_hub.stop()

@@ -301,3 +301,21 @@ async def wait_for_state(store, iv_id: str, state: str, timeout: float = 15.0) -
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"state stayed {snap.state}, wanted {state}")
         await asyncio.sleep(0.1)
+
+
+async def test_a_burst_of_joins_and_closes_is_served_and_recorded(
+    hub: Hub, make_interview, store
+) -> None:
+    """300 candidates joining at once all get in, and when they all leave, every disconnect is recorded."""
+    interviews = [await make_interview(questions=1) for _ in range(300)]
+    clients = [CandidateClient(hub.ws, token, PHONE) for _, token in interviews]
+    joined = await asyncio.gather(*(c.join() for c in clients))
+    assert {j.mode for j in joined} == {"start"}
+    await asyncio.gather(*(c.drop() for c in clients))
+    for _ in range(100):
+        metas = [m for _, m in [await store.snapshot(i) for i, _ in interviews]]
+        if all(m["session"] == "" for m in metas):
+            break
+        await asyncio.sleep(0.1)
+    assert [m["disconnects"] for m in metas] == ["1"] * 300
+    assert all(m["session"] == "" for m in metas)
