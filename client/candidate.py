@@ -88,6 +88,7 @@ class CandidateClient:
         self._acked_event = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._resend_task: asyncio.Task[None] | None = None
+        self.closed: set[int] = set()  # questions the server has closed
 
     async def __aenter__(self) -> CandidateClient:
         return self
@@ -123,6 +124,10 @@ class CandidateClient:
                 if type(msg) is QuestionStarted:
                     self.question = msg
                     self._on_ack(ChunkAcked(msg.q, msg.acked_seq))
+                if type(msg) is AnswerSaved:
+                    # that question is closed (answered, timed out): nothing more to send for it
+                    self.closed.add(msg.q)
+                    self._forget(msg.q)
                 if type(msg) is Refused and msg.reason == "seq_gap":
                     # the server lacks chunks from expected_seq on: send them again, in order
                     self._resend_task = asyncio.create_task(self._resend_from(msg.expected_seq))
@@ -133,6 +138,11 @@ class CandidateClient:
             self.close_code = self.ws.close_code
             self._acked_event.set()
             await self._inbox.put(None)
+
+    def _forget(self, q: int) -> None:
+        for key in [k for k in self.outbox if k[0] == q]:
+            del self.outbox[key]
+        self._acked_event.set()
 
     def _on_ack(self, ack: ChunkAcked) -> None:
         if ack.seq > self.acked.get(ack.q, 0):
@@ -235,6 +245,9 @@ class CandidateClient:
 
         async def wait() -> None:
             while self.outbox and self.close_code is None:
+                if self.question is not None and self.question.q in self.closed:
+                    self._forget(self.question.q)
+                    break
                 self._acked_event.clear()
                 await self._acked_event.wait()
 
@@ -244,15 +257,18 @@ class CandidateClient:
         """Close the open question; returns the next question or the completion."""
         assert self.question is not None
         q = self.question.q
-        await self.wait_acked()
-        await self.send(FinishAnswer(q, self.next_seq.get(q, 1) - 1))
-        saved = await self.next_message()
-        if not isinstance(saved, AnswerSaved):
-            raise AssertionError(f"expected answer_saved, got {saved!r}")
-        nxt = await self.next_message()
-        if isinstance(nxt, QuestionStarted | Completed):
-            return nxt
-        raise AssertionError(f"expected question or completed, got {nxt!r}")
+        await self.wait_acked()  # returns early if the question's time ran out meanwhile
+        if q not in self.closed:
+            await self.send(FinishAnswer(q, self.next_seq.get(q, 1) - 1))
+        while True:
+            msg = await self.next_message()
+            if isinstance(msg, QuestionStarted | Completed):
+                return msg
+            if isinstance(msg, AnswerSaved) or (
+                isinstance(msg, Refused) and msg.reason in ("time_up", "not_current_question")
+            ):
+                continue  # the close of q (by us or by its time limit), or chunks too late
+            raise AssertionError(f"expected the next question or completed, got {msg!r}")
 
     async def request_exit(self) -> ExitPreviewed:
         await self.send(RequestExit())

@@ -7,7 +7,8 @@ from enum import IntEnum
 
 class CloseCode(IntEnum):
     NORMAL = 1000
-    POLICY_VIOLATION = 1008  # a client that does not read its messages (outbox full)
+    POLICY_VIOLATION = 1008  # a client that does not read its messages (outbox full); also a
+    # handshake refusal on an ASGI server without the websocket.http.response extension
     MESSAGE_TOO_BIG = 1009  # a frame larger than the hub accepts
     INTERNAL_ERROR = 1011  # our bug; the peer is told nothing more
     EXITED = 4000  # the candidate confirmed the exit

@@ -331,12 +331,12 @@ def finish_answer(
         return _refuse(snap, refusal)
     if q != snap.current_q:
         return _refuse(snap, Reason.NOT_CURRENT_QUESTION)
+    if snap.question_deadline_ms and now >= snap.question_deadline_ms:
+        # after the deadline (before the hub's timer fired): what is stored is the answer
+        return _advance(snap, AnswerStatus.TIMED_OUT, now, stored_seq)
     if stored_seq < last_seq:
         return _refuse(snap, Reason.ANSWER_INCOMPLETE)
-    # a finish that arrives after the deadline (before the hub's timer fired) is a time-out
-    late = snap.question_deadline_ms and now >= snap.question_deadline_ms
-    status = AnswerStatus.TIMED_OUT if late else AnswerStatus.ANSWERED
-    return _advance(snap, status, now, stored_seq)
+    return _advance(snap, AnswerStatus.ANSWERED, now, stored_seq)
 
 
 def time_up(snap: Snapshot, now: int, q: int, stored_seq: int) -> Decision:

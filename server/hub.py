@@ -360,7 +360,7 @@ class CandidateConnection:
             )
             return
         code, last = int(result[0]), int(result[1])
-        if code == 0 or (code in (2, 3) and last > self.acked.get(q, 0)):
+        if code == 0 or (code in (2, 3, 4) and last > self.acked.get(q, 0)):
             # a resend of stored chunks is acknowledged again: the client may have missed it
             self.acked[q] = max(last, self.acked.get(q, 0))
             self.push(ChunkAcked(q, last))
@@ -371,7 +371,7 @@ class CandidateConnection:
             self.push(refused(Reason.ANSWER_TOO_LONG, "chunk"))
         elif code == -3:
             self.push(refused(Reason.NOT_CURRENT_QUESTION, "chunk"))
-        elif code == -4:
+        elif code == 4:
             self.push(refused(Reason.TIME_UP, "chunk"))  # the timer closes the question next
         elif code == -2:
             # another socket holds the interview now; the control message may still be coming
@@ -408,7 +408,8 @@ class CandidateConnection:
     def _start_timer(self, q: int, deadline_ms: int) -> None:
         self._cancel_timer()
         loop = asyncio.get_running_loop()
-        delay = max(0.0, (deadline_ms - self.service.clock()) / 1000)
+        # a little after the deadline: the loop's clock and the wall clock may disagree
+        delay = max(0.0, (deadline_ms - self.service.clock()) / 1000) + 0.005
         self._timer = loop.call_later(delay, lambda: asyncio.ensure_future(self._on_time_up(q)))
 
     def _cancel_timer(self) -> None:
@@ -424,6 +425,8 @@ class CandidateConnection:
             decision = await self.service.time_up(self.interview_id, q, self.caller)
             if decision.changed:
                 await self._after_change(decision)
+            elif decision.snapshot.current_q == q and decision.snapshot.question_deadline_ms:
+                self._start_timer(q, decision.snapshot.question_deadline_ms)  # fired early
         except Exception:
             log.exception("time limit of q%d failed for %s", q, self.session)
             self.close(CloseCode.INTERNAL_ERROR, refused(Reason.INTERNAL_ERROR, fatal=True))

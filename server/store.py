@@ -80,10 +80,18 @@ class Store:
     """Async access to everything interview-hub keeps in Redis."""
 
     def __init__(
-        self, redis: aioredis.Redis, raw: aioredis.Redis, *, events_maxlen: int = 10_000
+        self,
+        redis: aioredis.Redis,
+        raw: aioredis.Redis,
+        *,
+        writer: aioredis.Redis | None = None,
+        events_maxlen: int = 10_000,
     ) -> None:
         self.redis = redis  # decodes replies as UTF-8: every key but the chunk data
         self.raw = raw  # bytes as stored: chunk data may be binary
+        # The chunk writer's own connection: one pipeline at a time, so it never waits for
+        # (or pays the bookkeeping of) the shared blocking pool on the hot path.
+        self.writer = writer or redis
         self.events_maxlen = events_maxlen
         self._append_source = (SCRIPTS / "append_chunks.lua").read_text()
         self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
@@ -98,11 +106,14 @@ class Store:
             )
             return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
 
-        return cls(client(True), client(False), **kwargs)
+        writer = aioredis.Redis.from_url(url, decode_responses=True)
+        return cls(client(True), client(False), writer=writer, **kwargs)
 
     async def close(self) -> None:
         await self.redis.aclose()
         await self.raw.aclose()
+        if self.writer is not self.redis:
+            await self.writer.aclose()
 
     async def append_chunks_sha(self) -> str:
         """Load the chunk script (again, after a Redis restart) and return its sha."""

@@ -47,7 +47,8 @@ class ChunkWriter:
     def submit(self, sink: ChunkSink, q: int, seq: int, data: str | bytes) -> None:
         batch = self._pending.get((sink, q))
         if batch is None:
-            batch = self._pending[(sink, q)] = []
+            # first item: when the run arrived (time limits judge arrival, not the write)
+            batch = self._pending[(sink, q)] = [self.clock()]
         batch += (seq, "s" if type(data) is str else "b", data)
         self._wake.set()
 
@@ -61,10 +62,9 @@ class ChunkWriter:
                 await self._flush(batch)
 
     async def _flush(self, batch: dict[tuple[ChunkSink, int], list[Any]]) -> None:
-        now = self.clock()
         for delay in (*RETRY_DELAYS_S, None):
             try:
-                results = await self._write(batch, now)
+                results = await self._write(batch)
                 break
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
                 if delay is None:
@@ -75,12 +75,13 @@ class ChunkWriter:
                 await asyncio.sleep(delay)
         self.flushes += 1
         for ((sink, q), items), result in zip(batch.items(), results, strict=True):
-            self.chunks += len(items) // 3
-            sink.chunks_written(q, len(items) // 3, result)
+            count = (len(items) - 1) // 3
+            self.chunks += count
+            sink.chunks_written(q, count, result)
 
-    async def _write(self, batch: dict[tuple[ChunkSink, int], list[Any]], now: int) -> list[Any]:
-        pipe = self.store.redis.pipeline(transaction=False)
-        for (sink, q), items in batch.items():
+    async def _write(self, batch: dict[tuple[ChunkSink, int], list[Any]]) -> list[Any]:
+        pipe = self.store.writer.pipeline(transaction=False)
+        for (sink, q), (arrived, *items) in batch.items():
             iv = sink.interview_id
             pipe.evalsha(
                 self._sha,
@@ -90,7 +91,7 @@ class ChunkWriter:
                 key(iv, "chunks"),
                 sink.session,
                 q,
-                now,
+                arrived,
                 self.max_seq,
                 *items,
             )
@@ -100,7 +101,7 @@ class ChunkWriter:
         if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
             # Redis restarted and forgot the script: load it again, write again (idempotent)
             self._sha = await self.store.append_chunks_sha()
-            return await self._write(batch, now)
+            return await self._write(batch)
         if self.wait_fsync:
             fsync = results.pop()
             if isinstance(fsync, Exception) or int(fsync[0]) < 1:

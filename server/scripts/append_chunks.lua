@@ -1,41 +1,41 @@
 -- Store a run of answer chunks from one socket, in order, each exactly once.
 -- KEYS[1] meta hash, KEYS[2] seqs hash (q -> last stored seq), KEYS[3] chunks stream
--- ARGV: session, q, now_ms, max_seq, then seq1, kind1, data1, seq2, ... (kind: s text, b binary)
+-- ARGV: session, q, arrived_ms, max_seq, then seq1, kind1, data1, seq2, ... (kind: s text,
+--       b binary). arrived_ms is when the hub received the first chunk of this run.
 -- Returns {code, last_stored_seq, detail}:
---   0 stored (or already stored: a resend is harmless), 2 gap before a chunk,
---   3 answer too long, -1 interview not in progress (detail: state),
---   -2 this socket no longer holds the interview, -3 q is not the open question,
---   -4 the open question's time is up (nothing after its deadline is part of the answer).
+--   0 stored (or already stored: a resend is harmless and acknowledged again),
+--   2 gap before a chunk, 3 answer too long, 4 the open question's time was up when a new
+--   chunk arrived (nothing after the deadline is part of the answer),
+--   -1 interview not in progress (detail: state), -2 this socket no longer holds the
+--   interview, -3 q is not the open question.
 local m = redis.call('HMGET', KEYS[1], 'state', 'session', 'current_q', 'question_deadline_ms')
 if m[1] ~= 'in_progress' then return {-1, 0, m[1] or 'missing'} end
 if m[2] ~= ARGV[1] then return {-2, 0, ''} end
 if m[3] ~= ARGV[2] then return {-3, 0, m[3]} end
 local deadline = tonumber(m[4] or '0')
-if deadline > 0 and tonumber(ARGV[3]) >= deadline then
-  return {-4, tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0'), ''}
-end
+local late = deadline > 0 and tonumber(ARGV[3]) >= deadline
 local last = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
 local max_seq = tonumber(ARGV[4])
 local stored = 0
+
+local function done(code)
+  if stored > 0 then
+    redis.call('HSET', KEYS[2], ARGV[2], last)
+    redis.call('HSET', KEYS[1], 'last_activity_ms', ARGV[3])
+  end
+  return {code, last, ''}
+end
+
 for i = 5, #ARGV, 3 do
   local seq = tonumber(ARGV[i])
   if seq > last then
-    if seq ~= last + 1 then
-      if stored > 0 then redis.call('HSET', KEYS[2], ARGV[2], last) end
-      return {2, last, ''}
-    end
-    if seq > max_seq then
-      if stored > 0 then redis.call('HSET', KEYS[2], ARGV[2], last) end
-      return {3, last, ''}
-    end
+    if late then return done(4) end
+    if seq ~= last + 1 then return done(2) end
+    if seq > max_seq then return done(3) end
     redis.call('XADD', KEYS[3], '*', 'q', ARGV[2], 'seq', seq, 'k', ARGV[i + 1], 'd', ARGV[i + 2],
       't', ARGV[3])
     last = seq
     stored = stored + 1
   end
 end
-if stored > 0 then
-  redis.call('HSET', KEYS[2], ARGV[2], last)
-  redis.call('HSET', KEYS[1], 'last_activity_ms', ARGV[3])
-end
-return {0, last, ''}
+return done(0)

@@ -319,3 +319,29 @@ async def test_a_burst_of_joins_and_closes_is_served_and_recorded(
         await asyncio.sleep(0.1)
     assert [m["disconnects"] for m in metas] == ["1"] * 300
     assert all(m["session"] == "" for m in metas)
+
+
+async def test_chunks_after_the_deadline_are_not_part_of_the_answer(
+    hub: Hub, make_interview, store
+) -> None:
+    """Chunks sent after a question's time ran out are refused, and the client's finish moves on."""
+    iv_id, token = await make_interview(time_limits=[1, 0])
+    async with CandidateClient(hub.ws, token, PHONE) as c:
+        await c.join()
+        await c.send_text("in time")
+        await c.wait_acked()
+        await asyncio.sleep(1.3)
+        await c.send(SendChunk(0, 2, "too late"))  # for q0, after its deadline
+        seen = [await c.next_message() for _ in range(3)]
+        assert [type(m) for m in seen] == [AnswerSaved, QuestionStarted, Refused]
+        assert seen[0].status == "timed_out"
+        assert seen[2].reason in ("time_up", "not_current_question")
+        assert c.question is not None and c.question.q == 1
+        await c.send_text("answer two")
+        nxt = await c.finish()
+        assert isinstance(nxt, Completed)
+    assert [(x["q"], x["data"]) for x in await store.chunks(iv_id)] == [
+        (0, "in time"),
+        (1, "answer two"),
+    ]
+    assert (await store.answers(iv_id))[0]["status"] == "timed_out"
