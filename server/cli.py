@@ -166,8 +166,8 @@ def print_demo(settings: Settings, iv_id: str, link: str) -> None:
                 f"  candidate    : {cand['name']}",
                 f"  link         : {link}",
                 f"  identity     : ID {cand['id_number']}  or phone {cand['phone']}",
-                f"  take it      : interview-hub take '{link}' --identity {cand['phone']}",
-                f"  watch it     : interview-hub show {iv_id}",
+                f"  take it      : uv run interview-hub take '{link}' --identity {cand['phone']}",
+                f"  watch it     : uv run interview-hub show {iv_id}",
                 "  HR side      : the HR console and API are not built yet; use `show` and `list`",
                 "",
             ]

@@ -42,6 +42,7 @@ class EmbeddedRedis:
         self.fsync_always = fsync_always
         self.port = port  # 0: unix socket only; tests pass a TCP port to restart it in place
         self.process: subprocess.Popen[bytes] | None = None
+        self.adopted = False  # a server left running by an earlier start (its hub was killed)
 
     @property
     def socket_path(self) -> Path:
@@ -53,8 +54,23 @@ class EmbeddedRedis:
             return f"redis://127.0.0.1:{self.port}/0"
         return f"unix://{self.socket_path}"
 
+    def _answers(self) -> bool:
+        try:
+            client = redis.Redis.from_url(self.url, socket_timeout=1)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError, OSError):
+            return False
+
     def start(self, timeout_s: float = 20.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._answers():
+            # Its hub died without stopping it. A second server on the same files would
+            # fight over the append-only file: take this one over instead.
+            self.adopted = True
+            return
         args = [
             find_redis_server(),
             "--port",
@@ -111,18 +127,25 @@ class EmbeddedRedis:
 
     def stop(self, timeout_s: float = 20.0) -> None:
         """Shut down cleanly (SHUTDOWN flushes the AOF), then make sure it is gone."""
+        if self.adopted:
+            self.adopted = False
+            self._shutdown()
+            return
         if self.process is None or self.process.poll() is not None:
             return
-        try:
-            client = redis.Redis.from_url(self.url, socket_timeout=5)
-            client.shutdown(nosave=False)
-        except (redis.ConnectionError, redis.ResponseError, redis.TimeoutError):
-            pass  # already going down, or the shutdown closed the socket under us
+        self._shutdown()
         try:
             self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def _shutdown(self) -> None:
+        try:
+            client = redis.Redis.from_url(self.url, socket_timeout=5)
+            client.shutdown(nosave=False)
+        except (redis.ConnectionError, redis.ResponseError, redis.TimeoutError):
+            pass  # already going down, or the shutdown closed the socket under us
 
     def kill(self) -> None:
         """Stop abruptly, as a crash would (for fault tests)."""

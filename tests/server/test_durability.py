@@ -186,3 +186,23 @@ async def test_embedded_serve_keeps_data_across_restart(tmp_path: Path) -> None:
     finally:
         serve.terminate()
         serve.wait(30)
+
+
+async def test_serve_after_a_killed_hub_takes_over_its_embedded_redis(tmp_path: Path) -> None:
+    """If the hub was killed, the next `serve` adopts the embedded redis-server left running (one server per data dir)."""
+    data_dir = tmp_path / "data"
+    port = free_port()
+    first = _serve(data_dir, port)
+    first.kill()  # SIGKILL: no chance to stop its redis-server
+    first.wait(10)
+    assert (data_dir / "redis.sock").exists()
+    second = _serve(data_dir, port)
+    try:
+        listing = _cli(data_dir, "list")
+        assert listing == ""  # it answers (no interviews yet), through the adopted server
+    finally:
+        second.terminate()
+        assert second.wait(30) == 0
+    assert not (data_dir / "redis.sock").exists()  # and it was shut down with the hub
+    out = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True)
+    assert out.stdout.strip() == ""
