@@ -5,3 +5,4 @@ and the web client's tests all follow it.
 """
 
 SUBPROTOCOL = "interview-hub.v1"
+MONITOR_SUBPROTOCOL = "interview-hub.monitor.v1"

@@ -18,3 +18,6 @@ class CloseCode(IntEnum):
     JOIN_REFUSED = 4004  # the join was refused; a Refused message with the reason came first
     BAD_MESSAGES = 4005  # too many malformed or invalid messages on this socket
     JOIN_TIMEOUT = 4006  # no join message within the join timeout
+    TOO_SLOW = 4007  # a monitor that could not keep up (its queue filled)
+    LOGGED_OUT = 4008  # the HR session ended (logout, expiry)
+    NOT_AUTHENTICATED = 4009  # a monitor socket without a valid HR session

@@ -24,9 +24,13 @@ import msgpack  # type: ignore[import-untyped]
 
 from protocol.messages import (
     CLIENT_TYPES,
+    MONITOR_CLIENT_TYPES,
+    MONITOR_SERVER_TYPES,
     SERVER_TYPES,
     ClientMessage,
     Message,
+    MonitorClientMessage,
+    MonitorServerMessage,
     Progress,
     ServerMessage,
 )
@@ -95,7 +99,17 @@ def _is_str_map(v: object) -> bool:
     return type(v) is dict and all(type(k) is str and type(x) is str for k, x in v.items())
 
 
+def _is_any_map(v: object) -> bool:
+    return type(v) is dict and all(type(k) is str for k in v)
+
+
+def _is_str_list(v: object) -> bool:
+    return type(v) is list and all(type(x) is str for x in v)
+
+
 _CHECKS: dict[str, Any] = {
+    "dict[str, Any]": _is_any_map,
+    "list[str]": _is_str_list,
     "int": _is_int,
     "str": lambda v: type(v) is str,
     "bool": lambda v: type(v) is bool,
@@ -122,7 +136,13 @@ def _specs(cls: type) -> tuple[_FieldSpec, ...]:
 
 
 _SPECS: dict[type, tuple[_FieldSpec, ...]] = {
-    cls: _specs(cls) for cls in (*CLIENT_TYPES.values(), *SERVER_TYPES.values())
+    cls: _specs(cls)
+    for cls in (
+        *CLIENT_TYPES.values(),
+        *SERVER_TYPES.values(),
+        *MONITOR_CLIENT_TYPES.values(),
+        *MONITOR_SERVER_TYPES.values(),
+    )
 }
 
 
@@ -205,4 +225,23 @@ def decode_client(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClientMessage
 def decode_server(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ServerMessage:
     """Decode a fact sent by the server (what a client receives)."""
     result: ServerMessage = _build(_unpack(data, limits), SERVER_TYPES)
+    return result
+
+
+MONITOR_LIMITS = Limits(max_message_bytes=4096, max_items=8, max_str_bytes=1024)
+# what a monitor receives can be large (a whole answer's summary): the server is trusted
+MONITOR_SERVER_LIMITS = Limits(max_message_bytes=1 << 20, max_items=10_000, max_str_bytes=1 << 20)
+
+
+def decode_monitor_client(data: bytes, limits: Limits = MONITOR_LIMITS) -> MonitorClientMessage:
+    """Decode a command from an HR monitor (what a hub receives on /ws/monitor)."""
+    result: MonitorClientMessage = _build(_unpack(data, limits), MONITOR_CLIENT_TYPES)
+    return result
+
+
+def decode_monitor_server(
+    data: bytes, limits: Limits = MONITOR_SERVER_LIMITS
+) -> MonitorServerMessage:
+    """Decode what the hub sends a monitor."""
+    result: MonitorServerMessage = _build(_unpack(data, limits), MONITOR_SERVER_TYPES)
     return result

@@ -14,6 +14,7 @@ out (then it counts as an exit).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -42,6 +43,7 @@ class Event(StrEnum):
     END = "end"  # HR ended it
     RESET = "reset"  # HR reset it: a new attempt
     EXPIRE = "expire"  # the link or the re-entry window ran out
+    GRANT_REENTRY = "grant_reentry"  # HR lets an exited candidate come back (again)
 
 
 TRANSITIONS: dict[State, dict[Event, State]] = {
@@ -63,10 +65,12 @@ TRANSITIONS: dict[State, dict[Event, State]] = {
         Event.END: State.ENDED,
         Event.EXPIRE: State.EXPIRED,
         Event.RESET: State.INVITED,
+        Event.GRANT_REENTRY: State.EXITED,
     },
     State.COMPLETED: {Event.RESET: State.INVITED},
     State.ENDED: {Event.RESET: State.INVITED},
-    State.EXPIRED: {Event.RESET: State.INVITED},
+    # an expired re-entry window can be reopened by HR; an expired link needs a reset
+    State.EXPIRED: {Event.RESET: State.INVITED, Event.GRANT_REENTRY: State.EXITED},
 }
 
 
@@ -445,7 +449,7 @@ def end(snap: Snapshot, now: int, actor: str) -> Decision:
     if snap.state is State.ENDED:
         return _refuse(snap, Reason.INTERVIEW_ENDED)
     if Event.END not in TRANSITIONS[snap.state]:
-        return _refuse(snap, Reason.NOT_IN_PROGRESS)
+        return _refuse(snap, Reason.NOT_ENDABLE)
     changes: dict[str, Any] = {}
     facts: list[Fact] = []
     if snap.state is State.IN_PROGRESS and snap.current_q < snap.total:
@@ -489,6 +493,71 @@ def reset(snap: Snapshot, now: int, actor: str, link_expires_ms: int) -> Decisio
     return Decision(new, ({"kind": "reset", "by": actor},))
 
 
+def grant_reentry(snap: Snapshot, now: int, actor: str, window_ms: int) -> Decision:
+    """HR grants a (further) second entry, open for ``window_ms`` from now.
+
+    After an exit (or once the window ran out) the candidate may come back until then;
+    before that, the grant changes the policy the coming exit will find.
+    """
+    if snap.state is State.ENDED:
+        return _refuse(snap, Reason.INTERVIEW_ENDED)
+    if snap.state is State.COMPLETED:
+        return _refuse(snap, Reason.ALREADY_COMPLETED)
+    if snap.state is State.EXPIRED and not snap.started_ms:
+        return _refuse(snap, Reason.LINK_EXPIRED)  # never started: a reset gives a new link
+    allowed = max(snap.max_reentries, snap.reentries_used + 1)
+    if snap.state in (State.EXITED, State.EXPIRED):
+        until = now + window_ms
+        new = _move(
+            snap,
+            Event.GRANT_REENTRY,
+            second_entry=True,
+            max_reentries=allowed,
+            reentry_window_ms=window_ms,
+            reentry_until_ms=until,
+        )
+    else:
+        until = 0
+        new = replace(
+            snap,
+            version=snap.version + 1,
+            second_entry=True,
+            max_reentries=allowed,
+            reentry_window_ms=window_ms,
+        )
+    return Decision(new, ({"kind": "reentry_granted", "by": actor, "until_ms": until},))
+
+
+def revoke_reentry(snap: Snapshot, now: int, actor: str) -> Decision:
+    """HR withdraws the second entry: an exited candidate can no longer come back."""
+    if snap.state in (State.ENDED, State.COMPLETED):
+        return _refuse(
+            snap, Reason.INTERVIEW_ENDED if snap.state is State.ENDED else Reason.ALREADY_COMPLETED
+        )
+    new = replace(snap, version=snap.version + 1, second_entry=False, reentry_until_ms=0)
+    return Decision(new, ({"kind": "reentry_revoked", "by": actor},))
+
+
+def renew_link(snap: Snapshot, now: int, actor: str, link_expires_ms: int) -> Decision:
+    """HR sends a new link (the old one stops working); before a start it is valid anew."""
+    if snap.state is State.ENDED:
+        return _refuse(snap, Reason.INTERVIEW_ENDED)
+    if snap.state is State.COMPLETED:
+        return _refuse(snap, Reason.ALREADY_COMPLETED)
+    if snap.state is State.EXPIRED and not snap.started_ms:
+        return _refuse(snap, Reason.LINK_EXPIRED)  # never started: a reset gives a new link
+    # after a start the link is what resumes and re-enters: a new one replaces it
+    expires = link_expires_ms if snap.state is State.INVITED else snap.link_expires_ms
+    new = replace(snap, version=snap.version + 1, link_expires_ms=expires)
+    return Decision(new, ({"kind": "link_renewed", "by": actor},))
+
+
+def settled(snap: Snapshot, now: int, rule: Callable[[Snapshot], Decision]) -> Decision:
+    """``rule`` applied to what is true at ``now`` (timeouts first), with both sets of facts."""
+    first = settle(snap, now)
+    return _chain(first, rule(first.snapshot))
+
+
 def next_deadline(snap: Snapshot) -> int:
     """When ``settle`` would next change this interview (0: never by itself)."""
     if snap.state is State.INVITED:
@@ -515,11 +584,15 @@ __all__ = [
     "disconnect",
     "end",
     "finish_answer",
+    "grant_reentry",
     "identity_refusal",
     "join",
     "next_deadline",
+    "renew_link",
     "request_exit",
     "reset",
+    "revoke_reentry",
     "settle",
+    "settled",
     "time_up",
 ]

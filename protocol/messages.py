@@ -10,7 +10,7 @@ msgpack map whose ``type`` key holds the class's ``TYPE``; the other keys are th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +198,109 @@ class Refused:
     fatal: bool = False
 
 
+# --- HR monitor socket (subprotocol interview-hub.monitor.v1) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    """First message on a monitor socket unless the handshake carried the session cookie."""
+
+    TYPE: ClassVar[str] = "auth"
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Follow one interview ("" : the whole organisation) from the given stream offsets.
+
+    ``after_event`` / ``after_chunk``: "" live from now, "0" from the beginning, or the last
+    id this monitor received (a reconnect replays what it missed, nothing twice).
+    """
+
+    TYPE: ClassVar[str] = "watch"
+    interview_id: str
+    after_event: str = ""
+    after_chunk: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unwatch:
+    TYPE: ClassVar[str] = "unwatch"
+    interview_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndInterview:
+    """HR ends an interview from the monitor (needs interview.end, and confirm)."""
+
+    TYPE: ClassVar[str] = "end"
+    interview_id: str
+    confirm: bool
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorReady:
+    TYPE: ClassVar[str] = "ready"
+    user: str
+    org: str
+    permissions: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Watching:
+    """The interview's state when the watch began; events and chunks follow."""
+
+    TYPE: ClassVar[str] = "watching"
+    interview_id: str
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """One event of an interview (joined, exit_requested, exited, ended, ...): ``id`` is
+    its offset in the interview's event stream (the organisation's, for an org watch)."""
+
+    TYPE: ClassVar[str] = "event"
+    interview_id: str
+    id: str
+    t: int
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChunk:
+    """One stored answer chunk, as it arrives; ``id`` is its offset in the chunk stream."""
+
+    TYPE: ClassVar[str] = "chunk"
+    interview_id: str
+    id: str
+    t: int
+    q: int
+    seq: int
+    data: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Behind:
+    """The offset asked for is no longer kept: reload the state, then watch from now."""
+
+    TYPE: ClassVar[str] = "behind"
+    interview_id: str
+    stream: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndDone:
+    TYPE: ClassVar[str] = "end_done"
+    interview_id: str
+    state: str
+
+
+MonitorClientMessage = Authenticate | Watch | Unwatch | EndInterview
+MonitorServerMessage = LiveChunk | LiveEvent | MonitorReady | Watching | Behind | EndDone | Refused
+
 ClientMessage = SendChunk | Join | FinishAnswer | RequestExit | CancelExit | ConfirmExit
 ServerMessage = (
     ChunkAcked
@@ -211,7 +314,7 @@ ServerMessage = (
     | TakenOver
     | Refused
 )
-Message = ClientMessage | ServerMessage
+Message = ClientMessage | ServerMessage | MonitorClientMessage | MonitorServerMessage
 
 CLIENT_TYPES: dict[str, type[ClientMessage]] = {
     cls.TYPE: cls for cls in (SendChunk, Join, FinishAnswer, RequestExit, CancelExit, ConfirmExit)
@@ -230,4 +333,12 @@ SERVER_TYPES: dict[str, type[ServerMessage]] = {
         TakenOver,
         Refused,
     )
+}
+
+MONITOR_CLIENT_TYPES: dict[str, type[MonitorClientMessage]] = {
+    cls.TYPE: cls for cls in (Authenticate, Watch, Unwatch, EndInterview)
+}
+MONITOR_SERVER_TYPES: dict[str, type[MonitorServerMessage]] = {
+    cls.TYPE: cls
+    for cls in (LiveChunk, LiveEvent, MonitorReady, Watching, Behind, EndDone, Refused)
 }

@@ -42,7 +42,16 @@ class Reason(StrEnum):
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     # Ours
     INTERNAL_ERROR = "internal_error"
+    # HR side
     PERMISSION_DENIED = "permission_denied"
+    LOGIN_FAILED = "login_failed"
+    NOT_LOGGED_IN = "not_logged_in"
+    NOT_FOUND = "not_found"
+    CONFIRM_REQUIRED = "confirm_required"
+    NOT_ENDABLE = "not_endable"
+    TOO_SLOW = "too_slow"
+    UNKNOWN_ROLE = "unknown_role"
+    USER_EXISTS = "user_exists"
 
 
 _MESSAGES: dict[Reason, tuple[str, str]] = {
@@ -156,8 +165,41 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
         "服务器出现问题。已保存的回答不会丢失，请重新连接。",
     ),
     Reason.PERMISSION_DENIED: (
-        "You do not have the permission needed for this action.",
-        "您没有执行此操作所需的权限。",
+        "You do not have the permission needed for this action. An administrator can grant "
+        "it under role management",
+        "您没有执行此操作所需的权限。管理员可在“角色管理”中授予该权限",
+    ),
+    Reason.LOGIN_FAILED: (
+        "The user name or password is wrong.",
+        "用户名或密码错误。",
+    ),
+    Reason.NOT_LOGGED_IN: (
+        "Please log in; your session has expired or you logged out.",
+        "请登录：会话已过期或您已退出登录。",
+    ),
+    Reason.NOT_FOUND: (
+        "There is no such interview in your organisation.",
+        "您所在的组织中没有该面试。",
+    ),
+    Reason.CONFIRM_REQUIRED: (
+        "Please confirm this action.",
+        "请确认此操作。",
+    ),
+    Reason.NOT_ENDABLE: (
+        "This interview is already over (completed or expired) and cannot be ended.",
+        "该面试已结束（已完成或已过期），无法终止。",
+    ),
+    Reason.TOO_SLOW: (
+        "This monitor could not keep up and was disconnected; reload to continue.",
+        "监控连接跟不上实时数据，已断开；请刷新后继续。",
+    ),
+    Reason.UNKNOWN_ROLE: (
+        "There is no such role.",
+        "没有该角色。",
+    ),
+    Reason.USER_EXISTS: (
+        "A user with this name already exists.",
+        "该用户名已存在。",
     ),
 }
 
@@ -169,8 +211,8 @@ def messages(reason: str) -> dict[str, str]:
     base, _, detail = reason.partition(":")
     en, zh = _MESSAGES[Reason(base)]
     if detail:
-        en = f"{en} ({detail})"
-        zh = f"{zh}（{detail}）"
+        en = f"{en} ({detail})."
+        zh = f"{zh}（{detail}）。"
     return {"en": en, "zh-CN": zh}
 
 

@@ -16,8 +16,12 @@ from starlette.routing import Route, WebSocketRoute
 
 from protocol.interview import Decision
 from protocol.reasons import Reason, messages
+from server.accounts import Accounts
 from server.candidates import Caller, CandidateService, Refusal
+from server.hr import HRService
+from server.hr_api import HRApi, openapi_routes
 from server.hub import CandidateHub
+from server.monitor import MonitorHub
 from server.settings import Settings
 from server.store import Store
 from server.sweeper import run_sweeper
@@ -86,6 +90,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         store = Store.from_url(settings.redis_url, events_maxlen=settings.events_maxlen)
     service = CandidateService(store, settings)
     hub = CandidateHub(store, service, settings)
+    accounts = Accounts(store, settings.session_ttl_s)
+    hr = HRService(service)
+    hr_api = HRApi(hr, accounts)
+    monitors = MonitorHub(
+        hr, accounts, settings.redis_url or "", hub.allowed_origins, settings.monitor_max_queue
+    )
+    hub.control_handlers.append(monitors.on_control)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -98,6 +109,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         finally:
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
+            await monitors.stop()
             await hub.stop()
             await store.close()
 
@@ -109,7 +121,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         return JSONResponse({"status": "ok", "redis": "ok", "sockets": len(hub.connections)})
 
     async def candidate_exit(request: Request) -> Response:
-        """Exit without a websocket: preview with confirm=false, exit with confirm=true."""
+        """
+        summary: "Candidate exit without the websocket (confirm=false previews, true exits)."
+        """
         caller = _caller(request)
         try:
             body = await _json_body(request)
@@ -141,7 +155,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         return JSONResponse({"state": str(snap.state), **preview})
 
     async def candidate_centre(request: Request) -> Response:
-        """The verified person's interviews, with what they can do next."""
+        """
+        summary: "The verified candidate's interviews, with what they can do next."
+        """
         caller = _caller(request)
         try:
             body = await _json_body(request)
@@ -162,17 +178,20 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             "<p>候选人网页版尚未上线。请在终端中使用上面的命令参加面试。</p>"
         )
 
-    app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/api/candidate/exit", candidate_exit, methods=["POST"]),
-            Route("/api/candidate/centre", candidate_centre, methods=["POST"]),
-            Route("/i/{token}", invitation),
-            WebSocketRoute("/ws/candidate", hub),
-        ],
-        lifespan=lifespan,
-    )
+    routes: list[Any] = [
+        Route("/healthz", healthz, include_in_schema=False),
+        Route("/api/candidate/exit", candidate_exit, methods=["POST"]),
+        Route("/api/candidate/centre", candidate_centre, methods=["POST"]),
+        Route("/i/{token}", invitation, include_in_schema=False),
+        WebSocketRoute("/ws/candidate", hub),
+        WebSocketRoute("/ws/monitor", monitors),
+        *hr_api.routes(),
+    ]
+    routes += openapi_routes(routes)
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.hub = hub
+    app.state.accounts = accounts
+    app.state.hr = hr
     app.state.service = service
     app.state.store = store
     return app

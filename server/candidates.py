@@ -64,6 +64,8 @@ class CandidateService:
         self.store = store
         self.settings = settings
         self.clock = clock
+        # called after every applied change (reports, notifications subscribe here)
+        self.after_change: list[Callable[[str, dict[str, str], Decision], Awaitable[None]]] = []
 
     # --- identity ---------------------------------------------------------------------
 
@@ -83,7 +85,7 @@ class CandidateService:
         if refusal:
             if not locked_out:
                 await self.store.count_failed_identity(iv_id, self.settings.identity_lockout_s)
-            await self.log(iv_id, caller, action, refusal)
+            await self.log(iv_id, caller, action, refusal, org=meta.get("org"))
             raise Refusal(refusal)
         if failures:
             await self.store.clear_failed_identity(iv_id)
@@ -98,8 +100,16 @@ class CandidateService:
         caller: Caller,
         action: str,
         detail: dict[str, Any] | None = None,
+        *,
+        meta_changes: Callable[[dict[str, str]], dict[str, str]] | None = None,
+        archive: bool = False,
     ) -> Decision:
-        """Run ``rule`` on the current snapshot and apply its decision atomically."""
+        """Run ``rule`` on the current snapshot and apply its decision atomically.
+
+        ``meta_changes`` adds fields beside the snapshot (computed from the meta read in
+        the same round, so the compare-and-set covers them); ``archive`` keeps the finished
+        attempt read-only (a reset).
+        """
         for _ in range(MAX_CAS_RETRIES):
             loaded = await self.store.snapshot(iv_id)
             if loaded is None:
@@ -109,28 +119,40 @@ class CandidateService:
             outcome = decision.refusal or "ok"
             if not decision.changed:
                 if decision.refusal:
-                    await self.log(iv_id, caller, action, outcome, detail)
+                    await self.log(iv_id, caller, action, outcome, detail, org=meta.get("org"))
                 return decision
             # a refusal may still carry a change (a timeout settle() found): apply it too
             now = self.clock()
             entry = self._entry(caller, action, outcome, detail)
+            extra = _counters(meta, decision, caller)
+            if meta_changes is not None:
+                extra.update(meta_changes(meta))
+            attempt = int(meta.get("attempt", 1))
             ids = await self.store.apply(
                 iv_id,
                 snap,
                 decision,
                 now,
-                extra_meta=_counters(meta, decision, caller),
+                extra_meta=extra,
                 log=[entry],
+                archive_attempt=attempt if archive else 0,
             )
             if ids is None:
                 continue  # someone else changed it first: read again, decide again
+            org = meta.get("org", "default")
             await self.store.schedule(iv_id, sm.next_deadline(decision.snapshot))
+            await self.store.log_org(org, {**entry, "interview_id": iv_id}, now)
+            await self.store.org_event(org, iv_id, ids, decision.facts, now)
             if decision.taken_over:
-                await self._kick_previous(decision, caller)
+                await self._kick_previous(decision, caller, detail)
+            for hook in self.after_change:
+                await hook(iv_id, meta, decision)
             return decision
         raise Conflict(f"{action} on {iv_id}: compare-and-set lost {MAX_CAS_RETRIES} times")
 
-    async def _kick_previous(self, decision: Decision, caller: Caller) -> None:
+    async def _kick_previous(
+        self, decision: Decision, caller: Caller, detail: dict[str, Any] | None
+    ) -> None:
         """Tell whichever hub holds the socket that lost the interview to close it."""
         new = decision.snapshot
         if new.state is State.IN_PROGRESS:
@@ -144,7 +166,7 @@ class CandidateService:
                 "reentry_until_ms": new.reentry_until_ms,
             }
         elif new.state is State.ENDED:
-            message = {"kind": "ended", "by": caller.actor}
+            message = {"kind": "ended", "by": caller.actor, "note": (detail or {}).get("note", "")}
         else:
             message = {"kind": "closed", "state": str(new.state)}
         await self.store.publish_control({"session": decision.taken_over, **message})
@@ -171,8 +193,13 @@ class CandidateService:
         action: str,
         outcome: str,
         detail: dict[str, Any] | None = None,
+        org: str | None = None,
     ) -> None:
-        await self.store.log(iv_id, self._entry(caller, action, outcome, detail), self.clock())
+        entry = self._entry(caller, action, outcome, detail)
+        now = self.clock()
+        await self.store.log(iv_id, entry, now)
+        if org:
+            await self.store.log_org(org, {**entry, "interview_id": iv_id}, now)
 
     # --- operations ---------------------------------------------------------------------
 

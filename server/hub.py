@@ -90,6 +90,7 @@ class CandidateHub:
             store, max_chunks_per_answer=settings.max_chunks_per_answer, clock=service.clock
         )
         self.connections: dict[str, CandidateConnection] = {}  # by session id
+        self.control_handlers: list[Any] = []  # other sockets' control handlers (monitors)
         self._tasks: list[asyncio.Task[None]] = []
         self.allowed_origins = {
             o.rstrip("/") for o in (settings.base_url, *settings.allowed_origins)
@@ -120,6 +121,8 @@ class CandidateHub:
                     conn = self.connections.get(data.get("session", ""))
                     if conn is not None:
                         conn.on_control(data)
+                    for handler in self.control_handlers:
+                        handler(data)
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
                 log.warning("control channel lost (%s); resubscribing", exc)
                 await asyncio.sleep(0.5)

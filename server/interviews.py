@@ -38,6 +38,7 @@ class InterviewSpec:
     reentry_window_s: int | None = None
     resume_grace_s: int | None = None
     grace_exits: bool = True
+    report_auto: bool = True
 
     @classmethod
     def from_dict(cls, data: Any) -> InterviewSpec:
@@ -90,6 +91,7 @@ class InterviewSpec:
             reentry_window_s=seconds("reentry_window_s"),
             resume_grace_s=seconds("resume_grace_s"),
             grace_exits=bool(policy.get("grace_exits", True)),
+            report_auto=bool(policy.get("report_auto", True)),
         )
 
     @classmethod
@@ -142,6 +144,8 @@ async def create_interview(
         "phone_hash": identity.keyed_hash(settings.secret, spec.phone) if spec.phone else "",
         "id_masked": identity.mask(spec.id_number) if spec.id_number else "",
         "phone_masked": identity.mask(spec.phone) if spec.phone else "",
+        "link_ttl_s": str(link_ttl),
+        "report_auto": "1" if spec.report_auto else "0",
         "disconnects": "0",
         "exits": "0",
         "device": "",

@@ -44,6 +44,9 @@ class Settings:
     link_ttl_s: int = 24 * 3600
     reentry_window_s: int = 24 * 3600
     resume_grace_s: int = 300
+    # HR side
+    session_ttl_s: int = 8 * 3600
+    monitor_max_queue: int = 2_000
     # Background work
     sweep_interval_s: float = 1.0
     events_maxlen: int = 10_000

@@ -28,6 +28,7 @@ from protocol.interview import Decision, Snapshot, State
 
 SCRIPTS = Path(__file__).parent / "scripts"
 CONTROL_CHANNEL = "hub:control"
+ATTEMPT_PARTS = ("answers", "chunks", "seqs", "reports")  # what belongs to one attempt
 POOL_SIZE = 64  # connections per hub process and client kind; Redis serves them one by one
 POOL_WAIT_S = 20.0
 
@@ -133,9 +134,12 @@ class Store:
         raw = await self.redis.hget(key(iv_id, "seqs"), str(q))
         return int(raw) if raw else 0
 
-    async def chunks(self, iv_id: str) -> list[dict[str, Any]]:
-        """Every stored chunk in arrival order; text chunks as str, binary as bytes."""
-        rows = await self.raw.xrange(key(iv_id, "chunks"))
+    async def chunks(self, iv_id: str, attempt: str = "") -> list[dict[str, Any]]:
+        """Every stored chunk in arrival order; text chunks as str, binary as bytes.
+
+        ``attempt``: "" for the current attempt, "a1", "a2"... for ones kept after a reset.
+        """
+        rows = await self.raw.xrange(key(iv_id, f"{attempt}:chunks" if attempt else "chunks"))
         return [
             {
                 "id": rid.decode(),
@@ -147,8 +151,8 @@ class Store:
             for rid, f in rows
         ]
 
-    async def answers(self, iv_id: str) -> dict[int, dict[str, Any]]:
-        raw = await self.redis.hgetall(key(iv_id, "answers"))
+    async def answers(self, iv_id: str, attempt: str = "") -> dict[int, dict[str, Any]]:
+        raw = await self.redis.hgetall(key(iv_id, f"{attempt}:answers" if attempt else "answers"))
         return {int(q): json.loads(v) for q, v in raw.items()}
 
     async def events(
@@ -162,8 +166,20 @@ class Store:
         rows = await self.redis.xrange(key(iv_id, "log"))
         return [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
 
-    async def interview_ids(self) -> list[str]:
-        return await self.redis.zrange("interviews", 0, -1)  # type: ignore[no-any-return]
+    async def interview_ids(self, org: str | None = None) -> list[str]:
+        index = f"org:{org}:interviews" if org else "interviews"
+        return await self.redis.zrange(index, 0, -1)  # type: ignore[no-any-return]
+
+    async def metas(self, ids: list[str]) -> list[dict[str, str]]:
+        """Many meta hashes in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for iv_id in ids:
+                pipe.hgetall(key(iv_id, "meta"))
+            return await pipe.execute()  # type: ignore[no-any-return]
+
+    async def org_log(self, org: str, after: str = "-", count: int = 1000) -> list[dict[str, Any]]:
+        rows = await self.redis.xrange(f"org:{org}:log", min=after, count=count)
+        return [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
 
     async def person_interviews(self, person_hash: str) -> set[str]:
         return await self.redis.smembers(f"person:{person_hash}")  # type: ignore[no-any-return]
@@ -177,6 +193,7 @@ class Store:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key(iv_id, "meta"), mapping=mapping)
             pipe.zadd("interviews", {iv_id: now})
+            pipe.zadd(f"org:{static['org']}:interviews", {iv_id: now})
             for h in person_hashes:
                 pipe.sadd(f"person:{h}", iv_id)
             await pipe.execute()
@@ -190,6 +207,7 @@ class Store:
         *,
         extra_meta: dict[str, str] | None = None,
         log: list[dict[str, Any]] | None = None,
+        archive_attempt: int = 0,
     ) -> list[str] | None:
         """Apply ``decision`` if the interview is still at ``old.version``.
 
@@ -215,6 +233,12 @@ class Store:
         args.append(len(entries))
         args += [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in entries]
         keys = [key(iv_id, "meta"), key(iv_id, "answers"), key(iv_id, "events"), key(iv_id, "log")]
+        if archive_attempt:
+            # before the change: the finished attempt's meta, answers and chunks move aside
+            prefix = f"a{archive_attempt}:"
+            keys.append(key(iv_id, prefix + "meta"))
+            for part in ATTEMPT_PARTS:
+                keys += [key(iv_id, part), key(iv_id, prefix + part)]
         result = await self._apply(keys=keys, args=args)
         if int(result[0]) != 1:
             return None
@@ -225,6 +249,26 @@ class Store:
         await self.redis.xadd(
             key(iv_id, "log"), {"e": json.dumps(entry, ensure_ascii=False), "t": now}
         )
+
+    async def log_org(self, org: str, entry: dict[str, Any], now: int) -> None:
+        """The organisation's copy of an operation-log entry (and HR-only ones: login...)."""
+        await self.redis.xadd(
+            f"org:{org}:log", {"e": json.dumps(entry, ensure_ascii=False), "t": now}
+        )
+
+    async def org_event(self, org: str, iv_id: str, ids: list[str], facts: Any, now: int) -> None:
+        """Mirror an interview's new events into its organisation's event stream."""
+        if not ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event_id, fact in zip(ids, facts, strict=True):
+                pipe.xadd(
+                    f"org:{org}:events",
+                    {"iv": iv_id, "src": event_id, "e": json.dumps(fact), "t": now},
+                    maxlen=self.events_maxlen * 10,
+                    approximate=True,
+                )
+            await pipe.execute()
 
     async def count_failed_identity(self, iv_id: str, lockout_s: int) -> int:
         async with self.redis.pipeline(transaction=True) as pipe:

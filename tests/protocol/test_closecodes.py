@@ -19,6 +19,9 @@ def test_close_codes_are_stable() -> None:
         "JOIN_REFUSED": 4004,
         "BAD_MESSAGES": 4005,
         "JOIN_TIMEOUT": 4006,
+        "TOO_SLOW": 4007,
+        "LOGGED_OUT": 4008,
+        "NOT_AUTHENTICATED": 4009,
     }
 
 

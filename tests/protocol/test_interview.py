@@ -22,12 +22,16 @@ from protocol.interview import (
     disconnect,
     end,
     finish_answer,
+    grant_reentry,
     identity_refusal,
     join,
     next_deadline,
+    renew_link,
     request_exit,
     reset,
+    revoke_reentry,
     settle,
+    settled,
     time_up,
 )
 from protocol.reasons import Reason
@@ -95,6 +99,15 @@ def expired_window() -> Snapshot:
     return settle(snap, snap.reentry_until_ms).snapshot
 
 
+def exited_again(**changes: Any) -> Snapshot:
+    """Exited a second time (at T0 + 30 s) after re-entering at T0 + 20 s."""
+    snap = join(exited(now=T0 + 10_000, **changes), T0 + 20_000, "s3", identity_ok=True).snapshot
+    snap = request_exit(snap, T0 + 30_000, "s3").snapshot
+    snap = confirm_exit(snap, T0 + 30_000, "s3", stored_seq=0).snapshot
+    assert snap.state is State.EXITED and snap.reentries_used == 1
+    return snap
+
+
 def assert_refused(d: Decision, before: Snapshot, reason: Reason) -> None:
     assert d.refusal == reason
     assert type(d.refusal) is str
@@ -127,9 +140,11 @@ EXPECTED_TABLE = {
     (State.EXITED, Event.END): State.ENDED,
     (State.EXITED, Event.EXPIRE): State.EXPIRED,
     (State.EXITED, Event.RESET): State.INVITED,
+    (State.EXITED, Event.GRANT_REENTRY): State.EXITED,
     (State.COMPLETED, Event.RESET): State.INVITED,
     (State.ENDED, Event.RESET): State.INVITED,
     (State.EXPIRED, Event.RESET): State.INVITED,
+    (State.EXPIRED, Event.GRANT_REENTRY): State.EXITED,
 }
 
 
@@ -156,9 +171,10 @@ def test_move_follows_the_table(state: State, event: Event) -> None:
 
 
 def test_reset_is_the_only_way_out_of_final_states() -> None:
-    """Completed, ended and expired accept nothing but a reset."""
-    for state in (State.COMPLETED, State.ENDED, State.EXPIRED):
+    """Completed and ended accept nothing but a reset; expired also an HR re-entry grant."""
+    for state in (State.COMPLETED, State.ENDED):
         assert set(TRANSITIONS[state]) == {Event.RESET}
+    assert set(TRANSITIONS[State.EXPIRED]) == {Event.RESET, Event.GRANT_REENTRY}
 
 
 def test_snapshot_derived_fields() -> None:
@@ -1013,11 +1029,13 @@ def test_end_refused_when_already_ended() -> None:
     assert_refused(end(snap, T0 + 5, "hr-2"), snap, Reason.INTERVIEW_ENDED)
 
 
-@pytest.mark.parametrize("make", [completed, expired_link])
+@pytest.mark.parametrize(
+    "make", [completed, expired_link, expired_window], ids=["completed", "link", "window"]
+)
 def test_end_refused_when_over(make: Any) -> None:
-    """A completed or expired interview cannot be ended: not_in_progress."""
+    """A completed or expired interview cannot be ended: not_endable."""
     snap = make()
-    assert_refused(end(snap, T0 + 10**9, "hr"), snap, Reason.NOT_IN_PROGRESS)
+    assert_refused(end(snap, T0 + 10**9, "hr"), snap, Reason.NOT_ENDABLE)
 
 
 # --- reset -----------------------------------------------------------------------------
@@ -1059,6 +1077,305 @@ def test_join_after_reset_starts_again() -> None:
     assert d.mode is JoinMode.START
     assert d.snapshot.current_q == 0
     assert d.snapshot.may_reenter
+
+
+# --- grant_reentry ---------------------------------------------------------------------
+
+NEW_WINDOW = 600_000  # what HR grants: ten minutes
+
+
+def test_grant_after_exit_opens_a_window_from_now() -> None:
+    """A grant after an exit without second entry opens now + window and stays exited."""
+    snap = exited(now=T0 + 10_000, second_entry=False)
+    assert snap.reentry_until_ms == 0
+    now = T0 + 50_000
+    d = grant_reentry(snap, now, "hr-1", NEW_WINDOW)
+    assert d.refusal is None
+    assert d.snapshot == replace(
+        snap,
+        version=snap.version + 1,
+        second_entry=True,
+        reentry_window_ms=NEW_WINDOW,
+        reentry_until_ms=now + NEW_WINDOW,
+    )
+    assert d.snapshot.state is State.EXITED
+    assert d.facts == ({"kind": "reentry_granted", "by": "hr-1", "until_ms": now + NEW_WINDOW},)
+    assert d.taken_over == "" and d.mode is None
+
+
+def test_grant_replaces_an_open_window() -> None:
+    """A grant while the policy window is still open replaces it with now + the new window."""
+    snap = exited(now=T0 + 10_000)
+    assert snap.reentry_until_ms == T0 + 10_000 + WINDOW
+    d = grant_reentry(snap, T0 + 20_000, "hr", NEW_WINDOW)
+    assert d.snapshot.reentry_until_ms == T0 + 20_000 + NEW_WINDOW
+    assert d.snapshot.max_reentries == 1  # nothing used yet: no extra entry needed
+
+
+def test_grant_after_the_second_entry_was_used_allows_one_more() -> None:
+    """A candidate who used the re-entry and exited again may come back once more, not twice."""
+    snap = exited_again()
+    assert snap.reentry_until_ms == 0 and not snap.may_reenter
+    now = T0 + 40_000
+    granted = grant_reentry(snap, now, "hr", NEW_WINDOW).snapshot
+    assert granted.max_reentries == 2
+    assert granted.may_reenter
+    assert granted.reentry_until_ms == now + NEW_WINDOW
+    d = join(granted, now + 1, "s4", identity_ok=True)
+    assert d.mode is JoinMode.REENTER
+    assert d.snapshot.reentries_used == 2
+    snap = request_exit(d.snapshot, now + 2, "s4").snapshot
+    snap = confirm_exit(snap, now + 2, "s4", stored_seq=0).snapshot
+    assert snap.reentry_until_ms == 0
+    assert_refused(join(snap, now + 3, "s5", identity_ok=True), snap, Reason.REENTRY_NOT_PERMITTED)
+
+
+def test_grant_never_lowers_max_reentries() -> None:
+    """A policy that already allows more re-entries than used keeps its max_reentries."""
+    snap = exited(max_reentries=3)
+    assert grant_reentry(snap, T0 + 20_000, "hr", NEW_WINDOW).snapshot.max_reentries == 3
+
+
+def test_grant_reopens_an_expired_window() -> None:
+    """A grant after the re-entry window ran out moves expired back to exited with a new window."""
+    snap = expired_window()
+    assert snap.state is State.EXPIRED
+    now = snap.exited_ms + 2 * WINDOW
+    d = grant_reentry(snap, now, "hr-2", NEW_WINDOW)
+    new = d.snapshot
+    assert new.state is State.EXITED
+    assert new.version == snap.version + 1
+    assert new.second_entry
+    assert new.reentry_until_ms == now + NEW_WINDOW
+    assert new.reentry_window_ms == NEW_WINDOW
+    assert (new.exited_ms, new.current_q, new.partial) == (snap.exited_ms, 1, 1)
+    assert d.facts == ({"kind": "reentry_granted", "by": "hr-2", "until_ms": now + NEW_WINDOW},)
+    joined = join(new, now + NEW_WINDOW - 1, "s4", identity_ok=True)
+    assert joined.mode is JoinMode.REENTER
+    assert joined.snapshot.current_q == 1
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (ended, Reason.INTERVIEW_ENDED),
+        (completed, Reason.ALREADY_COMPLETED),
+        (expired_link, Reason.LINK_EXPIRED),
+    ],
+    ids=["ended", "completed", "expired_link"],
+)
+def test_grant_refused_when_nothing_to_come_back_to(make: Any, reason: Reason) -> None:
+    """Ended, completed and never-started expired interviews refuse a grant with their reason."""
+    snap = make()
+    assert_refused(grant_reentry(snap, T0 + 10**6, "hr", NEW_WINDOW), snap, reason)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        invited,
+        started,
+        lambda **kw: disconnect(started(**kw), T0 + 5, "s1").snapshot,
+    ],
+    ids=["invited", "connected", "disconnected"],
+)
+def test_grant_before_an_exit_changes_only_the_policy(make: Any) -> None:
+    """Before an exit a grant sets second entry and the window, moves no state, opens nothing."""
+    snap = make(second_entry=False)
+    d = grant_reentry(snap, T0 + 100, "hr", NEW_WINDOW)
+    assert d.refusal is None
+    assert d.snapshot == replace(
+        snap, version=snap.version + 1, second_entry=True, reentry_window_ms=NEW_WINDOW
+    )
+    assert d.snapshot.reentry_until_ms == 0
+    assert d.facts == ({"kind": "reentry_granted", "by": "hr", "until_ms": 0},)
+    assert d.taken_over == "" and d.mode is None
+
+
+def test_grant_in_progress_applies_to_the_coming_exit() -> None:
+    """A grant while in progress gives the next exit a window of the granted length from the exit."""
+    snap = grant_reentry(started(second_entry=False), T0 + 100, "hr", NEW_WINDOW).snapshot
+    snap = request_exit(snap, T0 + 5000, "s1").snapshot
+    d = confirm_exit(snap, T0 + 5000, "s1", stored_seq=0)
+    assert d.snapshot.reentry_until_ms == T0 + 5000 + NEW_WINDOW
+    assert d.facts[-1]["reentry_until_ms"] == T0 + 5000 + NEW_WINDOW
+
+
+def test_grant_after_reentry_in_progress_raises_max_reentries() -> None:
+    """A grant during the second entry lets the candidate exit and come back once more."""
+    snap = join(exited(now=T0 + 10_000), T0 + 20_000, "s3", identity_ok=True).snapshot
+    assert snap.reentries_used == 1 and snap.state is State.IN_PROGRESS
+    granted = grant_reentry(snap, T0 + 25_000, "hr", NEW_WINDOW).snapshot
+    assert granted.state is State.IN_PROGRESS
+    assert granted.max_reentries == 2
+    snap = request_exit(granted, T0 + 30_000, "s3").snapshot
+    snap = confirm_exit(snap, T0 + 30_000, "s3", stored_seq=0).snapshot
+    assert snap.reentry_until_ms == T0 + 30_000 + NEW_WINDOW
+    assert join(snap, T0 + 31_000, "s4", identity_ok=True).mode is JoinMode.REENTER
+
+
+def test_join_after_grant_respects_the_granted_window() -> None:
+    """After a grant a join re-enters until one millisecond before until; at until it is over."""
+    snap = exited_again()
+    now = T0 + 40_000
+    granted = grant_reentry(snap, now, "hr", NEW_WINDOW).snapshot
+    until = now + NEW_WINDOW
+    assert next_deadline(granted) == until
+    d = join(granted, until - 1, "s4", identity_ok=True)
+    assert d.refusal is None
+    assert d.mode is JoinMode.REENTER
+    assert d.snapshot.reentry_until_ms == 0
+    late = join(granted, until, "s4", identity_ok=True)
+    assert late.refusal == Reason.REENTRY_WINDOW_OVER
+    assert late.snapshot.state is State.EXPIRED
+    assert late.facts == ({"kind": "expired", "why": "reentry_window"},)
+
+
+def test_grant_can_be_repeated_after_the_granted_window_runs_out() -> None:
+    """A granted window that ran out expires like the policy one, and HR may grant again."""
+    granted = grant_reentry(exited_again(), T0 + 40_000, "hr", NEW_WINDOW).snapshot
+    gone = settle(granted, T0 + 40_000 + NEW_WINDOW).snapshot
+    assert gone.state is State.EXPIRED
+    again = grant_reentry(gone, T0 + 10**7, "hr", NEW_WINDOW).snapshot
+    assert again.state is State.EXITED
+    assert again.max_reentries == 2  # still one more than used
+    assert join(again, T0 + 10**7 + 1, "s4", identity_ok=True).mode is JoinMode.REENTER
+
+
+# --- revoke_reentry --------------------------------------------------------------------
+
+
+def test_revoke_after_exit_closes_the_window() -> None:
+    """Revoking after an exit clears second entry and the window; state and rest stay."""
+    snap = exited(now=T0 + 10_000)
+    assert snap.reentry_until_ms
+    d = revoke_reentry(snap, T0 + 20_000, "hr-1")
+    assert d.refusal is None
+    assert d.snapshot == replace(
+        snap, version=snap.version + 1, second_entry=False, reentry_until_ms=0
+    )
+    assert d.snapshot.state is State.EXITED
+    assert d.facts == ({"kind": "reentry_revoked", "by": "hr-1"},)
+    assert d.taken_over == "" and d.mode is None
+
+
+def test_join_after_revoke_is_not_permitted() -> None:
+    """After a revoke a join inside the old window is refused reentry_not_permitted; no expiry."""
+    snap = exited(now=T0 + 10_000)
+    revoked = revoke_reentry(snap, T0 + 20_000, "hr").snapshot
+    assert_refused(
+        join(revoked, T0 + 30_000, "s3", identity_ok=True), revoked, Reason.REENTRY_NOT_PERMITTED
+    )
+    assert next_deadline(revoked) == 0
+    assert_unchanged(settle(revoked, snap.reentry_until_ms + 1), revoked)
+
+
+def test_revoke_in_progress_leaves_the_coming_exit_without_window() -> None:
+    """A revoke while in progress keeps it running; the exit that follows opens no window."""
+    snap = started()
+    revoked = revoke_reentry(snap, T0 + 1, "hr").snapshot
+    assert revoked.state is State.IN_PROGRESS
+    assert revoked.session == "s1"
+    snap = request_exit(revoked, T0 + 2, "s1").snapshot
+    d = confirm_exit(snap, T0 + 2, "s1", stored_seq=0)
+    assert d.snapshot.reentry_until_ms == 0
+    assert d.facts[-1]["reentry_until_ms"] == 0
+
+
+@pytest.mark.parametrize(
+    "make", [invited, expired_link, expired_window], ids=["invited", "link", "window"]
+)
+def test_revoke_elsewhere_changes_only_the_policy(make: Any) -> None:
+    """Invited and expired interviews accept a revoke: second entry off, state unchanged."""
+    snap = make()
+    d = revoke_reentry(snap, T0 + 10**6, "hr")
+    assert d.snapshot == replace(
+        snap, version=snap.version + 1, second_entry=False, reentry_until_ms=0
+    )
+    assert d.facts == ({"kind": "reentry_revoked", "by": "hr"},)
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [(ended, Reason.INTERVIEW_ENDED), (completed, Reason.ALREADY_COMPLETED)],
+    ids=["ended", "completed"],
+)
+def test_revoke_refused_when_over(make: Any, reason: Reason) -> None:
+    """Ended and completed interviews refuse a revoke with their reason."""
+    snap = make()
+    assert_refused(revoke_reentry(snap, T0 + 10**6, "hr"), snap, reason)
+
+
+def test_grant_after_revoke_lets_the_candidate_back() -> None:
+    """A revoke followed by a grant opens a fresh window and the join re-enters."""
+    snap = revoke_reentry(exited(now=T0 + 10_000), T0 + 20_000, "hr").snapshot
+    snap = grant_reentry(snap, T0 + 30_000, "hr", NEW_WINDOW).snapshot
+    assert snap.reentry_until_ms == T0 + 30_000 + NEW_WINDOW
+    assert join(snap, T0 + 40_000, "s3", identity_ok=True).mode is JoinMode.REENTER
+
+
+# --- renew_link ------------------------------------------------------------------------
+
+
+def test_renew_link_before_start_moves_the_expiry() -> None:
+    """Renewing an invited interview's link sets the new expiry: valid anew until then."""
+    snap = invited()
+    new_link = LINK + 10**8
+    d = renew_link(snap, T0, "hr-1", new_link)
+    assert d.refusal is None
+    assert d.snapshot == replace(snap, version=snap.version + 1, link_expires_ms=new_link)
+    assert d.facts == ({"kind": "link_renewed", "by": "hr-1"},)
+    assert d.taken_over == "" and d.mode is None
+    assert next_deadline(d.snapshot) == new_link
+    assert join(d.snapshot, LINK, "s1", identity_ok=True).mode is JoinMode.START
+    late = join(d.snapshot, new_link, "s1", identity_ok=True)
+    assert late.refusal == Reason.LINK_EXPIRED
+
+
+@pytest.mark.parametrize(
+    "make",
+    [started, lambda: disconnect(started(), T0 + 5, "s1").snapshot, lambda: exited()],
+    ids=["connected", "disconnected", "exited"],
+)
+def test_renew_link_after_start_keeps_the_expiry(make: Any) -> None:
+    """After a start a renewal only bumps the version and records the fact; the expiry stays."""
+    snap = make()
+    d = renew_link(snap, T0 + 10**6, "hr", LINK + 10**8)
+    assert d.refusal is None
+    assert d.snapshot == replace(snap, version=snap.version + 1)
+    assert d.facts == ({"kind": "link_renewed", "by": "hr"},)
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (ended, Reason.INTERVIEW_ENDED),
+        (completed, Reason.ALREADY_COMPLETED),
+        (expired_link, Reason.LINK_EXPIRED),
+    ],
+    ids=["ended", "completed", "expired_link"],
+)
+def test_renew_link_refused_when_over(make: Any, reason: Reason) -> None:
+    """Ended, completed and never-started expired interviews refuse a renewal (the last needs a reset)."""
+    snap = make()
+    assert_refused(renew_link(snap, T0 + 10**6, "hr", LINK + 10**8), snap, reason)
+
+
+def test_renew_link_after_the_window_ran_out_keeps_the_state() -> None:
+    """After a start, even with the re-entry window over, a new link replaces the old (state kept)."""
+    snap = expired_window()
+    d = renew_link(snap, T0 + 10**6, "hr", LINK + 10**8)
+    assert d.refusal is None and d.snapshot.state is State.EXPIRED
+    assert d.snapshot.link_expires_ms == snap.link_expires_ms
+
+
+def test_settled_applies_timeouts_before_the_rule() -> None:
+    """settled() runs settle first: a renewal of a link that ran out unsettled is refused link_expired."""
+    snap = invited()
+    d = settled(snap, LINK + 1, lambda s: renew_link(s, LINK + 1, "hr", LINK + 10**8))
+    assert d.refusal == Reason.LINK_EXPIRED
+    assert d.snapshot.state is State.EXPIRED
+    assert [f["kind"] for f in d.facts] == ["expired"]
 
 
 # --- next_deadline ---------------------------------------------------------------------

@@ -39,6 +39,14 @@ PUBLISHED = {
     "origin_not_allowed",
     "internal_error",
     "permission_denied",
+    "login_failed",
+    "not_logged_in",
+    "not_found",
+    "confirm_required",
+    "not_endable",
+    "too_slow",
+    "unknown_role",
+    "user_exists",
 }
 
 
@@ -76,8 +84,9 @@ def test_permission_denied_names_the_permission() -> None:
     """permission_denied:interview.end carries the permission in both languages."""
     base = messages(Reason.PERMISSION_DENIED)
     msgs = messages("permission_denied:interview.end")
-    assert msgs["en"] == f"{base['en']} (interview.end)"
-    assert msgs["zh-CN"] == f"{base['zh-CN']}（interview.end）"
+    assert msgs["en"] == f"{base['en']} (interview.end)."
+    assert msgs["zh-CN"] == f"{base['zh-CN']}（interview.end）。"
+    assert "role management" in msgs["en"] and "角色管理" in msgs["zh-CN"]  # who can grant it
 
 
 def test_message_picks_language() -> None:
@@ -85,7 +94,7 @@ def test_message_picks_language() -> None:
     assert message(Reason.LINK_EXPIRED) == messages(Reason.LINK_EXPIRED)["en"]
     assert message(Reason.LINK_EXPIRED, "en") == messages(Reason.LINK_EXPIRED)["en"]
     assert message(Reason.LINK_EXPIRED, "zh-CN") == messages(Reason.LINK_EXPIRED)["zh-CN"]
-    assert message("permission_denied:interview.end", "zh-CN").endswith("（interview.end）")
+    assert message("permission_denied:interview.end", "zh-CN").endswith("（interview.end）。")
 
 
 @pytest.mark.parametrize("lang", ["fr", "", "zh", "zh-TW", "EN"])

@@ -1,0 +1,284 @@
+"""What HR does: every action checks a permission, stays inside the user's organisation,
+goes through the state machine and the same compare-and-set as the candidate's commands,
+and is written to the operation log (refusals too)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import interview as sm
+from protocol.interview import Decision, Snapshot
+from protocol.permissions import Permission, refusal
+from protocol.reasons import Reason
+from server import identity
+from server.accounts import Principal
+from server.candidates import Caller, CandidateService, Refusal, next_step
+from server.interviews import InterviewSpec, SpecError, create_interview
+from server.store import Store, snapshot_from_hash
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Who asks, from where: for the permission check and the log."""
+
+    principal: Principal
+    ip: str = ""
+    device: str = ""
+
+    @property
+    def caller(self) -> Caller:
+        p = self.principal
+        return Caller(ip=self.ip, device=self.device, actor=p.user, role=p.role)
+
+
+class HRService:
+    def __init__(self, candidates: CandidateService) -> None:
+        self.candidates = candidates
+        self.store: Store = candidates.store
+        self.settings = candidates.settings
+        self.clock = candidates.clock
+
+    # --- checks -------------------------------------------------------------------------
+
+    async def require(self, req: Request, needed: Permission, action: str, iv_id: str = "") -> None:
+        """Raise Refusal(permission_denied:<perm>) unless held; a refusal is logged too."""
+        denied = refusal(req.principal.permissions, needed)
+        if denied is None:
+            return
+        entry = self.candidates._entry(req.caller, action, denied)
+        now = self.clock()
+        if iv_id and await self._in_org(req, iv_id):
+            await self.store.log(iv_id, entry, now)
+        await self.store.log_org(req.principal.org, {**entry, "interview_id": iv_id}, now)
+        raise Refusal(denied)
+
+    async def _in_org(self, req: Request, iv_id: str) -> dict[str, str] | None:
+        meta = await self.store.meta(iv_id) if iv_id.isalnum() else {}
+        return meta if meta and meta.get("org") == req.principal.org else None
+
+    async def interview_meta(self, req: Request, iv_id: str) -> dict[str, str]:
+        """The interview's meta if it is in the user's organisation; else not_found
+        (another organisation's interviews do not exist for this user)."""
+        meta = await self._in_org(req, iv_id)
+        if meta is None:
+            raise Refusal(Reason.NOT_FOUND)
+        return meta
+
+    # --- reading ------------------------------------------------------------------------
+
+    def summary(self, meta: dict[str, str], now: int) -> dict[str, Any]:
+        snap = sm.settle(_snapshot(meta), now).snapshot  # true now, even before the sweep
+        return {
+            "interview_id": meta["id"],
+            "candidate": meta.get("candidate", ""),
+            "position": meta.get("position", ""),
+            "phone": meta.get("phone_masked", ""),
+            "id_number": meta.get("id_masked", ""),
+            "state": str(snap.state),
+            "progress": snap.progress.to_wire(),
+            "connected": bool(snap.session),
+            "current_q": snap.current_q,
+            "device": meta.get("device", ""),
+            "last_activity_ms": int(meta.get("last_activity_ms", 0)),
+            "created_ms": int(meta.get("created_ms", 0)),
+            "interruptions": {
+                "disconnects": int(meta.get("disconnects", 0)),
+                "exits": int(meta.get("exits", 0)),
+            },
+            "second_entry": snap.may_reenter,
+            "reentry_until_ms": snap.reentry_until_ms,
+            "link_expires_ms": snap.link_expires_ms,
+            "attempt": int(meta.get("attempt", 1)),
+            "next": next_step(snap),
+        }
+
+    async def list_interviews(self, req: Request, state: str = "") -> list[dict[str, Any]]:
+        await self.require(req, Permission.INTERVIEW_VIEW, "list")
+        ids = await self.store.interview_ids(req.principal.org)
+        now = self.clock()
+        items = [self.summary(m, now) for m in await self.store.metas(ids) if m]
+        if state:
+            wanted = {"ongoing": "in_progress"}.get(state, state)
+            items = [i for i in items if i["state"] == wanted]
+        return items
+
+    async def get_interview(self, req: Request, iv_id: str, attempt: int = 0) -> dict[str, Any]:
+        await self.require(req, Permission.INTERVIEW_VIEW, "view", iv_id)
+        meta = await self.interview_meta(req, iv_id)
+        current = int(meta.get("attempt", 1))
+        part = ""
+        if attempt and attempt != current:
+            if not 1 <= attempt < current:
+                raise Refusal(Reason.NOT_FOUND)
+            part = f"a{attempt}"
+            meta = {**await self.store.redis.hgetall(f"{{iv:{iv_id}}}:{part}:meta"), "id": iv_id}
+        out = self.summary(meta, self.clock())
+        out["attempt"] = attempt or current
+        out["attempts"] = current
+        out["read_only"] = bool(part)
+        out["answers"] = await self.answers(iv_id, meta, part)
+        return out
+
+    async def answers(
+        self, iv_id: str, meta: dict[str, str], part: str = ""
+    ) -> list[dict[str, Any]]:
+        questions = json.loads(meta["questions"])
+        chunks = await self.store.chunks(iv_id, part)
+        closed = await self.store.answers(iv_id, part)
+        current_q = int(meta.get("current_q", 0))
+        out = []
+        for q, text in enumerate(questions):
+            parts = [c for c in chunks if c["q"] == q]
+            record = closed.get(q, {})
+            out.append(
+                {
+                    "q": q,
+                    "question": text,
+                    "status": record.get("status")
+                    or ("open" if q == current_q and meta.get("state") == "in_progress" else ""),
+                    "started_ms": record.get("started_ms") or (parts[0]["t"] if parts else 0),
+                    "ended_ms": record.get("ended_ms", 0),
+                    "chunks": len(parts),
+                    "text": "".join(c["data"] for c in parts if isinstance(c["data"], str)),
+                }
+            )
+        return out
+
+    async def interview_log(
+        self, req: Request, iv_id: str, action: str = "", since_ms: int = 0, until_ms: int = 0
+    ) -> list[dict[str, Any]]:
+        await self.require(req, Permission.LOG_VIEW, "log_view", iv_id)
+        await self.interview_meta(req, iv_id)
+        return _filter(await self.store.oplog(iv_id), action, since_ms, until_ms)
+
+    async def org_log(
+        self, req: Request, action: str = "", since_ms: int = 0, until_ms: int = 0
+    ) -> list[dict[str, Any]]:
+        await self.require(req, Permission.LOG_VIEW, "log_view")
+        start = f"{since_ms}-0" if since_ms else "-"
+        entries = await self.store.org_log(req.principal.org, after=start, count=10_000)
+        return _filter(entries, action, since_ms, until_ms)
+
+    # --- changing -----------------------------------------------------------------------
+
+    async def create(self, req: Request, body: Any) -> dict[str, Any]:
+        await self.require(req, Permission.INTERVIEW_CREATE, "create")
+        if isinstance(body, dict):
+            body = {**body, "org": req.principal.org}  # never another organisation's
+        try:
+            spec = InterviewSpec.from_dict(body)
+        except SpecError as exc:
+            raise Refusal(f"bad_field:{exc}") from None
+        created = await create_interview(self.store, self.settings, spec, self.clock())
+        await self.candidates.log(
+            created.interview_id, req.caller, "create", "ok", org=req.principal.org
+        )
+        return {"interview_id": created.interview_id, "token": created.token, "link": created.link}
+
+    async def end(self, req: Request, iv_id: str, confirm: bool, note: str = "") -> Decision:
+        await self.require(req, Permission.INTERVIEW_END, "end", iv_id)
+        await self.interview_meta(req, iv_id)
+        if not confirm:
+            raise Refusal(Reason.CONFIRM_REQUIRED)
+        now = self.clock()
+        user = req.principal.user
+
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            return sm.settled(snap, now, lambda s: sm.end(s, now, user))
+
+        return await self._decide(iv_id, rule, req, "end", {"note": note[:500]})
+
+    async def reset(self, req: Request, iv_id: str, confirm: bool) -> dict[str, Any]:
+        await self.require(req, Permission.INTERVIEW_RESET, "reset", iv_id)
+        await self.interview_meta(req, iv_id)
+        if not confirm:
+            raise Refusal(Reason.CONFIRM_REQUIRED)
+        now = self.clock()
+        token, token_sha = identity.new_token(iv_id)
+        user = req.principal.user
+
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            ttl_ms = int(meta.get("link_ttl_s", self.settings.link_ttl_s)) * 1000
+            return sm.settled(snap, now, lambda s: sm.reset(s, now, user, now + ttl_ms))
+
+        def changes(meta: dict[str, str]) -> dict[str, str]:
+            return {
+                "token_sha": token_sha,
+                "attempt": str(int(meta.get("attempt", 1)) + 1),
+                "disconnects": "0",
+                "exits": "0",
+                "device": "",
+            }
+
+        decision = await self._decide(iv_id, rule, req, "reset", meta_changes=changes, archive=True)
+        return {
+            "interview_id": iv_id,
+            "state": str(decision.snapshot.state),
+            "token": token,
+            "link": f"{self.settings.base_url}/i/{token}",
+        }
+
+    async def grant_reentry(
+        self, req: Request, iv_id: str, grant: bool, window_s: int | None
+    ) -> Decision:
+        await self.require(req, Permission.REENTRY_GRANT, "reentry_grant", iv_id)
+        await self.interview_meta(req, iv_id)
+        now = self.clock()
+        user = req.principal.user
+
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            if not grant:
+                return sm.settled(snap, now, lambda s: sm.revoke_reentry(s, now, user))
+            window_ms = (
+                window_s if window_s is not None else snap.reentry_window_ms // 1000
+            ) * 1000
+            return sm.settled(snap, now, lambda s: sm.grant_reentry(s, now, user, window_ms))
+
+        action = "reentry_grant" if grant else "reentry_revoke"
+        return await self._decide(iv_id, rule, req, action, {"window_s": window_s})
+
+    async def renew_link(self, req: Request, iv_id: str) -> dict[str, Any]:
+        await self.require(req, Permission.INTERVIEW_CREATE, "link_resend", iv_id)
+        await self.interview_meta(req, iv_id)
+        now = self.clock()
+        token, token_sha = identity.new_token(iv_id)
+        user = req.principal.user
+
+        async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            ttl_ms = int(meta.get("link_ttl_s", self.settings.link_ttl_s)) * 1000
+            return sm.settled(snap, now, lambda s: sm.renew_link(s, now, user, now + ttl_ms))
+
+        await self._decide(
+            iv_id, rule, req, "link_resend", meta_changes=lambda meta: {"token_sha": token_sha}
+        )
+        return {
+            "interview_id": iv_id,
+            "token": token,
+            "link": f"{self.settings.base_url}/i/{token}",
+        }
+
+    async def _decide(
+        self, iv_id: str, rule: Any, req: Request, action: str, detail: Any = None, **kw: Any
+    ) -> Decision:
+        decision = await self.candidates.decide(iv_id, rule, req.caller, action, detail, **kw)
+        if decision.refusal:
+            raise Refusal(decision.refusal)
+        return decision
+
+
+def _snapshot(meta: dict[str, str]) -> Snapshot:
+    return snapshot_from_hash(meta)
+
+
+def _filter(
+    entries: list[dict[str, Any]], action: str, since_ms: int, until_ms: int
+) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in entries
+        if (not action or e.get("action") == action)
+        and (not since_ms or e["t"] >= since_ms)
+        and (not until_ms or e["t"] <= until_ms)
+    ]

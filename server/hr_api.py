@@ -1,0 +1,409 @@
+"""HR's HTTP API (JSON). Thin: authenticate, call HRService, map refusals to status codes.
+
+A session token comes as ``Authorization: Bearer <token>`` or as the ``ih_session`` cookie
+(HttpOnly, SameSite=Strict) set at login. A state-changing request authenticated by the
+cookie must also carry the header ``X-CSRF: 1``, which a page of another site cannot add.
+The OpenAPI description is at ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from protocol.permissions import Permission
+from protocol.reasons import Reason, messages
+from server.accounts import AccountError, Accounts, Principal
+from server.candidates import Refusal
+from server.hr import HRService
+from server.hr import Request as HRRequest
+from server.store import CONTROL_CHANNEL
+
+COOKIE = "ih_session"
+
+STATUS = {
+    "login_failed": 401,
+    "not_logged_in": 401,
+    "permission_denied": 403,
+    "not_found": 404,
+    "confirm_required": 400,
+    "bad_field": 400,
+    "malformed": 400,
+    "unknown_role": 400,
+    "user_exists": 409,
+}
+
+
+def refusal_json(reason: str) -> JSONResponse:
+    base = reason.partition(":")[0]
+    body = {"reason": reason, "message": messages(reason)}
+    if base == Reason.PERMISSION_DENIED:
+        body["permission"] = reason.partition(":")[2]
+        body["granted_by"] = "admin"
+    return JSONResponse(body, status_code=STATUS.get(base, 409))
+
+
+Handler = Callable[[Request, HRRequest], Awaitable[Response]]
+
+
+class HRApi:
+    def __init__(self, hr: HRService, accounts: Accounts) -> None:
+        self.hr = hr
+        self.accounts = accounts
+        self.store = hr.store
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def token_of(self, request: Request) -> tuple[str, bool]:
+        """The session token and whether it came from the cookie."""
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip(), False
+        return request.cookies.get(COOKIE, ""), True
+
+    async def principal(self, request: Request) -> tuple[Principal, bool]:
+        token, from_cookie = self.token_of(request)
+        principal = await self.accounts.principal(token)
+        if principal is None:
+            raise Refusal(Reason.NOT_LOGGED_IN)
+        return principal, from_cookie
+
+    def guarded(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                principal, from_cookie = await self.principal(request)
+                if (
+                    from_cookie
+                    and request.method not in ("GET", "HEAD")
+                    and request.headers.get("x-csrf") != "1"
+                ):
+                    raise Refusal(f"{Reason.PERMISSION_DENIED}:csrf")
+                client = request.client
+                req = HRRequest(
+                    principal,
+                    ip=client.host if client else "",
+                    device=request.headers.get("user-agent", "")[:256],
+                )
+                return await handler(request, req)
+            except Refusal as exc:
+                return refusal_json(exc.reason)
+            except AccountError as exc:
+                return refusal_json(exc.reason)
+
+        endpoint.__doc__ = handler.__doc__
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+    @staticmethod
+    async def body(request: Request) -> dict[str, Any]:
+        try:
+            data = await request.json()
+        except ValueError:
+            raise Refusal(Reason.MALFORMED) from None
+        if not isinstance(data, dict):
+            raise Refusal(Reason.MALFORMED)
+        return data
+
+    # --- sessions -------------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        """
+        summary: "Log in; returns a session token and sets the ih_session cookie."
+        """
+        client = request.client
+        ip = client.host if client else ""
+        try:
+            data = await self.body(request)
+            name, password = str(data.get("username", "")), str(data.get("password", ""))
+            token, p = await self.accounts.login(name, password, self.hr.clock())
+        except (Refusal, AccountError) as exc:
+            if exc.reason == Reason.LOGIN_FAILED:
+                user = await self.accounts.user(str(data.get("username", ""))[:100])
+                if user:
+                    await self._log(user["org"], name, "", ip, "login", "login_failed")
+            return refusal_json(exc.reason)
+        await self._log(p.org, p.user, p.role, ip, "login", "ok")
+        response = JSONResponse(
+            {
+                "token": token,
+                "user": p.user,
+                "org": p.org,
+                "roles": list(p.roles),
+                "permissions": sorted(p.permissions),
+            }
+        )
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=self.accounts.session_ttl_s,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    async def _log(
+        self, org: str, user: str, role: str, ip: str, action: str, outcome: str
+    ) -> None:
+        entry = {
+            "action": action,
+            "outcome": outcome,
+            "actor": user,
+            "role": role,
+            "ip": ip,
+            "device": "",
+            "interview_id": "",
+        }
+        await self.store.log_org(org, entry, self.hr.clock())
+
+    async def logout(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "End this session; its live monitor sockets close at once."
+        """
+        p = req.principal
+        await self.accounts.logout(p.session)
+        await self.store.publish_control({"hr_session": p.session, "kind": "logout"})
+        await self._log(p.org, p.user, p.role, req.ip, "logout", "ok")
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE)
+        return response
+
+    async def me(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The logged-in user, their roles and permissions."
+        """
+        p = req.principal
+        return JSONResponse(
+            {
+                "user": p.user,
+                "org": p.org,
+                "roles": list(p.roles),
+                "permissions": sorted(p.permissions),
+            }
+        )
+
+    # --- interviews -----------------------------------------------------------------------
+
+    async def list_interviews(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Interviews of my organisation with live state, progress, device, interruptions."
+        """
+        items = await self.hr.list_interviews(req, request.query_params.get("state", ""))
+        return JSONResponse({"interviews": items})
+
+    async def create_interview(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Create an interview (candidate, position, questions, policy); returns the link."
+        """
+        created = await self.hr.create(req, await self.body(request))
+        return JSONResponse(created, status_code=201)
+
+    async def get_interview(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "One interview with its answers; ?attempt=N reads an attempt kept by a reset."
+        """
+        attempt = _int(request.query_params.get("attempt"), 0)
+        return JSONResponse(await self.hr.get_interview(req, request.path_params["iv"], attempt))
+
+    async def end(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "End the interview now (interview.end, confirm=true): the candidate is locked out."
+        """
+        data = await self.body(request)
+        decision = await self.hr.end(
+            req, request.path_params["iv"], data.get("confirm") is True, str(data.get("note", ""))
+        )
+        snap = decision.snapshot
+        return JSONResponse({"state": str(snap.state), "progress": snap.progress.to_wire()})
+
+    async def reset(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Reset to a new attempt with a new link; the old attempt stays, read-only."
+        """
+        data = await self.body(request)
+        return JSONResponse(
+            await self.hr.reset(req, request.path_params["iv"], data.get("confirm") is True)
+        )
+
+    async def reentry(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Grant (grant=true, optional window_s) or revoke (grant=false) a second entry."
+        """
+        data = await self.body(request)
+        window = data.get("window_s")
+        if window is not None and (not isinstance(window, int) or window <= 0):
+            raise Refusal(Reason.BAD_FIELD)
+        decision = await self.hr.grant_reentry(
+            req, request.path_params["iv"], data.get("grant", True) is not False, window
+        )
+        snap = decision.snapshot
+        return JSONResponse(
+            {
+                "state": str(snap.state),
+                "second_entry": snap.may_reenter,
+                "reentry_until_ms": snap.reentry_until_ms,
+            }
+        )
+
+    async def resend_link(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Issue a new link (the old one stops working) and send it again."
+        """
+        return JSONResponse(await self.hr.renew_link(req, request.path_params["iv"]))
+
+    async def interview_log(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The interview's operation log; filter by action, since_ms, until_ms."
+        """
+        q = request.query_params
+        entries = await self.hr.interview_log(
+            req,
+            request.path_params["iv"],
+            q.get("action", ""),
+            _int(q.get("since_ms"), 0),
+            _int(q.get("until_ms"), 0),
+        )
+        return JSONResponse({"entries": entries})
+
+    async def org_log(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The organisation's operation log; filter by action, since_ms, until_ms."
+        """
+        q = request.query_params
+        entries = await self.hr.org_log(
+            req, q.get("action", ""), _int(q.get("since_ms"), 0), _int(q.get("until_ms"), 0)
+        )
+        return JSONResponse({"entries": entries})
+
+    # --- roles and users ------------------------------------------------------------------
+
+    async def roles(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Every role of my organisation with its permissions."
+        """
+        await self.hr.require(req, Permission.ROLE_MANAGE, "role_view")
+        return JSONResponse({"roles": await self.accounts.role_table(req.principal.org)})
+
+    async def set_role(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Set a role's permissions (role management → role → permission settings)."
+        """
+        await self.hr.require(req, Permission.ROLE_MANAGE, "role_change")
+        data = await self.body(request)
+        perms = data.get("permissions")
+        if not isinstance(perms, list) or not all(isinstance(p, str) for p in perms):
+            raise Refusal(Reason.BAD_FIELD)
+        role = request.path_params["role"]
+        await self.accounts.set_role_permissions(req.principal.org, role, perms)
+        p = req.principal
+        await self._log(p.org, p.user, p.role, req.ip, f"role_change:{role}", "ok")
+        return JSONResponse({"roles": await self.accounts.role_table(p.org)})
+
+    async def users(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Users of my organisation and their roles."
+        """
+        await self.hr.require(req, Permission.ROLE_MANAGE, "user_view")
+        return JSONResponse({"users": await self.accounts.users(req.principal.org)})
+
+    async def add_user(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Add a user to my organisation."
+        """
+        await self.hr.require(req, Permission.ROLE_MANAGE, "user_add")
+        data = await self.body(request)
+        roles = data.get("roles")
+        if not isinstance(roles, list):
+            raise Refusal(Reason.BAD_FIELD)
+        p = req.principal
+        await self.accounts.add_user(
+            str(data.get("username", "")),
+            str(data.get("password", "")),
+            p.org,
+            roles,
+            self.hr.clock(),
+        )
+        await self._log(p.org, p.user, p.role, req.ip, f"user_add:{data.get('username')}", "ok")
+        return JSONResponse({"ok": True}, status_code=201)
+
+    async def set_user_roles(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Change a user's roles; takes effect on their next request and socket message."
+        """
+        await self.hr.require(req, Permission.ROLE_MANAGE, "role_change")
+        data = await self.body(request)
+        roles = data.get("roles")
+        if not isinstance(roles, list):
+            raise Refusal(Reason.BAD_FIELD)
+        name = request.path_params["name"]
+        p = req.principal
+        await self.accounts.set_user_roles(p.org, name, roles)
+        await self.store.redis.publish(CONTROL_CHANNEL, f'{{"user": "{name}", "kind": "roles"}}')
+        await self._log(p.org, p.user, p.role, req.ip, f"user_roles:{name}", "ok")
+        return JSONResponse({"ok": True})
+
+    # --- routes -----------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        g = self.guarded
+        iv = "/api/hr/interviews/{iv}"
+        return [
+            Route("/api/hr/login", self.login, methods=["POST"]),
+            Route("/api/hr/logout", g(self.logout), methods=["POST"]),
+            Route("/api/hr/me", g(self.me), methods=["GET"]),
+            Route("/api/hr/interviews", g(self.list_interviews), methods=["GET"]),
+            Route("/api/hr/interviews", g(self.create_interview), methods=["POST"]),
+            Route(iv, g(self.get_interview), methods=["GET"]),
+            Route(iv + "/end", g(self.end), methods=["POST"]),
+            Route(iv + "/reset", g(self.reset), methods=["POST"]),
+            Route(iv + "/reentry", g(self.reentry), methods=["POST"]),
+            Route(iv + "/link", g(self.resend_link), methods=["POST"]),
+            Route(iv + "/log", g(self.interview_log), methods=["GET"]),
+            Route("/api/hr/log", g(self.org_log), methods=["GET"]),
+            Route("/api/hr/roles", g(self.roles), methods=["GET"]),
+            Route("/api/hr/roles/{role}", g(self.set_role), methods=["PUT"]),
+            Route("/api/hr/users", g(self.users), methods=["GET"]),
+            Route("/api/hr/users", g(self.add_user), methods=["POST"]),
+            Route("/api/hr/users/{name}/roles", g(self.set_user_roles), methods=["PUT"]),
+        ]
+
+
+schemas = SchemaGenerator(
+    {"openapi": "3.0.0", "info": {"title": "interview-hub HR API", "version": "1"}}
+)
+
+
+def openapi_routes(all_routes: list[Any]) -> list[Route]:
+    async def openapi(request: Request) -> Response:
+        return schemas.OpenAPIResponse(request=request)
+
+    async def docs(request: Request) -> Response:
+        spec = schemas.get_schema(all_routes)
+        rows = "".join(
+            f"<tr><td>{m.upper()}</td><td><code>{path}</code></td>"
+            f"<td>{op.get('summary', '')}</td></tr>"
+            for path, ops in spec.get("paths", {}).items()
+            for m, op in ops.items()
+        )
+        return HTMLResponse(
+            "<!doctype html><meta charset=utf-8><title>interview-hub HR API</title>"
+            "<h1>interview-hub HR API</h1><p>Machine-readable: "
+            "<a href=/openapi.json>/openapi.json</a></p><table>" + rows + "</table>"
+        )
+
+    return [
+        Route("/openapi.json", openapi, include_in_schema=False),
+        Route("/docs", docs, include_in_schema=False),
+    ]
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default

@@ -1,0 +1,345 @@
+"""HR's live monitor socket (/ws/monitor, subprotocol interview-hub.monitor.v1).
+
+A monitor watches interviews (or its whole organisation). Everything it is shown comes
+from Redis streams with offsets, so a monitor that reconnects with the last ids it got
+replays exactly what it missed. Each monitor reads with its own Redis connection
+(XREAD BLOCK on the streams it watches) into a bounded queue: a monitor that cannot keep
+up is closed with ``too_slow`` (4007) instead of slowing the hub or anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from protocol import MONITOR_SUBPROTOCOL
+from protocol.closecodes import CloseCode
+from protocol.codec import ProtocolError, decode_monitor_client, encode
+from protocol.messages import (
+    Authenticate,
+    Behind,
+    EndDone,
+    EndInterview,
+    LiveChunk,
+    LiveEvent,
+    Message,
+    MonitorReady,
+    Unwatch,
+    Watch,
+    Watching,
+)
+from protocol.permissions import Permission
+from protocol.reasons import Reason
+from server.accounts import Accounts, Principal, session_hash
+from server.candidates import Refusal
+from server.hr import HRService
+from server.hr import Request as HRRequest
+from server.hub import deny, header, refused
+from server.store import key
+
+log = logging.getLogger("interview_hub.monitor")
+
+_CLOSE = object()
+READ_COUNT = 500  # entries per stream per XREAD
+BLOCK_MS = 5_000
+
+
+def _id_tuple(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class MonitorHub:
+    """ASGI app for /ws/monitor, and the registry the control channel reaches."""
+
+    def __init__(
+        self,
+        hr: HRService,
+        accounts: Accounts,
+        redis_url: str,
+        allowed_origins: set[str],
+        max_queue: int = 2_000,
+    ) -> None:
+        self.hr = hr
+        self.accounts = accounts
+        self.redis_url = redis_url
+        self.allowed_origins = allowed_origins
+        self.max_queue = max_queue
+        self.connections: set[MonitorConnection] = set()
+
+    def on_control(self, data: dict[str, Any]) -> None:
+        if data.get("kind") == "logout":
+            for conn in list(self.connections):
+                if conn.principal and conn.principal.session == data.get("hr_session"):
+                    conn.close(CloseCode.LOGGED_OUT, refused(Reason.NOT_LOGGED_IN, fatal=True))
+
+    async def stop(self) -> None:
+        for conn in list(self.connections):
+            conn.close(CloseCode.INTERNAL_ERROR)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        connect = await receive()
+        if connect["type"] != "websocket.connect":
+            return
+        origin = header(scope, b"origin")
+        if origin and origin.rstrip("/") not in self.allowed_origins:
+            await deny(scope, send, Reason.ORIGIN_NOT_ALLOWED)
+            return
+        if MONITOR_SUBPROTOCOL not in scope.get("subprotocols", ()):
+            await deny(scope, send, Reason.SUBPROTOCOL_REQUIRED)
+            return
+        cookie = ""
+        for part in header(scope, b"cookie").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == "ih_session":
+                cookie = value
+        await send({"type": "websocket.accept", "subprotocol": MONITOR_SUBPROTOCOL})
+        client = scope.get("client") or ("", 0)
+        conn = MonitorConnection(self, send, str(client[0]), header(scope, b"user-agent")[:256])
+        self.connections.add(conn)
+        try:
+            await conn.serve(receive, cookie)
+        finally:
+            self.connections.discard(conn)
+
+
+class MonitorConnection:
+    def __init__(self, hub: MonitorHub, send: Any, ip: str, device: str) -> None:
+        self.hub = hub
+        self._send = send
+        self.ip = ip
+        self.device = device
+        self.principal: Principal | None = None
+        # interview id ("" for the organisation) -> {stream key: last id delivered}
+        self.watches: dict[str, dict[str, str]] = {}
+        self._outbox: deque[Any] = deque()
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._reader: asyncio.Task[None] | None = None
+        self._redis: aioredis.Redis | None = None
+
+    # --- outgoing ---------------------------------------------------------------------------
+
+    def push(self, msg: Message) -> None:
+        if self._closed:
+            return
+        if len(self._outbox) >= self.hub.max_queue:
+            self.close(CloseCode.TOO_SLOW, refused(Reason.TOO_SLOW, fatal=True))
+            return
+        self._outbox.append(encode(msg))
+        self._wake.set()
+
+    def close(self, code: int, final: Message | None = None) -> None:
+        if self._closed:
+            return
+        if final is not None:
+            self._outbox.append(encode(final))
+        self._closed = True
+        self._outbox.append((_CLOSE, code))
+        self._wake.set()
+
+    async def _sender(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                item = self._outbox.popleft()
+                if type(item) is tuple:
+                    await self._send({"type": "websocket.close", "code": int(item[1])})
+                    return
+                await self._send({"type": "websocket.send", "bytes": item})
+
+    # --- life -------------------------------------------------------------------------------
+
+    async def serve(self, receive: Any, cookie: str) -> None:
+        sender = asyncio.create_task(self._sender())
+        try:
+            if cookie:
+                await self._authenticate(cookie)
+            while True:
+                event = await receive()
+                if event["type"] == "websocket.disconnect":
+                    return
+                if self._closed:
+                    continue
+                data = event.get("bytes")
+                if data is None:
+                    self.push(refused(Reason.MALFORMED))
+                    continue
+                try:
+                    msg = decode_monitor_client(data)
+                except ProtocolError as exc:
+                    self.push(refused(exc.reason, exc.msg_type))
+                    continue
+                await self._dispatch(msg)
+        except Exception:
+            log.exception("monitor socket failed")
+            self.close(CloseCode.INTERNAL_ERROR, refused(Reason.INTERNAL_ERROR, fatal=True))
+        finally:
+            await self._stop_reader()
+            if self._redis is not None:
+                await self._redis.aclose()
+            if not sender.done():
+                self.close(CloseCode.NORMAL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(sender), 5)
+            if not sender.done():
+                sender.cancel()
+            elif not sender.cancelled() and sender.exception() is not None:
+                log.debug("monitor send failed: %r", sender.exception())
+
+    async def _authenticate(self, token: str) -> None:
+        principal = await self.hub.accounts.principal(token)
+        if principal is None:
+            self.close(CloseCode.NOT_AUTHENTICATED, refused(Reason.NOT_LOGGED_IN, fatal=True))
+            return
+        if Permission.INTERVIEW_VIEW not in principal.permissions:
+            reason = f"{Reason.PERMISSION_DENIED}:{Permission.INTERVIEW_VIEW}"
+            self.close(CloseCode.NOT_AUTHENTICATED, refused(reason, fatal=True))
+            return
+        self.principal = principal
+        self.push(MonitorReady(principal.user, principal.org, sorted(principal.permissions)))
+
+    async def _current(self) -> Principal | None:
+        """Re-read the session before every command: logout and role changes count at once."""
+        if self.principal is None:
+            return None
+        fresh = await self.hub.accounts.principal_for(self.principal.session)
+        if fresh is None:
+            self.close(CloseCode.LOGGED_OUT, refused(Reason.NOT_LOGGED_IN, fatal=True))
+        self.principal = fresh
+        return fresh
+
+    async def _dispatch(self, msg: Any) -> None:
+        if type(msg) is Authenticate:
+            if self.principal is None:
+                await self._authenticate(msg.token)
+            return
+        principal = await self._current()
+        if principal is None:
+            if not self._closed:
+                self.close(CloseCode.NOT_AUTHENTICATED, refused(Reason.NOT_LOGGED_IN, fatal=True))
+            return
+        req = HRRequest(principal, self.ip, self.device)
+        try:
+            if type(msg) is Watch:
+                await self._watch(req, msg)
+            elif type(msg) is Unwatch:
+                self.watches.pop(msg.interview_id, None)
+                await self._restart_reader()
+            elif type(msg) is EndInterview:
+                decision = await self.hub.hr.end(req, msg.interview_id, msg.confirm, msg.note)
+                self.push(EndDone(msg.interview_id, str(decision.snapshot.state)))
+        except Refusal as exc:
+            self.push(refused(exc.reason, msg.TYPE))
+
+    # --- watching ---------------------------------------------------------------------------
+
+    async def _watch(self, req: HRRequest, msg: Watch) -> None:
+        await self.hub.hr.require(req, Permission.INTERVIEW_VIEW, "watch", msg.interview_id)
+        iv_id = msg.interview_id
+        if iv_id:
+            meta = await self.hub.hr.interview_meta(req, iv_id)
+            summary = self.hub.hr.summary(meta, self.hub.hr.clock())
+            summary["answers"] = await self.hub.hr.answers(iv_id, meta)
+            streams = {key(iv_id, "events"): msg.after_event, key(iv_id, "chunks"): msg.after_chunk}
+        else:
+            summary = {"org": req.principal.org}
+            streams = {f"org:{req.principal.org}:events": msg.after_event}
+        await self._stop_reader()  # replay first, then go live from where the replay ended
+        self.push(Watching(iv_id, summary))
+        positions: dict[str, str] = {}
+        for stream, after in streams.items():
+            positions[stream] = await self._replay(iv_id, stream, after)
+        self.watches[iv_id] = positions
+        await self._restart_reader()
+
+    async def _replay(self, iv_id: str, stream: str, after: str) -> str:
+        """Send what ``stream`` holds after ``after``; return the id to read on from."""
+        r = self.hub.hr.store.redis
+        if not after:
+            last = await r.xrevrange(stream, count=1)
+            return str(last[0][0]) if last else "0-0"
+        if after != "0":
+            try:
+                mark = _id_tuple(after)
+            except ValueError:
+                raise Refusal(Reason.BAD_FIELD) from None
+            first = await r.xrange(stream, count=1)
+            if first and _id_tuple(first[0][0]) > mark and not stream.endswith(":chunks"):
+                # the last entry this monitor saw has been trimmed away (event streams are
+                # capped), so some it did not see may be gone too: it must reload the state
+                self.push(Behind(iv_id, "events"))
+                last = await r.xrevrange(stream, count=1)
+                return str(last[0][0])
+        position = "0-0" if after == "0" else after
+        while True:
+            rows = await self._range(stream, position)
+            if not rows:
+                return position
+            for entry_id, fields in rows:
+                self._deliver(iv_id, stream, entry_id, fields)
+                position = entry_id
+
+    async def _range(self, stream: str, after: str) -> list[Any]:
+        raw = self.hub.hr.store.raw  # chunk data may be binary
+        rows = await raw.xrange(stream, min=f"({after}", count=READ_COUNT)
+        return [(rid.decode(), f) for rid, f in rows]
+
+    def _deliver(self, iv_id: str, stream: str, entry_id: str, f: dict[bytes, bytes]) -> None:
+        if stream.endswith(":chunks"):
+            data: str | bytes = f[b"d"].decode() if f.get(b"k") == b"s" else f[b"d"]
+            self.push(LiveChunk(iv_id, entry_id, int(f[b"t"]), int(f[b"q"]), int(f[b"seq"]), data))
+            return
+        fact = json.loads(f[b"e"])
+        source = f[b"iv"].decode() if b"iv" in f else iv_id
+        kind = str(fact.pop("kind", ""))
+        self.push(LiveEvent(source, entry_id, int(f[b"t"]), kind, fact))
+
+    async def _stop_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+            if self._redis is not None:
+                # a cancelled XREAD leaves its connection mid-reply: start afresh
+                await self._redis.aclose()
+                self._redis = None
+
+    async def _restart_reader(self) -> None:
+        await self._stop_reader()
+        if self.watches and not self._closed:
+            self._reader = asyncio.create_task(self._read_live())
+
+    async def _read_live(self) -> None:
+        if self._redis is None:
+            self._redis = aioredis.Redis.from_url(self.hub.redis_url)
+        owner = {s: iv for iv, positions in self.watches.items() for s in positions}
+        while not self._closed:
+            streams = {
+                s: pos for positions in self.watches.values() for s, pos in positions.items()
+            }
+            try:
+                result = await self._redis.xread(streams, count=READ_COUNT, block=BLOCK_MS)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                log.warning("monitor read failed (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for stream_b, rows in result or []:
+                stream = stream_b.decode()
+                iv_id = owner[stream]
+                for rid_b, fields in rows:
+                    rid = rid_b.decode()
+                    self._deliver(iv_id, stream, rid, fields)
+                    self.watches[iv_id][stream] = rid
+
+
+__all__ = ["MonitorHub", "session_hash"]
