@@ -259,9 +259,11 @@ class Watching:
 @dataclass(frozen=True, slots=True)
 class LiveEvent:
     """One event of an interview (joined, exit_requested, exited, ended, ...): ``id`` is
-    its offset in the interview's event stream (the organisation's, for an org watch)."""
+    its offset in the watched stream: the interview's, or for an organisation watch
+    (``watch`` == "") the organisation's."""
 
     TYPE: ClassVar[str] = "event"
+    watch: str  # the Watch.interview_id this event answers ("" : the organisation)
     interview_id: str
     id: str
     t: int

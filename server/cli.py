@@ -131,7 +131,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if args.demo:
             spec = InterviewSpec.from_dict(DEMO_SPEC)
             created = asyncio.run(_create(settings, spec))
-            print_demo(settings, created.interview_id, created.link)
+            users = asyncio.run(_demo_users(settings.redis_url or "", settings))
+            print_demo(settings, created.interview_id, created.link, users)
         app = create_app(settings)
         config = uvicorn.Config(
             app,
@@ -155,7 +156,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def print_demo(settings: Settings, iv_id: str, link: str) -> None:
+def print_demo(
+    settings: Settings, iv_id: str, link: str, users: list[tuple[str, str, str]]
+) -> None:
     cand = DEMO_SPEC["candidate"]
     print(
         "\n".join(
@@ -168,7 +171,8 @@ def print_demo(settings: Settings, iv_id: str, link: str) -> None:
                 f"  identity     : ID {cand['id_number']}  or phone {cand['phone']}",
                 f"  take it      : uv run interview-hub take '{link}' --identity {cand['phone']}",
                 f"  watch it     : uv run interview-hub show {iv_id}",
-                "  HR side      : the HR console and API are not built yet; use `show` and `list`",
+                f"  HR API       : {settings.base_url}/docs  (POST /api/hr/login, then Bearer)",
+                "  HR logins    : " + "; ".join(f"{n} / {p} ({r})" for n, p, r in users),
                 "",
             ]
         )
@@ -290,6 +294,52 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+DEMO_USERS = (
+    ("admin", "admin"),
+    ("manager", "recruiting_manager"),
+    ("lead", "interview_lead"),
+    ("recruiter", "recruiter"),
+)
+
+
+async def _add_user(
+    url: str, settings: Settings, name: str, password: str, org: str, roles: list[str]
+) -> None:
+    from server.accounts import Accounts
+
+    async with open_store(url) as store:
+        await Accounts(store, settings.session_ttl_s).add_user(name, password, org, roles, now_ms())
+
+
+async def _demo_users(url: str, settings: Settings) -> list[tuple[str, str, str]]:
+    """One user per role in the demo organisation (kept across restarts)."""
+    from server.accounts import AccountError
+
+    made = []
+    for name, role in DEMO_USERS:
+        password = f"demo-{name}"
+        with contextlib.suppress(AccountError):  # made by an earlier demo start
+            await _add_user(url, settings, name, password, "demo", [role])
+        made.append((name, password, role))
+    return made
+
+
+def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from server.accounts import AccountError
+
+    password = args.password or getpass.getpass(f"password for {args.name}: ")
+    with redis_for(settings) as url:
+        try:
+            asyncio.run(_add_user(url, settings, args.name, password, args.org, args.role))
+        except AccountError as exc:
+            print(f"error: {exc.reason}", file=sys.stderr)
+            return 2
+    print(f"user {args.name} ({', '.join(args.role)}) added to organisation {args.org}")
+    return 0
+
+
 def cmd_take(args: argparse.Namespace, settings: Settings) -> int:
     from client.terminal import take_interview
 
@@ -332,6 +382,21 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("interview_id")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_show)
+
+    user = sub.add_parser("user", help="HR users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="add an HR user (the first admin, for example)")
+    add.add_argument("name")
+    add.add_argument("--org", default="default", help="organisation (default: default)")
+    add.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=["admin", "recruiting_manager", "interview_lead", "recruiter"],
+        help="a role; repeat for several",
+    )
+    add.add_argument("--password", help="default: asked for on the terminal")
+    add.set_defaults(func=cmd_user_add)
 
     take = sub.add_parser("take", help="take an interview from this terminal (Python client)")
     take.add_argument("link", help="the invitation link (or just its token)")

@@ -380,7 +380,7 @@ schemas = SchemaGenerator(
 
 def openapi_routes(all_routes: list[Any]) -> list[Route]:
     async def openapi(request: Request) -> Response:
-        return schemas.OpenAPIResponse(request=request)
+        return JSONResponse(schemas.get_schema(all_routes))
 
     async def docs(request: Request) -> Response:
         spec = schemas.get_schema(all_routes)

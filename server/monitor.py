@@ -301,7 +301,7 @@ class MonitorConnection:
         fact = json.loads(f[b"e"])
         source = f[b"iv"].decode() if b"iv" in f else iv_id
         kind = str(fact.pop("kind", ""))
-        self.push(LiveEvent(source, entry_id, int(f[b"t"]), kind, fact))
+        self.push(LiveEvent(iv_id, source, entry_id, int(f[b"t"]), kind, fact))
 
     async def _stop_reader(self) -> None:
         if self._reader is not None:

@@ -175,3 +175,59 @@ def make_interview(store: Store, settings: Settings) -> Any:
         return created.interview_id, created.token
 
     return make
+
+
+ROLES = ("admin", "recruiting_manager", "interview_lead", "recruiter")
+
+
+@dataclass
+class Org:
+    """A fresh organisation with one logged-in user per role."""
+
+    name: str
+    tokens: dict[str, str]  # role -> session token
+    users: dict[str, str]  # role -> user name
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+async def make_org(hub: Hub, redis_url: str) -> Org:
+    """An organisation of its own (nobody else's interviews), users logged in over HTTP."""
+    import uuid
+
+    from server.accounts import Accounts
+
+    name = f"org{uuid.uuid4().hex[:8]}"
+    store = Store.from_url(redis_url)
+    accounts = Accounts(store, 3600)
+    tokens, users = {}, {}
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        for role in ROLES:
+            user = f"{name}-{role}"
+            await accounts.add_user(user, "pw-" + user, name, [role], now_ms())
+            r = await http.post("/api/hr/login", json={"username": user, "password": "pw-" + user})
+            assert r.status_code == 200, r.text
+            tokens[role], users[role] = r.json()["token"], user
+    await store.close()
+    return Org(name, tokens, users)
+
+
+@pytest.fixture(scope="module")
+async def org(hub: Hub, redis_server: EmbeddedRedis) -> Org:
+    """An organisation shared by one test module (tests that change roles use fresh_org)."""
+    return await make_org(hub, redis_server.url)
+
+
+@pytest.fixture
+async def fresh_org(hub: Hub, redis_server: EmbeddedRedis) -> Org:
+    return await make_org(hub, redis_server.url)
+
+
+def interview_body(questions: int = 2, **policy: Any) -> dict[str, Any]:
+    return {
+        "candidate": {"name": "HR Test", "id_number": ID_NUMBER, "phone": PHONE},
+        "position": "Analyst",
+        "questions": [f"Q{i + 1}" for i in range(questions)],
+        "policy": policy,
+    }
