@@ -72,6 +72,9 @@ class MonitorClient:
         await self.send(Authenticate(self.token))
         ready = await self.next_message()
         if not isinstance(ready, MonitorReady):
+            if self._reader is not None:  # the server closes next: keep its close code
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(self._reader), 5)
             raise AssertionError(f"expected ready, got {ready!r}")
         return ready
 
@@ -104,15 +107,15 @@ class MonitorClient:
             raise ConnectionError(f"monitor closed with {self.close_code}")
         return msg
 
-    async def next_of(self, kind: type[Any], timeout: float = 10.0, **match: Any) -> Any:
-        """The next message of ``kind`` whose fields equal ``match`` (others are skipped)."""
+    async def next_of(self, cls: type[Any], timeout: float = 10.0, **match: Any) -> Any:
+        """The next message of class ``cls`` whose fields equal ``match`` (others are skipped)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             msg = await self.next_message(max(0.01, deadline - loop.time()))
-            if isinstance(msg, Refused) and kind is not Refused:
+            if isinstance(msg, Refused) and cls is not Refused:
                 raise AssertionError(f"refused: {msg.reason}")
-            if isinstance(msg, kind) and all(getattr(msg, k) == v for k, v in match.items()):
+            if isinstance(msg, cls) and all(getattr(msg, k) == v for k, v in match.items()):
                 return msg
 
     async def watch(

@@ -94,7 +94,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     hr = HRService(service)
     hr_api = HRApi(hr, accounts)
     monitors = MonitorHub(
-        hr, accounts, settings.redis_url or "", hub.allowed_origins, settings.monitor_max_queue
+        hr,
+        accounts,
+        settings.redis_url or "",
+        hub.allowed_origins,
+        settings.monitor_max_queue,
+        settings.monitor_stall_s,
     )
     hub.control_handlers.append(monitors.on_control)
 

@@ -3,8 +3,10 @@
 A monitor watches interviews (or its whole organisation). Everything it is shown comes
 from Redis streams with offsets, so a monitor that reconnects with the last ids it got
 replays exactly what it missed. Each monitor reads with its own Redis connection
-(XREAD BLOCK on the streams it watches) into a bounded queue: a monitor that cannot keep
-up is closed with ``too_slow`` (4007) instead of slowing the hub or anyone else.
+(XREAD BLOCK on the streams it watches) into a bounded queue. When the queue is full the
+reader waits (the data stays in Redis); a monitor whose queue does not move for
+``monitor_stall_s`` is closed with ``too_slow`` (4007). Nothing of it slows the hub or
+anyone else: the candidate path never waits for a monitor.
 """
 
 from __future__ import annotations
@@ -66,12 +68,14 @@ class MonitorHub:
         redis_url: str,
         allowed_origins: set[str],
         max_queue: int = 2_000,
+        stall_s: float = 10.0,
     ) -> None:
         self.hr = hr
         self.accounts = accounts
         self.redis_url = redis_url
         self.allowed_origins = allowed_origins
         self.max_queue = max_queue
+        self.stall_s = stall_s
         self.connections: set[MonitorConnection] = set()
 
     def on_control(self, data: dict[str, Any]) -> None:
@@ -121,6 +125,8 @@ class MonitorConnection:
         self.watches: dict[str, dict[str, str]] = {}
         self._outbox: deque[Any] = deque()
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()  # set while the queue has room
+        self._room.set()
         self._closed = False
         self._reader: asyncio.Task[None] | None = None
         self._redis: aioredis.Redis | None = None
@@ -128,13 +134,30 @@ class MonitorConnection:
     # --- outgoing ---------------------------------------------------------------------------
 
     def push(self, msg: Message) -> None:
+        """Queue a reply (small, rare: not counted against the stream queue's bound)."""
         if self._closed:
-            return
-        if len(self._outbox) >= self.hub.max_queue:
-            self.close(CloseCode.TOO_SLOW, refused(Reason.TOO_SLOW, fatal=True))
             return
         self._outbox.append(encode(msg))
         self._wake.set()
+
+    async def put(self, msg: Message) -> bool:
+        """Queue a stream entry, waiting while the queue is full; False once closed."""
+        while not self._closed and len(self._outbox) >= self.hub.max_queue:
+            self._room.clear()
+            try:
+                await asyncio.wait_for(self._room.wait(), self.hub.stall_s)
+            except TimeoutError:
+                log.warning(
+                    "monitor of %s too slow (queue full for %.1f s); closing",
+                    self.principal.user if self.principal else "?",
+                    self.hub.stall_s,
+                )
+                self.close(CloseCode.TOO_SLOW, refused(Reason.TOO_SLOW, fatal=True))
+        if self._closed:
+            return False
+        self._outbox.append(encode(msg))
+        self._wake.set()
+        return True
 
     def close(self, code: int, final: Message | None = None) -> None:
         if self._closed:
@@ -146,15 +169,26 @@ class MonitorConnection:
         self._wake.set()
 
     async def _sender(self) -> None:
+        """Drain the queue; a send that stays blocked past the stall limit ends the socket."""
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._outbox:
                 item = self._outbox.popleft()
+                if len(self._outbox) < self.hub.max_queue // 2:
+                    self._room.set()
                 if type(item) is tuple:
-                    await self._send({"type": "websocket.close", "code": int(item[1])})
+                    message = {"type": "websocket.close", "code": int(item[1])}
+                else:
+                    message = {"type": "websocket.send", "bytes": item}
+                try:
+                    await asyncio.wait_for(self._send(message), self.hub.stall_s * 3)
+                except TimeoutError:
+                    log.warning("monitor socket does not read; dropping it")
+                    self._closed = True
+                    return  # it does not read at all: stop serving it
+                if type(item) is tuple:
                     return
-                await self._send({"type": "websocket.send", "bytes": item})
 
     # --- life -------------------------------------------------------------------------------
 
@@ -164,7 +198,12 @@ class MonitorConnection:
             if cookie:
                 await self._authenticate(cookie)
             while True:
-                event = await receive()
+                incoming = asyncio.ensure_future(receive())
+                await asyncio.wait({incoming, sender}, return_when=asyncio.FIRST_COMPLETED)
+                if not incoming.done():  # the sender gave up on this socket
+                    incoming.cancel()
+                    return
+                event = incoming.result()
                 if event["type"] == "websocket.disconnect":
                     return
                 if self._closed:
@@ -285,7 +324,8 @@ class MonitorConnection:
             if not rows:
                 return position
             for entry_id, fields in rows:
-                self._deliver(iv_id, stream, entry_id, fields)
+                if not await self.put(self._entry(iv_id, stream, entry_id, fields)):
+                    return position
                 position = entry_id
 
     async def _range(self, stream: str, after: str) -> list[Any]:
@@ -293,15 +333,15 @@ class MonitorConnection:
         rows = await raw.xrange(stream, min=f"({after}", count=READ_COUNT)
         return [(rid.decode(), f) for rid, f in rows]
 
-    def _deliver(self, iv_id: str, stream: str, entry_id: str, f: dict[bytes, bytes]) -> None:
+    @staticmethod
+    def _entry(iv_id: str, stream: str, entry_id: str, f: dict[bytes, bytes]) -> Message:
         if stream.endswith(":chunks"):
             data: str | bytes = f[b"d"].decode() if f.get(b"k") == b"s" else f[b"d"]
-            self.push(LiveChunk(iv_id, entry_id, int(f[b"t"]), int(f[b"q"]), int(f[b"seq"]), data))
-            return
+            return LiveChunk(iv_id, entry_id, int(f[b"t"]), int(f[b"q"]), int(f[b"seq"]), data)
         fact = json.loads(f[b"e"])
         source = f[b"iv"].decode() if b"iv" in f else iv_id
         kind = str(fact.pop("kind", ""))
-        self.push(LiveEvent(iv_id, source, entry_id, int(f[b"t"]), kind, fact))
+        return LiveEvent(iv_id, source, entry_id, int(f[b"t"]), kind, fact)
 
     async def _stop_reader(self) -> None:
         if self._reader is not None:
@@ -321,7 +361,10 @@ class MonitorConnection:
 
     async def _read_live(self) -> None:
         if self._redis is None:
-            self._redis = aioredis.Redis.from_url(self.hub.redis_url)
+            # its own connection: XREAD BLOCK holds it; the timeout outlasts the block
+            self._redis = aioredis.Redis.from_url(
+                self.hub.redis_url, socket_timeout=BLOCK_MS / 1000 + 10
+            )
         owner = {s: iv for iv, positions in self.watches.items() for s in positions}
         while not self._closed:
             streams = {
@@ -338,7 +381,8 @@ class MonitorConnection:
                 iv_id = owner[stream]
                 for rid_b, fields in rows:
                     rid = rid_b.decode()
-                    self._deliver(iv_id, stream, rid, fields)
+                    if not await self.put(self._entry(iv_id, stream, rid, fields)):
+                        return
                     self.watches[iv_id][stream] = rid
 
 

@@ -47,6 +47,7 @@ class Settings:
     # HR side
     session_ttl_s: int = 8 * 3600
     monitor_max_queue: int = 2_000
+    monitor_stall_s: float = 10.0
     # Background work
     sweep_interval_s: float = 1.0
     events_maxlen: int = 10_000

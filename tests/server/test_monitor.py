@@ -1,0 +1,270 @@
+"""HR's live monitor: events and text as they happen, replay after a reconnect, slow monitors, end."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpx
+import pytest
+
+from client.candidate import CandidateClient
+from client.monitor import MonitorClient
+from protocol import MONITOR_SUBPROTOCOL
+from protocol.messages import Behind, EndDone, Ended, LiveChunk, LiveEvent, Refused
+from tests.conftest import PHONE, Hub, Org, interview_body, start_hub
+
+
+async def create(hub: Hub, org: Org, questions: int = 2, **policy) -> dict:
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.post(
+            "/api/hr/interviews",
+            json=interview_body(questions, **policy),
+            headers=org.auth("admin"),
+        )
+        return r.json()
+
+
+def monitor_url(hub: Hub) -> str:
+    return f"ws://127.0.0.1:{hub.port}/ws/monitor"
+
+
+async def test_monitor_sees_the_interview_live(hub: Hub, org: Org) -> None:
+    """A monitor sees join, the answer text as it is typed, the exit request and the exit with progress."""
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    async with MonitorClient(monitor_url(hub), org.tokens["recruiter"]) as m:
+        watching = await m.watch(iv)
+        assert watching.summary["state"] == "invited"
+        async with CandidateClient(hub.ws, created["token"], PHONE, device="laptop") as c:
+            await c.join()
+            joined = await m.next_of(LiveEvent, kind="joined")
+            assert joined.interview_id == iv and joined.data["mode"] == "start"
+            for word in ("I ", "built ", "a hub"):
+                await c.send_text(word)
+            text = ""
+            while text != "I built a hub":
+                chunk = await m.next_of(LiveChunk)
+                text += chunk.data
+            await c.request_exit()
+            requested = await m.next_of(LiveEvent, kind="exit_requested")
+            assert requested.data["progress"]["answered"] == 0
+            await c.confirm_exit()
+            exited = await m.next_of(LiveEvent, kind="exited")
+            assert exited.data["partial_q"] == 0 and exited.data["progress"]["partial"] == 1
+
+
+async def test_reconnecting_monitor_replays_what_it_missed_once(hub: Hub, org: Org) -> None:
+    """A monitor that reconnects with its last offsets gets exactly the events and chunks it missed."""
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    c = CandidateClient(hub.ws, created["token"], PHONE)
+    first = MonitorClient(monitor_url(hub), org.tokens["admin"])
+    await first.connect()
+    await first.watch(iv)
+    await c.join()
+    await c.send_text("before ")
+    await first.next_of(LiveChunk)
+    await first.close()
+    seen_event, seen_chunk = first.last_event[iv], first.last_chunk[iv]
+    # while the monitor is away: more text, an exit request, an exit
+    for word in ("while ", "away"):
+        await c.send_text(word)
+    await c.request_exit()
+    await c.confirm_exit()
+    async with MonitorClient(monitor_url(hub), org.tokens["admin"]) as again:
+        await again.watch(iv, after_event=seen_event, after_chunk=seen_chunk)
+        chunks, kinds = [], []
+        while len(chunks) < 2 or "exited" not in kinds:
+            msg = await again.next_message()
+            if isinstance(msg, LiveChunk):
+                chunks.append(msg.data)
+            elif isinstance(msg, LiveEvent):
+                kinds.append(msg.kind)
+        assert chunks == ["while ", "away"]
+        assert kinds == ["exit_requested", "answer_closed", "exited"]
+        # and nothing twice: a full replay from the start has each entry once, in the same order
+    async with MonitorClient(monitor_url(hub), org.tokens["admin"]) as full:
+        await full.watch(iv, after_event="0", after_chunk="0")
+        await asyncio.sleep(0.3)
+        ids = [(type(m), m.id) for m in full.received if isinstance(m, LiveEvent | LiveChunk)]
+        assert len(ids) == len(set(ids))
+        assert [m.data for m in full.received if isinstance(m, LiveChunk)] == [
+            "before ",
+            "while ",
+            "away",
+        ]
+
+
+async def test_monitor_too_far_behind_is_told_to_reload(hub: Hub, org: Org, store) -> None:
+    """When the events after a monitor's offset were trimmed away, it gets `behind` instead of a silent gap."""
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    async with CandidateClient(hub.ws, created["token"], PHONE) as c:
+        await c.join()
+        events = await store.events(iv)
+        old_offset = events[0]["id"]
+        await c.request_exit()
+        await c.cancel_exit()
+        await c.request_exit()
+    await store.redis.xtrim(f"{{iv:{iv}}}:events", maxlen=1, approximate=False)  # as the cap would
+    async with MonitorClient(monitor_url(hub), org.tokens["admin"]) as m:
+        await m.watch(iv, after_event=old_offset)
+        behind = await m.next_of(Behind)
+        assert behind.interview_id == iv
+
+
+async def test_end_from_the_monitor_checks_the_permission(hub: Hub, org: Org) -> None:
+    """A recruiter's end from the monitor is refused with the permission; a lead's ends it and the candidate is told."""
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    c = CandidateClient(hub.ws, created["token"], PHONE)
+    await c.join()
+    async with MonitorClient(monitor_url(hub), org.tokens["recruiter"]) as viewer:
+        await viewer.end(iv, "not mine to end")
+        refusal = await viewer.next_of(Refused)
+        assert refusal.reason == "permission_denied:interview.end"
+    async with MonitorClient(monitor_url(hub), org.tokens["interview_lead"]) as lead:
+        await lead.watch(iv)
+        await lead.end(iv, "we have what we need")
+        done = ended_event = None
+        while done is None or ended_event is None:  # the two may come in either order
+            msg = await lead.next_message()
+            if isinstance(msg, EndDone):
+                done = msg
+            elif isinstance(msg, LiveEvent) and msg.kind == "ended":
+                ended_event = msg
+        assert done.state == "ended"
+        assert ended_event.data["by"] == org.users["interview_lead"]
+    told = await c.expect(Ended)
+    assert told.note == "we have what we need"
+
+
+async def test_org_watch_sees_its_own_organisation_only(hub: Hub, org: Org, fresh_org: Org) -> None:
+    """An organisation watch gets events of every interview of its organisation and none of another's."""
+    mine = await create(hub, org)
+    theirs = await create(hub, fresh_org)
+    async with MonitorClient(monitor_url(hub), org.tokens["admin"]) as m:
+        await m.watch("")
+        async with CandidateClient(hub.ws, theirs["token"], PHONE) as other:
+            await other.join()
+        async with CandidateClient(hub.ws, mine["token"], PHONE) as c:
+            await c.join()
+            joined = await m.next_of(LiveEvent, kind="joined")
+            assert joined.interview_id == mine["interview_id"] and joined.watch == ""
+        await asyncio.sleep(0.3)
+        sources = {x.interview_id for x in m.received if isinstance(x, LiveEvent)}
+        assert theirs["interview_id"] not in sources
+
+
+async def test_logout_closes_the_monitor(hub: Hub, fresh_org: Org) -> None:
+    """Logging out closes that session's live monitor with 4008."""
+    m = MonitorClient(monitor_url(hub), fresh_org.tokens["admin"])
+    await m.connect()
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.post("/api/hr/logout", headers=fresh_org.auth("admin"))
+        assert r.status_code == 200
+    with pytest.raises(ConnectionError):
+        while True:
+            await m.next_message()
+    assert m.close_code == 4008
+
+
+async def test_monitor_needs_a_session(hub: Hub) -> None:
+    """A monitor with a bad token is closed with 4009 and not_logged_in."""
+    m = MonitorClient(monitor_url(hub), "forged")
+    with pytest.raises(AssertionError, match="not_logged_in"):
+        await m.connect()
+    await m.close()
+    assert m.close_code == 4009
+
+
+class NonReadingMonitor:
+    """A monitor that authenticates, watches, and then never reads its socket (tiny buffer)."""
+
+    def __init__(self, url: str, token: str, iv: str) -> None:
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        from protocol.codec import encode
+        from protocol.messages import Authenticate, Watch
+
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        uri = parse_uri(url)
+        self.sock.connect((uri.host, uri.port))
+        self.protocol = ClientProtocol(uri, subprotocols=[MONITOR_SUBPROTOCOL])
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+        while self.protocol.handshake_exc is None and not self.protocol.events_received():
+            self.protocol.receive_data(self.sock.recv(4096))
+            if getattr(self.protocol, "response", None) is not None:
+                break
+        for msg in (Authenticate(token), Watch(iv)):
+            self.protocol.send_binary(encode(msg))
+        self._flush()
+
+    def _flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                self.sock.sendall(data)
+
+    def read_until_closed(self, timeout: float) -> tuple[int | None, int]:
+        """Now read everything: (the close code received, how many chunk messages came)."""
+        from websockets.frames import Opcode
+
+        from protocol.codec import decode_monitor_server
+
+        self.sock.settimeout(timeout)
+        chunks, code = 0, None
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                break
+            self.protocol.receive_data(data)
+            for event in self.protocol.events_received():
+                if (
+                    event.opcode is Opcode.BINARY
+                    and decode_monitor_server(event.data).TYPE == "chunk"
+                ):
+                    chunks += 1
+                if event.opcode is Opcode.CLOSE:
+                    from websockets.frames import Close
+
+                    code = Close.parse(event.data).code
+        self.sock.close()
+        return code, chunks
+
+
+async def test_slow_monitor_is_dropped_and_nobody_else_waits(
+    redis_server, tmp_path, org: Org
+) -> None:
+    """A monitor that does not read is dropped; the candidate and a reading monitor get everything."""
+    own = start_hub(redis_server.url, tmp_path, HUB_MONITOR_MAX_QUEUE="20", HUB_MONITOR_STALL_S="1")
+    try:
+        created = await create(own, org)
+        iv = created["interview_id"]
+        slow = await asyncio.to_thread(NonReadingMonitor, monitor_url(own), org.tokens["admin"], iv)
+        async with MonitorClient(monitor_url(own), org.tokens["admin"]) as reader:
+            await reader.watch(iv)
+            async with CandidateClient(own.ws, created["token"], PHONE) as c:
+                await c.join()
+                big = "x" * 15_000
+                for _ in range(600):  # ~9 MB: far more than a 4 KB receive buffer holds
+                    await c.send_text(big)
+                await c.wait_acked(timeout=120)
+                assert c.acked[0] == 600
+            count = sum(1 for x in reader.received if isinstance(x, LiveChunk))
+            while count < 600:
+                await reader.next_of(LiveChunk, timeout=30)
+                count += 1
+        for _ in range(100):  # the hub notices the stall (1 s), then gives up sending (3 s)
+            if "monitor socket does not read; dropping it" in own.log():
+                break
+            await asyncio.sleep(0.1)
+        assert "too slow" in own.log()
+        code, chunks = await asyncio.to_thread(slow.read_until_closed, 30)
+        assert chunks < 600  # it was dropped, not waited for
+        assert code in (None, 4007)  # a socket that never read may not even get the close frame
+    finally:
+        own.stop()
