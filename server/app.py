@@ -22,6 +22,7 @@ from server.hr import HRService
 from server.hr_api import HRApi, openapi_routes
 from server.hub import CandidateHub
 from server.monitor import MonitorHub
+from server.reports import Reports
 from server.settings import Settings
 from server.store import Store
 from server.sweeper import run_sweeper
@@ -91,7 +92,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     service = CandidateService(store, settings)
     hub = CandidateHub(store, service, settings)
     accounts = Accounts(store, settings.session_ttl_s)
-    hr = HRService(service)
+    reports = Reports(store)
+    service.after_change.append(reports.on_change)
+    hr = HRService(service, reports)
     hr_api = HRApi(hr, accounts)
     monitors = MonitorHub(
         hr,

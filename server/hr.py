@@ -16,6 +16,7 @@ from server import identity
 from server.accounts import Principal
 from server.candidates import Caller, CandidateService, Refusal, next_step
 from server.interviews import InterviewSpec, SpecError, create_interview
+from server.reports import Reports
 from server.store import Store, snapshot_from_hash
 
 
@@ -34,8 +35,9 @@ class Request:
 
 
 class HRService:
-    def __init__(self, candidates: CandidateService) -> None:
+    def __init__(self, candidates: CandidateService, reports: Reports) -> None:
         self.candidates = candidates
+        self.reports = reports
         self.store: Store = candidates.store
         self.settings = candidates.settings
         self.clock = candidates.clock
@@ -160,6 +162,23 @@ class HRService:
         start = f"{since_ms}-0" if since_ms else "-"
         entries = await self.store.org_log(req.principal.org, after=start, count=10_000)
         return _filter(entries, action, since_ms, until_ms)
+
+    async def generate_report(self, req: Request, iv_id: str) -> dict[str, Any]:
+        await self.require(req, Permission.REPORT_GENERATE, "report", iv_id)
+        meta = await self.interview_meta(req, iv_id)
+        report = await self.reports.generate(iv_id, meta, self.clock(), trigger="on_demand")
+        await self.candidates.log(
+            iv_id, req.caller, "report", "ok", {"version": report["version"]}, org=req.principal.org
+        )
+        return report
+
+    async def read_report(self, req: Request, iv_id: str, version: int) -> dict[str, Any]:
+        await self.require(req, Permission.INTERVIEW_VIEW, "report_view", iv_id)
+        await self.interview_meta(req, iv_id)
+        report = await self.reports.get(iv_id, version)
+        if report is None:
+            raise Refusal(Reason.NOT_FOUND)
+        return report
 
     # --- changing -----------------------------------------------------------------------
 

@@ -256,6 +256,27 @@ class HRApi:
         """
         return JSONResponse(await self.hr.renew_link(req, request.path_params["iv"]))
 
+    async def generate_report(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Generate a new version of the interview's report (report.generate)."
+        """
+        return JSONResponse(await self.hr.generate_report(req, request.path_params["iv"]), 201)
+
+    async def report(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The latest report, or ?version=N, as JSON."
+        """
+        version = _int(request.query_params.get("version"), 0)
+        return JSONResponse(await self.hr.read_report(req, request.path_params["iv"], version))
+
+    async def report_html(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The report as a printable HTML page."
+        """
+        version = _int(request.query_params.get("version"), 0)
+        report = await self.hr.read_report(req, request.path_params["iv"], version)
+        return HTMLResponse(self.hr.reports.html(report))
+
     async def interview_log(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "The interview's operation log; filter by action, since_ms, until_ms."
@@ -364,6 +385,9 @@ class HRApi:
             Route(iv + "/reentry", g(self.reentry), methods=["POST"]),
             Route(iv + "/link", g(self.resend_link), methods=["POST"]),
             Route(iv + "/log", g(self.interview_log), methods=["GET"]),
+            Route(iv + "/report", g(self.generate_report), methods=["POST"]),
+            Route(iv + "/report", g(self.report), methods=["GET"]),
+            Route(iv + "/report.html", g(self.report_html), methods=["GET"]),
             Route("/api/hr/log", g(self.org_log), methods=["GET"]),
             Route("/api/hr/roles", g(self.roles), methods=["GET"]),
             Route("/api/hr/roles/{role}", g(self.set_role), methods=["PUT"]),

@@ -1,0 +1,174 @@
+"""Interview reports: the facts first, then scores from a pluggable scorer.
+
+A report is built when an interview completes or HR ends it (if its report switch is on)
+and on demand; each build is a new version kept with the attempt (a reset moves them
+aside with the attempt). The default scorer scores nothing: it says so, and never makes
+up a number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from protocol.interview import Decision, State
+from server.store import Store, key, snapshot_from_hash
+
+log = logging.getLogger("interview_hub.reports")
+
+DIMENSIONS = ("language_expression", "logical_thinking", "emotional_stability")
+INTERRUPTIONS = {
+    "disconnected",
+    "exited",
+    "joined",
+    "exit_requested",
+    "exit_cancelled",
+    "reentry_granted",
+    "reentry_revoked",
+    "ended",
+    "expired",
+    "reset",
+}
+
+
+class Scorer(Protocol):
+    """Scores a report's answers. Returns {"status", "scorer", "dimensions": {name: score|None}}."""
+
+    name: str
+
+    async def score(self, facts: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class NotScored:
+    """The default: no scoring model is configured, so every dimension is None."""
+
+    name = "none"
+
+    async def score(self, facts: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "status": "not_scored",
+            "scorer": self.name,
+            "reason": "no scorer is configured",
+            "dimensions": {d: None for d in DIMENSIONS},
+        }
+
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+class Reports:
+    def __init__(self, store: Store, scorer: Scorer | None = None) -> None:
+        self.store = store
+        self.scorer: Scorer = scorer or NotScored()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def facts(self, iv_id: str, meta: dict[str, str], now: int) -> dict[str, Any]:
+        snap = snapshot_from_hash(meta)
+        questions = json.loads(meta["questions"])
+        chunks = await self.store.chunks(iv_id)
+        closed = await self.store.answers(iv_id)
+        events = await self.store.events(iv_id)
+        attempt_started = snap.started_ms
+        answers = []
+        for q, text in enumerate(questions):
+            parts = [c for c in chunks if c["q"] == q]
+            record = closed.get(q, {})
+            started = record.get("started_ms") or (parts[0]["t"] if parts else 0)
+            ended = record.get("ended_ms", 0)
+            answers.append(
+                {
+                    "q": q,
+                    "question": text,
+                    "status": record.get("status", "not_reached" if q > snap.current_q else "open"),
+                    "partial": record.get("status") == "partial",
+                    "text": "".join(c["data"] for c in parts if isinstance(c["data"], str)),
+                    "chunks": len(parts),
+                    "started_ms": started,
+                    "ended_ms": ended,
+                    "duration_s": round((ended - started) / 1000, 1) if started and ended else None,
+                }
+            )
+        history = [
+            {k: v for k, v in e.items() if k != "id"}
+            for e in events
+            if e["kind"] in INTERRUPTIONS and e["t"] >= attempt_started - 1
+        ]
+        ended_by = next((e.get("by") for e in reversed(events) if e["kind"] == "ended"), None)
+        return {
+            "interview_id": iv_id,
+            "attempt": int(meta.get("attempt", 1)),
+            "candidate": meta.get("candidate", ""),
+            "position": meta.get("position", ""),
+            "state": str(snap.state),
+            "caused_by": ended_by
+            if snap.state is State.ENDED
+            else ("candidate" if snap.state in (State.COMPLETED, State.EXITED) else "system"),
+            "progress": snap.progress.to_wire(),
+            "started_ms": snap.started_ms,
+            "answers": answers,
+            "interruptions": {
+                "disconnects": int(meta.get("disconnects", 0)),
+                "exits": int(meta.get("exits", 0)),
+                "history": history,
+            },
+            "generated_ms": now,
+        }
+
+    async def generate(
+        self, iv_id: str, meta: dict[str, str], now: int, trigger: str
+    ) -> dict[str, Any]:
+        """Build and keep a new version; announce it on the event streams."""
+        report = await self.facts(iv_id, meta, now)
+        report["trigger"] = trigger
+        report["scores"] = await self.scorer.score(report)
+        reports = key(iv_id, "reports")
+        version = int(await self.store.redis.rpush(reports, "{}"))  # claims the version number
+        report["version"] = version
+        await self.store.redis.lset(reports, version - 1, json.dumps(report, ensure_ascii=False))
+        fact = {"kind": "report_ready", "version": version, "trigger": trigger}
+        event_id = await self.store.redis.xadd(
+            key(iv_id, "events"), {"e": json.dumps(fact), "t": now}
+        )
+        await self.store.org_event(meta.get("org", "default"), iv_id, [event_id], [fact], now)
+        return report
+
+    async def get(self, iv_id: str, version: int = 0) -> dict[str, Any] | None:
+        raw = await self.store.redis.lindex(key(iv_id, "reports"), (version - 1) if version else -1)
+        return json.loads(raw) if raw else None
+
+    async def versions(self, iv_id: str) -> int:
+        return int(await self.store.redis.llen(key(iv_id, "reports")))
+
+    @staticmethod
+    def html(report: dict[str, Any]) -> str:
+        return _templates.get_template("report.html").render(r=report)
+
+    # --- automatic reports --------------------------------------------------------------
+
+    async def on_change(self, iv_id: str, meta: dict[str, str], decision: Decision) -> None:
+        """After a change: a completed or ended interview gets its report (switch on)."""
+        state = decision.snapshot.state
+        if state not in (State.COMPLETED, State.ENDED) or meta.get("report_auto", "1") != "1":
+            return
+        if meta.get("state") == str(state):
+            return  # it was already so: this change is not the one that finished it
+        task = asyncio.create_task(self._auto(iv_id, str(state)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _auto(self, iv_id: str, trigger: str) -> None:
+        try:
+            meta = await self.store.meta(iv_id)
+            from server.candidates import wall_clock_ms
+
+            await self.generate(iv_id, meta, wall_clock_ms(), trigger)
+        except Exception:
+            log.exception("automatic report for %s failed", iv_id)
