@@ -444,8 +444,8 @@ def disconnect(snap: Snapshot, now: int, session: str) -> Decision:
     return Decision(new, ({"kind": "disconnected", "grace_until_ms": grace_until},))
 
 
-def end(snap: Snapshot, now: int, actor: str) -> Decision:
-    """HR ends the interview: the candidate is locked out at once."""
+def end(snap: Snapshot, now: int, actor: str, note: str = "") -> Decision:
+    """HR ends the interview: the candidate is locked out at once (``note``: HR's message)."""
     if snap.state is State.ENDED:
         return _refuse(snap, Reason.INTERVIEW_ENDED)
     if Event.END not in TRANSITIONS[snap.state]:
@@ -465,7 +465,7 @@ def end(snap: Snapshot, now: int, actor: str) -> Decision:
         question_deadline_ms=0,
         **changes,
     )
-    facts.append({"kind": "ended", "by": actor, "progress": new.progress.to_wire()})
+    facts.append({"kind": "ended", "by": actor, "note": note, "progress": new.progress.to_wire()})
     return Decision(new, tuple(facts), taken_over=snap.session)
 
 

@@ -22,6 +22,7 @@ from server.hr import HRService
 from server.hr_api import HRApi, openapi_routes
 from server.hub import CandidateHub
 from server.monitor import MonitorHub
+from server.notify import Notifier, providers_from
 from server.reports import Reports
 from server.settings import Settings
 from server.store import Store
@@ -93,8 +94,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     hub = CandidateHub(store, service, settings)
     accounts = Accounts(store, settings.session_ttl_s)
     reports = Reports(store)
-    service.after_change.append(reports.on_change)
-    hr = HRService(service, reports)
+    notifier = Notifier(store, settings, providers_from(settings))
+    service.after_change += [reports.on_change, notifier.on_change]
+    hr = HRService(service, reports, notifier)
     hr_api = HRApi(hr, accounts)
     monitors = MonitorHub(
         hr,
@@ -111,12 +113,16 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         await store.redis.ping()
         wait_fsync = await check_durability(store, settings)
         await hub.start(wait_fsync=wait_fsync)
-        sweeper = asyncio.create_task(run_sweeper(service, settings.sweep_interval_s))
+        background = [
+            asyncio.create_task(run_sweeper(service, settings.sweep_interval_s)),
+            asyncio.create_task(notifier.run()),
+        ]
         try:
             yield
         finally:
-            sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await monitors.stop()
             await hub.stop()
             await store.close()

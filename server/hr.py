@@ -16,6 +16,7 @@ from server import identity
 from server.accounts import Principal
 from server.candidates import Caller, CandidateService, Refusal, next_step
 from server.interviews import InterviewSpec, SpecError, create_interview
+from server.notify import Notifier
 from server.reports import Reports
 from server.store import Store, snapshot_from_hash
 
@@ -35,9 +36,10 @@ class Request:
 
 
 class HRService:
-    def __init__(self, candidates: CandidateService, reports: Reports) -> None:
+    def __init__(self, candidates: CandidateService, reports: Reports, notifier: Notifier) -> None:
         self.candidates = candidates
         self.reports = reports
+        self.notifier = notifier
         self.store: Store = candidates.store
         self.settings = candidates.settings
         self.clock = candidates.clock
@@ -172,6 +174,11 @@ class HRService:
         )
         return report
 
+    async def notifications(self, req: Request, iv_id: str) -> list[dict[str, Any]]:
+        await self.require(req, Permission.INTERVIEW_VIEW, "notifications_view", iv_id)
+        await self.interview_meta(req, iv_id)
+        return await self.notifier.statuses(iv_id)
+
     async def read_report(self, req: Request, iv_id: str, version: int) -> dict[str, Any]:
         await self.require(req, Permission.INTERVIEW_VIEW, "report_view", iv_id)
         await self.interview_meta(req, iv_id)
@@ -190,9 +197,14 @@ class HRService:
             spec = InterviewSpec.from_dict(body)
         except SpecError as exc:
             raise Refusal(f"bad_field:{exc}") from None
-        created = await create_interview(self.store, self.settings, spec, self.clock())
+        now = self.clock()
+        created = await create_interview(self.store, self.settings, spec, now)
         await self.candidates.log(
             created.interview_id, req.caller, "create", "ok", org=req.principal.org
+        )
+        expires = now + (spec.link_ttl_s or self.settings.link_ttl_s) * 1000
+        await self.notifier.enqueue(
+            created.interview_id, "invitation", {"link": created.link, "deadline_ms": expires}, now
         )
         return {"interview_id": created.interview_id, "token": created.token, "link": created.link}
 
@@ -205,7 +217,7 @@ class HRService:
         user = req.principal.user
 
         async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
-            return sm.settled(snap, now, lambda s: sm.end(s, now, user))
+            return sm.settled(snap, now, lambda s: sm.end(s, now, user, note[:500]))
 
         return await self._decide(iv_id, rule, req, "end", {"note": note[:500]})
 
@@ -232,11 +244,15 @@ class HRService:
             }
 
         decision = await self._decide(iv_id, rule, req, "reset", meta_changes=changes, archive=True)
+        link = f"{self.settings.base_url}/i/{token}"
+        await self.notifier.enqueue(
+            iv_id, "reset", {"link": link, "deadline_ms": decision.snapshot.link_expires_ms}, now
+        )
         return {
             "interview_id": iv_id,
             "state": str(decision.snapshot.state),
             "token": token,
-            "link": f"{self.settings.base_url}/i/{token}",
+            "link": link,
         }
 
     async def grant_reentry(
@@ -269,14 +285,15 @@ class HRService:
             ttl_ms = int(meta.get("link_ttl_s", self.settings.link_ttl_s)) * 1000
             return sm.settled(snap, now, lambda s: sm.renew_link(s, now, user, now + ttl_ms))
 
-        await self._decide(
+        decision = await self._decide(
             iv_id, rule, req, "link_resend", meta_changes=lambda meta: {"token_sha": token_sha}
         )
-        return {
-            "interview_id": iv_id,
-            "token": token,
-            "link": f"{self.settings.base_url}/i/{token}",
-        }
+        link = f"{self.settings.base_url}/i/{token}"
+        deadline = decision.snapshot.link_expires_ms
+        await self.notifier.enqueue(
+            iv_id, "invitation", {"link": link, "deadline_ms": deadline}, now
+        )
+        return {"interview_id": iv_id, "token": token, "link": link}
 
     async def _decide(
         self, iv_id: str, rule: Any, req: Request, action: str, detail: Any = None, **kw: Any

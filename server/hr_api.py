@@ -277,6 +277,13 @@ class HRApi:
         report = await self.hr.read_report(req, request.path_params["iv"], version)
         return HTMLResponse(self.hr.reports.html(report))
 
+    async def notifications(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Notifications of the interview with their delivery state and last error."
+        """
+        items = await self.hr.notifications(req, request.path_params["iv"])
+        return JSONResponse({"notifications": items})
+
     async def interview_log(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "The interview's operation log; filter by action, since_ms, until_ms."
@@ -385,6 +392,7 @@ class HRApi:
             Route(iv + "/reentry", g(self.reentry), methods=["POST"]),
             Route(iv + "/link", g(self.resend_link), methods=["POST"]),
             Route(iv + "/log", g(self.interview_log), methods=["GET"]),
+            Route(iv + "/notifications", g(self.notifications), methods=["GET"]),
             Route(iv + "/report", g(self.generate_report), methods=["POST"]),
             Route(iv + "/report", g(self.report), methods=["GET"]),
             Route(iv + "/report.html", g(self.report_html), methods=["GET"]),

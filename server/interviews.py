@@ -12,7 +12,7 @@ import yaml
 from protocol.interview import Snapshot, State
 from server import identity
 from server.settings import Settings
-from server.store import Store
+from server.store import Store, key
 
 
 class SpecError(ValueError):
@@ -39,6 +39,9 @@ class InterviewSpec:
     resume_grace_s: int | None = None
     grace_exits: bool = True
     report_auto: bool = True
+    notify: bool = True
+    email: str = ""
+    lang: str = "zh-CN"
 
     @classmethod
     def from_dict(cls, data: Any) -> InterviewSpec:
@@ -92,6 +95,9 @@ class InterviewSpec:
             resume_grace_s=seconds("resume_grace_s"),
             grace_exits=bool(policy.get("grace_exits", True)),
             report_auto=bool(policy.get("report_auto", True)),
+            notify=bool(policy.get("notify", True)),
+            email=str(cand.get("email") or ""),
+            lang="en" if cand.get("lang") == "en" else "zh-CN",
         )
 
     @classmethod
@@ -146,11 +152,15 @@ async def create_interview(
         "phone_masked": identity.mask(spec.phone) if spec.phone else "",
         "link_ttl_s": str(link_ttl),
         "report_auto": "1" if spec.report_auto else "0",
+        "notify": "1" if spec.notify else "0",
         "disconnects": "0",
         "exits": "0",
         "device": "",
         "last_activity_ms": "0",
     }
     await store.create(iv_id, snap, static, hashes, now)
+    # how to reach the candidate (kept apart from the meta; encrypted at rest by a later issue)
+    contact = {"phone": identity.normalise(spec.phone), "email": spec.email, "lang": spec.lang}
+    await store.redis.hset(key(iv_id, "contact"), mapping={k: v for k, v in contact.items() if v})
     await store.schedule(iv_id, snap.link_expires_ms)
     return CreatedInterview(iv_id, token, f"{settings.base_url}/i/{token}")

@@ -48,6 +48,15 @@ class Settings:
     session_ttl_s: int = 8 * 3600
     monitor_max_queue: int = 2_000
     monitor_stall_s: float = 10.0
+    # Notifications: "log" writes to the server log; "webhook" (SMS gateway) and "smtp" send
+    notify_sms: str = "log"
+    notify_email: str = "log"
+    sms_webhook_url: str = ""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "interview-hub@localhost"
+    notify_max_attempts: int = 5
+    notify_retry_base_s: float = 2.0
     # Background work
     sweep_interval_s: float = 1.0
     events_maxlen: int = 10_000

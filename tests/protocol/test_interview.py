@@ -969,6 +969,7 @@ def test_end_from_invited() -> None:
         {
             "kind": "ended",
             "by": "hr-1",
+            "note": "",
             "progress": {"answered": 0, "partial": 0, "total": 3, "percent": 0},
         },
     )
@@ -999,6 +1000,7 @@ def test_end_in_progress_closes_partial_answer_and_kicks_session() -> None:
         {
             "kind": "ended",
             "by": "hr-1",
+            "note": "",
             "progress": {"answered": 1, "partial": 1, "total": 3, "percent": 33},
         },
     )
@@ -1438,3 +1440,9 @@ def test_next_deadline_is_when_settle_acts(make: Any) -> None:
 def test_identity_refusal(identity_ok: bool, locked_out: bool, expected: Reason | None) -> None:
     """identity_refusal: a lock-out wins over a match; a mismatch alone is identity_mismatch."""
     assert identity_refusal(identity_ok=identity_ok, locked_out=locked_out) == expected
+
+
+def test_end_carries_hrs_note() -> None:
+    """HR's note travels with the ended fact (the candidate, the monitors and the notice show it)."""
+    d = end(started(), T0 + 5, "hr-1", "Thank you")
+    assert d.facts[-1]["note"] == "Thank you"

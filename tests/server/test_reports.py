@@ -12,7 +12,9 @@ from tests.conftest import PHONE, Hub, Org, interview_body
 
 async def wait_report(http: httpx.AsyncClient, iv: str, headers: dict, version: int = 1) -> dict:
     for _ in range(100):
-        r = await http.get(f"/api/hr/interviews/{iv}/report", params={"version": version}, headers=headers)
+        r = await http.get(
+            f"/api/hr/interviews/{iv}/report", params={"version": version}, headers=headers
+        )
         if r.status_code == 200:
             return r.json()
         await asyncio.sleep(0.1)
@@ -31,7 +33,11 @@ async def test_report_on_end_has_the_facts_and_no_made_up_scores(hub: Hub, org: 
             await c.finish()
             await c.send_text("Half of the second")
             await c.wait_acked()
-            await http.post(f"/api/hr/interviews/{iv}/end", json={"confirm": True}, headers=org.auth("interview_lead"))
+            await http.post(
+                f"/api/hr/interviews/{iv}/end",
+                json={"confirm": True},
+                headers=org.auth("interview_lead"),
+            )
         report = await wait_report(http, iv, h)
         assert report["version"] == 1 and report["trigger"] == "ended"
         assert report["state"] == "ended" and report["caused_by"] == org.users["interview_lead"]
@@ -46,7 +52,11 @@ async def test_report_on_end_has_the_facts_and_no_made_up_scores(hub: Hub, org: 
         assert report["scores"]["status"] == "not_scored"
         assert set(report["scores"]["dimensions"].values()) == {None}  # no invented numbers
         html = await http.get(f"/api/hr/interviews/{iv}/report.html", headers=h)
-        assert html.status_code == 200 and "My first answer." in html.text and "Not scored" in html.text
+        assert (
+            html.status_code == 200
+            and "My first answer." in html.text
+            and "Not scored" in html.text
+        )
 
 
 async def test_report_on_completion_and_on_demand_versions(hub: Hub, org: Org) -> None:
@@ -61,11 +71,16 @@ async def test_report_on_completion_and_on_demand_versions(hub: Hub, org: Org) -
             await c.finish()
         first = await wait_report(http, iv, h)
         assert first["trigger"] == "completed" and first["state"] == "completed"
-        again = await http.post(f"/api/hr/interviews/{iv}/report", headers=org.auth("interview_lead"))
+        again = await http.post(
+            f"/api/hr/interviews/{iv}/report", headers=org.auth("interview_lead")
+        )
         assert again.status_code == 201 and again.json()["version"] == 2
         assert (await wait_report(http, iv, h, version=1))["version"] == 1
         denied = await http.post(f"/api/hr/interviews/{iv}/report", headers=org.auth("recruiter"))
-        assert denied.status_code == 403 and denied.json()["reason"] == "permission_denied:report.generate"
+        assert (
+            denied.status_code == 403
+            and denied.json()["reason"] == "permission_denied:report.generate"
+        )
         html = (await http.get(f"/api/hr/interviews/{iv}/report.html", headers=h)).text
         assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html  # escaped
 
@@ -74,7 +89,11 @@ async def test_report_switch_off_means_on_demand_only(hub: Hub, org: Org) -> Non
     """With the report switch off, completion makes no report until HR asks for one."""
     h = org.auth("admin")
     async with httpx.AsyncClient(base_url=hub.http) as http:
-        created = (await http.post("/api/hr/interviews", json=interview_body(1, report_auto=False), headers=h)).json()
+        created = (
+            await http.post(
+                "/api/hr/interviews", json=interview_body(1, report_auto=False), headers=h
+            )
+        ).json()
         iv = created["interview_id"]
         async with CandidateClient(hub.ws, created["token"], PHONE) as c:
             await c.join()

@@ -1,0 +1,307 @@
+"""Notifications to candidates: a durable outbox in Redis, a worker, and providers.
+
+Messages (invitation, exit reminder with the re-entry deadline, ended, reset, second
+entry) are rendered from templates in zh-CN and en and put on the stream
+``notify:outbox``. Every hub runs a worker in the consumer group ``senders``: a message is
+handed to one worker, sent by its channel's provider, marked done, and acknowledged. A
+failure is retried with exponential back-off up to ``notify_max_attempts``; its state
+(queued, retrying, sent, failed, with the last error) is readable through the HR API.
+
+Exactly once: a message is marked done (``notify:done:<id>``) after its provider
+accepted it, and a worker never sends a message that is marked done, so a redelivery
+(a worker that died, a claim after a timeout) does not send it again. If a worker dies
+between the provider's acceptance and the mark, the provider sees the same message id
+again (the webhook's Idempotency-Key, the email's Message-ID) and can drop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from protocol.interview import Decision
+from server.identity import mask
+from server.settings import Settings
+from server.store import Store, key
+
+log = logging.getLogger("interview_hub.notify")
+
+OUTBOX = "notify:outbox"
+GROUP = "senders"
+RETRY = "notify:retry"
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates" / "notify"),
+    undefined=StrictUndefined,
+    autoescape=False,  # plain text for SMS and email bodies
+)
+
+
+def render(kind: str, lang: str, variables: dict[str, Any]) -> tuple[str, str]:
+    """(subject, body) of a notification in ``lang`` (zh-CN or en)."""
+    text = _templates.get_template(f"{kind}.{lang}.txt").render(**variables)
+    subject, _, body = text.partition("\n")
+    return subject.strip(), body.strip()
+
+
+def fmt_time(ms: int, lang: str) -> str:
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    if lang == "zh-CN":
+        return moment.strftime("%Y年%m月%d日 %H:%M (UTC)")
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    msg_id: str
+    channel: str  # "sms" | "email"
+    to: str
+    subject: str
+    body: str
+
+
+class Provider(Protocol):
+    name: str
+
+    async def send(self, message: Outgoing) -> None: ...
+
+
+class LogProvider:
+    """Writes that a message was sent to the server log (never its body: it holds links)."""
+
+    name = "log"
+
+    async def send(self, message: Outgoing) -> None:
+        log.warning(
+            "notification %s via %s to %s: %s",
+            message.msg_id,
+            message.channel,
+            mask(message.to) if message.channel == "sms" else message.to,
+            message.subject,
+        )
+
+
+class SMTPProvider:
+    name = "smtp"
+
+    def __init__(self, host: str, port: int, sender: str) -> None:
+        self.host, self.port, self.sender = host, port, sender
+
+    async def send(self, message: Outgoing) -> None:
+        import aiosmtplib
+
+        email = EmailMessage()
+        email["From"] = self.sender
+        email["To"] = message.to
+        email["Subject"] = message.subject
+        email["Message-ID"] = f"<{message.msg_id}@interview-hub>"
+        email.set_content(message.body)
+        await aiosmtplib.send(email, hostname=self.host, port=self.port, timeout=10)
+
+
+class WebhookProvider:
+    """POSTs {id, to, text} as JSON to an SMS gateway; a 2xx answer means accepted."""
+
+    name = "webhook"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def send(self, message: Outgoing) -> None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            r = await http.post(
+                self.url,
+                json={
+                    "id": message.msg_id,
+                    "to": message.to,
+                    "text": f"{message.subject}\n{message.body}",
+                },
+                headers={"Idempotency-Key": message.msg_id},
+            )
+            r.raise_for_status()
+
+
+def providers_from(settings: Settings) -> dict[str, Provider]:
+    sms: Provider = LogProvider()
+    email: Provider = LogProvider()
+    if settings.notify_sms == "webhook":
+        sms = WebhookProvider(settings.sms_webhook_url)
+    if settings.notify_email == "smtp":
+        email = SMTPProvider(settings.smtp_host, settings.smtp_port, settings.smtp_from)
+    return {"sms": sms, "email": email}
+
+
+class Notifier:
+    def __init__(self, store: Store, settings: Settings, providers: dict[str, Provider]) -> None:
+        self.store = store
+        self.redis = store.redis
+        self.settings = settings
+        self.providers = providers
+        self.consumer = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+    # --- enqueueing -----------------------------------------------------------------------
+
+    async def enqueue(self, iv_id: str, kind: str, extra: dict[str, Any], now: int) -> list[str]:
+        """Render ``kind`` for the interview's candidate on every channel they have."""
+        meta = await self.store.meta(iv_id)
+        if not meta or meta.get("notify", "1") != "1":
+            return []
+        contact = await self.redis.hgetall(key(iv_id, "contact"))
+        lang = contact.get("lang") or "zh-CN"
+        variables = {
+            "candidate": meta.get("candidate", ""),
+            "position": meta.get("position", ""),
+            **extra,
+        }
+        if "deadline_ms" in variables:
+            variables["deadline"] = fmt_time(int(variables.pop("deadline_ms")), lang)
+        subject, body = render(kind, lang, variables)
+        ids = []
+        for channel, address in (("sms", contact.get("phone")), ("email", contact.get("email"))):
+            if not address:
+                continue
+            msg_id = uuid.uuid4().hex
+            record = {
+                "id": msg_id,
+                "kind": kind,
+                "channel": channel,
+                "to": address,
+                "subject": subject,
+                "body": body,
+                "interview_id": iv_id,
+            }
+            status = {
+                "id": msg_id,
+                "kind": kind,
+                "channel": channel,
+                "state": "queued",
+                "attempts": 0,
+                "last_error": "",
+                "queued_ms": now,
+                "sent_ms": 0,
+            }
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(f"notify:status:{msg_id}", json.dumps(status))
+                pipe.rpush(key(iv_id, "notifications"), msg_id)
+                pipe.xadd(OUTBOX, {"m": json.dumps(record, ensure_ascii=False)})
+                await pipe.execute()
+            ids.append(msg_id)
+        return ids
+
+    async def on_change(self, iv_id: str, meta: dict[str, str], decision: Decision) -> None:
+        """After a change of state: the exit reminder, the end, a second entry."""
+        now = int(datetime.now(UTC).timestamp() * 1000)
+        snap = decision.snapshot
+        for fact in decision.facts:
+            kind = fact["kind"]
+            if kind == "exited":
+                p = snap.progress
+                await self.enqueue(
+                    iv_id,
+                    "exit",
+                    {
+                        "percent": p.percent,
+                        "answered": p.answered,
+                        "total": p.total,
+                        "reentry": bool(fact.get("reentry_until_ms")),
+                        "deadline_ms": fact.get("reentry_until_ms") or now,
+                    },
+                    now,
+                )
+            elif kind == "ended":
+                await self.enqueue(iv_id, "ended", {"note": fact.get("note", "")}, now)
+            elif kind == "reentry_granted" and fact.get("until_ms"):
+                await self.enqueue(iv_id, "reentry", {"deadline_ms": fact["until_ms"]}, now)
+
+    async def statuses(self, iv_id: str) -> list[dict[str, Any]]:
+        ids = await self.redis.lrange(key(iv_id, "notifications"), 0, -1)
+        raw = await self.redis.mget([f"notify:status:{i}" for i in ids]) if ids else []
+        return [json.loads(r) for r in raw if r]
+
+    # --- the worker -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            await self.redis.xgroup_create(OUTBOX, GROUP, id="0", mkstream=True)
+        except Exception as exc:  # BUSYGROUP: made by another hub or an earlier start
+            if "BUSYGROUP" not in str(exc):
+                raise
+        while True:
+            try:
+                await self._release_retries()
+                await self._claim_stale()
+                batch = await self.redis.xreadgroup(
+                    GROUP, self.consumer, {OUTBOX: ">"}, count=20, block=1000
+                )
+                for _, entries in batch or []:
+                    for entry_id, fields in entries:
+                        await self._deliver(entry_id, json.loads(fields["m"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("notification worker failed; going on in 1 s")
+                await asyncio.sleep(1)
+
+    async def _claim_stale(self) -> None:
+        """Take over messages a dead worker had claimed but not acknowledged."""
+        result = await self.redis.xautoclaim(
+            OUTBOX, GROUP, self.consumer, min_idle_time=60_000, start_id="0-0", count=20
+        )
+        for entry_id, fields in result[1] if len(result) > 1 else []:
+            if fields:
+                await self._deliver(entry_id, json.loads(fields["m"]))
+
+    async def _release_retries(self) -> None:
+        now = int(datetime.now(UTC).timestamp() * 1000)
+        for raw in await self.redis.zrangebyscore(RETRY, 0, now, start=0, num=50):
+            if await self.redis.zrem(RETRY, raw):  # one hub takes it
+                await self.redis.xadd(OUTBOX, {"m": raw})
+
+    async def _deliver(self, entry_id: str, record: dict[str, Any]) -> None:
+        msg_id = record["id"]
+        status_key = f"notify:status:{msg_id}"
+        status = json.loads(await self.redis.get(status_key) or "{}")
+        if await self.redis.exists(f"notify:done:{msg_id}"):
+            await self.redis.xack(OUTBOX, GROUP, entry_id)  # sent before: never twice
+            return
+        provider = self.providers[record["channel"]]
+        status["attempts"] = int(status.get("attempts", 0)) + 1
+        try:
+            await provider.send(
+                Outgoing(msg_id, record["channel"], record["to"], record["subject"], record["body"])
+            )
+        except Exception as exc:
+            status["last_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            if status["attempts"] >= self.settings.notify_max_attempts:
+                status["state"] = "failed"
+                log.warning("notification %s failed for good: %s", msg_id, status["last_error"])
+            else:
+                status["state"] = "retrying"
+                delay = self.settings.notify_retry_base_s * 2 ** (status["attempts"] - 1)
+                due = int(datetime.now(UTC).timestamp() * 1000 + delay * 1000)
+                await self.redis.zadd(RETRY, {json.dumps(record, ensure_ascii=False): due})
+            await self.redis.set(status_key, json.dumps(status))
+            await self.redis.xack(OUTBOX, GROUP, entry_id)
+            return
+        status.update(
+            state="sent",
+            provider=provider.name,
+            sent_ms=int(datetime.now(UTC).timestamp() * 1000),
+            last_error="",
+        )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"notify:done:{msg_id}", "1", ex=30 * 24 * 3600)
+            pipe.set(status_key, json.dumps(status))
+            pipe.xack(OUTBOX, GROUP, entry_id)
+            await pipe.execute()
