@@ -29,8 +29,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import multiprocessing as mp
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -46,13 +48,37 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+import httpx
 import websockets
 
-from loadtests.interviews import check_chunks, create_interviews, held_sessions, payload
-from protocol import SUBPROTOCOL
-from protocol.codec import decode_server, encode
-from protocol.messages import ChunkAcked, Join, Joined, QuestionStarted, Refused, SendChunk
+from client.monitor import login
+from loadtests.interviews import check_chunks, create_interviews, held_sessions, now_ms, payload
+from protocol import MONITOR_SUBPROTOCOL, SUBPROTOCOL
+from protocol.closecodes import CloseCode
+from protocol.codec import decode_monitor_server, decode_server, encode
+from protocol.messages import (
+    Authenticate,
+    Behind,
+    ChunkAcked,
+    ConfirmExit,
+    Ended,
+    Exited,
+    ExitPreviewed,
+    Join,
+    Joined,
+    LiveChunk,
+    LiveEvent,
+    MonitorReady,
+    QuestionStarted,
+    Refused,
+    RequestExit,
+    SendChunk,
+    Watch,
+    Watching,
+)
+from server.accounts import Accounts
 from server.embedded import EmbeddedRedis
+from server.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -126,6 +152,24 @@ def ws_url(url: str) -> str:
     return url
 
 
+def hub_base(url: str) -> tuple[str, str]:
+    """ws://host:port/... -> (http://host:port, ws://host:port/ws/monitor)."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
+    http = "https" if scheme == "wss" else "http"
+    return f"{http}://{host}", f"{scheme}://{host}/ws/monitor"
+
+
+def stats(values: Any) -> dict[str, float]:
+    """p50/p99/max of a sequence of milliseconds, rounded."""
+    v = sorted(values)
+    return {
+        "p50": round(percentile(v, 50), 2),
+        "p99": round(percentile(v, 99), 2),
+        "max": round(v[-1], 2) if v else 0.0,
+    }
+
+
 # --- the generator (one per process) --------------------------------------------------------
 
 
@@ -142,6 +186,14 @@ class GenConfig:
     cpus: list[int] | None
     use_uvloop: bool
     worker: int
+    # HR side: monitors watching the candidates, and the end/exit sample after streaming
+    http_base: str = ""
+    monitor_url: str = ""
+    hr_token: str = ""
+    monitor_groups: list[list[str]] = field(default_factory=list)  # interview ids per socket
+    monitor_wait: float = 10.0
+    end_concurrency: int = 20
+    end_timeout: float = 10.0
 
 
 @dataclass
@@ -150,6 +202,7 @@ class Cand:
     token: str
     identity: str
     slot: int
+    role: str = ""  # "end": HR ends it after streaming; "exit": the candidate exits
     ws: Any = None
     q: int = 0
     sent_t: list[float] = field(default_factory=lambda: [0.0])  # index = seq
@@ -157,7 +210,19 @@ class Cand:
     acked: int = 0
     closed: bool = False
     close_code: int | None = None
+    expected_close: int | None = None  # 4003 once ended, 4000 once exited on purpose
     reader: Any = None
+    watched: bool = False  # a monitor socket is assigned to this interview
+    seen: bytearray = field(default_factory=bytearray)  # index = seq: 1 once a monitor got it
+
+
+@dataclass
+class Mon:
+    ivs: list[str]
+    ws: Any = None
+    reader: Any = None
+    closing: bool = False
+    close_code: int | None = None
 
 
 class Generator:

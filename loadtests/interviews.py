@@ -46,12 +46,14 @@ def payload(iv_id: str, q: int, seq: int, size: int = PAYLOAD_BYTES) -> str:
     return head + "x" * (size - len(head)) if len(head) < size else head
 
 
-def spec_for(index: int, questions: int, time_limit_s: int = 0) -> InterviewSpec:
+def spec_for(
+    index: int, questions: int, time_limit_s: int = 0, org: str = "loadtest"
+) -> InterviewSpec:
     return InterviewSpec.from_dict(
         {
             "candidate": {"name": f"Load candidate {index}", "phone": phone_for(index)},
             "position": "Load test",
-            "org": "loadtest",
+            "org": org,
             "questions": [
                 {"text": f"Load question {q + 1}", "time_limit_s": time_limit_s}
                 for q in range(questions)
@@ -76,8 +78,13 @@ async def create_interviews(
     questions: int = 1,
     first_index: int = 0,
     concurrency: int = 32,
+    org: str = "loadtest",
 ) -> list[dict[str, Any]]:
-    """Create ``count`` interviews; returns [{interview_id, token, identity, index}]."""
+    """Create ``count`` interviews of organisation ``org``.
+
+    Returns [{interview_id, token, identity, index, questions}]. An HR user sees (watches,
+    ends) only the interviews of their own organisation.
+    """
     if not secret:
         raise ValueError("the hub secret is needed to create interviews the hub accepts")
     settings = Settings(redis_url=redis_url, secret=secret)
@@ -86,7 +93,9 @@ async def create_interviews(
 
     async def one(index: int) -> dict[str, Any]:
         async with sem:
-            created = await create_interview(store, settings, spec_for(index, questions), now_ms())
+            created = await create_interview(
+                store, settings, spec_for(index, questions, org=org), now_ms()
+            )
         return {
             "interview_id": created.interview_id,
             "token": created.token,

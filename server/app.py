@@ -20,7 +20,7 @@ from server.accounts import Accounts
 from server.candidates import Caller, CandidateService, Refusal
 from server.hr import HRService
 from server.hr_api import HRApi, openapi_routes
-from server.hub import CandidateHub
+from server.hub import CandidateHub, peer_ip
 from server.monitor import MonitorHub
 from server.notify import Notifier, providers_from
 from server.reports import Reports
@@ -77,10 +77,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _caller(request: Request) -> Caller:
-    client = request.client
+def _caller(request: Request, trusted: frozenset[str]) -> Caller:
     return Caller(
-        ip=client.host if client else "", device=request.headers.get("user-agent", "")[:256]
+        ip=peer_ip(request.scope, trusted), device=request.headers.get("user-agent", "")[:256]
     )
 
 
@@ -138,7 +137,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         """
         summary: "Candidate exit without the websocket (confirm=false previews, true exits)."
         """
-        caller = _caller(request)
+        caller = _caller(request, hub.trusted_proxies)
         try:
             body = await _json_body(request)
             verified = await service.verify(body["token"], body["identity"], caller, "exit")
@@ -172,7 +171,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         """
         summary: "The verified candidate's interviews, with what they can do next."
         """
-        caller = _caller(request)
+        caller = _caller(request, hub.trusted_proxies)
         try:
             body = await _json_body(request)
             verified = await service.verify(body["token"], body["identity"], caller, "centre")

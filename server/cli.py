@@ -141,6 +141,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             ws="websockets-sansio",
             ws_max_size=settings.max_message_bytes,
             ws_per_message_deflate=False,
+            proxy_headers=False,  # X-Forwarded-For only from HUB_TRUSTED_PROXIES (peer_ip)
             log_level=args.log_level,
             access_log=False,
             lifespan="on",

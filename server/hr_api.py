@@ -22,6 +22,7 @@ from server.accounts import AccountError, Accounts, Principal
 from server.candidates import Refusal
 from server.hr import HRService
 from server.hr import Request as HRRequest
+from server.hub import peer_ip
 from server.store import CONTROL_CHANNEL
 
 COOKIE = "ih_session"
@@ -83,10 +84,9 @@ class HRApi:
                     and request.headers.get("x-csrf") != "1"
                 ):
                     raise Refusal(f"{Reason.PERMISSION_DENIED}:csrf")
-                client = request.client
                 req = HRRequest(
                     principal,
-                    ip=client.host if client else "",
+                    ip=self.ip(request),
                     device=request.headers.get("user-agent", "")[:256],
                 )
                 return await handler(request, req)
@@ -98,6 +98,9 @@ class HRApi:
         endpoint.__doc__ = handler.__doc__
         endpoint.__name__ = handler.__name__
         return endpoint
+
+    def ip(self, request: Request) -> str:
+        return peer_ip(request.scope, frozenset(self.hr.settings.trusted_proxies))
 
     @staticmethod
     async def body(request: Request) -> dict[str, Any]:
@@ -115,8 +118,7 @@ class HRApi:
         """
         summary: "Log in; returns a session token and sets the ih_session cookie."
         """
-        client = request.client
-        ip = client.host if client else ""
+        ip = self.ip(request)
         try:
             data = await self.body(request)
             name, password = str(data.get("username", "")), str(data.get("password", ""))

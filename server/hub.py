@@ -67,6 +67,20 @@ def header(scope: dict[str, Any], name: bytes) -> str:
     return ""
 
 
+def peer_ip(scope: dict[str, Any], trusted: frozenset[str]) -> str:
+    """The client's address for the log: X-Forwarded-For is believed only from a trusted
+    proxy (HUB_TRUSTED_PROXIES), and only up to the first hop that is not one."""
+    client = scope.get("client") or ("", 0)
+    ip = str(client[0])
+    if ip in trusted:
+        hops = [h.strip() for h in header(scope, b"x-forwarded-for").split(",") if h.strip()]
+        for hop in reversed(hops):
+            ip = hop
+            if hop not in trusted:
+                break
+    return ip
+
+
 async def deny(scope: dict[str, Any], send: Any, reason: str) -> None:
     """Refuse the handshake with HTTP 403, with the reason as JSON when the server can."""
     if "websocket.http.response" in scope.get("extensions", {}):
@@ -92,6 +106,7 @@ class CandidateHub:
         self.connections: dict[str, CandidateConnection] = {}  # by session id
         self.control_handlers: list[Any] = []  # other sockets' control handlers (monitors)
         self._tasks: list[asyncio.Task[None]] = []
+        self.trusted_proxies = frozenset(settings.trusted_proxies)
         self.allowed_origins = {
             o.rstrip("/") for o in (settings.base_url, *settings.allowed_origins)
         }
@@ -143,8 +158,8 @@ class CandidateHub:
             await deny(scope, send, Reason.SUBPROTOCOL_REQUIRED)
             return
         await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
-        client = scope.get("client") or ("", 0)
-        conn = CandidateConnection(self, send, Caller(ip=str(client[0])))
+        ip = peer_ip(scope, self.trusted_proxies)
+        conn = CandidateConnection(self, send, Caller(ip=ip))
         await conn.serve(receive)
 
 

@@ -43,7 +43,7 @@ from server.accounts import Accounts, Principal, session_hash
 from server.candidates import Refusal
 from server.hr import HRService
 from server.hr import Request as HRRequest
-from server.hub import deny, header, refused
+from server.hub import deny, header, peer_ip, refused
 from server.store import key
 
 log = logging.getLogger("interview_hub.monitor")
@@ -105,8 +105,8 @@ class MonitorHub:
             if name == "ih_session":
                 cookie = value
         await send({"type": "websocket.accept", "subprotocol": MONITOR_SUBPROTOCOL})
-        client = scope.get("client") or ("", 0)
-        conn = MonitorConnection(self, send, str(client[0]), header(scope, b"user-agent")[:256])
+        ip = peer_ip(scope, frozenset(self.hr.settings.trusted_proxies))
+        conn = MonitorConnection(self, send, ip, header(scope, b"user-agent")[:256])
         self.connections.add(conn)
         try:
             await conn.serve(receive, cookie)

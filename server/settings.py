@@ -30,6 +30,8 @@ class Settings:
     durability: str = "write"
     # Origins a browser may open a socket from, besides public_url's own
     allowed_origins: tuple[str, ...] = ()
+    # Reverse proxies whose X-Forwarded-For is believed for the client address (the log)
+    trusted_proxies: tuple[str, ...] = ()
     # Limits on what a candidate may send
     max_message_bytes: int = 64 * 1024
     max_chunk_bytes: int = 16 * 1024
