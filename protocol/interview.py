@@ -493,18 +493,26 @@ def reset(snap: Snapshot, now: int, actor: str, link_expires_ms: int) -> Decisio
     return Decision(new, ({"kind": "reset", "by": actor},))
 
 
+def _over_for_hr(snap: Snapshot) -> str | None:
+    """Why HR can no longer change access to an interview (None: it can)."""
+    if snap.state is State.ENDED:
+        return Reason.INTERVIEW_ENDED
+    if snap.state is State.COMPLETED:
+        return Reason.ALREADY_COMPLETED
+    if snap.state is State.EXPIRED and not snap.started_ms:
+        return Reason.LINK_EXPIRED  # never started: a reset gives a new link
+    return None
+
+
 def grant_reentry(snap: Snapshot, now: int, actor: str, window_ms: int) -> Decision:
     """HR grants a (further) second entry, open for ``window_ms`` from now.
 
     After an exit (or once the window ran out) the candidate may come back until then;
     before that, the grant changes the policy the coming exit will find.
     """
-    if snap.state is State.ENDED:
-        return _refuse(snap, Reason.INTERVIEW_ENDED)
-    if snap.state is State.COMPLETED:
-        return _refuse(snap, Reason.ALREADY_COMPLETED)
-    if snap.state is State.EXPIRED and not snap.started_ms:
-        return _refuse(snap, Reason.LINK_EXPIRED)  # never started: a reset gives a new link
+    refusal = _over_for_hr(snap)
+    if refusal:
+        return _refuse(snap, refusal)
     allowed = max(snap.max_reentries, snap.reentries_used + 1)
     if snap.state in (State.EXITED, State.EXPIRED):
         until = now + window_ms
@@ -540,12 +548,9 @@ def revoke_reentry(snap: Snapshot, now: int, actor: str) -> Decision:
 
 def renew_link(snap: Snapshot, now: int, actor: str, link_expires_ms: int) -> Decision:
     """HR sends a new link (the old one stops working); before a start it is valid anew."""
-    if snap.state is State.ENDED:
-        return _refuse(snap, Reason.INTERVIEW_ENDED)
-    if snap.state is State.COMPLETED:
-        return _refuse(snap, Reason.ALREADY_COMPLETED)
-    if snap.state is State.EXPIRED and not snap.started_ms:
-        return _refuse(snap, Reason.LINK_EXPIRED)  # never started: a reset gives a new link
+    refusal = _over_for_hr(snap)
+    if refusal:
+        return _refuse(snap, refusal)
     # after a start the link is what resumes and re-enters: a new one replaces it
     expires = link_expires_ms if snap.state is State.INVITED else snap.link_expires_ms
     new = replace(snap, version=snap.version + 1, link_expires_ms=expires)

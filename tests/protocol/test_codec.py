@@ -710,3 +710,68 @@ def test_malformed_chains_the_unpacker_error() -> None:
     """MalformedMessage keeps msgpack's exception as its cause, for the hub's log."""
     err = _raises(b"\xc1", MalformedMessage, Reason.MALFORMED)
     assert err.__cause__ is not None
+
+
+# --- the HR monitor socket ---------------------------------------------------------------
+
+from protocol.codec import decode_monitor_client, decode_monitor_server  # noqa: E402
+from protocol.messages import (  # noqa: E402
+    Authenticate,
+    Behind,
+    EndDone,
+    EndInterview,
+    LiveChunk,
+    LiveEvent,
+    MonitorReady,
+    Unwatch,
+    Watch,
+    Watching,
+)
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        Authenticate("tok"),
+        Watch("iv1", "0", "1-0"),
+        Watch(""),
+        Unwatch("iv1"),
+        EndInterview("iv1", True, "bye"),
+    ],
+)
+def test_monitor_commands_round_trip(msg: object) -> None:
+    """Every monitor command survives encode → decode_monitor_client unchanged."""
+    assert decode_monitor_client(encode(msg)) == msg
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        MonitorReady("u", "org", ["interview.view"]),
+        Watching("iv1", {"state": "invited", "answers": [{"q": 0}]}),
+        LiveEvent("", "iv1", "1-0", 5, "joined", {"mode": "start", "nested": {"a": [1]}}),
+        LiveChunk("iv1", "2-0", 6, 0, 1, "text"),
+        LiveChunk("iv1", "2-1", 6, 0, 2, b"\x00bin"),
+        Behind("iv1", "events"),
+        EndDone("iv1", "ended"),
+    ],
+)
+def test_monitor_facts_round_trip(msg: object) -> None:
+    """Every monitor fact survives encode → decode_monitor_server unchanged."""
+    assert decode_monitor_server(encode(msg)) == msg
+
+
+def test_monitor_decoders_keep_their_direction() -> None:
+    """A monitor cannot send a fact or a candidate command; wrong shapes are bad fields."""
+    with pytest.raises(UnknownMessageType):
+        decode_monitor_client(encode(EndDone("iv1", "ended")))
+    with pytest.raises(UnknownMessageType):
+        decode_monitor_client(_pack({"type": "chunk", "q": 0, "seq": 1, "data": "x"}))
+    with pytest.raises(BadField):
+        decode_monitor_server(_pack({"type": "ready", "user": "u", "org": "o", "permissions": [1]}))
+    with pytest.raises(BadField):
+        decode_monitor_server(
+            _pack({"type": "watching", "interview_id": "i", "summary": {b"k": 2}})
+        )
+    with pytest.raises(MessageTooLarge):
+        decode_monitor_client(encode(Authenticate("x" * 5000)))
