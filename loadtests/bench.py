@@ -18,9 +18,31 @@ After the run it waits (bounded) for outstanding acks, then counts in Redis, per
 interview: ``lost`` (acked but not in the chunk stream), ``duplicated`` (same (q, seq)
 stored more than once) and ``corrupted`` (stored data differs from what was sent).
 
+HR monitors (``--monitors-per K``, default 10; 0: none): before streaming, the bench creates
+an organisation and an admin user in Redis (unique names; the interviews belong to that
+organisation), logs in over HTTP and opens ceil(N/K) monitor sockets (/ws/monitor), each
+watching its K candidates' interviews (one Watch each, from offset 0). A monitor lives in the
+generator process of its candidates, so chunk -> monitor latency (the candidate sent the
+chunk -> the monitor received its LiveChunk, matched by interview, q and seq) uses one
+clock. After the acks it waits (bounded, ``--monitor-wait``) for the monitors to receive
+every acked chunk: ``monitor_missing`` are acked chunks no monitor received by then,
+``monitor_duplicates`` chunks received twice.
+
+After streaming (``--end-sample M``, default 10 % of the candidates, at least 1; 0: none),
+with ``--end-concurrency`` (default 20) operations in flight at a time over all processes:
+HR ends M interviews (POST /api/hr/interviews/{id}/end) while the candidate socket is open:
+end -> candidate (request sent -> ``ended`` received) and end -> monitor (request sent ->
+LiveEvent "ended"); then M other candidates send RequestExit, wait for the preview, and
+ConfirmExit: exit -> monitor (ConfirmExit sent -> LiveEvent "exited"). Ends run first,
+exits after them. Each one waits at most ``--end-timeout``; what never arrives is counted
+as a failure.
+
 Hub CPU is utime+stime of the hub process from /proc, read just before streaming starts
-and after the outstanding acks arrived. The last line printed is one JSON object. Exit
-status: 0, or 1 when a chunk was lost, duplicated or corrupted, 2 when the run failed.
+and after the outstanding acks arrived (the monitor wait and the end/exit sample come after
+that). The last line printed is one JSON object. Exit status: 0; 1 when a chunk was lost,
+duplicated or corrupted in Redis, missed or duplicated by a monitor, or an end/exit failed;
+2 when the run failed. ``hub_stop_s`` / ``hub_killed``: how long the hub took to exit on
+SIGTERM, and whether it had to be killed after 15 s.
 """
 
 from __future__ import annotations
@@ -32,6 +54,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -83,6 +106,7 @@ from server.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 DEFAULT_SECRET = "bench-secret-" + "0" * 24
+NOTIFICATION_LINE = re.compile(r"interview_hub\.notify WARNING notification \w+ via \w+ to ")
 
 
 # --- small helpers ------------------------------------------------------------------------
@@ -230,8 +254,46 @@ class Generator:
         self.cfg = cfg
         self.pipe = pipe
         self.cands = [
-            Cand(c["interview_id"], c["token"], c["identity"], c["slot"]) for c in cfg.candidates
+            Cand(c["interview_id"], c["token"], c["identity"], c["slot"], c.get("role", ""))
+            for c in cfg.candidates
         ]
+        self.by_iv = {c.iv: c for c in self.cands}
+        n = round(cfg.rate * cfg.duration)
+        for ivs in cfg.monitor_groups:
+            for iv in ivs:
+                self.by_iv[iv].watched = True
+                self.by_iv[iv].seen = bytearray(n + 1)
+        self.mons = [Mon(list(ivs)) for ivs in cfg.monitor_groups]
+        # monitor side
+        self.mon_lat = array("d")  # ms: candidate sent the chunk -> a monitor received it
+        self.mon_chunks = 0
+        self.mon_dups = 0
+        self.mon_unexpected = 0
+        self.mon_failures = 0  # monitor sockets that could not connect or authenticate
+        self.watch_failures = 0
+        self.stuck_monitors = 0  # sockets where a watch went unanswered
+        self.mon_event_dups = 0
+        self.mon_missing = 0
+        self.mon_settle_s = 0.0
+        # first time something was received: (interview id, what) -> monotonic time
+        self.marks: dict[tuple[str, str], float] = {}
+        self.waiters: dict[tuple[str, str], asyncio.Future[float]] = {}
+        # end / exit sample
+        self.end_cand = array("d")  # ms: end request sent -> candidate got `ended`
+        self.end_mon = array("d")  # ms: end request sent -> monitor got LiveEvent "ended"
+        self.end_http = array("d")  # ms: end request sent -> HTTP response
+        self.exit_mon = array("d")  # ms: ConfirmExit sent -> monitor got LiveEvent "exited"
+        self.exit_cand = array("d")  # ms: ConfirmExit sent -> candidate got `exited`
+        self.end_counts = {
+            "end_requests": 0,
+            "end_http_failures": 0,
+            "end_candidate_failures": 0,
+            "end_monitor_failures": 0,
+            "exit_requests": 0,
+            "exit_preview_failures": 0,
+            "exit_candidate_failures": 0,
+            "exit_monitor_failures": 0,
+        }
         self.latencies = array("d")  # ms
         self.lags = array("d")  # ms: actual send time - scheduled send time
         self.loop_lag_max_ms = 0.0
@@ -294,6 +356,13 @@ class Generator:
                 c.reader = asyncio.create_task(self.read(c))
 
         await asyncio.gather(*(join(c) for c in self.cands))
+        mon_sem = asyncio.Semaphore(16)
+
+        async def open_bounded(m: Mon) -> None:
+            async with mon_sem:
+                await self.open_monitor(m)
+
+        await asyncio.gather(*(open_bounded(m) for m in self.mons))
         self.pipe.send(("ready", len(self.cands) - self.join_failures))
 
         cmd = await self.recv_cmd()
@@ -318,6 +387,9 @@ class Generator:
         self.pipe.send(("drained", time.time()))
 
         cmd = await self.recv_cmd()
+        if cmd[0] == "close":
+            await self.settle_monitors()
+            await self.end_phase()
         await self.close_all()
 
     async def read(self, c: Cand) -> None:
@@ -344,6 +416,18 @@ class Generator:
                         if self.t0 <= now <= self.t_end:
                             self.acked_in_window += top - c.acked
                         c.acked = top
+                elif type(msg) is Ended:
+                    self.mark((c.iv, "ended"))
+                    if c.expected_close != CloseCode.ENDED:
+                        self.error(f"{c.iv}: ended by {msg.by!r} unexpectedly")
+                    c.closed = True  # the hub closes with 4003 next
+                elif type(msg) is Exited:
+                    self.mark((c.iv, "exited"))
+                    if c.expected_close != CloseCode.EXITED:
+                        self.error(f"{c.iv}: exited unexpectedly")
+                    c.closed = True  # the hub closes with 4000 next
+                elif type(msg) is ExitPreviewed:
+                    self.mark((c.iv, "exit_preview"))
                 elif type(msg) is Refused:
                     self.error(f"{c.iv}: refused {msg.reason} ({msg.refused_type})")
                 else:
@@ -388,6 +472,257 @@ class Generator:
                     c.closed = True
                 return
 
+    # --- marks: the first time something arrived, and who waits for it ----------------------
+
+    def mark(self, k: tuple[str, str], t: float | None = None) -> bool:
+        """Record the first arrival of ``k``; False when it had arrived before."""
+        if k in self.marks:
+            return False
+        self.marks[k] = time.monotonic() if t is None else t
+        fut = self.waiters.pop(k, None)
+        if fut is not None and not fut.done():
+            fut.set_result(self.marks[k])
+        return True
+
+    async def wait_mark(self, k: tuple[str, str], timeout: float) -> float | None:
+        """When ``k`` arrived (monotonic), waiting up to ``timeout``; None if it did not."""
+        if k in self.marks:
+            return self.marks[k]
+        fut = self.waiters.get(k)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self.waiters[k] = fut
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), max(0.0, timeout))
+        except TimeoutError:
+            return None
+
+    # --- HR monitors ----------------------------------------------------------------------
+
+    async def open_monitor(self, m: Mon) -> None:
+        """Connect, authenticate, then one Watch per interview (chunks and events from 0)."""
+        cfg = self.cfg
+        try:
+            m.ws = await websockets.connect(
+                cfg.monitor_url,
+                subprotocols=[MONITOR_SUBPROTOCOL],  # type: ignore[list-item]
+                compression=None,
+                open_timeout=cfg.join_timeout,
+                close_timeout=5,
+                ping_interval=None,
+                max_size=2**24,
+            )
+            await m.ws.send(encode(Authenticate(cfg.hr_token)))
+            first = decode_monitor_server(await asyncio.wait_for(m.ws.recv(), cfg.join_timeout))
+            if not isinstance(first, MonitorReady):
+                reason = first.reason if isinstance(first, Refused) else first
+                raise RuntimeError(f"monitor not ready: {reason}")
+        except Exception as exc:
+            self.mon_failures += 1
+            self.watch_failures += len(m.ivs)
+            self.error(f"monitor {m.ivs[:1]}...: {type(exc).__name__}: {exc}")
+            if m.ws is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(m.ws.close(), 2)
+                m.ws = None
+            return
+        m.reader = asyncio.create_task(self.read_monitor(m))
+        for i, iv in enumerate(m.ivs):
+            # "0": replay from the start of the (still empty) chunk stream, so a chunk stored
+            # while the watch was being set up is not missed; events replay joined etc.
+            try:
+                await m.ws.send(encode(Watch(iv, "0", "0")))
+            except Exception as exc:
+                self.watch_failures += 1
+                self.error(f"watch {iv}: {type(exc).__name__}: {exc}")
+                continue
+            if await self.wait_mark((iv, "watching"), cfg.join_timeout) is None:
+                # the hub handles a socket's commands one at a time: one unanswered watch
+                # means the socket is stuck, and the rest would wait just as long
+                left = len(m.ivs) - i
+                self.watch_failures += left
+                self.stuck_monitors += 1
+                self.error(
+                    f"watch {iv}: no `watching` within {cfg.join_timeout} s; "
+                    f"{left - 1} more watches of this socket not sent"
+                )
+                return
+
+    async def read_monitor(self, m: Mon) -> None:
+        decode = decode_monitor_server
+        lat = self.mon_lat
+        by_iv = self.by_iv
+        try:
+            async for data in m.ws:
+                if not isinstance(data, bytes):
+                    self.error("monitor: text frame")
+                    continue
+                msg = decode(data)
+                t = type(msg)
+                if t is LiveChunk:
+                    now = time.monotonic()
+                    c = by_iv.get(msg.interview_id)
+                    if c is None or msg.q != c.q or not 0 < msg.seq <= c.sent:
+                        self.mon_unexpected += 1
+                        self.error(
+                            f"monitor: unexpected chunk {msg.interview_id} q{msg.q} seq {msg.seq}"
+                        )
+                        continue
+                    if c.seen[msg.seq]:
+                        self.mon_dups += 1
+                        continue
+                    c.seen[msg.seq] = 1
+                    self.mon_chunks += 1
+                    lat.append((now - c.sent_t[msg.seq]) * 1000)
+                elif t is LiveEvent:
+                    if msg.kind in ("ended", "exited") and not self.mark(
+                        (msg.interview_id, "monitor_" + msg.kind)
+                    ):
+                        self.mon_event_dups += 1
+                elif t is Watching:
+                    self.mark((msg.interview_id, "watching"))
+                elif t is Refused:
+                    self.error(f"monitor: refused {msg.reason} ({msg.refused_type})")
+                elif t is Behind:
+                    self.error(f"monitor: behind on {msg.interview_id} {msg.stream}")
+                else:
+                    self.error(f"monitor: unexpected {t.__name__}")
+        except Exception as exc:
+            if not m.closing:
+                self.error(f"monitor reader {type(exc).__name__}: {exc}")
+        finally:
+            m.close_code = m.ws.close_code
+            if not m.closing:
+                self.error(f"monitor socket closed by the hub (code {m.close_code})")
+
+    def missing(self) -> int:
+        """Acked chunks of watched interviews that no monitor received."""
+        return sum(
+            1 for c in self.cands if c.watched for s in range(1, c.acked + 1) if not c.seen[s]
+        )
+
+    async def settle_monitors(self) -> None:
+        """Wait (bounded) until the monitors have every acked chunk; count what is missing."""
+        if not self.mons:
+            return
+        start = time.monotonic()
+        deadline = start + self.cfg.monitor_wait
+        while time.monotonic() < deadline and self.missing():
+            await asyncio.sleep(0.05)
+        self.mon_settle_s = time.monotonic() - start
+        self.mon_missing = self.missing()
+
+    # --- end and exit sample --------------------------------------------------------------
+
+    async def end_phase(self) -> None:
+        """HR ends some interviews over HTTP; other candidates exit; bounded concurrency."""
+        cfg = self.cfg
+        ends = [c for c in self.cands if c.role == "end" and not c.closed]
+        exits = [c for c in self.cands if c.role == "exit" and not c.closed]
+        for c in self.cands:
+            if c.role == "end" and c.closed:
+                self.end_counts["end_candidate_failures"] += 1
+                self.error(f"{c.iv}: to be ended, but its socket is gone")
+            if c.role == "exit" and c.closed:
+                self.end_counts["exit_candidate_failures"] += 1
+                self.error(f"{c.iv}: to exit, but its socket is gone")
+        if not ends and not exits:
+            return
+        sem = asyncio.Semaphore(cfg.end_concurrency)
+        limits = httpx.Limits(max_connections=cfg.end_concurrency)
+        headers = {"Authorization": f"Bearer {cfg.hr_token}"}
+        async with httpx.AsyncClient(
+            base_url=cfg.http_base, headers=headers, limits=limits, timeout=cfg.end_timeout
+        ) as http:
+
+            async def bounded_end(c: Cand) -> None:
+                async with sem:
+                    await self.end_one(http, c)
+
+            await asyncio.gather(*(bounded_end(c) for c in ends))
+
+        async def bounded_exit(c: Cand) -> None:
+            async with sem:
+                await self.exit_one(c)
+
+        await asyncio.gather(*(bounded_exit(c) for c in exits))
+
+    def watching(self, c: Cand) -> bool:
+        """A monitor watches ``c`` (its watch was answered): only then is end/exit -> monitor
+        measured; a watch that failed is counted once, in monitor_watch_failures."""
+        return c.watched and (c.iv, "watching") in self.marks
+
+    async def end_one(self, http: httpx.AsyncClient, c: Cand) -> None:
+        counts = self.end_counts
+        counts["end_requests"] += 1
+        c.expected_close = CloseCode.ENDED
+        t0 = time.monotonic()
+        try:
+            r = await http.post(f"/api/hr/interviews/{c.iv}/end", json={"confirm": True})
+            self.end_http.append((time.monotonic() - t0) * 1000)
+            if r.status_code != 200:
+                counts["end_http_failures"] += 1
+                self.error(f"end {c.iv}: HTTP {r.status_code} {r.text[:200]}")
+        except Exception as exc:
+            counts["end_http_failures"] += 1
+            self.error(f"end {c.iv}: {type(exc).__name__}: {exc}")
+        left = t0 + self.cfg.end_timeout - time.monotonic()
+        watched = self.watching(c)
+        got_c, got_m = await asyncio.gather(
+            self.wait_mark((c.iv, "ended"), left),
+            self.wait_mark((c.iv, "monitor_ended"), left) if watched else _none(),
+        )
+        if got_c is None:
+            counts["end_candidate_failures"] += 1
+            self.error(f"end {c.iv}: candidate got no `ended` (close code {c.close_code})")
+        else:
+            self.end_cand.append((got_c - t0) * 1000)
+        if watched:
+            if got_m is None:
+                counts["end_monitor_failures"] += 1
+                self.error(f"end {c.iv}: monitor got no `ended` event")
+            else:
+                self.end_mon.append((got_m - t0) * 1000)
+
+    async def exit_one(self, c: Cand) -> None:
+        counts = self.end_counts
+        counts["exit_requests"] += 1
+        timeout = self.cfg.end_timeout
+        c.expected_close = CloseCode.EXITED
+        try:
+            await c.ws.send(encode(RequestExit()))
+        except Exception as exc:
+            counts["exit_preview_failures"] += 1
+            self.error(f"exit {c.iv}: send {type(exc).__name__}: {exc}")
+            return
+        if await self.wait_mark((c.iv, "exit_preview"), timeout) is None:
+            counts["exit_preview_failures"] += 1
+            self.error(f"exit {c.iv}: no exit preview within {timeout} s")
+            return
+        t0 = time.monotonic()
+        try:
+            await c.ws.send(encode(ConfirmExit()))
+        except Exception as exc:
+            counts["exit_candidate_failures"] += 1
+            self.error(f"exit {c.iv}: send {type(exc).__name__}: {exc}")
+            return
+        watched = self.watching(c)
+        got_c, got_m = await asyncio.gather(
+            self.wait_mark((c.iv, "exited"), timeout),
+            self.wait_mark((c.iv, "monitor_exited"), timeout) if watched else _none(),
+        )
+        if got_c is None:
+            counts["exit_candidate_failures"] += 1
+            self.error(f"exit {c.iv}: candidate got no `exited` (close code {c.close_code})")
+        else:
+            self.exit_cand.append((got_c - t0) * 1000)
+        if watched:
+            if got_m is None:
+                counts["exit_monitor_failures"] += 1
+                self.error(f"exit {c.iv}: monitor got no `exited` event")
+            else:
+                self.exit_mon.append((got_m - t0) * 1000)
+
     async def monitor_loop(self) -> None:
         step = 0.05
         while True:
@@ -418,6 +753,18 @@ class Generator:
 
         await asyncio.gather(*(bounded(c) for c in self.cands))
 
+        async def close_monitor(m: Mon) -> None:
+            m.closing = True
+            if m.ws is None:
+                return
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(m.ws.close(), 5)
+            if m.reader is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(m.reader, 5)
+
+        await asyncio.gather(*(close_monitor(m) for m in self.mons))
+
     def result(self) -> dict[str, Any]:
         return {
             "worker": self.cfg.worker,
@@ -431,8 +778,36 @@ class Generator:
             "error_samples": self.error_samples,
             "gen_cpu_s": self.gen_cpu_s,
             "per_interview": {c.iv: (c.q, c.sent, c.acked) for c in self.cands},
-            "close_codes": [c.close_code for c in self.cands if c.close_code not in (None, 1000)],
+            "close_codes": [
+                c.close_code
+                for c in self.cands
+                if c.close_code not in (None, CloseCode.NORMAL, c.expected_close)
+            ]
+            + [m.close_code for m in self.mons if m.close_code not in (None, CloseCode.NORMAL)],
+            "monitors": len(self.mons),
+            "monitor_failures": self.mon_failures,
+            "watch_failures": self.watch_failures,
+            "stuck_monitors": self.stuck_monitors,
+            "watched": sum(1 for c in self.cands if c.watched),
+            "mon_lat": self.mon_lat,
+            "mon_chunks": self.mon_chunks,
+            "mon_dups": self.mon_dups,
+            "mon_unexpected": self.mon_unexpected,
+            "mon_missing": self.mon_missing,
+            "mon_event_dups": self.mon_event_dups,
+            "mon_settle_s": self.mon_settle_s,
+            "end_cand": self.end_cand,
+            "end_mon": self.end_mon,
+            "end_http": self.end_http,
+            "exit_mon": self.exit_mon,
+            "exit_cand": self.exit_cand,
+            "end_counts": self.end_counts,
+            "end_concurrency": self.cfg.end_concurrency,
         }
+
+
+async def _none() -> None:
+    return None
 
 
 def generator_main(cfg: GenConfig, pipe: Connection) -> None:
@@ -478,6 +853,9 @@ class Environment:
         self.secret = ""
         self.hub_pid: int | None = None
         self.redis_pid: int | None = None
+        self.notifications = 0  # hub log lines of the "log" notification provider
+        self.stop_s: float | None = None  # SIGTERM -> the hub exited
+        self.killed = False  # it did not exit within 15 s of SIGTERM
 
     def start(self) -> None:
         a = self.args
@@ -537,16 +915,23 @@ class Environment:
         problems: list[str] = []
         if self.hub is not None:
             if self.hub.poll() is None:
+                t_stop = time.monotonic()
                 self.hub.terminate()
                 try:
                     self.hub.wait(15)
                 except subprocess.TimeoutExpired:
+                    self.killed = True
                     self.hub.kill()
                     self.hub.wait()
+                self.stop_s = time.monotonic() - t_stop
             self.hub_out.close()
         if self.hub_log is not None and self.hub_log.exists():
             for line in self.hub_log.read_text(errors="replace").splitlines():
-                if any(w in line for w in ("ERROR", "WARNING", "Traceback", "Exception")):
+                if NOTIFICATION_LINE.search(line):
+                    # the "log" notification provider reports each delivery at WARNING: the
+                    # end/exit sample sends one per interview; not a problem
+                    self.notifications += 1
+                elif any(w in line for w in ("ERROR", "WARNING", "Traceback", "Exception")):
                     problems.append(line)
             if self.args.keep_tmp:
                 print(f"hub log kept at {self.hub_log}", file=sys.stderr)
@@ -568,14 +953,50 @@ def split(items: list[Any], k: int) -> list[list[Any]]:
     return [items[i::k] for i in range(k)]
 
 
-def run_generators(
-    args: argparse.Namespace, env: Environment, made: list[dict[str, Any]]
-) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
+def sample_slots(n: int, count: int) -> list[int]:
+    """``count`` slots spread evenly over 0..n-1."""
+    return sorted({(i * n) // count for i in range(count)}) if count else []
+
+
+def assign(
+    args: argparse.Namespace, made: list[dict[str, Any]]
+) -> tuple[list[list[dict[str, Any]]], list[list[list[str]]]]:
+    """Slots, end/exit roles, and the split over processes with their monitor groups.
+
+    With monitors, whole groups of ``--monitors-per`` candidates go to one process, so each
+    monitor lives in the process (same clock) as the candidates it watches.
+    """
+    n = len(made)
     for slot, m in enumerate(made):
         m["slot"] = slot
-    parts = [p for p in split(made, args.procs) if p]
+        m["role"] = ""
+    # end + exit slots spread evenly over all candidates, ends and exits interleaved
+    roles = [
+        role
+        for i in range(args.end_n)
+        for role in ("end", "exit")
+        if (role == "end" or i < args.exit_n)
+    ]
+    for slot, role in zip(sample_slots(n, len(roles)), roles, strict=True):
+        made[slot]["role"] = role
+    k = args.monitors_per
+    if not k:
+        parts = [p for p in split(made, args.procs) if p]
+        return parts, [[] for _ in parts]
+    groups = [made[i : i + k] for i in range(0, n, k)]
+    per_proc = [g for g in split(groups, args.procs) if g]
+    parts = [[c for g in gs for c in g] for gs in per_proc]
+    mon_groups = [[[c["interview_id"] for c in g] for g in gs] for gs in per_proc]
+    return parts, mon_groups
+
+
+def run_generators(
+    args: argparse.Namespace, env: Environment, made: list[dict[str, Any]], hr_token: str
+) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    parts, mon_groups = assign(args, made)
     cpus = sorted(args.load_cpu_set) if args.load_cpu_set else None
+    http_base, monitor_url = hub_base(env.url)
     procs: list[Any] = []
     pipes: list[Connection] = []
     for i, part in enumerate(parts):
@@ -592,6 +1013,13 @@ def run_generators(
             cpus=cpus,
             use_uvloop=not args.no_uvloop,
             worker=i,
+            http_base=http_base,
+            monitor_url=monitor_url,
+            hr_token=hr_token,
+            monitor_groups=mon_groups[i],
+            monitor_wait=args.monitor_wait,
+            end_concurrency=max(1, args.end_concurrency // len(parts)),
+            end_timeout=args.end_timeout,
         )
         p = ctx.Process(target=generator_main, args=(cfg, child), daemon=True)
         p.start()
@@ -635,7 +1063,9 @@ def run_generators(
         window_s = time.time() - t0_wall
         for p in pipes:
             p.send(("close",))
-        results = collect("result", 60)
+        # monitors settle, then the end/exit sample (in rounds of the concurrency), then close
+        rounds = math.ceil((args.end_n + args.exit_n) / max(1, args.end_concurrency // len(parts)))
+        results = collect("result", 60 + args.monitor_wait + rounds * 2 * args.end_timeout)
     finally:
         for p in procs:
             p.join(5)
@@ -691,6 +1121,18 @@ def summarise(
     def per_1000(cpu: float | None) -> float | None:
         return None if cpu is None or not acked else round(cpu / acked * 1000, 4)
 
+    def merged(name: str) -> dict[str, float]:
+        return stats(x for r in results for x in r[name])
+
+    mon = merged("mon_lat")
+    end_cand = merged("end_cand")
+    end_mon = merged("end_mon")
+    end_http = merged("end_http")
+    exit_mon = merged("exit_mon")
+    exit_cand = merged("exit_cand")
+    counts = {k: sum(r["end_counts"][k] for r in results) for k in results[0]["end_counts"]}
+    end_failures = sum(v for k, v in counts.items() if k.endswith("_failures"))
+
     return {
         "candidates": args.candidates,
         "rate": args.rate,
@@ -740,6 +1182,44 @@ def summarise(
         "load_cpu_pinned": ",".join(map(str, sorted(args.load_cpu_set)))
         if args.load_cpu_set
         else None,
+        # HR monitors: chunk -> monitor (candidate sent it -> a monitor socket received it)
+        "monitors_per": args.monitors_per,
+        "monitors": sum(r["monitors"] for r in results),
+        "monitor_failures": sum(r["monitor_failures"] for r in results),
+        "monitor_watch_failures": sum(r["watch_failures"] for r in results),
+        "monitor_stuck_sockets": sum(r["stuck_monitors"] for r in results),
+        "monitored_interviews": sum(r["watched"] for r in results),
+        "monitor_chunks": sum(r["mon_chunks"] for r in results),
+        "monitor_missing": sum(r["mon_missing"] for r in results),
+        "monitor_duplicates": sum(r["mon_dups"] for r in results),
+        "monitor_unexpected": sum(r["mon_unexpected"] for r in results),
+        "monitor_settle_s": round(max(r["mon_settle_s"] for r in results), 3),
+        "monitor_wait_s": args.monitor_wait,
+        "p50_chunk_to_monitor_ms": mon["p50"],
+        "p99_chunk_to_monitor_ms": mon["p99"],
+        "max_chunk_to_monitor_ms": mon["max"],
+        # after streaming: HR ends M interviews over HTTP, M other candidates exit
+        "end_sample": args.end_n,
+        "exit_sample": args.exit_n,
+        "end_concurrency": sum(r["end_concurrency"] for r in results),
+        **counts,
+        "end_exit_failures": end_failures,
+        "monitor_event_duplicates": sum(r["mon_event_dups"] for r in results),
+        "p50_end_to_candidate_ms": end_cand["p50"],
+        "p99_end_to_candidate_ms": end_cand["p99"],
+        "max_end_to_candidate_ms": end_cand["max"],
+        "p50_end_to_monitor_ms": end_mon["p50"],
+        "p99_end_to_monitor_ms": end_mon["p99"],
+        "max_end_to_monitor_ms": end_mon["max"],
+        "p50_end_http_ms": end_http["p50"],
+        "p99_end_http_ms": end_http["p99"],
+        "max_end_http_ms": end_http["max"],
+        "p50_exit_to_monitor_ms": exit_mon["p50"],
+        "p99_exit_to_monitor_ms": exit_mon["p99"],
+        "max_exit_to_monitor_ms": exit_mon["max"],
+        "p50_exit_to_candidate_ms": exit_cand["p50"],
+        "p99_exit_to_candidate_ms": exit_cand["p99"],
+        "max_exit_to_candidate_ms": exit_cand["max"],
     }
 
 
@@ -777,6 +1257,29 @@ def print_human(s: dict[str, Any]) -> None:
         f"joins      : {s['join_phase_s']} s for all, p50 {s['join_p50_ms']} ms, "
         f"p99 {s['join_p99_ms']} ms, failures {s['join_failures']}"
     )
+    if s["monitors"]:
+        print(
+            f"monitors   : {s['monitors']} sockets watching {s['monitored_interviews']} "
+            f"interviews ({s['monitors_per']} per socket) "
+            f"(failures {s['monitor_failures']}, watch failures {s['monitor_watch_failures']}); "
+            f"chunks {s['monitor_chunks']}, missing {s['monitor_missing']}, duplicates "
+            f"{s['monitor_duplicates']}; chunk->monitor p50 {s['p50_chunk_to_monitor_ms']} ms, "
+            f"p99 {s['p99_chunk_to_monitor_ms']} ms, max {s['max_chunk_to_monitor_ms']} ms"
+        )
+    if s["end_sample"] or s["exit_sample"]:
+        print(
+            f"end        : {s['end_requests']} ended over HTTP ({s['end_concurrency']} at a "
+            f"time): ->candidate p50 {s['p50_end_to_candidate_ms']} ms p99 "
+            f"{s['p99_end_to_candidate_ms']} max {s['max_end_to_candidate_ms']}; ->monitor p50 "
+            f"{s['p50_end_to_monitor_ms']} ms p99 {s['p99_end_to_monitor_ms']} max "
+            f"{s['max_end_to_monitor_ms']}"
+        )
+        print(
+            f"exit       : {s['exit_requests']} exited: confirm->monitor p50 "
+            f"{s['p50_exit_to_monitor_ms']} ms p99 {s['p99_exit_to_monitor_ms']} max "
+            f"{s['max_exit_to_monitor_ms']}; confirm->candidate p50 "
+            f"{s['p50_exit_to_candidate_ms']} ms; failures {s['end_exit_failures']}"
+        )
     if s["sessions_not_released"]:
         print(
             f"hub state  : {s['sessions_not_released']} interviews still hold a socket session "
@@ -820,9 +1323,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--join-concurrency", type=int, default=64)
     p.add_argument("--no-uvloop", action="store_true")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (hub log)")
+    p.add_argument(
+        "--monitors-per",
+        type=int,
+        default=10,
+        help="one HR monitor socket per K candidates, watching their interviews (0: none)",
+    )
+    p.add_argument(
+        "--monitor-wait",
+        type=float,
+        default=10.0,
+        help="after the acks: seconds to wait for monitors to receive every acked chunk",
+    )
+    p.add_argument(
+        "--end-sample",
+        type=int,
+        help="after streaming, HR ends M interviews and M other candidates exit "
+        "(default 10%% of the candidates, at least 1; 0: none)",
+    )
+    p.add_argument("--end-concurrency", type=int, default=20, help="ends/exits in flight at a time")
+    p.add_argument("--end-timeout", type=float, default=10.0, help="per end/exit, seconds")
     args = p.parse_args(argv)
     if args.candidates < 1 or args.rate <= 0 or args.duration <= 0 or args.procs < 1:
         p.error("--candidates, --rate, --duration and --procs must be positive")
+    if args.monitors_per < 0 or (args.end_sample or 0) < 0 or args.end_concurrency < 1:
+        p.error("--monitors-per and --end-sample must be >= 0, --end-concurrency >= 1")
+    if args.end_sample is None:
+        args.end_sample = max(1, round(args.candidates * 0.1))
+    args.end_n = min(args.end_sample, args.candidates)
+    args.exit_n = min(args.end_sample, args.candidates - args.end_n)
     if args.url and not (args.redis_url and args.secret):
         p.error("--url needs --redis-url and --secret (the hub's HUB_SECRET)")
     if args.url and not args.url.startswith(("ws://127.0.0.1", "ws://localhost", "ws://[::1]")):
@@ -842,8 +1371,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def _create(env: Environment, n: int) -> list[dict[str, Any]]:
-    return await create_interviews(env.redis_url, env.secret, n, questions=1)
+async def _create(env: Environment, n: int, org: str) -> list[dict[str, Any]]:
+    return await create_interviews(env.redis_url, env.secret, n, questions=1, org=org)
+
+
+async def _hr_login(env: Environment) -> tuple[str, str, str]:
+    """A fresh organisation and admin user (in Redis), logged in over HTTP: (org, user, token)."""
+    tag = secrets.token_hex(4)
+    org, user, password = f"bench-{tag}", f"bench-admin-{tag}", secrets.token_urlsafe(16)
+    store = Store.from_url(env.redis_url)
+    try:
+        await Accounts(store, 3600).add_user(user, password, org, ["admin"], now_ms())
+    finally:
+        await store.close()
+    token = await login(hub_base(env.url)[0], user, password)
+    return org, user, token
 
 
 async def _check(env: Environment, per_iv: dict[str, tuple[int, int, int]]) -> dict[str, Any]:
@@ -877,9 +1419,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{sorted(args.load_cpu_set) if args.load_cpu_set else 'any'}",
             flush=True,
         )
-        made = asyncio.run(_create(env, args.candidates))
+        org, token = "loadtest", ""
+        if args.monitors_per or args.end_n:
+            org, user, token = asyncio.run(_hr_login(env))
+            print(f"HR: organisation {org}, admin {user} logged in", flush=True)
+        made = asyncio.run(_create(env, args.candidates, org))
         print(f"created {len(made)} interviews; joining and streaming ...", flush=True)
-        run = run_generators(args, env, made)
+        run = run_generators(args, env, made, token)
         per_iv = {iv: v for r in run["results"] for iv, v in r["per_interview"].items()}
         check = asyncio.run(_check(env, per_iv))
     except KeyboardInterrupt:
@@ -894,9 +1440,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     hub_problems = env.stop()
     summary = summarise(args, run, check, hub_problems)
+    summary["hub_log_notifications"] = env.notifications
+    summary["hub_stop_s"] = None if env.stop_s is None else round(env.stop_s, 2)
+    summary["hub_killed"] = env.killed  # SIGTERM did not stop it within 15 s
     print_human(summary)
+    if env.killed:
+        print("hub stop   : the hub did not exit within 15 s of SIGTERM; it was killed")
     print(json.dumps(summary, ensure_ascii=False), flush=True)
-    return 1 if summary["lost"] or summary["duplicated"] or summary["corrupted"] else 0
+    failed = ("lost", "duplicated", "corrupted", "monitor_missing", "monitor_duplicates")
+    return 1 if any(summary[k] for k in (*failed, "end_exit_failures")) else 0
 
 
 if __name__ == "__main__":
