@@ -7,6 +7,8 @@ there first it reads again and asks again. No rule is decided here.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from server.settings import Settings
 from server.store import Store
 
 MAX_CAS_RETRIES = 50
+log = logging.getLogger("interview_hub.candidates")
 
 
 def wall_clock_ms() -> int:
@@ -66,6 +69,15 @@ class CandidateService:
         self.clock = clock
         # called after every applied change (reports, notifications subscribe here)
         self.after_change: list[Callable[[str, dict[str, str], Decision], Awaitable[None]]] = []
+        self._hooks: set[asyncio.Task[None]] = set()
+
+    async def _run_hook(
+        self, hook: Any, iv_id: str, meta: dict[str, str], decision: Decision
+    ) -> None:
+        try:
+            await hook(iv_id, meta, decision)
+        except Exception:
+            log.exception("after-change hook %s failed for %s", hook, iv_id)
 
     # --- identity ---------------------------------------------------------------------
 
@@ -139,14 +151,22 @@ class CandidateService:
             )
             if ids is None:
                 continue  # someone else changed it first: read again, decide again
-            org = meta.get("org", "default")
-            await self.store.schedule(iv_id, sm.next_deadline(decision.snapshot))
-            await self.store.log_org(org, {**entry, "interview_id": iv_id}, now)
-            await self.store.org_event(org, iv_id, ids, decision.facts, now)
             if decision.taken_over:
-                await self._kick_previous(decision, caller, detail)
-            for hook in self.after_change:
-                await hook(iv_id, meta, decision)
+                await self._kick_previous(decision, caller, detail)  # first: it is what waits
+            org = meta.get("org", "default")
+            await self.store.after_apply(
+                org,
+                iv_id,
+                {**entry, "interview_id": iv_id},
+                ids,
+                decision.facts,
+                now,
+                sm.next_deadline(decision.snapshot),
+            )
+            for hook in self.after_change:  # reports, notifications: off the reply's path
+                task = asyncio.create_task(self._run_hook(hook, iv_id, meta, decision))
+                self._hooks.add(task)
+                task.add_done_callback(self._hooks.discard)
             return decision
         raise Conflict(f"{action} on {iv_id}: compare-and-set lost {MAX_CAS_RETRIES} times")
 

@@ -344,15 +344,21 @@ class MonitorConnection:
         return LiveEvent(iv_id, source, entry_id, int(f[b"t"]), kind, fact)
 
     async def _stop_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            # Cancel until it is really gone: on Python 3.11 a cancel that lands just as an
+            # awaited write completes can be swallowed, and the XREAD would go on forever.
+            while not reader.done():
+                reader.cancel()
+                await asyncio.wait({reader}, timeout=0.5)
+                if not reader.done() and self._redis is not None:
+                    await self._redis.connection_pool.disconnect()  # break the blocked read
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
-            self._reader = None
-            if self._redis is not None:
-                # a cancelled XREAD leaves its connection mid-reply: start afresh
-                await self._redis.aclose()
-                self._redis = None
+                reader.result()
+        if self._redis is not None:
+            # a cancelled XREAD leaves its connection mid-reply: start afresh
+            await self._redis.aclose()
+            self._redis = None
 
     async def _restart_reader(self) -> None:
         await self._stop_reader()
@@ -361,10 +367,10 @@ class MonitorConnection:
 
     async def _read_live(self) -> None:
         if self._redis is None:
-            # its own connection: XREAD BLOCK holds it; the timeout outlasts the block
-            self._redis = aioredis.Redis.from_url(
-                self.hub.redis_url, socket_timeout=BLOCK_MS / 1000 + 10
-            )
+            # Its own connection: XREAD BLOCK holds it. No socket timeout: redis-py would wrap
+            # every write in wait_for, which can swallow our cancel (see _stop_reader); the
+            # BLOCK bounds each read instead.
+            self._redis = aioredis.Redis.from_url(self.hub.redis_url, socket_timeout=None)
         owner = {s: iv for iv, positions in self.watches.items() for s in positions}
         while not self._closed:
             streams = {

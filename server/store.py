@@ -256,6 +256,33 @@ class Store:
             f"org:{org}:log", {"e": json.dumps(entry, ensure_ascii=False), "t": now}
         )
 
+    async def after_apply(
+        self,
+        org: str,
+        iv_id: str,
+        entry: dict[str, Any],
+        ids: list[str],
+        facts: Any,
+        now: int,
+        deadline: int,
+    ) -> None:
+        """What follows an applied change, in one round trip: the organisation's copies of
+        the log entry and the events, and the timer for the next timeout."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(f"org:{org}:log", {"e": json.dumps(entry, ensure_ascii=False), "t": now})
+            for event_id, fact in zip(ids, facts, strict=True):
+                pipe.xadd(
+                    f"org:{org}:events",
+                    {"iv": iv_id, "src": event_id, "e": json.dumps(fact), "t": now},
+                    maxlen=self.events_maxlen * 10,
+                    approximate=True,
+                )
+            if deadline:
+                pipe.zadd("timers", {iv_id: deadline})
+            else:
+                pipe.zrem("timers", iv_id)
+            await pipe.execute()
+
     async def org_event(self, org: str, iv_id: str, ids: list[str], facts: Any, now: int) -> None:
         """Mirror an interview's new events into its organisation's event stream."""
         if not ids:

@@ -268,3 +268,29 @@ async def test_slow_monitor_is_dropped_and_nobody_else_waits(
         assert code in (None, 4007)  # a socket that never read may not even get the close frame
     finally:
         own.stop()
+
+
+async def test_many_watches_in_a_burst_all_go_live(hub: Hub, org: Org) -> None:
+    """Watches sent back to back on one socket each get `watching`, and every interview's text arrives live."""
+    from protocol.messages import Watch, Watching
+
+    created = [await create(hub, org, 1) for _ in range(30)]
+    async with MonitorClient(monitor_url(hub), org.tokens["admin"]) as m:
+        for item in created:
+            await m.send(Watch(item["interview_id"], "0", "0"))  # no waiting between them
+        watching = set()
+        while len(watching) < len(created):
+            msg = await m.next_message(timeout=20)
+            if isinstance(msg, Watching):
+                watching.add(msg.interview_id)
+        clients = [CandidateClient(hub.ws, item["token"], PHONE) for item in created]
+        for c in clients:
+            await c.join()
+            await c.send_text(f"from {c.token[:16]}")
+        seen = set()
+        while len(seen) < len(created):
+            chunk = await m.next_of(LiveChunk, timeout=20)
+            seen.add(chunk.interview_id)
+        for c in clients:
+            await c.close()
+    assert seen == {item["interview_id"] for item in created}
