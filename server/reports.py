@@ -169,6 +169,20 @@ class Reports:
             meta = await self.store.meta(iv_id)
             from server.candidates import wall_clock_ms
 
-            await self.generate(iv_id, meta, wall_clock_ms(), trigger)
+            now = wall_clock_ms()
+            report = await self.generate(iv_id, meta, now, trigger)
+            entry = {
+                "action": "report",
+                "outcome": "ok",
+                "actor": "system",
+                "role": "system",
+                "ip": "",
+                "device": "",
+                "detail": {"version": report["version"], "trigger": trigger},
+            }
+            await self.store.log(iv_id, entry, now)
+            await self.store.log_org(
+                meta.get("org", "default"), {**entry, "interview_id": iv_id}, now
+            )
         except Exception:
             log.exception("automatic report for %s failed", iv_id)

@@ -50,6 +50,10 @@ async def test_report_on_end_has_the_facts_and_no_made_up_scores(hub: Hub, org: 
         kinds = [e["kind"] for e in report["interruptions"]["history"]]
         assert "joined" in kinds and "ended" in kinds
         assert report["scores"]["status"] == "not_scored"
+        log = (
+            await http.get(f"/api/hr/interviews/{iv}/log", params={"action": "report"}, headers=h)
+        ).json()["entries"]
+        assert [(e["actor"], e["detail"]["trigger"]) for e in log] == [("system", "ended")]
         assert set(report["scores"]["dimensions"].values()) == {None}  # no invented numbers
         html = await http.get(f"/api/hr/interviews/{iv}/report.html", headers=h)
         assert (
