@@ -9,12 +9,10 @@ drains a bounded outbox so a slow client never blocks the writer or anyone else.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import logging
 import uuid
-from collections import deque
 from typing import Any
 
 import redis.exceptions
@@ -45,13 +43,12 @@ from protocol.messages import (
 )
 from protocol.reasons import Reason, messages
 from server.candidates import Caller, CandidateService, Refusal
+from server.outbox import Outbox
 from server.settings import Settings
 from server.store import CONTROL_CHANNEL, Store
 from server.writer import ChunkWriter
 
 log = logging.getLogger("interview_hub.hub")
-
-_CLOSE = object()  # outbox marker: close the socket after what is queued before it
 
 
 def refused(
@@ -167,7 +164,6 @@ class CandidateConnection:
     def __init__(self, hub: CandidateHub, send: Any, caller: Caller) -> None:
         self.hub = hub
         self.service = hub.service
-        self._send = send
         self.caller = caller
         self.session = uuid.uuid4().hex
         self.interview_id = ""
@@ -178,51 +174,36 @@ class CandidateConnection:
         self.inflight = 0
         self._drained = asyncio.Event()
         self._drained.set()
-        self._outbox: deque[Any] = deque()
-        self._out_wake = asyncio.Event()
-        self._closed = False  # close decided: nothing more is sent after the final message
+        self.outbox = Outbox(
+            send, limit=hub.settings.max_outbox_messages, stall_s=hub.settings.monitor_stall_s
+        )
         self._timer: asyncio.TimerHandle | None = None
         self._bad_messages = 0
 
     # --- outgoing -------------------------------------------------------------------------
 
+    @property
+    def _closed(self) -> bool:
+        return self.outbox.closed
+
     def push(self, msg: Message) -> None:
-        if self._closed:
+        if self.outbox.closed:
             return
-        if len(self._outbox) >= self.hub.settings.max_outbox_messages:
+        self.outbox.push(encode(msg))
+        if self.outbox.over_limit:
             # the client does not read: it is gone or hostile; it resumes after reconnecting
             log.warning("outbox full for session %s; closing", self.session)
             self.close(CloseCode.POLICY_VIOLATION)
-            return
-        self._outbox.append(encode(msg))
-        self._out_wake.set()
 
     def close(self, code: int, final: Message | None = None) -> None:
         """Send ``final`` (if any) after everything queued, then close with ``code``."""
-        if self._closed:
-            return
-        if final is not None:
-            self._outbox.append(encode(final))
-        self._closed = True
-        self._outbox.append((_CLOSE, code))
-        self._out_wake.set()
-        self._cancel_timer()
-
-    async def _sender(self) -> None:
-        while True:
-            await self._out_wake.wait()
-            self._out_wake.clear()
-            while self._outbox:
-                item = self._outbox.popleft()
-                if type(item) is tuple:
-                    await self._send({"type": "websocket.close", "code": int(item[1])})
-                    return
-                await self._send({"type": "websocket.send", "bytes": item})
+        if self.outbox.close(code, encode(final) if final is not None else None):
+            self._cancel_timer()
 
     # --- the socket's life ----------------------------------------------------------------
 
     async def serve(self, receive: Any) -> None:
-        sender = asyncio.create_task(self._sender())
+        self.outbox.start()
         try:
             await self._read_loop(receive)
         except Exception:
@@ -238,16 +219,12 @@ class CandidateConnection:
                     await self.service.disconnect(self.interview_id, self.session, self.caller)
                 except Exception:
                     log.exception("recording the disconnect of %s failed", self.session)
-            if not sender.done():
-                if not self._closed:
-                    self.close(CloseCode.NORMAL)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(sender), 5)
-            if not sender.done():
-                sender.cancel()
-            elif not sender.cancelled() and sender.exception() is not None:
+            self.close(CloseCode.NORMAL)  # a no-op when a close is already queued
+            await self.outbox.wait(5)
+            failure = self.outbox.stop()
+            if failure is not None:
                 # the client vanished mid-send: nothing to tell anyone (retrieved, not logged)
-                log.debug("send to %s failed: %r", self.session, sender.exception())
+                log.debug("send to %s failed: %r", self.session, failure)
 
     async def _read_loop(self, receive: Any) -> None:
         loop = asyncio.get_running_loop()

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -44,11 +43,11 @@ from server.candidates import Refusal
 from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import deny, header, peer_ip, refused
+from server.outbox import Outbox
 from server.store import key
 
 log = logging.getLogger("interview_hub.monitor")
 
-_CLOSE = object()
 READ_COUNT = 500  # entries per stream per XREAD
 BLOCK_MS = 5_000
 
@@ -117,91 +116,55 @@ class MonitorHub:
 class MonitorConnection:
     def __init__(self, hub: MonitorHub, send: Any, ip: str, device: str) -> None:
         self.hub = hub
-        self._send = send
         self.ip = ip
         self.device = device
         self.principal: Principal | None = None
         # interview id ("" for the organisation) -> {stream key: last id delivered}
         self.watches: dict[str, dict[str, str]] = {}
-        self._outbox: deque[Any] = deque()
-        self._wake = asyncio.Event()
-        self._room = asyncio.Event()  # set while the queue has room
-        self._room.set()
-        self._closed = False
+        self.outbox = Outbox(send, limit=hub.max_queue, stall_s=hub.stall_s)
         self._reader: asyncio.Task[None] | None = None
         self._redis: aioredis.Redis | None = None
 
     # --- outgoing ---------------------------------------------------------------------------
 
+    @property
+    def _closed(self) -> bool:
+        return self.outbox.closed
+
     def push(self, msg: Message) -> None:
         """Queue a reply (small, rare: not counted against the stream queue's bound)."""
-        if self._closed:
-            return
-        self._outbox.append(encode(msg))
-        self._wake.set()
+        self.outbox.push(encode(msg))
 
     async def put(self, msg: Message) -> bool:
         """Queue a stream entry, waiting while the queue is full; False once closed."""
-        while not self._closed and len(self._outbox) >= self.hub.max_queue:
-            self._room.clear()
-            try:
-                await asyncio.wait_for(self._room.wait(), self.hub.stall_s)
-            except TimeoutError:
-                log.warning(
-                    "monitor of %s too slow (queue full for %.1f s); closing",
-                    self.principal.user if self.principal else "?",
-                    self.hub.stall_s,
-                )
-                self.close(CloseCode.TOO_SLOW, refused(Reason.TOO_SLOW, fatal=True))
-        if self._closed:
-            return False
-        self._outbox.append(encode(msg))
-        self._wake.set()
-        return True
+        if await self.outbox.put(encode(msg)):
+            return True
+        if not self.outbox.closed:
+            log.warning(
+                "monitor of %s too slow (queue full for %.1f s); closing",
+                self.principal.user if self.principal else "?",
+                self.hub.stall_s,
+            )
+            self.close(CloseCode.TOO_SLOW, refused(Reason.TOO_SLOW, fatal=True))
+        return False
 
     def close(self, code: int, final: Message | None = None) -> None:
-        if self._closed:
-            return
-        if final is not None:
-            self._outbox.append(encode(final))
-        self._closed = True
-        self._outbox.append((_CLOSE, code))
-        self._wake.set()
-
-    async def _sender(self) -> None:
-        """Drain the queue; a send that stays blocked past the stall limit ends the socket."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._outbox:
-                item = self._outbox.popleft()
-                if len(self._outbox) < self.hub.max_queue // 2:
-                    self._room.set()
-                if type(item) is tuple:
-                    message = {"type": "websocket.close", "code": int(item[1])}
-                else:
-                    message = {"type": "websocket.send", "bytes": item}
-                try:
-                    await asyncio.wait_for(self._send(message), self.hub.stall_s * 3)
-                except TimeoutError:
-                    log.warning("monitor socket does not read; dropping it")
-                    self._closed = True
-                    return  # it does not read at all: stop serving it
-                if type(item) is tuple:
-                    return
+        self.outbox.close(code, encode(final) if final is not None else None)
 
     # --- life -------------------------------------------------------------------------------
 
     async def serve(self, receive: Any, cookie: str) -> None:
-        sender = asyncio.create_task(self._sender())
+        sender = self.outbox.start()
         try:
             if cookie:
                 await self._authenticate(cookie)
             while True:
                 incoming = asyncio.ensure_future(receive())
                 await asyncio.wait({incoming, sender}, return_when=asyncio.FIRST_COMPLETED)
-                if not incoming.done():  # the sender gave up on this socket
+                if not incoming.done():  # the sending side is over: closed, or given up
                     incoming.cancel()
+                    if sender.cancelled():
+                        log.warning("monitor socket does not read; dropping it")
                     return
                 event = incoming.result()
                 if event["type"] == "websocket.disconnect":
@@ -225,14 +188,11 @@ class MonitorConnection:
             await self._stop_reader()
             if self._redis is not None:
                 await self._redis.aclose()
-            if not sender.done():
-                self.close(CloseCode.NORMAL)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(sender), 5)
-            if not sender.done():
-                sender.cancel()
-            elif not sender.cancelled() and sender.exception() is not None:
-                log.debug("monitor send failed: %r", sender.exception())
+            self.close(CloseCode.NORMAL)  # a no-op when a close is already queued
+            await self.outbox.wait(5)
+            failure = self.outbox.stop()
+            if failure is not None:
+                log.debug("monitor send failed: %r", failure)
 
     async def _authenticate(self, token: str) -> None:
         principal = await self.hub.accounts.principal(token)

@@ -129,10 +129,11 @@ class Reports:
         report = await self.facts(iv_id, meta, now)
         report["trigger"] = trigger
         report["scores"] = await self.scorer.score(report)
-        reports = key(iv_id, "reports")
-        version = int(await self.store.redis.rpush(reports, "{}"))  # claims the version number
+        # a report's version is its place in the list (append-only): kept out of the stored
+        # JSON, so writing it is one atomic RPUSH that a reader never sees half done
+        raw = json.dumps(report, ensure_ascii=False)
+        version = int(await self.store.redis.rpush(key(iv_id, "reports"), raw))
         report["version"] = version
-        await self.store.redis.lset(reports, version - 1, json.dumps(report, ensure_ascii=False))
         fact = {"kind": "report_ready", "version": version, "trigger": trigger}
         event_id = await self.store.redis.xadd(
             key(iv_id, "events"), {"e": json.dumps(fact), "t": now}
@@ -141,8 +142,15 @@ class Reports:
         return report
 
     async def get(self, iv_id: str, version: int = 0) -> dict[str, Any] | None:
-        raw = await self.store.redis.lindex(key(iv_id, "reports"), (version - 1) if version else -1)
-        return json.loads(raw) if raw else None
+        """Version ``version`` (1, 2, ...), or the latest with 0."""
+        reports = key(iv_id, "reports")
+        async with self.store.redis.pipeline(transaction=True) as pipe:
+            pipe.llen(reports)
+            pipe.lindex(reports, (version - 1) if version > 0 else -1)
+            count, raw = await pipe.execute()
+        if not raw or version < 0:
+            return None
+        return {**json.loads(raw), "version": version or int(count)}
 
     async def versions(self, iv_id: str) -> int:
         return int(await self.store.redis.llen(key(iv_id, "reports")))
