@@ -70,7 +70,9 @@ async def take_interview(link: str, identity: str) -> int:
                         return 0
                     assert isinstance(nxt, QuestionStarted)
                     break
-                await client.send_text(line + "\n")
+                text = line + "\n"
+                for start in range(0, len(text), 4000):  # chunks stay under the size limit
+                    await client.send_text(text[start : start + 4000])
     except ClientClosed as exc:
         print(f"The server closed the interview (code {exc.code}): {exc.last}", file=sys.stderr)
         return 1

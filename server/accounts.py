@@ -6,13 +6,15 @@ Keys (global, one organisation's users may live on any shard):
     org:<org>:users        set   user names
     org:<org>:roles        hash  role -> JSON list of permissions (absent: the defaults)
     hrsession:<sha256>     hash  user, org, created_ms (expires with the session)
-    user:<name>:sessions   set   session hashes, to end them all on logout or role change
+    usersessions:<name>    set   session hashes, to end them all on logout or role change
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -22,9 +24,31 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from protocol.permissions import DEFAULT_ROLES, Permission, Role, permissions_of
 from server.store import Store
 
+USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # safe in keys, logs and JSON
 _hasher = PasswordHasher()
+# argon2 is slow on purpose: off the event loop, and only a few at a time
+_hashing = asyncio.Semaphore(4)
+
+
+async def _verify(hash_: str, password: str) -> bool:
+    async with _hashing:
+        try:
+            return await asyncio.to_thread(_hasher.verify, hash_, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+async def _hash(password: str) -> str:
+    async with _hashing:
+        return await asyncio.to_thread(_hasher.hash, password)
+
+
 # verifying against this keeps a login for an unknown user as slow as for a known one
 _DUMMY_HASH = _hasher.hash("not-a-password")
+
+
+MAX_LOGIN_FAILURES = 10
+LOGIN_LOCKOUT_S = 900
 
 
 class AccountError(Exception):
@@ -63,7 +87,7 @@ class Accounts:
         unknown = [r for r in roles if r not in Role._value2member_map_]
         if unknown or not roles:
             raise AccountError("unknown_role")
-        if not name or not password:
+        if not USER_NAME.fullmatch(name) or not USER_NAME.fullmatch(org) or not password:
             raise AccountError("bad_field")
         created = await self.redis.hsetnx(f"user:{name}", "name", name)
         if not created:
@@ -72,7 +96,7 @@ class Accounts:
             f"user:{name}",
             mapping={
                 "org": org,
-                "pw": _hasher.hash(password),
+                "pw": await _hash(password),
                 "roles": json.dumps(roles),
                 "created_ms": str(now),
             },
@@ -114,13 +138,17 @@ class Accounts:
     # --- sessions -----------------------------------------------------------------------
 
     async def login(self, name: str, password: str, now: int) -> tuple[str, Principal]:
-        u = await self.user(name)
-        try:
-            _hasher.verify(u.get("pw") or _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
-            raise AccountError("login_failed") from None
-        if not u:
+        if not USER_NAME.fullmatch(name):
             raise AccountError("login_failed")
+        # a user under attack is locked for a while: count first (atomic), forgive on success
+        failures = await self.redis.incr(f"loginfail:{name}")
+        await self.redis.expire(f"loginfail:{name}", LOGIN_LOCKOUT_S)
+        if failures > MAX_LOGIN_FAILURES:
+            raise AccountError("too_many_attempts")
+        u = await self.user(name)
+        if not await _verify(u.get("pw") or _DUMMY_HASH, password) or not u:
+            raise AccountError("login_failed")
+        await self.redis.delete(f"loginfail:{name}")
         token = secrets.token_urlsafe(32)
         sha = session_hash(token)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -128,7 +156,7 @@ class Accounts:
                 f"hrsession:{sha}", mapping={"user": name, "org": u["org"], "created_ms": now}
             )
             pipe.expire(f"hrsession:{sha}", self.session_ttl_s)
-            pipe.sadd(f"user:{name}:sessions", sha)
+            pipe.sadd(f"usersessions:{name}", sha)
             await pipe.execute()
         principal = await self.principal_for(sha)
         assert principal is not None
@@ -154,9 +182,9 @@ class Accounts:
         session = await self.redis.hgetall(f"hrsession:{sha}")
         await self.redis.delete(f"hrsession:{sha}")
         if session:
-            await self.redis.srem(f"user:{session['user']}:sessions", sha)
+            await self.redis.srem(f"usersessions:{session['user']}", sha)
             return str(session["user"])
         return None
 
     async def sessions_of(self, name: str) -> set[str]:
-        return await self.redis.smembers(f"user:{name}:sessions")  # type: ignore[no-any-return]
+        return await self.redis.smembers(f"usersessions:{name}")  # type: ignore[no-any-return]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
+import re
+import shlex
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,10 +19,11 @@ from starlette.routing import Route, WebSocketRoute
 
 from protocol.interview import Decision
 from protocol.reasons import Reason, messages
+from server import identity
 from server.accounts import Accounts
 from server.candidates import Caller, CandidateService, Refusal
 from server.hr import HRService
-from server.hr_api import HRApi, openapi_routes
+from server.hr_api import HRApi, json_body, openapi_routes
 from server.hub import CandidateHub, peer_ip
 from server.monitor import MonitorHub
 from server.notify import Notifier, providers_from
@@ -29,6 +33,7 @@ from server.store import Store
 from server.sweeper import run_sweeper
 
 log = logging.getLogger("interview_hub.app")
+TOKEN_CHARS = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 HTTP_STATUS = {
     Reason.LINK_INVALID: 404,
@@ -36,6 +41,7 @@ HTTP_STATUS = {
     Reason.TOO_MANY_ATTEMPTS: 429,
     Reason.BAD_FIELD: 400,
     Reason.MALFORMED: 400,
+    Reason.TOO_LARGE: 413,
 }
 
 
@@ -65,12 +71,7 @@ async def check_durability(store: Store, settings: Settings) -> bool:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise Refusal(Reason.MALFORMED) from None
-    if not isinstance(body, dict):
-        raise Refusal(Reason.MALFORMED)
+    body = await json_body(request)
     for name in ("token", "identity"):
         if not isinstance(body.get(name), str):
             raise Refusal(Reason.BAD_FIELD)
@@ -104,6 +105,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         hub.allowed_origins,
         settings.monitor_max_queue,
         settings.monitor_stall_s,
+        settings.join_timeout_s,
     )
     hub.control_handlers.append(monitors.on_control)
 
@@ -182,12 +184,15 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     async def invitation(request: Request) -> Response:
         # The candidate web app is not built yet; say so plainly and how to take it instead.
-        link = f"{settings.base_url}/i/{request.path_params['token']}"
+        token = request.path_params["token"]
+        if identity.split_token(token) is None or not TOKEN_CHARS.fullmatch(token):
+            return refusal_response(Reason.LINK_INVALID)
+        command = f"interview-hub take {shlex.quote(f'{settings.base_url}/i/{token}')}"
         return HTMLResponse(
             "<!doctype html><meta charset=utf-8><title>interview-hub</title>"
             "<h1>interview-hub</h1><p>The candidate web app is not available yet. "
             "Take this interview from a terminal:</p>"
-            f"<pre>interview-hub take '{link}'</pre>"
+            f"<pre>{html.escape(command)}</pre>"
             "<p>候选人网页版尚未上线。请在终端中使用上面的命令参加面试。</p>"
         )
 

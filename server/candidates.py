@@ -88,19 +88,18 @@ class CandidateService:
         if not parts or not meta or not identity.token_matches(parts[1], meta.get("token_sha", "")):
             raise Refusal(Reason.LINK_INVALID)
         iv_id = parts[0]
-        failures = await self.store.failed_identity(iv_id)
-        locked_out = failures >= self.settings.max_identity_attempts
+        # Count the attempt before checking it, atomically: many guesses at once cannot all
+        # pass a check made before any of them was counted. A success takes it back.
+        attempt = await self.store.count_failed_identity(iv_id, self.settings.identity_lockout_s)
+        locked_out = attempt > self.settings.max_identity_attempts
         ok = identity.matches(
             self.settings.secret, proof, [meta.get("id_hash", ""), meta.get("phone_hash", "")]
         )
         refusal = sm.identity_refusal(identity_ok=ok, locked_out=locked_out)
         if refusal:
-            if not locked_out:
-                await self.store.count_failed_identity(iv_id, self.settings.identity_lockout_s)
             await self.log(iv_id, caller, action, refusal, org=meta.get("org"))
             raise Refusal(refusal)
-        if failures:
-            await self.store.clear_failed_identity(iv_id)
+        await self.store.clear_failed_identity(iv_id)
         return Verified(iv_id, meta)
 
     # --- the compare-and-set loop -------------------------------------------------------
@@ -303,11 +302,14 @@ class CandidateService:
         ids.add(verified.interview_id)
         now = self.clock()
         items = []
+        org = verified.meta.get("org")
         for iv_id in sorted(ids):
             loaded = await self.store.snapshot(iv_id)
             if loaded is None:
                 continue
             snap, meta = loaded
+            if meta.get("org") != org:
+                continue  # the same person's interviews with another employer are not ours
             snap = sm.settle(snap, now).snapshot  # show what is true now, even if not swept yet
             items.append(
                 {

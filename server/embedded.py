@@ -67,9 +67,15 @@ class EmbeddedRedis:
     def start(self, timeout_s: float = 20.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._answers():
+            owner = self._owner()
+            if owner and owner != os.getpid():
+                raise RuntimeError(
+                    f"another hub (pid {owner}) is serving {self.data_dir}; stop it first"
+                )
             # Its hub died without stopping it. A second server on the same files would
             # fight over the append-only file: take this one over instead.
             self.adopted = True
+            self._claim()
             return
         args = [
             find_redis_server(),
@@ -113,6 +119,7 @@ class EmbeddedRedis:
                 # loading the AOF answers LOADING; wait until it is really serving
                 if client.ping():
                     client.close()
+                    self._claim()
                     return
             except (
                 redis.ConnectionError,
@@ -125,8 +132,25 @@ class EmbeddedRedis:
         self.stop()
         raise RuntimeError(f"redis-server did not answer within {timeout_s} s")
 
+    @property
+    def _owner_file(self) -> Path:
+        return self.data_dir / "owner.pid"
+
+    def _owner(self) -> int:
+        """The pid of the live process that started or adopted this server (0: none)."""
+        try:
+            pid = int(self._owner_file.read_text())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return 0
+
+    def _claim(self) -> None:
+        self._owner_file.write_text(str(os.getpid()))
+
     def stop(self, timeout_s: float = 20.0) -> None:
         """Shut down cleanly (SHUTDOWN flushes the AOF), then make sure it is gone."""
+        self._owner_file.unlink(missing_ok=True)
         if self.adopted:
             self.adopted = False
             self._shutdown()

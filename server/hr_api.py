@@ -8,6 +8,7 @@ The OpenAPI description is at ``/openapi.json``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,9 +24,9 @@ from server.candidates import Refusal
 from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import peer_ip
-from server.store import CONTROL_CHANNEL
 
 COOKIE = "ih_session"
+MAX_WINDOW_S = 366 * 24 * 3600
 
 STATUS = {
     "login_failed": 401,
@@ -37,6 +38,8 @@ STATUS = {
     "malformed": 400,
     "unknown_role": 400,
     "user_exists": 409,
+    "too_large": 413,
+    "too_many_attempts": 429,
 }
 
 
@@ -50,6 +53,26 @@ def refusal_json(reason: str) -> JSONResponse:
 
 
 Handler = Callable[[Request, HRRequest], Awaitable[Response]]
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request's JSON object, read no further than ``limit`` bytes."""
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise Refusal(Reason.TOO_LARGE)
+    raw = bytearray()
+    async for part in request.stream():
+        raw += part
+        if len(raw) > limit:
+            raise Refusal(Reason.TOO_LARGE)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise Refusal(Reason.MALFORMED) from None
+    if not isinstance(data, dict):
+        raise Refusal(Reason.MALFORMED)
+    return data
 
 
 class HRApi:
@@ -104,13 +127,7 @@ class HRApi:
 
     @staticmethod
     async def body(request: Request) -> dict[str, Any]:
-        try:
-            data = await request.json()
-        except ValueError:
-            raise Refusal(Reason.MALFORMED) from None
-        if not isinstance(data, dict):
-            raise Refusal(Reason.MALFORMED)
-        return data
+        return await json_body(request)
 
     # --- sessions -------------------------------------------------------------------------
 
@@ -145,7 +162,9 @@ class HRApi:
             max_age=self.accounts.session_ttl_s,
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            # behind a TLS proxy the request itself is http: trust the configured public URL
+            secure=self.hr.settings.base_url.startswith("https://")
+            or request.url.scheme == "https",
         )
         return response
 
@@ -238,11 +257,12 @@ class HRApi:
         """
         data = await self.body(request)
         window = data.get("window_s")
-        if window is not None and (not isinstance(window, int) or window <= 0):
+        grant = data.get("grant", True)
+        if window is not None and (type(window) is not int or not 0 < window <= MAX_WINDOW_S):
             raise Refusal(Reason.BAD_FIELD)
-        decision = await self.hr.grant_reentry(
-            req, request.path_params["iv"], data.get("grant", True) is not False, window
-        )
+        if type(grant) is not bool:
+            raise Refusal(Reason.BAD_FIELD)
+        decision = await self.hr.grant_reentry(req, request.path_params["iv"], grant, window)
         snap = decision.snapshot
         return JSONResponse(
             {
@@ -330,6 +350,7 @@ class HRApi:
             raise Refusal(Reason.BAD_FIELD)
         role = request.path_params["role"]
         await self.accounts.set_role_permissions(req.principal.org, role, perms)
+        await self.store.publish_control({"org": req.principal.org, "kind": "roles"})
         p = req.principal
         await self._log(p.org, p.user, p.role, req.ip, f"role_change:{role}", "ok")
         return JSONResponse({"roles": await self.accounts.role_table(p.org)})
@@ -373,7 +394,7 @@ class HRApi:
         name = request.path_params["name"]
         p = req.principal
         await self.accounts.set_user_roles(p.org, name, roles)
-        await self.store.redis.publish(CONTROL_CHANNEL, f'{{"user": "{name}", "kind": "roles"}}')
+        await self.store.publish_control({"user": name, "kind": "roles"})
         await self._log(p.org, p.user, p.role, req.ip, f"user_roles:{name}", "ok")
         return JSONResponse({"ok": True})
 

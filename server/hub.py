@@ -129,12 +129,18 @@ class CandidateHub:
             try:
                 await pubsub.subscribe(CONTROL_CHANNEL)
                 async for item in pubsub.listen():
-                    data = json.loads(item["data"])
-                    conn = self.connections.get(data.get("session", ""))
-                    if conn is not None:
-                        conn.on_control(data)
-                    for handler in self.control_handlers:
-                        handler(data)
+                    try:
+                        data = json.loads(item["data"])
+                        if not isinstance(data, dict):
+                            raise ValueError("not an object")
+                        conn = self.connections.get(str(data.get("session", "")))
+                        if conn is not None:
+                            conn.on_control(data)
+                        for handler in self.control_handlers:
+                            handler(data)
+                    except Exception:
+                        # one bad message must not stop the channel every socket relies on
+                        log.exception("control message not handled: %r", item.get("data"))
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
                 log.warning("control channel lost (%s); resubscribing", exc)
                 await asyncio.sleep(0.5)

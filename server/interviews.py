@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,11 @@ from protocol.interview import Snapshot, State
 from server import identity
 from server.settings import Settings
 from server.store import Store, key
+
+ORG_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # it goes into key names
+MAX_S = 366 * 24 * 3600  # a year: every time stays far below 2**53 ms
+MAX_TEXT = 4000
+MAX_QUESTIONS = 200
 
 
 class SpecError(ValueError):
@@ -60,15 +66,19 @@ class InterviewSpec:
         raw_questions = data.get("questions")
         if not isinstance(raw_questions, list) or not raw_questions:
             raise SpecError("questions must be a non-empty list")
+        if len(raw_questions) > MAX_QUESTIONS:
+            raise SpecError(f"at most {MAX_QUESTIONS} questions")
         questions = []
         for i, q in enumerate(raw_questions):
             if isinstance(q, str):
                 q = {"text": q}
             if not isinstance(q, dict) or not isinstance(q.get("text"), str) or not q["text"]:
                 raise SpecError(f"questions[{i}].text is required")
+            if len(q["text"]) > MAX_TEXT:
+                raise SpecError(f"questions[{i}].text is longer than {MAX_TEXT} characters")
             limit = q.get("time_limit_s", 0)
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-                raise SpecError(f"questions[{i}].time_limit_s must be a whole number ≥ 0")
+            if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= MAX_S:
+                raise SpecError(f"questions[{i}].time_limit_s must be 0 to {MAX_S} seconds")
             questions.append(Question(q["text"], limit))
         policy = data.get("policy") or {}
         if not isinstance(policy, dict):
@@ -78,17 +88,22 @@ class InterviewSpec:
             value = policy.get(name)
             if value is None:
                 return None
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise SpecError(f"policy.{name} must be a whole number of seconds ≥ 0")
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_S:
+                raise SpecError(f"policy.{name} must be a whole number of seconds, 0 to {MAX_S}")
             return value
 
+        org = str(data.get("org") or "default")
+        if not ORG_NAME.fullmatch(org):
+            raise SpecError("org must be 1-64 of a-z, 0-9, '.', '_', '-'")
+        if len(cand["name"]) > 200 or len(position) > 200:
+            raise SpecError("candidate.name and position are at most 200 characters")
         return cls(
             candidate_name=cand["name"],
             id_number=id_number,
             phone=phone,
             position=position,
             questions=tuple(questions),
-            org=str(data.get("org") or "default"),
+            org=org,
             link_ttl_s=seconds("link_ttl_s"),
             second_entry=bool(policy.get("second_entry", False)),
             reentry_window_s=seconds("reentry_window_s"),

@@ -68,6 +68,7 @@ class MonitorHub:
         allowed_origins: set[str],
         max_queue: int = 2_000,
         stall_s: float = 10.0,
+        auth_timeout_s: float = 15.0,
     ) -> None:
         self.hr = hr
         self.accounts = accounts
@@ -75,13 +76,19 @@ class MonitorHub:
         self.allowed_origins = allowed_origins
         self.max_queue = max_queue
         self.stall_s = stall_s
+        self.auth_timeout_s = auth_timeout_s
         self.connections: set[MonitorConnection] = set()
 
     def on_control(self, data: dict[str, Any]) -> None:
-        if data.get("kind") == "logout":
-            for conn in list(self.connections):
-                if conn.principal and conn.principal.session == data.get("hr_session"):
-                    conn.close(CloseCode.LOGGED_OUT, refused(Reason.NOT_LOGGED_IN, fatal=True))
+        kind = data.get("kind")
+        for conn in list(self.connections):
+            p = conn.principal
+            if p is None:
+                continue
+            if kind == "logout" and p.session == data.get("hr_session"):
+                conn.close(CloseCode.LOGGED_OUT, refused(Reason.NOT_LOGGED_IN, fatal=True))
+            elif kind == "roles" and (p.user == data.get("user") or p.org == data.get("org")):
+                conn.recheck_soon()  # permissions may be gone: look before sending more
 
     async def stop(self) -> None:
         for conn in list(self.connections):
@@ -124,6 +131,7 @@ class MonitorConnection:
         self.outbox = Outbox(send, limit=hub.max_queue, stall_s=hub.stall_s)
         self._reader: asyncio.Task[None] | None = None
         self._redis: aioredis.Redis | None = None
+        self._checks: set[asyncio.Task[bool]] = set()
 
     # --- outgoing ---------------------------------------------------------------------------
 
@@ -158,9 +166,20 @@ class MonitorConnection:
         try:
             if cookie:
                 await self._authenticate(cookie)
+            loop = asyncio.get_running_loop()
+            auth_deadline = loop.time() + self.hub.auth_timeout_s
             while True:
                 incoming = asyncio.ensure_future(receive())
-                await asyncio.wait({incoming, sender}, return_when=asyncio.FIRST_COMPLETED)
+                timeout = None if self.principal else max(0.0, auth_deadline - loop.time())
+                await asyncio.wait(
+                    {incoming, sender}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not incoming.done() and not sender.done():  # no auth in time
+                    incoming.cancel()
+                    self.close(
+                        CloseCode.NOT_AUTHENTICATED, refused(Reason.NOT_LOGGED_IN, fatal=True)
+                    )
+                    return  # the close goes out in `finally`
                 if not incoming.done():  # the sending side is over: closed, or given up
                     incoming.cancel()
                     if sender.cancelled():
@@ -205,6 +224,22 @@ class MonitorConnection:
             return
         self.principal = principal
         self.push(MonitorReady(principal.user, principal.org, sorted(principal.permissions)))
+
+    def recheck_soon(self) -> None:
+        task = asyncio.create_task(self._still_allowed())
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
+    async def _still_allowed(self) -> bool:
+        """Whether the session still exists and may view; if not, the socket closes."""
+        principal = await self._current()
+        if principal is None:
+            return False
+        if Permission.INTERVIEW_VIEW not in principal.permissions:
+            reason = f"{Reason.PERMISSION_DENIED}:{Permission.INTERVIEW_VIEW}"
+            self.close(CloseCode.NOT_AUTHENTICATED, refused(reason, fatal=True))
+            return False
+        return True
 
     async def _current(self) -> Principal | None:
         """Re-read the session before every command: logout and role changes count at once."""
@@ -256,7 +291,10 @@ class MonitorConnection:
         self.push(Watching(iv_id, summary))
         positions: dict[str, str] = {}
         for stream, after in streams.items():
-            positions[stream] = await self._replay(iv_id, stream, after)
+            try:
+                positions[stream] = await self._replay(iv_id, stream, after)
+            except redis.exceptions.ResponseError:
+                raise Refusal(Reason.BAD_FIELD) from None  # not a stream id Redis accepts
         self.watches[iv_id] = positions
         await self._restart_reader()
 
@@ -332,7 +370,14 @@ class MonitorConnection:
             # BLOCK bounds each read instead.
             self._redis = aioredis.Redis.from_url(self.hub.redis_url, socket_timeout=None)
         owner = {s: iv for iv, positions in self.watches.items() for s in positions}
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         while not self._closed:
+            if loop.time() - checked >= BLOCK_MS / 1000:
+                # a revoked permission or an expired session stops the stream within seconds
+                if not await self._still_allowed():
+                    return
+                checked = loop.time()
             streams = {
                 s: pos for positions in self.watches.values() for s, pos in positions.items()
             }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 import uuid
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ log = logging.getLogger("interview_hub.notify")
 OUTBOX = "notify:outbox"
 GROUP = "senders"
 RETRY = "notify:retry"
+STATUS_TTL_S = 90 * 24 * 3600  # how long HR can see a notification's delivery state
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "notify"),
@@ -71,6 +73,19 @@ class Outgoing:
     body: str
 
 
+def mask_email(address: str) -> str:
+    user, _, domain = address.partition("@")
+    return f"{user[:1]}***@{domain}"
+
+
+_URL = re.compile(r"https?://\S+")
+
+
+def describe(exc: BaseException) -> str:
+    """An error for HR to read: no URLs (a webhook's may carry a key)."""
+    return _URL.sub("<url>", f"{type(exc).__name__}: {exc}")[:300]
+
+
 class Provider(Protocol):
     name: str
 
@@ -87,7 +102,7 @@ class LogProvider:
             "notification %s via %s to %s: %s",
             message.msg_id,
             message.channel,
-            mask(message.to) if message.channel == "sms" else message.to,
+            mask(message.to) if message.channel == "sms" else mask_email(message.to),
             message.subject,
         )
 
@@ -192,7 +207,7 @@ class Notifier:
                 "sent_ms": 0,
             }
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(f"notify:status:{msg_id}", json.dumps(status))
+                pipe.set(f"notify:status:{msg_id}", json.dumps(status), ex=STATUS_TTL_S)
                 pipe.rpush(key(iv_id, "notifications"), msg_id)
                 pipe.xadd(OUTBOX, {"m": json.dumps(record, ensure_ascii=False)})
                 await pipe.execute()
@@ -268,12 +283,18 @@ class Notifier:
             if await self.redis.zrem(RETRY, raw):  # one hub takes it
                 await self.redis.xadd(OUTBOX, {"m": raw})
 
+    async def _done_with(self, entry_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(OUTBOX, GROUP, entry_id)
+            pipe.xdel(OUTBOX, entry_id)
+            await pipe.execute()
+
     async def _deliver(self, entry_id: str, record: dict[str, Any]) -> None:
         msg_id = record["id"]
         status_key = f"notify:status:{msg_id}"
         status = json.loads(await self.redis.get(status_key) or "{}")
         if await self.redis.exists(f"notify:done:{msg_id}"):
-            await self.redis.xack(OUTBOX, GROUP, entry_id)  # sent before: never twice
+            await self._done_with(entry_id)  # sent before: never twice
             return
         provider = self.providers[record["channel"]]
         status["attempts"] = int(status.get("attempts", 0)) + 1
@@ -282,7 +303,7 @@ class Notifier:
                 Outgoing(msg_id, record["channel"], record["to"], record["subject"], record["body"])
             )
         except Exception as exc:
-            status["last_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            status["last_error"] = describe(exc)
             if status["attempts"] >= self.settings.notify_max_attempts:
                 status["state"] = "failed"
                 log.warning("notification %s failed for good: %s", msg_id, status["last_error"])
@@ -291,8 +312,8 @@ class Notifier:
                 delay = self.settings.notify_retry_base_s * 2 ** (status["attempts"] - 1)
                 due = int(datetime.now(UTC).timestamp() * 1000 + delay * 1000)
                 await self.redis.zadd(RETRY, {json.dumps(record, ensure_ascii=False): due})
-            await self.redis.set(status_key, json.dumps(status))
-            await self.redis.xack(OUTBOX, GROUP, entry_id)
+            await self.redis.set(status_key, json.dumps(status), ex=STATUS_TTL_S)
+            await self._done_with(entry_id)
             return
         status.update(
             state="sent",
@@ -301,7 +322,8 @@ class Notifier:
             last_error="",
         )
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"notify:done:{msg_id}", "1", ex=30 * 24 * 3600)
-            pipe.set(status_key, json.dumps(status))
+            pipe.set(f"notify:done:{msg_id}", "1", ex=STATUS_TTL_S)
+            pipe.set(status_key, json.dumps(status), ex=STATUS_TTL_S)
             pipe.xack(OUTBOX, GROUP, entry_id)
+            pipe.xdel(OUTBOX, entry_id)  # it holds a link and contact data: not kept once done
             await pipe.execute()

@@ -178,7 +178,9 @@ class Store:
             return await pipe.execute()  # type: ignore[no-any-return]
 
     async def org_log(self, org: str, after: str = "-", count: int = 1000) -> list[dict[str, Any]]:
-        rows = await self.redis.xrange(f"org:{org}:log", min=after, count=count)
+        """The newest ``count`` entries at or after ``after``, oldest first."""
+        rows = await self.redis.xrevrange(f"org:{org}:log", min=after, count=count)
+        rows.reverse()
         return [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
 
     async def person_interviews(self, person_hash: str) -> set[str]:
