@@ -9,6 +9,7 @@ drains a bounded outbox so a slow client never blocks the writer or anyone else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -100,6 +101,7 @@ class CandidateHub:
         self.writer = ChunkWriter(
             store, max_chunks_per_answer=settings.max_chunks_per_answer, clock=service.clock
         )
+        self.hub_id = uuid.uuid4().hex[:12]
         self.connections: dict[str, CandidateConnection] = {}  # by session id
         self.control_handlers: list[Any] = []  # other sockets' control handlers (monitors)
         self._tasks: list[asyncio.Task[None]] = []
@@ -110,9 +112,11 @@ class CandidateHub:
 
     async def start(self, *, wait_fsync: bool = False) -> None:
         self.writer.wait_fsync = wait_fsync
+        await self.store.hub_alive(self.hub_id, self.settings.hub_lease_s)
         self._tasks = [
             asyncio.create_task(self.writer.run(), name="chunk-writer"),
             asyncio.create_task(self._listen_control(), name="control-listener"),
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
         ]
 
     async def stop(self) -> None:
@@ -121,6 +125,17 @@ class CandidateHub:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(redis.exceptions.RedisError):
+            await self.store.hub_gone(self.hub_id)
+
+    async def _heartbeat(self) -> None:
+        """Keep this hub's lease: when it lapses, other hubs release its sessions."""
+        while True:
+            await asyncio.sleep(self.settings.hub_lease_s / 3)
+            try:
+                await self.store.hub_alive(self.hub_id, self.settings.hub_lease_s)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                log.warning("heartbeat failed (%s)", exc)
 
     async def _listen_control(self) -> None:
         """Control messages for sockets of this process (takeover, HR end, HTTP exit)."""
@@ -171,7 +186,8 @@ class CandidateConnection:
         self.hub = hub
         self.service = hub.service
         self.caller = caller
-        self.session = uuid.uuid4().hex
+        # the hub's id first: if this process dies, its sessions can be found and released
+        self.session = f"{hub.hub_id}.{uuid.uuid4().hex}"
         self.interview_id = ""
         self.questions: list[str] = []
         self.current_q = -1
@@ -223,6 +239,9 @@ class CandidateConnection:
                 # disconnect, whatever closed it: the grace period starts now)
                 try:
                     await self.service.disconnect(self.interview_id, self.session, self.caller)
+                    await self.hub.store.hub_released(
+                        self.hub.hub_id, self.interview_id, self.session
+                    )
                 except Exception:
                     log.exception("recording the disconnect of %s failed", self.session)
             self.close(CloseCode.NORMAL)  # a no-op when a close is already queued
@@ -308,6 +327,7 @@ class CandidateConnection:
             self.close(CloseCode.JOIN_REFUSED, refused(decision.refusal, msg.TYPE, fatal=True))
             return
         self.interview_id = iv_id
+        await self.hub.store.hub_holds(self.hub.hub_id, iv_id, self.session)
         meta = verified.meta
         self.questions = json.loads(meta["questions"])
         snap = decision.snapshot

@@ -61,6 +61,8 @@ class Settings:
     notify_retry_base_s: float = 2.0
     # Background work
     sweep_interval_s: float = 1.0
+    # a hub that has not renewed its lease this long is taken as dead: its sockets are lost
+    hub_lease_s: float = 15.0
     events_maxlen: int = 10_000
 
     def __post_init__(self) -> None:

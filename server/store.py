@@ -322,5 +322,41 @@ class Store:
     async def due(self, now: int, limit: int = 100) -> list[str]:
         return await self.redis.zrangebyscore("timers", 0, now, start=0, num=limit)  # type: ignore[no-any-return]
 
+    # --- hub leases: sessions of a hub that died are released by the others ----------------
+
+    async def hub_alive(self, hub_id: str, lease_s: float) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(f"hub:{hub_id}:alive", "1", px=int(lease_s * 1000))
+            pipe.sadd("hubs", hub_id)
+            await pipe.execute()
+
+    async def hub_holds(self, hub_id: str, iv_id: str, session: str) -> None:
+        await self.redis.sadd(f"hub:{hub_id}:sockets", f"{iv_id} {session}")
+
+    async def hub_released(self, hub_id: str, iv_id: str, session: str) -> None:
+        await self.redis.srem(f"hub:{hub_id}:sockets", f"{iv_id} {session}")
+
+    async def hub_gone(self, hub_id: str) -> None:
+        """A hub stopping: its lease ends now, so what it still held is released at once."""
+        await self.redis.delete(f"hub:{hub_id}:alive")
+
+    async def dead_hubs(self) -> list[str]:
+        hubs = sorted(await self.redis.smembers("hubs"))
+        if not hubs:
+            return []
+        alive = await self.redis.mget([f"hub:{h}:alive" for h in hubs])
+        return [h for h, a in zip(hubs, alive, strict=True) if a is None]
+
+    async def hub_sockets(self, hub_id: str) -> list[tuple[str, str]]:
+        """(interview id, session) of every socket the hub held when it was last seen."""
+        members = await self.redis.smembers(f"hub:{hub_id}:sockets")
+        return [tuple(m.split(" ", 1)) for m in members]  # type: ignore[misc]
+
+    async def forget_hub(self, hub_id: str) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(f"hub:{hub_id}:sockets")
+            pipe.srem("hubs", hub_id)
+            await pipe.execute()
+
     async def publish_control(self, message: dict[str, Any]) -> None:
         await self.redis.publish(CONTROL_CHANNEL, json.dumps(message))

@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from protocol.interview import next_deadline
-from server.candidates import CandidateService, Refusal
+from server.candidates import Caller, CandidateService, Refusal
 
 log = logging.getLogger("interview_hub.sweeper")
 
@@ -34,9 +34,28 @@ async def sweep_once(service: CandidateService) -> int:
     return changed
 
 
+async def release_dead_hubs(service: CandidateService) -> int:
+    """Sockets of a hub that died (no lease) are lost connections: record the disconnects,
+    so the resume grace runs and the interviews do not look connected for ever."""
+    released = 0
+    for hub_id in await service.store.dead_hubs():
+        for iv_id, session in await service.store.hub_sockets(hub_id):
+            caller = Caller(actor="system", role="system")
+            try:
+                # a no-op when the session no longer holds it (resumed elsewhere since)
+                decision = await service.disconnect(iv_id, session, caller)
+            except Refusal:
+                continue  # the interview is gone
+            released += decision.changed
+        await service.store.forget_hub(hub_id)
+        log.warning("hub %s lost its lease; released %d of its sockets", hub_id, released)
+    return released
+
+
 async def run_sweeper(service: CandidateService, interval_s: float) -> None:
     while True:
         try:
+            await release_dead_hubs(service)
             await sweep_once(service)
         except asyncio.CancelledError:
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -206,3 +207,28 @@ async def test_serve_after_a_killed_hub_takes_over_its_embedded_redis(tmp_path: 
     assert not (data_dir / "redis.sock").exists()  # and it was shut down with the hub
     out = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True)
     assert out.stdout.strip() == ""
+
+
+async def test_a_dead_hubs_sockets_are_released_by_another(
+    hub, redis_server, tmp_path: Path, make_interview, store
+) -> None:
+    """When a hub is killed, another hub notices its lapsed lease and records the disconnect, so the grace runs out into an exit."""
+    iv_id, token = await make_interview(questions=2, resume_grace_s=1, second_entry=True)
+    doomed = start_hub(redis_server.url, tmp_path, HUB_HUB_LEASE_S="1")
+    c = CandidateClient(doomed.ws, token, PHONE)
+    await c.join()
+    await c.send_text("before the crash")
+    await c.wait_acked()
+    doomed.process.kill()  # SIGKILL: it records nothing
+    doomed.process.wait(10)
+    doomed.stop()
+    for _ in range(200):  # the session hub sweeps every 0.2 s; the lease is 1 s, the grace 1 s
+        snap, meta = await store.snapshot(iv_id)
+        if str(snap.state) == "exited":
+            break
+        await asyncio.sleep(0.1)
+    assert str(snap.state) == "exited" and snap.session == ""
+    assert meta["disconnects"] == "1"
+    log = await store.oplog(iv_id)
+    assert any(e["action"] == "disconnect" and e["actor"] == "system" for e in log)
+    await c.close()
