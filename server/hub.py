@@ -90,6 +90,25 @@ async def deny(scope: dict[str, Any], send: Any, reason: str) -> None:
         await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
 
 
+async def handshake(
+    scope: dict[str, Any], receive: Any, send: Any, origins: set[str], subprotocol: str
+) -> bool:
+    """Accept the websocket if its Origin is allowed and it speaks ``subprotocol``."""
+    connect = await receive()
+    if connect["type"] != "websocket.connect":
+        return False
+    origin = header(scope, b"origin")
+    if origin and origin.rstrip("/") not in origins:
+        # a browser page of another site (cross-site websocket hijacking): no handshake
+        await deny(scope, send, Reason.ORIGIN_NOT_ALLOWED)
+        return False
+    if subprotocol not in scope.get("subprotocols", ()):
+        await deny(scope, send, Reason.SUBPROTOCOL_REQUIRED)
+        return False
+    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    return True
+
+
 class CandidateHub:
     """Every candidate socket of this process, the chunk writer and the control listener."""
 
@@ -164,18 +183,8 @@ class CandidateHub:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """ASGI entry point for /ws/candidate."""
-        connect = await receive()
-        if connect["type"] != "websocket.connect":
+        if not await handshake(scope, receive, send, self.allowed_origins, SUBPROTOCOL):
             return
-        origin = header(scope, b"origin")
-        if origin and origin.rstrip("/") not in self.allowed_origins:
-            # a browser page of another site (cross-site websocket hijacking): no handshake
-            await deny(scope, send, Reason.ORIGIN_NOT_ALLOWED)
-            return
-        if SUBPROTOCOL not in scope.get("subprotocols", ()):
-            await deny(scope, send, Reason.SUBPROTOCOL_REQUIRED)
-            return
-        await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
         ip = peer_ip(scope, self.trusted_proxies)
         conn = CandidateConnection(self, send, Caller(ip=ip))
         await conn.serve(receive)

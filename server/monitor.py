@@ -42,7 +42,7 @@ from server.accounts import Accounts, Principal, session_hash
 from server.candidates import Refusal
 from server.hr import HRService
 from server.hr import Request as HRRequest
-from server.hub import deny, header, peer_ip, refused
+from server.hub import handshake, header, peer_ip, refused
 from server.outbox import Outbox
 from server.store import key
 
@@ -95,22 +95,13 @@ class MonitorHub:
             conn.close(CloseCode.INTERNAL_ERROR)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        connect = await receive()
-        if connect["type"] != "websocket.connect":
-            return
-        origin = header(scope, b"origin")
-        if origin and origin.rstrip("/") not in self.allowed_origins:
-            await deny(scope, send, Reason.ORIGIN_NOT_ALLOWED)
-            return
-        if MONITOR_SUBPROTOCOL not in scope.get("subprotocols", ()):
-            await deny(scope, send, Reason.SUBPROTOCOL_REQUIRED)
+        if not await handshake(scope, receive, send, self.allowed_origins, MONITOR_SUBPROTOCOL):
             return
         cookie = ""
         for part in header(scope, b"cookie").split(";"):
             name, _, value = part.strip().partition("=")
             if name == "ih_session":
                 cookie = value
-        await send({"type": "websocket.accept", "subprotocol": MONITOR_SUBPROTOCOL})
         ip = peer_ip(scope, frozenset(self.hr.settings.trusted_proxies))
         conn = MonitorConnection(self, send, ip, header(scope, b"user-agent")[:256])
         self.connections.add(conn)
