@@ -89,7 +89,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     if store is None:
         if not settings.redis_url:
             raise ValueError("create_app needs settings.redis_url or a store")
-        store = Store.from_url(settings.redis_url, events_maxlen=settings.events_maxlen)
+        store = Store.from_url(
+            settings.redis_url, secret=settings.secret, events_maxlen=settings.events_maxlen
+        )
     service = CandidateService(store, settings)
     hub = CandidateHub(store, service, settings)
     accounts = Accounts(store, settings.session_ttl_s)

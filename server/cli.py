@@ -83,8 +83,8 @@ def redis_for(settings: Settings) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def open_store(url: str) -> AsyncIterator[Store]:
-    store = Store.from_url(url)
+async def open_store(url: str, secret: str = "") -> AsyncIterator[Store]:
+    store = Store.from_url(url, secret=secret)
     try:
         yield store
     finally:
@@ -341,6 +341,39 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_log_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from server.audit import verify
+    from server.store import key, org_log_keys
+
+    async def run(url: str) -> list[tuple[str, Any]]:
+        async with open_store(url, settings.secret) as store:
+            if args.interview_id:
+                streams = [(args.interview_id, key(args.interview_id, "log"))]
+            elif args.org:
+                streams = [(f"org {args.org}", org_log_keys(args.org)[0])]
+            else:
+                streams = [(i, key(i, "log")) for i in await store.interview_ids()]
+            out = []
+            for name, stream in streams:
+                entries, head = await store.log_chain(stream)
+                out.append((name, verify(store.log_key, entries, head)))
+            return out
+
+    with redis_for(settings) as url:
+        results = asyncio.run(run(url))
+    bad = 0
+    for name, verdict in results:
+        if verdict.ok:
+            print(f"{name}: ok ({verdict.entries} entries)")
+        else:
+            bad += 1
+            print(
+                f"{name}: BROKEN at entry {verdict.first_bad} {verdict.first_bad_id}: "
+                f"{verdict.reason}"
+            )
+    return 1 if bad else 0
+
+
 def cmd_take(args: argparse.Namespace, settings: Settings) -> int:
     from client.terminal import take_interview
 
@@ -398,6 +431,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--password", help="default: asked for on the terminal")
     add.set_defaults(func=cmd_user_add)
+
+    logs = sub.add_parser("log", help="the operation log")
+    log_sub = logs.add_subparsers(dest="log_command", required=True)
+    check = log_sub.add_parser(
+        "verify", help="check the hash chain of an interview's log (or an org's, or all)"
+    )
+    check.add_argument("interview_id", nargs="?")
+    check.add_argument("--org", help="check this organisation's log instead")
+    check.set_defaults(func=cmd_log_verify)
 
     take = sub.add_parser("take", help="take an interview from this terminal (Python client)")
     take.add_argument("link", help="the invitation link (or just its token)")

@@ -12,13 +12,13 @@ from protocol import interview as sm
 from protocol.interview import Decision, Snapshot
 from protocol.permissions import Permission, refusal
 from protocol.reasons import Reason
-from server import identity
+from server import audit, identity
 from server.accounts import Principal
 from server.candidates import Caller, CandidateService, Refusal, next_step
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.notify import Notifier
 from server.reports import Reports
-from server.store import Store, snapshot_from_hash
+from server.store import Store, key, snapshot_from_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +156,16 @@ class HRService:
         await self.require(req, Permission.LOG_VIEW, "log_view", iv_id)
         await self.interview_meta(req, iv_id)
         return _filter(await self.store.oplog(iv_id), action, since_ms, until_ms)
+
+    async def verify_log(self, req: Request, iv_id: str, export: bool = False) -> dict[str, Any]:
+        """Check the interview's log chain; with ``export``, the entries and head as proof."""
+        await self.require(req, Permission.LOG_VIEW, "log_verify", iv_id)
+        await self.interview_meta(req, iv_id)
+        entries, head = await self.store.log_chain(key(iv_id, "log"))
+        result = audit.verify(self.store.log_key, entries, head).to_json()
+        if export:
+            result.update(interview_id=iv_id, head=head, entries=entries)
+        return result
 
     async def org_log(
         self, req: Request, action: str = "", since_ms: int = 0, until_ms: int = 0

@@ -320,6 +320,18 @@ class HRApi:
         )
         return JSONResponse({"entries": entries})
 
+    async def verify_log(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Check the interview's hash-chained log; ok, or the first entry that fails."
+        """
+        return JSONResponse(await self.hr.verify_log(req, request.path_params["iv"]))
+
+    async def export_log(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The interview's log with its chain links and head, and the check's verdict."
+        """
+        return JSONResponse(await self.hr.verify_log(req, request.path_params["iv"], export=True))
+
     async def org_log(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "The organisation's operation log; filter by action, since_ms, until_ms."
@@ -415,6 +427,8 @@ class HRApi:
             Route(iv + "/reentry", g(self.reentry), methods=["POST"]),
             Route(iv + "/link", g(self.resend_link), methods=["POST"]),
             Route(iv + "/log", g(self.interview_log), methods=["GET"]),
+            Route(iv + "/log/verify", g(self.verify_log), methods=["GET"]),
+            Route(iv + "/log/export", g(self.export_log), methods=["GET"]),
             Route(iv + "/notifications", g(self.notifications), methods=["GET"]),
             Route(iv + "/report", g(self.generate_report), methods=["POST"]),
             Route(iv + "/report", g(self.report), methods=["GET"]),

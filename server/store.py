@@ -8,7 +8,8 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     {iv:<id>}:chunks   stream answer chunks: q, seq, k (s text | b binary), d (data), t (ms)
     {iv:<id>}:answers  hash   question -> JSON record of how it closed
     {iv:<id>}:events   stream live events for monitors: e (JSON fact), t (ms)
-    {iv:<id>}:log      stream operation log: e (JSON entry), t (ms)
+    {iv:<id>}:log      stream operation log: e (JSON entry), t (ms), p/h (chain links)
+    {iv:<id>}:loghead  string the log's last link (server/audit.py)
     {iv:<id>}:attempts string failed identity checks (expires)
     interviews         zset   every interview id by creation time
     person:<hash>      set    interview ids of one person (keyed hash of ID or phone)
@@ -25,6 +26,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from protocol.interview import Decision, Snapshot, State
+from server.audit import LogKey
 
 SCRIPTS = Path(__file__).parent / "scripts"
 CONTROL_CHANNEL = "hub:control"
@@ -35,6 +37,11 @@ POOL_WAIT_S = 20.0
 
 def key(iv_id: str, part: str) -> str:
     return f"{{iv:{iv_id}}}:{part}"
+
+
+def org_log_keys(org: str) -> list[str]:
+    """The organisation's log and its head: one hash tag, so one script may touch both."""
+    return [f"{{org:{org}}}:log", f"{{org:{org}}}:loghead"]
 
 
 _SNAPSHOT_FIELDS = {f.name: str(f.type) for f in fields(Snapshot)}
@@ -87,6 +94,7 @@ class Store:
         *,
         writer: aioredis.Redis | None = None,
         events_maxlen: int = 10_000,
+        log_key: LogKey | None = None,
     ) -> None:
         self.redis = redis  # decodes replies as UTF-8: every key but the chunk data
         self.raw = raw  # bytes as stored: chunk data may be binary
@@ -94,11 +102,13 @@ class Store:
         # (or pays the bookkeeping of) the shared blocking pool on the hot path.
         self.writer = writer or redis
         self.events_maxlen = events_maxlen
+        self.log_key = log_key or LogKey.from_secret("")
+        self._append_log = redis.register_script((SCRIPTS / "append_log.lua").read_text())
         self._append_source = (SCRIPTS / "append_chunks.lua").read_text()
         self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> Store:
+    def from_url(cls, url: str, secret: str = "", **kwargs: Any) -> Store:
         # A blocking pool: a burst of joins or disconnects waits for a connection instead of
         # failing with "Too many connections" (redis-py's default pool raises at 100).
         def client(decode: bool) -> aioredis.Redis:
@@ -108,7 +118,13 @@ class Store:
             return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
 
         writer = aioredis.Redis.from_url(url, decode_responses=True)
-        return cls(client(True), client(False), writer=writer, **kwargs)
+        return cls(
+            client(True),
+            client(False),
+            writer=writer,
+            log_key=LogKey.from_secret(secret),
+            **kwargs,
+        )
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -179,7 +195,7 @@ class Store:
 
     async def org_log(self, org: str, after: str = "-", count: int = 1000) -> list[dict[str, Any]]:
         """The newest ``count`` entries at or after ``after``, oldest first."""
-        rows = await self.redis.xrevrange(f"org:{org}:log", min=after, count=count)
+        rows = await self.redis.xrevrange(org_log_keys(org)[0], min=after, count=count)
         rows.reverse()
         return [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
 
@@ -234,7 +250,14 @@ class Store:
         entries = log or []
         args.append(len(entries))
         args += [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in entries]
-        keys = [key(iv_id, "meta"), key(iv_id, "answers"), key(iv_id, "events"), key(iv_id, "log")]
+        args += [self.log_key.inner, self.log_key.outer]
+        keys = [
+            key(iv_id, "meta"),
+            key(iv_id, "answers"),
+            key(iv_id, "events"),
+            key(iv_id, "log"),
+            key(iv_id, "loghead"),
+        ]
         if archive_attempt:
             # before the change: the finished attempt's meta, answers and chunks move aside
             prefix = f"a{archive_attempt}:"
@@ -246,17 +269,25 @@ class Store:
             return None
         return [str(x) for x in result[2:]]
 
+    def _log_args(self, now: int, entries: list[dict[str, Any]]) -> list[Any]:
+        body = [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in entries]
+        return [self.log_key.inner, self.log_key.outer, now, *body]
+
     async def log(self, iv_id: str, entry: dict[str, Any], now: int) -> None:
         """Append one operation-log entry that changes no state (a refusal, a login...)."""
-        await self.redis.xadd(
-            key(iv_id, "log"), {"e": json.dumps(entry, ensure_ascii=False), "t": now}
+        await self._append_log(
+            keys=[key(iv_id, "log"), key(iv_id, "loghead")], args=self._log_args(now, [entry])
         )
 
     async def log_org(self, org: str, entry: dict[str, Any], now: int) -> None:
         """The organisation's copy of an operation-log entry (and HR-only ones: login...)."""
-        await self.redis.xadd(
-            f"org:{org}:log", {"e": json.dumps(entry, ensure_ascii=False), "t": now}
-        )
+        await self._append_log(keys=org_log_keys(org), args=self._log_args(now, [entry]))
+
+    async def log_chain(self, stream: str) -> tuple[list[dict[str, str]], str | None]:
+        """Every entry of a log stream as stored, and its head: for verifying and export."""
+        rows = await self.redis.xrange(stream)
+        head = await self.redis.get(stream.removesuffix("log") + "loghead")
+        return [{"id": rid, **fields} for rid, fields in rows], head
 
     async def after_apply(
         self,
@@ -270,8 +301,8 @@ class Store:
     ) -> None:
         """What follows an applied change, in one round trip: the organisation's copies of
         the log entry and the events, and the timer for the next timeout."""
+        await self.log_org(org, entry, now)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(f"org:{org}:log", {"e": json.dumps(entry, ensure_ascii=False), "t": now})
             for event_id, fact in zip(ids, facts, strict=True):
                 pipe.xadd(
                     f"org:{org}:events",
