@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from protocol import interview as sm
@@ -226,7 +226,7 @@ class CandidateService:
         now = self.clock()
 
         async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
-            return sm.join(snap, now, session, identity_ok=True)
+            return with_device(sm.join(snap, now, session, identity_ok=True), "joined", caller)
 
         return await self.decide(iv_id, rule, caller, "join")
 
@@ -271,7 +271,8 @@ class CandidateService:
 
     async def disconnect(self, iv_id: str, session: str, caller: Caller) -> Decision:
         async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
-            return sm.disconnect(snap, self.clock(), session)
+            decision = sm.disconnect(snap, self.clock(), session)
+            return with_device(decision, "disconnected", caller)
 
         return await self.decide(iv_id, rule, caller, "disconnect")
 
@@ -326,6 +327,16 @@ class CandidateService:
                 }
             )
         return items
+
+
+def with_device(decision: Decision, kind: str, caller: Caller) -> Decision:
+    """Monitors see which device joined, took over or dropped: add it to that fact."""
+    if not caller.device or not any(f["kind"] == kind for f in decision.facts):
+        return decision
+    facts = tuple(
+        {**f, "device": caller.device} if f["kind"] == kind else f for f in decision.facts
+    )
+    return replace(decision, facts=facts)
 
 
 def next_step(snap: Snapshot) -> dict[str, Any]:

@@ -40,6 +40,7 @@ async def test_monitor_sees_the_interview_live(hub: Hub, org: Org) -> None:
             await c.join()
             joined = await m.next_of(LiveEvent, kind="joined")
             assert joined.interview_id == iv and joined.data["mode"] == "start"
+            assert joined.data["device"] == "laptop"
             for word in ("I ", "built ", "a hub"):
                 await c.send_text(word)
             text = ""
