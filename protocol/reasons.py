@@ -36,6 +36,7 @@ class Reason(StrEnum):
     UNKNOWN_TYPE = "unknown_type"
     BAD_FIELD = "bad_field"
     TOO_LARGE = "too_large"
+    RATE_LIMITED = "rate_limited"
     CHUNK_TOO_LARGE = "chunk_too_large"
     ANSWER_TOO_LONG = "answer_too_long"
     SUBPROTOCOL_REQUIRED = "subprotocol_required"
@@ -143,6 +144,10 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.TOO_LARGE: (
         "The message is too large.",
         "消息过大。",
+    ),
+    Reason.RATE_LIMITED: (
+        "Too many requests in a short time; please slow down.",
+        "请求过于频繁，请稍后再试。",
     ),
     Reason.CHUNK_TOO_LARGE: (
         "This part of the answer is too large; send it in smaller parts.",

@@ -210,6 +210,8 @@ class CandidateConnection:
         )
         self._timer: asyncio.TimerHandle | None = None
         self._bad_messages = 0
+        self._tokens = float(hub.settings.command_burst)
+        self._tokens_at = asyncio.get_running_loop().time()
 
     # --- outgoing -------------------------------------------------------------------------
 
@@ -294,9 +296,26 @@ class CandidateConnection:
         else:
             self.push(refusal)
 
+    def _allow_command(self) -> bool:
+        """A token bucket for everything but chunks: each command reads and logs in Redis."""
+        settings = self.hub.settings
+        now = asyncio.get_running_loop().time()
+        self._tokens = min(
+            settings.command_burst,
+            self._tokens + (now - self._tokens_at) * settings.commands_per_s,
+        )
+        self._tokens_at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
     async def _dispatch(self, msg: Any) -> None:
         if type(msg) is SendChunk:
             self._on_chunk(msg)
+            return
+        if not self._allow_command():
+            self._bad(refused(Reason.RATE_LIMITED, msg.TYPE))
             return
         if type(msg) is Join:
             await self._on_join(msg)

@@ -37,6 +37,9 @@ class Settings:
     max_chunk_bytes: int = 16 * 1024
     max_chunks_per_answer: int = 20_000
     max_bad_messages: int = 10
+    # commands other than chunks (join, finish, exit...) per second and in a burst
+    commands_per_s: float = 5.0
+    command_burst: int = 20
     join_timeout_s: float = 15.0
     max_outbox_messages: int = 256
     # Identity checks: failures per interview before a lock-out, and its length

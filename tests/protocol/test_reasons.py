@@ -33,6 +33,7 @@ PUBLISHED = {
     "unknown_type",
     "bad_field",
     "too_large",
+    "rate_limited",
     "chunk_too_large",
     "answer_too_long",
     "subprotocol_required",

@@ -12,7 +12,7 @@ import websockets
 from client.candidate import CandidateClient, ClientClosed, JoinRefused
 from protocol import SUBPROTOCOL
 from protocol.codec import decode_server, encode
-from protocol.messages import ChunkAcked, FinishAnswer, Join, Refused, SendChunk
+from protocol.messages import CancelExit, ChunkAcked, FinishAnswer, Join, Refused, SendChunk
 from tests.conftest import PHONE, Hub, start_hub
 
 
@@ -272,3 +272,25 @@ async def test_join_timeout_cannot_be_dodged(redis_server, tmp_path) -> None:
             assert refusals[-1].fatal is True
     finally:
         own_hub.stop()
+
+
+async def test_a_flood_of_commands_is_throttled_then_closed(
+    hub: Hub, make_interview, store
+) -> None:
+    """Commands beyond the rate get rate_limited, count as bad messages, and a flood is closed with 4005."""
+    _, c = await joined_client(hub, make_interview)
+    assert c.ws is not None
+    for _ in range(60):
+        try:
+            await c.ws.send(encode(CancelExit()))
+        except websockets.ConnectionClosed:
+            break
+    reasons = []
+    with pytest.raises(ClientClosed):
+        while True:
+            msg = await c.next_message()
+            if isinstance(msg, Refused):
+                reasons.append(msg.reason)
+    assert "rate_limited" in reasons
+    assert c.close_code == 4005
+    assert reasons.count("rate_limited") <= 11  # closed at the bad-message limit, not served on
