@@ -299,17 +299,11 @@ class Store:
         now: int,
         deadline: int,
     ) -> None:
-        """What follows an applied change, in one round trip: the organisation's copies of
-        the log entry and the events, and the timer for the next timeout."""
+        """What follows an applied change: the organisation's chained copy of the log entry,
+        then (in one round trip) its copies of the events and the timer for the next timeout."""
         await self.log_org(org, entry, now)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for event_id, fact in zip(ids, facts, strict=True):
-                pipe.xadd(
-                    f"org:{org}:events",
-                    {"iv": iv_id, "src": event_id, "e": json.dumps(fact), "t": now},
-                    maxlen=self.events_maxlen * 10,
-                    approximate=True,
-                )
+            self._mirror_events(pipe, org, iv_id, ids, facts, now)
             if deadline:
                 pipe.zadd("timers", {iv_id: deadline})
             else:
@@ -321,14 +315,19 @@ class Store:
         if not ids:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
-            for event_id, fact in zip(ids, facts, strict=True):
-                pipe.xadd(
-                    f"org:{org}:events",
-                    {"iv": iv_id, "src": event_id, "e": json.dumps(fact), "t": now},
-                    maxlen=self.events_maxlen * 10,
-                    approximate=True,
-                )
+            self._mirror_events(pipe, org, iv_id, ids, facts, now)
             await pipe.execute()
+
+    def _mirror_events(
+        self, pipe: Any, org: str, iv_id: str, ids: list[str], facts: Any, now: int
+    ) -> None:
+        for event_id, fact in zip(ids, facts, strict=True):
+            pipe.xadd(
+                f"org:{org}:events",
+                {"iv": iv_id, "src": event_id, "e": json.dumps(fact), "t": now},
+                maxlen=self.events_maxlen * 10,
+                approximate=True,
+            )
 
     async def count_failed_identity(self, iv_id: str, lockout_s: int) -> int:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -336,10 +335,6 @@ class Store:
             pipe.expire(key(iv_id, "attempts"), lockout_s)
             count, _ = await pipe.execute()
         return int(count)
-
-    async def failed_identity(self, iv_id: str) -> int:
-        raw = await self.redis.get(key(iv_id, "attempts"))
-        return int(raw) if raw else 0
 
     async def clear_failed_identity(self, iv_id: str) -> None:
         await self.redis.delete(key(iv_id, "attempts"))
