@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import logging
 import re
-import shlex
 from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.exceptions
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from protocol.answers import fold_text
 from protocol.interview import Decision
 from protocol.reasons import Reason, messages
-from server import identity
+from server import web
 from server.accounts import Accounts
 from server.candidates import Caller, CandidateService, Refusal
 from server.hr import HRService
@@ -184,29 +183,40 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         items = await service.centre(body["identity"], verified)
         return JSONResponse({"candidate": verified.meta.get("candidate", ""), "interviews": items})
 
-    async def invitation(request: Request) -> Response:
-        # The candidate web app is not built yet; say so plainly and how to take it instead.
-        token = request.path_params["token"]
-        if identity.split_token(token) is None or not TOKEN_CHARS.fullmatch(token):
-            return refusal_response(Reason.LINK_INVALID)
-        command = f"interview-hub take {shlex.quote(f'{settings.base_url}/i/{token}')}"
-        return HTMLResponse(
-            "<!doctype html><meta charset=utf-8><title>interview-hub</title>"
-            "<h1>interview-hub</h1><p>The candidate web app is not available yet. "
-            "Take this interview from a terminal:</p>"
-            f"<pre>{html.escape(command)}</pre>"
-            "<p>候选人网页版尚未上线。请在终端中使用上面的命令参加面试。</p>"
+    async def candidate_answer(request: Request) -> Response:
+        """
+        summary: "The open question's saved answer, so a resume on a new device shows it."
+        """
+        caller = _caller(request, hub.trusted_proxies)
+        try:
+            body = await _json_body(request)
+            verified = await service.verify(body["token"], body["identity"], caller, "answer")
+        except Refusal as exc:
+            return refusal_response(exc.reason)
+        iv_id = verified.interview_id
+        loaded = await store.snapshot(iv_id)
+        if loaded is None or str(loaded[0].state) != "in_progress":
+            return refusal_response(Reason.NOT_IN_PROGRESS)
+        q = loaded[0].current_q
+        parts = [c for c in await store.chunks(iv_id) if c["q"] == q]
+        return JSONResponse(
+            {
+                "q": q,
+                "seq": max((c["seq"] for c in parts), default=0),
+                "text": fold_text(c["data"] for c in parts),
+            }
         )
 
     routes: list[Any] = [
         Route("/healthz", healthz, include_in_schema=False),
         Route("/api/candidate/exit", candidate_exit, methods=["POST"]),
         Route("/api/candidate/centre", candidate_centre, methods=["POST"]),
-        Route("/i/{token}", invitation, include_in_schema=False),
+        Route("/api/candidate/answer", candidate_answer, methods=["POST"]),
         WebSocketRoute("/ws/candidate", hub),
         WebSocketRoute("/ws/monitor", monitors),
         *hr_api.routes(),
     ]
+    routes += web.routes()
     routes += openapi_routes(routes)
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.hub = hub

@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 
+from protocol.answers import fold_text
 from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.settings import Settings
@@ -238,7 +239,7 @@ async def interview_report(store: Store, iv_id: str) -> dict[str, Any] | None:
                 "question": text,
                 "status": closed.get(q, {}).get("status", "open" if q == snap.current_q else ""),
                 "chunks": len(parts),
-                "text": "".join(c["data"] for c in parts if isinstance(c["data"], str)),
+                "text": fold_text(c["data"] for c in parts),
             }
         )
     return {

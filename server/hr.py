@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol import interview as sm
+from protocol.answers import fold_text
 from protocol.interview import Decision, Snapshot
 from protocol.permissions import Permission, refusal
 from protocol.reasons import Reason
@@ -145,7 +146,7 @@ class HRService:
                     "started_ms": record.get("started_ms") or (parts[0]["t"] if parts else 0),
                     "ended_ms": record.get("ended_ms", 0),
                     "chunks": len(parts),
-                    "text": "".join(c["data"] for c in parts if isinstance(c["data"], str)),
+                    "text": fold_text(c["data"] for c in parts),
                 }
             )
         return out

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from protocol.answers import fold_text
 from protocol.interview import Decision, State
 from server.store import Store, key, snapshot_from_hash
 
@@ -89,7 +90,7 @@ class Reports:
                     "question": text,
                     "status": record.get("status", "not_reached" if q > snap.current_q else "open"),
                     "partial": record.get("status") == "partial",
-                    "text": "".join(c["data"] for c in parts if isinstance(c["data"], str)),
+                    "text": fold_text(c["data"] for c in parts),
                     "chunks": len(parts),
                     "started_ms": started,
                     "ended_ms": ended,

@@ -13,14 +13,20 @@ from protocol.messages import Refused, TakenOver, Watch
 from tests.conftest import PHONE, Hub, Org, interview_body, make_org
 
 
-async def test_invitation_page_escapes_and_rejects_odd_tokens(hub: Hub, make_interview) -> None:
-    """A token with markup is refused (no reflected script); a real one is shown escaped and quoted."""
+async def test_invitation_page_reflects_nothing_and_leaks_no_token(
+    hub: Hub, make_interview
+) -> None:
+    """The candidate page is static (no part of the URL echoed), scripts are locked to the hub by CSP, and no Referer or cache keeps the token."""
     async with httpx.AsyncClient(base_url=hub.http) as http:
         evil = await http.get("/i/%3Cimg%20src=x%20onerror=alert(1)%3E';echo%20pwned;'")
-        assert evil.status_code == 404 and "<img" not in evil.text
+        assert "<img" not in evil.text and "pwned" not in evil.text
+        assert "script-src 'self'" in evil.headers["content-security-policy"]
         _, token = await make_interview(questions=1)
         page = await http.get(f"/i/{token}")
-        assert page.status_code == 200 and f"interview-hub take {hub.http}/i/{token}" in page.text
+        assert page.status_code == 200 and token not in page.text
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
 async def test_control_channel_survives_a_bad_message(hub: Hub, make_interview, store) -> None:

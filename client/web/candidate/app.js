@@ -1,0 +1,547 @@
+// The candidate web app: identity check → device check → (practice) → interview → exit or
+// completion → candidate centre. Pages: /i/<token> (the invitation link) and /practice.
+import { bindLangSelect, formatTime, makeI18n } from "/web/shared/i18n.js";
+import { postJson } from "/web/shared/wire.js";
+import { memoryOutbox, openOutbox } from "./outbox.js";
+import { practiceTransport } from "./practice.js";
+import { Session } from "./session.js";
+import { TEXTS } from "./texts.js";
+import { socketTransport } from "./transport.js";
+
+const i18n = makeI18n(TEXTS);
+const t = i18n.t;
+const $ = (id) => document.getElementById(id);
+const SCREENS = ["identity", "device", "ready", "question", "stopped", "centre"];
+
+const token = decodeURIComponent(location.pathname.match(/^\/i\/([^/]+)$/)?.[1] || "");
+const interviewId = token.split(".")[0];
+const identityKey = `interview-hub.identity.${interviewId}`;
+
+const app = {
+  identity: sessionStorage.getItem(identityKey) || "",
+  centreItem: null,
+  candidate: "",
+  session: null,
+  practice: false,
+  progress: null,
+  question: null,
+  deadline: 0,
+  timerHandle: null,
+  media: null,
+  stopped: null, // {title, message, note} of the last stop, re-rendered on a language switch
+};
+
+function show(name, { keepQuestion = false } = {}) {
+  for (const screen of SCREENS) {
+    $(`screen-${screen}`).hidden = !(screen === name || (keepQuestion && screen === "question"));
+  }
+  const inInterview = name === "question" && !app.session?.final;
+  $("exit-open").hidden = !inInterview;
+  $("progress").hidden = !(name === "question" || keepQuestion);
+  $("practice-banner").hidden = !app.practice || !(name === "question" || name === "stopped");
+}
+
+function showError(element, text) {
+  element.textContent = text;
+  element.hidden = !text;
+}
+
+function refusalText(body, fallbackKey = "network.error") {
+  return i18n.message(body?.message, fallbackKey);
+}
+
+// --- identity ----------------------------------------------------------------------------
+async function verify(identity) {
+  let result;
+  try {
+    result = await postJson("/api/candidate/centre", { token, identity });
+  } catch {
+    return { error: t("network.error") };
+  }
+  if (!result.ok) return { error: refusalText(result.body), reason: result.body.reason };
+  return { centre: result.body };
+}
+
+async function onIdentitySubmit(event) {
+  event.preventDefault();
+  const identity = $("identity").value.trim();
+  if (!identity) return showError($("identity-error"), t("identity.empty"));
+  $("verify").disabled = true;
+  $("verify").textContent = t("identity.checking");
+  const result = await verify(identity);
+  $("verify").disabled = false;
+  $("verify").textContent = t("identity.submit");
+  if (result.error) return showError($("identity-error"), result.error);
+  showError($("identity-error"), "");
+  app.identity = identity;
+  sessionStorage.setItem(identityKey, identity);
+  route(result.centre);
+}
+
+// What the verified candidate can do with this link decides the next screen.
+function route(centre) {
+  app.candidate = centre.candidate;
+  app.centreItem = centre.interviews.find((item) => item.interview_id === interviewId) || null;
+  const action = app.centreItem?.next.action;
+  if (action === "continue") return startInterview();
+  if (action === "start" || action === "reenter") return deviceCheck();
+  renderCentre(centre);
+}
+
+// --- device check (camera, microphone, connection) ------------------------------------------
+async function deviceCheck() {
+  show("device");
+  setCheck("check-connection", "checking", t("device.checking"));
+  const started = performance.now();
+  try {
+    const response = await fetch("/healthz", { cache: "no-store" });
+    if (!response.ok) throw new Error(String(response.status));
+    setCheck("check-connection", "ok", t("device.connection_ok", { ms: Math.round(performance.now() - started) }));
+  } catch {
+    setCheck("check-connection", "failed", t("device.connection_failed"));
+  }
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+    app.media = stream;
+    $("preview").srcObject = stream;
+    setCheck("check-camera", stream.getVideoTracks().length ? "ok" : "failed",
+      t(stream.getVideoTracks().length ? "device.ok" : "device.failed"));
+    setCheck("check-microphone", stream.getAudioTracks().length ? "ok" : "failed",
+      t(stream.getAudioTracks().length ? "device.ok" : "device.failed"));
+    meterMicrophone(stream);
+  } catch {
+    setCheck("check-camera", "failed", t("device.failed"));
+    setCheck("check-microphone", "failed", t("device.failed"));
+  }
+}
+
+function setCheck(id, status, text) {
+  const element = $(id);
+  element.dataset.status = status;
+  element.removeAttribute("data-i18n");
+  element.textContent = text;
+}
+
+function meterMicrophone(stream) {
+  if (!stream.getAudioTracks().length || !window.AudioContext) return;
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  context.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Uint8Array(analyser.fftSize);
+  const tick = () => {
+    if (!app.media) return context.close();
+    analyser.getByteTimeDomainData(samples);
+    let peak = 0;
+    for (const s of samples) peak = Math.max(peak, Math.abs(s - 128) / 128);
+    $("mic-level").value = peak;
+    requestAnimationFrame(tick);
+  };
+  tick();
+}
+
+function stopMedia() {
+  for (const track of app.media?.getTracks() || []) track.stop();
+  app.media = null;
+  $("preview").srcObject = null;
+}
+
+function showReady() {
+  stopMedia();
+  const item = app.centreItem;
+  $("ready-summary").textContent = t("ready.summary", {
+    name: app.candidate,
+    position: item?.position || "",
+    total: item?.progress.total ?? "",
+  });
+  $("interview-start").textContent = t(item?.next.action === "reenter" ? "ready.resume" : "ready.start");
+  $("practice-start").hidden = !item || item.next.action !== "start";
+  show("ready");
+}
+
+// --- the interview (real or practice) ---------------------------------------------------------
+const ui = {
+  connection(state) {
+    const conn = $("conn");
+    conn.dataset.state = state;
+    conn.hidden = state === "online";
+    conn.textContent = state === "online" ? t("conn.online") : t("conn.reconnecting");
+    updateFinishButton();
+  },
+  joined(m) {
+    app.lastJoinMode = m.mode;
+    renderProgress(m.progress);
+  },
+  progress(progress) {
+    renderProgress(progress);
+  },
+  question(m, text) {
+    app.question = m;
+    const fresh = app.lastJoinMode !== "resume";
+    // A fresh question counts down from its arrival; a resumed one from its deadline (§7.1).
+    app.deadline = m.time_limit_s ? (fresh ? Date.now() + m.time_limit_s * 1000 : m.deadline_ms) : 0;
+    app.lastJoinMode = "";
+    $("question-number").textContent = t("question.of", { n: m.q + 1, total: m.total });
+    $("question-text").textContent = m.text;
+    const answer = $("answer");
+    answer.disabled = false;
+    answer.value = text;
+    showError($("question-error"), "");
+    updateFinishButton();
+    startTimer();
+    show("question");
+    answer.focus();
+  },
+  saveState(state) {
+    const element = $("save-state");
+    element.dataset.state = state;
+    element.textContent = t(`save.${state}`);
+    updateFinishButton();
+  },
+  timeUp() {
+    $("answer").disabled = true;
+    showError($("question-error"), t("question.time_up"));
+  },
+  exitPreview(m) {
+    openExitDialog(m);
+  },
+  exited(m) {
+    closeExitDialog();
+    renderProgress(m.progress);
+    stop("stopped.exited", exitedMessage(m));
+  },
+  completed(m) {
+    renderProgress(m.progress);
+    stop("stopped.completed", t("stopped.completed_detail"));
+  },
+  ended(m) {
+    closeExitDialog();
+    stop("stopped.ended", t("stopped.ended_detail"), m.note, { keepQuestion: true });
+  },
+  taken_over(m) {
+    closeExitDialog();
+    stop("stopped.taken_over", t("stopped.taken_over_detail", { device: m.device || "?" }), "", { keepQuestion: true });
+  },
+  refused(m) {
+    closeExitDialog();
+    const title = m.refused_type === "join" ? "stopped.refused" : "stopped.error";
+    stop(title, i18n.message(m.message, "network.error"));
+  },
+  notice(m) {
+    showError($("question-error"), i18n.message(m.message, "network.error"));
+  },
+  failure(error) {
+    console.warn("interview-hub:", error);
+  },
+};
+
+function exitedMessage(m) {
+  const parts = [t("exit.kept_none")];
+  parts.push(m.reentry_allowed ? t("exit.reentry_until", { until: formatTime(m.reentry_until_ms, i18n.lang) }) : t("exit.no_reentry"));
+  return parts.join(" ");
+}
+
+function stop(titleKey, message, note = "", options = {}) {
+  clearInterval(app.timerHandle);
+  $("answer").disabled = true;
+  $("finish").disabled = true;
+  $("exit-open").hidden = true;
+  app.stopped = { titleKey, message, note, options };
+  renderStopped();
+  $("stopped-centre").hidden = !app.practice && !token;
+  show("stopped", options);
+  $("stopped-title").focus?.();
+}
+
+function renderStopped() {
+  const s = app.stopped;
+  if (!s) return;
+  $("stopped-title").textContent = app.practice && s.titleKey !== "stopped.refused" ? t("practice.done") : t(s.titleKey);
+  $("stopped-message").textContent = s.message;
+  $("stopped-note").hidden = !s.note;
+  $("stopped-note").textContent = s.note ? t("stopped.note", { note: s.note }) : "";
+  $("stopped-centre").textContent = t(app.practice ? "practice.back" : "stopped.to_centre");
+}
+
+function renderProgress(progress) {
+  if (!progress) return;
+  app.progress = progress;
+  $("progress-fill").style.width = `${progress.percent}%`;
+  $("progress-text").textContent = t("progress.label", progress);
+  $("progress").dataset.percent = String(progress.percent);
+}
+
+function updateFinishButton() {
+  const m = app.question;
+  const button = $("finish");
+  if (!m) return;
+  button.textContent = t(m.q + 1 >= m.total ? "answer.last" : "answer.next");
+  button.disabled = !app.session?.connected || app.session.final || app.finishing === true;
+}
+
+function startTimer() {
+  clearInterval(app.timerHandle);
+  const element = $("time-left");
+  const render = () => {
+    if (!app.deadline) {
+      element.textContent = t("question.no_limit");
+      element.dataset.low = "false";
+      return;
+    }
+    const left = Math.max(0, Math.ceil((app.deadline - Date.now()) / 1000));
+    const time = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    element.textContent = t("question.time_left", { time });
+    element.dataset.low = String(left <= 30);
+  };
+  render();
+  app.timerHandle = setInterval(render, 1000);
+}
+
+async function startSession({ practice }) {
+  stopMedia();
+  app.practice = practice;
+  app.stopped = null;
+  const outbox = practice ? memoryOutbox() : await openOutbox(interviewId);
+  const session = new Session({
+    token: practice ? "practice" : token,
+    identity: practice ? "" : app.identity,
+    device: describeDevice(),
+    openTransport: practice ? practiceTransport(practiceQuestions()) : socketTransport,
+    outbox,
+    ui,
+    practice,
+  });
+  app.session = session;
+  window.__interviewHub = { session }; // for tests: session.block() / unblock()
+  $("practice-banner").hidden = !practice;
+  session.start();
+}
+
+function startInterview() {
+  return startSession({ practice: false });
+}
+
+function practiceQuestions() {
+  return [
+    { text: t("practice.q1"), time_limit_s: 0 },
+    { text: t("practice.q2"), time_limit_s: 0 },
+    { text: t("practice.q3"), time_limit_s: 60 },
+  ];
+}
+
+// A short, human description of this device, shown to the device it takes over from.
+function describeDevice() {
+  const ua = navigator.userAgent;
+  const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrom(e|ium)\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser";
+  const system = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows" : /Mac OS X/.test(ua) ? "macOS" : /Linux/.test(ua) ? "Linux" : "";
+  const kind = /Mobi|iPhone|Android/.test(ua) ? "phone" : "computer";
+  return `${browser} · ${system} ${kind}`.trim();
+}
+
+// --- exit -----------------------------------------------------------------------------------
+async function onExitOpen() {
+  if (!app.session || app.session.final) return;
+  showError($("exit-error"), "");
+  try {
+    await app.session.requestExit();
+  } catch (error) {
+    if (error.body?.reason) {
+      // e.g. the interview is no longer in progress: show why, in the dialog
+      openExitDialog(null);
+      showError($("exit-error"), refusalText(error.body));
+    } else {
+      openExitDialog(null);
+      showError($("exit-error"), t("exit.failed"));
+    }
+  }
+}
+
+function openExitDialog(m) {
+  const dialog = $("exit-dialog");
+  if (m) {
+    const p = m.progress;
+    $("exit-fill").style.width = `${p.percent}%`;
+    $("exit-progress").textContent = t("exit.progress", p);
+    $("exit-progress").dataset.percent = String(p.percent);
+    $("exit-kept").textContent = t(m.current_q >= 0 && m.saved_seq > 0 ? "exit.kept" : "exit.kept_none");
+    $("exit-reentry").textContent = m.reentry_allowed
+      ? t("exit.reentry_until", { until: formatTime(m.reentry_until_ms, i18n.lang) })
+      : t("exit.no_reentry");
+    $("exit-http").hidden = !m.viaHttp;
+    $("exit-unsent").hidden = !(m.viaHttp && m.unsent > 0);
+    $("exit-unsent").textContent = t("exit.unsent", { n: m.unsent });
+    $("exit-confirm").disabled = false;
+  } else {
+    $("exit-confirm").disabled = true;
+  }
+  if (!dialog.open) dialog.showModal();
+  $("exit-cancel").focus();
+}
+
+function closeExitDialog() {
+  const dialog = $("exit-dialog");
+  if (dialog.open) dialog.close();
+}
+
+async function onExitConfirm() {
+  $("exit-confirm").disabled = true;
+  try {
+    await app.session.confirmExit();
+  } catch (error) {
+    $("exit-confirm").disabled = false;
+    showError($("exit-error"), error.body ? refusalText(error.body) : t("exit.failed"));
+  }
+}
+
+function onExitCancel() {
+  app.session?.cancelExit();
+  closeExitDialog();
+  $("answer").focus();
+}
+
+// --- candidate centre -------------------------------------------------------------------------
+async function openCentre() {
+  if (app.practice) {
+    app.practice = false;
+    app.session = null;
+    $("practice-banner").hidden = true;
+    return token ? showReady() : show("identity");
+  }
+  const result = await verify(app.identity);
+  if (result.centre) renderCentre(result.centre);
+}
+
+function renderCentre(centre) {
+  app.lastCentre = centre;
+  const list = $("centre-list");
+  list.replaceChildren();
+  for (const item of centre.interviews) {
+    const li = document.createElement("li");
+    li.dataset.id = item.interview_id;
+    li.dataset.state = item.state;
+    const title = document.createElement("div");
+    title.className = "title";
+    title.textContent = item.position;
+    const state = document.createElement("span");
+    state.className = "state";
+    state.textContent = t(`state.${item.state}`);
+    title.append(state);
+    const progress = document.createElement("div");
+    progress.textContent = t("progress.label", item.progress);
+    const interruptions = document.createElement("div");
+    interruptions.className = "note";
+    interruptions.textContent = t("centre.interruptions", item.interruptions);
+    const next = document.createElement("div");
+    next.className = "next";
+    const action = item.next.action;
+    const key = action === "continue" && !item.next.until_ms ? "centre.next.continue_open" : `centre.next.${action}`;
+    next.textContent = t(key, { until: formatTime(item.next.until_ms, i18n.lang) });
+    li.append(title, progress, interruptions, next);
+    if (item.interview_id === interviewId && ["start", "continue", "reenter"].includes(action)) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "primary";
+      button.textContent = t("centre.open");
+      button.addEventListener("click", () => route(centre));
+      li.append(button);
+    }
+    list.append(li);
+  }
+  show("centre");
+}
+
+// --- wiring -----------------------------------------------------------------------------------
+function main() {
+  i18n.apply(document);
+  bindLangSelect($("lang"), i18n);
+  i18n.onChange(() => {
+    renderProgress(app.progress);
+    renderStopped();
+    if (app.question && !$("screen-question").hidden) {
+      $("question-number").textContent = t("question.of", { n: app.question.q + 1, total: app.question.total });
+      updateFinishButton();
+    }
+    if (app.session) ui.saveState(app.session.saveState());
+    if (!$("screen-centre").hidden && app.lastCentre) renderCentre(app.lastCentre);
+    if (!$("screen-ready").hidden) showReady();
+  });
+
+  $("identity-form").addEventListener("submit", onIdentitySubmit);
+  $("device-continue").addEventListener("click", showReady);
+  $("practice-start").addEventListener("click", () => startSession({ practice: true }));
+  $("interview-start").addEventListener("click", startInterview);
+  $("answer").addEventListener("input", () => scheduleEdit());
+  $("answer").addEventListener("blur", () => flushEdit());
+  $("finish").addEventListener("click", onFinish);
+  $("speak").addEventListener("click", speakQuestion);
+  $("exit-open").addEventListener("click", onExitOpen);
+  $("exit-confirm").addEventListener("click", onExitConfirm);
+  $("exit-cancel").addEventListener("click", onExitCancel);
+  $("exit-dialog").addEventListener("cancel", (event) => {
+    event.preventDefault(); // Escape means "stay"
+    onExitCancel();
+  });
+  $("stopped-centre").addEventListener("click", openCentre);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !$("exit-open").hidden && !$("exit-dialog").open) onExitOpen();
+  });
+  window.addEventListener("pagehide", () => flushEdit());
+
+  if (location.pathname === "/practice") {
+    $("practice-banner").hidden = false;
+    return startSession({ practice: true });
+  }
+  if (!token) {
+    show("identity");
+    $("identity-form").hidden = true;
+    return showError($("identity-error"), t("identity.no_link"));
+  }
+  if (app.identity) {
+    // A reload: verify again with what this tab remembers and carry on.
+    verify(app.identity).then((result) => {
+      if (result.centre) route(result.centre);
+      else {
+        sessionStorage.removeItem(identityKey);
+        show("identity");
+        showError($("identity-error"), result.error);
+      }
+    });
+    return;
+  }
+  show("identity");
+  $("identity").focus();
+}
+
+// Typing streams: edits go out at most every 150 ms, and at once on blur, finish or exit.
+let editTimer = null;
+function scheduleEdit() {
+  if (editTimer) return;
+  editTimer = setTimeout(flushEdit, 150);
+}
+
+function flushEdit() {
+  clearTimeout(editTimer);
+  editTimer = null;
+  if (app.session && !app.session.final && !$("answer").disabled) app.session.edit($("answer").value);
+}
+
+async function onFinish() {
+  flushEdit();
+  app.finishing = true;
+  updateFinishButton();
+  try {
+    await app.session.finish();
+  } finally {
+    app.finishing = false;
+    updateFinishButton();
+  }
+}
+
+function speakQuestion() {
+  if (!window.speechSynthesis || !app.question) return;
+  const utterance = new SpeechSynthesisUtterance(app.question.text);
+  utterance.lang = i18n.lang;
+  speechSynthesis.cancel();
+  speechSynthesis.speak(utterance);
+}
+
+main();
