@@ -514,6 +514,11 @@ function main() {
 // Typing streams: edits go out at most every 150 ms, and at once on blur, finish or exit.
 let editTimer = null;
 function scheduleEdit() {
+  // Never show "saved" while an edit is still only in the box.
+  if (app.session && !app.session.final) {
+    app.session.text = $("answer").value;
+    ui.saveState(app.session.connected ? "saving" : "offline");
+  }
   if (editTimer) return;
   editTimer = setTimeout(flushEdit, 150);
 }

@@ -18,11 +18,12 @@ export function practiceTransport(questions) {
   let timer = null;
   let handlers = null;
 
-  const emit = (message) => setTimeout(() => open && handlers.onMessage(message), 20);
+  // Messages are delivered in order, like frames on a socket, even the one before a close.
+  const emit = (message) => open && setTimeout(() => handlers.onMessage(message), 20);
   const close = (code) => {
     open = false;
     clearTimeout(timer);
-    setTimeout(() => handlers.onClose(code), 30);
+    setTimeout(() => handlers.onClose(code), 40);
   };
   const ask = () => {
     const limit = questions[q].time_limit_s;
