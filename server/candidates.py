@@ -16,7 +16,7 @@ from typing import Any
 
 from protocol import interview as sm
 from protocol.interview import Decision, Snapshot, State
-from protocol.reasons import Reason
+from protocol.reasons import Reason, messages
 from server import identity
 from server.settings import Settings
 from server.store import Store
@@ -323,7 +323,7 @@ class CandidateService:
                         "exits": int(meta.get("exits", 0)),
                     },
                     "created_ms": int(meta.get("created_ms", 0)),
-                    "next": next_step(snap),
+                    "next": next_step(snap, now),
                 }
             )
         return items
@@ -339,8 +339,17 @@ def with_device(decision: Decision, kind: str, caller: Caller) -> Decision:
     return replace(decision, facts=facts)
 
 
-def next_step(snap: Snapshot) -> dict[str, Any]:
-    """What the candidate can do next with this interview, and until when."""
+def next_step(snap: Snapshot, now: int) -> dict[str, Any]:
+    """What the candidate can do next with this interview, and until when (and, when they
+    cannot enter, the reason a join would get, with its message)."""
+    step = next_action(snap)
+    if step["action"] in ("none", "contact_hr"):
+        why = sm.join(snap, now, "", identity_ok=True).refusal or Reason.NOT_IN_PROGRESS
+        step |= {"why": str(why), "message": messages(why)}
+    return step
+
+
+def next_action(snap: Snapshot) -> dict[str, Any]:
     if snap.state is State.INVITED:
         return {"action": "start", "until_ms": snap.link_expires_ms}
     if snap.state is State.IN_PROGRESS:

@@ -15,7 +15,7 @@ from protocol.permissions import Permission, refusal
 from protocol.reasons import Reason
 from server import audit, identity
 from server.accounts import Principal
-from server.candidates import Caller, CandidateService, Refusal, next_step
+from server.candidates import Caller, CandidateService, Refusal, next_action
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.notify import Notifier
 from server.reports import Reports
@@ -96,7 +96,7 @@ class HRService:
             "reentry_until_ms": snap.reentry_until_ms,
             "link_expires_ms": snap.link_expires_ms,
             "attempt": int(meta.get("attempt", 1)),
-            "next": next_step(snap),
+            "next": next_action(snap),
         }
 
     async def list_interviews(self, req: Request, state: str = "") -> list[dict[str, Any]]:

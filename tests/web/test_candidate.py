@@ -259,7 +259,7 @@ async def test_reentry_refused_or_allowed(hub: Hub, org: Org, new_context, secon
     await again.click("#verify")
     if not second_entry:
         item = again.locator(f"#centre-list li[data-id='{iv['interview_id']}']")
-        await expect(item).to_contain_text("contact HR")
+        await expect(item).to_contain_text("A second entry is not allowed for this interview.")
         await expect(item.locator("button")).to_have_count(0)
         return
     await expect(again.locator("#screen-device")).to_be_visible()

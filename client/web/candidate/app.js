@@ -414,6 +414,9 @@ function renderCentre(centre) {
   app.lastCentre = centre;
   const list = $("centre-list");
   list.replaceChildren();
+  const mine = centre.interviews.find((item) => item.interview_id === interviewId);
+  $("centre-summary").hidden = !mine?.next.message;
+  $("centre-summary").textContent = mine?.next.message ? i18n.message(mine.next.message) : "";
   for (const item of centre.interviews) {
     const li = document.createElement("li");
     li.dataset.id = item.interview_id;
@@ -434,7 +437,10 @@ function renderCentre(centre) {
     next.className = "next";
     const action = item.next.action;
     const key = action === "continue" && !item.next.until_ms ? "centre.next.continue_open" : `centre.next.${action}`;
-    next.textContent = t(key, { until: formatTime(item.next.until_ms, i18n.lang) });
+    // When the candidate cannot enter, the hub says why (the reason a join would get).
+    next.textContent = item.next.message
+      ? i18n.message(item.next.message)
+      : t(key, { until: formatTime(item.next.until_ms, i18n.lang) });
     li.append(title, progress, interruptions, next);
     if (item.interview_id === interviewId && ["start", "continue", "reenter"].includes(action)) {
       const button = document.createElement("button");
