@@ -366,3 +366,63 @@ async def test_keyboard_and_screen_reader_labels(hub: Hub, org: Org, new_context
     _, _, state = await stored(hub, iv["interview_id"])
     assert state == "in_progress"
     no_js_errors(page)
+
+
+async def no_sideways_scroll(page: Page) -> None:
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE_SCREEN["width"], f"page is {width}px wide on a phone"
+
+
+async def test_phone_screens_fit_and_keep_the_confirm_out_of_thumb_reach(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """On a phone every screen fits the width, and the exit confirm sits below "continue", away from the ×."""
+    iv = await create(hub, org, questions=2, second_entry=True)
+    _, page = await candidate(new_context, viewport=PHONE_SCREEN, is_mobile=True, has_touch=True)
+    await page.goto(iv["link"])
+    await no_sideways_scroll(page)
+    await screenshot(page, "candidate-identity-phone")
+    await page.fill("#identity", PHONE)
+    await page.click("#verify")
+    await expect(page.locator("#check-camera")).to_have_attribute("data-status", "ok")
+    await expect(page.locator("#check-connection")).to_have_attribute("data-status", "ok")
+    await no_sideways_scroll(page)
+    await screenshot(page, "candidate-device-check-phone")
+    await page.click("#device-continue")
+    await expect(page.locator("#ready-summary")).to_contain_text("2 questions")
+    await screenshot(page, "candidate-ready-phone")
+    await page.click("#interview-start")
+    await expect(page.locator("#screen-question")).to_be_visible()
+    await page.type("#answer", "on the phone", delay=5)
+    await saved(page)
+    await page.click("#exit-open")
+    await expect(page.locator("#exit-progress")).to_contain_text("0%")
+    confirm = await page.locator("#exit-confirm").bounding_box()
+    stay = await page.locator("#exit-cancel").bounding_box()
+    close = await page.locator("#exit-open").bounding_box()
+    assert confirm and stay and close
+    assert confirm["y"] > stay["y"] + stay["height"]  # below "continue the interview"
+    assert confirm["y"] > close["y"] + 100  # far from where the × was tapped
+    await no_sideways_scroll(page)
+    await screenshot(page, "candidate-exit-confirm-phone")
+    await page.click("#exit-confirm")
+    await page.click("#stopped-centre")
+    await expect(page.locator("#centre-list li")).to_have_count(1)
+    await no_sideways_scroll(page)
+    await screenshot(page, "candidate-centre-phone")
+    no_js_errors(page)
+
+
+async def test_desktop_confirm_is_on_the_far_side_from_the_x(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """On a desktop "Leave now" is at the dialog's far left, "continue" at the right under the ×'s column."""
+    iv = await create(hub, org, questions=1)
+    _, page = await candidate(new_context)
+    await enter(page, iv["link"])
+    await page.click("#exit-open")
+    await expect(page.locator("#exit-progress")).to_be_visible()
+    confirm = await page.locator("#exit-confirm").bounding_box()
+    stay = await page.locator("#exit-cancel").bounding_box()
+    assert confirm and stay and confirm["x"] + confirm["width"] < stay["x"]
+    no_js_errors(page)
