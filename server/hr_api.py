@@ -208,6 +208,24 @@ class HRApi:
             }
         )
 
+    async def session(self, request: Request) -> Response:
+        """
+        summary: "Whether this browser is logged in (200 either way), and as whom."
+        """
+        token, _ = self.token_of(request)
+        p = await self.accounts.principal(token)
+        if p is None:
+            return JSONResponse({"logged_in": False})
+        return JSONResponse(
+            {
+                "logged_in": True,
+                "user": p.user,
+                "org": p.org,
+                "roles": list(p.roles),
+                "permissions": sorted(p.permissions),
+            }
+        )
+
     # --- interviews -----------------------------------------------------------------------
 
     async def list_interviews(self, request: Request, req: HRRequest) -> Response:
@@ -419,6 +437,7 @@ class HRApi:
             Route("/api/hr/login", self.login, methods=["POST"]),
             Route("/api/hr/logout", g(self.logout), methods=["POST"]),
             Route("/api/hr/me", g(self.me), methods=["GET"]),
+            Route("/api/hr/session", self.session, methods=["GET"]),
             Route("/api/hr/interviews", g(self.list_interviews), methods=["GET"]),
             Route("/api/hr/interviews", g(self.create_interview), methods=["POST"]),
             Route(iv, g(self.get_interview), methods=["GET"]),

@@ -414,3 +414,15 @@ async def test_openapi_describes_the_hr_api(hub: Hub) -> None:
         assert "/api/hr/interviews/{iv}/end" in spec["paths"]
         assert "summary" in spec["paths"]["/api/hr/interviews/{iv}/end"]["post"]
         assert "interview-hub HR API" in (await http.get("/docs")).text
+
+
+async def test_session_endpoint_answers_200_logged_in_or_not(hub: Hub, org: Org) -> None:
+    """/api/hr/session tells a page whether it is logged in without a 401: false without a session, the user with one."""
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        anonymous = await http.get("/api/hr/session")
+        assert anonymous.status_code == 200 and anonymous.json() == {"logged_in": False}
+        bogus = await http.get("/api/hr/session", headers={"Authorization": "Bearer nope"})
+        assert bogus.json() == {"logged_in": False}
+        me = (await http.get("/api/hr/session", headers=org.auth("recruiter"))).json()
+    assert me["logged_in"] is True and me["user"] == org.users["recruiter"]
+    assert "interview.view" in me["permissions"] and "interview.end" not in me["permissions"]

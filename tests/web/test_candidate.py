@@ -407,7 +407,7 @@ async def test_phone_screens_fit_and_keep_the_confirm_out_of_thumb_reach(
     await screenshot(page, "candidate-exit-confirm-phone")
     await page.click("#exit-confirm")
     await page.click("#stopped-centre")
-    await expect(page.locator("#centre-list li")).to_have_count(1)
+    await expect(page.locator(f"#centre-list li[data-id='{iv['interview_id']}']")).to_be_visible()
     await no_sideways_scroll(page)
     await screenshot(page, "candidate-centre-phone")
     no_js_errors(page)

@@ -1,0 +1,1203 @@
+// The HR live console (served at /hr). Plain ES module, no inline script (strict CSP).
+//
+// Stable hooks (ids and data attributes the tests rely on):
+//   login        #login-user #login-password #login-submit #login-error; logged in: #whoami,
+//                #logout; language: #lang-select; connection: #live-status[data-status=
+//                live|reconnecting|offline]
+//   navigation   #nav-list #nav-log #nav-roles (hidden without role.manage); routes are
+//                hashes: #list, #iv/<id>, #log, #roles
+//   list         #state-filter, #list-refresh, #create-open; rows
+//                [data-testid=iv-row][data-id=<id>] with [data-field=state][data-state]
+//                (translated label), [data-field=progress][data-percent] ("1/3"),
+//                [data-field=device], [data-field=activity], [data-field=interruptions];
+//                the row's button [data-testid=iv-open] (or a click on the row) opens it
+//   detail       #detail[data-id], #detail-state[data-state], #detail-progress[data-percent],
+//                answers [data-testid=answer][data-q=<q>] > [data-testid=answer-text] (the
+//                folded text) and [data-testid=answer-status][data-status]; live events
+//                #events > li[data-kind=<kind>] NEWEST FIRST (a takeover is
+//                li[data-kind=joined][data-took-over=true])
+//   actions      #end-open → #end-dialog (#end-note, #end-confirm, #end-cancel);
+//                #reset-open → #reset-dialog (#reset-confirm, #reset-cancel);
+//                #reentry-window (hours), #reentry-grant, #reentry-revoke;
+//                #link-resend → the new link in #link-value (#link-output);
+//                #report-generate, #report-open (latest report.html, new tab),
+//                #report-versions > li[data-version] with JSON and printable links;
+//                #log-open → #log-panel, #log-table, #log-verify → #log-verify-result[data-ok]
+//   create       #create-open → #create-dialog: #create-name #create-id-number #create-phone
+//                #create-email #create-lang #create-position #create-questions (one per
+//                line, "text | seconds" for a time limit) #create-second-entry
+//                #create-submit #create-cancel #create-error
+//   messages     refusals: #action-error (role=alert, data-reason); successes: #action-done
+//   org log      #org-log-view, #org-log-action, #org-log-refresh, #org-log-table
+//   roles        #roles-view; permission boxes input[data-role=<role>][data-perm=<perm>],
+//                #role-save-<role>; users: input[data-user=<name>][data-user-role=<role>],
+//                button[data-save-user=<name>]; add: #user-add-name #user-add-password
+//                #user-add-role #user-add-submit
+//   debug        window.__consoleDebug.dropSocket(hold) closes the monitor socket; it
+//                reconnects with backoff, or with hold=true only on resumeSocket()
+import { bindLangSelect, formatTime, makeI18n } from "/web/shared/i18n.js";
+import { foldText } from "/web/shared/answers.js";
+import { postJson } from "/web/shared/wire.js";
+import S from "./strings.js";
+import { Monitor } from "./monitor.js";
+
+const i18n = makeI18n(S);
+const t = (key, vars) => i18n.t(key, vars);
+const $ = (id) => document.getElementById(id);
+
+const PERMISSIONS = [
+  "interview.create",
+  "interview.view",
+  "interview.end",
+  "interview.reset",
+  "interview.reentry.grant",
+  "report.generate",
+  "log.view",
+  "role.manage",
+];
+const ROLES = ["admin", "recruiting_manager", "interview_lead", "recruiter"];
+
+const state = {
+  me: null,
+  list: [],
+  detail: null, // {id, data, texts: Map q -> folded text, events: [], reports: Set}
+  error: null, // {map, key, reason}
+  done: null, // {key, vars}
+  loginError: null,
+  log: null, // {entries, verify}
+  orgLog: null,
+  roles: null,
+  users: null,
+};
+
+// --- HTTP ---------------------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const init = { method, credentials: "same-origin", headers: {} };
+  if (method !== "GET") {
+    init.headers["X-CSRF"] = "1";
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body ?? {});
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    return { ok: false, status: 0, body: {} };
+  }
+  let parsed = {};
+  try {
+    parsed = await response.json();
+  } catch {
+    parsed = {};
+  }
+  if (response.status === 401 && state.me) loggedOut(parsed);
+  return { ok: response.ok, status: response.status, body: parsed };
+}
+
+const ivPath = (id, rest = "") => `/api/hr/interviews/${encodeURIComponent(id)}${rest}`;
+
+// --- messages -----------------------------------------------------------------------------
+
+function showError(body, status) {
+  state.done = null;
+  if (status === 0) state.error = { map: null, key: "error.network", reason: "network" };
+  else state.error = { map: body?.message, key: "error.generic", reason: body?.reason || "" };
+  renderBanners();
+  $("action-error").scrollIntoView({ block: "nearest" });
+}
+
+function showDone(key, vars = {}) {
+  state.error = null;
+  state.done = { key, vars };
+  renderBanners();
+}
+
+function clearBanners() {
+  state.error = null;
+  state.done = null;
+  renderBanners();
+}
+
+function renderBanners() {
+  const err = $("action-error");
+  if (state.error) {
+    err.textContent = i18n.message(state.error.map, state.error.key);
+    err.dataset.reason = state.error.reason;
+    err.hidden = false;
+  } else {
+    err.hidden = true;
+    err.textContent = "";
+    err.dataset.reason = "";
+  }
+  const done = $("action-done");
+  if (state.done) {
+    done.textContent = t(state.done.key, state.done.vars);
+    done.hidden = false;
+  } else {
+    done.hidden = true;
+    done.textContent = "";
+  }
+}
+
+// --- login / logout -----------------------------------------------------------------------
+
+function renderLoginError() {
+  const el = $("login-error");
+  if (state.loginError) {
+    el.textContent = i18n.message(state.loginError.map, state.loginError.key);
+    el.hidden = false;
+  } else {
+    el.hidden = true;
+    el.textContent = "";
+  }
+}
+
+function showLogin() {
+  state.me = null;
+  $("console-view").hidden = true;
+  $("whoami-box").hidden = true;
+  $("live-status").hidden = true;
+  $("login-view").hidden = false;
+  renderLoginError();
+  $("login-user").focus();
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const username = $("login-user").value.trim();
+  const password = $("login-password").value;
+  $("login-submit").disabled = true;
+  let result;
+  try {
+    result = await postJson("/api/hr/login", { username, password });
+  } catch {
+    result = { ok: false, status: 0, body: {} };
+  }
+  $("login-submit").disabled = false;
+  if (!result.ok) {
+    state.loginError = {
+      map: result.body?.message,
+      key: result.status === 0 ? "error.network" : "error.generic",
+    };
+    renderLoginError();
+    $("login-password").select();
+    return;
+  }
+  state.loginError = null;
+  $("login-password").value = "";
+  await boot();
+});
+
+$("logout").addEventListener("click", async () => {
+  await api("POST", "/api/hr/logout", {});
+  monitor.stop();
+  state.loginError = null;
+  leaveDetail();
+  showLogin();
+});
+
+function loggedOut(body) {
+  if (!state.me) return;
+  monitor.stop();
+  leaveDetail();
+  state.loginError = { map: body?.message, key: "error.generic" };
+  showLogin();
+}
+
+// --- the monitor --------------------------------------------------------------------------
+
+const monitor = new Monitor({
+  onStatus: renderStatus,
+  onReady(msg, again) {
+    if (state.me) state.me.permissions = msg.permissions;
+    if (again) {
+      // whatever happened while away that the organisation watch cannot replay
+      scheduleListRefresh();
+      if (state.detail) scheduleDetailRefresh();
+    }
+  },
+  onFinal(refused) {
+    loggedOut(refused || {});
+  },
+  onFact: onFact,
+});
+
+let liveStatus = "offline";
+function renderStatus(status) {
+  liveStatus = status;
+  const el = $("live-status");
+  el.dataset.status = status;
+  $("live-status-text").textContent = t(`status.${status}`);
+  el.setAttribute("aria-label", `${t("status.label")}: ${t(`status.${status}`)}`);
+}
+
+function onFact(msg) {
+  const d = state.detail;
+  switch (msg.type) {
+    case "event":
+      if (msg.watch === "") scheduleListRefresh();
+      else if (d && msg.watch === d.id) onDetailEvent(msg);
+      break;
+    case "chunk":
+      if (d && msg.interview_id === d.id && typeof msg.data === "string") {
+        const q = msg.q;
+        d.texts.set(q, foldText([d.texts.get(q) ?? "", msg.data]));
+        renderAnswerText(q);
+      }
+      break;
+    case "watching":
+      if (d && msg.interview_id === d.id && msg.summary && d.data) {
+        const { answers, ...rest } = msg.summary;
+        Object.assign(d.data, rest);
+        if (Array.isArray(answers)) d.data.answers = answers;
+        renderDetail();
+      }
+      break;
+    case "behind":
+      showDone("error.behind");
+      if (msg.interview_id === "") loadList();
+      else if (d && msg.interview_id === d.id) openDetail(d.id);
+      break;
+    case "refused":
+      showError(msg, 400);
+      break;
+    default:
+      break;
+  }
+}
+
+// --- list ---------------------------------------------------------------------------------
+
+let listTimer = null;
+function scheduleListRefresh() {
+  clearTimeout(listTimer);
+  listTimer = setTimeout(loadList, 200);
+}
+
+async function loadList() {
+  if (!state.me) return;
+  const filter = $("state-filter").value;
+  const r = await api("GET", `/api/hr/interviews${filter ? `?state=${filter}` : ""}`);
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    return;
+  }
+  if (filter !== $("state-filter").value) return; // a newer filter is loading
+  state.list = r.body.interviews.sort((a, b) => b.created_ms - a.created_ms);
+  renderList();
+}
+
+function cell(tr, field) {
+  let td = tr.querySelector(`td[data-col="${field}"]`);
+  if (!td) {
+    td = document.createElement("td");
+    td.dataset.col = field;
+    tr.append(td);
+  }
+  td.dataset.label = t(`col.${field}`);
+  return td;
+}
+
+function stateBadge(el, code) {
+  el.dataset.state = code || "";
+  el.className = `badge state-${code || "none"}`;
+  el.textContent = code ? t(`state.${code}`) : "";
+}
+
+function progressText(p) {
+  return p ? `${p.answered}/${p.total}` : "";
+}
+
+function fillRow(tr, item) {
+  const who = cell(tr, "candidate");
+  let open = who.querySelector("button");
+  if (!open) {
+    open = document.createElement("button");
+    open.type = "button";
+    open.className = "linklike";
+    open.dataset.testid = "iv-open";
+    who.append(open);
+  }
+  open.textContent = item.candidate || item.interview_id;
+  open.setAttribute("aria-label", t("open.label", { name: item.candidate || item.interview_id }));
+  cell(tr, "position").textContent = item.position;
+
+  const stateCell = cell(tr, "state");
+  let badge = stateCell.querySelector('[data-field="state"]');
+  if (!badge) {
+    badge = document.createElement("span");
+    stateCell.append(badge);
+  }
+  stateBadge(badge, item.state);
+  badge.dataset.field = "state";
+
+  const progCell = cell(tr, "progress");
+  let prog = progCell.querySelector('[data-field="progress"]');
+  let meter = progCell.querySelector("meter");
+  if (!prog) {
+    prog = document.createElement("span");
+    prog.dataset.field = "progress";
+    meter = document.createElement("meter");
+    meter.min = 0;
+    meter.max = 100;
+    meter.setAttribute("aria-hidden", "true");
+    progCell.append(prog, " ", meter);
+  }
+  prog.textContent = progressText(item.progress);
+  prog.dataset.percent = String(item.progress?.percent ?? 0);
+  meter.value = item.progress?.percent ?? 0;
+
+  const dev = cell(tr, "device");
+  dev.replaceChildren();
+  const dot = document.createElement("span");
+  dot.className = `conn ${item.connected ? "on" : "off"}`;
+  dot.dataset.field = "connected";
+  dot.dataset.connected = String(item.connected);
+  dot.textContent = item.connected ? t("connected") : t("not_connected");
+  const name = document.createElement("span");
+  name.className = "device";
+  name.dataset.field = "device";
+  name.textContent = item.device || "";
+  name.title = item.device || "";
+  dev.append(dot, name);
+
+  const act = cell(tr, "activity");
+  act.dataset.field = "activity";
+  act.textContent = formatTime(item.last_activity_ms, i18n.lang);
+  const intr = cell(tr, "interruptions");
+  intr.dataset.field = "interruptions";
+  intr.textContent = t("interruptions", {
+    d: item.interruptions?.disconnects ?? 0,
+    e: item.interruptions?.exits ?? 0,
+  });
+}
+
+function renderList() {
+  const body = $("iv-rows");
+  const existing = new Map([...body.children].map((tr) => [tr.dataset.id, tr]));
+  const wanted = state.list.map((item) => {
+    let tr = existing.get(item.interview_id);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.dataset.testid = "iv-row";
+      tr.dataset.id = item.interview_id;
+      tr.className = "iv-row";
+    }
+    existing.delete(item.interview_id);
+    fillRow(tr, item);
+    return tr;
+  });
+  for (const tr of existing.values()) tr.remove();
+  const current = [...body.children];
+  if (current.length !== wanted.length || current.some((tr, i) => tr !== wanted[i])) {
+    body.append(...wanted); // moves rows into order
+  }
+  $("list-empty").hidden = state.list.length > 0;
+}
+
+$("iv-rows").addEventListener("click", (event) => {
+  const tr = event.target.closest("tr[data-id]");
+  if (tr) location.hash = `#iv/${encodeURIComponent(tr.dataset.id)}`;
+});
+$("state-filter").addEventListener("change", loadList);
+$("list-refresh").addEventListener("click", loadList);
+
+// --- detail -------------------------------------------------------------------------------
+
+function leaveDetail() {
+  if (state.detail) monitor.unwatch(state.detail.id);
+  state.detail = null;
+  clearTimeout(detailTimer);
+}
+
+async function openDetail(id) {
+  if (state.detail) monitor.unwatch(state.detail.id);
+  const d = { id, data: null, texts: new Map(), events: [], reports: new Set() };
+  state.detail = d;
+  state.log = null;
+  const view = $("detail");
+  view.dataset.id = id;
+  $("detail-name").textContent = t("detail.loading");
+  stateBadge($("detail-state"), "");
+  $("answers").replaceChildren();
+  $("events").replaceChildren();
+  $("link-output").hidden = true;
+  $("log-panel").hidden = true;
+  renderReports();
+  const r = await api("GET", ivPath(id));
+  if (state.detail !== d) return;
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    return;
+  }
+  d.data = r.body;
+  renderDetail();
+  monitor.watch(id, "0", "0"); // every event and chunk from the start, then live
+}
+
+let detailTimer = null;
+function scheduleDetailRefresh() {
+  clearTimeout(detailTimer);
+  detailTimer = setTimeout(refreshDetail, 200);
+}
+
+async function refreshDetail() {
+  const d = state.detail;
+  if (!d) return;
+  const r = await api("GET", ivPath(d.id));
+  if (state.detail !== d || !r.ok) return;
+  d.data = r.body;
+  renderDetail();
+}
+
+const STATE_AFTER = {
+  joined: "in_progress",
+  exited: "exited",
+  completed: "completed",
+  ended: "ended",
+  expired: "expired",
+  reset: "invited",
+};
+
+function onDetailEvent(msg) {
+  const d = state.detail;
+  d.events.push(msg);
+  if (d.events.length > 300) d.events.shift();
+  if (msg.kind === "report_ready" && msg.data?.version) d.reports.add(msg.data.version);
+  if (msg.kind === "reset") {
+    // a new attempt: the answers and reports shown so far belong to the one before
+    d.texts.clear();
+    d.reports.clear();
+  }
+  if (d.data && STATE_AFTER[msg.kind]) d.data.state = STATE_AFTER[msg.kind];
+  if (d.data?.progress && msg.data?.progress) d.data.progress = msg.data.progress;
+  prependEvent(msg);
+  if (d.data) renderDetail();
+  renderReports();
+  scheduleDetailRefresh();
+}
+
+function eventLabel(e) {
+  const data = e.data || {};
+  const vars = {
+    by: data.by || "HR",
+    n: (data.q ?? 0) + 1,
+    status: t(`answer.status.${data.status ?? ""}`),
+    version: data.version ?? "",
+  };
+  if (e.kind === "joined" && data.took_over) return t("event.taken_over", vars);
+  const key = `event.${e.kind}`;
+  return S[key] ? t(key, vars) : e.kind;
+}
+
+function eventExtras(e) {
+  const data = e.data || {};
+  const out = [];
+  if (e.kind === "joined" && data.mode && S[`event.mode.${data.mode}`]) out.push(t(`event.mode.${data.mode}`));
+  if ((e.kind === "joined" || e.kind === "disconnected") && data.device) {
+    out.push(t("event.device", { device: data.device }));
+  }
+  if (e.kind === "ended" && data.note) out.push(t("event.note", { note: data.note }));
+  if (data.progress) out.push(progressText(data.progress));
+  return out.join(" · ");
+}
+
+function eventItem(e) {
+  const li = document.createElement("li");
+  li.dataset.kind = e.kind;
+  li.dataset.id = e.id;
+  if (e.kind === "joined" && e.data?.took_over) li.dataset.tookOver = "true";
+  const time = document.createElement("time");
+  time.dateTime = new Date(e.t).toISOString();
+  time.textContent = new Date(e.t).toLocaleTimeString(i18n.lang);
+  const label = document.createElement("span");
+  label.className = "ev-label";
+  label.textContent = eventLabel(e);
+  li.append(time, " ", label);
+  const extra = eventExtras(e);
+  if (extra) {
+    const small = document.createElement("span");
+    small.className = "ev-extra";
+    small.textContent = extra;
+    li.append(" ", small);
+  }
+  return li;
+}
+
+function prependEvent(e) {
+  const list = $("events");
+  list.prepend(eventItem(e));
+  while (list.children.length > 300) list.lastElementChild.remove();
+}
+
+function renderEvents() {
+  const d = state.detail;
+  if (!d) return;
+  $("events").replaceChildren(...[...d.events].reverse().map(eventItem));
+}
+
+function answerText(q) {
+  const d = state.detail;
+  if (d.texts.has(q)) return d.texts.get(q);
+  const a = d.data?.answers?.find((x) => x.q === q);
+  return a?.text ?? "";
+}
+
+function renderAnswerText(q) {
+  const el = document.querySelector(`#answers [data-q="${q}"] [data-testid="answer-text"]`);
+  if (el) el.textContent = answerText(q);
+}
+
+function renderAnswers() {
+  const d = state.detail;
+  const box = $("answers");
+  for (const a of d.data.answers || []) {
+    let art = box.querySelector(`[data-q="${a.q}"]`);
+    if (!art) {
+      art = document.createElement("article");
+      art.className = "answer";
+      art.dataset.testid = "answer";
+      art.dataset.q = String(a.q);
+      const h = document.createElement("h4");
+      const status = document.createElement("span");
+      status.className = "answer-status";
+      status.dataset.testid = "answer-status";
+      const text = document.createElement("div");
+      text.className = "answer-text";
+      text.dataset.testid = "answer-text";
+      text.setAttribute("aria-live", "off");
+      art.append(h, status, text);
+      box.append(art);
+    }
+    const question = typeof a.question === "string" ? a.question : (a.question?.text ?? "");
+    art.querySelector("h4").textContent = `${t("question", { n: a.q + 1 })}: ${question}`;
+    const status = art.querySelector(".answer-status");
+    status.dataset.status = a.status || "";
+    status.textContent = t(`answer.status.${a.status || ""}`);
+    const text = art.querySelector(".answer-text");
+    text.dataset.empty = t("answer.empty");
+    text.textContent = answerText(a.q);
+  }
+  for (const art of [...box.children]) {
+    if (Number(art.dataset.q) >= (d.data.answers || []).length) art.remove();
+  }
+}
+
+function untilText(ms) {
+  return formatTime(ms, i18n.lang);
+}
+
+function renderDetail() {
+  const d = state.detail;
+  if (!d || !d.data) return;
+  const x = d.data;
+  $("detail").dataset.id = d.id;
+  $("detail-name").textContent = x.candidate || d.id;
+  $("detail-position").textContent = x.position || "";
+  stateBadge($("detail-state"), x.state);
+  const prog = $("detail-progress");
+  prog.textContent = progressText(x.progress);
+  prog.dataset.percent = String(x.progress?.percent ?? 0);
+  $("detail-meter").value = x.progress?.percent ?? 0;
+  const conn = $("detail-connected");
+  conn.textContent = x.connected ? t("connected") : t("not_connected");
+  conn.dataset.connected = String(Boolean(x.connected));
+  $("detail-device").textContent = x.device || "";
+  $("detail-activity").textContent = formatTime(x.last_activity_ms, i18n.lang);
+  $("detail-interruptions").textContent = t("interruptions", {
+    d: x.interruptions?.disconnects ?? 0,
+    e: x.interruptions?.exits ?? 0,
+  });
+  const second = $("detail-second-entry");
+  second.dataset.allowed = String(Boolean(x.second_entry));
+  if (!x.second_entry) second.textContent = t("detail.second_entry.no");
+  else if (x.reentry_until_ms) second.textContent = t("detail.second_entry.yes", { until: untilText(x.reentry_until_ms) });
+  else second.textContent = t("detail.second_entry.yes_open");
+  const next = x.next || {};
+  let nextText = "";
+  if (next.action === "start") nextText = t("next.start", { until: untilText(next.until_ms) });
+  else if (next.action === "continue") {
+    nextText = next.until_ms ? t("next.continue_until", { until: untilText(next.until_ms) }) : t("next.continue");
+  } else if (next.action === "reenter") nextText = t("next.reenter", { until: untilText(next.until_ms) });
+  else if (next.action) nextText = t(`next.${next.action}`);
+  $("detail-next").textContent = nextText;
+  $("detail-attempt").textContent = x.attempts ? `${x.attempt}/${x.attempts}` : String(x.attempt ?? "");
+  $("detail-contact").textContent = [x.phone, x.id_number].filter(Boolean).join(" · ");
+  renderAnswers();
+}
+
+function renderReports() {
+  const d = state.detail;
+  const list = $("report-versions");
+  const open = $("report-open");
+  const versions = d ? [...d.reports].sort((a, b) => b - a) : [];
+  if (!versions.length) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = t("report.none");
+    list.replaceChildren(li);
+    open.setAttribute("aria-disabled", "true");
+    open.setAttribute("href", "#");
+    open.classList.add("disabled");
+    return;
+  }
+  open.setAttribute("aria-disabled", "false");
+  open.classList.remove("disabled");
+  open.setAttribute("href", ivPath(d.id, "/report.html"));
+  list.replaceChildren(
+    ...versions.map((v) => {
+      const li = document.createElement("li");
+      li.dataset.version = String(v);
+      const name = document.createElement("span");
+      name.textContent = t("report.version", { v });
+      const json = document.createElement("a");
+      json.href = ivPath(d.id, `/report?version=${v}`);
+      json.target = "_blank";
+      json.rel = "noopener";
+      json.textContent = t("report.json");
+      json.dataset.format = "json";
+      const html = document.createElement("a");
+      html.href = ivPath(d.id, `/report.html?version=${v}`);
+      html.target = "_blank";
+      html.rel = "noopener";
+      html.textContent = t("report.html");
+      html.dataset.format = "html";
+      li.append(name, " ", json, " ", html);
+      return li;
+    }),
+  );
+}
+
+// --- actions ------------------------------------------------------------------------------
+
+function currentId() {
+  return state.detail?.id;
+}
+
+async function act(method, rest, body) {
+  const id = currentId();
+  if (!id) return null;
+  const r = await api(method, ivPath(id, rest), body);
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    return null;
+  }
+  return r.body;
+}
+
+function openDialog(dialog, focus) {
+  clearBanners();
+  dialog.showModal();
+  focus?.focus();
+}
+
+$("end-open").addEventListener("click", () => {
+  $("end-note").value = "";
+  openDialog($("end-dialog"), $("end-note"));
+});
+$("end-cancel").addEventListener("click", () => $("end-dialog").close());
+$("end-confirm").addEventListener("click", async () => {
+  const button = $("end-confirm");
+  button.disabled = true;
+  const body = await act("POST", "/end", { confirm: true, note: $("end-note").value });
+  button.disabled = false;
+  $("end-dialog").close();
+  if (body) {
+    if (state.detail?.data) {
+      state.detail.data.state = body.state;
+      state.detail.data.progress = body.progress;
+      renderDetail();
+    }
+    showDone("done.ended");
+    scheduleDetailRefresh();
+  }
+  $("end-open").focus();
+});
+
+$("reset-open").addEventListener("click", () => openDialog($("reset-dialog"), $("reset-cancel")));
+$("reset-cancel").addEventListener("click", () => $("reset-dialog").close());
+$("reset-confirm").addEventListener("click", async () => {
+  const button = $("reset-confirm");
+  button.disabled = true;
+  const body = await act("POST", "/reset", { confirm: true });
+  button.disabled = false;
+  $("reset-dialog").close();
+  if (body) {
+    showLink(body.link);
+    showDone("done.reset", { link: body.link });
+    scheduleDetailRefresh();
+  }
+  $("reset-open").focus();
+});
+
+function showLink(link) {
+  $("link-value").value = link;
+  $("link-output").hidden = false;
+}
+
+$("reentry-grant").addEventListener("click", async () => {
+  clearBanners();
+  const hours = Number($("reentry-window").value);
+  const body = { grant: true };
+  if (Number.isFinite(hours) && hours > 0) body.window_s = Math.round(hours * 3600);
+  if (await act("POST", "/reentry", body)) {
+    showDone("done.reentry_granted");
+    scheduleDetailRefresh();
+  }
+});
+$("reentry-revoke").addEventListener("click", async () => {
+  clearBanners();
+  if (await act("POST", "/reentry", { grant: false })) {
+    showDone("done.reentry_revoked");
+    scheduleDetailRefresh();
+  }
+});
+$("link-resend").addEventListener("click", async () => {
+  clearBanners();
+  const body = await act("POST", "/link", {});
+  if (body) {
+    showLink(body.link);
+    showDone("done.link", { link: body.link });
+  }
+});
+$("report-generate").addEventListener("click", async () => {
+  clearBanners();
+  const body = await act("POST", "/report", {});
+  if (body && state.detail) {
+    state.detail.reports.add(body.version);
+    renderReports();
+    showDone("done.report", { v: body.version });
+  }
+});
+$("report-open").addEventListener("click", (event) => {
+  if ($("report-open").getAttribute("aria-disabled") === "true") event.preventDefault();
+});
+
+// --- operation logs -----------------------------------------------------------------------
+
+const LOG_COLS = ["time", "actor", "role", "action", "outcome", "ip", "device"];
+
+function renderLogTable(table, entries) {
+  const head = document.createElement("tr");
+  for (const col of LOG_COLS) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = t(`col.${col}`);
+    head.append(th);
+  }
+  table.tHead.replaceChildren(head);
+  const rows = (entries || []).map((e) => {
+    const tr = document.createElement("tr");
+    tr.dataset.action = e.action || "";
+    tr.dataset.outcome = e.outcome || "";
+    for (const col of LOG_COLS) {
+      const td = document.createElement("td");
+      td.dataset.label = t(`col.${col}`);
+      td.textContent = col === "time" ? formatTime(e.t, i18n.lang) : String(e[col] ?? "");
+      if (col === "outcome" && e.outcome !== "ok") td.className = "bad";
+      tr.append(td);
+    }
+    return tr;
+  });
+  if (!rows.length) {
+    const tr = document.createElement("tr");
+    const td = document.createElement("td");
+    td.colSpan = LOG_COLS.length;
+    td.className = "muted";
+    td.textContent = t("log.empty");
+    tr.append(td);
+    rows.push(tr);
+  }
+  table.tBodies[0].replaceChildren(...rows);
+}
+
+async function loadLog() {
+  const body = await act("GET", "/log");
+  if (!body) return;
+  state.log = { entries: [...body.entries].reverse(), verify: null };
+  $("log-panel").hidden = false;
+  $("log-verify-result").hidden = true;
+  renderLogTable($("log-table"), state.log.entries);
+}
+
+function renderVerify() {
+  const el = $("log-verify-result");
+  const v = state.log?.verify;
+  if (!v) {
+    el.hidden = true;
+    return;
+  }
+  el.hidden = false;
+  el.dataset.ok = String(v.ok);
+  el.className = v.ok ? "done" : "error";
+  el.textContent = v.ok
+    ? t("log.ok", { n: v.entries })
+    : t("log.bad", { n: v.first_bad, reason: v.reason || v.first_bad_id });
+}
+
+$("log-open").addEventListener("click", () => {
+  clearBanners();
+  loadLog();
+});
+$("log-close").addEventListener("click", () => {
+  $("log-panel").hidden = true;
+  $("log-open").focus();
+});
+$("log-verify").addEventListener("click", async () => {
+  const body = await act("GET", "/log/verify");
+  if (body && state.log) {
+    state.log.verify = body;
+    renderVerify();
+  }
+});
+
+async function loadOrgLog() {
+  const action = $("org-log-action").value.trim();
+  const r = await api("GET", `/api/hr/log${action ? `?action=${encodeURIComponent(action)}` : ""}`);
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    state.orgLog = [];
+  } else {
+    state.orgLog = [...r.body.entries].reverse();
+    const actions = new Set(state.orgLog.map((e) => e.action).filter(Boolean));
+    $("org-log-actions").replaceChildren(
+      ...[...actions].sort().map((a) => Object.assign(document.createElement("option"), { value: a })),
+    );
+  }
+  renderLogTable($("org-log-table"), state.orgLog);
+}
+$("org-log-refresh").addEventListener("click", loadOrgLog);
+$("org-log-action").addEventListener("change", loadOrgLog);
+
+// --- create -------------------------------------------------------------------------------
+
+function parseQuestions(text) {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line) => {
+      const m = line.match(/^(.*?)\s*\|\s*(\d+)\s*$/);
+      if (m && m[1]) return { text: m[1], time_limit_s: Number(m[2]) };
+      return { text: line };
+    });
+}
+
+function showCreateError(map, key) {
+  const el = $("create-error");
+  state.createError = { map, key };
+  el.textContent = i18n.message(map, key);
+  el.hidden = false;
+}
+
+$("create-open").addEventListener("click", () => {
+  $("create-error").hidden = true;
+  state.createError = null;
+  openDialog($("create-dialog"), $("create-name"));
+});
+$("create-cancel").addEventListener("click", () => $("create-dialog").close());
+$("create-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = $("create-name").value.trim();
+  const idNumber = $("create-id-number").value.trim();
+  const phone = $("create-phone").value.trim();
+  const email = $("create-email").value.trim();
+  const position = $("create-position").value.trim();
+  const questions = parseQuestions($("create-questions").value);
+  if (!name || !position || !questions.length || (!idNumber && !phone)) {
+    showCreateError(null, "create.missing");
+    return;
+  }
+  const candidate = { name, lang: $("create-lang").value };
+  if (idNumber) candidate.id_number = idNumber;
+  if (phone) candidate.phone = phone;
+  if (email) candidate.email = email;
+  const body = {
+    candidate,
+    position,
+    questions,
+    policy: { second_entry: $("create-second-entry").checked },
+  };
+  $("create-submit").disabled = true;
+  const r = await api("POST", "/api/hr/interviews", body);
+  $("create-submit").disabled = false;
+  if (!r.ok) {
+    if (r.status === 401) return;
+    showCreateError(r.body?.message, r.status === 0 ? "error.network" : "error.generic");
+    showError(r.body, r.status);
+    return;
+  }
+  $("create-dialog").close();
+  $("create-form").reset();
+  state.createError = null;
+  showDone("done.created", { link: r.body.link });
+  $("action-done").dataset.interviewId = r.body.interview_id;
+  loadList();
+  $("create-open").focus();
+});
+
+// --- roles --------------------------------------------------------------------------------
+
+function can(permission) {
+  return Boolean(state.me?.permissions?.includes(permission));
+}
+
+async function loadRoles() {
+  const [roles, users] = await Promise.all([api("GET", "/api/hr/roles"), api("GET", "/api/hr/users")]);
+  if (!roles.ok) {
+    if (roles.status !== 401) showError(roles.body, roles.status);
+    return;
+  }
+  state.roles = roles.body.roles;
+  state.users = users.ok ? users.body.users : [];
+  renderRoles();
+}
+
+function checkbox(attrs, checked, label) {
+  const input = document.createElement("input");
+  input.type = "checkbox";
+  input.checked = checked;
+  for (const [k, v] of Object.entries(attrs)) input.dataset[k] = v;
+  input.setAttribute("aria-label", label);
+  return input;
+}
+
+function gridTable(headers) {
+  const table = document.createElement("table");
+  table.className = "grid matrix";
+  const thead = table.createTHead();
+  const tr = thead.insertRow();
+  for (const h of headers) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = h;
+    tr.append(th);
+  }
+  table.createTBody();
+  return table;
+}
+
+function renderRoles() {
+  if (!state.roles) return;
+  const roleNames = [...ROLES, ...Object.keys(state.roles).filter((r) => !ROLES.includes(r))];
+  const table = gridTable([t("col.role"), ...PERMISSIONS.map((p) => t(`perm.${p}`)), ""]);
+  for (const role of roleNames) {
+    const tr = table.tBodies[0].insertRow();
+    tr.dataset.role = role;
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = S[`role.${role}`] ? t(`role.${role}`) : role;
+    tr.append(th);
+    for (const perm of PERMISSIONS) {
+      const td = tr.insertCell();
+      td.dataset.label = t(`perm.${perm}`);
+      const label = `${th.textContent}: ${t(`perm.${perm}`)} (${perm})`;
+      td.append(checkbox({ role, perm }, (state.roles[role] || []).includes(perm), label));
+    }
+    const td = tr.insertCell();
+    const save = document.createElement("button");
+    save.type = "button";
+    save.className = "btn";
+    save.id = `role-save-${role}`;
+    save.dataset.saveRole = role;
+    save.textContent = t("roles.save");
+    save.setAttribute("aria-label", `${t("roles.save")}: ${th.textContent}`);
+    td.append(save);
+  }
+  const wrap = document.createElement("div");
+  wrap.className = "scroll-x";
+  wrap.append(table);
+  $("roles-table").replaceChildren(wrap);
+
+  const users = gridTable([t("col.user"), ...ROLES.map((r) => t(`role.${r}`)), ""]);
+  for (const u of state.users || []) {
+    const tr = users.tBodies[0].insertRow();
+    tr.dataset.user = u.name;
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = u.name;
+    tr.append(th);
+    for (const role of ROLES) {
+      const td = tr.insertCell();
+      td.dataset.label = t(`role.${role}`);
+      td.append(checkbox({ user: u.name, userRole: role }, u.roles.includes(role), `${u.name}: ${t(`role.${role}`)}`));
+    }
+    const td = tr.insertCell();
+    const save = document.createElement("button");
+    save.type = "button";
+    save.className = "btn";
+    save.dataset.saveUser = u.name;
+    save.textContent = t("roles.save");
+    save.setAttribute("aria-label", `${t("roles.save")}: ${u.name}`);
+    td.append(save);
+  }
+  const wrapUsers = document.createElement("div");
+  wrapUsers.className = "scroll-x";
+  wrapUsers.append(users);
+  $("users-table").replaceChildren(wrapUsers);
+}
+
+$("roles-view").addEventListener("click", async (event) => {
+  const roleButton = event.target.closest("button[data-save-role]");
+  if (roleButton) {
+    const role = roleButton.dataset.saveRole;
+    const perms = [...document.querySelectorAll(`#roles-table input[data-role="${role}"]`)]
+      .filter((i) => i.checked)
+      .map((i) => i.dataset.perm);
+    const r = await api("PUT", `/api/hr/roles/${encodeURIComponent(role)}`, { permissions: perms });
+    if (!r.ok) {
+      if (r.status !== 401) showError(r.body, r.status);
+      return;
+    }
+    state.roles = r.body.roles;
+    renderRoles();
+    showDone("done.role", { role: t(`role.${role}`) });
+    refreshMe();
+    return;
+  }
+  const userButton = event.target.closest("button[data-save-user]");
+  if (userButton) {
+    const name = userButton.dataset.saveUser;
+    const roles = [...document.querySelectorAll("#users-table input[data-user]")]
+      .filter((i) => i.dataset.user === name && i.checked)
+      .map((i) => i.dataset.userRole);
+    const r = await api("PUT", `/api/hr/users/${encodeURIComponent(name)}/roles`, { roles });
+    if (!r.ok) {
+      if (r.status !== 401) showError(r.body, r.status);
+      return;
+    }
+    showDone("done.user", { user: name });
+    await loadRoles();
+    refreshMe();
+  }
+});
+
+$("user-add-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const username = $("user-add-name").value.trim();
+  const password = $("user-add-password").value;
+  const r = await api("POST", "/api/hr/users", { username, password, roles: [$("user-add-role").value] });
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    return;
+  }
+  $("user-add-form").reset();
+  showDone("done.user_added", { user: username });
+  loadRoles();
+});
+
+async function refreshMe() {
+  const r = await api("GET", "/api/hr/me");
+  if (r.ok) {
+    state.me = r.body;
+    renderMe();
+  }
+}
+
+function renderMe() {
+  $("whoami").textContent = state.me.user;
+  $("nav-roles").hidden = !can("role.manage");
+}
+
+// --- routing ------------------------------------------------------------------------------
+
+const VIEWS = { list: "list-view", detail: "detail", log: "org-log-view", roles: "roles-view" };
+const TABS = { list: "nav-list", detail: "nav-list", log: "nav-log", roles: "nav-roles" };
+
+function showView(name) {
+  for (const [key, id] of Object.entries(VIEWS)) $(id).hidden = key !== name;
+  for (const id of new Set(Object.values(TABS))) $(id).removeAttribute("aria-current");
+  $(TABS[name]).setAttribute("aria-current", "page");
+}
+
+function route() {
+  if (!state.me) return;
+  const hash = decodeURIComponent(location.hash.slice(1));
+  clearBanners();
+  if (hash.startsWith("iv/")) {
+    const id = hash.slice(3);
+    showView("detail");
+    if (state.detail?.id !== id) openDetail(id);
+    return;
+  }
+  leaveDetail();
+  if (hash === "roles" && can("role.manage")) {
+    showView("roles");
+    loadRoles();
+  } else if (hash === "log") {
+    showView("log");
+    loadOrgLog();
+  } else {
+    showView("list");
+    loadList();
+  }
+}
+window.addEventListener("hashchange", route);
+
+// --- start --------------------------------------------------------------------------------
+
+async function boot() {
+  // /api/hr/session answers 200 when logged out too: a login page is not an error.
+  const r = await api("GET", "/api/hr/session");
+  if (r.ok && !r.body.logged_in) {
+    showLogin();
+    return;
+  }
+  if (!r.ok) {
+    if (r.status === 0) state.loginError = { map: null, key: "error.network" };
+    showLogin();
+    return;
+  }
+  state.me = r.body;
+  $("login-view").hidden = true;
+  $("console-view").hidden = false;
+  $("whoami-box").hidden = false;
+  $("live-status").hidden = false;
+  renderMe();
+  monitor.start();
+  monitor.watch("", "", ""); // the organisation's events, from now: refresh the list rows
+  state.detail = null;
+  route();
+}
+
+function rerender() {
+  renderStatus(liveStatus);
+  renderBanners();
+  renderLoginError();
+  if (state.createError) showCreateError(state.createError.map, state.createError.key);
+  if (!state.me) return;
+  renderList();
+  if (state.detail) {
+    renderDetail();
+    renderEvents();
+    renderReports();
+  }
+  if (state.log) {
+    renderLogTable($("log-table"), state.log.entries);
+    renderVerify();
+  }
+  if (state.orgLog) renderLogTable($("org-log-table"), state.orgLog);
+  renderRoles();
+}
+
+i18n.apply(document);
+bindLangSelect($("lang-select"), i18n);
+i18n.onChange(rerender);
+renderStatus("offline");
+
+// Keep the list fresh for changes the organisation's event stream does not carry (a new
+// interview made by a colleague).
+setInterval(() => {
+  if (state.me && !$("list-view").hidden && document.visibilityState === "visible") loadList();
+}, 30_000);
+
+window.__consoleDebug = {
+  dropSocket: (hold = false) => monitor.drop(hold),
+  resumeSocket: () => monitor.resume(),
+  get status() {
+    return liveStatus;
+  },
+};
+
+boot();

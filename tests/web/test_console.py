@@ -1,0 +1,492 @@
+"""The HR live console in a real browser: real hub, real Redis, Debian's Chromium.
+
+The candidate is played by the Python CandidateClient over a real websocket; what the page
+shows is checked with Playwright's auto-waiting ``expect``, what it did with the HR API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from client.candidate import CandidateClient, Ended, JoinRefused
+from protocol.reasons import messages
+from tests.conftest import PHONE, Hub, Org, interview_body
+from tests.web.conftest import PHONE as PHONE_SIZE
+from tests.web.conftest import new_page, no_js_errors, screenshot
+
+T = 10_000  # ms: the longest any expectation waits
+REFUSALS = ("401", "403", "404", "409")  # expected refused requests in the console
+
+
+async def api(hub: Hub, org: Org, role: str, method: str, path: str, **kw: Any) -> Any:
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.request(method, path, headers=org.auth(role), **kw)
+        assert r.status_code < 300, r.text
+        return r.json()
+
+
+async def create(hub: Hub, org: Org, questions: int = 2, **policy: Any) -> dict[str, Any]:
+    return await api(
+        hub, org, "admin", "POST", "/api/hr/interviews", json=interview_body(questions, **policy)
+    )
+
+
+async def interview(hub: Hub, org: Org, iv: str) -> dict[str, Any]:
+    return await api(hub, org, "admin", "GET", f"/api/hr/interviews/{iv}")
+
+
+async def login(new_context: Any, org: Org, role: str, locale: str = "en-US", **kw: Any) -> Page:
+    context = await new_context(locale=locale, **kw)
+    page = await new_page(context)
+    await page.goto("/hr")
+    user = org.users[role]
+    await page.fill("#login-user", user)
+    await page.fill("#login-password", "pw-" + user)
+    await page.click("#login-submit")
+    await expect(page.locator("#whoami")).to_have_text(user, timeout=T)
+    await expect(page.locator("#live-status")).to_have_attribute("data-status", "live", timeout=T)
+    return page
+
+
+async def open_detail(page: Page, iv: str) -> None:
+    await page.locator(f'[data-testid="iv-row"][data-id="{iv}"] [data-testid="iv-open"]').click()
+    await expect(page.locator("#detail")).to_have_attribute("data-id", iv, timeout=T)
+    await expect(page.locator("#detail")).to_be_visible()
+
+
+def answer_text(page: Page, q: int) -> Any:
+    return page.locator(f'[data-testid="answer"][data-q="{q}"] [data-testid="answer-text"]')
+
+
+async def test_login_refused_then_accepted(new_context: Any, org: Org) -> None:
+    """A wrong password shows the server's login_failed message; the right one opens the console."""
+    context = await new_context(locale="en-US")
+    page = await new_page(context)
+    await page.goto("/hr")
+    await expect(page.locator("#login-user")).to_be_visible(timeout=T)
+    await expect(page.locator("#whoami")).to_be_hidden()
+    user = org.users["admin"]
+    await page.fill("#login-user", user)
+    await page.fill("#login-password", "wrong")
+    await page.click("#login-submit")
+    await expect(page.locator("#login-error")).to_have_text(
+        messages("login_failed")["en"], timeout=T
+    )
+    await expect(page.locator("#console-view")).to_be_hidden()
+    await page.fill("#login-password", "pw-" + user)
+    await page.press("#login-password", "Enter")
+    await expect(page.locator("#whoami")).to_have_text(user, timeout=T)
+    await expect(page.locator("#login-view")).to_be_hidden()
+    # the session is a cookie: a reload stays logged in; logging out returns to the login
+    await page.reload()
+    await expect(page.locator("#whoami")).to_have_text(user, timeout=T)
+    await page.click("#logout")
+    await expect(page.locator("#login-view")).to_be_visible(timeout=T)
+    await page.reload()
+    await expect(page.locator("#login-view")).to_be_visible(timeout=T)
+    no_js_errors(page, REFUSALS)
+
+
+async def test_list_updates_live_when_a_candidate_joins(
+    hub: Hub, new_context: Any, org: Org
+) -> None:
+    """A new interview is listed as invited, then turns ongoing with device and progress live, without a reload."""
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    page = await login(new_context, org, "recruiter")
+    row = page.locator(f'[data-testid="iv-row"][data-id="{iv}"]')
+    state = row.locator('[data-field="state"]')
+    progress = row.locator('[data-field="progress"]')
+    await expect(state).to_have_attribute("data-state", "invited", timeout=T)
+    await expect(state).to_have_text("Invited")
+    await expect(progress).to_have_text("0/2")
+    await page.evaluate("window.__notReloaded = true")
+    async with CandidateClient(hub.ws, created["token"], PHONE, device="phone-safari") as c:
+        await c.join()
+        await expect(state).to_have_attribute("data-state", "in_progress", timeout=T)
+        await expect(state).to_have_text("Ongoing")
+        await expect(row.locator('[data-field="device"]')).to_have_text("phone-safari")
+        await expect(row.locator('[data-field="connected"]')).to_have_attribute(
+            "data-connected", "true"
+        )
+        await c.send_text("done")
+        await c.finish()
+        await expect(progress).to_have_text("1/2", timeout=T)
+        await expect(progress).to_have_attribute("data-percent", "50")
+    # the filter shows only the wanted state
+    await page.select_option("#state-filter", "invited")
+    await expect(row).to_have_count(0, timeout=T)
+    await page.select_option("#state-filter", "ongoing")
+    await expect(row).to_have_count(1, timeout=T)
+    assert await page.evaluate("window.__notReloaded") is True
+    await screenshot(page, "console-list")
+    no_js_errors(page, REFUSALS)
+
+
+async def test_detail_shows_text_and_events_as_they_happen(
+    hub: Hub, new_context: Any, org: Org
+) -> None:
+    """The detail folds the chunks into the exact answer text live, and lists join, exit request and takeover as they happen."""
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    page = await login(new_context, org, "recruiter")
+    await open_detail(page, iv)
+    await expect(page.locator("#detail-state")).to_have_attribute("data-state", "invited")
+    c = CandidateClient(hub.ws, created["token"], PHONE, device="laptop")
+    try:
+        await c.join()
+        await expect(page.locator('#events li[data-kind="joined"]')).to_have_count(1, timeout=T)
+        await expect(page.locator("#detail-state")).to_have_attribute("data-state", "in_progress")
+        for part in ("Hello", " wrld", "\b\b\bor", "ld 你好 😀"):
+            await c.send_text(part)
+        await expect(answer_text(page, 0)).to_have_text("Hello world 你好 😀", timeout=T)
+        await c.send_text("\b\b!")
+        await expect(answer_text(page, 0)).to_have_text("Hello world 你好!", timeout=T)
+        await c.request_exit()
+        await expect(page.locator('#events li[data-kind="exit_requested"]')).to_have_count(
+            1, timeout=T
+        )
+        # newest first
+        await expect(page.locator("#events li").first).to_have_attribute(
+            "data-kind", "exit_requested"
+        )
+        async with CandidateClient(hub.ws, created["token"], PHONE, device="tablet") as other:
+            await other.join()
+            taken = page.locator('#events li[data-kind="joined"][data-took-over="true"]')
+            await expect(taken).to_have_count(1, timeout=T)
+            await expect(taken).to_contain_text("tablet")
+            await other.send_text(" more")
+            await expect(answer_text(page, 0)).to_have_text("Hello world 你好! more", timeout=T)
+            await other.finish()
+            await expect(
+                page.locator('[data-testid="answer"][data-q="0"] [data-testid="answer-status"]')
+            ).to_have_attribute("data-status", "answered", timeout=T)
+            await expect(page.locator("#detail-progress")).to_have_text("1/2", timeout=T)
+    finally:
+        await c.close()
+    # a fresh page shows the same text (from the replay), once
+    again = await new_page(page.context)
+    await again.goto(f"/hr#iv/{iv}")
+    await expect(answer_text(again, 0)).to_have_text("Hello world 你好! more", timeout=T)
+    await expect(again.locator('#events li[data-kind="exit_requested"]')).to_have_count(
+        1, timeout=T
+    )
+    await screenshot(page, "console-detail")
+    no_js_errors(page, REFUSALS)
+    no_js_errors(again, REFUSALS)
+
+
+async def test_end_needs_a_deliberate_confirm_and_tells_the_candidate(
+    hub: Hub, new_context: Any, org: Org
+) -> None:
+    """Cancel ends nothing; confirm ends it: the candidate's socket gets `ended` with the note and the page shows ended."""
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    page = await login(new_context, org, "interview_lead")
+    async with CandidateClient(hub.ws, created["token"], PHONE) as c:
+        await c.join()
+        await open_detail(page, iv)
+        await expect(page.locator("#detail-state")).to_have_attribute(
+            "data-state", "in_progress", timeout=T
+        )
+        await page.click("#end-open")
+        await expect(page.locator("#end-dialog")).to_be_visible()
+        await expect(page.locator("#end-confirm")).not_to_be_focused()
+        await page.keyboard.press("Escape")
+        await expect(page.locator("#end-dialog")).to_be_hidden()
+        await page.click("#end-open")
+        await page.fill("#end-note", "Thanks, we have what we need.")
+        await page.click("#end-cancel")
+        await expect(page.locator("#end-dialog")).to_be_hidden()
+        assert (await interview(hub, org, iv))["state"] == "in_progress"
+        await page.click("#end-open")
+        await page.fill("#end-note", "Thanks, we have what we need.")
+        await page.click("#end-confirm")
+        ended = await c.expect(Ended)
+        assert ended.note == "Thanks, we have what we need."
+        assert ended.by == org.users["interview_lead"]
+    await expect(page.locator("#detail-state")).to_have_attribute("data-state", "ended", timeout=T)
+    await expect(page.locator('#events li[data-kind="ended"]')).to_have_count(1, timeout=T)
+    await expect(page.locator('#events li[data-kind="ended"]')).to_contain_text("Thanks, we have")
+    await expect(page.locator("#action-error")).to_be_hidden()
+    assert (await interview(hub, org, iv))["state"] == "ended"
+    no_js_errors(page, REFUSALS)
+
+
+@pytest.mark.parametrize("locale,lang", [("en-US", "en"), ("zh-CN", "zh-CN")])
+async def test_recruiter_end_is_refused_with_the_permission_message(
+    hub: Hub, new_context: Any, org: Org, locale: str, lang: str
+) -> None:
+    """A recruiter's end is refused; the server's permission message shows in the page's language."""
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    page = await login(new_context, org, "recruiter", locale=locale)
+    await open_detail(page, iv)
+    await page.click("#end-open")
+    await page.click("#end-confirm")
+    error = page.locator("#action-error")
+    await expect(error).to_be_visible(timeout=T)
+    await expect(error).to_have_text(messages("permission_denied:interview.end")[lang])
+    await expect(error).to_have_attribute("data-reason", "permission_denied:interview.end")
+    await expect(error).to_have_attribute("role", "alert")
+    assert (await interview(hub, org, iv))["state"] == "invited"
+    # switching the language switches the shown refusal too
+    other = "en" if lang == "zh-CN" else "zh-CN"
+    await page.select_option("#lang-select", other)
+    await expect(error).to_have_text(messages("permission_denied:interview.end")[other])
+    no_js_errors(page, REFUSALS)
+
+
+async def test_reentry_link_reset_and_create(hub: Hub, new_context: Any, org: Org) -> None:
+    """Grant and revoke a second entry, resend the link, reset, and create from the form: each takes effect."""
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    async with CandidateClient(hub.ws, created["token"], PHONE) as c:
+        await c.join()
+        await c.send_text("partial answer")
+        await c.wait_acked()
+        await c.request_exit()
+        await c.confirm_exit()
+    page = await login(new_context, org, "admin")
+    await open_detail(page, iv)
+    await expect(page.locator("#detail-state")).to_have_attribute("data-state", "exited", timeout=T)
+    await expect(answer_text(page, 0)).to_have_text("partial answer", timeout=T)
+
+    await page.fill("#reentry-window", "2")
+    await page.click("#reentry-grant")
+    await expect(page.locator("#action-done")).to_be_visible(timeout=T)
+    after = await interview(hub, org, iv)
+    assert after["second_entry"] is True and after["reentry_until_ms"] > 0
+    await expect(page.locator('#events li[data-kind="reentry_granted"]')).to_have_count(
+        1, timeout=T
+    )
+    await expect(page.locator("#detail-second-entry")).to_have_attribute(
+        "data-allowed", "true", timeout=T
+    )
+    await page.click("#reentry-revoke")
+    await expect(page.locator('#events li[data-kind="reentry_revoked"]')).to_have_count(
+        1, timeout=T
+    )
+    assert (await interview(hub, org, iv))["second_entry"] is False
+
+    await page.click("#link-resend")
+    link = page.locator("#link-value")
+    await expect(page.locator("#link-output")).to_be_visible(timeout=T)
+    new_link = await link.input_value()
+    assert new_link.startswith("http") and "/i/" in new_link
+    with pytest.raises(JoinRefused) as refused:  # the old link stopped working
+        async with CandidateClient(hub.ws, created["token"], PHONE) as old:
+            await old.join()
+    assert refused.value.reason == "link_invalid"
+
+    await page.click("#reset-open")
+    await expect(page.locator("#reset-dialog")).to_be_visible()
+    await page.click("#reset-confirm")
+    await expect(page.locator("#detail-state")).to_have_attribute(
+        "data-state", "invited", timeout=T
+    )
+    reset = await interview(hub, org, iv)
+    assert reset["state"] == "invited" and reset["attempt"] == 2
+    await expect(answer_text(page, 0)).to_have_text("", timeout=T)  # the new attempt is empty
+    reset_link = await link.input_value()
+    token = reset_link.rsplit("/i/", 1)[1]
+    async with CandidateClient(hub.ws, token, PHONE) as again:  # the reset's link works
+        await again.join()
+    await expect(page.locator("#detail-state")).to_have_attribute(
+        "data-state", "in_progress", timeout=T
+    )
+
+    # create from the form
+    await page.click("#nav-list")
+    await page.click("#create-open")
+    await page.fill("#create-name", "Form Candidate")
+    await page.fill("#create-phone", PHONE)
+    await page.fill("#create-position", "Form Position")
+    await page.fill("#create-questions", "First question | 90\nSecond question\n")
+    await page.check("#create-second-entry")
+    await page.click("#create-submit")
+    await expect(page.locator("#create-dialog")).to_be_hidden(timeout=T)
+    await expect(page.locator("#action-done")).to_contain_text("/i/", timeout=T)
+    new_id = await page.locator("#action-done").get_attribute("data-interview-id")
+    made = await interview(hub, org, new_id)
+    assert made["candidate"] == "Form Candidate" and made["position"] == "Form Position"
+    assert [a["question"] for a in made["answers"]] == ["First question", "Second question"]
+    assert made["second_entry"] is True
+    await expect(page.locator(f'[data-testid="iv-row"][data-id="{new_id}"]')).to_have_count(
+        1, timeout=T
+    )
+    no_js_errors(page, REFUSALS)
+
+
+async def test_report_and_log(hub: Hub, new_context: Any, org: Org) -> None:
+    """Generate a report (listed, openable), read the operation log and verify it."""
+    created = await create(hub, org, report_auto=False)
+    iv = created["interview_id"]
+    page = await login(new_context, org, "admin")
+    await open_detail(page, iv)
+    await expect(page.locator("#report-open")).to_have_attribute("aria-disabled", "true")
+    await page.click("#report-generate")
+    await expect(page.locator('#report-versions li[data-version="1"]')).to_have_count(1, timeout=T)
+    await expect(page.locator("#report-open")).to_have_attribute("aria-disabled", "false")
+    async with page.context.expect_page() as opened:
+        await page.click("#report-open")
+    report = await opened.value
+    await report.wait_for_load_state()
+    assert "/report.html" in report.url
+    await expect(report.locator("body")).to_contain_text("HR Test", timeout=T)
+    await page.click("#log-open")
+    await expect(page.locator("#log-panel")).to_be_visible(timeout=T)
+    await expect(page.locator('#log-table tbody tr[data-action="create"]')).to_have_count(
+        1, timeout=T
+    )
+    await expect(page.locator('#log-table tbody tr[data-action="report"]')).to_have_count(1)
+    await page.click("#log-verify")
+    await expect(page.locator("#log-verify-result")).to_have_attribute("data-ok", "true", timeout=T)
+    no_js_errors(page, REFUSALS)
+
+
+async def test_role_page_for_admins_only(hub: Hub, new_context: Any, fresh_org: Org) -> None:
+    """The role page is there for an admin, not for a recruiter; an admin's permission change takes effect."""
+    recruiter = await login(new_context, fresh_org, "recruiter")
+    await expect(recruiter.locator("#nav-list")).to_be_visible()
+    await expect(recruiter.locator("#nav-roles")).to_be_hidden()
+    await recruiter.goto("/hr#roles")
+    await expect(recruiter.locator("#list-view")).to_be_visible(timeout=T)
+    await expect(recruiter.locator("#roles-view")).to_be_hidden()
+
+    admin = await login(new_context, fresh_org, "admin")
+    await admin.click("#nav-roles")
+    await expect(admin.locator("#roles-view")).to_be_visible(timeout=T)
+    box = admin.locator('input[data-role="recruiter"][data-perm="interview.end"]')
+    await expect(box).not_to_be_checked(timeout=T)
+    await box.check()
+    await admin.click("#role-save-recruiter")
+    await expect(admin.locator("#action-done")).to_be_visible(timeout=T)
+    roles = await api(hub, fresh_org, "admin", "GET", "/api/hr/roles")
+    assert "interview.end" in roles["roles"]["recruiter"]
+    await expect(
+        admin.locator('input[data-role="recruiter"][data-perm="interview.end"]')
+    ).to_be_checked()
+    # the recruiter may end now
+    created = await create(hub, fresh_org)
+    await recruiter.goto("/hr")
+    await open_detail(recruiter, created["interview_id"])
+    await recruiter.click("#end-open")
+    await recruiter.click("#end-confirm")
+    await expect(recruiter.locator("#detail-state")).to_have_attribute(
+        "data-state", "ended", timeout=T
+    )
+    # and a user's roles
+    name = fresh_org.users["recruiter"]
+    await admin.locator(f'input[data-user="{name}"][data-user-role="interview_lead"]').check()
+    await admin.click(f'button[data-save-user="{name}"]')
+    await expect(admin.locator("#action-done")).to_contain_text(name, timeout=T)
+    users = await api(hub, fresh_org, "admin", "GET", "/api/hr/users")
+    assert sorted(next(u["roles"] for u in users["users"] if u["name"] == name)) == [
+        "interview_lead",
+        "recruiter",
+    ]
+    no_js_errors(recruiter, REFUSALS)
+    no_js_errors(admin, REFUSALS)
+
+
+async def test_reconnect_replays_what_was_missed_exactly_once(
+    hub: Hub, new_context: Any, org: Org
+) -> None:
+    """After its socket drops, the console reconnects and shows what happened meanwhile, each chunk and event once."""
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    page = await login(new_context, org, "admin")
+    await open_detail(page, iv)
+    async with CandidateClient(hub.ws, created["token"], PHONE) as c:
+        await c.join()
+        await c.send_text("one ")
+        await expect(answer_text(page, 0)).to_have_text("one ", timeout=T)
+        await page.evaluate("window.__consoleDebug.dropSocket(true)")
+        await expect(page.locator("#live-status")).to_have_attribute(
+            "data-status", "reconnecting", timeout=T
+        )
+        for part in ("two ", "three", "\b\b\b\b\bTHREE"):
+            await c.send_text(part)
+        await c.wait_acked()
+        await c.request_exit()
+        await c.cancel_exit()
+        await page.evaluate("window.__consoleDebug.resumeSocket()")
+        await expect(page.locator("#live-status")).to_have_attribute(
+            "data-status", "live", timeout=T
+        )
+        await expect(page.locator('#events li[data-kind="exit_cancelled"]')).to_have_count(
+            1, timeout=T
+        )
+        await expect(answer_text(page, 0)).to_have_text("one two THREE", timeout=T)
+        # and live again afterwards
+        await c.send_text(" four")
+        await expect(answer_text(page, 0)).to_have_text("one two THREE four", timeout=T)
+        # an automatic reconnect (no hold) as well
+        await page.evaluate("window.__consoleDebug.dropSocket()")
+        await c.send_text(" five")
+        await expect(page.locator("#live-status")).to_have_attribute(
+            "data-status", "live", timeout=T
+        )
+        await expect(answer_text(page, 0)).to_have_text("one two THREE four five", timeout=T)
+    await expect(page.locator('#events li[data-kind="joined"]')).to_have_count(1)
+    await expect(page.locator('#events li[data-kind="exit_requested"]')).to_have_count(1)
+    await expect(page.locator('#events li[data-kind="exit_cancelled"]')).to_have_count(1)
+    no_js_errors(page, REFUSALS)
+
+
+async def test_language_switch_and_phone_width(hub: Hub, new_context: Any, org: Org) -> None:
+    """zh-CN follows the browser and the switch; at 390 px the list and detail have no horizontal scroll."""
+    created = await create(hub, org)
+    context = await new_context(locale="zh-CN", viewport=PHONE_SIZE)
+    page = await new_page(context)
+    await page.goto("/hr")
+    await expect(page.locator("#login-heading")).to_have_text("登录", timeout=T)
+    await page.select_option("#lang-select", "en")
+    await expect(page.locator("#login-heading")).to_have_text("Log in")
+    user = org.users["admin"]
+    await page.fill("#login-user", user)
+    await page.fill("#login-password", "pw-" + user)
+    await page.click("#login-submit")
+    await expect(page.locator("#list-heading")).to_have_text("Interviews", timeout=T)
+    await page.select_option("#lang-select", "zh-CN")
+    await expect(page.locator("#list-heading")).to_have_text("面试列表")
+    await expect(page.locator("#nav-roles")).to_have_text("角色管理")
+    await expect(page.locator("#live-status")).to_contain_text("实时", timeout=T)
+    row = page.locator(f'[data-testid="iv-row"][data-id="{created["interview_id"]}"]')
+    await expect(row.locator('[data-field="state"]')).to_have_text("已邀请", timeout=T)
+    assert await page.evaluate("document.documentElement.lang") == "zh-CN"
+    scroll = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    assert await page.evaluate(scroll)
+    await screenshot(page, "console-phone-list")
+    await open_detail(page, created["interview_id"])
+    await expect(page.locator("#detail-state")).to_have_text("已邀请", timeout=T)
+    assert await page.evaluate(scroll)
+    await screenshot(page, "console-phone-detail")
+    # keyboard: the end button is reachable with Tab and opens the dialog with Enter
+    await page.locator("#end-open").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#end-dialog")).to_be_visible()
+    await page.keyboard.press("Escape")
+    no_js_errors(page, REFUSALS)
+
+
+async def test_session_ended_elsewhere_returns_to_login(
+    hub: Hub, new_context: Any, org: Org
+) -> None:
+    """When the page's session is logged out elsewhere, the monitor closes and the page shows the login with the server's message."""
+    page = await login(new_context, org, "recruiter")
+    cookie = next(c for c in await page.context.cookies() if c["name"] == "ih_session")
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.post(
+            "/api/hr/logout", headers={"Authorization": f"Bearer {cookie['value']}"}
+        )
+        assert r.status_code == 200
+    await expect(page.locator("#login-view")).to_be_visible(timeout=T)
+    await expect(page.locator("#login-error")).to_have_text(messages("not_logged_in")["en"])
+    await expect(page.locator("#live-status")).to_be_hidden()
+    no_js_errors(page, REFUSALS)
