@@ -214,7 +214,11 @@ class Store:
             pipe.zadd(f"org:{static['org']}:interviews", {iv_id: now})
             for h in person_hashes:
                 pipe.sadd(f"person:{h}", iv_id)
-            await pipe.execute()
+            created = {"kind": "created"}
+            pipe.xadd(key(iv_id, "events"), {"e": json.dumps(created), "t": now})
+            *_, event_id = await pipe.execute()
+        # so a console watching the organisation sees the new interview at once
+        await self.org_event(static["org"], iv_id, [event_id], [created], now)
 
     async def apply(
         self,

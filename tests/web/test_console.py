@@ -127,6 +127,21 @@ async def test_list_updates_live_when_a_candidate_joins(
     no_js_errors(page, REFUSALS)
 
 
+async def test_interview_created_by_a_colleague_appears_live(
+    hub: Hub, new_context: Any, org: Org
+) -> None:
+    """An interview another HR user creates shows up in an open list at once (the organisation's `created` event), no reload."""
+    page = await login(new_context, org, "recruiter")
+    await page.evaluate("window.__notReloaded = true")
+    created = await create(hub, org)
+    row = page.locator(f'[data-testid="iv-row"][data-id="{created["interview_id"]}"]')
+    await expect(row.locator('[data-field="state"]')).to_have_attribute(
+        "data-state", "invited", timeout=T
+    )
+    assert await page.evaluate("window.__notReloaded") is True
+    no_js_errors(page, REFUSALS)
+
+
 async def test_detail_shows_text_and_events_as_they_happen(
     hub: Hub, new_context: Any, org: Org
 ) -> None:

@@ -1186,11 +1186,6 @@ bindLangSelect($("lang-select"), i18n);
 i18n.onChange(rerender);
 renderStatus("offline");
 
-// Keep the list fresh for changes the organisation's event stream does not carry (a new
-// interview made by a colleague).
-setInterval(() => {
-  if (state.me && !$("list-view").hidden && document.visibilityState === "visible") loadList();
-}, 30_000);
 
 window.__consoleDebug = {
   dropSocket: (hold = false) => monitor.drop(hold),

@@ -82,6 +82,7 @@ const S = {
   "answer.status.partial": { en: "partial (interrupted)", "zh-CN": "部分作答（被中断）" },
   "answer.status.open": { en: "answering now", "zh-CN": "正在作答" },
   "answer.status.": { en: "not started", "zh-CN": "未开始" },
+  "event.created": { en: "Created", "zh-CN": "已创建" },
   "event.joined": { en: "Joined", "zh-CN": "已进入" },
   "event.taken_over": { en: "Taken over by another device", "zh-CN": "被另一台设备接管" },
   "event.question_started": { en: "Question {n} started", "zh-CN": "第 {n} 题开始" },
