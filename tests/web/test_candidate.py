@@ -426,3 +426,90 @@ async def test_desktop_confirm_is_on_the_far_side_from_the_x(
     stay = await page.locator("#exit-cancel").bounding_box()
     assert confirm and stay and confirm["x"] + confirm["width"] < stay["x"]
     no_js_errors(page)
+
+
+async def test_time_limit_counts_down_and_moves_on(hub: Hub, org: Org, new_context) -> None:
+    """A timed question shows the time left; when it runs out the hub closes it with what arrived and the next one opens."""
+    body = interview_body(2)
+    body["questions"] = [{"text": "Quick one", "time_limit_s": 3}, {"text": "Untimed"}]
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.post("/api/hr/interviews", json=body, headers=org.auth("admin"))
+    iv = r.json()
+    _, page = await candidate(new_context)
+    await enter(page, iv["link"])
+    await expect(page.locator("#time-left")).to_contain_text("Time left: 0:0")
+    await page.type("#answer", "in time", delay=5)
+    await saved(page)
+    await expect(page.locator("#question-text")).to_have_text("Untimed")
+    await expect(page.locator("#time-left")).to_have_text("No time limit")
+    await expect(page.locator("#progress")).to_have_attribute("data-percent", "50")
+    texts, _, _ = await stored(hub, iv["interview_id"])
+    assert texts[0] == "in time"
+    no_js_errors(page)
+
+
+async def test_question_is_read_aloud_in_the_page_language(hub: Hub, org: Org, new_context) -> None:
+    """ "Read aloud" hands the question text to the browser's speech synthesis, in the chosen language."""
+    iv = await create(hub, org, questions=1)
+    context, page = await candidate(new_context, locale="zh-CN")
+    await context.add_init_script(
+        "window.__spoken = [];"
+        "speechSynthesis.speak = (u) => window.__spoken.push([u.text, u.lang]);"
+    )
+    page = await new_page(context)
+    await enter(page, iv["link"])
+    await page.click("#speak")
+    assert await page.evaluate("window.__spoken") == [["Q1", "zh-CN"]]
+    await expect(page.locator("#speak")).to_have_text("朗读题目")
+    no_js_errors(page)
+
+
+async def test_closed_tab_keeps_unsent_text_on_the_device(hub: Hub, org: Org, new_context) -> None:
+    """Text typed offline survives closing the tab: reopening the link on that device (identity again) sends it, once."""
+    iv = await create(hub, org, questions=1)
+    context, page = await candidate(new_context)
+    await enter(page, iv["link"])
+    await page.type("#answer", "acked. ", delay=5)
+    await saved(page)
+    await page.evaluate("window.__interviewHub.session.block()")
+    await page.type("#answer", "never sent before the tab closed", delay=5)
+    await page.evaluate(
+        "window.__interviewHub.session.edit(document.getElementById('answer').value)"
+    )
+    await expect(page.locator("#save-state")).to_have_attribute("data-state", "offline")
+    await page.close()
+    again = await new_page(context)
+    await again.goto(iv["link"])
+    await again.fill("#identity", PHONE)  # a new tab asks again: the identity is per tab
+    await again.click("#verify")
+    await expect(again.locator("#answer")).to_have_value("acked. never sent before the tab closed")
+    await saved(again)
+    texts, seqs, _ = await stored(hub, iv["interview_id"])
+    assert texts[0] == "acked. never sent before the tab closed" and once_each(seqs[0])
+    no_js_errors(again)
+
+
+async def test_ended_and_expired_links_say_why(hub: Hub, org: Org, new_context) -> None:
+    """Opening the link of an ended or expired interview shows the hub's reason, not a way in."""
+    ended = await create(hub, org, questions=1)
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.post(
+            f"/api/hr/interviews/{ended['interview_id']}/end",
+            json={"confirm": True},
+            headers=org.auth("admin"),
+        )
+        assert r.status_code == 200, r.text
+    expired = await create(hub, org, questions=1, link_ttl_s=1)
+    await asyncio.sleep(1.5)  # the link's lifetime, set to one second for this test
+    for iv, reason in (
+        (ended, "HR has ended this interview."),
+        (expired, "This interview link has expired."),
+    ):
+        _, page = await candidate(new_context)
+        await page.goto(iv["link"])
+        await page.fill("#identity", PHONE)
+        await page.click("#verify")
+        await expect(page.locator("#centre-summary")).to_contain_text(reason)
+        item = page.locator(f"#centre-list li[data-id='{iv['interview_id']}']")
+        await expect(item.locator("button")).to_have_count(0)
+        no_js_errors(page)
