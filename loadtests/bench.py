@@ -3,13 +3,15 @@
     python -m loadtests.bench --candidates 500 --rate 10 --duration 30
     python -m loadtests.bench --candidates 2000 --rate 5 --duration 60 --procs 2
     python -m loadtests.bench --url ws://127.0.0.1:8000 --redis-url redis://127.0.0.1:6379/0 \\
-        --secret "$HUB_SECRET" --hub-pid "$(pgrep -f 'server.cli serve')" ...
+        --secret "$HUB_SECRET" --master-keys "$HUB_MASTER_KEYS" \\
+        --hub-pid "$(pgrep -f 'server.cli serve')" ...
 
 Without ``--url`` it starts its own redis-server (TCP, 127.0.0.1, a temporary directory)
 and its own hub (``python -m server.cli serve``), pinned with taskset: by default the hub
 on CPU 0, redis-server and the load generator on CPU 1 (machines with 2+ cores). With
-``--url`` it drives a running hub and needs the hub's Redis (``--redis-url``) and secret
-(``--secret``) to create interviews; hub CPU is measured only with ``--hub-pid``.
+``--url`` it drives a running hub and needs the hub's Redis (``--redis-url``), secret
+(``--secret``) and master keys (``--master-keys``) to create interviews and open what they
+stored; hub CPU is measured only with ``--hub-pid``.
 
 Each candidate joins its own interview (one question, no time limit) over a raw
 ``websockets`` client, then sends R chunks/s of ~40 bytes of text; start offsets are spread
@@ -106,6 +108,7 @@ from server.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 DEFAULT_SECRET = "bench-secret-" + "0" * 24
+DEFAULT_MASTER_KEYS = "bench:" + "Q" * 43  # a throwaway keyring for the hub this starts
 NOTIFICATION_LINE = re.compile(r"interview_hub\.notify WARNING notification \w+ via \w+ to ")
 
 
@@ -851,6 +854,7 @@ class Environment:
         self.url = ""
         self.redis_url = ""
         self.secret = ""
+        self.master_keys = ""
         self.hub_pid: int | None = None
         self.redis_pid: int | None = None
         self.notifications = 0  # hub log lines of the "log" notification provider
@@ -863,6 +867,7 @@ class Environment:
             self.url = ws_url(a.url)
             self.redis_url = a.redis_url
             self.secret = a.secret
+            self.master_keys = a.master_keys
             self.hub_pid = a.hub_pid
             return
         self.tmp = Path(tempfile.mkdtemp(prefix="ihub-bench-"))
@@ -873,11 +878,13 @@ class Environment:
         if a.load_cpu_set:
             pin_all_threads(self.redis_pid, a.load_cpu_set)
         self.secret = a.secret or DEFAULT_SECRET
+        self.master_keys = a.master_keys or DEFAULT_MASTER_KEYS
         port = free_port()
         env = {
             **os.environ,
             "REDIS_URL": self.redis_url,
             "HUB_SECRET": self.secret,
+            "HUB_MASTER_KEYS": self.master_keys,
             "HUB_HOST": "127.0.0.1",
             "HUB_PORT": str(port),
             "PYTHONUNBUFFERED": "1",
@@ -1313,6 +1320,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--url", help="a running hub (ws://host:port[/ws/candidate])")
     p.add_argument("--redis-url", help="with --url: the hub's Redis, to create interviews")
     p.add_argument("--secret", help="with --url: the hub's HUB_SECRET")
+    p.add_argument("--master-keys", help="with --url: the hub's HUB_MASTER_KEYS")
     p.add_argument("--hub-pid", type=int, help="with --url: the hub's pid, for its CPU time")
     p.add_argument("--hub-cpu", help="CPU list for the hub (default 0 on 2+ cores)")
     p.add_argument("--load-cpu", help="CPU list for redis and the generators (default 1)")
@@ -1352,8 +1360,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.end_sample = max(1, round(args.candidates * 0.1))
     args.end_n = min(args.end_sample, args.candidates)
     args.exit_n = min(args.end_sample, args.candidates - args.end_n)
-    if args.url and not (args.redis_url and args.secret):
-        p.error("--url needs --redis-url and --secret (the hub's HUB_SECRET)")
+    if args.url and not (args.redis_url and args.secret and args.master_keys):
+        p.error("--url needs --redis-url, --secret and --master-keys (the hub's settings)")
     if args.url and not args.url.startswith(("ws://127.0.0.1", "ws://localhost", "ws://[::1]")):
         p.error("the benchmark only talks to a hub on this machine (ws://127.0.0.1:PORT)")
     args.procs = min(args.procs, args.candidates)
@@ -1372,7 +1380,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def _create(env: Environment, n: int, org: str) -> list[dict[str, Any]]:
-    return await create_interviews(env.redis_url, env.secret, n, questions=1, org=org)
+    return await create_interviews(
+        env.redis_url, env.secret, n, questions=1, org=org, master_keys=env.master_keys
+    )
 
 
 async def _hr_login(env: Environment) -> tuple[str, str, str]:
@@ -1390,7 +1400,7 @@ async def _hr_login(env: Environment) -> tuple[str, str, str]:
 
 async def _check(env: Environment, per_iv: dict[str, tuple[int, int, int]]) -> dict[str, Any]:
     acked = {iv: {q: a} for iv, (q, _sent, a) in per_iv.items()}
-    result = await check_chunks(env.redis_url, acked)
+    result = await check_chunks(env.redis_url, acked, master_keys=env.master_keys)
     # every socket is closed now: the hub should record each disconnect (bounded wait)
     deadline = time.monotonic() + 5
     while True:

@@ -70,6 +70,11 @@ def env_secret() -> str:
     return os.environ.get("INTERVIEW_HUB_SECRET") or os.environ.get("HUB_SECRET", "")
 
 
+def env_master_keys() -> str:
+    """The hub's master keyring (answers are sealed with it): needed to create and check."""
+    return os.environ.get("INTERVIEW_HUB_MASTER_KEYS") or os.environ.get("HUB_MASTER_KEYS", "")
+
+
 async def create_interviews(
     redis_url: str,
     secret: str,
@@ -79,6 +84,7 @@ async def create_interviews(
     first_index: int = 0,
     concurrency: int = 32,
     org: str = "loadtest",
+    master_keys: str = "",
 ) -> list[dict[str, Any]]:
     """Create ``count`` interviews of organisation ``org``.
 
@@ -87,8 +93,11 @@ async def create_interviews(
     """
     if not secret:
         raise ValueError("the hub secret is needed to create interviews the hub accepts")
-    settings = Settings(redis_url=redis_url, secret=secret)
-    store = Store.from_url(redis_url)
+    master_keys = master_keys or env_master_keys()
+    if not master_keys:
+        raise ValueError("the hub's master keys are needed to create interviews (data keys)")
+    settings = Settings(redis_url=redis_url, secret=secret, master_keys=master_keys)
+    store = Store.from_url(redis_url, secret=secret, master_keys=master_keys)
     sem = asyncio.Semaphore(concurrency)
 
     async def one(index: int) -> dict[str, Any]:
@@ -116,15 +125,17 @@ async def check_chunks(
     *,
     expected: Callable[[str, int, int], str | bytes | None] | None = payload,
     concurrency: int = 32,
+    master_keys: str = "",
 ) -> dict[str, Any]:
     """Compare what clients saw acknowledged with what Redis holds, per interview.
 
     ``acked`` maps interview id -> {question: highest acknowledged seq}. Counted from
     Redis only: ``lost`` = acknowledged chunks missing from the chunk stream,
     ``duplicated`` = stream entries beyond the first for the same (q, seq),
-    ``corrupted`` = stored data that differs from ``expected(iv, q, seq)``.
+    ``corrupted`` = stored data that differs from ``expected(iv, q, seq)`` (opened with the
+    hub's master keys: chunks are sealed at rest).
     """
-    store = Store.from_url(redis_url)
+    store = Store.from_url(redis_url, master_keys=master_keys or env_master_keys())
     sem = asyncio.Semaphore(concurrency)
     totals = {
         "interviews": len(acked),
@@ -221,6 +232,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.interviews")
     parser.add_argument("--redis-url", default=env_redis_url())
     parser.add_argument("--secret", default=env_secret())
+    parser.add_argument("--master-keys", default=env_master_keys(), help="the hub's keyring")
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create", help="create interviews, print or write them as JSON")
     create.add_argument("--count", type=int, required=True)
@@ -243,13 +255,14 @@ def main(argv: Iterable[str] | None = None) -> int:
                 args.count,
                 questions=args.questions,
                 first_index=args.first_index,
+                master_keys=args.master_keys,
             )
         )
         _write_json(made, args.out)
         return 0
     with open(args.acked, encoding="utf-8") as fh:
         acked = _int_keys(json.load(fh))
-    result = asyncio.run(check_chunks(args.redis_url, acked))
+    result = asyncio.run(check_chunks(args.redis_url, acked, master_keys=args.master_keys))
     _write_json(result, args.out)
     return 1 if result["lost"] or result["duplicated"] or result["corrupted"] else 0
 

@@ -1,8 +1,8 @@
 """Locust scenario: candidates who join, stream answers, drop and resume, finish and exit.
 
     INTERVIEW_HUB_REDIS_URL=redis://127.0.0.1:6379/0 INTERVIEW_HUB_SECRET=$HUB_SECRET \\
-        locust -f loadtests/locustfile.py --headless -u 200 -r 50 -t 60s \\
-        --host ws://127.0.0.1:8000
+        INTERVIEW_HUB_MASTER_KEYS=$HUB_MASTER_KEYS \\
+        locust -f loadtests/locustfile.py --headless -u 200 -r 50 -t 60s --host ws://127.0.0.1:8000
 
 Each simulated candidate takes an interview from a pool, joins over the candidate socket
 (``/ws/candidate``, subprotocol ``interview-hub.v1``, msgpack via ``protocol.codec``) and
@@ -19,6 +19,7 @@ in a subprocess so no asyncio loop runs inside gevent. It needs:
 
     INTERVIEW_HUB_REDIS_URL   the Redis the hub uses (the hub's REDIS_URL)
     INTERVIEW_HUB_SECRET      the hub's HUB_SECRET (it keys the identity hashes)
+    INTERVIEW_HUB_MASTER_KEYS the hub's HUB_MASTER_KEYS (data keys are wrapped with it)
 
 and refills the pool the same way when it runs dry. Or prepare a list beforehand and
 point at it (the pool is then not refilled; one interview serves one user run):

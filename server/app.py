@@ -89,7 +89,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         if not settings.redis_url:
             raise ValueError("create_app needs settings.redis_url or a store")
         store = Store.from_url(
-            settings.redis_url, secret=settings.secret, events_maxlen=settings.events_maxlen
+            settings.redis_url,
+            secret=settings.secret,
+            master_keys=settings.master_keys,
+            events_maxlen=settings.events_maxlen,
         )
     service = CandidateService(store, settings)
     hub = CandidateHub(store, service, settings)

@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from protocol.answers import fold_text
+from server.crypto import Keyring, new_master_key_line
 from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.settings import Settings
@@ -63,7 +64,28 @@ def load_secret(settings: Settings) -> Settings:
         print(
             f"note: made a new hub secret in {path}; set HUB_SECRET in production", file=sys.stderr
         )
-    return settings.with_(secret=path.read_text().strip())
+    settings = settings.with_(secret=path.read_text().strip())
+    return load_master_keys(settings)
+
+
+def load_master_keys(settings: Settings) -> Settings:
+    """HUB_MASTER_KEYS, else HUB_MASTER_KEY_FILE, else data_dir/master.key (made on first
+    use, with a warning: in production the master key belongs outside the data directory)."""
+    if settings.master_keys:
+        return settings
+    path = Path(settings.master_key_file) if settings.master_key_file else None
+    if path is None:
+        path = settings.data_dir / "master.key"
+        if not path.exists():
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(new_master_key_line("k1") + "\n")
+            path.chmod(0o600)
+            print(
+                f"warning: made a new master key in {path}; it encrypts every answer. Keep it "
+                "apart from the Redis data and set HUB_MASTER_KEY_FILE in production",
+                file=sys.stderr,
+            )
+    return settings.with_(master_keys=path.read_text().strip())
 
 
 @contextlib.contextmanager
@@ -84,8 +106,12 @@ def redis_for(settings: Settings) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def open_store(url: str, secret: str = "") -> AsyncIterator[Store]:
-    store = Store.from_url(url, secret=secret)
+async def open_store(url: str, settings: Settings | None = None) -> AsyncIterator[Store]:
+    store = Store.from_url(
+        url,
+        secret=settings.secret if settings else "",
+        master_keys=settings.master_keys if settings else "",
+    )
     try:
         yield store
     finally:
@@ -185,7 +211,7 @@ def print_demo(
 
 async def _create(settings: Settings, spec: InterviewSpec) -> Any:
     assert settings.redis_url
-    async with open_store(settings.redis_url) as store:
+    async with open_store(settings.redis_url, settings) as store:
         return await create_interview(store, settings, spec, now_ms())
 
 
@@ -210,7 +236,7 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     async def run(url: str) -> list[dict[str, str]]:
-        async with open_store(url) as store:
+        async with open_store(url, settings) as store:
             return [await store.meta(i) for i in await store.interview_ids()]
 
     with redis_for(settings) as url:
@@ -265,7 +291,7 @@ async def interview_report(store: Store, iv_id: str) -> dict[str, Any] | None:
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     async def run(url: str) -> dict[str, Any] | None:
-        async with open_store(url) as store:
+        async with open_store(url, settings) as store:
             return await interview_report(store, args.interview_id)
 
     with redis_for(settings) as url:
@@ -311,7 +337,7 @@ async def _add_user(
 ) -> None:
     from server.accounts import Accounts
 
-    async with open_store(url) as store:
+    async with open_store(url, settings) as store:
         await Accounts(store, settings.session_ttl_s).add_user(name, password, org, roles, now_ms())
 
 
@@ -349,7 +375,7 @@ def cmd_log_verify(args: argparse.Namespace, settings: Settings) -> int:
     from server.store import key, org_log_keys
 
     async def run(url: str) -> list[tuple[str, Any]]:
-        async with open_store(url, settings.secret) as store:
+        async with open_store(url, settings) as store:
             if args.interview_id:
                 streams = [(args.interview_id, key(args.interview_id, "log"))]
             elif args.org:
@@ -375,6 +401,23 @@ def cmd_log_verify(args: argparse.Namespace, settings: Settings) -> int:
                 f"{verdict.reason}"
             )
     return 1 if bad else 0
+
+
+def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
+    print(new_master_key_line(args.id))
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(url: str) -> dict[str, int]:
+        async with open_store(url, settings) as store:
+            return await store.rotate_data_keys()
+
+    with redis_for(settings) as url:
+        counts = asyncio.run(run(url))
+    current = Keyring.parse(settings.master_keys).current
+    print(f"data keys now under master key {current!r}: " + json.dumps(counts))
+    return 1 if counts["changed_meanwhile"] or counts["cannot_open"] else 0
 
 
 def cmd_take(args: argparse.Namespace, settings: Settings) -> int:
@@ -443,6 +486,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("interview_id", nargs="?")
     check.add_argument("--org", help="check this organisation's log instead")
     check.set_defaults(func=cmd_log_verify)
+
+    keys = sub.add_parser("keys", help="master keys: encryption at rest")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    new = keys_sub.add_parser("new", help="print a new master key line for the keyring")
+    new.add_argument("--id", help="its key id (letters and digits; default random)")
+    new.set_defaults(func=cmd_keys_new)
+    rotate = keys_sub.add_parser(
+        "rotate", help="re-wrap every data key under the current (last) master key"
+    )
+    rotate.set_defaults(func=cmd_keys_rotate)
 
     take = sub.add_parser("take", help="take an interview from this terminal (Python client)")
     take.add_argument("link", help="the invitation link (or just its token)")

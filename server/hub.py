@@ -44,6 +44,7 @@ from protocol.messages import (
 )
 from protocol.reasons import Reason, messages
 from server.candidates import Caller, CandidateService, Refusal
+from server.crypto import RecordCipher, chunk_purpose
 from server.outbox import Outbox
 from server.settings import Settings
 from server.store import CONTROL_CHANNEL, Store
@@ -198,6 +199,8 @@ class CandidateConnection:
         # the hub's id first: if this process dies, its sessions can be found and released
         self.session = f"{hub.hub_id}.{uuid.uuid4().hex}"
         self.interview_id = ""
+        self.cipher: RecordCipher | None = None  # set by the join
+        self.attempt = 1
         self.questions: list[str] = []
         self.current_q = -1
         self.acked: dict[int, int] = {}
@@ -357,6 +360,9 @@ class CandidateConnection:
         self.interview_id = iv_id
         await self.hub.store.hub_holds(self.hub.hub_id, iv_id, self.session)
         meta = verified.meta
+        # chunks are sealed here, before they leave the process (encryption at rest)
+        self.cipher = self.hub.store.cipher_for(iv_id, meta.get("dek", ""))
+        self.attempt = int(meta.get("attempt", 1))
         self.questions = json.loads(meta["questions"])
         snap = decision.snapshot
         self.push(
@@ -395,7 +401,10 @@ class CandidateConnection:
             return
         self.inflight += 1
         self._drained.clear()
-        self.hub.writer.submit(self, msg.q, msg.seq, msg.data)
+        plain = data.encode() if type(data) is str else data
+        assert self.cipher is not None  # a joined socket has one
+        sealed = self.cipher.seal(chunk_purpose(self.attempt, msg.q, msg.seq), plain)
+        self.hub.writer.submit(self, msg.q, msg.seq, "s" if type(data) is str else "b", sealed)
 
     def chunks_written(self, q: int, count: int, result: Any) -> None:
         """The writer's answer for ``count`` chunks of ``q`` (see append_chunks.lua)."""

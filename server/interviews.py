@@ -12,6 +12,7 @@ import yaml
 
 from protocol.interview import Snapshot, State
 from server import identity
+from server.crypto import CryptoError, new_data_key
 from server.settings import Settings
 from server.store import Store, key
 
@@ -154,8 +155,12 @@ async def create_interview(
         for v in (spec.id_number, spec.phone)
         if identity.normalise(v)
     ]
+    if store.keyring is None:
+        raise CryptoError("creating an interview needs a master key (HUB_MASTER_KEYS)")
+    data_key = new_data_key(store.keyring, iv_id)
     static = {
         "id": iv_id,
+        "dek": data_key,
         "org": spec.org,
         "candidate": spec.candidate_name,
         "position": spec.position,
@@ -174,8 +179,15 @@ async def create_interview(
         "last_activity_ms": "0",
     }
     await store.create(iv_id, snap, static, hashes, now)
-    # how to reach the candidate (kept apart from the meta; encrypted at rest by a later issue)
-    contact = {"phone": identity.normalise(spec.phone), "email": spec.email, "lang": spec.lang}
+    # how to reach the candidate: kept apart from the meta, sealed like the answers
+    cipher = store.cipher_for(iv_id, data_key)
+    contact = {
+        "phone": cipher.seal_text("contact|phone", identity.normalise(spec.phone))
+        if spec.phone
+        else "",
+        "email": cipher.seal_text("contact|email", spec.email) if spec.email else "",
+        "lang": spec.lang,
+    }
     await store.redis.hset(key(iv_id, "contact"), mapping={k: v for k, v in contact.items() if v})
     await store.schedule(iv_id, snap.link_expires_ms)
     return CreatedInterview(iv_id, token, f"{settings.base_url}/i/{token}")

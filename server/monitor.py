@@ -40,11 +40,12 @@ from protocol.permissions import Permission
 from protocol.reasons import Reason
 from server.accounts import Accounts, Principal, session_hash
 from server.candidates import Refusal
+from server.crypto import CryptoError
 from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import handshake, header, peer_ip, refused
 from server.outbox import Outbox
-from server.store import key
+from server.store import key, open_chunk
 
 log = logging.getLogger("interview_hub.monitor")
 
@@ -119,6 +120,7 @@ class MonitorConnection:
         self.principal: Principal | None = None
         # interview id ("" for the organisation) -> {stream key: last id delivered}
         self.watches: dict[str, dict[str, str]] = {}
+        self._attempts: dict[str, tuple[str, int]] = {}  # interview -> (data key, attempt)
         self.outbox = Outbox(send, limit=hub.max_queue, stall_s=hub.stall_s)
         self._reader: asyncio.Task[None] | None = None
         self._redis: aioredis.Redis | None = None
@@ -291,29 +293,29 @@ class MonitorConnection:
 
     async def _replay(self, iv_id: str, stream: str, after: str) -> str:
         """Send what ``stream`` holds after ``after``; return the id to read on from."""
-        r = self.hub.hr.store.redis
+        r = self.hub.hr.store.raw  # chunk data is sealed (binary): read ids as bytes
         if not after:
             last = await r.xrevrange(stream, count=1)
-            return str(last[0][0]) if last else "0-0"
+            return last[0][0].decode() if last else "0-0"
         if after != "0":
             try:
                 mark = _id_tuple(after)
             except ValueError:
                 raise Refusal(Reason.BAD_FIELD) from None
             first = await r.xrange(stream, count=1)
-            if first and _id_tuple(first[0][0]) > mark and not stream.endswith(":chunks"):
+            if first and _id_tuple(first[0][0].decode()) > mark and not stream.endswith(":chunks"):
                 # the last entry this monitor saw has been trimmed away (event streams are
                 # capped), so some it did not see may be gone too: it must reload the state
                 self.push(Behind(iv_id, "events"))
                 last = await r.xrevrange(stream, count=1)
-                return str(last[0][0])
+                return str(last[0][0].decode())
         position = "0-0" if after == "0" else after
         while True:
             rows = await self._range(stream, position)
             if not rows:
                 return position
             for entry_id, fields in rows:
-                if not await self.put(self._entry(iv_id, stream, entry_id, fields)):
+                if not await self.put(await self._entry(iv_id, stream, entry_id, fields)):
                     return position
                 position = entry_id
 
@@ -322,15 +324,32 @@ class MonitorConnection:
         rows = await raw.xrange(stream, min=f"({after}", count=READ_COUNT)
         return [(rid.decode(), f) for rid, f in rows]
 
-    @staticmethod
-    def _entry(iv_id: str, stream: str, entry_id: str, f: dict[bytes, bytes]) -> Message:
+    async def _entry(
+        self, iv_id: str, stream: str, entry_id: str, f: dict[bytes, bytes]
+    ) -> Message:
         if stream.endswith(":chunks"):
-            data: str | bytes = f[b"d"].decode() if f.get(b"k") == b"s" else f[b"d"]
+            data = await self._open_chunk(iv_id, f)
             return LiveChunk(iv_id, entry_id, int(f[b"t"]), int(f[b"q"]), int(f[b"seq"]), data)
         fact = json.loads(f[b"e"])
         source = f[b"iv"].decode() if b"iv" in f else iv_id
         kind = str(fact.pop("kind", ""))
         return LiveEvent(iv_id, source, entry_id, int(f[b"t"]), kind, fact)
+
+    async def _open_chunk(self, iv_id: str, f: dict[bytes, bytes]) -> str | bytes:
+        """A chunk's data, opened with the interview's data key (sealed at rest)."""
+        store = self.hub.hr.store
+        for fresh in (False, True):
+            if fresh or iv_id not in self._attempts:
+                # the attempt binds the record; a reset starts a new one under the same key
+                dek, attempt = await store.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
+                self._attempts[iv_id] = (dek or "", int(attempt or 1))
+            dek, attempt = self._attempts[iv_id]
+            try:
+                return open_chunk(store.cipher_for(iv_id, dek), attempt, f)
+            except CryptoError:
+                if fresh:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _stop_reader(self) -> None:
         reader, self._reader = self._reader, None
@@ -383,7 +402,7 @@ class MonitorConnection:
                 iv_id = owner[stream]
                 for rid_b, fields in rows:
                     rid = rid_b.decode()
-                    if not await self.put(self._entry(iv_id, stream, rid, fields)):
+                    if not await self.put(await self._entry(iv_id, stream, rid, fields)):
                         return
                     self.watches[iv_id][stream] = rid
 

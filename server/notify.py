@@ -32,6 +32,7 @@ import httpx
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from protocol.interview import Decision
+from server.crypto import CryptoError, RecordCipher
 from server.identity import mask
 from server.settings import Settings
 from server.store import Store, key
@@ -174,6 +175,10 @@ class Notifier:
             return []
         contact = await self.redis.hgetall(key(iv_id, "contact"))
         lang = contact.get("lang") or "zh-CN"
+        cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
+        for field in ("phone", "email"):  # sealed at rest
+            if contact.get(field):
+                contact[field] = cipher.open_text(f"contact|{field}", contact[field])
         variables = {
             "candidate": meta.get("candidate", ""),
             "position": meta.get("position", ""),
@@ -209,7 +214,7 @@ class Notifier:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.set(f"notify:status:{msg_id}", json.dumps(status), ex=STATUS_TTL_S)
                 pipe.rpush(key(iv_id, "notifications"), msg_id)
-                pipe.xadd(OUTBOX, {"m": json.dumps(record, ensure_ascii=False)})
+                pipe.xadd(OUTBOX, {"m": seal_record(cipher, record)})
                 await pipe.execute()
             ids.append(msg_id)
         return ids
@@ -261,7 +266,7 @@ class Notifier:
                 )
                 for _, entries in batch or []:
                     for entry_id, fields in entries:
-                        await self._deliver(entry_id, json.loads(fields["m"]))
+                        await self._take(entry_id, fields["m"])
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -275,7 +280,7 @@ class Notifier:
         )
         for entry_id, fields in result[1] if len(result) > 1 else []:
             if fields:
-                await self._deliver(entry_id, json.loads(fields["m"]))
+                await self._take(entry_id, fields["m"])
 
     async def _release_retries(self) -> None:
         now = int(datetime.now(UTC).timestamp() * 1000)
@@ -288,6 +293,21 @@ class Notifier:
             pipe.xack(OUTBOX, GROUP, entry_id)
             pipe.xdel(OUTBOX, entry_id)
             await pipe.execute()
+
+    async def _take(self, entry_id: str, packed: str) -> None:
+        try:
+            record = await self._open(packed)
+        except CryptoError as exc:  # its interview was erased (key shredded): nothing to send
+            log.warning("notification %s dropped: %s", entry_id, exc)
+            await self._done_with(entry_id)
+            return
+        await self._deliver(entry_id, record)
+
+    async def _open(self, packed: str) -> dict[str, Any]:
+        outer = json.loads(packed)
+        cipher = await self.store.cipher(outer["iv"])
+        record: dict[str, Any] = json.loads(cipher.open_text(f"notify|{outer['id']}", outer["m"]))
+        return record
 
     async def _deliver(self, entry_id: str, record: dict[str, Any]) -> None:
         msg_id = record["id"]
@@ -311,7 +331,8 @@ class Notifier:
                 status["state"] = "retrying"
                 delay = self.settings.notify_retry_base_s * 2 ** (status["attempts"] - 1)
                 due = int(datetime.now(UTC).timestamp() * 1000 + delay * 1000)
-                await self.redis.zadd(RETRY, {json.dumps(record, ensure_ascii=False): due})
+                cipher = await self.store.cipher(record["interview_id"])
+                await self.redis.zadd(RETRY, {seal_record(cipher, record): due})
             await self.redis.set(status_key, json.dumps(status), ex=STATUS_TTL_S)
             await self._done_with(entry_id)
             return
@@ -327,3 +348,9 @@ class Notifier:
             pipe.xack(OUTBOX, GROUP, entry_id)
             pipe.xdel(OUTBOX, entry_id)  # it holds a link and contact data: not kept once done
             await pipe.execute()
+
+
+def seal_record(cipher: RecordCipher, record: dict[str, Any]) -> str:
+    """A queued notification holds the address, the name and the link: sealed at rest."""
+    sealed = cipher.seal_text(f"notify|{record['id']}", json.dumps(record, ensure_ascii=False))
+    return json.dumps({"iv": record["interview_id"], "id": record["id"], "m": sealed})

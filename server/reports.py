@@ -133,7 +133,10 @@ class Reports:
         # a report's version is its place in the list (append-only): kept out of the stored
         # JSON, so writing it is one atomic RPUSH that a reader never sees half done
         raw = json.dumps(report, ensure_ascii=False)
-        version = int(await self.store.redis.rpush(key(iv_id, "reports"), raw))
+        # sealed at rest like the answers it quotes, bound to its attempt
+        cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
+        sealed = cipher.seal_text(f"report|a{meta.get('attempt', '1')}", raw)
+        version = int(await self.store.redis.rpush(key(iv_id, "reports"), sealed))
         report["version"] = version
         fact = {"kind": "report_ready", "version": version, "trigger": trigger}
         event_id = await self.store.redis.xadd(
@@ -148,9 +151,11 @@ class Reports:
         async with self.store.redis.pipeline(transaction=True) as pipe:
             pipe.llen(reports)
             pipe.lindex(reports, (version - 1) if version > 0 else -1)
-            count, raw = await pipe.execute()
-        if not raw or version < 0:
+            pipe.hmget(key(iv_id, "meta"), ["dek", "attempt"])
+            count, sealed, (dek, attempt) = await pipe.execute()
+        if not sealed or version < 0:
             return None
+        raw = self.store.cipher_for(iv_id, dek or "").open_text(f"report|a{attempt or 1}", sealed)
         return {**json.loads(raw), "version": version or int(count)}
 
     async def versions(self, iv_id: str) -> int:

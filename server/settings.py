@@ -25,6 +25,11 @@ class Settings:
     public_url: str = ""
     # Keys the identity hash and tokens; default: a random one kept in data_dir/secret
     secret: str = ""
+    # Encryption at rest (server/crypto.py): the master keyring, "<kid>:<base64>" items
+    # separated by commas or lines, the last one current; or a file holding it. Default:
+    # data_dir/master.key, made on first use
+    master_keys: str = ""
+    master_key_file: str = ""
     # "write": ack once Redis has the chunk (AOF fsync every second);
     # "fsync": ack once it is on disk (WAITAOF, or appendfsync always on the embedded Redis)
     durability: str = "write"

@@ -5,7 +5,8 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
 
     {iv:<id>}:meta     hash   the state-machine snapshot plus the interview's static facts
     {iv:<id>}:seqs     hash   question -> last stored chunk seq
-    {iv:<id>}:chunks   stream answer chunks: q, seq, k (s text | b binary), d (data), t (ms)
+    {iv:<id>}:chunks   stream answer chunks: q, seq, k (s text | b binary), d (sealed data), t
+    {iv:<id>}:contact  hash   how to reach the candidate: lang, and phone/email sealed
     {iv:<id>}:answers  hash   question -> JSON record of how it closed
     {iv:<id>}:events   stream live events for monitors: e (JSON fact), t (ms)
     {iv:<id>}:log      stream operation log: e (JSON entry), t (ms), p/h (chain links)
@@ -27,12 +28,14 @@ import redis.asyncio as aioredis
 
 from protocol.interview import Decision, Snapshot, State
 from server.audit import LogKey
+from server.crypto import CryptoError, Keyring, RecordCipher, chunk_purpose, rewrap
 
 SCRIPTS = Path(__file__).parent / "scripts"
 CONTROL_CHANNEL = "hub:control"
 ATTEMPT_PARTS = ("answers", "chunks", "seqs", "reports")  # what belongs to one attempt
 POOL_SIZE = 64  # connections per hub process and client kind; Redis serves them one by one
 POOL_WAIT_S = 20.0
+CIPHER_CACHE = 4096  # interviews whose unwrapped data key a process keeps
 
 
 def key(iv_id: str, part: str) -> str:
@@ -95,6 +98,7 @@ class Store:
         writer: aioredis.Redis | None = None,
         events_maxlen: int = 10_000,
         log_key: LogKey | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self.redis = redis  # decodes replies as UTF-8: every key but the chunk data
         self.raw = raw  # bytes as stored: chunk data may be binary
@@ -103,12 +107,18 @@ class Store:
         self.writer = writer or redis
         self.events_maxlen = events_maxlen
         self.log_key = log_key or LogKey.from_secret("")
+        self.keyring = keyring  # None: this store can neither seal nor open records
+        self._ciphers: dict[str, RecordCipher] = {}
         self._append_log = redis.register_script((SCRIPTS / "append_log.lua").read_text())
         self._append_source = (SCRIPTS / "append_chunks.lua").read_text()
         self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
+        self._rewrap = redis.register_script((SCRIPTS / "rewrap_key.lua").read_text())
 
     @classmethod
-    def from_url(cls, url: str, secret: str = "", **kwargs: Any) -> Store:
+    def from_url(cls, url: str, secret: str = "", master_keys: str = "", **kwargs: Any) -> Store:
+        """``master_keys``: the keyring text (server/crypto.py); without it the store can
+        read and write everything but sealed records."""
+
         # A blocking pool: a burst of joins or disconnects waits for a connection instead of
         # failing with "Too many connections" (redis-py's default pool raises at 100).
         def client(decode: bool) -> aioredis.Redis:
@@ -123,6 +133,7 @@ class Store:
             client(False),
             writer=writer,
             log_key=LogKey.from_secret(secret),
+            keyring=Keyring.parse(master_keys) if master_keys else None,
             **kwargs,
         )
 
@@ -150,18 +161,72 @@ class Store:
         raw = await self.redis.hget(key(iv_id, "seqs"), str(q))
         return int(raw) if raw else 0
 
+    # --- encryption at rest (server/crypto.py) ----------------------------------------------
+
+    def cipher_for(self, iv_id: str, data_key: str) -> RecordCipher:
+        """The interview's record cipher from its stored (wrapped) data key; cached."""
+        cipher = self._ciphers.get(iv_id)
+        if cipher is None or cipher.stored != data_key:
+            if self.keyring is None:
+                raise CryptoError("this store has no master key (HUB_MASTER_KEYS)")
+            cipher = RecordCipher(self.keyring, iv_id, data_key)
+            if len(self._ciphers) >= CIPHER_CACHE:
+                self._ciphers.pop(next(iter(self._ciphers)))
+            self._ciphers[iv_id] = cipher
+        return cipher
+
+    async def cipher(self, iv_id: str) -> RecordCipher:
+        return self.cipher_for(iv_id, await self.redis.hget(key(iv_id, "meta"), "dek") or "")
+
+    def forget_cipher(self, iv_id: str) -> None:
+        self._ciphers.pop(iv_id, None)
+
+    async def rotate_data_keys(self) -> dict[str, int]:
+        """Re-wrap every interview's data key under the keyring's current master key."""
+        if self.keyring is None:
+            raise CryptoError("rotation needs the master keys (HUB_MASTER_KEYS)")
+        counts = {
+            "rewrapped": 0,
+            "current": 0,
+            "no_key": 0,
+            "cannot_open": 0,
+            "changed_meanwhile": 0,
+        }
+        for iv_id in await self.interview_ids():
+            stored = await self.redis.hget(key(iv_id, "meta"), "dek") or ""
+            if not stored:
+                counts["no_key"] += 1  # erased (crypto-shredded)
+                continue
+            if stored.partition(".")[2].partition(":")[0] == self.keyring.current:
+                counts["current"] += 1
+                continue
+            try:
+                fresh = rewrap(self.keyring, iv_id, stored)
+            except CryptoError:
+                counts["cannot_open"] += 1  # its master key is not in this keyring
+                continue
+            done = await self._rewrap(keys=[key(iv_id, "meta")], args=[stored, fresh])
+            counts["rewrapped" if done else "changed_meanwhile"] += 1
+            self.forget_cipher(iv_id)
+        return counts
+
     async def chunks(self, iv_id: str, attempt: str = "") -> list[dict[str, Any]]:
-        """Every stored chunk in arrival order; text chunks as str, binary as bytes.
+        """Every stored chunk in arrival order, opened; text chunks as str, binary as bytes.
 
         ``attempt``: "" for the current attempt, "a1", "a2"... for ones kept after a reset.
         """
         rows = await self.raw.xrange(key(iv_id, f"{attempt}:chunks" if attempt else "chunks"))
+        if not rows:
+            return []
+        dek, current = await self.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
+        cipher = self.cipher_for(iv_id, dek or "")
+        number = int(attempt[1:]) if attempt else int(current or 1)
         return [
             {
                 "id": rid.decode(),
                 "q": int(f[b"q"]),
                 "seq": int(f[b"seq"]),
-                "data": f[b"d"].decode() if f[b"k"] == b"s" else f[b"d"],
+                "data": open_chunk(cipher, number, f),
                 "t": int(f[b"t"]),
             }
             for rid, f in rows
@@ -390,3 +455,10 @@ class Store:
 
     async def publish_control(self, message: dict[str, Any]) -> None:
         await self.redis.publish(CONTROL_CHANNEL, json.dumps(message))
+
+
+def open_chunk(cipher: RecordCipher, attempt: int, fields: dict[bytes, bytes]) -> str | bytes:
+    """A stored chunk's data, opened: str for a text chunk, bytes for a binary one."""
+    q, seq = int(fields[b"q"]), int(fields[b"seq"])
+    data = cipher.open(chunk_purpose(attempt, q, seq), fields[b"d"])
+    return data.decode() if fields[b"k"] == b"s" else data

@@ -26,6 +26,8 @@ from server.settings import Settings
 from server.store import Store
 
 SECRET = "test-secret-" + "0" * 20
+# two master keys: data keys are wrapped under the last (t2); t1 stays for rotation tests
+MASTER_KEYS = "t1:" + "A" * 43 + ",t2:" + "B" * 43
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -78,6 +80,7 @@ def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) ->
         **os.environ,
         "REDIS_URL": redis_url,
         "HUB_SECRET": SECRET,
+        "HUB_MASTER_KEYS": MASTER_KEYS,
         "HUB_SWEEP_INTERVAL_S": "0.2",
         **env,
     }
@@ -132,12 +135,12 @@ def hub(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="session")
 def settings(redis_server: EmbeddedRedis) -> Settings:
-    return Settings(redis_url=redis_server.url, secret=SECRET)
+    return Settings(redis_url=redis_server.url, secret=SECRET, master_keys=MASTER_KEYS)
 
 
 @pytest.fixture
 async def store(redis_server: EmbeddedRedis) -> AsyncIterator[Store]:
-    s = Store.from_url(redis_server.url)
+    s = Store.from_url(redis_server.url, secret=SECRET, master_keys=MASTER_KEYS)
     yield s
     await s.close()
 
@@ -199,7 +202,7 @@ async def make_org(hub: Hub, redis_url: str) -> Org:
     from server.accounts import Accounts
 
     name = f"org{uuid.uuid4().hex[:8]}"
-    store = Store.from_url(redis_url)
+    store = Store.from_url(redis_url, secret=SECRET, master_keys=MASTER_KEYS)
     accounts = Accounts(store, 3600)
     tokens, users = {}, {}
     async with httpx.AsyncClient(base_url=hub.http) as http:

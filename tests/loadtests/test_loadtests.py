@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT, SECRET, Hub
+from tests.conftest import MASTER_KEYS, ROOT, SECRET, Hub
 
 
 def test_bench_small_run_reports_figures_and_no_loss() -> None:
@@ -47,7 +47,12 @@ def test_bench_small_run_reports_figures_and_no_loss() -> None:
 
 def test_locust_scenario_runs_against_a_hub(hub: Hub) -> None:
     """`locust --headless` with the locustfile streams through a real hub and verifies Redis at the end."""
-    env = {**os.environ, "INTERVIEW_HUB_REDIS_URL": hub.redis_url, "INTERVIEW_HUB_SECRET": SECRET}
+    env = {
+        **os.environ,
+        "INTERVIEW_HUB_REDIS_URL": hub.redis_url,
+        "INTERVIEW_HUB_SECRET": SECRET,
+        "INTERVIEW_HUB_MASTER_KEYS": MASTER_KEYS,
+    }
     out = subprocess.run(
         [
             sys.executable,

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SECRET
+from tests.conftest import MASTER_KEYS, ROOT, SECRET
 
 
 def run_cli(
     *args: str, redis_url: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HUB_SECRET": SECRET}
+    env = {**os.environ, "HUB_SECRET": SECRET, "HUB_MASTER_KEYS": MASTER_KEYS}
     if redis_url:
         env["REDIS_URL"] = redis_url
     return subprocess.run(

@@ -18,7 +18,7 @@ from server.embedded import EmbeddedRedis
 from server.interviews import create_interview
 from server.settings import Settings
 from server.store import Store
-from tests.conftest import PHONE, ROOT, SECRET, free_port, now_ms, spec, start_hub
+from tests.conftest import MASTER_KEYS, PHONE, ROOT, SECRET, free_port, now_ms, spec, start_hub
 
 
 async def acked_chunks(store: Store, iv_id: str) -> list[tuple[int, str]]:
@@ -57,8 +57,8 @@ async def _stream_through_redis_restart(tmp_path: Path, *, kill: bool) -> None:
     redis.start()
     env = {"HUB_DURABILITY": "fsync"} if kill else {}
     hub = start_hub(redis.url, tmp_path, **env)
-    store = Store.from_url(redis.url)
-    settings = Settings(redis_url=redis.url, secret=SECRET)
+    store = Store.from_url(redis.url, secret=SECRET, master_keys=MASTER_KEYS)
+    settings = Settings(redis_url=redis.url, secret=SECRET, master_keys=MASTER_KEYS)
     try:
         created = await create_interview(store, settings, spec(2), now_ms())
         c = CandidateClient(hub.ws, created.token, PHONE)
@@ -74,7 +74,7 @@ async def _stream_through_redis_restart(tmp_path: Path, *, kill: bool) -> None:
             redis.stop()  # SHUTDOWN: the AOF is flushed
         redis.start()
         await store.close()
-        store = Store.from_url(redis.url)
+        store = Store.from_url(redis.url, secret=SECRET, master_keys=MASTER_KEYS)
         stored = await acked_chunks(store, created.interview_id)
         assert [seq for seq, _ in stored] == list(range(1, 31))
         # the hub reconnects by itself; the candidate carries on (resuming if it was cut off)
