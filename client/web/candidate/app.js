@@ -44,6 +44,7 @@ function show(name, { keepQuestion = false } = {}) {
 function showError(element, text) {
   element.textContent = text;
   element.hidden = !text;
+  if (element.id === "identity-error") $("identity").setAttribute("aria-invalid", String(Boolean(text)));
 }
 
 function refusalText(body, fallbackKey = "network.error") {
@@ -96,26 +97,29 @@ async function deviceCheck() {
   try {
     const response = await fetch("/healthz", { cache: "no-store" });
     if (!response.ok) throw new Error(String(response.status));
-    setCheck("check-connection", "ok", t("device.connection_ok", { ms: Math.round(performance.now() - started) }));
+    const ms = Math.round(performance.now() - started);
+    setCheck("check-connection", "ok", t("device.connection_ok", { ms }), "device.connection_ok", { ms });
   } catch {
-    setCheck("check-connection", "failed", t("device.connection_failed"));
+    setCheck("check-connection", "failed", t("device.connection_failed"), "device.connection_failed");
   }
   try {
     const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
     app.media = stream;
     $("preview").srcObject = stream;
-    setCheck("check-camera", stream.getVideoTracks().length ? "ok" : "failed",
-      t(stream.getVideoTracks().length ? "device.ok" : "device.failed"));
-    setCheck("check-microphone", stream.getAudioTracks().length ? "ok" : "failed",
-      t(stream.getAudioTracks().length ? "device.ok" : "device.failed"));
+    for (const [id, tracks] of [["check-camera", stream.getVideoTracks()], ["check-microphone", stream.getAudioTracks()]]) {
+      const key = tracks.length ? "device.ok" : "device.failed";
+      setCheck(id, tracks.length ? "ok" : "failed", t(key), key);
+    }
     meterMicrophone(stream);
   } catch {
-    setCheck("check-camera", "failed", t("device.failed"));
-    setCheck("check-microphone", "failed", t("device.failed"));
+    setCheck("check-camera", "failed", t("device.failed"), "device.failed");
+    setCheck("check-microphone", "failed", t("device.failed"), "device.failed");
   }
 }
 
-function setCheck(id, status, text) {
+function setCheck(id, status, text, key = "", vars = {}) {
+  app.checks = app.checks || {};
+  if (key) app.checks[id] = { status, key, vars };
   const element = $(id);
   element.dataset.status = status;
   element.removeAttribute("data-i18n");
@@ -161,6 +165,7 @@ function showReady() {
 // --- the interview (real or practice) ---------------------------------------------------------
 const ui = {
   connection(state) {
+    app.connState = state;
     const conn = $("conn");
     conn.dataset.state = state;
     conn.hidden = state === "online";
@@ -169,22 +174,28 @@ const ui = {
   },
   joined(m) {
     app.lastJoinMode = m.mode;
+    app.questionsSinceJoin = 0;
     renderProgress(m.progress);
   },
   progress(progress) {
     renderProgress(progress);
   },
-  question(m, text) {
+  question(m, text, { keepBox = false } = {}) {
+    const sameQuestion = app.question?.q === m.q && app.deadline !== undefined;
     app.question = m;
-    const fresh = app.lastJoinMode !== "resume";
-    // A fresh question counts down from its arrival; a resumed one from its deadline (§7.1).
-    app.deadline = m.time_limit_s ? (fresh ? Date.now() + m.time_limit_s * 1000 : m.deadline_ms) : 0;
-    app.lastJoinMode = "";
+    // A question opened on this socket counts down from its arrival; the first one after a
+    // resume join from its deadline (SPEC §7.1). A reconnect keeps the countdown it had.
+    const fresh = app.lastJoinMode !== "resume" || app.questionsSinceJoin > 0;
+    app.questionsSinceJoin = (app.questionsSinceJoin || 0) + 1;
+    if (!sameQuestion) {
+      app.deadline = m.time_limit_s ? (fresh ? Date.now() + m.time_limit_s * 1000 : m.deadline_ms) : 0;
+    }
     $("question-number").textContent = t("question.of", { n: m.q + 1, total: m.total });
     $("question-text").textContent = m.text;
     const answer = $("answer");
     answer.disabled = false;
-    answer.value = text;
+    app.announced = 0;
+    if (!keepBox) answer.value = text;
     showError($("question-error"), "");
     updateFinishButton();
     startTimer();
@@ -197,9 +208,17 @@ const ui = {
     element.textContent = t(`save.${state}`);
     updateFinishButton();
   },
-  timeUp() {
+  // time_up or answer_too_long: nothing more can be stored for this question
+  locked(m) {
     $("answer").disabled = true;
-    showError($("question-error"), t("question.time_up"));
+    app.lockedQ = app.question?.q;
+    updateFinishButton();
+    showError($("question-error"), i18n.message(m.message, "question.time_up"));
+  },
+  graceOver() {
+    // Away longer than the resume grace: the hub has counted an exit. Coming back (if
+    // allowed) is the candidate's choice, from the centre.
+    openCentre();
   },
   exitPreview(m) {
     openExitDialog(m);
@@ -207,7 +226,7 @@ const ui = {
   exited(m) {
     closeExitDialog();
     renderProgress(m.progress);
-    stop("stopped.exited", exitedMessage(m));
+    stop("stopped.exited", app.practice ? t("practice.banner") : exitedMessage(m));
   },
   completed(m) {
     renderProgress(m.progress);
@@ -230,7 +249,7 @@ const ui = {
     showError($("question-error"), i18n.message(m.message, "network.error"));
   },
   failure(error) {
-    console.warn("interview-hub:", error);
+    console.error("interview-hub:", error);
   },
 };
 
@@ -275,7 +294,8 @@ function updateFinishButton() {
   const button = $("finish");
   if (!m) return;
   button.textContent = t(m.q + 1 >= m.total ? "answer.last" : "answer.next");
-  button.disabled = !app.session?.connected || app.session.final || app.finishing === true;
+  button.disabled =
+    !app.session?.connected || app.session.final || app.finishing === true || app.lockedQ === m.q;
 }
 
 function startTimer() {
@@ -291,6 +311,13 @@ function startTimer() {
     const time = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
     element.textContent = t("question.time_left", { time });
     element.dataset.low = String(left <= 30);
+    // A screen reader hears the time at a few marks, not every second.
+    for (const mark of [60, 30, 10]) {
+      if (left <= mark && left > 0 && app.announced !== mark && (app.announced || Infinity) > mark) {
+        app.announced = mark;
+        $("time-announce").textContent = t("question.time_left", { time });
+      }
+    }
   };
   render();
   app.timerHandle = setInterval(render, 1000);
@@ -333,7 +360,7 @@ function describeDevice() {
   const ua = navigator.userAgent;
   const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrom(e|ium)\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser";
   const system = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows" : /Mac OS X/.test(ua) ? "macOS" : /Linux/.test(ua) ? "Linux" : "";
-  const kind = /Mobi|iPhone|Android/.test(ua) ? "phone" : "computer";
+  const kind = t(/Mobi|iPhone|Android/.test(ua) ? "device.phone" : "device.computer");
   return `${browser} · ${system} ${kind}`.trim();
 }
 
@@ -357,6 +384,7 @@ async function onExitOpen() {
 
 function openExitDialog(m) {
   const dialog = $("exit-dialog");
+  app.lastPreview = m;
   if (m) {
     const p = m.progress;
     $("exit-fill").style.width = `${p.percent}%`;
@@ -404,7 +432,8 @@ async function openCentre() {
     app.practice = false;
     app.session = null;
     $("practice-banner").hidden = true;
-    return token ? showReady() : show("identity");
+    if (!token) return location.reload(); // /practice alone: practise again
+    return showReady();
   }
   const result = await verify(app.identity);
   if (result.centre) renderCentre(result.centre);
@@ -458,6 +487,10 @@ function renderCentre(centre) {
 // --- wiring -----------------------------------------------------------------------------------
 function main() {
   i18n.apply(document);
+  document.title = t("app.title");
+  i18n.onChange(() => {
+    document.title = t("app.title");
+  });
   bindLangSelect($("lang"), i18n);
   i18n.onChange(() => {
     renderProgress(app.progress);
@@ -467,6 +500,9 @@ function main() {
       updateFinishButton();
     }
     if (app.session) ui.saveState(app.session.saveState());
+    if (app.connState) ui.connection(app.connState);
+    if ($("exit-dialog").open && app.lastPreview) openExitDialog(app.lastPreview);
+    for (const [id, c] of Object.entries(app.checks || {})) setCheck(id, c.status, t(c.key, c.vars));
     if (!$("screen-centre").hidden && app.lastCentre) renderCentre(app.lastCentre);
     if (!$("screen-ready").hidden) showReady();
   });
@@ -475,7 +511,11 @@ function main() {
   $("device-continue").addEventListener("click", showReady);
   $("practice-start").addEventListener("click", () => startSession({ practice: true }));
   $("interview-start").addEventListener("click", startInterview);
-  $("answer").addEventListener("input", () => scheduleEdit());
+  $("answer").addEventListener("input", (event) => {
+    app.session?.typed($("answer").value); // remembered at once, sent within 150 ms
+    if (!event.isComposing) scheduleEdit(); // an IME's unfinished pinyin is not an answer
+  });
+  $("answer").addEventListener("compositionend", () => scheduleEdit());
   $("answer").addEventListener("blur", () => flushEdit());
   $("finish").addEventListener("click", onFinish);
   $("speak").addEventListener("click", speakQuestion);
@@ -521,10 +561,7 @@ function main() {
 let editTimer = null;
 function scheduleEdit() {
   // Never show "saved" while an edit is still only in the box.
-  if (app.session && !app.session.final) {
-    app.session.text = $("answer").value;
-    ui.saveState(app.session.connected ? "saving" : "offline");
-  }
+  if (app.session && !app.session.final) ui.saveState(app.session.connected ? "saving" : "offline");
   if (editTimer) return;
   editTimer = setTimeout(flushEdit, 150);
 }
@@ -537,10 +574,15 @@ function flushEdit() {
 
 async function onFinish() {
   flushEdit();
+  const q = app.question?.q;
   app.finishing = true;
+  $("answer").disabled = true; // what is typed now would belong to no question
   updateFinishButton();
   try {
-    await app.session.finish();
+    const sent = await app.session.finish();
+    if (!sent && app.question?.q === q && app.lockedQ !== q && !app.session.final) {
+      $("answer").disabled = false; // not finished (offline): keep answering
+    }
   } finally {
     app.finishing = false;
     updateFinishButton();

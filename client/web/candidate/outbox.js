@@ -54,10 +54,11 @@ export async function openOutbox(interviewId) {
       const tx = db.transaction("chunks");
       return await request(tx.objectStore("chunks").count(all));
     },
-    // Drop what an ack covers: chunks of q up to seq.
-    async ack(q, seq) {
-      const tx = db.transaction("chunks", "readwrite");
+    // Drop what an ack covers (chunks of q up to seq), and save the draft in the same step.
+    async ack(q, seq, draft = null) {
+      const tx = db.transaction(["chunks", "drafts"], "readwrite");
       tx.objectStore("chunks").delete(IDBKeyRange.bound([interviewId, q, 0], [interviewId, q, seq]));
+      if (draft) tx.objectStore("drafts").put({ iv: interviewId, ...draft });
       await done(tx);
     },
     // Drop chunks of every question but q (those questions are closed).
@@ -101,8 +102,9 @@ export function memoryOutbox() {
     async count() {
       return chunks.length;
     },
-    async ack(q, seq) {
+    async ack(q, seq, newDraft = null) {
       chunks = chunks.filter((c) => c.q !== q || c.seq > seq);
+      if (newDraft) draft = newDraft;
     },
     async keepOnly(q) {
       chunks = chunks.filter((c) => c.q === q);

@@ -2,11 +2,18 @@
 // It owns the answer stream: edits become chunks (../shared/answers.js), every chunk goes
 // into the outbox before the wire, acks empty the outbox, and a reconnect resends what the
 // hub does not have (protocol/SPEC.md §6.5). The UI only renders what it is told.
+//
+// What this device knows about the open answer (kept in the outbox's draft):
+//   text       what the box shows            sentText  the fold of every chunk sent
+//   ackedText  the fold of chunks 1..ackedSeq (stored, the hub said so)
+//   nextSeq    the seq of the next chunk
+// The box itself is also mirrored synchronously on every keystroke (localStorage), so a
+// tab closed within the send interval loses nothing either.
 import { editChunk, foldText, splitChunk } from "/web/shared/answers.js";
 import { postJson } from "/web/shared/wire.js";
 
 // Closes after which the session must not reconnect by itself (SPEC §13).
-const FINAL_CLOSES = new Set([4000, 4001, 4002, 4003, 4004, 4005, 4006]);
+const FINAL_CLOSES = new Set([4000, 4001, 4002, 4003, 4004, 4005]);
 const FINAL_FACTS = new Set(["exited", "completed", "ended", "taken_over"]);
 
 export class Session {
@@ -18,6 +25,7 @@ export class Session {
     this.outbox = outbox;
     this.ui = ui;
     this.practice = practice;
+    this.boxKey = practice ? "" : `interview-hub.box.${token.split(".")[0]}`;
     this.transport = null;
     this.joined = false;
     this.final = false;
@@ -26,10 +34,16 @@ export class Session {
     this.total = 0;
     this.text = "";
     this.sentText = "";
+    this.ackedText = "";
+    this.ackedSeq = 0;
     this.nextSeq = 1;
     this.timeUp = false;
+    this.locked = false; // time up or answer too long: no more chunks for this question
+    this.exitPending = false;
     this.exitViaHttp = false;
-    this.work = Promise.resolve(); // answer edits and their outbox writes, one at a time
+    this.graceMs = 0;
+    this.lostAt = 0;
+    this.work = Promise.resolve(); // facts and edits, one at a time
     this.retry = 0;
   }
 
@@ -44,8 +58,16 @@ export class Session {
         await sleep(200);
         continue;
       }
+      if (this.graceMs && this.lostAt && Date.now() - this.lostAt > this.graceMs) {
+        // Past the resume grace the hub counts this as an exit: coming back now would use
+        // the one re-entry, which is the candidate's choice, not ours (SPEC §8.2, §13).
+        this.final = true;
+        this.ui.graceOver();
+        break;
+      }
       const closed = await this.connectOnce();
       if (this.final || FINAL_CLOSES.has(closed)) break;
+      if (!this.lostAt) this.lostAt = Date.now();
       this.ui.connection("reconnecting");
       this.retry = Math.min(this.retry + 1, 6);
       await sleep(Math.min(250 * 2 ** this.retry, 5000));
@@ -65,7 +87,7 @@ export class Session {
           onClose: (code) => {
             this.joined = false;
             this.transport = null;
-            if (!this.final) this.ui.saveState(this.saveState());
+            if (!this.final) this.ui.saveState(this.quickState());
             resolve(code);
           },
         });
@@ -79,8 +101,13 @@ export class Session {
 
   // --- facts from the hub -------------------------------------------------------------
   onFact(message) {
-    // Facts are handled in order, after any pending outbox work.
-    this.work = this.work.then(() => this.handle(message)).catch((error) => this.ui.failure(error));
+    this.work = this.work.then(() => this.handle(message)).catch((error) => this.failed(error));
+  }
+
+  failed(error) {
+    this.ui.failure(error);
+    // A step of the resume failed (e.g. the saved answer could not be loaded): start over.
+    if (this.transport) this.transport.close();
   }
 
   async handle(m) {
@@ -88,8 +115,13 @@ export class Session {
       case "joined":
         this.joined = true;
         this.retry = 0;
+        this.lostAt = 0;
+        this.graceMs = m.resume_grace_s * 1000;
+        if (m.mode === "start") await this.forgetDevice(); // a new attempt (e.g. after a reset)
         this.ui.connection("online");
         this.ui.joined(m);
+        // A join clears a pending exit request (SPEC §5.4): ask again for a fresh preview.
+        if (this.exitPending && !this.exitViaHttp) this.transport.send({ type: "exit_request" });
         break;
       case "answer_saved":
         this.ui.progress(m.progress);
@@ -98,10 +130,7 @@ export class Session {
         await this.openQuestion(m);
         break;
       case "ack":
-        if (m.q === this.q) {
-          await this.outbox.ack(m.q, m.seq);
-          this.ui.saveState(await this.saveStateNow());
-        }
+        await this.acked(m.q, m.seq);
         break;
       case "exit_preview":
         this.exitViaHttp = false;
@@ -115,53 +144,89 @@ export class Session {
     }
   }
 
+  async acked(q, seq) {
+    if (q !== this.q || seq <= this.ackedSeq) return;
+    const covered = (await this.outbox.pending(q)).filter((c) => c.seq <= seq).sort((a, b) => a.seq - b.seq);
+    this.ackedText = foldText([this.ackedText, ...covered.map((c) => c.data)]);
+    this.ackedSeq = seq;
+    await this.outbox.ack(q, seq, this.draftRecord());
+    this.ui.saveState(await this.saveStateNow());
+  }
+
   async openQuestion(m) {
     const draft = await this.outbox.draft();
+    const stillShown = this.q === m.q; // the same question, live in this page (a reconnect)
     this.q = m.q;
     this.total = m.total;
-    this.timeUp = false;
-    if (draft && draft.q === m.q && draft.nextSeq - 1 >= m.acked_seq) {
-      // This device wrote this answer: keep its text, resend what the hub lacks.
-      await this.outbox.keepOnly(m.q);
-      await this.outbox.ack(m.q, m.acked_seq);
-      this.text = draft.text;
+    this.timeUp = this.locked = false;
+    let mine = Boolean(draft && draft.q === m.q);
+    let saved = null;
+    if (mine && m.acked_seq > draft.ackedSeq) {
+      // The hub holds more than this device saw acked: its own chunks whose acks were lost,
+      // or another device's. Only the stored text can tell.
+      const pending = (await this.outbox.pending(m.q)).sort((a, b) => a.seq - b.seq);
+      const expected = foldText([draft.ackedText, ...pending.filter((c) => c.seq <= m.acked_seq).map((c) => c.data)]);
+      saved = m.acked_seq <= draft.nextSeq - 1 ? await this.savedAnswer(m.q) : null;
+      mine = saved !== null && saved.seq === m.acked_seq && saved.text === expected;
+    }
+    await this.outbox.keepOnly(m.q);
+    if (mine) {
+      const pending = (await this.outbox.pending(m.q)).filter((c) => c.seq <= m.acked_seq).sort((a, b) => a.seq - b.seq);
+      this.ackedText = foldText([draft.ackedText, ...pending.map((c) => c.data)]);
+      this.ackedSeq = Math.max(draft.ackedSeq, m.acked_seq);
       this.sentText = draft.sentText;
       this.nextSeq = draft.nextSeq;
+      this.text = stillShown ? this.text : (this.mirroredBox(m.q) ?? draft.text);
     } else {
-      await this.outbox.keepOnly(m.q);
+      // Nothing of this device's counts for this answer: start from what the hub stored.
       await this.outbox.ack(m.q, Number.MAX_SAFE_INTEGER);
-      this.text = this.sentText = "";
-      this.nextSeq = 1;
-      if (m.acked_seq > 0 && !this.practice) {
-        // Another device wrote part of this answer: show it and go on from there.
-        const saved = await postJson("/api/candidate/answer", { token: this.token, identity: this.identity });
-        if (saved.ok && saved.body.q === m.q) {
-          this.text = this.sentText = saved.body.text;
-          this.nextSeq = saved.body.seq + 1;
-        }
-      }
-      this.nextSeq = Math.max(this.nextSeq, m.acked_seq + 1);
-      await this.outbox.saveDraft(this.draftRecord());
+      if (m.acked_seq > 0 && !this.practice) saved = saved || (await this.savedAnswer(m.q));
+      this.ackedText = this.sentText = this.text = saved ? saved.text : "";
+      this.ackedSeq = saved ? saved.seq : m.acked_seq;
+      this.nextSeq = this.ackedSeq + 1;
+      if (!stillShown) this.mirrorBox("");
     }
-    this.ui.question(m, this.text);
+    await this.outbox.ack(m.q, this.ackedSeq, this.draftRecord());
+    this.ui.question(m, this.text, { keepBox: stillShown && mine });
     await this.resend(m.q, 0);
     if (this.text !== this.sentText) await this.streamEdit(this.text);
     this.ui.saveState(await this.saveStateNow());
+  }
+
+  // The stored text of the open question (another device may have written it), retried.
+  async savedAnswer(q) {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      try {
+        const r = await postJson("/api/candidate/answer", { token: this.token, identity: this.identity });
+        if (r.ok && r.body.q === q) return { text: r.body.text, seq: r.body.seq };
+        if (r.status < 500 && r.status !== 0) break;
+      } catch {
+        // network: try again
+      }
+      await sleep(300 * (attempt + 1));
+    }
+    throw new Error("the saved answer could not be loaded");
   }
 
   async refused(m) {
     const r = m.reason;
     if (r === "seq_gap" || r === "answer_incomplete") {
       await this.resend(this.q, m.expected_seq);
-      if (r === "answer_incomplete") this.sendFinish();
-    } else if (r === "time_up") {
-      this.timeUp = true;
-      this.ui.timeUp();
-    } else if (m.fatal) {
+      if (r === "answer_incomplete") this.sendFinish(this.q);
+    } else if (r === "time_up" || r === "answer_too_long") {
+      // No more chunks can be stored for this question: stop sending, keep the box as is.
+      this.timeUp = r === "time_up";
+      this.locked = true;
+      this.ui.locked(m);
+    } else if (m.fatal && (m.refused_type === "join" || r === "malformed" || r === "bad_field")) {
       this.final = true;
       this.ui.refused(m);
-    } else if (r === "not_current_question" || r === "already_joined") {
-      // A late chunk or finish for a question the hub already closed: nothing to do.
+    } else if (m.fatal) {
+      // internal_error (1011), not_in_progress (1000): the socket closes; joining again
+      // tells what is true now (SPEC §13).
+      this.ui.notice(m);
+    } else if (r === "not_current_question" || r === "already_joined" || r === "no_exit_requested") {
+      // Late chunks or commands for a question or exit the hub already moved past.
     } else {
       this.ui.notice(m);
     }
@@ -169,20 +234,48 @@ export class Session {
 
   async finalFact(m) {
     this.final = true;
-    if (m.type !== "taken_over") await this.outbox.clear();
+    this.exitPending = false;
+    if (m.type !== "taken_over") await this.forgetDevice();
     this.ui[m.type](m);
   }
 
+  async forgetDevice() {
+    await this.outbox.clear();
+    this.mirrorBox("");
+  }
+
   // --- the answer ---------------------------------------------------------------------
+  // Every keystroke: remember the box at once (synchronously), send later (edit()).
+  typed(text) {
+    this.text = text;
+    if (this.q >= 0) this.mirrorBox(text);
+  }
+
+  mirrorBox(text) {
+    if (!this.boxKey) return;
+    if (text) localStorage.setItem(this.boxKey, JSON.stringify({ q: this.q, text }));
+    else localStorage.removeItem(this.boxKey);
+  }
+
+  mirroredBox(q) {
+    if (!this.boxKey) return null;
+    try {
+      const box = JSON.parse(localStorage.getItem(this.boxKey) || "null");
+      return box && box.q === q ? box.text : null;
+    } catch {
+      return null;
+    }
+  }
+
   // The candidate's text changed: queue it as an edit chunk (serialised with the facts).
   edit(text) {
-    this.text = text;
-    this.work = this.work.then(() => this.streamEdit(text)).catch((error) => this.ui.failure(error));
+    this.typed(text);
+    this.work = this.work.then(() => this.streamEdit(text)).catch((error) => this.failed(error));
     return this.work;
   }
 
   async streamEdit(text) {
-    if (this.final || this.timeUp || this.q < 0) return;
+    if (this.final || this.locked || this.q < 0) return;
     const chunk = editChunk(this.sentText, text);
     if (!chunk) return;
     for (const part of splitChunk(chunk)) {
@@ -196,26 +289,44 @@ export class Session {
   }
 
   async resend(q, fromSeq) {
-    if (!this.connected) return;
-    for (const chunk of await this.outbox.pending(q)) {
+    if (!this.connected || this.locked) return;
+    const pending = (await this.outbox.pending(q)).sort((a, b) => a.seq - b.seq);
+    for (const chunk of pending) {
       if (chunk.seq >= fromSeq) this.transport.send({ type: "chunk", q, seq: chunk.seq, data: chunk.data });
     }
   }
 
   draftRecord() {
-    return { q: this.q, text: this.text, sentText: this.sentText, nextSeq: this.nextSeq };
+    return {
+      q: this.q,
+      text: this.text,
+      sentText: this.sentText,
+      ackedText: this.ackedText,
+      ackedSeq: this.ackedSeq,
+      nextSeq: this.nextSeq,
+    };
   }
 
-  // Finish the open answer once every chunk of it is acked (SPEC §6.5 rule 5).
+  // Finish the open answer once every chunk of it is acked (SPEC §6.5 rule 5). Gives up,
+  // returning false, when that question is closed meanwhile (time up, another device).
   async finish() {
+    const q = this.q;
     await this.edit(this.text);
-    while (!this.final && (await this.outbox.pending(this.q)).length > 0) await sleep(100);
-    if (this.connected) this.sendFinish();
-    return this.connected;
+    while (!this.final && this.q === q && !this.locked && (await this.outbox.pending(q)).length > 0) {
+      await sleep(100);
+    }
+    if (this.final || this.q !== q || !this.connected) return false;
+    if (this.timeUp) return false; // the hub's timer closes it
+    this.sendFinish(q);
+    return true;
   }
 
-  sendFinish() {
-    this.transport.send({ type: "finish", q: this.q, last_seq: this.nextSeq - 1 });
+  sendFinish(q) {
+    if (this.connected) this.transport.send({ type: "finish", q, last_seq: this.nextSeq - 1 });
+  }
+
+  quickState() {
+    return this.lastSaveState === "saved" || this.lastSaveState === "empty" ? this.lastSaveState : "offline";
   }
 
   saveState() {
@@ -234,7 +345,9 @@ export class Session {
   // --- exit ---------------------------------------------------------------------------
   async requestExit() {
     await this.edit(this.text);
+    this.exitPending = true;
     if (this.connected) {
+      this.exitViaHttp = false;
       this.transport.send({ type: "exit_request" });
       return;
     }
@@ -246,6 +359,7 @@ export class Session {
   }
 
   cancelExit() {
+    this.exitPending = false;
     if (this.connected && !this.exitViaHttp) this.transport.send({ type: "exit_cancel" });
   }
 
@@ -255,9 +369,17 @@ export class Session {
       return;
     }
     const done = await postJson("/api/candidate/exit", { token: this.token, identity: this.identity, confirm: true });
-    if (!done.ok) throw Object.assign(new Error("exit refused"), { body: done.body });
+    if (!done.ok) {
+      if (done.body.reason === "no_exit_requested") {
+        // A reconnect cleared the request in between: show a fresh preview to confirm.
+        await this.requestExit();
+        return;
+      }
+      throw Object.assign(new Error("exit refused"), { body: done.body });
+    }
     this.final = true;
-    await this.outbox.clear();
+    this.exitPending = false;
+    await this.forgetDevice();
     if (this.transport) this.transport.close();
     this.ui.exited({ ...done.body, viaHttp: true });
   }

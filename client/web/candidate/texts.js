@@ -18,7 +18,6 @@ export const TEXTS = {
     en: "This page needs the link from your invitation (…/i/…).",
     "zh-CN": "请使用邀请中的面试链接（…/i/…）打开本页面。",
   },
-  "practice.offer": { en: "Try a practice interview first", "zh-CN": "先进行模拟面试" },
   "device.title": { en: "Device check", "zh-CN": "设备检测" },
   "device.intro": {
     en: "We check your camera, microphone and connection before you start.",
@@ -38,6 +37,8 @@ export const TEXTS = {
     en: "The interview server cannot be reached. Check your network.",
     "zh-CN": "无法连接面试服务器，请检查网络。",
   },
+  "device.phone": { en: "phone", "zh-CN": "手机" },
+  "device.computer": { en: "computer", "zh-CN": "电脑" },
   "device.mic_level": { en: "Microphone level", "zh-CN": "麦克风音量" },
   "device.preview": { en: "Camera preview", "zh-CN": "摄像头预览" },
   "device.continue": { en: "Continue", "zh-CN": "继续" },
@@ -57,7 +58,6 @@ export const TEXTS = {
     en: "Practice interview: nothing you write here is sent to HR.",
     "zh-CN": "模拟面试：此处作答的内容不会发送给 HR。",
   },
-  "practice.position": { en: "Practice", "zh-CN": "模拟面试" },
   "practice.q1": {
     en: "Please introduce yourself in a few sentences.",
     "zh-CN": "请用几句话做一下自我介绍。",
@@ -139,10 +139,6 @@ export const TEXTS = {
   "stopped.exited": { en: "You have left the interview", "zh-CN": "您已退出面试" },
   "stopped.refused": { en: "You cannot enter the interview", "zh-CN": "无法进入面试" },
   "stopped.error": { en: "Something went wrong", "zh-CN": "出现问题" },
-  "stopped.kicked": {
-    en: "The connection was closed ({code}). Reload the page to continue.",
-    "zh-CN": "连接已关闭（{code}），请刷新页面继续。",
-  },
   "stopped.to_centre": { en: "Go to my interviews", "zh-CN": "查看我的面试" },
   "centre.title": { en: "My interviews", "zh-CN": "我的面试" },
   "centre.interruptions": { en: "Interruptions: {disconnects} disconnections, {exits} exits", "zh-CN": "中断记录：断线 {disconnects} 次，退出 {exits} 次" },

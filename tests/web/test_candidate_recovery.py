@@ -1,0 +1,173 @@
+"""The candidate app when things go wrong at awkward moments: time limits, resets, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from playwright.async_api import expect
+
+from tests.conftest import PHONE, Hub, Org, interview_body
+from tests.web.conftest import new_page, no_js_errors
+from tests.web.test_candidate import candidate, create, enter, once_each, saved, stored
+
+BLOCK = "window.__interviewHub.session.block()"
+UNBLOCK = "window.__interviewHub.session.unblock()"
+
+
+async def hr(hub: Hub, org: Org, method: str, path: str, **kw: Any) -> Any:
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.request(method, path, headers=org.auth("admin"), **kw)
+    assert r.status_code < 300, r.text
+    return r.json()
+
+
+async def test_next_during_an_outage_past_the_deadline_does_not_skip_a_question(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """ "Next" pressed offline, then the time runs out: on reconnect the timed question closes and the next one stays open, not answered empty."""
+    body = interview_body(3)
+    body["questions"] = [
+        {"text": "Timed", "time_limit_s": 2},
+        {"text": "Second"},
+        {"text": "Third"},
+    ]
+    iv = await hr(hub, org, "POST", "/api/hr/interviews", json=body)
+    _, page = await candidate(new_context)
+    await enter(page, iv["link"])
+    await page.type("#answer", "in time", delay=5)
+    await saved(page)
+    await page.type("#answer", " more", delay=0)
+    # "Next" clicked just as the network drops: finish waits for acks that cannot come
+    await page.evaluate("const s = window.__interviewHub.session; s.finish(); s.block();")
+    await asyncio.sleep(2.5)  # the question's two seconds run out meanwhile
+    await page.evaluate(UNBLOCK)
+    await expect(page.locator("#question-text")).to_have_text("Second")
+    await expect(page.locator("#answer")).to_be_enabled()
+    await asyncio.sleep(0.5)  # a wrongly sent finish for question 2 would land by now
+    detail = await hr(hub, org, "GET", f"/api/hr/interviews/{iv['interview_id']}")
+    statuses = [a["status"] for a in detail["answers"]]
+    assert statuses[0] == "timed_out" and statuses[1] == "open", statuses
+    no_js_errors(page)
+
+
+async def test_after_an_hr_reset_the_old_draft_does_not_come_back(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """Text left unsent on a device when HR ended and reset the interview is not shown as the new attempt's answer; the new answer is stored."""
+    iv = await create(hub, org, questions=1)
+    iv_id = iv["interview_id"]
+    context, page = await candidate(new_context)
+    await enter(page, iv["link"])
+    await page.type("#answer", "old attempt. ", delay=5)
+    await saved(page)
+    await page.evaluate(BLOCK)
+    await page.type("#answer", "unsent old text", delay=5)
+    await expect(page.locator("#save-state")).to_have_attribute("data-state", "offline")
+    await hr(hub, org, "POST", f"/api/hr/interviews/{iv_id}/end", json={"confirm": True})
+    await page.close()  # the device never heard of the end: its outbox still holds the text
+    reset = await hr(hub, org, "POST", f"/api/hr/interviews/{iv_id}/reset", json={"confirm": True})
+    again = await new_page(context)
+    await again.goto(reset["link"])
+    await again.fill("#identity", PHONE)
+    await again.click("#verify")
+    await again.click("#device-continue")
+    await again.click("#interview-start")
+    await expect(again.locator("#question-number")).to_have_text("Question 1 of 1")
+    await expect(again.locator("#answer")).to_have_value("")
+    await again.type("#answer", "new attempt", delay=5)
+    await saved(again)
+    texts, seqs, _ = await stored(hub, iv_id)
+    assert texts[0] == "new attempt" and once_each(seqs[0])
+    no_js_errors(again)
+
+
+async def test_typing_through_a_reconnect_loses_no_keystroke(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """Keys typed while the socket comes back are neither dropped nor doubled: Redis ends with exactly the box."""
+    iv = await create(hub, org, questions=1)
+    _, page = await candidate(new_context)
+    await enter(page, iv["link"])
+    await page.type("#answer", "abc", delay=5)
+    await saved(page)
+    await page.evaluate(BLOCK)
+    await page.type("#answer", "def", delay=5)
+    await page.evaluate(UNBLOCK)
+    await page.type("#answer", "ghijklmnopqrstuvwxyz0123456789", delay=15)
+    await saved(page)
+    box = await page.locator("#answer").input_value()
+    assert box == "abcdefghijklmnopqrstuvwxyz0123456789"
+    texts, seqs, _ = await stored(hub, iv["interview_id"])
+    assert texts[0] == box and once_each(seqs[0])
+    no_js_errors(page)
+
+
+async def test_device_coming_back_adopts_what_the_newer_device_wrote(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """A laptop offline while the phone takes over and writes: when the laptop's network returns it shows the stored answer, not its stale draft."""
+    iv = await create(hub, org, questions=1)
+    _, laptop = await candidate(new_context)
+    await enter(laptop, iv["link"])
+    await laptop.type("#answer", "common. ", delay=5)
+    await saved(laptop)
+    await laptop.evaluate(BLOCK)
+    await laptop.type("#answer", "laptop only", delay=200)  # one chunk a key: many, unsent
+    _, phone = await candidate(new_context)
+    await phone.goto(iv["link"])
+    await phone.fill("#identity", PHONE)
+    await phone.click("#verify")
+    await expect(phone.locator("#answer")).to_have_value("common. ")
+    await phone.locator("#answer").press("End")
+    await phone.type("#answer", "from the phone, a longer text", delay=5)
+    await saved(phone)
+    await laptop.evaluate(UNBLOCK)  # it resumes on its own and takes the interview back
+    await expect(laptop.locator("#answer")).to_have_value("common. from the phone, a longer text")
+    await saved(laptop)
+    texts, seqs, _ = await stored(hub, iv["interview_id"])
+    assert texts[0] == "common. from the phone, a longer text" and once_each(seqs[0])
+    no_js_errors(laptop)
+
+
+async def test_no_automatic_reentry_after_the_resume_grace(hub: Hub, org: Org, new_context) -> None:
+    """Away longer than the resume grace, the page does not rejoin by itself (that would spend the one re-entry): it offers the choice."""
+    iv = await create(hub, org, questions=2, second_entry=True, resume_grace_s=1)
+    _, page = await candidate(new_context)
+    await enter(page, iv["link"])
+    await page.type("#answer", "before the long outage", delay=5)
+    await saved(page)
+    await page.evaluate(BLOCK)
+    await asyncio.sleep(2)  # longer than the one-second grace
+    await page.evaluate(UNBLOCK)
+    item = page.locator(f"#centre-list li[data-id='{iv['interview_id']}']")
+    await expect(item).to_contain_text("come back once")
+    await expect(item.locator("button")).to_have_count(1)  # the candidate's choice
+    detail = await hr(hub, org, "GET", f"/api/hr/interviews/{iv['interview_id']}")
+    assert detail["state"] == "exited" and detail["second_entry"] is True
+    no_js_errors(page)
+
+
+async def test_exit_confirm_after_the_socket_came_back(hub: Hub, org: Org, new_context) -> None:
+    """An exit previewed while offline, confirmed after the socket returned (which cleared the request), still exits."""
+    iv = await create(hub, org, questions=2)
+    _, page = await candidate(new_context)
+    await enter(page, iv["link"])
+    await page.type("#answer", "x", delay=5)
+    await saved(page)
+    await page.evaluate(BLOCK)
+    await page.click("#exit-open")
+    await expect(page.locator("#exit-http")).to_be_visible()
+    await page.evaluate(UNBLOCK)
+    await expect(page.locator("#conn")).to_be_hidden()
+    await page.click("#exit-confirm")
+    stopped = page.locator("#stopped-title")
+    if not await stopped.is_visible():
+        # the request was cleared by the rejoin: a fresh preview is shown; confirm it
+        await expect(page.locator("#exit-confirm")).to_be_enabled()
+        await page.click("#exit-confirm")
+    await expect(stopped).to_have_text("You have left the interview")
+    _, _, state = await stored(hub, iv["interview_id"])
+    assert state == "exited"
+    no_js_errors(page, allowed=("409",))  # the HTTP confirm of the cleared request
