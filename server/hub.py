@@ -23,6 +23,7 @@ from protocol.closecodes import CloseCode
 from protocol.codec import Limits, ProtocolError, decode_client, encode
 from protocol.interview import Decision, Snapshot, State
 from protocol.messages import (
+    MONITOR_CLIENT_TYPES,
     AnswerSaved,
     CancelExit,
     ChunkAcked,
@@ -289,8 +290,24 @@ class CandidateConnection:
                 msg = decode_client(data, self.hub.limits)
             except ProtocolError as exc:
                 self._bad(refused(exc.reason, exc.msg_type))
+                if exc.msg_type in MONITOR_CLIENT_TYPES:
+                    await self._log_forbidden(exc.msg_type)
                 continue
             await self._dispatch(msg)
+
+    async def _log_forbidden(self, msg_type: str) -> None:
+        """An HR command on a candidate socket is an attempt to do HR's work: refused (above)
+        and written down, in the server log and in the interview's operation log."""
+        log.warning(
+            "candidate socket %s (%s) sent the HR-only command %r: refused",
+            self.session,
+            self.caller.ip,
+            msg_type,
+        )
+        if self.interview_id:
+            await self.service.log(
+                self.interview_id, self.caller, f"hr_command:{msg_type}", Reason.UNKNOWN_TYPE
+            )
 
     def _bad(self, refusal: Refused) -> None:
         self._bad_messages += 1
