@@ -21,3 +21,4 @@ class CloseCode(IntEnum):
     TOO_SLOW = 4007  # a monitor that could not keep up (its queue filled)
     LOGGED_OUT = 4008  # the HR session ended (logout, expiry)
     NOT_AUTHENTICATED = 4009  # a monitor socket without a valid HR session
+    IDLE = 4010  # a joined candidate socket that sent nothing for the idle timeout

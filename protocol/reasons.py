@@ -37,6 +37,8 @@ class Reason(StrEnum):
     BAD_FIELD = "bad_field"
     TOO_LARGE = "too_large"
     RATE_LIMITED = "rate_limited"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    IDLE_TIMEOUT = "idle_timeout"
     CHUNK_TOO_LARGE = "chunk_too_large"
     ANSWER_TOO_LONG = "answer_too_long"
     SUBPROTOCOL_REQUIRED = "subprotocol_required"
@@ -148,6 +150,14 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.RATE_LIMITED: (
         "Too many requests in a short time; please slow down.",
         "请求过于频繁，请稍后再试。",
+    ),
+    Reason.IDLE_TIMEOUT: (
+        "Paused after a long time without activity. Your answers are saved; continue to reconnect.",
+        "长时间无操作，连接已暂停。您的回答均已保存，继续作答即可重新连接。",
+    ),
+    Reason.TOO_MANY_CONNECTIONS: (
+        "Too many connections from your network. Close other interview tabs and try again.",
+        "来自您所在网络的连接过多。请关闭其他面试页面后重试。",
     ),
     Reason.CHUNK_TOO_LARGE: (
         "This part of the answer is too large; send it in smaller parts.",

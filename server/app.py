@@ -112,6 +112,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         settings.join_timeout_s,
     )
     hub.control_handlers.append(monitors.on_control)
+    monitors.per_ip = hub.per_ip  # one count of sockets per address, whichever kind
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

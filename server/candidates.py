@@ -85,9 +85,20 @@ class CandidateService:
         """Check the link and the identity proof; raise Refusal with the reason if not."""
         parts = identity.split_token(token)
         meta = await self.store.meta(parts[0]) if parts else {}
+        # One address guessing tokens or identities across interviews is stopped as a whole
+        limit = self.settings.max_identity_failures_per_ip
+        ip_blocked = bool(caller.ip and limit) and (
+            await self.store.ip_failures("identity", caller.ip) >= limit
+        )
         if not parts or not meta or not identity.token_matches(parts[1], meta.get("token_sha", "")):
+            if ip_blocked:
+                raise Refusal(Reason.TOO_MANY_ATTEMPTS)
+            await self._count_ip_failure(caller)
             raise Refusal(Reason.LINK_INVALID)
         iv_id = parts[0]
+        if ip_blocked:
+            await self.log(iv_id, caller, action, Reason.TOO_MANY_ATTEMPTS, org=meta.get("org"))
+            raise Refusal(Reason.TOO_MANY_ATTEMPTS)
         # Count the attempt before checking it, atomically: many guesses at once cannot all
         # pass a check made before any of them was counted. A success takes it back.
         attempt = await self.store.count_failed_identity(iv_id, self.settings.identity_lockout_s)
@@ -97,10 +108,18 @@ class CandidateService:
         )
         refusal = sm.identity_refusal(identity_ok=ok, locked_out=locked_out)
         if refusal:
+            if not ok:
+                await self._count_ip_failure(caller)
             await self.log(iv_id, caller, action, refusal, org=meta.get("org"))
             raise Refusal(refusal)
         await self.store.clear_failed_identity(iv_id)
         return Verified(iv_id, meta)
+
+    async def _count_ip_failure(self, caller: Caller) -> None:
+        if caller.ip and self.settings.max_identity_failures_per_ip:
+            await self.store.count_ip_failure(
+                "identity", caller.ip, self.settings.identity_lockout_s
+            )
 
     # --- the compare-and-set loop -------------------------------------------------------
 

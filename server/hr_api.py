@@ -136,11 +136,18 @@ class HRApi:
         summary: "Log in; returns a session token and sets the ih_session cookie."
         """
         ip = self.ip(request)
+        settings = self.hr.settings
+        limit = settings.max_login_failures_per_ip
+        data: dict[str, Any] = {}
         try:
+            if limit and await self.store.ip_failures("login", ip) >= limit:
+                raise Refusal(Reason.TOO_MANY_ATTEMPTS)  # one address guessing many users
             data = await self.body(request)
             name, password = str(data.get("username", "")), str(data.get("password", ""))
             token, p = await self.accounts.login(name, password, self.hr.clock())
         except (Refusal, AccountError) as exc:
+            if exc.reason == Reason.LOGIN_FAILED and limit:
+                await self.store.count_ip_failure("login", ip, settings.identity_lockout_s)
             if exc.reason == Reason.LOGIN_FAILED:
                 user = await self.accounts.user(str(data.get("username", ""))[:100])
                 if user:

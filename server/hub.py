@@ -92,10 +92,39 @@ async def deny(scope: dict[str, Any], send: Any, reason: str) -> None:
         await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
 
 
+class ConnectionsPerIP:
+    """Open websockets per client address in this process, candidate and monitor alike."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # 0: no limit
+        self.open: dict[str, int] = {}
+
+    def take(self, ip: str) -> bool:
+        count = self.open.get(ip, 0)
+        if self.limit and count >= self.limit:
+            return False
+        self.open[ip] = count + 1
+        return True
+
+    def give_back(self, ip: str) -> None:
+        count = self.open.get(ip, 0) - 1
+        if count > 0:
+            self.open[ip] = count
+        else:
+            self.open.pop(ip, None)
+
+
 async def handshake(
-    scope: dict[str, Any], receive: Any, send: Any, origins: set[str], subprotocol: str
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    origins: set[str],
+    subprotocol: str,
+    per_ip: ConnectionsPerIP | None = None,
+    ip: str = "",
 ) -> bool:
-    """Accept the websocket if its Origin is allowed and it speaks ``subprotocol``."""
+    """Accept the websocket if its Origin is allowed, it speaks ``subprotocol`` and its
+    address has a connection left (then the caller must ``per_ip.give_back(ip)``)."""
     connect = await receive()
     if connect["type"] != "websocket.connect":
         return False
@@ -106,6 +135,10 @@ async def handshake(
         return False
     if subprotocol not in scope.get("subprotocols", ()):
         await deny(scope, send, Reason.SUBPROTOCOL_REQUIRED)
+        return False
+    if per_ip is not None and not per_ip.take(ip):
+        log.warning("refused a socket from %s: %d open already", ip, per_ip.limit)
+        await deny(scope, send, Reason.TOO_MANY_CONNECTIONS)
         return False
     await send({"type": "websocket.accept", "subprotocol": subprotocol})
     return True
@@ -130,6 +163,7 @@ class CandidateHub:
         self.allowed_origins = {
             o.rstrip("/") for o in (settings.base_url, *settings.allowed_origins)
         }
+        self.per_ip = ConnectionsPerIP(settings.max_connections_per_ip)
 
     async def start(self, *, wait_fsync: bool = False) -> None:
         self.writer.wait_fsync = wait_fsync
@@ -138,6 +172,7 @@ class CandidateHub:
             asyncio.create_task(self.writer.run(), name="chunk-writer"),
             asyncio.create_task(self._listen_control(), name="control-listener"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._close_idle(), name="idle-sockets"),
         ]
 
     async def stop(self) -> None:
@@ -148,6 +183,19 @@ class CandidateHub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(redis.exceptions.RedisError):
             await self.store.hub_gone(self.hub_id)
+
+    async def _close_idle(self) -> None:
+        """Close joined sockets that sent nothing for ``idle_timeout_s`` (4010)."""
+        limit = self.settings.idle_timeout_s
+        if not limit:
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(max(limit / 10, 0.05), 30.0))
+            now = loop.time()
+            for conn in list(self.connections.values()):
+                if conn.interview_id and now - conn.last_seen > limit:
+                    conn.close(CloseCode.IDLE, refused(Reason.IDLE_TIMEOUT, fatal=True))
 
     async def _heartbeat(self) -> None:
         """Keep this hub's lease: when it lapses, other hubs release its sessions."""
@@ -185,11 +233,15 @@ class CandidateHub:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """ASGI entry point for /ws/candidate."""
-        if not await handshake(scope, receive, send, self.allowed_origins, SUBPROTOCOL):
-            return
         ip = peer_ip(scope, self.trusted_proxies)
-        conn = CandidateConnection(self, send, Caller(ip=ip))
-        await conn.serve(receive)
+        if not await handshake(
+            scope, receive, send, self.allowed_origins, SUBPROTOCOL, self.per_ip, ip
+        ):
+            return
+        try:
+            await CandidateConnection(self, send, Caller(ip=ip)).serve(receive)
+        finally:
+            self.per_ip.give_back(ip)
 
 
 class CandidateConnection:
@@ -216,6 +268,7 @@ class CandidateConnection:
         self._bad_messages = 0
         self._tokens = float(hub.settings.command_burst)
         self._tokens_at = asyncio.get_running_loop().time()
+        self.last_seen = self._tokens_at  # the last frame from the client (idle timeout)
 
     # --- outgoing -------------------------------------------------------------------------
 
@@ -282,6 +335,7 @@ class CandidateConnection:
                 return
             if self._closed:
                 continue  # draining until the peer acknowledges our close
+            self.last_seen = loop.time()
             data = event.get("bytes")
             if data is None:
                 self._bad(refused(Reason.MALFORMED))  # text frames are not part of v1

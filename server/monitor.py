@@ -43,7 +43,7 @@ from server.candidates import Refusal
 from server.crypto import CryptoError
 from server.hr import HRService
 from server.hr import Request as HRRequest
-from server.hub import handshake, header, peer_ip, refused
+from server.hub import ConnectionsPerIP, handshake, header, peer_ip, refused
 from server.outbox import Outbox
 from server.store import key, open_chunk
 
@@ -75,6 +75,7 @@ class MonitorHub:
         self.accounts = accounts
         self.redis_url = redis_url
         self.allowed_origins = allowed_origins
+        self.per_ip: ConnectionsPerIP | None = None  # shared with the candidate hub (app.py)
         self.max_queue = max_queue
         self.stall_s = stall_s
         self.auth_timeout_s = auth_timeout_s
@@ -96,14 +97,23 @@ class MonitorHub:
             conn.close(CloseCode.INTERNAL_ERROR)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if not await handshake(scope, receive, send, self.allowed_origins, MONITOR_SUBPROTOCOL):
+        ip = peer_ip(scope, frozenset(self.hr.settings.trusted_proxies))
+        if not await handshake(
+            scope, receive, send, self.allowed_origins, MONITOR_SUBPROTOCOL, self.per_ip, ip
+        ):
             return
+        try:
+            await self._serve(scope, receive, send, ip)
+        finally:
+            if self.per_ip is not None:
+                self.per_ip.give_back(ip)
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any, ip: str) -> None:
         cookie = ""
         for part in header(scope, b"cookie").split(";"):
             name, _, value = part.strip().partition("=")
             if name == "ih_session":
                 cookie = value
-        ip = peer_ip(scope, frozenset(self.hr.settings.trusted_proxies))
         conn = MonitorConnection(self, send, ip, header(scope, b"user-agent")[:256])
         self.connections.add(conn)
         try:

@@ -42,10 +42,18 @@ class Settings:
     max_chunk_bytes: int = 16 * 1024
     max_chunks_per_answer: int = 20_000
     max_bad_messages: int = 10
+    # Per client address: open sockets in one hub process (0: no limit), and failed
+    # identity checks / HR logins within identity_lockout_s across the hubs
+    max_connections_per_ip: int = 200
+    max_identity_failures_per_ip: int = 30
+    max_login_failures_per_ip: int = 30
     # commands other than chunks (join, finish, exit...) per second and in a burst
     commands_per_s: float = 5.0
     command_burst: int = 20
     join_timeout_s: float = 15.0
+    # a joined candidate socket that sends nothing this long is closed (4010; 0: never):
+    # an abandoned tab does not hold a socket, and the interview's resume grace starts
+    idle_timeout_s: float = 1800.0
     max_outbox_messages: int = 256
     # Identity checks: failures per interview before a lock-out, and its length
     max_identity_attempts: int = 5

@@ -405,6 +405,16 @@ class Store:
             count, _ = await pipe.execute()
         return int(count)
 
+    async def ip_failures(self, kind: str, ip: str) -> int:
+        """Failed checks of ``kind`` ("identity", "login") from one address, this window."""
+        return int(await self.redis.get(f"ipfail:{kind}:{ip}") or 0)
+
+    async def count_ip_failure(self, kind: str, ip: str, window_s: int) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(f"ipfail:{kind}:{ip}")
+            pipe.expire(f"ipfail:{kind}:{ip}", window_s)
+            await pipe.execute()
+
     async def clear_failed_identity(self, iv_id: str) -> None:
         await self.redis.delete(key(iv_id, "attempts"))
 

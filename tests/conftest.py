@@ -81,6 +81,10 @@ def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) ->
         "REDIS_URL": redis_url,
         "HUB_SECRET": SECRET,
         "HUB_MASTER_KEYS": MASTER_KEYS,
+        # every test connects from 127.0.0.1: per-address limits are tested on their own hubs
+        "HUB_MAX_CONNECTIONS_PER_IP": "0",
+        "HUB_MAX_IDENTITY_FAILURES_PER_IP": "0",
+        "HUB_MAX_LOGIN_FAILURES_PER_IP": "0",
         "HUB_SWEEP_INTERVAL_S": "0.2",
         **env,
     }

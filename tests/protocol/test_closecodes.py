@@ -22,6 +22,7 @@ def test_close_codes_are_stable() -> None:
         "TOO_SLOW": 4007,
         "LOGGED_OUT": 4008,
         "NOT_AUTHENTICATED": 4009,
+        "IDLE": 4010,
     }
 
 

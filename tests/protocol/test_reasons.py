@@ -34,6 +34,8 @@ PUBLISHED = {
     "bad_field",
     "too_large",
     "rate_limited",
+    "too_many_connections",
+    "idle_timeout",
     "chunk_too_large",
     "answer_too_long",
     "subprotocol_required",

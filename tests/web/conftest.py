@@ -64,7 +64,7 @@ async def new_context(browser: Browser, hub: Hub) -> AsyncIterator[Any]:
         locale: str = "en-US", viewport: dict[str, int] | None = None, **kw: Any
     ) -> BrowserContext:
         context = await browser.new_context(
-            base_url=hub.http,
+            base_url=kw.pop("base_url", hub.http),
             locale=locale,
             viewport=viewport or DESKTOP,
             permissions=["camera", "microphone"],

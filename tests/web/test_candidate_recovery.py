@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from playwright.async_api import expect
 
-from tests.conftest import PHONE, Hub, Org, interview_body
+from tests.conftest import PHONE, Hub, Org, interview_body, start_hub
 from tests.web.conftest import new_page, no_js_errors
 from tests.web.test_candidate import candidate, create, enter, once_each, saved, stored
 
@@ -171,3 +171,32 @@ async def test_exit_confirm_after_the_socket_came_back(hub: Hub, org: Org, new_c
     _, _, state = await stored(hub, iv["interview_id"])
     assert state == "exited"
     no_js_errors(page, allowed=("409",))  # the HTTP confirm of the cleared request
+
+
+async def test_idle_close_pauses_until_the_candidate_acts(
+    hub: Hub, org: Org, new_context, tmp_path
+) -> None:
+    """After an idle close (4010) the page says it paused and does not reconnect by itself; typing brings it back and nothing is lost."""
+    idle_hub = start_hub(hub.redis_url, tmp_path, HUB_IDLE_TIMEOUT_S="1")
+    try:
+        async with httpx.AsyncClient(base_url=idle_hub.http) as http:
+            r = await http.post(
+                "/api/hr/interviews", json=interview_body(1), headers=org.auth("admin")
+            )
+        iv = r.json()
+        _, page = await candidate(new_context, base_url=idle_hub.http)
+        await enter(page, iv["link"])
+        await page.type("#answer", "before the pause. ", delay=5)
+        await saved(page)
+        await expect(page.locator("#conn")).to_have_attribute("data-state", "paused")
+        await expect(page.locator("#conn")).to_contain_text("without activity")
+        await asyncio.sleep(1.5)  # still paused: no reconnect without the candidate
+        await expect(page.locator("#conn")).to_have_attribute("data-state", "paused")
+        await page.type("#answer", "after it", delay=5)
+        await expect(page.locator("#conn")).to_be_hidden()
+        await saved(page)
+        texts, seqs, _ = await stored(idle_hub, iv["interview_id"])
+        assert texts[0] == "before the pause. after it" and once_each(seqs[0])
+        no_js_errors(page)
+    finally:
+        idle_hub.stop()

@@ -169,7 +169,7 @@ const ui = {
     const conn = $("conn");
     conn.dataset.state = state;
     conn.hidden = state === "online";
-    conn.textContent = state === "online" ? t("conn.online") : t("conn.reconnecting");
+    conn.textContent = t(`conn.${state}`);
     updateFinishButton();
   },
   joined(m) {
@@ -531,6 +531,10 @@ function main() {
     if (event.key === "Escape" && !$("exit-open").hidden && !$("exit-dialog").open) onExitOpen();
   });
   window.addEventListener("pagehide", () => flushEdit());
+  // After an idle close the session waits for the candidate: any activity reconnects it.
+  for (const kind of ["keydown", "pointerdown", "focus"]) {
+    window.addEventListener(kind, () => app.session?.wake?.(), true);
+  }
 
   if (location.pathname === "/practice") {
     $("practice-banner").hidden = false;

@@ -15,6 +15,7 @@ import { postJson } from "/web/shared/wire.js";
 // Closes after which the session must not reconnect by itself (SPEC §13).
 const FINAL_CLOSES = new Set([4000, 4001, 4002, 4003, 4004, 4005]);
 const FINAL_FACTS = new Set(["exited", "completed", "ended", "taken_over"]);
+const IDLE_CLOSE = 4010;
 
 export class Session {
   constructor({ token, identity, device, openTransport, outbox, ui, practice = false }) {
@@ -43,6 +44,7 @@ export class Session {
     this.exitViaHttp = false;
     this.graceMs = 0;
     this.lostAt = 0;
+    this.wake = null; // set while paused after an idle close: call it to reconnect
     this.work = Promise.resolve(); // facts and edits, one at a time
     this.retry = 0;
   }
@@ -67,6 +69,15 @@ export class Session {
       }
       const closed = await this.connectOnce();
       if (this.final || FINAL_CLOSES.has(closed)) break;
+      if (closed === IDLE_CLOSE) {
+        // Closed for inactivity (SPEC §13): come back when the candidate does something.
+        this.ui.connection("paused");
+        await new Promise((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = null;
+        continue;
+      }
       if (!this.lostAt) this.lostAt = Date.now();
       this.ui.connection("reconnecting");
       this.retry = Math.min(this.retry + 1, 6);

@@ -96,6 +96,10 @@ export const TEXTS = {
   "save.empty": { en: "Nothing written yet", "zh-CN": "尚未作答" },
   "progress.label": { en: "Progress: {percent}% ({answered} of {total} answered)", "zh-CN": "进度：{percent}%（已答 {answered}/{total} 题）" },
   "conn.online": { en: "Connected", "zh-CN": "已连接" },
+  "conn.paused": {
+    en: "Paused after a long time without activity. Your answers are saved; type or click to continue.",
+    "zh-CN": "长时间无操作，连接已暂停。回答均已保存，输入或点击即可继续。",
+  },
   "conn.reconnecting": { en: "Reconnecting… your answer is kept on this device", "zh-CN": "正在重新连接…回答已保存在本设备" },
   "exit.title": { en: "Leave the interview?", "zh-CN": "确定退出面试吗？" },
   "exit.progress": { en: "You have completed {percent}% of the interview ({answered} of {total} questions).", "zh-CN": "您已完成面试的 {percent}%（{answered}/{total} 题）。" },
