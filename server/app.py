@@ -27,6 +27,7 @@ from server.hub import CandidateHub, peer_ip
 from server.monitor import MonitorHub
 from server.notify import Notifier, providers_from
 from server.reports import Reports
+from server.retention import run_purger
 from server.settings import Settings
 from server.store import Store
 from server.sweeper import run_sweeper
@@ -122,6 +123,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         background = [
             asyncio.create_task(run_sweeper(service, settings.sweep_interval_s)),
             asyncio.create_task(notifier.run()),
+            asyncio.create_task(run_purger(service, settings)),
         ]
         try:
             yield

@@ -155,6 +155,8 @@ class CandidateService:
             now = self.clock()
             entry = self._entry(caller, action, outcome, detail)
             extra = _counters(meta, decision, caller)
+            if decision.snapshot.state in OVER and decision.snapshot.state is not snap.state:
+                extra["over_ms"] = str(now)  # the retention period counts from here
             if meta_changes is not None:
                 extra.update(meta_changes(meta))
             attempt = int(meta.get("attempt", 1))
@@ -379,6 +381,10 @@ def next_action(snap: Snapshot) -> dict[str, Any]:
     if snap.state is State.COMPLETED:
         return {"action": "none", "until_ms": 0}
     return {"action": "contact_hr", "until_ms": 0}
+
+
+# States in which an interview is over: its retention period runs (server/retention.py)
+OVER = frozenset({State.EXITED, State.ENDED, State.COMPLETED, State.EXPIRED})
 
 
 def _counters(meta: dict[str, str], decision: Decision, caller: Caller) -> dict[str, str]:

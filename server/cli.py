@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import sys
 import time
@@ -403,6 +404,47 @@ def cmd_log_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if bad else 0
 
 
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from server import retention
+    from server.candidates import CandidateService
+
+    async def run(url: str) -> dict[str, Any]:
+        async with open_store(url, settings) as store:
+            service = CandidateService(store, settings.with_(redis_url=url))
+            return await retention.purge(service, settings, dry_run=args.dry_run)
+
+    with redis_for(settings) as url:
+        result = asyncio.run(run(url))
+    verb = "would erase" if args.dry_run else "erased"
+    ids = result["due"] if args.dry_run else result["erased"]
+    print(f"{verb} {len(ids)}: {' '.join(ids) or '-'}")
+    print(f"kept (retention not over): {result['kept']}; no end time: {result['no_end_time']}")
+    return 0 if args.dry_run or len(result["erased"]) == len(result["due"]) else 1
+
+
+def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
+    from server import retention
+    from server.candidates import Caller, CandidateService
+
+    if not args.yes:
+        print("erasing cannot be undone: add --yes", file=sys.stderr)
+        return 2
+
+    async def run(url: str) -> tuple[str | None, int]:
+        async with open_store(url, settings) as store:
+            service = CandidateService(store, settings.with_(redis_url=url))
+            caller = Caller(actor=f"cli:{os.environ.get('USER', 'operator')}", role="operator")
+            return await retention.erase(service, args.interview_id, caller, "request")
+
+    with redis_for(settings) as url:
+        refusal, erased_ms = asyncio.run(run(url))
+    if refusal:
+        print(f"refused: {refusal}", file=sys.stderr)
+        return 1
+    print(f"erased {args.interview_id} at {erased_ms}")
+    return 0
+
+
 def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
     print(new_master_key_line(args.id))
     return 0
@@ -486,6 +528,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("interview_id", nargs="?")
     check.add_argument("--org", help="check this organisation's log instead")
     check.set_defaults(func=cmd_log_verify)
+
+    purge = sub.add_parser("purge", help="erase every interview whose retention ran out")
+    purge.add_argument("--dry-run", action="store_true", help="list them, erase nothing")
+    purge.set_defaults(func=cmd_purge)
+
+    erase = sub.add_parser("erase", help="erase one interview that is over (data key first)")
+    erase.add_argument("interview_id")
+    erase.add_argument("--yes", action="store_true", help="really erase it")
+    erase.set_defaults(func=cmd_erase)
 
     keys = sub.add_parser("keys", help="master keys: encryption at rest")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -96,6 +96,7 @@ class HRService:
             "reentry_until_ms": snap.reentry_until_ms,
             "link_expires_ms": snap.link_expires_ms,
             "attempt": int(meta.get("attempt", 1)),
+            "erased_ms": int(meta.get("erased_ms", 0)),
             "next": next_action(snap),
         }
 
@@ -264,6 +265,43 @@ class HRService:
             "state": str(decision.snapshot.state),
             "token": token,
             "link": link,
+        }
+
+    async def erase(self, req: Request, iv_id: str, confirm: bool) -> dict[str, Any]:
+        """Erase on request (data.erase): the data key first, then the data (retention.py)."""
+        from server import retention
+
+        await self.require(req, Permission.DATA_ERASE, "erase", iv_id)
+        await self.interview_meta(req, iv_id)
+        if not confirm:
+            raise Refusal(Reason.CONFIRM_REQUIRED)
+        refusal_reason, erased_ms = await retention.erase(
+            self.candidates, iv_id, req.caller, "request"
+        )
+        if refusal_reason:
+            raise Refusal(refusal_reason)
+        return {"interview_id": iv_id, "erased_ms": erased_ms}
+
+    async def retention(self, req: Request, days: int | None = None) -> dict[str, Any]:
+        """The organisation's retention in days; ``days`` sets it (data.erase)."""
+        org = req.principal.org
+        if days is None:
+            await self.require(req, Permission.INTERVIEW_VIEW, "retention_view")
+        else:
+            await self.require(req, Permission.DATA_ERASE, "retention_set")
+            if not 1 <= days <= 3650:
+                raise Refusal(Reason.BAD_FIELD)
+            await self.store.set_retention_days(org, days)
+            await self.candidates.store.log_org(
+                org,
+                self.candidates._entry(req.caller, "retention_set", "ok", {"days": days}),
+                self.clock(),
+            )
+        own = await self.store.retention_days(org)
+        return {
+            "org": org,
+            "retention_days": own or self.settings.retention_days,
+            "default": own is None,
         }
 
     async def grant_reentry(

@@ -276,6 +276,31 @@ class HRApi:
             await self.hr.reset(req, request.path_params["iv"], data.get("confirm") is True)
         )
 
+    async def erase(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Erase an interview that is over (data.erase, confirm=true): its data key first."
+        """
+        data = await self.body(request)
+        return JSONResponse(
+            await self.hr.erase(req, request.path_params["iv"], data.get("confirm") is True)
+        )
+
+    async def get_retention(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The organisation's retention: days after an interview is over until erasure."
+        """
+        return JSONResponse(await self.hr.retention(req))
+
+    async def set_retention(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Set the organisation's retention in days (data.erase), 1 to 3650."
+        """
+        data = await self.body(request)
+        days = data.get("days")
+        if not isinstance(days, int) or isinstance(days, bool):
+            raise Refusal(Reason.BAD_FIELD)
+        return JSONResponse(await self.hr.retention(req, days))
+
     async def reentry(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Grant (grant=true, optional window_s) or revoke (grant=false) a second entry."
@@ -451,6 +476,9 @@ class HRApi:
             Route(iv + "/end", g(self.end), methods=["POST"]),
             Route(iv + "/reset", g(self.reset), methods=["POST"]),
             Route(iv + "/reentry", g(self.reentry), methods=["POST"]),
+            Route(iv + "/erase", g(self.erase), methods=["POST"]),
+            Route("/api/hr/retention", g(self.get_retention), methods=["GET"]),
+            Route("/api/hr/retention", g(self.set_retention), methods=["PUT"]),
             Route(iv + "/link", g(self.resend_link), methods=["POST"]),
             Route(iv + "/log", g(self.interview_log), methods=["GET"]),
             Route(iv + "/log/verify", g(self.verify_log), methods=["GET"]),

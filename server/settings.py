@@ -75,6 +75,10 @@ class Settings:
     smtp_from: str = "interview-hub@localhost"
     notify_max_attempts: int = 5
     notify_retry_base_s: float = 2.0
+    # Retention: an interview that is over is erased this many days later (an organisation
+    # may set its own), checked every purge_interval_s by each hub (0: only `purge` runs it)
+    retention_days: int = 180
+    purge_interval_s: float = 3600.0
     # Background work
     sweep_interval_s: float = 1.0
     # a hub that has not renewed its lease this long is taken as dead: its sockets are lost

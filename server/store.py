@@ -36,6 +36,16 @@ ATTEMPT_PARTS = ("answers", "chunks", "seqs", "reports")  # what belongs to one 
 POOL_SIZE = 64  # connections per hub process and client kind; Redis serves them one by one
 POOL_WAIT_S = 20.0
 CIPHER_CACHE = 4096  # interviews whose unwrapped data key a process keeps
+# personal fields of the meta removed by an erasure (the data key goes first, separately)
+ERASED_FIELDS = (
+    "candidate",
+    "id_hash",
+    "phone_hash",
+    "id_masked",
+    "phone_masked",
+    "token_sha",
+    "device",
+)
 
 
 def key(iv_id: str, part: str) -> str:
@@ -113,6 +123,7 @@ class Store:
         self._append_source = (SCRIPTS / "append_chunks.lua").read_text()
         self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
         self._rewrap = redis.register_script((SCRIPTS / "rewrap_key.lua").read_text())
+        self._erase = redis.register_script((SCRIPTS / "erase_interview.lua").read_text())
 
     @classmethod
     def from_url(cls, url: str, secret: str = "", master_keys: str = "", **kwargs: Any) -> Store:
@@ -180,6 +191,34 @@ class Store:
 
     def forget_cipher(self, iv_id: str) -> None:
         self._ciphers.pop(iv_id, None)
+
+    async def erase(self, iv_id: str, meta: dict[str, str], now: int) -> bool:
+        """Shred and delete one interview's data (``erase_interview.lua``); False when it
+        changed since ``meta`` was read."""
+        attempts = int(meta.get("attempt", 1))
+        parts = [*ATTEMPT_PARTS, "contact", "events", "notifications", "attempts"]
+        keys = [key(iv_id, "meta"), *(key(iv_id, p) for p in parts)]
+        for n in range(1, attempts):
+            keys += [key(iv_id, f"a{n}:{p}") for p in ("meta", *ATTEMPT_PARTS)]
+        done = await self._erase(keys=keys, args=[meta.get("version", ""), now, *ERASED_FIELDS])
+        if not int(done):
+            return False
+        self.forget_cipher(iv_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for field in ("id_hash", "phone_hash"):
+                if meta.get(field):
+                    pipe.srem(f"person:{meta[field]}", iv_id)  # not in the candidate centre
+            pipe.zrem("timers", iv_id)
+            await pipe.execute()
+        return True
+
+    async def retention_days(self, org: str) -> int | None:
+        """The organisation's retention in days (None: the hub's default)."""
+        value = await self.redis.hget(f"org:{org}:settings", "retention_days")
+        return int(value) if value else None
+
+    async def set_retention_days(self, org: str, days: int) -> None:
+        await self.redis.hset(f"org:{org}:settings", "retention_days", str(days))
 
     async def rotate_data_keys(self) -> dict[str, int]:
         """Re-wrap every interview's data key under the keyring's current master key."""

@@ -199,6 +199,7 @@ const S = {
   "perm.report.generate": { en: "Generate reports", "zh-CN": "生成报告" },
   "perm.log.view": { en: "Read the operation log", "zh-CN": "查看操作日志" },
   "perm.role.manage": { en: "Manage roles", "zh-CN": "管理角色" },
+  "perm.data.erase": { en: "Erase interview data, set retention", "zh-CN": "删除面试数据、设置保留期限" },
   "error.generic": { en: "Something went wrong. Please try again.", "zh-CN": "出现错误，请重试。" },
   "error.network": {
     en: "The server cannot be reached. Please try again.",

@@ -1,0 +1,20 @@
+-- Erase an interview's data (on request, or when its retention ran out), atomically and only
+-- if nobody changed it since it was read. The wrapped data key goes first: once it is gone,
+-- every sealed record of the interview is unreadable wherever a copy survives (backups,
+-- replicas, old AOF files): crypto-shredding. Then the data itself, then the personal
+-- fields of the meta. The operation log is kept (the caller adds the erasure to it).
+-- KEYS[1] the meta hash, KEYS[2..] the data keys to delete (current and archived attempts)
+-- ARGV[1] expected version, ARGV[2] now_ms, ARGV[3..] meta fields to remove
+-- Returns 1, or 0 when the version changed (read again, decide again).
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then
+  return 0
+end
+redis.call('HDEL', KEYS[1], 'dek')
+for k = 2, #KEYS do
+  redis.call('DEL', KEYS[k])
+end
+if #ARGV >= 3 then
+  redis.call('HDEL', KEYS[1], unpack(ARGV, 3))
+end
+redis.call('HSET', KEYS[1], 'erased_ms', ARGV[2])
+return 1
