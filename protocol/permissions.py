@@ -19,6 +19,7 @@ class Permission(StrEnum):
     REPORT_GENERATE = "report.generate"
     LOG_VIEW = "log.view"
     ROLE_MANAGE = "role.manage"
+    DATA_ERASE = "data.erase"  # erase an interview on request; set the retention
 
 
 class Role(StrEnum):
@@ -31,7 +32,7 @@ class Role(StrEnum):
 P = Permission
 DEFAULT_ROLES: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.RECRUITING_MANAGER: frozenset(Permission) - {P.ROLE_MANAGE},
+    Role.RECRUITING_MANAGER: frozenset(Permission) - {P.ROLE_MANAGE, P.DATA_ERASE},
     Role.INTERVIEW_LEAD: frozenset(
         {
             P.INTERVIEW_CREATE,

@@ -39,6 +39,7 @@ class Reason(StrEnum):
     RATE_LIMITED = "rate_limited"
     TOO_MANY_CONNECTIONS = "too_many_connections"
     IDLE_TIMEOUT = "idle_timeout"
+    ERASE_NOT_ALLOWED = "erase_not_allowed"
     CHUNK_TOO_LARGE = "chunk_too_large"
     ANSWER_TOO_LONG = "answer_too_long"
     SUBPROTOCOL_REQUIRED = "subprotocol_required"
@@ -150,6 +151,10 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.RATE_LIMITED: (
         "Too many requests in a short time; please slow down.",
         "请求过于频繁，请稍后再试。",
+    ),
+    Reason.ERASE_NOT_ALLOWED: (
+        "Only an interview that is over can be erased; end it first.",
+        "只有已结束的面试才能删除，请先终止面试。",
     ),
     Reason.IDLE_TIMEOUT: (
         "Paused after a long time without activity. Your answers are saved; continue to reconnect.",

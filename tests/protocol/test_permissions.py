@@ -29,6 +29,7 @@ def test_permission_names_are_stable() -> None:
         "report.generate",
         "log.view",
         "role.manage",
+        "data.erase",
     }
 
 
@@ -56,13 +57,17 @@ def test_admin_holds_everything() -> None:
 
 
 def test_recruiting_manager_holds_all_but_role_management() -> None:
-    """The recruiting manager holds every permission except role.manage."""
-    assert DEFAULT_ROLES[Role.RECRUITING_MANAGER] == EVERYTHING - {P.ROLE_MANAGE}
+    """The recruiting manager holds every permission except role.manage and data.erase."""
+    assert DEFAULT_ROLES[Role.RECRUITING_MANAGER] == EVERYTHING - {P.ROLE_MANAGE, P.DATA_ERASE}
 
 
 def test_interview_lead_defaults() -> None:
-    """The interview lead runs interviews but may neither reset them nor manage roles."""
-    assert DEFAULT_ROLES[Role.INTERVIEW_LEAD] == EVERYTHING - {P.INTERVIEW_RESET, P.ROLE_MANAGE}
+    """The interview lead runs interviews but may neither reset nor erase them, nor manage roles."""
+    assert DEFAULT_ROLES[Role.INTERVIEW_LEAD] == EVERYTHING - {
+        P.INTERVIEW_RESET,
+        P.ROLE_MANAGE,
+        P.DATA_ERASE,
+    }
 
 
 def test_recruiter_is_view_only() -> None:

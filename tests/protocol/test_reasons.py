@@ -36,6 +36,7 @@ PUBLISHED = {
     "rate_limited",
     "too_many_connections",
     "idle_timeout",
+    "erase_not_allowed",
     "chunk_too_large",
     "answer_too_long",
     "subprotocol_required",
