@@ -330,6 +330,11 @@ class CandidateConnection:
                     self.close(CloseCode.JOIN_TIMEOUT, refused(Reason.NOT_JOINED, fatal=True))
                     continue
             else:
+                if not self._closed and not await self.outbox.wait_for_room():
+                    # replies pile up and the peer takes none: it does not read (SPEC §5.5)
+                    self.close(CloseCode.POLICY_VIOLATION)
+                    continue
+                # (a peer that reads gets its replies before the next frame is handled)
                 event = await receive()
             if event["type"] == "websocket.disconnect":
                 return

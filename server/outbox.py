@@ -53,6 +53,17 @@ class Outbox:
         self.push(data)
         return not self.closed
 
+    async def wait_for_room(self) -> bool:
+        """For a reader: wait while half the limit is queued (the peer is being sent to);
+        False if it stays so for ``stall_s`` (the peer does not read)."""
+        while not self.closed and len(self._items) >= self.limit // 2:
+            self._room.clear()
+            try:
+                await asyncio.wait_for(self._room.wait(), self.stall_s)
+            except TimeoutError:
+                return False
+        return True
+
     def close(self, code: int, final: bytes | None = None) -> bool:
         """Queue ``final`` and the close; False if a close was already queued."""
         if self.closed:

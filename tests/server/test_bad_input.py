@@ -294,3 +294,20 @@ async def test_a_flood_of_commands_is_throttled_then_closed(
     assert "rate_limited" in reasons
     assert c.close_code == 4005
     assert reasons.count("rate_limited") <= 11  # closed at the bad-message limit, not served on
+
+
+async def test_a_client_that_reads_is_never_closed_for_not_reading(hub: Hub, make_interview) -> None:
+    """1,000 pipelined chunks for a question that is not open: each gets its refusal, and a client that reads them all stays connected (no 1008)."""
+    _, token = await make_interview(questions=2)
+    async with websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL], max_size=None) as ws:
+        await ws.send(encode(Join(token, PHONE)))
+        await ws.recv()  # joined
+        await ws.recv()  # question 0
+        for seq in range(1, 1001):
+            await ws.send(encode(SendChunk(1, seq, "x")))  # question 1 is not open
+        refusals = 0
+        while refusals < 1000:
+            msg = decode_server(await asyncio.wait_for(ws.recv(), 10))
+            assert isinstance(msg, Refused) and msg.reason == "not_current_question"
+            refusals += 1
+        assert ws.close_code is None
