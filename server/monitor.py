@@ -284,30 +284,44 @@ class MonitorConnection:
         iv_id = msg.interview_id
         if iv_id:
             meta = await self.hub.hr.interview_meta(req, iv_id)
-            summary = self.hub.hr.summary(meta, self.hub.hr.clock())
-            summary["answers"] = await self.hub.hr.answers(iv_id, meta)
             streams = {key(iv_id, "events"): msg.after_event, key(iv_id, "chunks"): msg.after_chunk}
         else:
-            summary = {"org": req.principal.org}
             streams = {f"org:{req.principal.org}:events": msg.after_event}
+        # "From now" is fixed before the summary is read and before `watching` goes out:
+        # an entry written meanwhile is then delivered live (it may also be in the summary)
+        # rather than lost between the two.
+        given = {s for s, after in streams.items() if after}  # offsets the monitor named
+        streams = {s: after or await self._now(s) for s, after in streams.items()}
+        if iv_id:
+            summary = self.hub.hr.summary(meta, self.hub.hr.clock())
+            summary["answers"] = await self.hub.hr.answers(iv_id, meta)
+        else:
+            summary = {"org": req.principal.org}
         await self._stop_reader()  # replay first, then go live from where the replay ended
         self.push(Watching(iv_id, summary))
         positions: dict[str, str] = {}
         for stream, after in streams.items():
             try:
-                positions[stream] = await self._replay(iv_id, stream, after)
+                positions[stream] = await self._replay(iv_id, stream, after, stream in given)
             except redis.exceptions.ResponseError:
                 raise Refusal(Reason.BAD_FIELD) from None  # not a stream id Redis accepts
         self.watches[iv_id] = positions
         await self._restart_reader()
 
-    async def _replay(self, iv_id: str, stream: str, after: str) -> str:
-        """Send what ``stream`` holds after ``after``; return the id to read on from."""
+    async def _now(self, stream: str) -> str:
+        """The id of the stream's last entry ("0-0" when empty): what "from now" means."""
+        last = await self.hub.hr.store.raw.xrevrange(stream, count=1)
+        return str(last[0][0].decode()) if last else "0-0"
+
+    async def _replay(self, iv_id: str, stream: str, after: str, given: bool = True) -> str:
+        """Send what ``stream`` holds after ``after``; return the id to read on from.
+        ``given``: the monitor named the offset (else it is "now"): only then can it be
+        one that the capped stream has trimmed away."""
         r = self.hub.hr.store.raw  # chunk data is sealed (binary): read ids as bytes
         if not after:
             last = await r.xrevrange(stream, count=1)
             return last[0][0].decode() if last else "0-0"
-        if after != "0":
+        if after != "0" and given:
             try:
                 mark = _id_tuple(after)
             except ValueError:

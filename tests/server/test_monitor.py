@@ -11,7 +11,7 @@ import pytest
 from client.candidate import CandidateClient
 from client.monitor import MonitorClient
 from protocol import MONITOR_SUBPROTOCOL
-from protocol.messages import Behind, EndDone, Ended, LiveChunk, LiveEvent, Refused
+from protocol.messages import Behind, EndDone, Ended, LiveChunk, LiveEvent, Refused, Watch
 from tests.conftest import PHONE, Hub, Org, interview_body, start_hub
 
 
@@ -295,3 +295,32 @@ async def test_many_watches_in_a_burst_all_go_live(hub: Hub, org: Org) -> None:
         for c in clients:
             await c.close()
     assert seen == {item["interview_id"] for item in created}
+
+
+async def test_a_chunk_written_right_after_watching_from_now_is_delivered(
+    hub: Hub, org: Org
+) -> None:
+    """Watch "from now" (after another watch), then a chunk at once: it arrives live, every time (now is fixed before `watching` goes out)."""
+    url = hub.ws.replace("/ws/candidate", "/ws/monitor")
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+
+        async def create() -> dict[str, str]:
+            r = await http.post(
+                "/api/hr/interviews", json=interview_body(1), headers=org.auth("admin")
+            )
+            return r.json()
+
+        pairs = [(await create(), await create()) for _ in range(6)]
+    monitor = MonitorClient(url, org.tokens["admin"])
+    await monitor.connect()
+    for target, other in pairs:
+        async with CandidateClient(hub.ws, target["token"], PHONE) as c:
+            await c.join()
+            # a watch with an old offset first: its reader is what the next watch replaces
+            await monitor.send(Watch(other["interview_id"], "0-18446744073709551615", ""))
+            await monitor.next_of(Behind, timeout=10)
+            await monitor.watch(target["interview_id"])
+            await c.send_text("right after")
+            chunk = await monitor.next_of(LiveChunk, timeout=10)
+            assert (chunk.interview_id, chunk.data) == (target["interview_id"], "right after")
+    await monitor.close()
