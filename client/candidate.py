@@ -128,6 +128,9 @@ class CandidateClient:
                     # that question is closed (answered, timed out): nothing more to send for it
                     self.closed.add(msg.q)
                     self._forget(msg.q)
+                if type(msg) is Refused and msg.reason == "answer_too_long":
+                    # the answer is full: what was not stored never will be; forget it
+                    self._forget_unstored()
                 if type(msg) is Refused and msg.reason == "seq_gap":
                     # the server lacks chunks from expected_seq on: send them again, in order
                     self._resend_task = asyncio.create_task(self._resend_from(msg.expected_seq))
@@ -142,6 +145,16 @@ class CandidateClient:
     def _forget(self, q: int) -> None:
         for key in [k for k in self.outbox if k[0] == q]:
             del self.outbox[key]
+        self._acked_event.set()
+
+    def _forget_unstored(self) -> None:
+        if self.question is None:
+            return
+        q = self.question.q
+        stored = self.acked.get(q, 0)
+        for key in [k for k in self.outbox if k[0] == q and k[1] > stored]:
+            del self.outbox[key]
+        self.next_seq[q] = stored + 1
         self._acked_event.set()
 
     def _on_ack(self, ack: ChunkAcked) -> None:

@@ -31,6 +31,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 FORMAT = b"\x01"  # first byte of every sealed record: room for a future format
 AAD_PREFIX = "interview-hub/v1"
+SEAL_OVERHEAD = len(FORMAT) + NONCE_BYTES + 16  # a sealed record is this much longer (tag: 16)
 
 
 class CryptoError(Exception):

@@ -153,7 +153,10 @@ class CandidateHub:
         self.settings = settings
         self.limits = Limits(max_message_bytes=settings.max_message_bytes)
         self.writer = ChunkWriter(
-            store, max_chunks_per_answer=settings.max_chunks_per_answer, clock=service.clock
+            store,
+            max_chunks_per_answer=settings.max_chunks_per_answer,
+            max_answer_bytes=settings.max_answer_bytes,
+            clock=service.clock,
         )
         self.hub_id = uuid.uuid4().hex[:12]
         self.connections: dict[str, CandidateConnection] = {}  # by session id

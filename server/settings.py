@@ -41,6 +41,8 @@ class Settings:
     max_message_bytes: int = 64 * 1024
     max_chunk_bytes: int = 16 * 1024
     max_chunks_per_answer: int = 20_000
+    # bytes one answer may take (UTF-8 of its text chunks, or its binary chunks); 0: no cap
+    max_answer_bytes: int = 4 * 1024 * 1024
     max_bad_messages: int = 10
     # Per client address: open sockets in one hub process (0: no limit), and failed
     # identity checks / HR logins within identity_lockout_s across the hubs

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import redis.exceptions
 
+from server.crypto import SEAL_OVERHEAD
 from server.store import Store, key
 
 log = logging.getLogger("interview_hub.writer")
@@ -32,10 +33,17 @@ class ChunkSink(Protocol):
 
 class ChunkWriter:
     def __init__(
-        self, store: Store, *, max_chunks_per_answer: int, clock: Any, wait_fsync: bool = False
+        self,
+        store: Store,
+        *,
+        max_chunks_per_answer: int,
+        clock: Any,
+        wait_fsync: bool = False,
+        max_answer_bytes: int = 0,
     ) -> None:
         self.store = store
         self.max_seq = max_chunks_per_answer
+        self.max_bytes = max_answer_bytes  # 0: no cap
         self.clock = clock
         self.wait_fsync = wait_fsync  # add WAITAOF 1 0 0 to every pipeline
         self._pending: dict[tuple[ChunkSink, int], list[Any]] = {}
@@ -94,6 +102,8 @@ class ChunkWriter:
                 q,
                 arrived,
                 self.max_seq,
+                self.max_bytes,
+                SEAL_OVERHEAD,
                 *items,
             )
         if self.wait_fsync:

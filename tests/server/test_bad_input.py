@@ -296,7 +296,9 @@ async def test_a_flood_of_commands_is_throttled_then_closed(
     assert reasons.count("rate_limited") <= 11  # closed at the bad-message limit, not served on
 
 
-async def test_a_client_that_reads_is_never_closed_for_not_reading(hub: Hub, make_interview) -> None:
+async def test_a_client_that_reads_is_never_closed_for_not_reading(
+    hub: Hub, make_interview
+) -> None:
     """1,000 pipelined chunks for a question that is not open: each gets its refusal, and a client that reads them all stays connected (no 1008)."""
     _, token = await make_interview(questions=2)
     async with websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL], max_size=None) as ws:

@@ -12,6 +12,7 @@ import websockets
 
 from client.candidate import CandidateClient, JoinRefused
 from protocol import MONITOR_SUBPROTOCOL, SUBPROTOCOL
+from protocol.messages import Refused
 from server.accounts import Accounts
 from server.embedded import EmbeddedRedis
 from server.interviews import create_interview
@@ -24,6 +25,7 @@ LIMITS = {
     "HUB_MAX_IDENTITY_FAILURES_PER_IP": "3",
     "HUB_MAX_LOGIN_FAILURES_PER_IP": "3",
     "HUB_IDLE_TIMEOUT_S": "1",
+    "HUB_MAX_ANSWER_BYTES": "100",
 }
 
 
@@ -131,3 +133,24 @@ async def test_idle_joined_socket_is_closed_4010_and_the_grace_starts(
     meta = await own_store.meta(idle_token.split(".")[0])
     assert meta["state"] == "in_progress" and int(meta["disconnected_ms"]) > 0
     await busy.close()
+
+
+async def test_an_answer_is_capped_in_bytes(
+    limited_hub: Hub, own_store: Store, own_redis: EmbeddedRedis
+) -> None:
+    """With a 100-byte cap, the chunk that would pass it gets answer_too_long; what fit is stored and acked, and the next question starts from zero."""
+    token = await new_interview(own_store, own_redis)
+    async with CandidateClient(limited_hub.ws, token, PHONE) as c:
+        await c.join()
+        await c.send_text("a" * 40)
+        await c.send_text("中" * 20)  # 60 bytes of UTF-8: 100 in all, still allowed
+        await c.wait_acked()
+        await c.send_text("b")
+        refusal = await c.expect(Refused)
+        assert refusal.reason == "answer_too_long"
+        assert c.acked[0] == 2 and not c.outbox  # what did not fit is dropped, not resent
+        await c.finish()
+        await c.send_text("c" * 100)
+        await c.wait_acked()
+    chunks = await own_store.chunks(token.split(".")[0])
+    assert [(x["q"], x["seq"]) for x in chunks] == [(0, 1), (0, 2), (1, 1)]

@@ -241,7 +241,13 @@ async def test_slow_monitor_is_dropped_and_nobody_else_waits(
     redis_server, tmp_path, org: Org
 ) -> None:
     """A monitor that does not read is dropped; the candidate and a reading monitor get everything."""
-    own = start_hub(redis_server.url, tmp_path, HUB_MONITOR_MAX_QUEUE="20", HUB_MONITOR_STALL_S="1")
+    own = start_hub(
+        redis_server.url,
+        tmp_path,
+        HUB_MONITOR_MAX_QUEUE="20",
+        HUB_MONITOR_STALL_S="1",
+        HUB_MAX_ANSWER_BYTES="0",  # 9 MB in one answer: far over the default cap
+    )
     try:
         created = await create(own, org)
         iv = created["interview_id"]

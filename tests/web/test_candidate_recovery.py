@@ -200,3 +200,32 @@ async def test_idle_close_pauses_until_the_candidate_acts(
         no_js_errors(page)
     finally:
         idle_hub.stop()
+
+
+async def test_a_full_answer_locks_the_box_and_next_still_works(
+    hub: Hub, org: Org, new_context, tmp_path
+) -> None:
+    """At the answer's byte cap the box locks with the hub's message; "next" saves what fit and moves on."""
+    small = start_hub(hub.redis_url, tmp_path, HUB_MAX_ANSWER_BYTES="30")
+    try:
+        async with httpx.AsyncClient(base_url=small.http) as http:
+            r = await http.post(
+                "/api/hr/interviews", json=interview_body(2), headers=org.auth("admin")
+            )
+        iv = r.json()
+        _, page = await candidate(new_context, base_url=small.http)
+        await enter(page, iv["link"])
+        await page.type("#answer", "twenty characters ok", delay=5)
+        await saved(page)
+        await page.type("#answer", " and this is too much", delay=5)
+        await expect(page.locator("#question-error")).to_contain_text("maximum length")
+        await expect(page.locator("#answer")).to_be_disabled()
+        await page.click("#finish")
+        await expect(page.locator("#question-number")).to_have_text("Question 2 of 2")
+        await expect(page.locator("#answer")).to_be_enabled()
+        texts, seqs, _ = await stored(small, iv["interview_id"])
+        assert texts[0].startswith("twenty characters ok") and len(texts[0].encode()) <= 30
+        assert once_each(seqs[0])
+        no_js_errors(page)
+    finally:
+        small.stop()

@@ -211,7 +211,8 @@ const ui = {
   // time_up or answer_too_long: nothing more can be stored for this question
   locked(m) {
     $("answer").disabled = true;
-    app.lockedQ = app.question?.q;
+    // time up: the hub moves on by itself; a full answer: "next" finishes it
+    if (m.reason === "time_up") app.lockedQ = app.question?.q;
     updateFinishButton();
     showError($("question-error"), i18n.message(m.message, "question.time_up"));
   },

@@ -228,6 +228,15 @@ export class Session {
       // No more chunks can be stored for this question: stop sending, keep the box as is.
       this.timeUp = r === "time_up";
       this.locked = true;
+      if (r === "answer_too_long") {
+        // The answer is full: what was not stored never will be. "Next" then finishes it
+        // with what is stored (the ack for that came before this refusal).
+        const unstored = (await this.outbox.pending(this.q)).filter((c) => c.seq > this.ackedSeq);
+        for (const c of unstored) await this.outbox.ack(this.q, c.seq); // (drops up to it)
+        this.sentText = this.ackedText;
+        this.nextSeq = this.ackedSeq + 1;
+        await this.outbox.saveDraft(this.draftRecord());
+      }
       this.ui.locked(m);
     } else if (m.fatal && (m.refused_type === "join" || r === "malformed" || r === "bad_field")) {
       this.final = true;
@@ -328,6 +337,10 @@ export class Session {
     }
     if (this.final || this.q !== q || !this.connected) return false;
     if (this.timeUp) return false; // the hub's timer closes it
+    if (this.locked) {
+      this.sendFinish(q); // a full answer: finish with what is stored
+      return true;
+    }
     this.sendFinish(q);
     return true;
   }
