@@ -187,7 +187,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         except Refusal as exc:
             return refusal_response(exc.reason)
         items = await service.centre(body["identity"], verified)
-        return JSONResponse({"candidate": verified.meta.get("candidate", ""), "interviews": items})
+        name = store.candidate_name(verified.interview_id, verified.meta)
+        return JSONResponse({"candidate": name, "interviews": items})
 
     async def candidate_answer(request: Request) -> Response:
         """

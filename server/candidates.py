@@ -90,6 +90,8 @@ class CandidateService:
         ip_blocked = bool(caller.ip and limit) and (
             await self.store.ip_failures("identity", caller.ip) >= limit
         )
+        if ip_blocked:
+            log.warning("identity checks from %s are locked out (%d failures)", caller.ip, limit)
         if not parts or not meta or not identity.token_matches(parts[1], meta.get("token_sha", "")):
             if ip_blocked:
                 raise Refusal(Reason.TOO_MANY_ATTEMPTS)

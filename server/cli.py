@@ -238,7 +238,8 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     async def run(url: str) -> list[dict[str, str]]:
         async with open_store(url, settings) as store:
-            return [await store.meta(i) for i in await store.interview_ids()]
+            metas = [await store.meta(i) for i in await store.interview_ids()]
+            return [{**m, "candidate": store.candidate_name(m["id"], m)} for m in metas]
 
     with redis_for(settings) as url:
         metas = asyncio.run(run(url))
@@ -273,7 +274,7 @@ async def interview_report(store: Store, iv_id: str) -> dict[str, Any] | None:
         )
     return {
         "interview_id": iv_id,
-        "candidate": meta.get("candidate"),
+        "candidate": store.candidate_name(iv_id, meta),
         "position": meta.get("position"),
         "state": str(snap.state),
         "progress": snap.progress.to_wire(),

@@ -77,7 +77,7 @@ class HRService:
         snap = sm.settle(_snapshot(meta), now).snapshot  # true now, even before the sweep
         return {
             "interview_id": meta["id"],
-            "candidate": meta.get("candidate", ""),
+            "candidate": self.store.candidate_name(meta.get("id", ""), meta),
             "position": meta.get("position", ""),
             "phone": meta.get("phone_masked", ""),
             "id_number": meta.get("id_masked", ""),

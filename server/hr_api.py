@@ -9,6 +9,7 @@ The OpenAPI description is at ``/openapi.json``.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ from server.candidates import Refusal
 from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import peer_ip
+
+log = logging.getLogger("interview_hub.hr_api")
 
 COOKIE = "ih_session"
 MAX_WINDOW_S = 366 * 24 * 3600
@@ -141,6 +144,7 @@ class HRApi:
         data: dict[str, Any] = {}
         try:
             if limit and await self.store.ip_failures("login", ip) >= limit:
+                log.warning("logins from %s are locked out (%d failures)", ip, limit)
                 raise Refusal(Reason.TOO_MANY_ATTEMPTS)  # one address guessing many users
             data = await self.body(request)
             name, password = str(data.get("username", "")), str(data.get("password", ""))

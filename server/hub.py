@@ -448,7 +448,7 @@ class CandidateConnection:
             Joined(
                 interview_id=iv_id,
                 mode=str(decision.mode),
-                candidate=meta.get("candidate", ""),
+                candidate=self.hub.store.candidate_name(iv_id, meta),
                 position=meta.get("position", ""),
                 progress=snap.progress,
                 second_entry=snap.may_reenter,

@@ -162,7 +162,7 @@ async def create_interview(
         "id": iv_id,
         "dek": data_key,
         "org": spec.org,
-        "candidate": spec.candidate_name,
+        "candidate": "",  # sealed below
         "position": spec.position,
         "questions": json.dumps([q.text for q in spec.questions], ensure_ascii=False),
         "token_sha": token_sha,
@@ -178,9 +178,10 @@ async def create_interview(
         "device": "",
         "last_activity_ms": "0",
     }
-    await store.create(iv_id, snap, static, hashes, now)
-    # how to reach the candidate: kept apart from the meta, sealed like the answers
+    # the name and how to reach the candidate are sealed like the answers
     cipher = store.cipher_for(iv_id, data_key)
+    static["candidate"] = cipher.seal_text("meta|candidate", spec.candidate_name)
+    await store.create(iv_id, snap, static, hashes, now)
     contact = {
         "phone": cipher.seal_text("contact|phone", identity.normalise(spec.phone))
         if spec.phone

@@ -180,7 +180,7 @@ class Notifier:
             if contact.get(field):
                 contact[field] = cipher.open_text(f"contact|{field}", contact[field])
         variables = {
-            "candidate": meta.get("candidate", ""),
+            "candidate": self.store.candidate_name(iv_id, meta),
             "position": meta.get("position", ""),
             **extra,
         }

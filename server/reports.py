@@ -106,7 +106,7 @@ class Reports:
         return {
             "interview_id": iv_id,
             "attempt": int(meta.get("attempt", 1)),
-            "candidate": meta.get("candidate", ""),
+            "candidate": self.store.candidate_name(iv_id, meta),
             "position": meta.get("position", ""),
             "state": str(snap.state),
             "caused_by": ended_by

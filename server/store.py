@@ -189,6 +189,13 @@ class Store:
     async def cipher(self, iv_id: str) -> RecordCipher:
         return self.cipher_for(iv_id, await self.redis.hget(key(iv_id, "meta"), "dek") or "")
 
+    def candidate_name(self, iv_id: str, meta: dict[str, str]) -> str:
+        """The candidate's name, opened (sealed at rest like the contact); "" once erased."""
+        sealed = meta.get("candidate", "")
+        if not sealed or not meta.get("dek"):
+            return ""
+        return self.cipher_for(iv_id, meta["dek"]).open_text("meta|candidate", sealed)
+
     def forget_cipher(self, iv_id: str) -> None:
         self._ciphers.pop(iv_id, None)
 

@@ -177,15 +177,16 @@ def rotate_and_read(tmp_path: Path, redis_server: EmbeddedRedis) -> None:
 async def test_canaries_never_reach_redis_files_or_the_hub_log(
     hub: Hub, org: Org, redis_server: EmbeddedRedis, store: Store
 ) -> None:
-    """Canary ID number, phone, email and answer text go through the whole flow (answers, exit, notifications, report): 0 hits in the AOF, the RDB and the hub log."""
+    """Canary ID number, phone, email, name and answer text go through the whole flow (answers, exit, notifications, report): 0 hits in the AOF, the RDB and the hub log."""
     canary_id = "11010119800101" + str(now_ms() % 10_000).zfill(4)
     canary_phone = "139" + str(now_ms() % 100_000_000).zfill(8)
     canary_email = f"canary{now_ms()}@example.test"
     canary_text = f"CANARY-ANSWER-{now_ms()}-私密回答"
+    canary_name = f"金丝雀 Canary-Name-{now_ms()}"
     control = f"position-in-clear-{now_ms()}"  # not secret: proves the search sees the data
     body = {
         "candidate": {
-            "name": "Canary",
+            "name": canary_name,
             "id_number": canary_id,
             "phone": canary_phone,
             "email": canary_email,
@@ -212,7 +213,7 @@ async def test_canaries_never_reach_redis_files_or_the_hub_log(
         assert report.status_code in (200, 201), report.text
         assert canary_text in report.text  # HR reads it in clear
         detail = await http.get(f"/api/hr/interviews/{iv_id}", headers=org.auth("admin"))
-        assert canary_text in detail.text
+        assert canary_text in detail.text and detail.json()["candidate"] == canary_name
         # the notifications (exit reminder by SMS and e-mail) are delivered before we look
         for _ in range(100):
             sent = await http.get(
@@ -226,7 +227,7 @@ async def test_canaries_never_reach_redis_files_or_the_hub_log(
     await store.redis.save()  # RDB, as Redis writes it on shutdown
     files = [p for p in Path(redis_server.data_dir).rglob("*") if p.is_file()]
     assert any("aof" in p.name for p in files) and any(p.suffix == ".rdb" for p in files)
-    canaries = [canary_id, canary_phone, canary_email, canary_text]
+    canaries = [canary_id, canary_phone, canary_email, canary_text, canary_name]
     needles = [c.encode() for c in canaries] + [canary_text[:10].encode()]
     hits = []
     for path in [*files, hub.log_path]:
