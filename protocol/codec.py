@@ -24,10 +24,14 @@ import msgpack  # type: ignore[import-untyped]
 
 from protocol.messages import (
     CLIENT_TYPES,
+    MEDIA_CLIENT_TYPES,
+    MEDIA_SERVER_TYPES,
     MONITOR_CLIENT_TYPES,
     MONITOR_SERVER_TYPES,
     SERVER_TYPES,
     ClientMessage,
+    MediaClientMessage,
+    MediaServerMessage,
     Message,
     MonitorClientMessage,
     MonitorServerMessage,
@@ -114,6 +118,7 @@ _CHECKS: dict[str, Any] = {
     "str": lambda v: type(v) is str,
     "bool": lambda v: type(v) is bool,
     "str | bytes": lambda v: type(v) is str or type(v) is bytes,
+    "bytes": lambda v: type(v) is bytes,
     "Progress": _is_progress,
     "dict[str, str]": _is_str_map,
 }
@@ -142,8 +147,12 @@ _SPECS: dict[type, tuple[_FieldSpec, ...]] = {
         *SERVER_TYPES.values(),
         *MONITOR_CLIENT_TYPES.values(),
         *MONITOR_SERVER_TYPES.values(),
+        *MEDIA_CLIENT_TYPES.values(),
+        *MEDIA_SERVER_TYPES.values(),
     )
 }
+_V2_CLIENT_TYPES: dict[str, Any] = {**CLIENT_TYPES, **MEDIA_CLIENT_TYPES}
+_V2_SERVER_TYPES: dict[str, Any] = {**SERVER_TYPES, **MEDIA_SERVER_TYPES}
 
 
 # --- encode ----------------------------------------------------------------------------
@@ -216,15 +225,24 @@ def _build(obj: dict[str, Any], types: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def decode_client(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClientMessage:
-    """Decode a command sent by a candidate client (what a hub receives)."""
-    result: ClientMessage = _build(_unpack(data, limits), CLIENT_TYPES)
+def decode_client(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, media: bool = False
+) -> ClientMessage | MediaClientMessage:
+    """Decode a command sent by a candidate client (what a hub receives); ``media``: the
+    socket speaks v2, which adds the media signalling commands."""
+    result: ClientMessage | MediaClientMessage = _build(
+        _unpack(data, limits), _V2_CLIENT_TYPES if media else CLIENT_TYPES
+    )
     return result
 
 
-def decode_server(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ServerMessage:
-    """Decode a fact sent by the server (what a client receives)."""
-    result: ServerMessage = _build(_unpack(data, limits), SERVER_TYPES)
+def decode_server(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, media: bool = False
+) -> ServerMessage | MediaServerMessage:
+    """Decode a fact sent by the server (what a client receives); ``media``: v2."""
+    result: ServerMessage | MediaServerMessage = _build(
+        _unpack(data, limits), _V2_SERVER_TYPES if media else SERVER_TYPES
+    )
     return result
 
 

@@ -300,8 +300,63 @@ class EndDone:
     state: str
 
 
+# --- v2: media signalling (camera and microphone over WebRTC, SPEC §16) -----------------
+
+
+@dataclass(frozen=True, slots=True)
+class MediaOffer:
+    """The client's WebRTC offer (SDP, ICE gathering complete: no trickle)."""
+
+    TYPE: ClassVar[str] = "media_offer"
+    sdp: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStop:
+    """The client turns its camera and microphone off (text answers go on), and says why
+    (e.g. ``no_camera``, ``permission_denied``, ``ice_failed``; shown to HR)."""
+
+    TYPE: ClassVar[str] = "media_stop"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaAnswer:
+    """The hub's WebRTC answer (SDP, with its ICE candidates)."""
+
+    TYPE: ClassVar[str] = "media_answer"
+    sdp: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaState:
+    """Where the media connection is: connecting, connected, failed, closed (and why)."""
+
+    TYPE: ClassVar[str] = "media_state"
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMedia:
+    """Monitor: one stored media entry (a JPEG frame, or a second of 16 kHz PCM audio)."""
+
+    TYPE: ClassVar[str] = "media"
+    interview_id: str
+    id: str
+    t: int
+    q: int
+    kind: str  # "jpeg" | "pcm16k"
+    level: int  # audio level 0..100 (pcm16k); 0 for frames
+    data: bytes
+
+
 MonitorClientMessage = Authenticate | Watch | Unwatch | EndInterview
-MonitorServerMessage = LiveChunk | LiveEvent | MonitorReady | Watching | Behind | EndDone | Refused
+MonitorServerMessage = (
+    LiveChunk | LiveEvent | LiveMedia | MonitorReady | Watching | Behind | EndDone | Refused
+)
+MediaClientMessage = MediaOffer | MediaStop
+MediaServerMessage = MediaAnswer | MediaState
 
 ClientMessage = SendChunk | Join | FinishAnswer | RequestExit | CancelExit | ConfirmExit
 ServerMessage = (
@@ -316,7 +371,14 @@ ServerMessage = (
     | TakenOver
     | Refused
 )
-Message = ClientMessage | ServerMessage | MonitorClientMessage | MonitorServerMessage
+Message = (
+    ClientMessage
+    | ServerMessage
+    | MonitorClientMessage
+    | MonitorServerMessage
+    | MediaClientMessage
+    | MediaServerMessage
+)
 
 CLIENT_TYPES: dict[str, type[ClientMessage]] = {
     cls.TYPE: cls for cls in (SendChunk, Join, FinishAnswer, RequestExit, CancelExit, ConfirmExit)
@@ -342,5 +404,12 @@ MONITOR_CLIENT_TYPES: dict[str, type[MonitorClientMessage]] = {
 }
 MONITOR_SERVER_TYPES: dict[str, type[MonitorServerMessage]] = {
     cls.TYPE: cls
-    for cls in (LiveChunk, LiveEvent, MonitorReady, Watching, Behind, EndDone, Refused)
+    for cls in (LiveChunk, LiveEvent, LiveMedia, MonitorReady, Watching, Behind, EndDone, Refused)
+}
+# v2 adds these to a candidate socket (both directions)
+MEDIA_CLIENT_TYPES: dict[str, type[MediaClientMessage]] = {
+    cls.TYPE: cls for cls in (MediaOffer, MediaStop)
+}
+MEDIA_SERVER_TYPES: dict[str, type[MediaServerMessage]] = {
+    cls.TYPE: cls for cls in (MediaAnswer, MediaState)
 }

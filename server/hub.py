@@ -18,7 +18,7 @@ from typing import Any
 
 import redis.exceptions
 
-from protocol import SUBPROTOCOL
+from protocol import SUBPROTOCOL, SUBPROTOCOL_V2
 from protocol.closecodes import CloseCode
 from protocol.codec import Limits, ProtocolError, decode_client, encode
 from protocol.interview import Decision, Snapshot, State
@@ -35,6 +35,10 @@ from protocol.messages import (
     FinishAnswer,
     Join,
     Joined,
+    MediaAnswer,
+    MediaOffer,
+    MediaState,
+    MediaStop,
     Message,
     Progress,
     QuestionStarted,
@@ -46,6 +50,7 @@ from protocol.messages import (
 from protocol.reasons import Reason, messages
 from server.candidates import Caller, CandidateService, Refusal
 from server.crypto import RecordCipher, chunk_purpose
+from server.media import MediaSession
 from server.outbox import Outbox
 from server.settings import Settings
 from server.store import CONTROL_CHANNEL, Store
@@ -119,29 +124,33 @@ async def handshake(
     receive: Any,
     send: Any,
     origins: set[str],
-    subprotocol: str,
+    subprotocol: str | tuple[str, ...],
     per_ip: ConnectionsPerIP | None = None,
     ip: str = "",
-) -> bool:
-    """Accept the websocket if its Origin is allowed, it speaks ``subprotocol`` and its
-    address has a connection left (then the caller must ``per_ip.give_back(ip)``)."""
+) -> str:
+    """Accept the websocket if its Origin is allowed, it speaks one of ``subprotocol`` (the
+    first offered of ours, in our order, is chosen and returned) and its address has a
+    connection left (then the caller must ``per_ip.give_back(ip)``); "" when refused."""
     connect = await receive()
     if connect["type"] != "websocket.connect":
-        return False
+        return ""
+    ours = (subprotocol,) if isinstance(subprotocol, str) else subprotocol
+    offered = scope.get("subprotocols", ())
+    chosen = next((p for p in ours if p in offered), "")
     origin = header(scope, b"origin")
     if origin and origin.rstrip("/") not in origins:
         # a browser page of another site (cross-site websocket hijacking): no handshake
         await deny(scope, send, Reason.ORIGIN_NOT_ALLOWED)
-        return False
-    if subprotocol not in scope.get("subprotocols", ()):
+        return ""
+    if not chosen:
         await deny(scope, send, Reason.SUBPROTOCOL_REQUIRED)
-        return False
+        return ""
     if per_ip is not None and not per_ip.take(ip):
         log.warning("refused a socket from %s: %d open already", ip, per_ip.limit)
         await deny(scope, send, Reason.TOO_MANY_CONNECTIONS)
-        return False
-    await send({"type": "websocket.accept", "subprotocol": subprotocol})
-    return True
+        return ""
+    await send({"type": "websocket.accept", "subprotocol": chosen})
+    return chosen
 
 
 class CandidateHub:
@@ -237,12 +246,21 @@ class CandidateHub:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """ASGI entry point for /ws/candidate."""
         ip = peer_ip(scope, self.trusted_proxies)
-        if not await handshake(
-            scope, receive, send, self.allowed_origins, SUBPROTOCOL, self.per_ip, ip
-        ):
+        chosen = await handshake(
+            scope,
+            receive,
+            send,
+            self.allowed_origins,
+            (SUBPROTOCOL_V2, SUBPROTOCOL),
+            self.per_ip,
+            ip,
+        )
+        if not chosen:
             return
         try:
-            await CandidateConnection(self, send, Caller(ip=ip)).serve(receive)
+            conn = CandidateConnection(self, send, Caller(ip=ip))
+            conn.media_enabled = chosen == SUBPROTOCOL_V2
+            await conn.serve(receive)
         finally:
             self.per_ip.give_back(ip)
 
@@ -256,6 +274,8 @@ class CandidateConnection:
         self.session = f"{hub.hub_id}.{uuid.uuid4().hex}"
         self.interview_id = ""
         self.cipher: RecordCipher | None = None  # set by the join
+        self.media_enabled = False  # v2: camera and microphone over WebRTC (server/media.py)
+        self.media: MediaSession | None = None
         self.attempt = 1
         self.questions: list[str] = []
         self.current_q = -1
@@ -304,6 +324,10 @@ class CandidateConnection:
             self.close(CloseCode.INTERNAL_ERROR, refused(Reason.INTERNAL_ERROR, fatal=True))
         finally:
             self._cancel_timer()
+            if self.media is not None:
+                # exit, end, takeover or a lost socket: every frame received so far is kept
+                with contextlib.suppress(Exception):
+                    await self._stop_media("closed", "socket_closed")
             self.hub.connections.pop(self.session, None)
             if self.interview_id:
                 # a no-op unless this socket still holds the interview (then it is a
@@ -349,7 +373,7 @@ class CandidateConnection:
                 self._bad(refused(Reason.MALFORMED))  # text frames are not part of v1
                 continue
             try:
-                msg = decode_client(data, self.hub.limits)
+                msg = decode_client(data, self.hub.limits, media=self.media_enabled)
             except ProtocolError as exc:
                 self._bad(refused(exc.reason, exc.msg_type))
                 if exc.msg_type in MONITOR_CLIENT_TYPES:
@@ -415,6 +439,53 @@ class CandidateConnection:
                 self._refuse(decision, msg.TYPE)
         elif type(msg) is ConfirmExit:
             await self._on_exit_confirm()
+        elif type(msg) is MediaOffer:
+            await self._on_media_offer(msg)
+        elif type(msg) is MediaStop:
+            await self._stop_media("stopped_by_client", msg.reason)
+
+    # --- media (v2) -------------------------------------------------------------------------
+
+    async def _on_media_offer(self, msg: MediaOffer) -> None:
+        await self._stop_media("", "")  # a new offer replaces the old connection
+        settings = self.hub.settings
+        assert self.cipher is not None
+        media = MediaSession(
+            self.hub.store,
+            self.interview_id,
+            self.attempt,
+            self.cipher,
+            current_q=lambda: self.current_q,
+            push=self.push,
+            on_state=self._media_event,
+            fps=settings.media_fps,
+            max_width=settings.media_width,
+            max_entries=settings.max_media_entries,
+        )
+        self.media = media
+        try:
+            sdp = await media.answer(msg.sdp)
+        except Exception as exc:  # a malformed SDP is the client's: tell it and HR why
+            log.info("media offer of %s refused: %r", self.session, exc)
+            self.media = None
+            await media.close()
+            self.push(MediaState("failed", "bad_offer"))
+            await self._media_event("failed", "bad_offer")
+            return
+        self.push(MediaAnswer(sdp))
+
+    async def _media_event(self, state: str, reason: str) -> None:
+        """HR sees what happens to the camera and microphone (and why they are off)."""
+        await self.hub.store.add_event(
+            self.interview_id, {"kind": "media", "state": state, "reason": reason}
+        )
+
+    async def _stop_media(self, state: str, reason: str) -> None:
+        media, self.media = self.media, None
+        if media is not None:
+            await media.close()
+        if state:
+            await self._media_event(state, reason)
 
     # --- join -----------------------------------------------------------------------------
 

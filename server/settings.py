@@ -77,6 +77,11 @@ class Settings:
     smtp_from: str = "interview-hub@localhost"
     notify_max_attempts: int = 5
     notify_retry_base_s: float = 2.0
+    # Media (v2, server/media.py): video frames kept per second, their largest width, and
+    # how many frames and audio seconds one interview may store
+    media_fps: float = 2.0
+    media_width: int = 640
+    max_media_entries: int = 20_000
     # Retention: an interview that is over is erased this many days later (an organisation
     # may set its own), checked every purge_interval_s by each hub (0: only `purge` runs it)
     retention_days: int = 180

@@ -20,6 +20,7 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,18 @@ class Store:
             await pipe.execute()
         return True
 
+    async def add_event(self, iv_id: str, fact: dict[str, Any]) -> None:
+        """An event that is not a state change (e.g. the media's), for monitors."""
+        now = time_ms()
+        event_id = await self.redis.xadd(
+            key(iv_id, "events"),
+            {"e": json.dumps(fact), "t": now},
+            maxlen=self.events_maxlen,
+            approximate=True,
+        )
+        org = await self.redis.hget(key(iv_id, "meta"), "org") or "default"
+        await self.org_event(org, iv_id, [event_id], [fact], now)
+
     async def retention_days(self, org: str) -> int | None:
         """The organisation's retention in days (None: the hub's default)."""
         value = await self.redis.hget(f"org:{org}:settings", "retention_days")
@@ -277,6 +290,32 @@ class Store:
             }
             for rid, f in rows
         ]
+
+    async def media(self, iv_id: str, q: int | None = None) -> list[dict[str, Any]]:
+        """The stored media entries (JPEG frames, PCM seconds) of the current attempt, opened."""
+        rows = await self.raw.xrange(key(iv_id, "media"))
+        if not rows:
+            return []
+        dek, attempt = await self.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
+        cipher = self.cipher_for(iv_id, dek or "")
+        out = []
+        for rid, f in rows:
+            entry_q = int(f[b"q"])
+            if q is not None and entry_q != q:
+                continue
+            kind, session, n = f[b"k"].decode(), f[b"s"].decode(), int(f[b"n"])
+            purpose = f"media|a{int(attempt or 1)}|q{entry_q}|{kind}|{session}|{n}"
+            out.append(
+                {
+                    "id": rid.decode(),
+                    "q": entry_q,
+                    "kind": kind,
+                    "level": int(f[b"lvl"]),
+                    "t": int(f[b"t"]),
+                    "data": cipher.open(purpose, f[b"d"]),
+                }
+            )
+        return out
 
     async def answers(self, iv_id: str, attempt: str = "") -> dict[int, dict[str, Any]]:
         raw = await self.redis.hgetall(key(iv_id, f"{attempt}:answers" if attempt else "answers"))
@@ -511,6 +550,10 @@ class Store:
 
     async def publish_control(self, message: dict[str, Any]) -> None:
         await self.redis.publish(CONTROL_CHANNEL, json.dumps(message))
+
+
+def time_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def open_chunk(cipher: RecordCipher, attempt: int, fields: dict[bytes, bytes]) -> str | bytes:

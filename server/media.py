@@ -1,0 +1,191 @@
+"""Camera and microphone over WebRTC: one aiortc RTCPeerConnection per candidate socket.
+
+Signalling rides on the candidate socket (v2, SPEC §16): the client's ``media_offer``
+(ICE gathering complete, no trickle) gets a ``media_answer``. Received video is sampled
+(``HUB_MEDIA_FPS``, 2 a second by default), scaled to at most ``HUB_MEDIA_WIDTH`` pixels wide
+and encoded as JPEG; received audio is resampled to 16 kHz mono 16-bit PCM and cut into
+one-second segments (small, lossless, and any player or speech model reads it; Opus would
+be smaller but needs a container to be useful on its own). Each frame and segment goes into
+the interview's ``media`` stream as it is made, tagged with the open question and the time,
+sealed like the answers. The stream is durable (it is the recording); what one interview may
+store is capped (``HUB_MAX_MEDIA_ENTRIES``), after which the client is told ``limited``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import av
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from protocol.messages import MediaState
+from server.crypto import RecordCipher
+from server.store import Store, key
+
+log = logging.getLogger("interview_hub.media")
+
+PCM_RATE = 16_000
+SEGMENT_BYTES = PCM_RATE * 2  # one second of 16-bit mono
+
+
+def media_purpose(attempt: int, q: int, kind: str, session: str, n: int) -> str:
+    return f"media|a{attempt}|q{q}|{kind}|{session}|{n}"
+
+
+def encode_jpeg(frame: av.VideoFrame, max_width: int) -> bytes:
+    """One video frame as a JPEG, at most ``max_width`` wide (even sizes, for yuvj420p)."""
+    width = min(frame.width, max_width)
+    height = max(2, int(frame.height * width / frame.width) // 2 * 2)
+    width = max(2, width // 2 * 2)
+    image = frame.reformat(width=width, height=height, format="yuvj420p")
+    codec = av.CodecContext.create("mjpeg", "w")
+    codec.width, codec.height, codec.pix_fmt = width, height, "yuvj420p"
+    codec.time_base = Fraction(1, 30)
+    return b"".join(bytes(p) for p in codec.encode(image))
+
+
+def level_of(pcm: bytes) -> int:
+    """Loudness 0..100 of 16-bit PCM (RMS on a log scale from -60 dBFS)."""
+    samples = memoryview(pcm).cast("h")
+    if not samples:
+        return 0
+    rms = math.sqrt(sum(s * s for s in samples[::8]) / len(samples[::8])) / 32768
+    if rms <= 0:
+        return 0
+    return max(0, min(100, int((20 * math.log10(rms) + 60) * 100 / 60)))
+
+
+class MediaSession:
+    """The media of one candidate socket: its peer connection and what it stores."""
+
+    def __init__(
+        self,
+        store: Store,
+        iv_id: str,
+        attempt: int,
+        cipher: RecordCipher,
+        *,
+        current_q: Callable[[], int],
+        push: Callable[[Any], None],
+        on_state: Callable[[str, str], Any],
+        fps: float,
+        max_width: int,
+        max_entries: int,
+    ) -> None:
+        self.store = store
+        self.iv_id = iv_id
+        self.attempt = attempt
+        self.cipher = cipher
+        self.current_q = current_q
+        self.push = push
+        self.on_state = on_state
+        self.fps = fps
+        self.max_width = max_width
+        self.max_entries = max_entries
+        self.session = uuid.uuid4().hex[:8]
+        self.pc = RTCPeerConnection()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.stored = {"jpeg": 0, "pcm16k": 0}
+        self.entries = 0
+        self.limited = False
+        self.closed = False
+
+    async def answer(self, offer_sdp: str) -> str:
+        if not any(line.startswith(("m=audio", "m=video")) for line in offer_sdp.splitlines()):
+            raise ValueError("the offer has no audio or video")
+
+        @self.pc.on("track")
+        def on_track(track: Any) -> None:
+            consume = self._video if track.kind == "video" else self._audio
+            task = asyncio.create_task(consume(track))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+        @self.pc.on("connectionstatechange")
+        async def on_change() -> None:
+            state = self.pc.connectionState
+            if state in ("connected", "failed"):
+                self.push(MediaState(state, "ice_failed" if state == "failed" else ""))
+                await self.on_state(state, "ice_failed" if state == "failed" else "")
+
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return str(self.pc.localDescription.sdp)
+
+    async def _video(self, track: Any) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = 0.0
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                now = loop.time()
+                if now < next_at:
+                    continue  # sampled: HUB_MEDIA_FPS frames a second are kept
+                next_at = now + 1 / self.fps
+                jpeg = await asyncio.to_thread(encode_jpeg, frame, self.max_width)
+                await self._store("jpeg", jpeg, 0)
+
+    async def _audio(self, track: Any) -> None:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=PCM_RATE)
+        pending = bytearray()
+        try:
+            while True:
+                frame = await track.recv()
+                for out in resampler.resample(frame):
+                    pending += bytes(out.planes[0])[: out.samples * 2]
+                while len(pending) >= SEGMENT_BYTES:
+                    segment = bytes(pending[:SEGMENT_BYTES])
+                    del pending[:SEGMENT_BYTES]
+                    await self._store("pcm16k", segment, level_of(segment))
+        except MediaStreamError:
+            if pending:  # the last part of a second: kept too
+                await self._store("pcm16k", bytes(pending), level_of(bytes(pending)))
+
+    async def _store(self, kind: str, data: bytes, level: int) -> None:
+        q = self.current_q()
+        if q < 0 or self.closed:
+            return
+        if self.entries >= self.max_entries:
+            if not self.limited:
+                self.limited = True
+                self.push(MediaState("limited", "media_limit"))
+                await self.on_state("limited", "media_limit")
+            return
+        n = self.entries
+        self.entries += 1
+        sealed = self.cipher.seal(media_purpose(self.attempt, q, kind, self.session, n), data)
+        await self.store.raw.xadd(
+            key(self.iv_id, "media"),
+            {
+                "q": q,
+                "k": kind,
+                "s": self.session,
+                "n": n,
+                "lvl": level,
+                "d": sealed,
+                "t": time.time_ns() // 1_000_000,
+            },
+        )
+        self.stored[kind] += 1
+
+    async def close(self) -> None:
+        """Close the peer connection; what was received is stored first."""
+        if self.closed:
+            return
+        with contextlib.suppress(Exception):
+            await self.pc.close()  # ends the tracks: the consumers store their last part
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=5)
+        self.closed = True
+
+
+__all__ = ["MediaSession", "encode_jpeg", "level_of", "media_purpose"]

@@ -1,0 +1,154 @@
+"""Camera and microphone over WebRTC (v2): an aiortc client sends synthetic video and audio."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+import websockets
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+
+from protocol import SUBPROTOCOL, SUBPROTOCOL_V2
+from protocol.codec import decode_server, encode
+from protocol.messages import (
+    ConfirmExit,
+    Join,
+    MediaAnswer,
+    MediaOffer,
+    MediaState,
+    Refused,
+    RequestExit,
+)
+from server.store import Store
+from tests.conftest import PHONE, Hub
+
+
+class CountingVideo(VideoStreamTrack):
+    """A 320×240 test picture at 30 fps that counts the frames it sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    async def recv(self) -> av.VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        image = np.full((240, 320, 3), (self.sent * 7) % 255, dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts, frame.time_base = pts, time_base
+        self.sent += 1
+        return frame
+
+
+class ToneAudio(AudioStreamTrack):
+    """A 440 Hz tone, 48 kHz mono, in 20 ms frames; counts the samples it sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.samples = 0
+        self.started = 0.0
+
+    async def recv(self) -> av.AudioFrame:
+        if not self.started:
+            self.started = time.monotonic()
+        due = self.started + self.samples / 48_000
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        t = (np.arange(960) + self.samples) / 48_000
+        wave = (np.sin(2 * np.pi * 440 * t) * 12_000).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(wave, format="s16", layout="mono")
+        frame.sample_rate = 48_000
+        frame.pts = self.samples
+        frame.time_base = fractions.Fraction(1, 48_000)
+        self.samples += 960
+        return frame
+
+
+async def next_of(ws: Any, kind: type, timeout: float = 15) -> Any:
+    while True:
+        msg = decode_server(await asyncio.wait_for(ws.recv(), timeout), media=True)
+        if isinstance(msg, kind):
+            return msg
+
+
+async def test_v1_socket_refuses_media_messages(hub: Hub, make_interview) -> None:
+    """A v1 client's media_offer is an unknown type: media needs the v2 subprotocol."""
+    _, token = await make_interview(questions=1)
+    async with websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL]) as ws:
+        assert ws.subprotocol == SUBPROTOCOL
+        await ws.send(encode(Join(token, PHONE)))
+        await ws.recv()
+        await ws.recv()
+        await ws.send(encode(MediaOffer("v=0")))
+        refusal = decode_server(await ws.recv())
+        assert isinstance(refusal, Refused) and refusal.reason == "unknown_type"
+
+
+async def test_bad_offer_is_refused_and_text_goes_on(
+    hub: Hub, make_interview, store: Store
+) -> None:
+    """A malformed SDP gets media_state failed (bad_offer), HR sees it as an event, and answering by text goes on."""
+    iv_id, token = await make_interview(questions=1)
+    async with websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL_V2, SUBPROTOCOL]) as ws:
+        assert ws.subprotocol == SUBPROTOCOL_V2
+        await ws.send(encode(Join(token, PHONE)))
+        await ws.send(encode(MediaOffer("this is not sdp")))
+        state = await next_of(ws, MediaState)
+        assert (state.state, state.reason) == ("failed", "bad_offer")
+    events = [e for e in await store.events(iv_id) if e["kind"] == "media"]
+    assert events and events[-1]["state"] == "failed" and events[-1]["reason"] == "bad_offer"
+
+
+async def test_frames_and_audio_reach_redis_and_survive_the_exit(
+    hub: Hub, make_interview, store: Store
+) -> None:
+    """Synthetic camera and microphone: sampled JPEG frames and one-second PCM segments are stored (sealed) as they arrive, tagged with the question; the exit closes the peer connection and keeps them."""
+    iv_id, token = await make_interview(questions=2)
+    pc = RTCPeerConnection()
+    video, audio = CountingVideo(), ToneAudio()
+    pc.addTrack(video)
+    pc.addTrack(audio)
+    async with websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL_V2]) as ws:
+        await ws.send(encode(Join(token, PHONE)))
+        await pc.setLocalDescription(await pc.createOffer())  # gathers: no trickle
+        await ws.send(encode(MediaOffer(pc.localDescription.sdp)))
+        answer = await next_of(ws, MediaAnswer)
+        await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+        connected = await next_of(ws, MediaState, timeout=20)
+        assert connected.state == "connected"
+        start = time.monotonic()
+        while time.monotonic() - start < 3.5 or not await store.media(iv_id):
+            await asyncio.sleep(0.25)  # streaming; bounded by the test's own timeout
+        await ws.send(encode(RequestExit()))
+        await ws.send(encode(ConfirmExit()))
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await ws.recv()
+        assert ws.close_code == 4000
+    sent_frames, sent_seconds = video.sent, audio.samples / 48_000
+    await pc.close()
+    await asyncio.sleep(0.5)  # the hub stores the last part of a second as it closes
+    entries = await store.media(iv_id)
+    frames = [e for e in entries if e["kind"] == "jpeg"]
+    pcm = [e for e in entries if e["kind"] == "pcm16k"]
+    assert frames and pcm
+    assert all(e["q"] == 0 for e in entries)
+    assert all(f["data"][:2] == b"\xff\xd8" and f["data"][-2:] == b"\xff\xd9" for f in frames)
+    # sampled at 2 fps of the ~30 sent each second: never more than sent, a few per second
+    assert len(frames) < sent_frames
+    assert len(frames) <= sent_seconds * 2 + 2
+    stored_seconds = sum(len(e["data"]) for e in pcm) / 32_000
+    assert 0 < stored_seconds <= sent_seconds + 0.1
+    assert max(e["level"] for e in pcm) > 50  # a loud tone, not silence
+    raw = await store.raw.xrange(f"{{iv:{iv_id}}}:media", count=1)
+    assert b"\xff\xd8" not in raw[0][1][b"d"][:40]  # sealed at rest
+    events = [e for e in await store.events(iv_id) if e["kind"] == "media"]
+    assert [e["state"] for e in events][:1] == ["connected"] and events[-1]["state"] == "closed"
+    print(
+        f"\nmedia: sent {sent_frames} frames / {sent_seconds:.1f} s audio; stored "
+        f"{len(frames)} JPEG, {stored_seconds:.2f} s PCM"
+    )
