@@ -67,7 +67,7 @@ async def new_context(browser: Browser, hub: Hub) -> AsyncIterator[Any]:
             base_url=kw.pop("base_url", hub.http),
             locale=locale,
             viewport=viewport or DESKTOP,
-            permissions=["camera", "microphone"],
+            permissions=kw.pop("permissions", ["camera", "microphone"]),
             **kw,
         )
         context.set_default_timeout(15_000)

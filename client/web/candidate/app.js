@@ -246,6 +246,17 @@ const ui = {
     const title = m.refused_type === "join" ? "stopped.refused" : "stopped.error";
     stop(title, i18n.message(m.message, "network.error"));
   },
+  mediaState(state, reason) {
+    app.mediaStateNow = state;
+    const status = $("media-status");
+    status.dataset.state = state;
+    status.dataset.reason = reason || "";
+    status.textContent = t(`media.${state}`) || "";
+    const view = $("self-view");
+    const stream = app.session?.mediaLink?.stream;
+    view.hidden = !stream || state === "off" || state === "failed";
+    if (stream && view.srcObject !== stream) view.srcObject = stream;
+  },
   notice(m) {
     showError($("question-error"), i18n.message(m.message, "network.error"));
   },

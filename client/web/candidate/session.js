@@ -11,6 +11,7 @@
 // tab closed within the send interval loses nothing either.
 import { editChunk, foldText, splitChunk } from "/web/shared/answers.js";
 import { postJson } from "/web/shared/wire.js";
+import { MediaLink } from "./media.js";
 
 // Closes after which the session must not reconnect by itself (SPEC §13).
 const FINAL_CLOSES = new Set([4000, 4001, 4002, 4003, 4004, 4005]);
@@ -45,6 +46,7 @@ export class Session {
     this.graceMs = 0;
     this.lostAt = 0;
     this.wake = null; // set while paused after an idle close: call it to reconnect
+    this.mediaLink = null; // camera and microphone, on a v2 socket
     this.work = Promise.resolve(); // facts and edits, one at a time
     this.retry = 0;
   }
@@ -131,6 +133,7 @@ export class Session {
         if (m.mode === "start") await this.forgetDevice(); // a new attempt (e.g. after a reset)
         this.ui.connection("online");
         this.ui.joined(m);
+        this.startMedia();
         // A join clears a pending exit request (SPEC §5.4): ask again for a fresh preview.
         if (this.exitPending && !this.exitViaHttp) this.transport.send({ type: "exit_request" });
         break;
@@ -149,6 +152,12 @@ export class Session {
         break;
       case "refused":
         await this.refused(m);
+        break;
+      case "media_answer":
+        await this.mediaLink?.answer(m.sdp);
+        break;
+      case "media_state":
+        this.ui.mediaState(m.state, m.reason);
         break;
       default:
         if (FINAL_FACTS.has(m.type)) await this.finalFact(m);
@@ -252,8 +261,25 @@ export class Session {
     }
   }
 
+  // Each joined v2 socket gets a new peer connection (the hub closed the old one with it).
+  startMedia() {
+    this.mediaLink?.close();
+    this.mediaLink = null;
+    if (this.practice || !this.transport?.media?.()) return;
+    const transport = this.transport;
+    this.mediaLink = new MediaLink({
+      send: (message) => transport.send(message),
+      onState: (state, reason) => this.ui.mediaState(state, reason),
+    });
+    this.mediaLink.start().catch((error) => {
+      this.ui.mediaState("off", "no_camera");
+      this.ui.failure(error);
+    });
+  }
+
   async finalFact(m) {
     this.final = true;
+    this.mediaLink?.close();
     this.exitPending = false;
     if (m.type !== "taken_over") await this.forgetDevice();
     this.ui[m.type](m);

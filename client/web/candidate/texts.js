@@ -37,6 +37,21 @@ export const TEXTS = {
     en: "The interview server cannot be reached. Check your network.",
     "zh-CN": "无法连接面试服务器，请检查网络。",
   },
+  "media.self_view": { en: "Your camera", "zh-CN": "您的摄像头" },
+  "media.connecting": { en: "Camera and microphone: connecting…", "zh-CN": "摄像头和麦克风：正在连接…" },
+  "media.connected": { en: "Camera and microphone: recording", "zh-CN": "摄像头和麦克风：正在录制" },
+  "media.failed": {
+    en: "Camera and microphone are not reaching us; your typed answers are saved as usual.",
+    "zh-CN": "摄像头和麦克风未能连接；您输入的回答照常保存。",
+  },
+  "media.off": {
+    en: "Camera off: you can still answer in writing.",
+    "zh-CN": "摄像头未开启：您仍可以文字作答。",
+  },
+  "media.limited": {
+    en: "The recording has reached its length limit; your typed answers are saved as usual.",
+    "zh-CN": "录制已达到时长上限；您输入的回答照常保存。",
+  },
   "device.phone": { en: "phone", "zh-CN": "手机" },
   "device.computer": { en: "computer", "zh-CN": "电脑" },
   "device.mic_level": { en: "Microphone level", "zh-CN": "麦克风音量" },

@@ -2,9 +2,10 @@
 import { pack, socketUrl, unpack } from "/web/shared/wire.js";
 
 export const SUBPROTOCOL = "interview-hub.v1";
+export const SUBPROTOCOL_V2 = "interview-hub.v2"; // v1 + camera and microphone (WebRTC)
 
 export function socketTransport({ onOpen, onMessage, onClose }) {
-  const socket = new WebSocket(socketUrl("/ws/candidate"), [SUBPROTOCOL]);
+  const socket = new WebSocket(socketUrl("/ws/candidate"), [SUBPROTOCOL_V2, SUBPROTOCOL]);
   socket.binaryType = "arraybuffer";
   socket.onopen = () => onOpen();
   socket.onmessage = (event) => {
@@ -12,6 +13,7 @@ export function socketTransport({ onOpen, onMessage, onClose }) {
   };
   socket.onclose = (event) => onClose(event.code);
   return {
+    media: () => socket.protocol === SUBPROTOCOL_V2,
     isOpen: () => socket.readyState === WebSocket.OPEN,
     send: (message) => {
       if (socket.readyState === WebSocket.OPEN) socket.send(pack(message));

@@ -1,0 +1,84 @@
+"""Chromium's fake camera and microphone against the hub's WebRTC peer (v2)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from playwright.async_api import expect
+
+from server.store import Store
+from tests.conftest import MASTER_KEYS, SECRET, Hub, Org
+from tests.web.conftest import new_page, no_js_errors, screenshot
+from tests.web.test_candidate import candidate, create, enter, saved, stored
+
+
+async def media_entries(hub: Hub, iv_id: str) -> list[dict]:
+    store = Store.from_url(hub.redis_url, secret=SECRET, master_keys=MASTER_KEYS)
+    try:
+        return await store.media(iv_id)
+    finally:
+        await store.close()
+
+
+async def test_fake_camera_frames_reach_redis_and_an_exit_keeps_them(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """The candidate page streams Chromium's fake camera and microphone: JPEG frames and PCM seconds arrive in Redis; exiting mid-answer closes the connection and keeps them."""
+    iv = await create(hub, org, questions=2, second_entry=True)
+    iv_id = iv["interview_id"]
+    _, page = await candidate(new_context)
+    await enter(page, iv["link"])
+    status = page.locator("#media-status")
+    await expect(status).to_have_attribute("data-state", "connected", timeout=20_000)
+    await expect(page.locator("#self-view")).to_be_visible()
+    await page.type("#answer", "talking and typing", delay=10)
+    await saved(page)
+    for _ in range(100):  # until a frame and a second of audio are in (bounded)
+        kinds = {e["kind"] for e in await media_entries(hub, iv_id)}
+        if kinds == {"jpeg", "pcm16k"}:
+            break
+        await asyncio.sleep(0.2)
+    await screenshot(page, "candidate-question-media-desktop")
+    await page.click("#exit-open")
+    await page.click("#exit-confirm")
+    await expect(page.locator("#stopped-title")).to_have_text("You have left the interview")
+    await asyncio.sleep(0.5)
+    entries = await media_entries(hub, iv_id)
+    assert {e["kind"] for e in entries} == {"jpeg", "pcm16k"}
+    assert all(e["q"] == 0 for e in entries)
+    assert all(e["data"][:2] == b"\xff\xd8" for e in entries if e["kind"] == "jpeg")
+    count = len(entries)
+    await asyncio.sleep(1)
+    assert len(await media_entries(hub, iv_id)) == count  # nothing after the exit
+    texts, _, state = await stored(hub, iv_id)
+    assert state == "exited" and texts[0] == "talking and typing"
+    no_js_errors(page)
+
+
+async def test_no_camera_still_answers_by_text_and_hr_sees_why(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """Without camera permission the page says so, text answers are stored, and the hub records why the media is off."""
+    iv = await create(hub, org, questions=1)
+    context = await new_context(permissions=[])
+    page = await new_page(context)
+    await page.add_init_script(
+        "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no', 'NotAllowedError'));"
+    )
+    await page.goto(iv["link"])
+    await page.fill("#identity", "13800138000")
+    await page.click("#verify")
+    await page.click("#device-continue")
+    await page.click("#interview-start")
+    await expect(page.locator("#media-status")).to_have_attribute("data-state", "off")
+    await expect(page.locator("#media-status")).to_contain_text("answer in writing")
+    await page.type("#answer", "text only", delay=10)
+    await saved(page)
+    store = Store.from_url(hub.redis_url, secret=SECRET, master_keys=MASTER_KEYS)
+    try:
+        events = [e for e in await store.events(iv["interview_id"]) if e["kind"] == "media"]
+    finally:
+        await store.close()
+    assert events and events[0]["state"] == "stopped_by_client"
+    assert events[0]["reason"] == "permission_denied"
+    no_js_errors(page)
