@@ -30,6 +30,7 @@ from protocol.messages import (
     EndInterview,
     LiveChunk,
     LiveEvent,
+    LiveMedia,
     Message,
     MonitorReady,
     Unwatch,
@@ -44,6 +45,7 @@ from server.crypto import CryptoError
 from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import ConnectionsPerIP, handshake, header, peer_ip, refused
+from server.media import media_purpose
 from server.outbox import Outbox
 from server.store import key, open_chunk
 
@@ -290,6 +292,9 @@ class MonitorConnection:
         # "From now" is fixed before the summary is read and before `watching` goes out:
         # an entry written meanwhile is then delivered live (it may also be in the summary)
         # rather than lost between the two.
+        if iv_id:
+            # the camera frames and audio seconds: live only (the recording is on the API)
+            streams[key(iv_id, "media")] = ""
         given = {s for s, after in streams.items() if after}  # offsets the monitor named
         streams = {s: after or await self._now(s) for s, after in streams.items()}
         if iv_id:
@@ -354,6 +359,16 @@ class MonitorConnection:
         if stream.endswith(":chunks"):
             data = await self._open_chunk(iv_id, f)
             return LiveChunk(iv_id, entry_id, int(f[b"t"]), int(f[b"q"]), int(f[b"seq"]), data)
+        if stream.endswith(":media"):
+            return LiveMedia(
+                iv_id,
+                entry_id,
+                int(f[b"t"]),
+                int(f[b"q"]),
+                f[b"k"].decode(),
+                int(f[b"lvl"]),
+                await self._open_media(iv_id, f),
+            )
         fact = json.loads(f[b"e"])
         source = f[b"iv"].decode() if b"iv" in f else iv_id
         kind = str(fact.pop("kind", ""))
@@ -374,6 +389,17 @@ class MonitorConnection:
                 if fresh:
                     raise
         raise AssertionError("unreachable")
+
+    async def _open_media(self, iv_id: str, f: dict[bytes, bytes]) -> bytes:
+        store = self.hub.hr.store
+        if iv_id not in self._attempts:
+            dek, attempt = await store.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
+            self._attempts[iv_id] = (dek or "", int(attempt or 1))
+        dek, attempt = self._attempts[iv_id]
+        purpose = media_purpose(
+            attempt, int(f[b"q"]), f[b"k"].decode(), f[b"s"].decode(), int(f[b"n"])
+        )
+        return store.cipher_for(iv_id, dek).open(purpose, f[b"d"])
 
     async def _stop_reader(self) -> None:
         reader, self._reader = self._reader, None

@@ -152,3 +152,37 @@ async def test_frames_and_audio_reach_redis_and_survive_the_exit(
         f"\nmedia: sent {sent_frames} frames / {sent_seconds:.1f} s audio; stored "
         f"{len(frames)} JPEG, {stored_seconds:.2f} s PCM"
     )
+
+
+async def test_hr_monitor_sees_frames_and_audio_level_live(hub: Hub, org) -> None:
+    """A monitor watching the interview receives its JPEG frames and audio seconds (with a level) as they are stored."""
+    import httpx
+
+    from client.monitor import MonitorClient
+    from protocol.messages import LiveMedia
+    from tests.conftest import interview_body
+
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.post("/api/hr/interviews", json=interview_body(1), headers=org.auth("admin"))
+    created = r.json()
+    monitor = MonitorClient(hub.ws.replace("/ws/candidate", "/ws/monitor"), org.tokens["recruiter"])
+    await monitor.connect()
+    await monitor.watch(created["interview_id"])
+    pc = RTCPeerConnection()
+    pc.addTrack(CountingVideo())
+    pc.addTrack(ToneAudio())
+    async with websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL_V2]) as ws:
+        await ws.send(encode(Join(created["token"], PHONE)))
+        await pc.setLocalDescription(await pc.createOffer())
+        await ws.send(encode(MediaOffer(pc.localDescription.sdp)))
+        answer = await next_of(ws, MediaAnswer)
+        await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+        kinds: dict[str, LiveMedia] = {}
+        while len(kinds) < 2:
+            media = await monitor.next_of(LiveMedia, timeout=20)
+            kinds[media.kind] = media
+    await pc.close()
+    await monitor.close()
+    assert kinds["jpeg"].data[:2] == b"\xff\xd8" and kinds["jpeg"].level == 0
+    assert kinds["pcm16k"].level > 50 and len(kinds["pcm16k"].data) == 32_000
+    assert {m.interview_id for m in kinds.values()} == {created["interview_id"]}

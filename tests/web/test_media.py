@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from playwright.async_api import expect
 
@@ -81,4 +82,25 @@ async def test_no_camera_still_answers_by_text_and_hr_sees_why(
         await store.close()
     assert events and events[0]["state"] == "stopped_by_client"
     assert events[0]["reason"] == "permission_denied"
+    no_js_errors(page)
+
+
+async def test_hr_console_shows_the_camera_live(hub: Hub, org: Org, new_context) -> None:
+    """HR's console shows the candidate's fake camera picture and audio level live, and the media events."""
+    from tests.web.test_side_by_side import hr_login, open_detail
+
+    iv = await create(hub, org, questions=1)
+    iv_id = iv["interview_id"]
+    hr = await hr_login(new_context, org)
+    _, page = await candidate(new_context)
+    await enter(page, iv["link"])
+    await open_detail(hr, iv_id)
+    frame = hr.locator("#live-frame")
+    await expect(frame).to_be_visible(timeout=20_000)
+    await expect(hr.locator("#live-level")).to_have_attribute("data-level", re.compile(r"\d+"))
+    await expect(hr.locator("#events li[data-kind='media']").first).to_contain_text("connected")
+    await page.type("#answer", "with the camera on", delay=10)
+    await saved(page)
+    await screenshot(hr, "hr-detail-camera-desktop")
+    no_js_errors(hr)
     no_js_errors(page)

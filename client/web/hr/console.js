@@ -232,6 +232,24 @@ function renderStatus(status) {
   el.setAttribute("aria-label", `${t("status.label")}: ${t(`status.${status}`)}`);
 }
 
+// The candidate's camera, live: the newest JPEG frame, and the audio level of each second.
+let liveFrameUrl = "";
+function onLiveMedia(msg) {
+  if (msg.kind === "jpeg") {
+    const img = $("live-frame");
+    const url = URL.createObjectURL(new Blob([msg.data], { type: "image/jpeg" }));
+    img.src = url;
+    img.hidden = false;
+    img.dataset.frames = String(Number(img.dataset.frames || 0) + 1);
+    if (liveFrameUrl) URL.revokeObjectURL(liveFrameUrl);
+    liveFrameUrl = url;
+    $("media-note").hidden = true;
+  } else if (msg.kind === "pcm16k") {
+    $("live-level").value = msg.level;
+    $("live-level").dataset.level = String(msg.level);
+  }
+}
+
 function onFact(msg) {
   const d = state.detail;
   switch (msg.type) {
@@ -245,6 +263,9 @@ function onFact(msg) {
         d.texts.set(q, foldText([d.texts.get(q) ?? "", msg.data]));
         renderAnswerText(q);
       }
+      break;
+    case "media":
+      if (d && msg.interview_id === d.id) onLiveMedia(msg);
       break;
     case "watching":
       if (d && msg.interview_id === d.id && msg.summary && d.data) {
@@ -415,6 +436,10 @@ async function openDetail(id) {
   if (state.detail) monitor.unwatch(state.detail.id);
   const d = { id, data: null, texts: new Map(), events: [], reports: new Set() };
   state.detail = d;
+  $("live-frame").hidden = true; // another interview: no picture until its first frame
+  $("live-frame").dataset.frames = "0";
+  $("live-level").value = 0;
+  $("media-note").hidden = false;
   state.log = null;
   const view = $("detail");
   view.dataset.id = id;
@@ -485,6 +510,8 @@ function eventLabel(e) {
     n: (data.q ?? 0) + 1,
     status: t(`answer.status.${data.status ?? ""}`),
     version: data.version ?? "",
+    // media: the state, and why when it is off (failed, stopped by the candidate's device)
+    state: [data.state, data.reason].filter(Boolean).join(" · "),
   };
   if (e.kind === "joined" && data.took_over) return t("event.taken_over", vars);
   const key = `event.${e.kind}`;
