@@ -40,6 +40,7 @@ class Reason(StrEnum):
     TOO_MANY_CONNECTIONS = "too_many_connections"
     IDLE_TIMEOUT = "idle_timeout"
     ERASE_NOT_ALLOWED = "erase_not_allowed"
+    NO_RECORDING = "no_recording"
     CHUNK_TOO_LARGE = "chunk_too_large"
     ANSWER_TOO_LONG = "answer_too_long"
     SUBPROTOCOL_REQUIRED = "subprotocol_required"
@@ -151,6 +152,10 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.RATE_LIMITED: (
         "Too many requests in a short time; please slow down.",
         "请求过于频繁，请稍后再试。",
+    ),
+    Reason.NO_RECORDING: (
+        "Nothing was recorded by camera or microphone for this answer.",
+        "该题没有摄像头或麦克风录制的内容。",
     ),
     Reason.ERASE_NOT_ALLOWED: (
         "Only an interview that is over can be erased; end it first.",

@@ -4,6 +4,7 @@ and is written to the operation log (refusals too)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +134,7 @@ class HRService:
         questions = json.loads(meta["questions"])
         chunks = await self.store.chunks(iv_id, part)
         closed = await self.store.answers(iv_id, part)
+        media = await self.store.media_counts(iv_id) if not part else {}
         current_q = int(meta.get("current_q", 0))
         out = []
         for q, text in enumerate(questions):
@@ -140,6 +142,7 @@ class HRService:
             record = closed.get(q, {})
             out.append(
                 {
+                    "media": media.get(q, {"frames": 0, "audio_s": 0.0}),
                     "q": q,
                     "question": text,
                     "status": record.get("status")
@@ -266,6 +269,17 @@ class HRService:
             "token": token,
             "link": link,
         }
+
+    async def recording(self, req: Request, iv_id: str, q: int) -> bytes:
+        """One answer's camera and microphone as WebM, assembled from the stored media."""
+        from server.recording import assemble_webm
+
+        await self.require(req, Permission.INTERVIEW_VIEW, "recording", iv_id)
+        await self.interview_meta(req, iv_id)
+        entries = await self.store.media(iv_id, q)
+        if not entries:
+            raise Refusal(Reason.NO_RECORDING)
+        return await asyncio.to_thread(assemble_webm, entries)
 
     async def erase(self, req: Request, iv_id: str, confirm: bool) -> dict[str, Any]:
         """Erase on request (data.erase): the data key first, then the data (retention.py)."""

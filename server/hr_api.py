@@ -43,6 +43,7 @@ STATUS = {
     "user_exists": 409,
     "too_large": 413,
     "too_many_attempts": 429,
+    "no_recording": 404,
 }
 
 
@@ -280,6 +281,22 @@ class HRApi:
             await self.hr.reset(req, request.path_params["iv"], data.get("confirm") is True)
         )
 
+    async def recording(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "One answer's camera and microphone recording (WebM: VP8 video, Opus audio)."
+        """
+        try:
+            q = int(request.path_params["q"])
+        except ValueError:
+            raise Refusal(Reason.BAD_FIELD) from None
+        data = await self.hr.recording(req, request.path_params["iv"], q)
+        iv_id = request.path_params["iv"]
+        return Response(
+            data,
+            media_type="video/webm",
+            headers={"content-disposition": f'inline; filename="{iv_id}-q{q + 1}.webm"'},
+        )
+
     async def erase(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Erase an interview that is over (data.erase, confirm=true): its data key first."
@@ -481,6 +498,7 @@ class HRApi:
             Route(iv + "/reset", g(self.reset), methods=["POST"]),
             Route(iv + "/reentry", g(self.reentry), methods=["POST"]),
             Route(iv + "/erase", g(self.erase), methods=["POST"]),
+            Route(iv + "/answers/{q}/recording.webm", g(self.recording), methods=["GET"]),
             Route("/api/hr/retention", g(self.get_retention), methods=["GET"]),
             Route("/api/hr/retention", g(self.set_retention), methods=["PUT"]),
             Route(iv + "/link", g(self.resend_link), methods=["POST"]),

@@ -29,7 +29,14 @@ import redis.asyncio as aioredis
 
 from protocol.interview import Decision, Snapshot, State
 from server.audit import LogKey
-from server.crypto import CryptoError, Keyring, RecordCipher, chunk_purpose, rewrap
+from server.crypto import (
+    SEAL_OVERHEAD,
+    CryptoError,
+    Keyring,
+    RecordCipher,
+    chunk_purpose,
+    rewrap,
+)
 
 SCRIPTS = Path(__file__).parent / "scripts"
 CONTROL_CHANNEL = "hub:control"
@@ -290,6 +297,17 @@ class Store:
             }
             for rid, f in rows
         ]
+
+    async def media_counts(self, iv_id: str) -> dict[int, dict[str, Any]]:
+        """Per question: how many frames and seconds of audio are stored (nothing opened)."""
+        counts: dict[int, dict[str, Any]] = {}
+        for _, f in await self.raw.xrange(key(iv_id, "media")):
+            c = counts.setdefault(int(f[b"q"]), {"frames": 0, "audio_s": 0.0})
+            if f[b"k"] == b"jpeg":
+                c["frames"] += 1
+            else:  # sealed PCM: 2 bytes a sample at 16 kHz, plus the seal
+                c["audio_s"] = round(c["audio_s"] + (len(f[b"d"]) - SEAL_OVERHEAD) / 32_000, 2)
+        return counts
 
     async def media(self, iv_id: str, q: int | None = None) -> list[dict[str, Any]]:
         """The stored media entries (JPEG frames, PCM seconds) of the current attempt, opened."""

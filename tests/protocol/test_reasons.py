@@ -37,6 +37,7 @@ PUBLISHED = {
     "too_many_connections",
     "idle_timeout",
     "erase_not_allowed",
+    "no_recording",
     "chunk_too_large",
     "answer_too_long",
     "subprotocol_required",

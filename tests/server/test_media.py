@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import io
 import time
 from typing import Any
 
@@ -181,8 +182,32 @@ async def test_hr_monitor_sees_frames_and_audio_level_live(hub: Hub, org) -> Non
         while len(kinds) < 2:
             media = await monitor.next_of(LiveMedia, timeout=20)
             kinds[media.kind] = media
+        await asyncio.sleep(1.5)  # a little more to record
     await pc.close()
     await monitor.close()
     assert kinds["jpeg"].data[:2] == b"\xff\xd8" and kinds["jpeg"].level == 0
     assert kinds["pcm16k"].level > 50 and len(kinds["pcm16k"].data) == 32_000
     assert {m.interview_id for m in kinds.values()} == {created["interview_id"]}
+
+    # the answer's recording, assembled from what was stored: plays as VP8 + Opus
+    iv_id = created["interview_id"]
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        detail = (
+            await http.get(f"/api/hr/interviews/{iv_id}", headers=org.auth("recruiter"))
+        ).json()
+        assert detail["answers"][0]["media"]["frames"] > 0
+        webm = await http.get(
+            f"/api/hr/interviews/{iv_id}/answers/0/recording.webm", headers=org.auth("recruiter")
+        )
+        none = await http.get(
+            f"/api/hr/interviews/{iv_id}/answers/5/recording.webm", headers=org.auth("recruiter")
+        )
+    assert webm.status_code == 200 and webm.headers["content-type"] == "video/webm"
+    assert none.status_code == 404 and none.json()["reason"] == "no_recording"
+    container = av.open(io.BytesIO(webm.content))
+    assert {s.codec_context.name for s in container.streams} == {"vp8", "opus"}
+    pictures = sum(1 for _ in container.decode(video=0))
+    container = av.open(io.BytesIO(webm.content))
+    seconds = sum(f.samples for f in container.decode(audio=0)) / 48_000
+    assert pictures == detail["answers"][0]["media"]["frames"]
+    assert seconds >= detail["answers"][0]["media"]["audio_s"] - 0.1 > 0

@@ -102,5 +102,20 @@ async def test_hr_console_shows_the_camera_live(hub: Hub, org: Org, new_context)
     await page.type("#answer", "with the camera on", delay=10)
     await saved(page)
     await screenshot(hr, "hr-detail-camera-desktop")
+    await page.click("#finish")  # the answer is closed; its recording is ready to play
+    await expect(page.locator("#stopped-title")).to_be_visible()
+    await hr.reload()  # the detail (its hash route) again, with the stored media counted
+    await expect(hr.locator("#detail")).to_have_attribute("data-id", iv_id)
+    play = hr.locator("[data-testid='answer'][data-q='0'] [data-testid='recording-open']")
+    await expect(play).to_be_visible()
+    await play.click()
+    video = hr.locator("[data-testid='answer'][data-q='0'] video[data-testid='recording']")
+    await expect(video).to_be_visible()
+    duration = await video.evaluate(
+        "v => new Promise(ok => v.readyState >= 1 ? ok(v.duration) : v.addEventListener('loadedmetadata', () => ok(v.duration)))"
+    )
+    assert duration > 0  # Chromium reads the WebM the hub assembled
+    href = await hr.locator("[data-testid='recording-download']").first.get_attribute("href")
+    assert href.endswith("/answers/0/recording.webm")
     no_js_errors(hr)
     no_js_errors(page)

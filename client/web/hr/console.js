@@ -605,10 +605,49 @@ function renderAnswers() {
     const text = art.querySelector(".answer-text");
     text.dataset.empty = t("answer.empty");
     text.textContent = answerText(a.q);
+    renderRecording(art, a);
   }
   for (const art of [...box.children]) {
     if (Number(art.dataset.q) >= (d.data.answers || []).length) art.remove();
   }
+}
+
+// An answer's camera and microphone: played here from the hub's WebM, or downloaded.
+function renderRecording(art, a) {
+  const media = a.media || { frames: 0, audio_s: 0 };
+  let box = art.querySelector(".answer-media");
+  if (!media.frames && !media.audio_s) {
+    if (box) box.remove();
+    return;
+  }
+  const url = `/api/hr/interviews/${encodeURIComponent(state.detail.id)}/answers/${a.q}/recording.webm`;
+  if (!box) {
+    box = document.createElement("div");
+    box.className = "answer-media";
+    const play = document.createElement("button");
+    play.type = "button";
+    play.dataset.testid = "recording-open";
+    play.addEventListener("click", () => {
+      let video = box.querySelector("video");
+      if (!video) {
+        video = document.createElement("video");
+        video.controls = true;
+        video.dataset.testid = "recording";
+        box.append(video);
+      }
+      video.src = `${url}?t=${Date.now()}`; // what is stored now
+    });
+    const download = document.createElement("a");
+    download.dataset.testid = "recording-download";
+    box.append(play, " ", download);
+    art.append(box);
+  }
+  const play = box.querySelector("button");
+  play.textContent = t("recording.play", { frames: media.frames, seconds: Math.round(media.audio_s) });
+  const download = box.querySelector("a");
+  download.href = url;
+  download.download = `${state.detail.id}-q${a.q + 1}.webm`;
+  download.textContent = t("recording.download");
 }
 
 function untilText(ms) {

@@ -84,6 +84,11 @@ const S = {
   "answer.status.": { en: "not started", "zh-CN": "未开始" },
   "event.created": { en: "Created", "zh-CN": "已创建" },
   "event.media": { en: "Camera and microphone: {state}", "zh-CN": "摄像头和麦克风：{state}" },
+  "recording.play": {
+    en: "Play the recording ({frames} pictures, {seconds} s of sound)",
+    "zh-CN": "播放录制内容（{frames} 帧画面，{seconds} 秒声音）",
+  },
+  "recording.download": { en: "Download", "zh-CN": "下载" },
   "detail.media": { en: "Camera and microphone", "zh-CN": "摄像头和麦克风" },
   "detail.live_frame": { en: "The candidate's camera, live", "zh-CN": "候选人摄像头实时画面" },
   "detail.audio_level": { en: "Audio level", "zh-CN": "音量" },
