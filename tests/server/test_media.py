@@ -211,3 +211,77 @@ async def test_hr_monitor_sees_frames_and_audio_level_live(hub: Hub, org) -> Non
     seconds = sum(f.samples for f in container.decode(audio=0)) / 48_000
     assert pictures == detail["answers"][0]["media"]["frames"]
     assert seconds >= detail["answers"][0]["media"]["audio_s"] - 0.1 > 0
+
+
+async def connect_media(ws: Any, pc: RTCPeerConnection) -> None:
+    await pc.setLocalDescription(await pc.createOffer())
+    await ws.send(encode(MediaOffer(pc.localDescription.sdp)))
+    answer = await next_of(ws, MediaAnswer)
+    await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+
+
+async def test_media_store_is_capped_per_interview(redis_server, tmp_path, store: Store) -> None:
+    """A candidate cannot flood the media stream: past HUB_MAX_MEDIA_ENTRIES the hub stores nothing more and says `limited` (also to HR)."""
+    from server.interviews import create_interview
+    from server.settings import Settings
+    from tests.conftest import MASTER_KEYS, SECRET, now_ms, spec, start_hub
+
+    capped = start_hub(redis_server.url, tmp_path, HUB_MAX_MEDIA_ENTRIES="4")
+    try:
+        settings = Settings(redis_url=redis_server.url, secret=SECRET, master_keys=MASTER_KEYS)
+        created = await create_interview(store, settings, spec(1), now_ms())
+        pc = RTCPeerConnection()
+        pc.addTrack(CountingVideo())
+        pc.addTrack(ToneAudio())
+        async with websockets.connect(capped.ws, subprotocols=[SUBPROTOCOL_V2]) as ws:
+            await ws.send(encode(Join(created.token, PHONE)))
+            await connect_media(ws, pc)
+            while (state := await next_of(ws, MediaState, timeout=30)).state != "limited":
+                pass
+            assert state.reason == "media_limit"
+            await asyncio.sleep(1.5)  # frames keep coming: none is stored
+        await pc.close()
+        assert len(await store.media(created.interview_id)) == 4
+        events = [e for e in await store.events(created.interview_id) if e["kind"] == "media"]
+        assert any(e["state"] == "limited" for e in events)
+    finally:
+        capped.stop()
+
+
+async def test_a_resume_starts_a_new_peer_connection_and_takeover_closes_the_old(
+    hub: Hub, make_interview, store: Store
+) -> None:
+    """After a drop the resumed socket offers again and media goes on; a second device's join closes the first device's media."""
+    iv_id, token = await make_interview(questions=1)
+    first = RTCPeerConnection()
+    first.addTrack(CountingVideo())
+    ws = await websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL_V2])
+    await ws.send(encode(Join(token, PHONE)))
+    await connect_media(ws, first)
+    while not await store.media(iv_id):
+        await asyncio.sleep(0.2)
+    ws.transport.abort()  # the network drops
+    await first.close()
+    before = len(await store.media(iv_id))
+    second = RTCPeerConnection()
+    second.addTrack(CountingVideo())
+    async with websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL_V2]) as resumed:
+        await resumed.send(encode(Join(token, PHONE)))
+        await connect_media(resumed, second)
+        while len(await store.media(iv_id)) <= before + 1:
+            await asyncio.sleep(0.2)
+        async with websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL_V2]) as other:
+            await other.send(encode(Join(token, PHONE, "other device")))
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    await resumed.recv()
+            assert resumed.close_code == 4002
+    await second.close()
+    raw = await store.raw.xrange(f"{{iv:{iv_id}}}:media")
+    assert len({f[b"s"] for _, f in raw}) == 2  # two peer connections, one after the other
+    for _ in range(50):  # the hub closes the peer connection as the socket ends
+        states = [e["state"] for e in await store.events(iv_id) if e["kind"] == "media"]
+        if states.count("closed") == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert states.count("closed") == 2  # the drop and the takeover each closed one
