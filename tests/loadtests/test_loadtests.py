@@ -82,3 +82,32 @@ def test_locust_scenario_runs_against_a_hub(hub: Hub) -> None:
     counts = json.loads(verify.split("interview-hub verify:", 1)[1])
     assert counts["acked"] > 0
     assert (counts["lost"], counts["duplicated"]) == (0, 0)
+
+
+def test_media_bench_runs_and_prints_its_figures() -> None:
+    """`python -m loadtests.media_bench` streams a synthetic camera through its own hub and prints JSON with what was stored."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtests.media_bench",
+            "--candidates",
+            "1",
+            "--duration",
+            "3",
+            "--warmup",
+            "2",
+            "--width",
+            "320",
+            "--height",
+            "240",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["connected"] == 1 and result["stored_frames"] > 0 and result["stored_audio_s"] > 0
+    assert result["hub_cpu_per_media_candidate"] > 0 and result["chunks_acked"] > 0
