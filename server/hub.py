@@ -461,6 +461,7 @@ class CandidateConnection:
             fps=settings.media_fps,
             max_width=settings.media_width,
             max_entries=settings.max_media_entries,
+            connect_timeout_s=settings.media_connect_timeout_s,
         )
         self.media = media
         try:

@@ -80,6 +80,7 @@ class MediaSession:
         fps: float,
         max_width: int,
         max_entries: int,
+        connect_timeout_s: float = 15.0,
     ) -> None:
         self.store = store
         self.iv_id = iv_id
@@ -91,6 +92,7 @@ class MediaSession:
         self.fps = fps
         self.max_width = max_width
         self.max_entries = max_entries
+        self.connect_timeout_s = connect_timeout_s
         self.session = uuid.uuid4().hex[:8]
         self.pc = RTCPeerConnection()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -98,6 +100,7 @@ class MediaSession:
         self.entries = 0
         self.limited = False
         self.closed = False
+        self.watchdog: asyncio.Task[None] | None = None
 
     async def answer(self, offer_sdp: str) -> str:
         if not any(line.startswith(("m=audio", "m=video")) for line in offer_sdp.splitlines()):
@@ -119,7 +122,18 @@ class MediaSession:
 
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self.watchdog = asyncio.create_task(self._connect_or_give_up())
         return str(self.pc.localDescription.sdp)
+
+    async def _connect_or_give_up(self) -> None:
+        """UDP blocked, or no route between the two: ICE may never settle. Say so in time."""
+        await asyncio.sleep(self.connect_timeout_s)
+        if self.closed or self.pc.connectionState in ("connected", "failed", "closed"):
+            return
+        self.push(MediaState("failed", "ice_timeout"))
+        await self.on_state("failed", "ice_timeout")
+        with contextlib.suppress(Exception):
+            await self.pc.close()
 
     async def _video(self, track: Any) -> None:
         loop = asyncio.get_running_loop()
@@ -181,6 +195,8 @@ class MediaSession:
         """Close the peer connection; what was received is stored first."""
         if self.closed:
             return
+        if self.watchdog is not None and self.watchdog is not asyncio.current_task():
+            self.watchdog.cancel()
         with contextlib.suppress(Exception):
             await self.pc.close()  # ends the tracks: the consumers store their last part
         if self.tasks:

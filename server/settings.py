@@ -82,6 +82,8 @@ class Settings:
     media_fps: float = 2.0
     media_width: int = 640
     max_media_entries: int = 20_000
+    # a peer connection not connected this long after the answer is given up (ice_timeout)
+    media_connect_timeout_s: float = 15.0
     # Retention: an interview that is over is erased this many days later (an organisation
     # may set its own), checked every purge_interval_s by each hub (0: only `purge` runs it)
     retention_days: int = 180

@@ -285,3 +285,39 @@ async def test_a_resume_starts_a_new_peer_connection_and_takeover_closes_the_old
             break
         await asyncio.sleep(0.1)
     assert states.count("closed") == 2  # the drop and the takeover each closed one
+
+
+async def test_unreachable_media_fails_and_hr_sees_why(
+    redis_server, tmp_path, make_interview, store: Store
+) -> None:
+    """When UDP cannot get through (the offer's only candidates are unreachable), the client is told `failed: ice_timeout` in time, HR sees the event, and text goes on."""
+    import re
+
+    from protocol.messages import ChunkAcked, SendChunk
+    from tests.conftest import start_hub
+
+    quick = start_hub(redis_server.url, tmp_path, HUB_MEDIA_CONNECT_TIMEOUT_S="3")
+    try:
+        iv_id, token = await make_interview(questions=1)
+        pc = RTCPeerConnection()
+        pc.addTrack(CountingVideo())
+        async with websockets.connect(quick.ws, subprotocols=[SUBPROTOCOL_V2]) as ws:
+            await ws.send(encode(Join(token, PHONE)))
+            await pc.setLocalDescription(await pc.createOffer())
+            # every candidate moved to TEST-NET-1 (RFC 5737): nothing answers there
+            sdp = re.sub(
+                r"(a=candidate:\S+ \d \S+ \d+ )\S+( \d+ typ)",
+                r"\g<1>192.0.2.1\2",
+                pc.localDescription.sdp,
+            )
+            await ws.send(encode(MediaOffer(sdp)))
+            await next_of(ws, MediaAnswer)
+            state = await next_of(ws, MediaState, timeout=30)
+            assert (state.state, state.reason) == ("failed", "ice_timeout")
+            await ws.send(encode(SendChunk(0, 1, "still typing")))
+            assert (await next_of(ws, ChunkAcked)).seq == 1
+        await pc.close()
+    finally:
+        quick.stop()
+    events = [e for e in await store.events(iv_id) if e["kind"] == "media"]
+    assert {"state": "failed", "reason": "ice_timeout"}.items() <= events[0].items()
