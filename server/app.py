@@ -190,6 +190,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         name = store.candidate_name(verified.interview_id, verified.meta)
         return JSONResponse({"candidate": name, "interviews": items})
 
+    async def media_config(request: Request) -> Response:
+        """
+        summary: "The STUN/TURN servers the candidate page gives its RTCPeerConnection."
+        """
+        from server.media import ice_servers
+
+        return JSONResponse({"iceServers": ice_servers(settings.ice_servers)})
+
     async def candidate_answer(request: Request) -> Response:
         """
         summary: "The open question's saved answer, so a resume on a new device shows it."
@@ -219,6 +227,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/candidate/exit", candidate_exit, methods=["POST"]),
         Route("/api/candidate/centre", candidate_centre, methods=["POST"]),
         Route("/api/candidate/answer", candidate_answer, methods=["POST"]),
+        Route("/api/candidate/media-config", media_config, methods=["GET"]),
         WebSocketRoute("/ws/candidate", hub),
         WebSocketRoute("/ws/monitor", monitors),
         *hr_api.routes(),

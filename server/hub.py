@@ -50,7 +50,7 @@ from protocol.messages import (
 from protocol.reasons import Reason, messages
 from server.candidates import Caller, CandidateService, Refusal
 from server.crypto import RecordCipher, chunk_purpose
-from server.media import MediaSession
+from server.media import MediaSession, ice_servers
 from server.outbox import Outbox
 from server.settings import Settings
 from server.store import CONTROL_CHANNEL, Store
@@ -462,6 +462,7 @@ class CandidateConnection:
             max_width=settings.media_width,
             max_entries=settings.max_media_entries,
             connect_timeout_s=settings.media_connect_timeout_s,
+            ice=ice_servers(settings.ice_servers),
         )
         self.media = media
         try:

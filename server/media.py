@@ -24,7 +24,7 @@ from fractions import Fraction
 from typing import Any
 
 import av
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from protocol.messages import MediaState
@@ -39,6 +39,19 @@ SEGMENT_BYTES = PCM_RATE * 2  # one second of 16-bit mono
 
 def media_purpose(attempt: int, q: int, kind: str, session: str, n: int) -> str:
     return f"media|a{attempt}|q{q}|{kind}|{session}|{n}"
+
+
+def ice_servers(entries: tuple[str, ...]) -> list[dict[str, str]]:
+    """HUB_ICE_SERVERS as W3C RTCIceServer dicts (urls, and username/credential for TURN)."""
+    out = []
+    for entry in entries:
+        url, _, rest = entry.partition("|")
+        user, _, password = rest.partition("|")
+        server = {"urls": url}
+        if user:
+            server |= {"username": user, "credential": password}
+        out.append(server)
+    return out
 
 
 def encode_jpeg(frame: av.VideoFrame, max_width: int) -> bytes:
@@ -81,6 +94,7 @@ class MediaSession:
         max_width: int,
         max_entries: int,
         connect_timeout_s: float = 15.0,
+        ice: list[dict[str, str]] | None = None,
     ) -> None:
         self.store = store
         self.iv_id = iv_id
@@ -94,7 +108,9 @@ class MediaSession:
         self.max_entries = max_entries
         self.connect_timeout_s = connect_timeout_s
         self.session = uuid.uuid4().hex[:8]
-        self.pc = RTCPeerConnection()
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[RTCIceServer(**server) for server in ice or []])
+        )
         self.tasks: set[asyncio.Task[None]] = set()
         self.stored = {"jpeg": 0, "pcm16k": 0}
         self.entries = 0

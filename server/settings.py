@@ -84,6 +84,10 @@ class Settings:
     max_media_entries: int = 20_000
     # a peer connection not connected this long after the answer is given up (ice_timeout)
     media_connect_timeout_s: float = 15.0
+    # STUN/TURN servers for the media, used by the hub and given to the candidate page:
+    # "stun:host:port" or "turn:host:port?transport=udp|user|password", comma-separated.
+    # Empty: host candidates only (the hub must be reachable by UDP from the candidates)
+    ice_servers: tuple[str, ...] = ()
     # Retention: an interview that is over is erased this many days later (an organisation
     # may set its own), checked every purge_interval_s by each hub (0: only `purge` runs it)
     retention_days: int = 180

@@ -321,3 +321,33 @@ async def test_unreachable_media_fails_and_hr_sees_why(
         quick.stop()
     events = [e for e in await store.events(iv_id) if e["kind"] == "media"]
     assert {"state": "failed", "reason": "ice_timeout"}.items() <= events[0].items()
+
+
+async def test_ice_servers_reach_the_hub_and_the_page(
+    redis_server, tmp_path, make_interview
+) -> None:
+    """HUB_ICE_SERVERS (STUN, TURN with credentials) is what the page's media config gives, and the hub still connects media with it set."""
+    import httpx
+
+    from server.media import ice_servers
+    from tests.conftest import start_hub
+
+    assert ice_servers(("stun:stun.example:3478", "turn:turn.example:3478|alice|s3cret")) == [
+        {"urls": "stun:stun.example:3478"},
+        {"urls": "turn:turn.example:3478", "username": "alice", "credential": "s3cret"},
+    ]
+    configured = start_hub(redis_server.url, tmp_path, HUB_ICE_SERVERS="stun:127.0.0.1:9")
+    try:
+        async with httpx.AsyncClient(base_url=configured.http) as http:
+            config = (await http.get("/api/candidate/media-config")).json()
+        assert config == {"iceServers": [{"urls": "stun:127.0.0.1:9"}]}
+        _, token = await make_interview(questions=1)
+        pc = RTCPeerConnection()
+        pc.addTrack(CountingVideo())
+        async with websockets.connect(configured.ws, subprotocols=[SUBPROTOCOL_V2]) as ws:
+            await ws.send(encode(Join(token, PHONE)))
+            await connect_media(ws, pc)
+            assert (await next_of(ws, MediaState, timeout=30)).state == "connected"
+        await pc.close()
+    finally:
+        configured.stop()

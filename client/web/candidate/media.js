@@ -22,7 +22,14 @@ export class MediaLink {
       this.onState("off", reason);
       return;
     }
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    let iceServers = [];
+    try {
+      const config = await fetch("/api/candidate/media-config", { cache: "no-store" });
+      if (config.ok) iceServers = (await config.json()).iceServers || [];
+    } catch {
+      // no config: host candidates only
+    }
+    const pc = new RTCPeerConnection({ iceServers });
     this.pc = pc;
     for (const track of this.stream.getTracks()) pc.addTrack(track, this.stream);
     pc.addEventListener("connectionstatechange", () => {
