@@ -505,3 +505,38 @@ async def test_session_ended_elsewhere_returns_to_login(
     await expect(page.locator("#login-error")).to_have_text(messages("not_logged_in")["en"])
     await expect(page.locator("#live-status")).to_be_hidden()
     no_js_errors(page, REFUSALS)
+
+
+async def test_admin_erases_an_interview_and_sets_the_retention(
+    hub: Hub, new_context: Any, fresh_org: Org
+) -> None:
+    """An admin erases an exited interview from the console (with a confirm) and sets the retention; a recruiter sees no erase button."""
+    org = fresh_org
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    async with CandidateClient(hub.ws, created["token"], PHONE) as c:
+        await c.join()
+        await c.send_text("to be erased")
+        await c.wait_acked()
+        await c.request_exit()
+        await c.confirm_exit()
+    recruiter = await login(new_context, org, "recruiter")
+    await open_detail(recruiter, iv)
+    await expect(recruiter.locator("#erase-open")).to_be_hidden()
+    page = await login(new_context, org, "admin")
+    await open_detail(page, iv)
+    await page.click("#erase-open")
+    await expect(page.locator("#erase-dialog")).to_be_visible()
+    await expect(page.locator("#erase-cancel")).to_be_focused()  # the safe choice by default
+    await page.click("#erase-confirm")
+    await expect(page.locator("#action-done")).to_contain_text("erased", timeout=T)
+    detail = await interview(hub, org, iv)
+    assert detail["erased_ms"] > 0 and detail["answers"][0]["text"] == ""
+    await page.click("#nav-roles")
+    days = page.locator("#retention-days")
+    await expect(days).to_have_value("180", timeout=T)
+    await days.fill("30")
+    await page.click("#retention-save")
+    await expect(page.locator("#action-done")).to_contain_text("30", timeout=T)
+    assert (await api(hub, org, "admin", "GET", "/api/hr/retention"))["retention_days"] == 30
+    no_js_errors(page, REFUSALS)

@@ -18,6 +18,8 @@
 //                li[data-kind=joined][data-took-over=true])
 //   actions      #end-open → #end-dialog (#end-note, #end-confirm, #end-cancel);
 //                #reset-open → #reset-dialog (#reset-confirm, #reset-cancel);
+//                #erase-open → #erase-dialog (#erase-confirm, #erase-cancel), shown with data.erase;
+//                roles page: #retention-form (#retention-days, #retention-save);
 //                #reentry-window (hours), #reentry-grant, #reentry-revoke;
 //                #link-resend → the new link in #link-value (#link-output);
 //                #report-generate, #report-open (latest report.html, new tab),
@@ -781,6 +783,33 @@ $("end-confirm").addEventListener("click", async () => {
   $("end-open").focus();
 });
 
+$("erase-open").addEventListener("click", () => openDialog($("erase-dialog"), $("erase-cancel")));
+$("erase-cancel").addEventListener("click", () => $("erase-dialog").close());
+$("erase-confirm").addEventListener("click", async () => {
+  const button = $("erase-confirm");
+  button.disabled = true;
+  const body = await act("POST", "/erase", { confirm: true });
+  button.disabled = false;
+  $("erase-dialog").close();
+  if (body) {
+    showDone("done.erased");
+    scheduleDetailRefresh();
+  }
+  $("erase-open").focus();
+});
+
+$("retention-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const days = Number($("retention-days").value);
+  const r = await api("PUT", "/api/hr/retention", { days });
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    return;
+  }
+  $("retention-days").value = String(r.body.retention_days);
+  showDone("done.retention", { days: r.body.retention_days });
+});
+
 $("reset-open").addEventListener("click", () => openDialog($("reset-dialog"), $("reset-cancel")));
 $("reset-cancel").addEventListener("click", () => $("reset-dialog").close());
 $("reset-confirm").addEventListener("click", async () => {
@@ -1009,7 +1038,16 @@ function can(permission) {
   return Boolean(state.me?.permissions?.includes(permission));
 }
 
+async function loadRetention() {
+  const form = $("retention-form");
+  form.hidden = !can("data.erase");
+  if (form.hidden) return;
+  const r = await api("GET", "/api/hr/retention");
+  if (r.ok) $("retention-days").value = String(r.body.retention_days);
+}
+
 async function loadRoles() {
+  loadRetention();
   const [roles, users] = await Promise.all([api("GET", "/api/hr/roles"), api("GET", "/api/hr/users")]);
   if (!roles.ok) {
     if (roles.status !== 401) showError(roles.body, roles.status);
@@ -1164,6 +1202,7 @@ async function refreshMe() {
 function renderMe() {
   $("whoami").textContent = state.me.user;
   $("nav-roles").hidden = !can("role.manage");
+  $("erase-open").hidden = !can("data.erase");
 }
 
 // --- routing ------------------------------------------------------------------------------

@@ -84,6 +84,20 @@ const S = {
   "answer.status.": { en: "not started", "zh-CN": "未开始" },
   "event.created": { en: "Created", "zh-CN": "已创建" },
   "event.media": { en: "Camera and microphone: {state}", "zh-CN": "摄像头和麦克风：{state}" },
+  "erase.open": { en: "Erase data…", "zh-CN": "删除数据…" },
+  "erase.heading": { en: "Erase this interview's data?", "zh-CN": "删除该面试的数据？" },
+  "erase.text": {
+    en: "Its answers, recordings, reports and the candidate's personal details are deleted for good (the data key first). The operation log keeps only the fact that it was erased.",
+    "zh-CN": "其回答、录制内容、报告和候选人个人信息将被永久删除（先删除数据密钥）。操作日志只保留删除这一事实。",
+  },
+  "erase.confirm": { en: "Erase for good", "zh-CN": "永久删除" },
+  "done.erased": { en: "The interview's data was erased.", "zh-CN": "该面试的数据已删除。" },
+  "retention.label": {
+    en: "Erase interviews this many days after they are over",
+    "zh-CN": "面试结束多少天后删除其数据",
+  },
+  "retention.save": { en: "Save", "zh-CN": "保存" },
+  "done.retention": { en: "Retention saved: {days} days.", "zh-CN": "保留期限已保存：{days} 天。" },
   "recording.play": {
     en: "Play the recording ({frames} pictures, {seconds} s of sound)",
     "zh-CN": "播放录制内容（{frames} 帧画面，{seconds} 秒声音）",
