@@ -276,6 +276,7 @@ class CandidateConnection:
         self.cipher: RecordCipher | None = None  # set by the join
         self.media_enabled = False  # v2: camera and microphone over WebRTC (server/media.py)
         self.media: MediaSession | None = None
+        self._media_task: asyncio.Task[None] | None = None
         self.attempt = 1
         self.questions: list[str] = []
         self.current_q = -1
@@ -324,7 +325,7 @@ class CandidateConnection:
             self.close(CloseCode.INTERNAL_ERROR, refused(Reason.INTERNAL_ERROR, fatal=True))
         finally:
             self._cancel_timer()
-            if self.media is not None:
+            if self.media is not None or self._media_task is not None:
                 # exit, end, takeover or a lost socket: every frame received so far is kept
                 with contextlib.suppress(Exception):
                     await self._stop_media("closed", "socket_closed")
@@ -447,7 +448,12 @@ class CandidateConnection:
     # --- media (v2) -------------------------------------------------------------------------
 
     async def _on_media_offer(self, msg: MediaOffer) -> None:
-        await self._stop_media("", "")  # a new offer replaces the old connection
+        # Signalling runs beside the read loop (ICE gathering may wait seconds for STUN):
+        # chunks and commands go on meanwhile. A new offer replaces the old connection.
+        await self._stop_media("", "")
+        self._media_task = asyncio.create_task(self._answer_media(msg))
+
+    async def _answer_media(self, msg: MediaOffer) -> None:
         settings = self.hub.settings
         assert self.cipher is not None
         media = MediaSession(
@@ -455,7 +461,8 @@ class CandidateConnection:
             self.interview_id,
             self.attempt,
             self.cipher,
-            current_q=lambda: self.current_q,
+            # nothing is stored once the socket is closing (exit, end, takeover)
+            current_q=lambda: -1 if self._closed else self.current_q,
             push=self.push,
             on_state=self._media_event,
             fps=settings.media_fps,
@@ -483,6 +490,11 @@ class CandidateConnection:
         )
 
     async def _stop_media(self, state: str, reason: str) -> None:
+        task, self._media_task = self._media_task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         media, self.media = self.media, None
         if media is not None:
             await media.close()

@@ -29,16 +29,12 @@ from aiortc.mediastreams import MediaStreamError
 
 from protocol.messages import MediaState
 from server.crypto import RecordCipher
-from server.store import Store, key
+from server.store import Store, key, media_purpose
 
 log = logging.getLogger("interview_hub.media")
 
 PCM_RATE = 16_000
 SEGMENT_BYTES = PCM_RATE * 2  # one second of 16-bit mono
-
-
-def media_purpose(attempt: int, q: int, kind: str, session: str, n: int) -> str:
-    return f"media|a{attempt}|q{q}|{kind}|{session}|{n}"
 
 
 def ice_servers(entries: tuple[str, ...]) -> list[dict[str, str]]:
@@ -161,30 +157,40 @@ class MediaSession:
                 if now < next_at:
                     continue  # sampled: HUB_MEDIA_FPS frames a second are kept
                 next_at = now + 1 / self.fps
+                q = self.current_q()  # the question open when the frame arrived
                 jpeg = await asyncio.to_thread(encode_jpeg, frame, self.max_width)
-                await self._store("jpeg", jpeg, 0)
+                await self._store("jpeg", jpeg, 0, q)
 
     async def _audio(self, track: Any) -> None:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=PCM_RATE)
         pending = bytearray()
+        segment_q = self.current_q()  # the question the pending sound belongs to
         try:
             while True:
                 frame = await track.recv()
+                q = self.current_q()
+                if q != segment_q:
+                    # the question changed: what was said before belongs to the old one
+                    if pending:
+                        await self._store("pcm16k", bytes(pending), level_of(pending), segment_q)
+                    pending.clear()
+                    segment_q = q
                 for out in resampler.resample(frame):
                     pending += bytes(out.planes[0])[: out.samples * 2]
                 while len(pending) >= SEGMENT_BYTES:
                     segment = bytes(pending[:SEGMENT_BYTES])
                     del pending[:SEGMENT_BYTES]
-                    await self._store("pcm16k", segment, level_of(segment))
+                    await self._store("pcm16k", segment, level_of(segment), segment_q)
         except MediaStreamError:
             if pending:  # the last part of a second: kept too
-                await self._store("pcm16k", bytes(pending), level_of(bytes(pending)))
+                await self._store("pcm16k", bytes(pending), level_of(pending), segment_q)
 
-    async def _store(self, kind: str, data: bytes, level: int) -> None:
-        q = self.current_q()
-        if q < 0 or self.closed:
-            return
-        if self.entries >= self.max_entries:
+    async def _store(self, kind: str, data: bytes, level: int, q: int) -> None:
+        if q < 0 or self.closed or self.current_q() < 0:
+            return  # no question open, or the socket is closing (exit, end, takeover)
+        # the cap is the interview's, across every connection and resume (atomic count)
+        used = await self.store.redis.hincrby(key(self.iv_id, "meta"), "media_entries", 1)
+        if used > self.max_entries:
             if not self.limited:
                 self.limited = True
                 self.push(MediaState("limited", "media_limit"))
@@ -193,6 +199,9 @@ class MediaSession:
         n = self.entries
         self.entries += 1
         sealed = self.cipher.seal(media_purpose(self.attempt, q, kind, self.session, n), data)
+        counted = "frames" if kind == "jpeg" else "audio_ms"
+        amount = 1 if kind == "jpeg" else len(data) * 1000 // SEGMENT_BYTES
+        await self.store.redis.hincrby(key(self.iv_id, "mediacount"), f"{q}:{counted}", amount)
         await self.store.raw.xadd(
             key(self.iv_id, "media"),
             {

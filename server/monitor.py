@@ -45,9 +45,8 @@ from server.crypto import CryptoError
 from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import ConnectionsPerIP, handshake, header, peer_ip, refused
-from server.media import media_purpose
 from server.outbox import Outbox
-from server.store import key, open_chunk
+from server.store import key, media_purpose, open_chunk
 
 log = logging.getLogger("interview_hub.monitor")
 
@@ -344,7 +343,8 @@ class MonitorConnection:
             if not rows:
                 return position
             for entry_id, fields in rows:
-                if not await self.put(await self._entry(iv_id, stream, entry_id, fields)):
+                entry = await self._entry_or_none(iv_id, stream, entry_id, fields)
+                if entry is not None and not await self.put(entry):
                     return position
                 position = entry_id
 
@@ -352,6 +352,17 @@ class MonitorConnection:
         raw = self.hub.hr.store.raw  # chunk data may be binary
         rows = await raw.xrange(stream, min=f"({after}", count=READ_COUNT)
         return [(rid.decode(), f) for rid, f in rows]
+
+    async def _entry_or_none(
+        self, iv_id: str, stream: str, entry_id: str, f: dict[bytes, bytes]
+    ) -> Message | None:
+        """The entry as a message; None (logged) for a record that does not open (erased,
+        or tampered with): the watch goes on."""
+        try:
+            return await self._entry(iv_id, stream, entry_id, f)
+        except CryptoError as exc:
+            log.warning("monitor skips %s %s: %s", stream, entry_id, exc)
+            return None
 
     async def _entry(
         self, iv_id: str, stream: str, entry_id: str, f: dict[bytes, bytes]
@@ -392,14 +403,21 @@ class MonitorConnection:
 
     async def _open_media(self, iv_id: str, f: dict[bytes, bytes]) -> bytes:
         store = self.hub.hr.store
-        if iv_id not in self._attempts:
-            dek, attempt = await store.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
-            self._attempts[iv_id] = (dek or "", int(attempt or 1))
-        dek, attempt = self._attempts[iv_id]
-        purpose = media_purpose(
-            attempt, int(f[b"q"]), f[b"k"].decode(), f[b"s"].decode(), int(f[b"n"])
-        )
-        return store.cipher_for(iv_id, dek).open(purpose, f[b"d"])
+        for fresh in (False, True):
+            if fresh or iv_id not in self._attempts:
+                # a reset starts a new attempt under the same key: read it again
+                dek, attempt = await store.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
+                self._attempts[iv_id] = (dek or "", int(attempt or 1))
+            dek, attempt = self._attempts[iv_id]
+            purpose = media_purpose(
+                attempt, int(f[b"q"]), f[b"k"].decode(), f[b"s"].decode(), int(f[b"n"])
+            )
+            try:
+                return store.cipher_for(iv_id, dek).open(purpose, f[b"d"])
+            except CryptoError:
+                if fresh:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _stop_reader(self) -> None:
         reader, self._reader = self._reader, None
@@ -452,7 +470,8 @@ class MonitorConnection:
                 iv_id = owner[stream]
                 for rid_b, fields in rows:
                     rid = rid_b.decode()
-                    if not await self.put(await self._entry(iv_id, stream, rid, fields)):
+                    entry = await self._entry_or_none(iv_id, stream, rid, fields)
+                    if entry is not None and not await self.put(entry):
                         return
                     self.watches[iv_id][stream] = rid
 

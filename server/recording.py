@@ -65,11 +65,20 @@ def _decode_jpeg(data: bytes) -> av.VideoFrame:
 def _encode_audio(out: Any, sound: Any, segments: list[dict[str, Any]], t0: int) -> None:
     resampler = av.AudioResampler(format="s16", layout="mono", rate=48_000)
     fifo = av.AudioFifo()
-    first = segments[0]
-    lead_ms = first["t"] - len(first["data"]) * 1000 // 32_000 - t0
-    pieces = [entry["data"] for entry in segments]
-    if lead_ms > 0:  # silence until the first second of sound
-        pieces.insert(0, b"\x00\x00" * (16 * lead_ms))
+    # Each segment goes at its own time: silence fills a gap (a drop, a resume), and an
+    # overlap (two devices at once, a takeover) keeps what came first.
+    pieces: list[bytes] = []
+    cursor = 0  # in samples at 16 kHz, from t0
+    for entry in sorted(segments, key=lambda e: e["t"]):
+        data = entry["data"]
+        start = (entry["t"] - t0) * 16 - len(data) // 2
+        if start > cursor:
+            pieces.append(b"\x00\x00" * (start - cursor))
+            cursor = start
+        skip = cursor - start  # samples already covered
+        if skip * 2 < len(data):
+            pieces.append(data[skip * 2 :])
+            cursor += len(data) // 2 - skip
     for pcm in pieces:
         for frame in resampler.resample(_pcm_frame(pcm)):
             fifo.write(frame)

@@ -30,7 +30,6 @@ import redis.asyncio as aioredis
 from protocol.interview import Decision, Snapshot, State
 from server.audit import LogKey
 from server.crypto import (
-    SEAL_OVERHEAD,
     CryptoError,
     Keyring,
     RecordCipher,
@@ -40,9 +39,11 @@ from server.crypto import (
 
 SCRIPTS = Path(__file__).parent / "scripts"
 CONTROL_CHANNEL = "hub:control"
-ATTEMPT_PARTS = ("answers", "chunks", "seqs", "reports")  # what belongs to one attempt
+# what belongs to one attempt (a reset moves these aside, read-only)
+ATTEMPT_PARTS = ("answers", "chunks", "seqs", "reports", "media", "mediacount")
 POOL_SIZE = 64  # connections per hub process and client kind; Redis serves them one by one
 POOL_WAIT_S = 20.0
+ROTATION_COUNTS = ("rewrapped", "current", "no_key", "cannot_open", "changed_meanwhile")
 CIPHER_CACHE = 4096  # interviews whose unwrapped data key a process keeps
 # personal fields of the meta removed by an erasure (the data key goes first, separately)
 ERASED_FIELDS = (
@@ -225,7 +226,20 @@ class Store:
                     pipe.srem(f"person:{meta[field]}", iv_id)  # not in the candidate centre
             pipe.zrem("timers", iv_id)
             await pipe.execute()
+        await self._forget_org_events(meta.get("org", "default"), iv_id)
         return True
+
+    async def _forget_org_events(self, org: str, iv_id: str) -> None:
+        """The organisation's copies of the interview's events (devices, notes) go too."""
+        stream, after = f"org:{org}:events", "-"
+        while True:
+            rows = await self.redis.xrange(stream, min=after, count=1000)
+            if not rows:
+                return
+            mine = [rid for rid, f in rows if f.get("iv") == iv_id]
+            if mine:
+                await self.redis.xdel(stream, *mine)
+            after = f"({rows[-1][0]}"
 
     async def add_event(self, iv_id: str, fact: dict[str, Any]) -> None:
         """An event that is not a state change (e.g. the media's), for monitors."""
@@ -251,30 +265,34 @@ class Store:
         """Re-wrap every interview's data key under the keyring's current master key."""
         if self.keyring is None:
             raise CryptoError("rotation needs the master keys (HUB_MASTER_KEYS)")
-        counts = {
-            "rewrapped": 0,
-            "current": 0,
-            "no_key": 0,
-            "cannot_open": 0,
-            "changed_meanwhile": 0,
-        }
+        counts = dict.fromkeys(ROTATION_COUNTS, 0)
         for iv_id in await self.interview_ids():
-            stored = await self.redis.hget(key(iv_id, "meta"), "dek") or ""
-            if not stored:
-                counts["no_key"] += 1  # erased (crypto-shredded)
-                continue
-            if stored.partition(".")[2].partition(":")[0] == self.keyring.current:
-                counts["current"] += 1
-                continue
-            try:
-                fresh = rewrap(self.keyring, iv_id, stored)
-            except CryptoError:
-                counts["cannot_open"] += 1  # its master key is not in this keyring
-                continue
-            done = await self._rewrap(keys=[key(iv_id, "meta")], args=[stored, fresh])
-            counts["rewrapped" if done else "changed_meanwhile"] += 1
-            self.forget_cipher(iv_id)
+            # a reset keeps the finished attempts' meta, with a copy of the key: those too
+            attempts = int(await self.redis.hget(key(iv_id, "meta"), "attempt") or 1)
+            for n in range(1, attempts):
+                await self._rotate_one(iv_id, key(iv_id, f"a{n}:meta"), {})
+            await self._rotate_one(iv_id, key(iv_id, "meta"), counts)
         return counts
+
+    async def _rotate_one(self, iv_id: str, meta_key: str, counts: dict[str, int]) -> None:
+        """Re-wrap the data key held in one meta hash (``counts`` tallies what happened)."""
+        assert self.keyring is not None
+        tally = counts if counts else dict.fromkeys(ROTATION_COUNTS, 0)
+        stored = await self.redis.hget(meta_key, "dek") or ""
+        if not stored:
+            tally["no_key"] += 1  # erased (crypto-shredded)
+            return
+        if stored.partition(".")[2].partition(":")[0] == self.keyring.current:
+            tally["current"] += 1
+            return
+        try:
+            fresh = rewrap(self.keyring, iv_id, stored)
+        except CryptoError:
+            tally["cannot_open"] += 1  # its master key is not in this keyring
+            return
+        done = await self._rewrap(keys=[meta_key], args=[stored, fresh])
+        tally["rewrapped" if done else "changed_meanwhile"] += 1
+        self.forget_cipher(iv_id)
 
     async def chunks(self, iv_id: str, attempt: str = "") -> list[dict[str, Any]]:
         """Every stored chunk in arrival order, opened; text chunks as str, binary as bytes.
@@ -299,14 +317,16 @@ class Store:
         ]
 
     async def media_counts(self, iv_id: str) -> dict[int, dict[str, Any]]:
-        """Per question: how many frames and seconds of audio are stored (nothing opened)."""
+        """Per question: how many frames and seconds of audio are stored (kept as they are
+        written, in ``{iv}:mediacount``: the stream itself is not read)."""
         counts: dict[int, dict[str, Any]] = {}
-        for _, f in await self.raw.xrange(key(iv_id, "media")):
-            c = counts.setdefault(int(f[b"q"]), {"frames": 0, "audio_s": 0.0})
-            if f[b"k"] == b"jpeg":
-                c["frames"] += 1
-            else:  # sealed PCM: 2 bytes a sample at 16 kHz, plus the seal
-                c["audio_s"] = round(c["audio_s"] + (len(f[b"d"]) - SEAL_OVERHEAD) / 32_000, 2)
+        for field, value in (await self.redis.hgetall(key(iv_id, "mediacount"))).items():
+            q, _, what = field.partition(":")
+            c = counts.setdefault(int(q), {"frames": 0, "audio_s": 0.0})
+            if what == "frames":
+                c["frames"] = int(value)
+            else:
+                c["audio_s"] = round(int(value) / 1000, 2)
         return counts
 
     async def media(self, iv_id: str, q: int | None = None) -> list[dict[str, Any]]:
@@ -322,7 +342,7 @@ class Store:
             if q is not None and entry_q != q:
                 continue
             kind, session, n = f[b"k"].decode(), f[b"s"].decode(), int(f[b"n"])
-            purpose = f"media|a{int(attempt or 1)}|q{entry_q}|{kind}|{session}|{n}"
+            purpose = media_purpose(int(attempt or 1), entry_q, kind, session, n)
             out.append(
                 {
                     "id": rid.decode(),
@@ -572,6 +592,11 @@ class Store:
 
 def time_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def media_purpose(attempt: int, q: int, kind: str, session: str, n: int) -> str:
+    """The associated-data purpose of one media entry (server/media.py writes it)."""
+    return f"media|a{attempt}|q{q}|{kind}|{session}|{n}"
 
 
 def open_chunk(cipher: RecordCipher, attempt: int, fields: dict[bytes, bytes]) -> str | bytes:

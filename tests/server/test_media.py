@@ -240,6 +240,13 @@ async def test_media_store_is_capped_per_interview(redis_server, tmp_path, store
                 pass
             assert state.reason == "media_limit"
             await asyncio.sleep(1.5)  # frames keep coming: none is stored
+            # a new peer connection (a new offer, as after a resume) does not reset the cap
+            again = RTCPeerConnection()
+            again.addTrack(CountingVideo())
+            await connect_media(ws, again)
+            while (state := await next_of(ws, MediaState, timeout=30)).state != "limited":
+                pass
+            await again.close()
         await pc.close()
         assert len(await store.media(created.interview_id)) == 4
         events = [e for e in await store.events(created.interview_id) if e["kind"] == "media"]
@@ -351,3 +358,33 @@ async def test_ice_servers_reach_the_hub_and_the_page(
         await pc.close()
     finally:
         configured.stop()
+
+
+async def test_signalling_does_not_hold_up_the_answer(
+    redis_server, tmp_path, make_interview
+) -> None:
+    """An offer whose answer waits for a STUN server that never replies does not delay the chunks sent after it."""
+    from protocol.messages import ChunkAcked, SendChunk
+    from tests.conftest import start_hub
+
+    slow = start_hub(redis_server.url, tmp_path, HUB_ICE_SERVERS="stun:192.0.2.1:3478")
+    try:
+        _, token = await make_interview(questions=1)
+        pc = RTCPeerConnection()
+        pc.addTrack(CountingVideo())
+        async with websockets.connect(slow.ws, subprotocols=[SUBPROTOCOL_V2]) as ws:
+            await ws.send(encode(Join(token, PHONE)))
+            await pc.setLocalDescription(await pc.createOffer())
+            await ws.send(encode(MediaOffer(pc.localDescription.sdp)))
+            await ws.send(encode(SendChunk(0, 1, "typed while the hub gathers")))
+            order = []
+            while "answer" not in order:
+                msg = decode_server(await asyncio.wait_for(ws.recv(), 30), media=True)
+                if isinstance(msg, ChunkAcked):
+                    order.append("ack")
+                elif isinstance(msg, MediaAnswer):
+                    order.append("answer")
+            assert order.index("ack") < order.index("answer")
+        await pc.close()
+    finally:
+        slow.stop()

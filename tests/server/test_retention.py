@@ -60,6 +60,8 @@ async def test_erase_on_request_shreds_the_key_then_the_data(
     created = await finished_interview(hub, org)
     iv_id = created["interview_id"]
     sealed = (await store.raw.xrange(key(iv_id, "chunks")))[0][1][b"d"]  # a copy, as in a backup
+    await store.raw.xadd(key(iv_id, "media"), {"q": 0, "k": "jpeg", "d": b"frame"})  # media too
+    await store.redis.hset(key(iv_id, "mediacount"), "0:frames", 1)
     r = await api(
         hub, org, "admin", "POST", f"/api/hr/interviews/{iv_id}/erase", json={"confirm": True}
     )
@@ -67,8 +69,19 @@ async def test_erase_on_request_shreds_the_key_then_the_data(
     assert r.json()["erased_ms"] > 0
     meta = await store.meta(iv_id)
     assert "dek" not in meta and "candidate" not in meta and "phone_hash" not in meta
-    for part in ("chunks", "reports", "contact", "events", "answers", "seqs"):
+    for part in (
+        "chunks",
+        "reports",
+        "contact",
+        "events",
+        "answers",
+        "seqs",
+        "media",
+        "mediacount",
+    ):
         assert not await store.redis.exists(key(iv_id, part)), part
+    org_events = await store.redis.xrange(f"org:{org.name}:events")
+    assert not [f for _, f in org_events if f.get("iv") == iv_id]  # its devices, its notes
     with pytest.raises(CryptoError):  # the copy cannot be opened, even with the master keys
         (await store.cipher(iv_id)).open("chunk|a1|q0|s1", sealed)
     with pytest.raises(JoinRefused) as refused:

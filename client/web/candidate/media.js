@@ -10,18 +10,25 @@ export class MediaLink {
     this.onState = onState;
     this.pc = null;
     this.stream = null;
+    this.generation = 0;
   }
 
   async start() {
     this.close();
+    const generation = ++this.generation; // a close() meanwhile makes this start give up
+    const stale = () => generation !== this.generation;
+    let stream;
     try {
-      this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640 }, audio: true });
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640 }, audio: true });
     } catch (error) {
+      if (stale()) return;
       const reason = error?.name === "NotAllowedError" ? "permission_denied" : "no_camera";
       this.send({ type: "media_stop", reason });
       this.onState("off", reason);
       return;
     }
+    if (stale()) return stopTracks(stream); // ended, taken over or dropped while asking
+    this.stream = stream;
     let iceServers = [];
     try {
       const config = await fetch("/api/candidate/media-config", { cache: "no-store" });
@@ -29,24 +36,33 @@ export class MediaLink {
     } catch {
       // no config: host candidates only
     }
+    if (stale()) return;
     const pc = new RTCPeerConnection({ iceServers });
     this.pc = pc;
-    for (const track of this.stream.getTracks()) pc.addTrack(track, this.stream);
+    for (const track of stream.getTracks()) pc.addTrack(track, stream);
     pc.addEventListener("connectionstatechange", () => {
       if (pc.connectionState === "failed") this.onState("failed", "ice_failed");
     });
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise((resolve) => {
-      if (pc.iceGatheringState === "complete") return resolve();
-      const timer = setTimeout(resolve, GATHER_TIMEOUT_MS);
-      pc.addEventListener("icegatheringstatechange", () => {
-        if (pc.iceGatheringState === "complete") {
-          clearTimeout(timer);
-          resolve();
-        }
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === "complete") return resolve();
+        const timer = setTimeout(resolve, GATHER_TIMEOUT_MS);
+        pc.addEventListener("icegatheringstatechange", () => {
+          if (pc.iceGatheringState === "complete") {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
       });
-    });
-    if (this.pc !== pc) return; // closed meanwhile
+    } catch {
+      if (stale()) return;
+      this.close();
+      this.send({ type: "media_stop", reason: "offer_failed" });
+      this.onState("off", "offer_failed");
+      return;
+    }
+    if (stale()) return;
     this.send({ type: "media_offer", sdp: pc.localDescription.sdp });
     this.onState("connecting", "");
   }
@@ -56,9 +72,14 @@ export class MediaLink {
   }
 
   close() {
+    this.generation++;
     if (this.pc) this.pc.close();
     this.pc = null;
-    for (const track of this.stream?.getTracks() || []) track.stop();
+    stopTracks(this.stream);
     this.stream = null;
   }
+}
+
+function stopTracks(stream) {
+  for (const track of stream?.getTracks() || []) track.stop();
 }

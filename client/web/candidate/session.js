@@ -100,6 +100,8 @@ export class Session {
           onClose: (code) => {
             this.joined = false;
             this.transport = null;
+            this.mediaLink?.close(); // the hub closed its side with the socket
+            this.mediaLink = null;
             if (!this.final) this.ui.saveState(this.quickState());
             resolve(code);
           },
