@@ -325,7 +325,8 @@ class CandidateConnection:
             self.close(CloseCode.INTERNAL_ERROR, refused(Reason.INTERNAL_ERROR, fatal=True))
         finally:
             self._cancel_timer()
-            if self.media is not None or self._media_task is not None:
+            signalling = self._media_task is not None and not self._media_task.done()
+            if self.media is not None or signalling:
                 # exit, end, takeover or a lost socket: every frame received so far is kept
                 with contextlib.suppress(Exception):
                     await self._stop_media("closed", "socket_closed")
@@ -498,7 +499,7 @@ class CandidateConnection:
         media, self.media = self.media, None
         if media is not None:
             await media.close()
-        if state:
+        if state and (media is not None or state != "closed"):  # "closed": only what was open
             await self._media_event(state, reason)
 
     # --- join -----------------------------------------------------------------------------
