@@ -306,7 +306,7 @@ class HRService:
             if not 1 <= days <= 3650:
                 raise Refusal(Reason.BAD_FIELD)
             await self.store.set_retention_days(org, days)
-            await self.candidates.store.log_org(
+            await self.store.log_org(
                 org,
                 self.candidates._entry(req.caller, "retention_set", "ok", {"days": days}),
                 self.clock(),

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -41,12 +42,12 @@ from protocol.permissions import Permission
 from protocol.reasons import Reason
 from server.accounts import Accounts, Principal, session_hash
 from server.candidates import Refusal
-from server.crypto import CryptoError
+from server.crypto import CryptoError, RecordCipher
 from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import ConnectionsPerIP, handshake, header, peer_ip, refused
 from server.outbox import Outbox
-from server.store import key, media_purpose, open_chunk
+from server.store import key, open_chunk, open_media
 
 log = logging.getLogger("interview_hub.monitor")
 
@@ -387,33 +388,23 @@ class MonitorConnection:
 
     async def _open_chunk(self, iv_id: str, f: dict[bytes, bytes]) -> str | bytes:
         """A chunk's data, opened with the interview's data key (sealed at rest)."""
-        store = self.hub.hr.store
-        for fresh in (False, True):
-            if fresh or iv_id not in self._attempts:
-                # the attempt binds the record; a reset starts a new one under the same key
-                dek, attempt = await store.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
-                self._attempts[iv_id] = (dek or "", int(attempt or 1))
-            dek, attempt = self._attempts[iv_id]
-            try:
-                return open_chunk(store.cipher_for(iv_id, dek), attempt, f)
-            except CryptoError:
-                if fresh:
-                    raise
-        raise AssertionError("unreachable")
+        return await self._open(iv_id, lambda cipher, attempt: open_chunk(cipher, attempt, f))
 
     async def _open_media(self, iv_id: str, f: dict[bytes, bytes]) -> bytes:
+        """A media entry's data (a JPEG frame, a PCM second), opened likewise."""
+        return await self._open(iv_id, lambda cipher, attempt: open_media(cipher, attempt, f))
+
+    async def _open(self, iv_id: str, opener: Callable[[RecordCipher, int], Any]) -> Any:
+        """Open a record with the interview's key and attempt, read once and cached; read
+        again once when it does not open (a reset starts a new attempt under the same key)."""
         store = self.hub.hr.store
         for fresh in (False, True):
             if fresh or iv_id not in self._attempts:
-                # a reset starts a new attempt under the same key: read it again
                 dek, attempt = await store.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
                 self._attempts[iv_id] = (dek or "", int(attempt or 1))
             dek, attempt = self._attempts[iv_id]
-            purpose = media_purpose(
-                attempt, int(f[b"q"]), f[b"k"].decode(), f[b"s"].decode(), int(f[b"n"])
-            )
             try:
-                return store.cipher_for(iv_id, dek).open(purpose, f[b"d"])
+                return opener(store.cipher_for(iv_id, dek), attempt)
             except CryptoError:
                 if fresh:
                     raise

@@ -338,19 +338,16 @@ class Store:
         cipher = self.cipher_for(iv_id, dek or "")
         out = []
         for rid, f in rows:
-            entry_q = int(f[b"q"])
-            if q is not None and entry_q != q:
+            if q is not None and int(f[b"q"]) != q:
                 continue
-            kind, session, n = f[b"k"].decode(), f[b"s"].decode(), int(f[b"n"])
-            purpose = media_purpose(int(attempt or 1), entry_q, kind, session, n)
             out.append(
                 {
                     "id": rid.decode(),
-                    "q": entry_q,
-                    "kind": kind,
+                    "q": int(f[b"q"]),
+                    "kind": f[b"k"].decode(),
                     "level": int(f[b"lvl"]),
                     "t": int(f[b"t"]),
-                    "data": cipher.open(purpose, f[b"d"]),
+                    "data": open_media(cipher, int(attempt or 1), f),
                 }
             )
         return out
@@ -597,6 +594,18 @@ def time_ms() -> int:
 def media_purpose(attempt: int, q: int, kind: str, session: str, n: int) -> str:
     """The associated-data purpose of one media entry (server/media.py writes it)."""
     return f"media|a{attempt}|q{q}|{kind}|{session}|{n}"
+
+
+def open_media(cipher: RecordCipher, attempt: int, fields: dict[bytes, bytes]) -> bytes:
+    """A stored media entry's data, opened."""
+    purpose = media_purpose(
+        attempt,
+        int(fields[b"q"]),
+        fields[b"k"].decode(),
+        fields[b"s"].decode(),
+        int(fields[b"n"]),
+    )
+    return cipher.open(purpose, fields[b"d"])
 
 
 def open_chunk(cipher: RecordCipher, attempt: int, fields: dict[bytes, bytes]) -> str | bytes:
