@@ -70,12 +70,16 @@ class CandidateClient:
         device: str = "python-client",
         *,
         origin: str | None = None,
+        ping_interval_s: float | None = 5.0,
+        ping_timeout_s: float | None = 10.0,
     ) -> None:
         self.url = url
         self.token = token
         self.identity = identity
         self.device = device
         self.origin = origin
+        self.ping_interval_s = ping_interval_s
+        self.ping_timeout_s = ping_timeout_s
         self.ws: ClientConnection | None = None
         self.joined: Joined | None = None
         self.question: QuestionStarted | None = None
@@ -107,6 +111,10 @@ class CandidateClient:
             origin=self.origin,  # type: ignore[arg-type]
             compression=None,
             max_size=2**20,
+            # a dead network path (no FIN, no RST) shows as silence: the library pings, and
+            # a missing pong closes the socket (1011) so the caller can reconnect and resume
+            ping_interval=self.ping_interval_s,
+            ping_timeout=self.ping_timeout_s,
         )
         self._reader = asyncio.create_task(self._read())
 

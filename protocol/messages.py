@@ -338,6 +338,21 @@ class MediaState:
 
 
 @dataclass(frozen=True, slots=True)
+class Ping:
+    """v2: is the hub still there? A browser cannot send websocket pings, and a dead network
+    path (no FIN, no RST) is only noticed by silence: the hub answers with ``pong``."""
+
+    TYPE: ClassVar[str] = "ping"
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """v2: the answer to a ``ping``."""
+
+    TYPE: ClassVar[str] = "pong"
+
+
+@dataclass(frozen=True, slots=True)
 class LiveMedia:
     """Monitor: one stored media entry (a JPEG frame, or a second of 16 kHz PCM audio)."""
 
@@ -355,8 +370,8 @@ MonitorClientMessage = Authenticate | Watch | Unwatch | EndInterview
 MonitorServerMessage = (
     LiveChunk | LiveEvent | LiveMedia | MonitorReady | Watching | Behind | EndDone | Refused
 )
-MediaClientMessage = MediaOffer | MediaStop
-MediaServerMessage = MediaAnswer | MediaState
+MediaClientMessage = MediaOffer | MediaStop | Ping
+MediaServerMessage = MediaAnswer | MediaState | Pong
 
 ClientMessage = SendChunk | Join | FinishAnswer | RequestExit | CancelExit | ConfirmExit
 ServerMessage = (
@@ -406,10 +421,10 @@ MONITOR_SERVER_TYPES: dict[str, type[MonitorServerMessage]] = {
     cls.TYPE: cls
     for cls in (LiveChunk, LiveEvent, LiveMedia, MonitorReady, Watching, Behind, EndDone, Refused)
 }
-# v2 adds these to a candidate socket (both directions)
+# v2 adds these to a candidate socket (both directions): media signalling and the heartbeat
 MEDIA_CLIENT_TYPES: dict[str, type[MediaClientMessage]] = {
-    cls.TYPE: cls for cls in (MediaOffer, MediaStop)
+    cls.TYPE: cls for cls in (MediaOffer, MediaStop, Ping)
 }
 MEDIA_SERVER_TYPES: dict[str, type[MediaServerMessage]] = {
-    cls.TYPE: cls for cls in (MediaAnswer, MediaState)
+    cls.TYPE: cls for cls in (MediaAnswer, MediaState, Pong)
 }

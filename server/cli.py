@@ -148,6 +148,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.wsprotocol import HubWebSocketProtocol
 
     embedded: EmbeddedRedis | None = None
     if not settings.redis_url:
@@ -166,8 +167,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             app,
             host=settings.host,
             port=settings.port,
-            ws="websockets-sansio",
+            ws=HubWebSocketProtocol,  # uvicorn's websockets-sansio, closing as SPEC §13 says
             ws_max_size=settings.max_message_bytes,
+            ws_ping_interval=settings.ws_ping_interval_s,
+            ws_ping_timeout=settings.ws_ping_timeout_s,
             ws_per_message_deflate=False,
             proxy_headers=False,  # X-Forwarded-For only from HUB_TRUSTED_PROXIES (peer_ip)
             log_level=args.log_level,

@@ -22,6 +22,7 @@ from protocol import SUBPROTOCOL, SUBPROTOCOL_V2
 from protocol.closecodes import CloseCode
 from protocol.codec import Limits, ProtocolError, decode_client, encode
 from protocol.interview import Decision, JoinMode, Snapshot, State
+from protocol.limits import TokenBucket
 from protocol.messages import (
     MONITOR_CLIENT_TYPES,
     AnswerSaved,
@@ -40,6 +41,8 @@ from protocol.messages import (
     MediaState,
     MediaStop,
     Message,
+    Ping,
+    Pong,
     Progress,
     QuestionStarted,
     Refused,
@@ -96,6 +99,20 @@ async def deny(scope: dict[str, Any], send: Any, reason: str) -> None:
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
+
+
+class ChunkBudget:
+    """How fast one interview's chunks are read on this hub, in chunks and in bytes (shared
+    by every socket of the interview here, so taking it over again and again gains nothing)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.count = TokenBucket(settings.chunks_per_s, settings.chunk_burst)
+        self.bytes = TokenBucket(settings.chunk_bytes_per_s, settings.chunk_bytes_burst)
+        self.sockets = 0
+
+    def charge(self, now: float, size: int) -> float:
+        """Charge one chunk of ``size`` bytes; seconds to wait before reading on."""
+        return max(self.count.owe(now), self.bytes.owe(now, size))
 
 
 class ConnectionsPerIP:
@@ -187,6 +204,22 @@ class CandidateHub:
             o.rstrip("/") for o in (settings.base_url, *settings.allowed_origins)
         }
         self.per_ip = ConnectionsPerIP(settings.max_connections_per_ip)
+        self._budgets: dict[str, ChunkBudget] = {}
+
+    def chunk_budget(self, iv_id: str) -> ChunkBudget:
+        """The interview's chunk budget on this hub; give it back with ``release_budget``."""
+        budget = self._budgets.get(iv_id)
+        if budget is None:
+            budget = self._budgets[iv_id] = ChunkBudget(self.settings)
+        budget.sockets += 1
+        return budget
+
+    def release_budget(self, iv_id: str) -> None:
+        budget = self._budgets.get(iv_id)
+        if budget is not None:
+            budget.sockets -= 1
+            if budget.sockets <= 0:
+                del self._budgets[iv_id]
 
     async def start(self, *, wait_fsync: bool = False) -> None:
         self.writer.wait_fsync = wait_fsync
@@ -335,14 +368,16 @@ class CandidateConnection:
         self._drained = asyncio.Event()
         self._drained.set()
         self.outbox = Outbox(
-            send, limit=hub.settings.max_outbox_messages, stall_s=hub.settings.monitor_stall_s
+            send, limit=hub.settings.max_outbox_messages, stall_s=hub.settings.client_stall_s
         )
         self._timer: asyncio.TimerHandle | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._bad_messages = 0
-        self._tokens = float(hub.settings.command_burst)
-        self._tokens_at = asyncio.get_running_loop().time()
-        self.last_seen = self._tokens_at  # the last frame from the client (idle timeout)
+        settings = hub.settings
+        self._commands = TokenBucket(settings.commands_per_s, settings.command_burst)
+        self._chunks: ChunkBudget | None = None  # the interview's, shared on this hub (join)
+        self._useless_chunks = 0  # duplicates of acked chunks, chunks for closed questions
+        self.last_seen = asyncio.get_running_loop().time()  # the last frame (idle timeout)
 
     # --- outgoing -------------------------------------------------------------------------
 
@@ -355,9 +390,14 @@ class CandidateConnection:
             return
         self.outbox.push(encode(msg))
         if self.outbox.over_limit:
-            # the client does not read: it is gone or hostile; it resumes after reconnecting
-            log.warning("outbox full for session %s; closing", self.session)
-            self.close(CloseCode.POLICY_VIOLATION)
+            self._not_reading()
+
+    def _not_reading(self) -> None:
+        """The client does not read (SPEC §5.5): what is queued for it is dropped and 1008
+        goes out at once; it resumes after reconnecting."""
+        if self.outbox.close_now(CloseCode.POLICY_VIOLATION):
+            log.info("session %s does not read its messages; closed with 1008", self.session)
+            self._cancel_timer()
 
     def close(self, code: int, final: Message | None = None) -> None:
         """Send ``final`` (if any) after everything queued, then close with ``code``."""
@@ -394,6 +434,8 @@ class CandidateConnection:
                 with contextlib.suppress(Exception):
                     await self._stop_media("closed", "socket_closed")
             self.hub.connections.pop(self.session, None)
+            if self._chunks is not None:
+                self.hub.release_budget(self.interview_id)
             if self.interview_id:
                 # a no-op unless this socket still holds the interview (then it is a
                 # disconnect, whatever closed it: the grace period starts now)
@@ -426,8 +468,7 @@ class CandidateConnection:
                     continue
             else:
                 if not self._closed and not await self.outbox.wait_for_room():
-                    # replies pile up and the peer takes none: it does not read (SPEC §5.5)
-                    self.close(CloseCode.POLICY_VIOLATION)
+                    self._not_reading()  # replies pile up and the peer takes none
                     continue
                 # (a peer that reads gets its replies before the next frame is handled)
                 event = await receive()
@@ -435,18 +476,21 @@ class CandidateConnection:
                 return
             if self._closed:
                 continue  # draining until the peer acknowledges our close
-            self.last_seen = loop.time()
             data = event.get("bytes")
             if data is None:
+                self.last_seen = loop.time()
                 self._bad(refused(Reason.MALFORMED))  # text frames are not part of v1
                 continue
             try:
                 msg = decode_client(data, self.hub.limits, media=self.media_enabled)
             except ProtocolError as exc:
+                self.last_seen = loop.time()
                 self._bad(refused(exc.reason, exc.msg_type))
                 if exc.msg_type in MONITOR_CLIENT_TYPES:
                     await self._log_forbidden(exc.msg_type)
                 continue
+            if type(msg) is not Ping:  # a heartbeat is not the candidate doing something
+                self.last_seen = loop.time()
             await self._dispatch(msg)
 
     async def _log_forbidden(self, msg_type: str) -> None:
@@ -463,6 +507,18 @@ class CandidateConnection:
                 self.interview_id, self.caller, f"hr_command:{msg_type}", Reason.UNKNOWN_TYPE
             )
 
+    def _useless(self, answer: Message, past_allowance: Refused | None = None) -> None:
+        """A chunk that cannot add anything (a duplicate of an acked one, one for a closed
+        question): answered as always up to HUB_MAX_USELESS_CHUNKS a socket; past that each
+        one is a bad message (the 11th closes with 4005)."""
+        self._useless_chunks += 1
+        if self._useless_chunks <= self.hub.settings.max_useless_chunks:
+            self.push(answer)
+        else:
+            refusal = past_allowance or answer
+            assert isinstance(refusal, Refused)
+            self._bad(refusal)
+
     def _bad(self, refusal: Refused) -> None:
         self._bad_messages += 1
         if self._bad_messages > self.hub.settings.max_bad_messages:
@@ -470,26 +526,23 @@ class CandidateConnection:
         else:
             self.push(refusal)
 
-    def _allow_command(self) -> bool:
-        """A token bucket for everything but chunks: each command reads and logs in Redis."""
-        settings = self.hub.settings
-        now = asyncio.get_running_loop().time()
-        self._tokens = min(
-            settings.command_burst,
-            self._tokens + (now - self._tokens_at) * settings.commands_per_s,
-        )
-        self._tokens_at = now
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
-
     async def _dispatch(self, msg: Any) -> None:
         if type(msg) is SendChunk:
+            if self._chunks is not None:
+                # Flow control, not refusal: over the interview's rate, this socket is not
+                # read until the budget allows (the sender's own TCP window does the rest).
+                # Nothing is lost and an honest burst is only slowed; a flood costs nothing.
+                wait = self._chunks.charge(asyncio.get_running_loop().time(), len(msg.data))
+                if wait > 0:
+                    await asyncio.sleep(wait)
             self._on_chunk(msg)
             return
-        if not self._allow_command():
+        # Every other command reads and logs in Redis: a bucket per socket, refused past it
+        if not self._commands.take(asyncio.get_running_loop().time()):
             self._bad(refused(Reason.RATE_LIMITED, msg.TYPE))
+            return
+        if type(msg) is Ping:
+            self.push(Pong())
             return
         if type(msg) is Join:
             await self._on_join(msg)
@@ -589,6 +642,7 @@ class CandidateConnection:
             self.close(CloseCode.JOIN_REFUSED, refused(decision.refusal, msg.TYPE, fatal=True))
             return
         self.interview_id = iv_id
+        self._chunks = self.hub.chunk_budget(iv_id)
         await self.hub.store.hub_holds(self.hub.hub_id, iv_id, self.session)
         meta = verified.meta
         # chunks are sealed here, before they leave the process (encryption at rest)
@@ -625,7 +679,11 @@ class CandidateConnection:
             self._bad(refused(Reason.NOT_JOINED, msg.TYPE))
             return
         if msg.q != self.current_q:
-            self.push(refused(Reason.NOT_CURRENT_QUESTION, msg.TYPE))
+            refusal = refused(Reason.NOT_CURRENT_QUESTION, msg.TYPE)
+            if msg.q == self.current_q - 1:
+                self.push(refusal)  # the question just closed (its time ran out): a race
+            else:
+                self._useless(refusal)
             return
         if msg.seq < 1:
             self.push(refused(Reason.BAD_FIELD, msg.TYPE))
@@ -637,6 +695,12 @@ class CandidateConnection:
             type(data) is str and len(data) * 4 > limit and len(data.encode()) > limit
         ):
             self.push(refused(Reason.CHUNK_TOO_LARGE, msg.TYPE))
+            return
+        acked = self.acked.get(msg.q, 0)
+        if msg.seq <= acked:
+            # a resend of what this socket was told is stored: acked again, from memory (no
+            # write); harmless (SPEC §6.3) until it becomes a flood
+            self._useless(ChunkAcked(msg.q, acked), refused(Reason.RATE_LIMITED, msg.TYPE))
             return
         self.inflight += 1
         self._drained.clear()

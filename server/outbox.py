@@ -3,7 +3,9 @@
 A close goes after everything queued before it. Producers that may wait (a monitor's
 stream reader) use ``put``, which waits while the queue is at its limit and reports a
 stall after ``stall_s``. Once a close is queued, a peer that does not take it within
-``stall_s`` × 3 (it stopped reading) is given up: the sending task ends.
+``stall_s`` × 3 (it stopped reading) is given up: the sending task ends. A peer found not
+to read at all is closed with ``close_now``: what is queued is dropped and the close goes
+out at once, behind only what the transport already holds.
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ from collections import deque
 from typing import Any
 
 _CLOSE = object()
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """A replaced sender's end (cancelled, or the peer gone): nothing to report."""
+    if not task.cancelled():
+        task.exception()
 
 
 class Outbox:
@@ -76,6 +84,21 @@ class Outbox:
         if self.task is not None and not self.task.done():
             loop = asyncio.get_running_loop()
             self._give_up = loop.call_later(self.stall_s * 3, self.task.cancel)
+        return True
+
+    def close_now(self, code: int) -> bool:
+        """The peer does not read: drop what is queued and send the close right away (the
+        hub's websocket protocol writes a close without waiting for room). False if a close
+        was already queued."""
+        if self.closed:
+            return False
+        self.closed = True
+        self._items.clear()
+        self._room.set()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()  # it waits for room for a message nobody will read
+            self.task.add_done_callback(_retrieve)
+        self.task = asyncio.create_task(self._send({"type": "websocket.close", "code": code}))
         return True
 
     async def wait(self, timeout: float) -> None:

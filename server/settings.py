@@ -49,14 +49,33 @@ class Settings:
     max_connections_per_ip: int = 200
     max_identity_failures_per_ip: int = 30
     max_login_failures_per_ip: int = 30
-    # commands other than chunks (join, finish, exit...) per second and in a burst
+    # commands other than chunks (join, finish, exit, ping...) per second and in a burst;
+    # past it a command is refused with rate_limited, which counts as a bad message
     commands_per_s: float = 5.0
     command_burst: int = 20
+    # chunks one interview may send through one hub, per second and in a burst, in number and
+    # in bytes; past it the hub stops reading that socket until the budget allows (nothing
+    # is refused or lost: the sender is slowed). 0 per second: no limit
+    chunks_per_s: float = 100.0
+    chunk_burst: int = 500
+    chunk_bytes_per_s: float = 512 * 1024
+    chunk_bytes_burst: int = 4 * 1024 * 1024
+    # chunks that cannot add anything (resends of chunks acked on this socket, chunks for a
+    # question neither open nor just closed) answered as usual per socket; each one past
+    # this is a bad message
+    max_useless_chunks: int = 200
+    # keep-alive: the hub pings every socket this often and drops one whose pong does not
+    # come within the timeout (a dead network path: no FIN, no RST)
+    ws_ping_interval_s: float = 5.0
+    ws_ping_timeout_s: float = 7.0
     join_timeout_s: float = 15.0
     # a joined candidate socket that sends nothing this long is closed (4010; 0: never):
     # an abandoned tab does not hold a socket, and the interview's resume grace starts
     idle_timeout_s: float = 1800.0
     max_outbox_messages: int = 256
+    # a candidate socket whose replies pile up unread (half the outbox) this long does not
+    # read: closed with 1008 at once (shorter than the keep-alive, which would say 1011)
+    client_stall_s: float = 5.0
     # Identity checks: failures per interview before a lock-out, and its length
     max_identity_attempts: int = 5
     identity_lockout_s: int = 900

@@ -13,7 +13,15 @@ from protocol.codec import (
     decode_server,
     encode,
 )
-from protocol.messages import LiveMedia, MediaAnswer, MediaOffer, MediaState, MediaStop
+from protocol.messages import (
+    LiveMedia,
+    MediaAnswer,
+    MediaOffer,
+    MediaState,
+    MediaStop,
+    Ping,
+    Pong,
+)
 
 
 def test_v2_is_a_new_name() -> None:
@@ -22,9 +30,9 @@ def test_v2_is_a_new_name() -> None:
 
 
 @pytest.mark.parametrize(
-    "msg", [MediaOffer("v=0\r\nm=video 9"), MediaStop(), MediaStop("no_camera")]
+    "msg", [MediaOffer("v=0\r\nm=video 9"), MediaStop(), MediaStop("no_camera"), Ping()]
 )
-def test_media_commands_round_trip_in_v2_only(msg: MediaOffer | MediaStop) -> None:
+def test_media_commands_round_trip_in_v2_only(msg: MediaOffer | MediaStop | Ping) -> None:
     """A media command decodes on a v2 socket and is an unknown type on a v1 socket."""
     assert decode_client(encode(msg), media=True) == msg
     with pytest.raises(UnknownMessageType):
@@ -32,9 +40,10 @@ def test_media_commands_round_trip_in_v2_only(msg: MediaOffer | MediaStop) -> No
 
 
 @pytest.mark.parametrize(
-    "msg", [MediaAnswer("v=0"), MediaState("failed", "ice_failed"), MediaState("connected")]
+    "msg",
+    [MediaAnswer("v=0"), MediaState("failed", "ice_failed"), MediaState("connected"), Pong()],
 )
-def test_media_facts_round_trip_in_v2_only(msg: MediaAnswer | MediaState) -> None:
+def test_media_facts_round_trip_in_v2_only(msg: MediaAnswer | MediaState | Pong) -> None:
     """A media fact decodes for a v2 client and is an unknown type for a v1 decoder."""
     assert decode_server(encode(msg), media=True) == msg
     with pytest.raises(UnknownMessageType):
@@ -55,3 +64,9 @@ def test_live_media_reaches_a_monitor_as_bytes() -> None:
     """A monitor's media entry carries the JPEG or PCM bytes and the audio level."""
     msg = LiveMedia("iv", "1-0", 5, 0, "jpeg", 0, b"\xff\xd8\xff\xd9")
     assert decode_monitor_server(encode(msg)) == msg
+
+
+def test_the_heartbeat_is_two_empty_maps() -> None:
+    """ping and pong carry nothing but their type (SPEC §16.1)."""
+    assert encode(Ping()) == bytes.fromhex("81a474797065a470696e67")
+    assert encode(Pong()) == bytes.fromhex("81a474797065a4706f6e67")

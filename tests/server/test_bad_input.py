@@ -299,17 +299,17 @@ async def test_a_flood_of_commands_is_throttled_then_closed(
 async def test_a_client_that_reads_is_never_closed_for_not_reading(
     hub: Hub, make_interview
 ) -> None:
-    """1,000 pipelined chunks for a question that is not open: each gets its refusal, and a client that reads them all stays connected (no 1008)."""
+    """1,000 pipelined chunks that each get a refusal (seq 0: bad_field, not counted as bad): a client that reads them all stays connected (no 1008)."""
     _, token = await make_interview(questions=2)
     async with websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL], max_size=None) as ws:
         await ws.send(encode(Join(token, PHONE)))
         await ws.recv()  # joined
         await ws.recv()  # question 0
-        for seq in range(1, 1001):
-            await ws.send(encode(SendChunk(1, seq, "x")))  # question 1 is not open
+        for _ in range(1, 1001):
+            await ws.send(encode(SendChunk(0, 0, "x")))
         refusals = 0
         while refusals < 1000:
             msg = decode_server(await asyncio.wait_for(ws.recv(), 10))
-            assert isinstance(msg, Refused) and msg.reason == "not_current_question"
+            assert isinstance(msg, Refused) and msg.reason == "bad_field"
             refusals += 1
         assert ws.close_code is None

@@ -241,4 +241,3 @@ async def test_redis_faults_are_one_line_each_in_the_hub_log(
     assert "Traceback" not in text
     lines = [line for line in text.splitlines() if " WARNING " in line or " ERROR " in line]
     assert len(lines) < 20, "\n".join(lines)
-

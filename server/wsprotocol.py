@@ -1,0 +1,66 @@
+"""uvicorn's websocket protocol, with the closing behaviour the hub promises (SPEC §5.5, §13).
+
+Three things differ from uvicorn's own (``websockets-sansio``):
+
+- A **close frame does not wait for room** in the send buffer. uvicorn's ``send`` waits
+  while the transport is paused (the peer does not read); a close decided *because* the
+  peer does not read (1008) would then never be written. A close is a few bytes: it goes
+  right behind what is buffered, so a client that reads again finds it.
+- A connection whose closing handshake does not complete within ``close_timeout`` is
+  **dropped**, not closed gracefully: a graceful close waits until the buffered bytes are
+  sent, which for a peer that never reads is for ever.
+- A missed **keep-alive pong drops the connection at once** (after the 1011 frame is
+  queued): on a dead network path (no FIN, no RST) a graceful close would wait for TCP to
+  give up, minutes later, and until then the hub would think the candidate connected. But
+  while the peer is not even taking what we send (the send buffer is full), a missing pong
+  says nothing new: the app closes such a peer itself, with 1008, and the ping is retried.
+- Once the app is done with a connection, it is gone within ``close_timeout``, whatever
+  the peer does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+
+class HubWebSocketProtocol(WebSocketsSansIOProtocol):
+    async def send(self, message: Any) -> None:
+        closing = message.get("type") == "websocket.close" and self.handshake_complete
+        if closing and not self.close_sent:
+            self.writable.set()  # nothing else is sent after a close: no room is needed
+        await super().send(message)
+        if closing and self.close_timer is not None:
+            self.close_timer.cancel()
+            self.close_timer = self.loop.call_later(self.close_timeout, self._close_or_drop)
+
+    def _close_or_drop(self) -> None:
+        """The peer did not answer our close in time."""
+        self.close_timer = None
+        if self.transport.get_write_buffer_size():
+            self.transport.abort()  # it does not read: do not wait for the buffer to drain
+        else:
+            self.transport.close()
+
+    def keepalive_timeout(self) -> None:
+        closing = self.close_sent or self.transport.is_closing()
+        if not closing and not self.writable.is_set():
+            self.pong_timer = None
+            self.pending_ping_payload = None
+            self.schedule_ping()
+            return
+        super().keepalive_timeout()
+        if not closing:
+            self.transport.abort()  # the path is dead: tell the hub now, not when TCP gives up
+
+    async def run_asgi(self) -> None:
+        await super().run_asgi()
+        self.loop.call_later(self.close_timeout, self._drop_if_open)
+
+    def _drop_if_open(self) -> None:
+        if not self.disconnected:
+            self.transport.abort()
+
+
+__all__ = ["HubWebSocketProtocol"]
