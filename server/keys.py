@@ -236,6 +236,11 @@ def _inside(inner: Path, outer: Path) -> bool:
     return inner.resolve().is_relative_to(outer.resolve())
 
 
+def _warn_if_inside(path: Path, data_dir: Path, source: str) -> None:
+    if _inside(path, data_dir):
+        note(f"warning: {source} is inside the data directory; keep it apart from the data")
+
+
 def _move_old_key_files(data_dir: Path, key_dir: Path) -> None:
     """Before HUB_KEY_DIR, the generated secret and master key were kept in the data
     directory, where any copy of Redis' files took them along: move them out, once."""
@@ -290,6 +295,7 @@ def load_keys(settings: Settings) -> Settings:
     elif settings.secret_file:
         secret = _read(Path(settings.secret_file), "HUB_SECRET_FILE")
         source = f"HUB_SECRET_FILE {settings.secret_file}"
+        _warn_if_inside(Path(settings.secret_file), settings.data_dir, source)
     else:
         path = key_dir / SECRET_FILE
         secret, source = _generated(path, new_secret(), "hub secret"), str(path)
@@ -304,8 +310,7 @@ def load_keys(settings: Settings) -> Settings:
     elif settings.master_key_file:
         ring = _read(Path(settings.master_key_file), "HUB_MASTER_KEY_FILE")
         source = f"HUB_MASTER_KEY_FILE {settings.master_key_file}"
-        if _inside(Path(settings.master_key_file), settings.data_dir):
-            note(f"warning: {source} is inside the data directory; keep it apart from the data")
+        _warn_if_inside(Path(settings.master_key_file), settings.data_dir, source)
     else:
         path = key_dir / MASTER_KEY_FILE
         ring = _generated(path, new_master_key_line("k1"), "master key (it encrypts every answer)")

@@ -417,3 +417,24 @@ async def test_an_erasure_stands_when_redis_refuses_to_rewrite_its_files(
     finally:
         hub.stop()
         await store.redis.acl_deluser(user)
+
+
+@pytest.mark.parametrize("binary", redis_binaries())
+async def test_a_rewrite_already_running_is_waited_for_and_done_again(
+    binary: str, tmp_path: Path
+) -> None:
+    """A file rewrite that began before a deletion would keep the deleted value: the erasure waits for it and rewrites again, so the files end clean."""
+    redis_server = own_redis(tmp_path, binary)
+    store = Store.from_url(redis_server.url)
+    try:
+        await store.redis.mset({f"filler:{n}": "x" for n in range(40)})
+        await store.redis.set("doomed", "DOOMED-VALUE")
+        await store.redis.config_set("rdb-key-save-delay", "100000")  # 0.1 s a key: slow
+        await store.redis.bgrewriteaof()  # forks now, with "doomed" in its snapshot
+        await store.redis.config_set("rdb-key-save-delay", "0")  # the next forks are quick
+        await store.redis.delete("doomed")
+        assert await store.rewrite_persistence(timeout_s=120) == "rewritten"
+        assert b"DOOMED-VALUE" not in file_bytes(redis_server.data_dir)
+    finally:
+        await store.close()
+        redis_server.stop()
