@@ -322,7 +322,9 @@ def _check_live(snap: Snapshot, session: str | None) -> str | None:
     if snap.state is not State.IN_PROGRESS:
         return Reason.NOT_IN_PROGRESS
     if session is not None and snap.session != session:
-        return Reason.TAKEN_OVER
+        # nobody holds it: this socket's hold was released (its hub was taken for dead, or
+        # its disconnect recorded during an outage), which is no other device's doing
+        return Reason.TAKEN_OVER if snap.session else Reason.CONNECTION_INTERRUPTED
     return None
 
 

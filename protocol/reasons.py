@@ -45,8 +45,10 @@ class Reason(StrEnum):
     ANSWER_TOO_LONG = "answer_too_long"
     SUBPROTOCOL_REQUIRED = "subprotocol_required"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
-    # Ours
+    # Ours, or the hub's surroundings (never the candidate's doing: they reconnect)
     INTERNAL_ERROR = "internal_error"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    CONNECTION_INTERRUPTED = "connection_interrupted"
     # HR side
     PERMISSION_DENIED = "permission_denied"
     LOGIN_FAILED = "login_failed"
@@ -188,6 +190,16 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.INTERNAL_ERROR: (
         "Something went wrong on our side. Your saved answers are safe; please reconnect.",
         "服务器出现问题。已保存的回答不会丢失，请重新连接。",
+    ),
+    Reason.SERVICE_UNAVAILABLE: (
+        "The interview service is briefly unavailable. Your saved answers are safe; "
+        "reconnecting continues where you left off.",
+        "面试服务暂时不可用。已保存的回答不会丢失，重新连接后即可从中断处继续。",
+    ),
+    Reason.CONNECTION_INTERRUPTED: (
+        "The connection was interrupted on our side (not by another device). Your saved "
+        "answers are safe; reconnecting continues where you left off.",
+        "连接因服务器原因中断（并非其他设备登录）。已保存的回答不会丢失，重新连接后即可从中断处继续。",
     ),
     Reason.PERMISSION_DENIED: (
         "You do not have the permission needed for this action. An administrator can grant "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -30,6 +29,7 @@ from server.reports import Reports
 from server.retention import run_purger
 from server.settings import Settings
 from server.store import Store
+from server.supervisor import Supervisor
 from server.sweeper import run_sweeper
 
 log = logging.getLogger("interview_hub.app")
@@ -97,7 +97,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             events_maxlen=settings.events_maxlen,
         )
     service = CandidateService(store, settings)
-    hub = CandidateHub(store, service, settings)
+    supervisor = Supervisor()
+    hub = CandidateHub(store, service, settings, supervisor)
     accounts = Accounts(store, settings.session_ttl_s)
     reports = Reports(store)
     notifier = Notifier(store, settings, providers_from(settings))
@@ -121,27 +122,39 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         await store.redis.ping()
         wait_fsync = await check_durability(store, settings)
         await hub.start(wait_fsync=wait_fsync)
-        background = [
-            asyncio.create_task(run_sweeper(service, settings.sweep_interval_s)),
-            asyncio.create_task(notifier.run()),
-            asyncio.create_task(run_purger(service, settings)),
-        ]
+        sweep_s = settings.sweep_interval_s
+        supervisor.start("sweeper", lambda: run_sweeper(service, sweep_s, hub.hub_id))
+        supervisor.start("notifications", notifier.run)
+        supervisor.start("retention", lambda: run_purger(service, settings))
         try:
             yield
         finally:
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
             await monitors.stop()
-            await hub.stop()
+            await hub.stop()  # stops every supervised task
             await store.close()
 
-    async def healthz(request: Request) -> Response:
+    async def health(request: Request, *, ready: bool) -> Response:
+        """Liveness (/healthz): Redis answers and every background task is running.
+        Readiness (/readyz): that, and the hub's lease is held (it may take sockets)."""
+        body: dict[str, Any] = {"status": "ok", "redis": "ok", "sockets": len(hub.connections)}
+        body |= supervisor.health()
+        ok = not supervisor.down and not supervisor.degraded
         try:
             await store.redis.ping()
         except redis.exceptions.RedisError as exc:
-            return JSONResponse({"status": "degraded", "redis": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok", "redis": "ok", "sockets": len(hub.connections)})
+            body["redis"], ok = str(exc), False
+        if ready:
+            body["lease"] = "held" if hub.lease_held else "lapsed"
+            ok = ok and hub.lease_held
+        if not ok:
+            body["status"] = "degraded"
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def healthz(request: Request) -> Response:
+        return await health(request, ready=False)
+
+    async def readyz(request: Request) -> Response:
+        return await health(request, ready=True)
 
     async def candidate_exit(request: Request) -> Response:
         """
@@ -225,6 +238,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     routes: list[Any] = [
         Route("/healthz", healthz, include_in_schema=False),
+        Route("/readyz", readyz, include_in_schema=False),
         Route("/api/candidate/exit", candidate_exit, methods=["POST"]),
         Route("/api/candidate/centre", candidate_centre, methods=["POST"]),
         Route("/api/candidate/answer", candidate_answer, methods=["POST"]),

@@ -16,6 +16,7 @@ from typing import Any
 
 from protocol import interview as sm
 from protocol.interview import Decision, Snapshot, State
+from protocol.messages import AnswerSaved, Exited
 from protocol.reasons import Reason, messages
 from server import identity
 from server.settings import Settings
@@ -306,6 +307,28 @@ class CandidateService:
             return sm.settle(snap, self.clock())
 
         return await self.decide(iv_id, rule, Caller(actor="system", role="system"), "timeout")
+
+    async def exited_message(self, iv_id: str) -> Exited | None:
+        """What a socket is told of an exit made elsewhere (over HTTP), read back from the
+        stored state: the same ``exited`` its control message carries. None: not exited."""
+        loaded = await self.store.snapshot(iv_id)
+        if loaded is None or loaded[0].state is not State.EXITED:
+            return None
+        snap = loaded[0]
+        q = snap.current_q - 1  # the exit moved past the question it interrupted
+        record = (await self.store.answers(iv_id)).get(q, {})
+        partial = q if record.get("status") == "partial" else -1
+        return Exited(snap.progress, partial, snap.reentry_until_ms > 0, snap.reentry_until_ms)
+
+    async def closed_while_away(self, iv_id: str, snap: Snapshot) -> AnswerSaved | None:
+        """On a re-entry: the question that an exit without a socket (the grace running out)
+        closed, as ``answer_saved{q, partial | timed_out, -1}``; None after a confirmed exit,
+        whose ``exited`` named it already."""
+        q = snap.current_q - 1
+        record = (await self.store.answers(iv_id)).get(q) if q >= 0 else None
+        if not record or int(record.get("last_seq", 0)) != -1:
+            return None
+        return AnswerSaved(q, str(record["status"]), -1, snap.progress)
 
     async def exit_preview(self, iv_id: str, snap: Snapshot) -> dict[str, Any]:
         """What an exit would mean now (the figures in the confirm dialog)."""

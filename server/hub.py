@@ -21,7 +21,7 @@ import redis.exceptions
 from protocol import SUBPROTOCOL, SUBPROTOCOL_V2
 from protocol.closecodes import CloseCode
 from protocol.codec import Limits, ProtocolError, decode_client, encode
-from protocol.interview import Decision, Snapshot, State
+from protocol.interview import Decision, JoinMode, Snapshot, State
 from protocol.messages import (
     MONITOR_CLIENT_TYPES,
     AnswerSaved,
@@ -54,6 +54,7 @@ from server.media import MediaSession, ice_servers
 from server.outbox import Outbox
 from server.settings import Settings
 from server.store import CONTROL_CHANNEL, Store
+from server.supervisor import Supervisor
 from server.writer import ChunkWriter
 
 log = logging.getLogger("interview_hub.hub")
@@ -156,10 +157,17 @@ async def handshake(
 class CandidateHub:
     """Every candidate socket of this process, the chunk writer and the control listener."""
 
-    def __init__(self, store: Store, service: CandidateService, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        service: CandidateService,
+        settings: Settings,
+        supervisor: Supervisor | None = None,
+    ) -> None:
         self.store = store
         self.service = service
         self.settings = settings
+        self.supervisor = supervisor or Supervisor()
         self.limits = Limits(max_message_bytes=settings.max_message_bytes)
         self.writer = ChunkWriter(
             store,
@@ -170,7 +178,10 @@ class CandidateHub:
         self.hub_id = uuid.uuid4().hex[:12]
         self.connections: dict[str, CandidateConnection] = {}  # by session id
         self.control_handlers: list[Any] = []  # other sockets' control handlers (monitors)
-        self._tasks: list[asyncio.Task[None]] = []
+        # disconnects that could not be recorded (Redis away): retried until they are, so
+        # no interview stays held by a session that no socket has
+        self.unrecorded: dict[str, tuple[str, Caller]] = {}  # session -> (interview, caller)
+        self.lease_held = False
         self.trusted_proxies = frozenset(settings.trusted_proxies)
         self.allowed_origins = {
             o.rstrip("/") for o in (settings.base_url, *settings.allowed_origins)
@@ -179,20 +190,19 @@ class CandidateHub:
 
     async def start(self, *, wait_fsync: bool = False) -> None:
         self.writer.wait_fsync = wait_fsync
+        self.writer.on_degraded = lambda why: self.supervisor.report_degraded("chunk-writer", why)
+        self.writer.on_recovered = lambda: self.supervisor.report_recovered("chunk-writer")
         await self.store.hub_alive(self.hub_id, self.settings.hub_lease_s)
-        self._tasks = [
-            asyncio.create_task(self.writer.run(), name="chunk-writer"),
-            asyncio.create_task(self._listen_control(), name="control-listener"),
-            asyncio.create_task(self._heartbeat(), name="heartbeat"),
-            asyncio.create_task(self._close_idle(), name="idle-sockets"),
-        ]
+        self.lease_held = True
+        self.supervisor.start("chunk-writer", self.writer.run)
+        self.supervisor.start("control-listener", self._listen_control)
+        self.supervisor.start("lease", self._keep_lease)
+        self.supervisor.start("idle-sockets", self._close_idle)
 
     async def stop(self) -> None:
         for conn in list(self.connections.values()):
             conn.close(CloseCode.INTERNAL_ERROR)  # the client resumes on another hub
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         with contextlib.suppress(redis.exceptions.RedisError):
             await self.store.hub_gone(self.hub_id)
 
@@ -209,14 +219,52 @@ class CandidateHub:
                 if conn.interview_id and now - conn.last_seen > limit:
                     conn.close(CloseCode.IDLE, refused(Reason.IDLE_TIMEOUT, fatal=True))
 
-    async def _heartbeat(self) -> None:
-        """Keep this hub's lease: when it lapses, other hubs release its sessions."""
+    async def _keep_lease(self) -> None:
+        """Keep this hub's lease (other hubs release the sockets of a hub whose lease
+        lapsed), and record the disconnects that failed while Redis was away."""
         while True:
             await asyncio.sleep(self.settings.hub_lease_s / 3)
             try:
-                await self.store.hub_alive(self.hub_id, self.settings.hub_lease_s)
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-                log.warning("heartbeat failed (%s)", exc)
+                held = await self.store.hub_alive(self.hub_id, self.settings.hub_lease_s)
+            except redis.exceptions.RedisError as exc:
+                if self.lease_held:
+                    log.warning("lease not renewed (%s); retrying", exc)
+                    self.lease_held = False
+                continue
+            if not held:
+                # It lapsed (Redis away or this process paused that long): other hubs may have
+                # released our sockets meanwhile. Find out which, and tell those to come back.
+                log.warning("lease had lapsed; checking %d sockets", len(self.connections))
+                await self._reclaim_after_lapse()
+            elif not self.lease_held:
+                log.warning("lease renewed")
+            self.lease_held = True
+            await self._record_unrecorded()
+
+    async def _reclaim_after_lapse(self) -> None:
+        """Sockets still holding their interview are registered again (so a later death of
+        this hub is noticed for them); those whose hold was released are closed with a
+        retryable code: no other device took them, so they resume (never 4002)."""
+        live = [c for c in self.connections.values() if c.interview_id and not c._closed]
+        holders = await self.store.sessions_of([c.interview_id for c in live])
+        for conn, holder in zip(live, holders, strict=True):
+            if holder == conn.session:
+                await self.store.hub_holds(self.hub_id, conn.interview_id, conn.session)
+            elif not holder:
+                conn.close_interrupted()
+            # another session holds it: a real takeover, whose notice closes this socket
+
+    async def _record_unrecorded(self) -> None:
+        for session, (iv_id, caller) in list(self.unrecorded.items()):
+            try:
+                await self.service.disconnect(iv_id, session, caller)
+                await self.store.hub_released(self.hub_id, iv_id, session)
+            except redis.exceptions.RedisError as exc:
+                log.warning("disconnect of %s still not recorded (%s)", session, exc)
+                return
+            except Exception:  # a refusal (the interview is gone) or our bug: stop trying
+                log.exception("recording the disconnect of %s failed", session)
+            self.unrecorded.pop(session, None)
 
     async def _listen_control(self) -> None:
         """Control messages for sockets of this process (takeover, HR end, HTTP exit)."""
@@ -237,11 +285,12 @@ class CandidateHub:
                     except Exception:
                         # one bad message must not stop the channel every socket relies on
                         log.exception("control message not handled: %r", item.get("data"))
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            except redis.exceptions.RedisError as exc:
                 log.warning("control channel lost (%s); resubscribing", exc)
                 await asyncio.sleep(0.5)
             finally:
-                await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """ASGI entry point for /ws/candidate."""
@@ -289,6 +338,7 @@ class CandidateConnection:
             send, limit=hub.settings.max_outbox_messages, stall_s=hub.settings.monitor_stall_s
         )
         self._timer: asyncio.TimerHandle | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self._bad_messages = 0
         self._tokens = float(hub.settings.command_burst)
         self._tokens_at = asyncio.get_running_loop().time()
@@ -316,10 +366,23 @@ class CandidateConnection:
 
     # --- the socket's life ----------------------------------------------------------------
 
+    def close_interrupted(self, msg_type: str = "") -> None:
+        """This socket lost its hold without another device taking it (its hub was taken
+        for dead during an outage): a retryable close, and the client resumes."""
+        log.warning("session %s was released while connected; asking it to resume", self.session)
+        self.close(
+            CloseCode.INTERNAL_ERROR,
+            refused(Reason.CONNECTION_INTERRUPTED, msg_type, fatal=True),
+        )
+
     async def serve(self, receive: Any) -> None:
         self.outbox.start()
         try:
             await self._read_loop(receive)
+        except redis.exceptions.RedisError as exc:
+            # Redis away (each retried a few times already): one line, and a retryable close
+            log.warning("candidate socket %s: redis unavailable (%s); closing", self.session, exc)
+            self.close(CloseCode.INTERNAL_ERROR, refused(Reason.SERVICE_UNAVAILABLE, fatal=True))
         except Exception:
             log.exception("candidate socket %s failed", self.session)
             self.close(CloseCode.INTERNAL_ERROR, refused(Reason.INTERNAL_ERROR, fatal=True))
@@ -339,8 +402,11 @@ class CandidateConnection:
                     await self.hub.store.hub_released(
                         self.hub.hub_id, self.interview_id, self.session
                     )
-                except Exception:
-                    log.exception("recording the disconnect of %s failed", self.session)
+                except Exception as exc:
+                    # Redis away: the lease task records it when Redis is back (and if this
+                    # hub dies first, the others release it through the lease)
+                    log.warning("disconnect of %s not recorded yet (%s)", self.session, exc)
+                    self.hub.unrecorded[self.session] = (self.interview_id, self.caller)
             self.close(CloseCode.NORMAL)  # a no-op when a close is already queued
             await self.outbox.wait(5)
             failure = self.outbox.stop()
@@ -438,7 +504,7 @@ class CandidateConnection:
         elif type(msg) is CancelExit:
             decision = await self.service.cancel_exit(self.interview_id, self.session, self.caller)
             if decision.refusal:
-                self._refuse(decision, msg.TYPE)
+                await self._refuse(decision, msg.TYPE)
         elif type(msg) is ConfirmExit:
             await self._on_exit_confirm()
         elif type(msg) is MediaOffer:
@@ -542,6 +608,14 @@ class CandidateConnection:
                 resume_grace_s=snap.resume_grace_ms // 1000,
             )
         )
+        if decision.mode is JoinMode.REENTER and not any(
+            f["kind"] == "answer_closed" for f in decision.facts
+        ):
+            # the grace-over exit was written down before this join (by the sweeper): the
+            # question it closed is reported all the same (SPEC §8.2)
+            closed = await self.service.closed_while_away(iv_id, snap)
+            if closed is not None:
+                self.push(closed)
         await self._after_change(decision, question_acked=True)
 
     # --- chunks ---------------------------------------------------------------------------
@@ -577,9 +651,9 @@ class CandidateConnection:
         if self.inflight == 0:
             self._drained.set()
         if isinstance(result, Exception):
-            log.error("chunk write failed for %s: %r", self.session, result)
+            # the writer gave up after ~10 s of retries (and said so once in the log)
             self.close(
-                CloseCode.INTERNAL_ERROR, refused(Reason.INTERNAL_ERROR, "chunk", fatal=True)
+                CloseCode.INTERNAL_ERROR, refused(Reason.SERVICE_UNAVAILABLE, "chunk", fatal=True)
             )
             return
         code, last = int(result[0]), int(result[1])
@@ -597,17 +671,42 @@ class CandidateConnection:
         elif code == 4:
             self.push(refused(Reason.TIME_UP, "chunk"))  # the timer closes the question next
         elif code == -2:
-            # another socket holds the interview now; the control message may still be coming
-            self.close(CloseCode.TAKEN_OVER, TakenOver(""))
+            holder = result[2].decode() if isinstance(result[2], bytes) else str(result[2])
+            if holder:
+                # another socket holds the interview now; its control message may be coming
+                self.close(CloseCode.TAKEN_OVER, TakenOver(""))
+            else:
+                self.close_interrupted("chunk")
         elif code == -1:
             state = result[2].decode() if isinstance(result[2], bytes) else str(result[2])
-            self._close_for_state(state)
+            self._spawn(self._close_for_state(state, "chunk"))
 
-    def _close_for_state(self, state: str) -> None:
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _close_for_state(self, state: str, msg_type: str) -> None:
+        """The interview left in_progress under this socket: close the way its new state
+        says, whoever learned of it first (the control message, a write, a command)."""
+        if self._closed:
+            return
         if state == State.ENDED:
             self.close(CloseCode.ENDED, Ended("", ""))
+        elif state == State.EXITED:
+            # an exit confirmed over HTTP, seen by this socket before its control message:
+            # the same exited + 4000 (never a 1000, which a client would answer by rejoining)
+            try:
+                exited = await self.service.exited_message(self.interview_id)
+            except Exception as exc:
+                log.warning("reading the exit of %s failed (%s)", self.interview_id, exc)
+                exited = None
+            if exited is not None:
+                self.close(CloseCode.EXITED, exited)
+            else:
+                self.close(CloseCode.NORMAL, refused(Reason.NOT_IN_PROGRESS, msg_type, True))
         else:
-            self.close(CloseCode.NORMAL, refused(Reason.NOT_IN_PROGRESS, fatal=True))
+            self.close(CloseCode.NORMAL, refused(Reason.NOT_IN_PROGRESS, msg_type, fatal=True))
 
     async def drain(self) -> None:
         """Wait until every chunk this socket sent has been written (or refused)."""
@@ -624,7 +723,7 @@ class CandidateConnection:
             expected = 0
             if decision.refusal == Reason.ANSWER_INCOMPLETE:
                 expected = await self.hub.store.stored_seq(self.interview_id, msg.q) + 1
-            self._refuse(decision, msg.TYPE, expected)
+            await self._refuse(decision, msg.TYPE, expected)
             return
         await self._after_change(decision)
 
@@ -692,7 +791,7 @@ class CandidateConnection:
     async def _on_exit_request(self) -> None:
         decision = await self.service.request_exit(self.interview_id, self.session, self.caller)
         if decision.refusal:
-            self._refuse(decision, RequestExit.TYPE)
+            await self._refuse(decision, RequestExit.TYPE)
             return
         preview = await self.service.exit_preview(self.interview_id, decision.snapshot)
         self.push(ExitPreviewed(**preview))
@@ -701,7 +800,7 @@ class CandidateConnection:
         await self.drain()  # the partial answer is saved before the exit is acknowledged
         decision = await self.service.confirm_exit(self.interview_id, self.session, self.caller)
         if decision.refusal:
-            self._refuse(decision, ConfirmExit.TYPE)
+            await self._refuse(decision, ConfirmExit.TYPE)
             return
         snap = decision.snapshot
         partial = next((f["q"] for f in decision.facts if f["kind"] == "answer_closed"), -1)
@@ -712,14 +811,14 @@ class CandidateConnection:
 
     # --- refusals and control messages ----------------------------------------------------
 
-    def _refuse(self, decision: Decision, msg_type: str, expected_seq: int = 0) -> None:
+    async def _refuse(self, decision: Decision, msg_type: str, expected_seq: int = 0) -> None:
         reason = decision.refusal or Reason.INTERNAL_ERROR
         if reason == Reason.TAKEN_OVER:
             self.close(CloseCode.TAKEN_OVER, TakenOver(""))
-        elif reason == Reason.INTERVIEW_ENDED:
-            self.close(CloseCode.ENDED, Ended("", ""))
-        elif reason == Reason.NOT_IN_PROGRESS:
-            self.close(CloseCode.NORMAL, refused(reason, msg_type, fatal=True))
+        elif reason == Reason.CONNECTION_INTERRUPTED:
+            self.close_interrupted(msg_type)
+        elif reason in (Reason.INTERVIEW_ENDED, Reason.NOT_IN_PROGRESS):
+            await self._close_for_state(str(decision.snapshot.state), msg_type)
         else:
             self.push(refused(reason, msg_type, expected_seq))
 

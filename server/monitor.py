@@ -47,7 +47,7 @@ from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import ConnectionsPerIP, handshake, header, peer_ip, refused
 from server.outbox import Outbox
-from server.store import key, open_chunk, open_media
+from server.store import key, open_chunk, open_media, redis_client
 
 log = logging.getLogger("interview_hub.monitor")
 
@@ -437,10 +437,11 @@ class MonitorConnection:
             # Its own connection: XREAD BLOCK holds it. No socket timeout: redis-py would wrap
             # every write in wait_for, which can swallow our cancel (see _stop_reader); the
             # BLOCK bounds each read instead.
-            self._redis = aioredis.Redis.from_url(self.hub.redis_url, socket_timeout=None)
+            self._redis = redis_client(self.hub.redis_url, decode=False, socket_timeout=None)
         owner = {s: iv for iv, positions in self.watches.items() for s in positions}
         loop = asyncio.get_running_loop()
         checked = loop.time()
+        failing = False
         while not self._closed:
             if loop.time() - checked >= BLOCK_MS / 1000:
                 # a revoked permission or an expired session stops the stream within seconds
@@ -453,9 +454,12 @@ class MonitorConnection:
             try:
                 result = await self._redis.xread(streams, count=READ_COUNT, block=BLOCK_MS)
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-                log.warning("monitor read failed (%s); retrying", exc)
+                if not failing:  # one line an outage, not one every half second
+                    log.warning("monitor read failed (%s); retrying", exc)
+                failing = True
                 await asyncio.sleep(0.5)
                 continue
+            failing = False
             for stream_b, rows in result or []:
                 stream = stream_b.decode()
                 iv_id = owner[stream]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+import redis.exceptions
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from protocol.interview import Decision
@@ -257,6 +258,7 @@ class Notifier:
         except Exception as exc:  # BUSYGROUP: made by another hub or an earlier start
             if "BUSYGROUP" not in str(exc):
                 raise
+        failing = False
         while True:
             try:
                 await self._release_retries()
@@ -267,8 +269,16 @@ class Notifier:
                 for _, entries in batch or []:
                     for entry_id, fields in entries:
                         await self._take(entry_id, fields["m"])
+                if failing:
+                    log.warning("notification worker works again")
+                failing = False
             except asyncio.CancelledError:
                 raise
+            except redis.exceptions.RedisError as exc:
+                if not failing:  # one line an outage, not a traceback a second
+                    log.warning("notification worker: redis unavailable (%s); retrying", exc)
+                failing = True
+                await asyncio.sleep(1)
             except Exception:
                 log.exception("notification worker failed; going on in 1 s")
                 await asyncio.sleep(1)

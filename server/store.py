@@ -4,7 +4,8 @@ Every key of one interview carries the hash tag ``{iv:<id>}``, so the scripts, w
 touch several keys of one interview, work unchanged on Redis Cluster. Keys:
 
     {iv:<id>}:meta     hash   the state-machine snapshot plus the interview's static facts
-    {iv:<id>}:seqs     hash   question -> last stored chunk seq
+    {iv:<id>}:seqs     hash   question -> last stored chunk seq; <q>:bytes its size, <q>:full
+                              once a chunk did not fit (append_chunks.lua)
     {iv:<id>}:chunks   stream answer chunks: q, seq, k (s text | b binary), d (sealed data), t
     {iv:<id>}:contact  hash   how to reach the candidate: lang, and phone/email sealed
     {iv:<id>}:answers  hash   question -> JSON record of how it closed
@@ -32,6 +33,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 from protocol.interview import Decision, Snapshot, State
 from server.audit import LogKey
@@ -77,6 +80,71 @@ ERASED_FIELDS = (
     "token_sha",
     "device",
 )
+
+
+# Errors that mean "this connection is gone, try another": the command is retried on a fresh
+# connection a few times before the caller sees it (a Redis restart, a reset link).
+RETRY_ON = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+RETRIES = 3
+# A pooled connection idle this long is pinged before use: one left over from before a
+# Redis restart is found out there, not by the command it would have carried.
+HEALTH_CHECK_S = 5
+
+
+class _LostOnWrite:
+    """A write on a connection whose peer went away is a connection error.
+
+    uvloop raises RuntimeError ("unable to perform operation on <TCPTransport closed=True>")
+    where asyncio's own loop raises OSError; redis-py only treats the latter as a lost
+    connection, so without this one reset link killed whatever task was writing.
+    """
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        try:
+            await super().send_packed_command(command, check_health)  # type: ignore[misc]
+        except RuntimeError as exc:  # redis-py has already dropped the connection
+            raise redis.exceptions.ConnectionError(f"connection lost on write: {exc}") from exc
+
+
+class TCPConnection(_LostOnWrite, aioredis.Connection):
+    pass
+
+
+class UnixConnection(_LostOnWrite, aioredis.UnixDomainSocketConnection):
+    pass
+
+
+def redis_client(
+    url: str,
+    *,
+    decode: bool = True,
+    max_connections: int | None = None,
+    blocking: bool = False,
+    socket_timeout: float | None = 5.0,
+    health_check: bool = True,
+) -> aioredis.Redis:
+    """A Redis client that survives the link being reset or Redis restarting: lost
+    connections are replaced and the command retried with back-off (``RETRIES`` times).
+
+    Every client the hub uses is made here. ``blocking``: a pool that waits for a free
+    connection (``POOL_WAIT_S``) instead of failing when all ``max_connections`` are busy.
+    """
+    options: dict[str, Any] = {
+        "decode_responses": decode,
+        "connection_class": UnixConnection if url.startswith("unix:") else TCPConnection,
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), RETRIES, RETRY_ON),
+        "socket_timeout": socket_timeout,
+        "health_check_interval": HEALTH_CHECK_S if health_check else 0,
+    }
+    if max_connections is not None:
+        options["max_connections"] = max_connections
+    if blocking:
+        pool: aioredis.ConnectionPool = aioredis.BlockingConnectionPool.from_url(
+            url, timeout=POOL_WAIT_S, **options
+        )
+    else:
+        pool = aioredis.ConnectionPool.from_url(url, **options)
+    return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
 
 
 def key(iv_id: str, part: str) -> str:
@@ -187,12 +255,10 @@ class Store:
         # A blocking pool: a burst of joins or disconnects waits for a connection instead of
         # failing with "Too many connections" (redis-py's default pool raises at 100).
         def client(decode: bool) -> aioredis.Redis:
-            pool = aioredis.BlockingConnectionPool.from_url(
-                url, decode_responses=decode, max_connections=POOL_SIZE, timeout=POOL_WAIT_S
-            )
-            return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
+            return redis_client(url, decode=decode, max_connections=POOL_SIZE, blocking=True)
 
-        writer = aioredis.Redis.from_url(url, decode_responses=True)
+        # the writer's one connection is busy all the time under load: no idle pings
+        writer = redis_client(url, health_check=False)
         keyring = Keyring.parse(master_keys) if master_keys else None
         return cls(
             client(True),
@@ -776,11 +842,20 @@ class Store:
 
     # --- hub leases: sessions of a hub that died are released by the others ----------------
 
-    async def hub_alive(self, hub_id: str, lease_s: float) -> None:
+    async def hub_alive(self, hub_id: str, lease_s: float) -> bool:
+        """Renew the hub's lease; False when it had lapsed (or never existed) before."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(f"hub:{hub_id}:alive", "1", px=int(lease_s * 1000))
+            pipe.set(f"hub:{hub_id}:alive", "1", px=int(lease_s * 1000), get=True)
             pipe.sadd("hubs", hub_id)
-            await pipe.execute()
+            before, _ = await pipe.execute()
+        return before is not None
+
+    async def sessions_of(self, ids: list[str]) -> list[str]:
+        """The session holding each interview now ("" when nobody holds it)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for iv_id in ids:
+                pipe.hget(key(iv_id, "meta"), "session")
+            return [s or "" for s in await pipe.execute()]
 
     async def hub_holds(self, hub_id: str, iv_id: str, session: str) -> None:
         await self.redis.sadd(f"hub:{hub_id}:sockets", f"{iv_id} {session}")

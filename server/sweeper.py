@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import redis.exceptions
+
 from protocol.interview import next_deadline
 from server.candidates import Caller, CandidateService, Refusal
 
@@ -34,11 +36,17 @@ async def sweep_once(service: CandidateService) -> int:
     return changed
 
 
-async def release_dead_hubs(service: CandidateService) -> int:
+async def release_dead_hubs(service: CandidateService, own_hub: str = "") -> int:
     """Sockets of a hub that died (no lease) are lost connections: record the disconnects,
-    so the resume grace runs and the interviews do not look connected for ever."""
+    so the resume grace runs and the interviews do not look connected for ever.
+
+    A hub never releases its own sockets: its lease can only have lapsed because Redis was
+    away or the process was paused, and its sockets are alive (it finds out itself which
+    ones another hub released meanwhile, server/hub.py)."""
     released = 0
     for hub_id in await service.store.dead_hubs():
+        if hub_id == own_hub:
+            continue
         for iv_id, session in await service.store.hub_sockets(hub_id):
             caller = Caller(actor="system", role="system")
             try:
@@ -52,13 +60,19 @@ async def release_dead_hubs(service: CandidateService) -> int:
     return released
 
 
-async def run_sweeper(service: CandidateService, interval_s: float) -> None:
+async def run_sweeper(service: CandidateService, interval_s: float, own_hub: str = "") -> None:
+    """Sweep every ``interval_s``. Redis being away is one line in the log (and one when it
+    is back), not a traceback a round; any other failure is the supervisor's to log."""
+    failing = False
     while True:
         try:
-            await release_dead_hubs(service)
+            await release_dead_hubs(service, own_hub)
             await sweep_once(service)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("sweep failed; trying again in %.1f s", interval_s)
+            if failing:
+                log.warning("sweeping works again")
+            failing = False
+        except redis.exceptions.RedisError as exc:
+            if not failing:
+                log.warning("sweep failed (%s); trying again every %.1f s", exc, interval_s)
+            failing = True
         await asyncio.sleep(interval_s)

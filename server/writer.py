@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import redis.exceptions
@@ -51,6 +52,10 @@ class ChunkWriter:
         self._sha: str | None = None
         self.flushes = 0
         self.chunks = 0
+        self.failing = False  # a write failed and is being retried (Redis away?)
+        # told when writes start failing and when they work again (the hub's health)
+        self.on_degraded: Callable[[str], None] = lambda why: None
+        self.on_recovered: Callable[[], None] = lambda: None
 
     def submit(self, sink: ChunkSink, q: int, seq: int, kind: str, sealed: bytes) -> None:
         """Queue one chunk: ``kind`` "s" (text) or "b" (binary), its data already sealed."""
@@ -62,7 +67,8 @@ class ChunkWriter:
         self._wake.set()
 
     async def run(self) -> None:
-        self._sha = await self.store.append_chunks_sha()
+        """Write what is pending, for ever. Run under the hub's supervisor: should this ever
+        fail, a restart finds the batches that were pending still queued."""
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -74,21 +80,37 @@ class ChunkWriter:
         for delay in (*RETRY_DELAYS_S, None):
             try:
                 results = await self._write(batch)
+                if self.failing:
+                    log.warning("chunk writes work again")
                 break
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            except Exception as exc:  # Redis away, a reset link, a bug: never lose the batch
                 if delay is None:
-                    log.error("redis unreachable; failing %d sockets' chunks: %s", len(batch), exc)
-                    results = [exc] * len(batch)
+                    log.error("chunk writes failed for ~10 s; failing %d batches", len(batch))
+                    results = [exc] * len(batch)  # the sockets close; their clients resume
                     break
-                log.warning("redis write failed (%s); retrying in %.2f s", exc, delay)
+                if not self.failing:
+                    self.failing = True
+                    self.on_degraded(f"{type(exc).__name__}: {exc}")
+                    if isinstance(exc, redis.exceptions.RedisError):
+                        log.warning("chunk write failed (%s); retrying", exc)
+                    else:
+                        log.exception("chunk write failed unexpectedly; retrying")
                 await asyncio.sleep(delay)
+        if self.failing:  # degraded only while retrying: the next batch tries afresh
+            self.failing = False
+            self.on_recovered()
         self.flushes += 1
         for ((sink, q), items), result in zip(batch.items(), results, strict=True):
             count = (len(items) - 1) // 3
             self.chunks += count
-            sink.chunks_written(q, count, result)
+            try:
+                sink.chunks_written(q, count, result)
+            except Exception:  # one socket's bug must not cost the others their acks
+                log.exception("handing a write result to %s failed", sink.session)
 
     async def _write(self, batch: dict[tuple[ChunkSink, int], list[Any]]) -> list[Any]:
+        if self._sha is None:
+            self._sha = await self.store.append_chunks_sha()
         pipe = self.store.writer.pipeline(transaction=False)
         for (sink, q), (arrived, *items) in batch.items():
             iv = sink.interview_id

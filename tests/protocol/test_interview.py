@@ -705,11 +705,17 @@ def test_finish_answer_incomplete() -> None:
 
 
 def test_finish_answer_from_another_session_is_taken_over() -> None:
-    """A session that no longer holds the interview is told taken_over."""
+    """A session that lost the interview to another join is told taken_over."""
     snap = join(started(), T0 + 1, "s2", identity_ok=True).snapshot
     assert_refused(finish_answer(snap, T0 + 2, "s1", 0, 1, 1), snap, Reason.TAKEN_OVER)
+
+
+def test_a_released_session_is_interrupted_not_taken_over() -> None:
+    """A session whose hold was released with nobody else joined is told connection_interrupted (retry), never taken_over."""
     gone = disconnect(started(), T0 + 1, "s1").snapshot
-    assert_refused(finish_answer(gone, T0 + 2, "s1", 0, 1, 1), gone, Reason.TAKEN_OVER)
+    assert_refused(finish_answer(gone, T0 + 2, "s1", 0, 1, 1), gone, Reason.CONNECTION_INTERRUPTED)
+    assert_refused(request_exit(gone, T0 + 2, "s1"), gone, Reason.CONNECTION_INTERRUPTED)
+    assert_refused(confirm_exit(gone, T0 + 2, "s1", 0), gone, Reason.CONNECTION_INTERRUPTED)
 
 
 @pytest.mark.parametrize("make", [invited, lambda: exited(), completed, expired_link])

@@ -43,6 +43,8 @@ PUBLISHED = {
     "subprotocol_required",
     "origin_not_allowed",
     "internal_error",
+    "service_unavailable",
+    "connection_interrupted",
     "permission_denied",
     "login_failed",
     "not_logged_in",

@@ -241,6 +241,25 @@ async def test_resume_grace_over_counts_as_exit(hub: Hub, make_interview, store)
     await again.close()
 
 
+async def test_reentry_after_a_swept_grace_exit_reports_the_closed_question(
+    hub: Hub, make_interview, store
+) -> None:
+    """A re-entry after the sweeper wrote down a grace-over exit still gets answer_saved{q, partial, -1} for the question that exit closed (SPEC §8.2)."""
+    iv_id, token = await make_interview(questions=3, resume_grace_s=1, second_entry=True)
+    c = CandidateClient(hub.ws, token, PHONE)
+    await c.join()
+    await c.send_text("half an answer")
+    await c.wait_acked()
+    await c.drop()
+    await wait_for_state(store, iv_id, "exited")  # the sweeper got there before any join
+    again = CandidateClient(hub.ws, token, PHONE)
+    assert (await again.join()).mode == "reenter"
+    saved = [m for m in again.received if isinstance(m, AnswerSaved)]
+    assert [(m.q, m.status, m.last_seq) for m in saved] == [(0, "partial", -1)]
+    assert again.question is not None and again.question.q == 1
+    await again.close()
+
+
 async def test_http_exit_closes_a_live_socket(hub: Hub, make_interview, store) -> None:
     """Exit over HTTP (preview, then confirm) works without the socket and closes a live one with 4000."""
     iv_id, token = await make_interview(questions=4)

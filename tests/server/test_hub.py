@@ -1,11 +1,33 @@
-"""Small pieces of the hub: the client address the log records."""
+"""The candidate hub: the client address the log records, and its sockets in-process."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
 import httpx
+import pytest
 
 from client.candidate import CandidateClient
-from server.hub import peer_ip
+from protocol import SUBPROTOCOL
+from protocol.closecodes import CloseCode
+from protocol.codec import decode_server, encode
+from protocol.messages import (
+    ChunkAcked,
+    Exited,
+    FinishAnswer,
+    Join,
+    Joined,
+    QuestionStarted,
+    RequestExit,
+    SendChunk,
+)
+from server.candidates import Caller, CandidateService
+from server.hub import CandidateHub, peer_ip
+from server.settings import Settings
+from server.store import Store
 from tests.conftest import PHONE, Hub, Org, interview_body
 
 
@@ -44,3 +66,99 @@ async def test_a_spoofed_forwarded_header_is_not_logged(hub: Hub, org: Org) -> N
             )
         ).json()["entries"]
     assert {e["ip"] for e in entries} == {"127.0.0.1"}
+
+
+class LocalSocket:
+    """A websocket to an in-process CandidateHub through ASGI events (no network): the
+    hub's own code on a real Redis, without a control listener unless the test starts one."""
+
+    def __init__(self, hub: CandidateHub) -> None:
+        self.hub = hub
+        self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        scope = {
+            "type": "websocket",
+            "subprotocols": [SUBPROTOCOL],
+            "headers": [],
+            "client": ("127.0.0.1", 1234),
+        }
+        self.incoming.put_nowait({"type": "websocket.connect"})
+        self.task = asyncio.create_task(hub(scope, self.incoming.get, self.outgoing.put))
+
+    def send(self, msg: Any) -> None:
+        self.incoming.put_nowait({"type": "websocket.receive", "bytes": encode(msg)})
+
+    async def next(self) -> Any:
+        """The next message other than an ack, or ("close", code)."""
+        while True:
+            event = await asyncio.wait_for(self.outgoing.get(), 30)
+            if event["type"] == "websocket.close":
+                return ("close", event["code"])
+            if event["type"] == "websocket.send":
+                msg = decode_server(event["bytes"])
+                if not isinstance(msg, ChunkAcked):
+                    return msg
+
+    async def close(self) -> None:
+        self.incoming.put_nowait({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(self.task, 30)
+
+
+@pytest.fixture
+async def local_hub(store: Store, settings: Settings) -> AsyncIterator[CandidateHub]:
+    """A CandidateHub in this process whose chunk writer runs, and nothing else: control
+    messages (takeover, HTTP exit, HR end) never reach its sockets."""
+    service = CandidateService(store, settings)
+    hub = CandidateHub(store, service, settings)
+    writer = asyncio.create_task(hub.writer.run())
+    yield hub
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
+
+
+async def joined_socket(hub: CandidateHub, token: str) -> LocalSocket:
+    sock = LocalSocket(hub)
+    sock.send(Join(token, PHONE, "local"))
+    assert isinstance(await sock.next(), Joined)
+    assert isinstance(await sock.next(), QuestionStarted)
+    return sock
+
+
+async def exit_over_http(hub: CandidateHub, iv_id: str) -> None:
+    """What POST /api/candidate/exit does: preview, then confirm, without a session."""
+    caller = Caller(ip="127.0.0.1")
+    await hub.service.request_exit(iv_id, None, caller)
+    assert not (await hub.service.confirm_exit(iv_id, None, caller)).refusal
+
+
+async def test_an_http_exit_found_by_a_chunk_write_closes_with_exited(
+    local_hub: CandidateHub, make_interview
+) -> None:
+    """A chunk written after an HTTP exit whose control message has not arrived gets exited + 4000 (with the interrupted question), never not_in_progress + 1000."""
+    iv_id, token = await make_interview(questions=3, second_entry=True)
+    sock = await joined_socket(local_hub, token)
+    sock.send(SendChunk(0, 1, "half"))
+    await exit_over_http(local_hub, iv_id)
+    sock.send(SendChunk(0, 2, "more"))
+    exited = await sock.next()
+    assert isinstance(exited, Exited), exited
+    assert exited.partial_q == 0 and exited.reentry_allowed and exited.reentry_until_ms > 0
+    assert await sock.next() == ("close", CloseCode.EXITED)
+    await sock.close()
+
+
+async def test_a_command_after_an_http_exit_closes_with_exited(
+    local_hub: CandidateHub, make_interview
+) -> None:
+    """A finish or exit request after an HTTP exit (control message not yet there) gets exited + 4000 too."""
+    for command in (FinishAnswer(0, 0), RequestExit()):
+        iv_id, token = await make_interview(questions=2)
+        sock = await joined_socket(local_hub, token)
+        await exit_over_http(local_hub, iv_id)
+        sock.send(command)
+        exited = await sock.next()
+        assert isinstance(exited, Exited), (command, exited)
+        assert exited.partial_q == 0 and not exited.reentry_allowed
+        assert await sock.next() == ("close", CloseCode.EXITED)
+        await sock.close()

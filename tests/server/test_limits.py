@@ -12,7 +12,7 @@ import websockets
 
 from client.candidate import CandidateClient, JoinRefused
 from protocol import MONITOR_SUBPROTOCOL, SUBPROTOCOL
-from protocol.messages import Refused
+from protocol.messages import Refused, SendChunk
 from server.accounts import Accounts
 from server.embedded import EmbeddedRedis
 from server.interviews import create_interview
@@ -154,3 +154,24 @@ async def test_an_answer_is_capped_in_bytes(
         await c.wait_acked()
     chunks = await own_store.chunks(token.split(".")[0])
     assert [(x["q"], x["seq"]) for x in chunks] == [(0, 1), (0, 2), (1, 1)]
+
+
+async def test_every_chunk_past_a_full_answer_is_too_long_never_a_gap(
+    limited_hub: Hub, own_store: Store, own_redis: EmbeddedRedis
+) -> None:
+    """Once a chunk did not fit, every later chunk of that answer gets answer_too_long (not seq_gap, which would ask for a resend)."""
+    token = await new_interview(own_store, own_redis)
+    async with CandidateClient(limited_hub.ws, token, PHONE) as c:
+        await c.join()
+        await c.send_text("a" * 100)
+        await c.wait_acked()
+        reasons = []
+        for seq in range(2, 7):  # a client that takes no notice keeps numbering on
+            await c.send(SendChunk(0, seq, "b"))
+            reasons.append((await c.expect(Refused)).reason)
+        assert reasons == ["answer_too_long"] * 5
+        await c.send(SendChunk(0, 9, "late"))  # far past the end: still too long, not a gap
+        assert (await c.expect(Refused)).reason == "answer_too_long"
+        assert c.acked[0] == 1
+    chunks = await own_store.chunks(token.split(".")[0])
+    assert [(x["q"], x["seq"]) for x in chunks] == [(0, 1)]
