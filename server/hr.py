@@ -80,8 +80,8 @@ class HRService:
             "interview_id": meta["id"],
             "candidate": self.store.candidate_name(meta.get("id", ""), meta),
             "position": meta.get("position", ""),
-            "phone": meta.get("phone_masked", ""),
-            "id_number": meta.get("id_masked", ""),
+            "phone": self.store.open_meta(meta.get("id", ""), meta, "phone_masked"),
+            "id_number": self.store.open_meta(meta.get("id", ""), meta, "id_masked"),
             "state": str(snap.state),
             "progress": snap.progress.to_wire(),
             "connected": bool(snap.session),
@@ -289,12 +289,11 @@ class HRService:
         await self.interview_meta(req, iv_id)
         if not confirm:
             raise Refusal(Reason.CONFIRM_REQUIRED)
-        refusal_reason, erased_ms = await retention.erase(
-            self.candidates, iv_id, req.caller, "request"
-        )
-        if refusal_reason:
-            raise Refusal(refusal_reason)
-        return {"interview_id": iv_id, "erased_ms": erased_ms}
+        erased = await retention.erase(self.candidates, iv_id, req.caller, "request")
+        if erased.refusal:
+            raise Refusal(erased.refusal)
+        # "files": whether Redis' own files were rewritten without it (else: not yet)
+        return {"interview_id": iv_id, "erased_ms": erased.erased_ms, "files": erased.files}
 
     async def retention(self, req: Request, days: int | None = None) -> dict[str, Any]:
         """The organisation's retention in days; ``days`` sets it (data.erase)."""

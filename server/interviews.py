@@ -12,9 +12,8 @@ import yaml
 
 from protocol.interview import Snapshot, State
 from server import identity
-from server.crypto import CryptoError, new_data_key
 from server.settings import Settings
-from server.store import Store, key
+from server.store import MASKED_META, Store, key
 
 ORG_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # it goes into key names
 MAX_S = 366 * 24 * 3600  # a year: every time stays far below 2**53 ms
@@ -155,9 +154,7 @@ async def create_interview(
         for v in (spec.id_number, spec.phone)
         if identity.normalise(v)
     ]
-    if store.keyring is None:
-        raise CryptoError("creating an interview needs a master key (HUB_MASTER_KEYS)")
-    data_key = new_data_key(store.keyring, iv_id)
+    data_key = store.new_data_key(iv_id, now)  # under this month's KEK
     static = {
         "id": iv_id,
         "dek": data_key,
@@ -168,8 +165,8 @@ async def create_interview(
         "token_sha": token_sha,
         "id_hash": identity.keyed_hash(settings.secret, spec.id_number) if spec.id_number else "",
         "phone_hash": identity.keyed_hash(settings.secret, spec.phone) if spec.phone else "",
-        "id_masked": identity.mask(spec.id_number) if spec.id_number else "",
-        "phone_masked": identity.mask(spec.phone) if spec.phone else "",
+        "id_masked": "",  # sealed below
+        "phone_masked": "",
         "link_ttl_s": str(link_ttl),
         "report_auto": "1" if spec.report_auto else "0",
         "notify": "1" if spec.notify else "0",
@@ -178,9 +175,13 @@ async def create_interview(
         "device": "",
         "last_activity_ms": "0",
     }
-    # the name and how to reach the candidate are sealed like the answers
+    # the name, the masked numbers (a mask narrows a keyed hash to 10^4 guesses) and how to
+    # reach the candidate are sealed like the answers
     cipher = store.cipher_for(iv_id, data_key)
     static["candidate"] = cipher.seal_text("meta|candidate", spec.candidate_name)
+    for field, number in zip(MASKED_META, (spec.id_number, spec.phone), strict=True):
+        if identity.normalise(number):
+            static[field] = cipher.seal_text(f"meta|{field}", identity.mask(number))
     await store.create(iv_id, snap, static, hashes, now)
     contact = {
         "phone": cipher.seal_text("contact|phone", identity.normalise(spec.phone))

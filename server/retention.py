@@ -1,29 +1,49 @@
 """Retention and erasure: interviews that are over are erased after their organisation's
-retention period (default ``HUB_RETENTION_DAYS``), and on request by HR.
+retention period (default ``HUB_RETENTION_DAYS``), and on request by HR. One path for both:
 
-Erasing deletes the interview's wrapped data key first (crypto-shredding: every sealed
-record becomes unreadable, copies in backups included), then its answers, reports, contact
-details, events and archived attempts, then the personal fields of its meta
-(``erase_interview.lua``). The operation logs keep the fact of the erasure, not the data.
+1. ``erase_interview.lua`` deletes the interview's wrapped data key, then its answers,
+   reports, contact details, events and archived attempts, then the personal fields of its
+   meta. The operation logs keep the fact of the erasure, not the data.
+2. Redis rewrites its files (AOF, and the RDB if it keeps one) from what it now holds, so
+   the live files keep no copy of the wrapped data key or the sealed records
+   (``Store.rewrite_persistence``; a purge erasing many rewrites once, at the end).
+3. A purge destroys each month's KEK (server/keys.py) once that month is over and no
+   interview made in it is left: from then on no copy of its interviews, in any backup,
+   opens with any key the hub holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from protocol import interview as sm
 from protocol.interview import State
 from protocol.reasons import Reason
 from server.candidates import OVER, Caller, CandidateService
+from server.crypto import epoch_end_ms
 from server.settings import Settings
-from server.store import snapshot_from_hash
+from server.store import Store, snapshot_from_hash
 
 log = logging.getLogger("interview_hub.retention")
 
 DAY_MS = 86_400_000
 SYSTEM = Caller(ip="", device="", actor="retention", role="system")
+# a month's KEK outlives the month by this much: a hub whose clock is a little behind may
+# still be wrapping that month's new data keys
+KEK_GRACE_MS = DAY_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """What an erasure did: a refusal reason, or when it was erased and what became of
+    Redis' files ("rewritten", "not_persisted", "pending", "failed: …")."""
+
+    refusal: str | None
+    erased_ms: int = 0
+    files: str = ""
 
 
 def erasable(meta: dict[str, str], now: int) -> bool:
@@ -35,25 +55,65 @@ def erasable(meta: dict[str, str], now: int) -> bool:
 
 
 async def erase(
-    service: CandidateService, iv_id: str, caller: Caller, why: str
-) -> tuple[str | None, int]:
-    """Erase one interview; returns (refusal reason or None, erased_ms)."""
+    service: CandidateService, iv_id: str, caller: Caller, why: str, *, rewrite: bool = True
+) -> Erased:
+    """Erase one interview, then (``rewrite``) have Redis rewrite its files without it.
+    Erasing again what is erased only rewrites the files again (a retry after "failed")."""
     store = service.store
     for _ in range(5):
         meta = await store.meta(iv_id)
         if not meta:
-            return Reason.NOT_FOUND, 0
+            return Erased(Reason.NOT_FOUND)
         if meta.get("erased_ms"):
-            return None, int(meta["erased_ms"])  # already erased: nothing left to do
+            erased_ms = int(meta["erased_ms"])
+            break
         now = service.clock()
         if not erasable(meta, now):
             await service.log(iv_id, caller, "erase", Reason.ERASE_NOT_ALLOWED, org=meta.get("org"))
-            return Reason.ERASE_NOT_ALLOWED, 0
+            return Erased(Reason.ERASE_NOT_ALLOWED)
         if await store.erase(iv_id, meta, now):
             await service.log(iv_id, caller, "erase", "ok", {"why": why}, org=meta.get("org"))
             log.warning("erased interview %s (%s, by %s)", iv_id, why, caller.actor)
-            return None, now
-    raise RuntimeError(f"erasing {iv_id}: it kept changing")
+            erased_ms = now
+            break
+    else:
+        raise RuntimeError(f"erasing {iv_id}: it kept changing")
+    files = await rewrite_files(store, service.settings) if rewrite else ""
+    return Erased(None, erased_ms, files)
+
+
+async def rewrite_files(store: Store, settings: Settings) -> str:
+    """Redis' files rewritten without what was erased; a failure is logged, not raised (the
+    erasure itself stands)."""
+    files = await store.rewrite_persistence(settings.rewrite_timeout_s)
+    if files not in ("rewritten", "not_persisted"):
+        log.warning(
+            "after an erasure, Redis' files still hold the erased data until they are "
+            "rewritten: %s (erase again, or run BGREWRITEAOF and BGSAVE)",
+            files,
+        )
+    return files
+
+
+async def destroy_spent_keks(store: Store, now: int, *, dry_run: bool = False) -> list[str]:
+    """Destroy the KEK of every month that is over (with KEK_GRACE_MS to spare) and has no
+    interview left wrapped under it; returns those months (with ``dry_run``: would)."""
+    keks = store.keks
+    if keks is None:
+        return []
+    destroyed = []
+    for epoch in keks.epochs():
+        if epoch_end_ms(epoch) + KEK_GRACE_MS > now:
+            continue
+        await store.prune_epoch(epoch)
+        if dry_run:
+            if not await store.epoch_in_use(epoch):
+                destroyed.append(epoch)
+        elif await store.retire_epoch(epoch, now):
+            keks.destroy(epoch)
+            log.warning("destroyed the KEK of %s: nothing made that month is left", epoch)
+            destroyed.append(epoch)
+    return destroyed
 
 
 async def purge(
@@ -80,12 +140,22 @@ async def purge(
         else:
             kept += 1
     erased = []
+    files: str | None = None
     if not dry_run:
         for iv_id in due:
-            refusal, _ = await erase(service, iv_id, SYSTEM, "retention")
-            if refusal is None:
+            if (await erase(service, iv_id, SYSTEM, "retention", rewrite=False)).refusal is None:
                 erased.append(iv_id)
-    return {"due": due, "erased": erased, "kept": kept, "no_end_time": no_end}
+        if erased:
+            files = await rewrite_files(store, settings)
+    keks = await destroy_spent_keks(store, service.clock(), dry_run=dry_run)
+    return {
+        "due": due,
+        "erased": erased,
+        "kept": kept,
+        "no_end_time": no_end,
+        "files": files,
+        "keks_destroyed": keks,
+    }
 
 
 async def run_purger(service: CandidateService, settings: Settings) -> None:
@@ -102,4 +172,4 @@ async def run_purger(service: CandidateService, settings: Settings) -> None:
             log.exception("retention purge failed; trying again next round")
 
 
-__all__ = ["erasable", "erase", "purge", "run_purger"]
+__all__ = ["Erased", "destroy_spent_keks", "erasable", "erase", "purge", "run_purger"]

@@ -23,11 +23,16 @@ class Settings:
     data_dir: Path = Path("data")
     # Where people reach the hub; used for printed links. Default: http://host:port
     public_url: str = ""
-    # Keys the identity hash and tokens; default: a random one kept in data_dir/secret
+    # Where the keys live, apart from the data (server/keys.py): the generated secret and
+    # master key, and the monthly KEKs. Default: "<data_dir>-keys", beside data_dir
+    key_dir: Path | None = None
+    # Keys the identity hashes, tokens and the log chain (32+ random characters); or a file
+    # holding it. Default: a random one kept in key_dir/secret
     secret: str = ""
+    secret_file: str = ""
     # Encryption at rest (server/crypto.py): the master keyring, "<kid>:<base64>" items
     # separated by commas or lines, the last one current; or a file holding it. Default:
-    # data_dir/master.key, made on first use
+    # key_dir/master.key, made on first use
     master_keys: str = ""
     master_key_file: str = ""
     # "write": ack once Redis has the chunk (AOF fsync every second);
@@ -111,6 +116,8 @@ class Settings:
     # may set its own), checked every purge_interval_s by each hub (0: only `purge` runs it)
     retention_days: int = 180
     purge_interval_s: float = 3600.0
+    # an erasure waits this long for Redis to rewrite its files without the erased data
+    rewrite_timeout_s: float = 300.0
     # Background work
     sweep_interval_s: float = 1.0
     # a hub that has not renewed its lease this long is taken as dead: its sockets are lost
@@ -150,7 +157,7 @@ def _parse(kind: Any, raw: str) -> Any:
         return int(raw)
     if kind == "float":
         return float(raw)
-    if kind == "Path":
+    if kind in ("Path", "Path | None"):
         return Path(raw)
     if kind.startswith("tuple"):
         return tuple(part.strip() for part in raw.split(",") if part.strip())

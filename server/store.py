@@ -16,10 +16,15 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     interviews         zset   every interview id by creation time
     person:<hash>      set    interview ids of one person (keyed hash of ID or phone)
     timers             zset   interview id by when settle() next changes it
+    kek:<epoch>:interviews  set     interviews whose data key is wrapped under the month's KEK
+    kek:<epoch>:destroyed   string  when retention destroyed that KEK (ms)
+
+The KEKs themselves are files in the key directory (server/keys.py), never in Redis.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import fields
@@ -35,11 +40,16 @@ from protocol.interview import Decision, Snapshot, State
 from server.audit import LogKey
 from server.crypto import (
     CryptoError,
+    DataKeys,
     Keyring,
     RecordCipher,
     chunk_purpose,
+    epoch_of,
+    epoch_of_data_key,
     rewrap,
+    wrapper_of,
 )
+from server.keys import KekFiles
 
 SCRIPTS = Path(__file__).parent / "scripts"
 CONTROL_CHANNEL = "hub:control"
@@ -47,8 +57,19 @@ CONTROL_CHANNEL = "hub:control"
 ATTEMPT_PARTS = ("answers", "chunks", "seqs", "reports", "media", "mediacount")
 POOL_SIZE = 64  # connections per hub process and client kind; Redis serves them one by one
 POOL_WAIT_S = 20.0
-ROTATION_COUNTS = ("rewrapped", "current", "no_key", "cannot_open", "changed_meanwhile")
+ROTATION_COUNTS = (
+    "rewrapped",  # moved from a master key to its month's KEK
+    "current",  # already under a KEK
+    "no_key",  # erased
+    "cannot_open",  # its master key is not in the keyring
+    "changed_meanwhile",
+    "masks_sealed",  # masked ID / phone kept in clear by older versions, now sealed
+)
 CIPHER_CACHE = 4096  # interviews whose unwrapped data key a process keeps
+# meta fields sealed with the interview's data key (purpose "meta|<field>"), opened for display;
+# the masked numbers too: beside a keyed hash, 186****5432 leaves 10^4 phones to try
+MASKED_META = ("id_masked", "phone_masked")
+SEALED_META = ("candidate", *MASKED_META)
 # personal fields of the meta removed by an erasure (the data key goes first, separately)
 ERASED_FIELDS = (
     "candidate",
@@ -130,6 +151,14 @@ def key(iv_id: str, part: str) -> str:
     return f"{{iv:{iv_id}}}:{part}"
 
 
+def epoch_members_key(epoch: str) -> str:
+    return f"kek:{epoch}:interviews"
+
+
+def epoch_destroyed_key(epoch: str) -> str:
+    return f"kek:{epoch}:destroyed"
+
+
 def org_log_keys(org: str) -> list[str]:
     """The organisation's log and its head: one hash tag, so one script may touch both."""
     return [f"{{org:{org}}}:log", f"{{org:{org}}}:loghead"]
@@ -187,6 +216,7 @@ class Store:
         events_maxlen: int = 10_000,
         log_key: LogKey | None = None,
         keyring: Keyring | None = None,
+        keks: KekFiles | None = None,
     ) -> None:
         self.redis = redis  # decodes replies as UTF-8: every key but the chunk data
         self.raw = raw  # bytes as stored: chunk data may be binary
@@ -196,17 +226,31 @@ class Store:
         self.events_maxlen = events_maxlen
         self.log_key = log_key or LogKey.from_secret("")
         self.keyring = keyring  # None: this store can neither seal nor open records
+        # None: no key directory (tools, tests): new data keys go under the master key
+        self.data_keys = DataKeys(keyring, keks) if keyring else None
+        self.keks = keks
         self._ciphers: dict[str, RecordCipher] = {}
+        self._rewrite_lock = asyncio.Lock()
+        self._rewrites_started = 0
+        self._last_rewrite = ""
         self._append_log = redis.register_script((SCRIPTS / "append_log.lua").read_text())
         self._append_source = (SCRIPTS / "append_chunks.lua").read_text()
         self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
-        self._rewrap = redis.register_script((SCRIPTS / "rewrap_key.lua").read_text())
+        self._set_if_script = redis.register_script((SCRIPTS / "set_if.lua").read_text())
         self._erase = redis.register_script((SCRIPTS / "erase_interview.lua").read_text())
 
     @classmethod
-    def from_url(cls, url: str, secret: str = "", master_keys: str = "", **kwargs: Any) -> Store:
+    def from_url(
+        cls,
+        url: str,
+        secret: str = "",
+        master_keys: str = "",
+        key_dir: Path | None = None,
+        **kwargs: Any,
+    ) -> Store:
         """``master_keys``: the keyring text (server/crypto.py); without it the store can
-        read and write everything but sealed records."""
+        read and write everything but sealed records. ``key_dir``: where the monthly KEKs
+        are (server/keys.py); the hub and every command pass it."""
 
         # A blocking pool: a burst of joins or disconnects waits for a connection instead of
         # failing with "Too many connections" (redis-py's default pool raises at 100).
@@ -215,12 +259,14 @@ class Store:
 
         # the writer's one connection is busy all the time under load: no idle pings
         writer = redis_client(url, health_check=False)
+        keyring = Keyring.parse(master_keys) if master_keys else None
         return cls(
             client(True),
             client(False),
             writer=writer,
             log_key=LogKey.from_secret(secret),
-            keyring=Keyring.parse(master_keys) if master_keys else None,
+            keyring=keyring,
+            keks=KekFiles(key_dir, keyring) if key_dir and keyring else None,
             **kwargs,
         )
 
@@ -254,9 +300,9 @@ class Store:
         """The interview's record cipher from its stored (wrapped) data key; cached."""
         cipher = self._ciphers.get(iv_id)
         if cipher is None or cipher.stored != data_key:
-            if self.keyring is None:
+            if self.data_keys is None:
                 raise CryptoError("this store has no master key (HUB_MASTER_KEYS)")
-            cipher = RecordCipher(self.keyring, iv_id, data_key)
+            cipher = RecordCipher(self.data_keys, iv_id, data_key)
             if len(self._ciphers) >= CIPHER_CACHE:
                 self._ciphers.pop(next(iter(self._ciphers)))
             self._ciphers[iv_id] = cipher
@@ -265,12 +311,25 @@ class Store:
     async def cipher(self, iv_id: str) -> RecordCipher:
         return self.cipher_for(iv_id, await self.redis.hget(key(iv_id, "meta"), "dek") or "")
 
+    def new_data_key(self, iv_id: str, now: int) -> str:
+        """A data key for an interview made at ``now``: under that month's KEK."""
+        if self.data_keys is None:
+            raise CryptoError("creating an interview needs a master key (HUB_MASTER_KEYS)")
+        return self.data_keys.new(iv_id, epoch_of(now) if self.data_keys.keks else None)
+
+    def open_meta(self, iv_id: str, meta: dict[str, str], field: str) -> str:
+        """A sealed field of the meta (SEALED_META), opened; "" when absent or erased."""
+        assert field in SEALED_META, field
+        value = meta.get(field, "")
+        if "*" in value:
+            return value  # a masked form older versions kept in clear (base64 has no "*")
+        if not value or not meta.get("dek"):
+            return ""
+        return self.cipher_for(iv_id, meta["dek"]).open_text(f"meta|{field}", value)
+
     def candidate_name(self, iv_id: str, meta: dict[str, str]) -> str:
         """The candidate's name, opened (sealed at rest like the contact); "" once erased."""
-        sealed = meta.get("candidate", "")
-        if not sealed or not meta.get("dek"):
-            return ""
-        return self.cipher_for(iv_id, meta["dek"]).open_text("meta|candidate", sealed)
+        return self.open_meta(iv_id, meta, "candidate")
 
     def forget_cipher(self, iv_id: str) -> None:
         self._ciphers.pop(iv_id, None)
@@ -287,11 +346,14 @@ class Store:
         if not int(done):
             return False
         self.forget_cipher(iv_id)
+        epoch = epoch_of_data_key(meta.get("dek", ""))
         async with self.redis.pipeline(transaction=False) as pipe:
             for field in ("id_hash", "phone_hash"):
                 if meta.get(field):
                     pipe.srem(f"person:{meta[field]}", iv_id)  # not in the candidate centre
             pipe.zrem("timers", iv_id)
+            if epoch:
+                pipe.srem(epoch_members_key(epoch), iv_id)  # its KEK may go once all have
             await pipe.execute()
         await self._forget_org_events(meta.get("org", "default"), iv_id)
         return True
@@ -328,38 +390,199 @@ class Store:
     async def set_retention_days(self, org: str, days: int) -> None:
         await self.redis.hset(f"org:{org}:settings", "retention_days", str(days))
 
-    async def rotate_data_keys(self) -> dict[str, int]:
-        """Re-wrap every interview's data key under the keyring's current master key."""
-        if self.keyring is None:
+    async def rotate_data_keys(self, now: int) -> dict[str, int]:
+        """After a new master key is added: every KEK sealed under it, every data key still
+        wrapped under a master key moved to its month's KEK, and masked forms older versions
+        kept in clear sealed. Afterwards only the current master key is needed."""
+        if self.data_keys is None:
             raise CryptoError("rotation needs the master keys (HUB_MASTER_KEYS)")
         counts = dict.fromkeys(ROTATION_COUNTS, 0)
+        keks = self.keks
+        counts["keks_resealed"] = keks.reseal() if keks else 0
         for iv_id in await self.interview_ids():
+            meta = await self.meta(iv_id)
+            if not meta:
+                continue
+            stored = meta.get("dek", "")
+            epoch = None
+            if keks and stored and epoch_of_data_key(stored) is None:
+                epoch = await self.enrol_in_epoch(
+                    iv_id, epoch_of(int(meta.get("created_ms") or now)), now
+                )
             # a reset keeps the finished attempts' meta, with a copy of the key: those too
-            attempts = int(await self.redis.hget(key(iv_id, "meta"), "attempt") or 1)
-            for n in range(1, attempts):
-                await self._rotate_one(iv_id, key(iv_id, f"a{n}:meta"), {})
-            await self._rotate_one(iv_id, key(iv_id, "meta"), counts)
+            for n in range(1, int(meta.get("attempt", 1))):
+                await self._rotate_one(iv_id, key(iv_id, f"a{n}:meta"), epoch, {})
+            await self._rotate_one(iv_id, key(iv_id, "meta"), epoch, counts)
         return counts
 
-    async def _rotate_one(self, iv_id: str, meta_key: str, counts: dict[str, int]) -> None:
-        """Re-wrap the data key held in one meta hash (``counts`` tallies what happened)."""
-        assert self.keyring is not None
+    async def _rotate_one(
+        self, iv_id: str, meta_key: str, epoch: str | None, counts: dict[str, int]
+    ) -> None:
+        """Move the data key held in one meta hash to ``epoch``'s KEK (None: to the current
+        master key, without a key directory) and seal its masked forms; ``counts`` tallies."""
+        assert self.data_keys is not None
         tally = counts if counts else dict.fromkeys(ROTATION_COUNTS, 0)
-        stored = await self.redis.hget(meta_key, "dek") or ""
+        meta: dict[str, str] = await self.redis.hgetall(meta_key)  # type: ignore[assignment]
+        stored = meta.get("dek", "")
         if not stored:
             tally["no_key"] += 1  # erased (crypto-shredded)
             return
-        if stored.partition(".")[2].partition(":")[0] == self.keyring.current:
+        under_kek = epoch_of_data_key(stored) is not None
+        if under_kek or (epoch is None and wrapper_of(stored) == self.data_keys.keyring.current):
             tally["current"] += 1
+            fresh = stored
+        else:
+            try:
+                fresh = (
+                    self.data_keys.to_epoch(iv_id, stored, epoch)
+                    if epoch
+                    else rewrap(self.data_keys.keyring, iv_id, stored)
+                )
+            except CryptoError:
+                tally["cannot_open"] += 1  # its master key is not in this keyring
+                return
+            done = await self._set_if(meta_key, "dek", stored, fresh)
+            tally["rewrapped" if done else "changed_meanwhile"] += 1
+            self.forget_cipher(iv_id)
+            if not done:
+                return
+        cipher = RecordCipher(self.data_keys, iv_id, fresh)
+        for field in MASKED_META:
+            clear = meta.get(field, "")
+            if "*" in clear:  # kept in clear before masked forms were sealed
+                sealed = cipher.seal_text(f"meta|{field}", clear)
+                if await self._set_if(meta_key, field, clear, sealed):
+                    tally["masks_sealed"] += 1
+
+    async def _set_if(self, hash_key: str, field: str, expected: str, value: str) -> bool:
+        """Set one field if it still holds ``expected`` (set_if.lua)."""
+        return bool(int(await self._set_if_script(keys=[hash_key], args=[field, expected, value])))
+
+    # --- KEK epochs: which months' KEKs are still needed (server/retention.py) -------------
+
+    async def enrol_in_epoch(self, iv_id: str, epoch: str, now: int) -> str:
+        """Record that the interview's data key is about to be wrapped under ``epoch``'s KEK;
+        returns the epoch to use: this month's instead if that KEK was destroyed meanwhile.
+
+        Enrol first, then look for the destruction mark; retire_epoch marks first, then
+        counts: whatever the interleaving, one of the two sees the other."""
+        await self.redis.sadd(epoch_members_key(epoch), iv_id)
+        if not await self.redis.exists(epoch_destroyed_key(epoch)):
+            return epoch
+        await self.redis.srem(epoch_members_key(epoch), iv_id)
+        current = epoch_of(now)
+        await self.redis.sadd(epoch_members_key(current), iv_id)
+        return current
+
+    async def prune_epoch(self, epoch: str) -> None:
+        """Forget members that were erased or deleted (an erasure cut short before its SREM)."""
+        members = sorted(await self.redis.smembers(epoch_members_key(epoch)))
+        if not members:
             return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for iv_id in members:
+                pipe.hmget(key(iv_id, "meta"), ["id", "erased_ms"])
+            found = await pipe.execute()
+        gone = [i for i, (ident, erased) in zip(members, found, strict=True) if erased or not ident]
+        if gone:
+            await self.redis.srem(epoch_members_key(epoch), *gone)
+
+    async def epoch_in_use(self, epoch: str) -> bool:
+        return bool(await self.redis.scard(epoch_members_key(epoch)))
+
+    async def retire_epoch(self, epoch: str, now: int) -> bool:
+        """Mark ``epoch`` destroyed if no interview is wrapped under its KEK; True: the
+        caller destroys the KEK file (False: one is, and the mark is taken back)."""
+        await self.redis.set(epoch_destroyed_key(epoch), str(now))
+        if not await self.redis.scard(epoch_members_key(epoch)):
+            return True
+        await self.redis.delete(epoch_destroyed_key(epoch))
+        return False
+
+    # --- persistence: no copy of erased data left in Redis' own files ------------------------
+
+    async def rewrite_persistence(self, timeout_s: float) -> str:
+        """Have Redis rewrite its files (the AOF, and the RDB when it keeps one) from what it
+        holds now, so they keep no copy of what was just deleted, and wait for that.
+
+        Returns "rewritten", "not_persisted" (this Redis keeps no files), "pending" (not
+        done within ``timeout_s``) or "failed: <why>". Callers that ask while a rewrite runs
+        share the next one (the running one may have started before their deletion)."""
+        asked = self._rewrites_started
+        async with self._rewrite_lock:
+            if self._rewrites_started > asked and self._last_rewrite == "rewritten":
+                return self._last_rewrite  # one that began after we asked has finished
+            self._rewrites_started += 1
+            deadline = time.monotonic() + timeout_s
+            try:
+                self._last_rewrite = await self._rewrite(deadline)
+            except redis.exceptions.RedisError as exc:
+                self._last_rewrite = f"failed: {exc}"
+            return self._last_rewrite
+
+    async def _rewrite(self, deadline: float) -> str:
+        info = await self.redis.info("persistence")
+        aof = int(info.get("aof_enabled", 0)) == 1
+        rdb = await self._keeps_rdb()
+        if not aof and not rdb:
+            return "not_persisted"
+        status = "rewritten"
+        if aof:
+            status = await self._in_background(
+                deadline,
+                "BGREWRITEAOF",
+                ("aof_rewrite_in_progress", "aof_rewrite_scheduled"),
+                "aof_last_bgrewrite_status",
+            )
+        if rdb and status == "rewritten":
+            status = await self._in_background(
+                deadline, "BGSAVE", ("rdb_bgsave_in_progress",), "rdb_last_bgsave_status"
+            )
+        return status
+
+    async def _keeps_rdb(self) -> bool:
+        """Save points are set, or an RDB file written earlier (SAVE, SHUTDOWN, a replica's
+        sync) is still there: it holds what it held then. The file can be seen only when
+        Redis runs on this machine (the embedded one); CONFIG refused: assume one."""
         try:
-            fresh = rewrap(self.keyring, iv_id, stored)
-        except CryptoError:
-            tally["cannot_open"] += 1  # its master key is not in this keyring
-            return
-        done = await self._rewrap(keys=[meta_key], args=[stored, fresh])
-        tally["rewrapped" if done else "changed_meanwhile"] += 1
-        self.forget_cipher(iv_id)
+            save = (await self.redis.config_get("save")).get("save") or ""
+            folder = (await self.redis.config_get("dir")).get("dir", "")
+            name = (await self.redis.config_get("dbfilename")).get("dbfilename", "")
+        except redis.exceptions.ResponseError:
+            return True
+        return bool(save.strip()) or bool(folder and name and (Path(folder) / name).is_file())
+
+    async def _in_background(
+        self, deadline: float, command: str, busy: tuple[str, ...], status_field: str
+    ) -> str:
+        """Start ``command`` (after whatever such job already runs: it may predate the
+        deletion), wait until it is done, and report how it went."""
+        children = ("aof_rewrite_in_progress", "rdb_bgsave_in_progress", *busy)
+        while True:
+            try:
+                await self.redis.execute_command(command)
+                break
+            except redis.exceptions.ResponseError as exc:
+                text = str(exc).lower()
+                if "in progress" not in text and "child" not in text:
+                    return f"failed: {command}: {exc}"
+            if not await self._wait_idle(deadline, children):
+                return "pending"
+        if not await self._wait_idle(deadline, busy):
+            return "pending"
+        result = (await self.redis.info("persistence")).get(status_field)
+        return "rewritten" if result == "ok" else f"failed: {command}: {status_field} {result}"
+
+    async def _wait_idle(self, deadline: float, fields: tuple[str, ...]) -> bool:
+        pause = 0.02
+        while True:
+            info = await self.redis.info("persistence")
+            if not any(int(info.get(f, 0)) for f in fields):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(pause)  # a fork and a full write: poll, backing off
+            pause = min(pause * 2, 0.5)
 
     async def chunks(self, iv_id: str, attempt: str = "") -> list[dict[str, Any]]:
         """Every stored chunk in arrival order, opened; text chunks as str, binary as bytes.
@@ -466,6 +689,9 @@ class Store:
             pipe.zadd(f"org:{static['org']}:interviews", {iv_id: now})
             for h in person_hashes:
                 pipe.sadd(f"person:{h}", iv_id)
+            epoch = epoch_of_data_key(static.get("dek", ""))
+            if epoch:
+                pipe.sadd(epoch_members_key(epoch), iv_id)  # keeps the month's KEK alive
             created = {"kind": "created"}
             pipe.xadd(key(iv_id, "events"), {"e": json.dumps(created), "t": now})
             *_, event_id = await pipe.execute()

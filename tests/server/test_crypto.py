@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
 from client.candidate import CandidateClient
+from server import identity
 from server.crypto import (
     CryptoError,
+    DataKeys,
     Keyring,
     RecordCipher,
     chunk_purpose,
+    epoch_of,
     new_data_key,
     new_master_key_line,
     rewrap,
 )
 from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, create_interview
+from server.keys import KekFiles
 from server.settings import Settings
-from server.store import Store, key
+from server.store import Store, epoch_members_key, key
 from tests.conftest import ROOT, SECRET, Hub, Org, free_port, now_ms
 
 ONE = Keyring.parse(new_master_key_line("one"))
@@ -94,8 +101,75 @@ def test_keyring_refuses_malformed_master_keys(text: str) -> None:
 
 def test_keyring_last_entry_is_current() -> None:
     """Lines or commas, comments ignored; the last key wraps new data keys."""
-    ring = Keyring.parse("# old\nk1:" + "A" * 43 + "\nk2:" + "B" * 43 + "\n")
+    ring = Keyring.parse(f"# old\n{new_master_key_line('k1')}\n{new_master_key_line('k2')}\n")
     assert ring.current == "k2" and set(ring.keys) == {"k1", "k2"}
+
+
+@pytest.mark.parametrize("key", [bytes(32), b"AB" * 16, bytes(range(15)) + bytes(17)])
+def test_keyring_refuses_keys_that_are_not_random(key: bytes) -> None:
+    """A master key whose 32 bytes take fewer than 16 distinct values ("A" * 43 is 32 zero bytes) is refused, naming the key."""
+    line = "k1:" + base64.urlsafe_b64encode(key).decode().rstrip("=")
+    with pytest.raises(CryptoError, match=r"'k1' is refused: .* distinct values"):
+        Keyring.parse(line)
+
+
+def test_data_keys_are_wrapped_under_their_months_kek(tmp_path: Path) -> None:
+    """A new data key names its month's KEK; the KEK is a 0600 file in a 0700 directory, sealed under the master key, never the data key itself; the old format still opens."""
+    ring = Keyring.parse(new_master_key_line("m1"))
+    keys = DataKeys(ring, KekFiles(tmp_path / "keys", ring))
+    stored = keys.new("iv1", "2025-03")
+    assert stored.partition(".")[2].startswith("kek-2025-03:")
+    kek_file = tmp_path / "keys" / "kek" / "2025-03.key"
+    assert kek_file.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
+    assert kek_file.read_text().startswith("m1:")
+    blob = RecordCipher(keys, "iv1", stored).seal("p", b"under a KEK")
+    # another process (a fresh cache) opens it from the file alone
+    other = DataKeys(ring, KekFiles(tmp_path / "keys", ring))
+    assert RecordCipher(other, "iv1", stored).open("p", blob) == b"under a KEK"
+    with pytest.raises(CryptoError, match="key directory"):
+        RecordCipher(ring, "iv1", stored)  # the master key alone cannot open it
+    old = new_data_key(ring, "iv2")
+    assert RecordCipher(keys, "iv2", old).open("q", RecordCipher(ring, "iv2", old).seal("q", b"x"))
+
+
+def test_processes_racing_to_make_a_kek_agree_on_one(tmp_path: Path) -> None:
+    """Many processes needing a month's KEK at once (each its own cache) end with one KEK file: every data key opens everywhere."""
+    ring = Keyring.parse(new_master_key_line("m1"))
+    barrier = threading.Barrier(8)
+
+    def make(n: int) -> tuple[str, bytes]:
+        keys = DataKeys(ring, KekFiles(tmp_path, ring))
+        barrier.wait()
+        stored = keys.new(f"iv{n}", "2025-04")
+        return stored, RecordCipher(keys, f"iv{n}", stored).seal("p", b"%d" % n)
+
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(make, range(8)))
+    assert [p.name for p in (tmp_path / "kek").iterdir() if not p.name.startswith(".")] == [
+        "2025-04.key"
+    ]
+    reader = DataKeys(ring, KekFiles(tmp_path, ring))
+    for n, (stored, blob) in enumerate(made):
+        assert RecordCipher(reader, f"iv{n}", stored).open("p", blob) == b"%d" % n
+
+
+def test_a_destroyed_kek_opens_nothing_and_an_epoch_is_never_a_path(tmp_path: Path) -> None:
+    """Once a month's KEK file is shredded, its data keys no longer open (even in a process that had it cached); an epoch read from Redis cannot name another file."""
+    ring = Keyring.parse(new_master_key_line("m1"))
+    keks = KekFiles(tmp_path, ring)
+    keys = DataKeys(ring, keks)
+    stored = keys.new("iv1", "2024-11")
+    RecordCipher(keys, "iv1", stored)  # cached in this process
+    assert keks.epochs() == ["2024-11"]
+    assert keks.destroy("2024-11") and keks.epochs() == []
+    for reader in (keys, DataKeys(ring, KekFiles(tmp_path, ring))):
+        with pytest.raises(CryptoError, match="gone"):
+            RecordCipher(reader, "iv1", stored)
+    (tmp_path / "secret.key").write_text(ring.seal_kek("2024-11", os.urandom(32)))
+    forged = stored.replace("kek-2024-11", "kek-../secret")
+    with pytest.raises(CryptoError, match="not an epoch"):
+        RecordCipher(keys, "iv1", forged)
 
 
 async def test_swapped_chunks_in_redis_are_refused(hub: Hub, store: Store, make_interview) -> None:
@@ -118,7 +192,7 @@ async def test_swapped_chunks_in_redis_are_refused(hub: Hub, store: Store, make_
 
 
 def test_rotation_command_rewraps_every_data_key(tmp_path: Path) -> None:
-    """`interview-hub keys rotate` moves data keys to the current master key; afterwards the old one is not needed."""
+    """`interview-hub keys rotate` seals the month keys under the new master key, moves an old-format data key to its month's KEK and seals masked forms kept in clear; afterwards the old master key is not needed."""
     with EmbeddedRedis(tmp_path / "redis", port=free_port()) as redis_server:
         rotate_and_read(tmp_path, redis_server)
 
@@ -126,33 +200,50 @@ def test_rotation_command_rewraps_every_data_key(tmp_path: Path) -> None:
 def rotate_and_read(tmp_path: Path, redis_server: EmbeddedRedis) -> None:
     old_line = new_master_key_line("old")
     new_line = new_master_key_line("new")
+    key_dir = tmp_path / "keys"
+    long_ago = now_ms() - 70 * 86_400_000  # made two months back, before KEKs existed
 
-    async def make() -> tuple[str, str]:
-        store = Store.from_url(redis_server.url, secret=SECRET, master_keys=old_line)
+    async def make(key_dir: Path | None, phone: str, at: int) -> tuple[str, str]:
+        store = Store.from_url(
+            redis_server.url, secret=SECRET, master_keys=old_line, key_dir=key_dir
+        )
         settings = Settings(redis_url=redis_server.url, secret=SECRET, master_keys=old_line)
         spec = InterviewSpec.from_dict(
             {
                 "org": "rotation",
-                "candidate": {"name": "R", "phone": "13700001111"},
+                "candidate": {"name": "R", "phone": phone},
                 "position": "P",
                 "questions": ["Q"],
             }
         )
-        created = await create_interview(store, settings, spec, now_ms())
-        stored = await store.redis.hget(key(created.interview_id, "meta"), "dek")
+        created = await create_interview(store, settings, spec, at)
+        iv_id = created.interview_id
+        if key_dir is None:  # as an older version stored it: the masked phone in clear
+            await store.redis.hset(key(iv_id, "meta"), "phone_masked", "137****1111")
+        stored = await store.redis.hget(key(iv_id, "meta"), "dek")
         await store.close()
-        return created.interview_id, stored
+        return iv_id, stored
 
-    iv_id, before = asyncio.run(make())
-    assert ".old:" in before
+    old_iv, before = asyncio.run(make(None, "13700001111", long_ago))
+    kek_iv, under_kek = asyncio.run(make(key_dir, "13700002222", now_ms()))
+    assert ".old:" in before and ".kek-" in under_kek
     env = {
         **os.environ,
         "REDIS_URL": redis_server.url,
         "HUB_SECRET": SECRET,
         "HUB_MASTER_KEYS": f"{old_line},{new_line}",
+        "HUB_KEY_DIR": str(key_dir),
     }
     out = subprocess.run(
-        [sys.executable, "-m", "server.cli", "--data-dir", str(tmp_path), "keys", "rotate"],
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "keys",
+            "rotate",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -160,24 +251,42 @@ def rotate_and_read(tmp_path: Path, redis_server: EmbeddedRedis) -> None:
         timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "'new'" in out.stdout and '"rewrapped": 1,' in out.stdout
+    assert "'new'" in out.stdout
+    for count in ('"rewrapped": 1,', '"current": 1,', '"keks_resealed": 1', '"masks_sealed": 1'):
+        assert count in out.stdout, out.stdout
+    assert all(p.read_text().startswith("new:") for p in (key_dir / "kek").glob("*.key"))
 
-    async def read_with_new_only() -> str:
-        store = Store.from_url(redis_server.url, master_keys=new_line)
+    async def read_with_new_only() -> list[str]:
+        store = Store.from_url(redis_server.url, master_keys=new_line, key_dir=key_dir)
         try:
-            cipher = await store.cipher(iv_id)
-            phone = await store.redis.hget(key(iv_id, "contact"), "phone")
-            return cipher.open_text("contact|phone", phone)
+            out = []
+            for iv_id in (old_iv, kek_iv):
+                meta = await store.meta(iv_id)
+                cipher = await store.cipher(iv_id)
+                phone = await store.redis.hget(key(iv_id, "contact"), "phone")
+                out += [cipher.open_text("contact|phone", phone), meta["phone_masked"]]
+                out.append(store.open_meta(iv_id, meta, "phone_masked"))
+            moved = (await store.meta(old_iv))["dek"]
+            assert f".kek-{epoch_of(long_ago)}:" in moved
+            assert old_iv in await store.redis.smembers(epoch_members_key(epoch_of(long_ago)))
+            return out
         finally:
             await store.close()
 
-    assert asyncio.run(read_with_new_only()) == "13700001111"
+    phone1, stored1, shown1, phone2, stored2, shown2 = asyncio.run(read_with_new_only())
+    assert (phone1, shown1, phone2, shown2) == (
+        "13700001111",
+        "137****1111",
+        "13700002222",
+        "137****2222",
+    )
+    assert "*" not in stored1 and "*" not in stored2  # sealed in Redis
 
 
 async def test_canaries_never_reach_redis_files_or_the_hub_log(
     hub: Hub, org: Org, redis_server: EmbeddedRedis, store: Store
 ) -> None:
-    """Canary ID number, phone, email, name and answer text go through the whole flow (answers, exit, notifications, report): 0 hits in the AOF, the RDB and the hub log."""
+    """Canary ID number, phone, their masked forms, email, name and answer text go through the whole flow (answers, exit, notifications, report): 0 hits in the AOF, the RDB and the hub log."""
     canary_id = "11010119800101" + str(now_ms() % 10_000).zfill(4)
     canary_phone = "139" + str(now_ms() % 100_000_000).zfill(8)
     canary_email = f"canary{now_ms()}@example.test"
@@ -214,6 +323,11 @@ async def test_canaries_never_reach_redis_files_or_the_hub_log(
         assert canary_text in report.text  # HR reads it in clear
         detail = await http.get(f"/api/hr/interviews/{iv_id}", headers=org.auth("admin"))
         assert canary_text in detail.text and detail.json()["candidate"] == canary_name
+        shown = detail.json()
+        assert (shown["phone"], shown["id_number"]) == (
+            identity.mask(canary_phone),
+            identity.mask(canary_id),
+        )  # HR still reads the masked forms
         # the notifications (exit reminder by SMS and e-mail) are delivered before we look
         for _ in range(100):
             sent = await http.get(
@@ -229,10 +343,14 @@ async def test_canaries_never_reach_redis_files_or_the_hub_log(
     assert any("aof" in p.name for p in files) and any(p.suffix == ".rdb" for p in files)
     canaries = [canary_id, canary_phone, canary_email, canary_text, canary_name]
     needles = [c.encode() for c in canaries] + [canary_text[:10].encode()]
+    # the masked forms too, beside the keyed hashes: 186****5432 narrows one to 10^4 phones
+    # (the log notifier names the masked phone it "sent" to in the hub's log, by design)
+    masks = [identity.mask(canary_id).encode(), identity.mask(canary_phone).encode()]
     hits = []
     for path in [*files, hub.log_path]:
         data = path.read_bytes()
         hits += [(path.name, n) for n in needles if n in data]
+        hits += [(path.name, n) for n in masks if n in data and path in files]
     assert hits == []
     aof = b"".join(p.read_bytes() for p in files if "aof" in p.name)
     assert control.encode() in aof and control.encode() in b"".join(

@@ -105,8 +105,12 @@ async def test_redis_killed_keeps_acked_chunks_with_fsync_durability(tmp_path: P
     await _stream_through_redis_restart(tmp_path, kill=True)
 
 
+# an operator's shell on a fresh machine: no Redis URL, no secret, keys beside the data
+FRESH_SHELL = ("REDIS_URL", "HUB_SECRET", "HUB_KEY_DIR")
+
+
 def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HUB_SECRET")}
+    env = {k: v for k, v in os.environ.items() if k not in FRESH_SHELL}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -135,7 +139,7 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def _cli(data_dir: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HUB_SECRET")}
+    env = {k: v for k, v in os.environ.items() if k not in FRESH_SHELL}
     out = subprocess.run(
         [sys.executable, "-m", "server.cli", "--data-dir", str(data_dir), *args],
         cwd=ROOT,

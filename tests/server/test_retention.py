@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from client.candidate import CandidateClient, JoinRefused
-from server.crypto import CryptoError
+from server.crypto import CryptoError, DataKeys, epoch_of
+from server.embedded import EmbeddedRedis
+from server.interviews import InterviewSpec, create_interview
+from server.settings import Settings
 from server.store import Store, key
 from tests.conftest import (
     MASTER_KEYS,
@@ -22,8 +29,11 @@ from tests.conftest import (
     SECRET,
     Hub,
     Org,
+    free_port,
     interview_body,
+    make_org,
     now_ms,
+    redis_binaries,
     start_hub,
 )
 
@@ -148,12 +158,15 @@ async def plant_over(store: Store, iv_id: str, days_ago: float) -> None:
     await store.redis.hset(key(iv_id, "meta"), "over_ms", str(int(now_ms() - days_ago * DAY_MS)))
 
 
-def run_cli(redis_url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    redis_url: str, tmp: Path, *args: str, **more_env: str
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "REDIS_URL": redis_url,
         "HUB_SECRET": SECRET,
         "HUB_MASTER_KEYS": MASTER_KEYS,
+        **more_env,
     }
     return subprocess.run(
         [sys.executable, "-m", "server.cli", "--data-dir", str(tmp), *args],
@@ -210,3 +223,218 @@ async def test_the_scheduled_purge_erases_without_anyone_asking(
         assert not await store.redis.exists(key(iv_id, "chunks"))
     finally:
         purging.stop()
+
+
+# --- crypto-shredding that really erases: Redis' files and backups ---------------------------
+
+WRAPPED_KEY = re.compile(rb"[0-9a-f]{8}\.(?:kek-[0-9]{4}-[0-9]{2}|[A-Za-z0-9]+):[A-Za-z0-9_-]{80}")
+
+
+def file_bytes(folder: Path) -> bytes:
+    """Everything in every file under ``folder`` (AOF parts, RDB, log), as one blob."""
+    return b"\n".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def opening(blob: bytes, iv_id: str, keys: DataKeys) -> list[str]:
+    """Every wrapped-key-looking value in ``blob`` that opens as ``iv_id``'s data key with
+    every key the hub holds (the master keyring and the KEKs in its key directory)."""
+    found = []
+    for candidate in {m.decode() for m in WRAPPED_KEY.findall(blob)}:
+        try:
+            keys.unwrap(iv_id, candidate)
+        except CryptoError:
+            continue
+        found.append(candidate)
+    return found
+
+
+async def wait_in_files(folder: Path, *needles: bytes) -> None:
+    """Until Redis has written ``needles`` to its files (appendfsync everysec)."""
+    for _ in range(200):
+        blob = file_bytes(folder)
+        if all(n in blob for n in needles):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("Redis never wrote them to its files")
+
+
+def own_redis(tmp: Path, binary: str = "") -> EmbeddedRedis:
+    """A Redis of the test's own, keeping an AOF and an RDB, its strings stored
+    uncompressed so that a byte search sees every value in the RDB parts too."""
+    server = EmbeddedRedis(tmp / "redis", port=free_port(), server_binary=binary)
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    client.config_set("rdbcompression", "no")
+    client.save()  # an RDB file exists from now on: it must be rewritten too
+    client.close()
+    return server
+
+
+async def answered(hub: Hub, token: str, text: str) -> None:
+    """The candidate answers ``text`` and leaves for good: the interview is over."""
+    async with CandidateClient(hub.ws, token, PHONE) as c:
+        await c.join()
+        await c.send_text(text)
+        await c.wait_acked()
+        await c.request_exit()
+        await c.confirm_exit()
+
+
+@pytest.mark.parametrize("binary", redis_binaries())
+async def test_after_erasure_no_file_of_redis_holds_a_key_that_opens_it(
+    binary: str, tmp_path: Path
+) -> None:
+    """After an erasure through the API, no file under Redis' data dir (AOF parts, RDB) holds the wrapped data key or the sealed records, and no wrapped key in them opens the interview with any key the hub holds; another interview's key still does."""
+    redis_server = own_redis(tmp_path, binary)
+    key_dir = tmp_path / "keys"
+    hub = start_hub(redis_server.url, tmp_path, HUB_KEY_DIR=str(key_dir))
+    store = Store.from_url(redis_server.url, master_keys=MASTER_KEYS, key_dir=key_dir)
+    try:
+        org = await make_org(hub, redis_server.url)
+        kept = (await finished_interview(hub, org, "KEPT-canary"))["interview_id"]
+        gone = (await finished_interview(hub, org, "GONE-canary"))["interview_id"]
+        gone_key = (await store.meta(gone))["dek"].encode()
+        gone_chunk = (await store.raw.xrange(key(gone, "chunks")))[0][1][b"d"]
+        kept_key = (await store.meta(kept))["dek"].encode()
+        folder = redis_server.data_dir
+        await wait_in_files(folder, gone_key, gone_chunk, kept_key)
+        assert opening(file_bytes(folder), gone, store.data_keys)  # the search finds it
+        r = await api(
+            hub, org, "admin", "POST", f"/api/hr/interviews/{gone}/erase", json={"confirm": True}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["files"] == "rewritten"
+        blob = file_bytes(folder)
+        assert gone_key not in blob and gone_chunk not in blob
+        assert opening(blob, gone, store.data_keys) == []
+        assert opening(blob, kept, store.data_keys) == [kept_key.decode()]  # still found
+        assert (await store.chunks(kept))[0]["data"] == "KEPT-canary"
+    finally:
+        await store.close()
+        hub.stop()
+        redis_server.stop()
+
+
+async def test_a_backup_opens_until_retention_destroys_its_months_key(tmp_path: Path) -> None:
+    """A copy of Redis' files taken before an erasure opens while that month's KEK exists; the purge erases the month's last interview (files rewritten) and destroys the KEK, and the copy opens no more; this month's KEK stays."""
+    redis_server = own_redis(tmp_path)
+    key_dir = tmp_path / "keys"
+    hub = start_hub(redis_server.url, tmp_path, HUB_KEY_DIR=str(key_dir))
+    store = Store.from_url(redis_server.url, master_keys=MASTER_KEYS, key_dir=key_dir)
+    settings = Settings(
+        redis_url=redis_server.url, secret=SECRET, master_keys=MASTER_KEYS, key_dir=key_dir
+    )
+    backup: EmbeddedRedis | None = None
+    try:
+        org = await make_org(hub, redis_server.url)
+        made_at = now_ms() - 40 * DAY_MS  # a month that is over
+        month = epoch_of(made_at)
+        body = {**interview_body(1), "org": org.name, "policy": {"link_ttl_s": 100 * 86_400}}
+        ids = {}
+        for name in ("erased", "purged"):
+            spec = InterviewSpec.from_dict(body)
+            created = await create_interview(store, settings, spec, made_at)
+            await answered(hub, created.token, f"{name.upper()}-canary")
+            ids[name] = created.interview_id
+        current = (await finished_interview(hub, org, "CURRENT-canary"))["interview_id"]
+        assert f".kek-{month}:" in (await store.meta(ids["erased"]))["dek"]
+        folder = redis_server.data_dir
+        purged_key = (await store.meta(ids["purged"]))["dek"].encode()
+        erased_key = (await store.meta(ids["erased"]))["dek"].encode()
+        await wait_in_files(folder, purged_key, erased_key)
+        shutil.copytree(folder, tmp_path / "backup", ignore=shutil.ignore_patterns("*.sock"))
+
+        r = await api(
+            hub,
+            org,
+            "admin",
+            "POST",
+            f"/api/hr/interviews/{ids['erased']}/erase",
+            json={"confirm": True},
+        )
+        assert r.json()["files"] == "rewritten"
+        backup = EmbeddedRedis(tmp_path / "backup", port=free_port())
+        backup.start()
+
+        async def read_backup() -> str:
+            copy = Store.from_url(backup.url, master_keys=MASTER_KEYS, key_dir=key_dir)
+            try:
+                return str((await copy.chunks(ids["erased"]))[0]["data"])
+            finally:
+                await copy.close()
+
+        assert await read_backup() == "ERASED-canary"  # the month's KEK still exists
+
+        await api(hub, org, "admin", "PUT", "/api/hr/retention", json={"days": 1})
+        await plant_over(store, ids["purged"], 2)
+        done = await asyncio.to_thread(
+            run_cli, redis_server.url, tmp_path / "data", "purge", HUB_KEY_DIR=str(key_dir)
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"erased 1: {ids['purged']}" in done.stdout
+        assert f"destroyed: {month}" in done.stdout and "redis files: rewritten" in done.stdout
+        assert not (key_dir / "kek" / f"{month}.key").exists()
+        assert (key_dir / "kek" / f"{epoch_of(now_ms())}.key").exists()
+        blob = file_bytes(folder)
+        assert purged_key not in blob and opening(blob, ids["purged"], store.data_keys) == []
+        with pytest.raises(CryptoError, match="gone"):
+            await read_backup()  # nobody holds a key that opens it any more
+        assert (await store.chunks(current))[0]["data"] == "CURRENT-canary"
+    finally:
+        await store.close()
+        hub.stop()
+        redis_server.stop()
+        if backup is not None:
+            backup.stop()
+
+
+async def test_an_erasure_stands_when_redis_refuses_to_rewrite_its_files(
+    redis_server: EmbeddedRedis, tmp_path: Path, store: Store
+) -> None:
+    """On a Redis that refuses BGREWRITEAOF and BGSAVE to the hub, erasing still erases, and the answer says the files were not rewritten."""
+    user, password = f"norewrite{now_ms()}", secrets.token_hex(16)
+    await store.redis.acl_setuser(
+        user,
+        enabled=True,
+        passwords=[f"+{password}"],
+        keys=["*"],
+        channels=["*"],
+        categories=["+@all"],
+        commands=["-bgrewriteaof", "-bgsave", "-config"],
+    )
+    url = redis_server.url.replace("redis://", f"redis://{user}:{password}@")
+    hub = start_hub(url, tmp_path)
+    try:
+        org = await make_org(hub, redis_server.url)
+        iv_id = (await finished_interview(hub, org))["interview_id"]
+        r = await api(
+            hub, org, "admin", "POST", f"/api/hr/interviews/{iv_id}/erase", json={"confirm": True}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["files"].startswith("failed: BGREWRITEAOF")
+        assert "dek" not in await store.meta(iv_id)
+        assert "files still hold the erased data" in hub.log()
+    finally:
+        hub.stop()
+        await store.redis.acl_deluser(user)
+
+
+@pytest.mark.parametrize("binary", redis_binaries())
+async def test_a_rewrite_already_running_is_waited_for_and_done_again(
+    binary: str, tmp_path: Path
+) -> None:
+    """A file rewrite that began before a deletion would keep the deleted value: the erasure waits for it and rewrites again, so the files end clean."""
+    redis_server = own_redis(tmp_path, binary)
+    store = Store.from_url(redis_server.url)
+    try:
+        await store.redis.mset({f"filler:{n}": "x" for n in range(40)})
+        await store.redis.set("doomed", "DOOMED-VALUE")
+        await store.redis.config_set("rdb-key-save-delay", "100000")  # 0.1 s a key: slow
+        await store.redis.bgrewriteaof()  # forks now, with "doomed" in its snapshot
+        await store.redis.config_set("rdb-key-save-delay", "0")  # the next forks are quick
+        await store.redis.delete("doomed")
+        assert await store.rewrite_persistence(timeout_s=120) == "rewritten"
+        assert b"DOOMED-VALUE" not in file_bytes(redis_server.data_dir)
+    finally:
+        await store.close()
+        redis_server.stop()

@@ -10,8 +10,7 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from protocol.answers import fold_text
-from server.store import Store
-from tests.conftest import ID_NUMBER, MASTER_KEYS, PHONE, SECRET, Hub, Org, interview_body
+from tests.conftest import ID_NUMBER, PHONE, Hub, Org, interview_body, keyed_store
 from tests.web.conftest import PHONE as PHONE_SCREEN
 from tests.web.conftest import new_page, no_js_errors, screenshot
 
@@ -29,7 +28,7 @@ async def create(hub: Hub, org: Org, questions: int = 3, **policy: Any) -> dict[
 
 async def stored(hub: Hub, iv_id: str) -> tuple[dict[int, str], dict[int, list[int]], str]:
     """Per question: the folded text and the stored seqs; and the interview's state."""
-    store = Store.from_url(hub.redis_url, secret=SECRET, master_keys=MASTER_KEYS)
+    store = keyed_store(hub.redis_url)
     try:
         chunks = await store.chunks(iv_id)
         state = (await store.meta(iv_id)).get("state", "")

@@ -7,14 +7,13 @@ import re
 
 from playwright.async_api import expect
 
-from server.store import Store
-from tests.conftest import MASTER_KEYS, SECRET, Hub, Org
+from tests.conftest import Hub, Org, keyed_store
 from tests.web.conftest import new_page, no_js_errors, screenshot
 from tests.web.test_candidate import candidate, create, enter, saved, stored
 
 
 async def media_entries(hub: Hub, iv_id: str) -> list[dict]:
-    store = Store.from_url(hub.redis_url, secret=SECRET, master_keys=MASTER_KEYS)
+    store = keyed_store(hub.redis_url)
     try:
         return await store.media(iv_id)
     finally:
@@ -75,7 +74,7 @@ async def test_no_camera_still_answers_by_text_and_hr_sees_why(
     await expect(page.locator("#media-status")).to_contain_text("answer in writing")
     await page.type("#answer", "text only", delay=10)
     await saved(page)
-    store = Store.from_url(hub.redis_url, secret=SECRET, master_keys=MASTER_KEYS)
+    store = keyed_store(hub.redis_url)
     try:
         events = [e for e in await store.events(iv["interview_id"]) if e["kind"] == "media"]
     finally:
