@@ -18,7 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 from protocol.answers import fold_text
 from protocol.interview import Decision
 from protocol.reasons import Reason, messages
-from server import web
+from server import anchors, web
 from server.accounts import Accounts
 from server.candidates import Caller, CandidateService, Refusal
 from server.hr import HRService
@@ -102,6 +102,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     notifier = Notifier(store, settings, providers_from(settings))
     service.after_change += [reports.on_change, notifier.on_change]
     hr = HRService(service, reports, notifier)
+    # signed checkpoints of the operation logs, anchored outside Redis (server/anchors.py)
+    checkpointer = anchors.checkpointer_for(
+        settings, store.take_unanchored, store.give_back_unanchored
+    )
+    hr.log_anchors = anchors.AnchorBook(anchors.anchor_dir(settings), checkpointer.signer.public)
     hr_api = HRApi(hr, accounts)
     monitors = MonitorHub(
         hr,
@@ -124,6 +129,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             asyncio.create_task(run_sweeper(service, settings.sweep_interval_s)),
             asyncio.create_task(notifier.run()),
             asyncio.create_task(run_purger(service, settings)),
+            asyncio.create_task(checkpointer.run()),
         ]
         try:
             yield
@@ -133,14 +139,22 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             await asyncio.gather(*background, return_exceptions=True)
             await monitors.stop()
             await hub.stop()
-            await store.close()
+            await store.close()  # waits for the log entries still being appended
+            await checkpointer.flush()  # and anchors them
 
     async def healthz(request: Request) -> Response:
         try:
             await store.redis.ping()
         except redis.exceptions.RedisError as exc:
             return JSONResponse({"status": "degraded", "redis": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok", "redis": "ok", "sockets": len(hub.connections)})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "redis": "ok",
+                "sockets": len(hub.connections),
+                "log_anchors": checkpointer.failing or "ok",
+            }
+        )
 
     async def candidate_exit(request: Request) -> Response:
         """

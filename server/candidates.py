@@ -143,10 +143,10 @@ class CandidateService:
         attempt read-only (a reset).
         """
         for _ in range(MAX_CAS_RETRIES):
-            loaded = await self.store.snapshot(iv_id)
+            loaded = await self.store.snapshot_and_log_head(iv_id)
             if loaded is None:
                 raise Refusal(Reason.LINK_INVALID)
-            snap, meta = loaded
+            snap, meta, log_head = loaded
             decision = await rule(snap, meta)
             outcome = decision.refusal or "ok"
             if not decision.changed:
@@ -169,6 +169,7 @@ class CandidateService:
                 now,
                 extra_meta=extra,
                 log=[entry],
+                log_head=log_head,
                 archive_attempt=attempt if archive else 0,
             )
             if ids is None:

@@ -72,6 +72,11 @@ class Hub:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def data_dir(self) -> Path:
+        """Its --data-dir: the log signing key and the log anchors are there by default."""
+        return self.log_path.parent / "hubdata"
+
 
 def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) -> Hub:
     port = port or free_port()
