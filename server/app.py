@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import redis.exceptions
@@ -165,6 +166,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             body = await _json_body(request)
             verified = await service.verify(body["token"], body["identity"], caller, "exit")
             iv_id = verified.interview_id
+            caller = replace(caller, proof=verified.proof)
             decision: Decision
             if body.get("confirm") is True:
                 decision = await service.confirm_exit(iv_id, None, caller)

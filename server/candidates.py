@@ -37,12 +37,14 @@ class Caller:
     device: str = ""
     actor: str = "candidate"
     role: str = "candidate"
+    proof: str = ""  # the identity proof used, masked: "phone 138****8000" (candidates)
 
 
 @dataclass(frozen=True, slots=True)
 class Verified:
     interview_id: str
     meta: dict[str, str]
+    proof: str = ""  # which identity proof passed, masked (for the operation log)
 
 
 class Refusal(Exception):
@@ -82,7 +84,10 @@ class CandidateService:
     # --- identity ---------------------------------------------------------------------
 
     async def verify(self, token: str, proof: str, caller: Caller, action: str) -> Verified:
-        """Check the link and the identity proof; raise Refusal with the reason if not."""
+        """Check the link and the identity proof; raise Refusal with the reason if not.
+
+        Log entries name the proof used, masked (``Verified.proof``; callers put it in the
+        ``Caller`` of what follows)."""
         parts = identity.split_token(token)
         meta = await self.store.meta(parts[0]) if parts else {}
         # One address guessing tokens or identities across interviews is stopped as a whole
@@ -98,6 +103,9 @@ class CandidateService:
             await self._count_ip_failure(caller)
             raise Refusal(Reason.LINK_INVALID)
         iv_id = parts[0]
+        hashes = {"id": meta.get("id_hash", ""), "phone": meta.get("phone_hash", "")}
+        matched = identity.which(self.settings.secret, proof, hashes)
+        caller = replace(caller, proof=identity.proof_label(proof, matched))
         if ip_blocked:
             await self.log(iv_id, caller, action, Reason.TOO_MANY_ATTEMPTS, org=meta.get("org"))
             raise Refusal(Reason.TOO_MANY_ATTEMPTS)
@@ -105,9 +113,7 @@ class CandidateService:
         # pass a check made before any of them was counted. A success takes it back.
         attempt = await self.store.count_failed_identity(iv_id, self.settings.identity_lockout_s)
         locked_out = attempt > self.settings.max_identity_attempts
-        ok = identity.matches(
-            self.settings.secret, proof, [meta.get("id_hash", ""), meta.get("phone_hash", "")]
-        )
+        ok = matched is not None
         refusal = sm.identity_refusal(identity_ok=ok, locked_out=locked_out)
         if refusal:
             if not ok:
@@ -115,7 +121,7 @@ class CandidateService:
             await self.log(iv_id, caller, action, refusal, org=meta.get("org"))
             raise Refusal(refusal)
         await self.store.clear_failed_identity(iv_id)
-        return Verified(iv_id, meta)
+        return Verified(iv_id, meta, caller.proof)
 
     async def _count_ip_failure(self, caller: Caller) -> None:
         if caller.ip and self.settings.max_identity_failures_per_ip:
@@ -225,6 +231,8 @@ class CandidateService:
             "ip": caller.ip,
             "device": caller.device,
         }
+        if caller.proof:
+            entry["proof"] = caller.proof
         if detail:
             entry["detail"] = detail
         return entry

@@ -40,6 +40,7 @@ from server.embedded import EmbeddedRedis
 from server.settings import Settings
 from server.store import Store, log_keys, log_scope
 from tests.conftest import (
+    ID_NUMBER,
     MASTER_KEYS,
     PHONE,
     ROOT,
@@ -200,8 +201,8 @@ async def build_logs(
     for iv_id, token, org in ivs:
         with pytest.raises(Refusal):
             await service.verify(token, "13912345678", caller, "join")
-        await service.verify(token, PHONE, caller, "join")
-        who = caller
+        verified = await service.verify(token, PHONE, caller, "join")
+        who = Caller(ip=caller.ip, device=caller.device, proof=verified.proof)
         for round_ in range(4):
             await service.join(iv_id, f"s{round_}", who)
             await service.request_exit(iv_id, f"s{round_}", who)
@@ -606,6 +607,26 @@ async def test_erasing_an_interview_keeps_its_log_verifiable(
     assert (await check(store, book, log_scope(org=meta.get("org", "default")))).ok
 
 
+async def test_candidate_entries_name_the_proof_used_masked(
+    store: Store, settings: Settings, make_interview: Any
+) -> None:
+    """A join by phone says 'phone 138****8000', one by ID card 'id 110***********1234', a wrong guess its own masked form; no full number is ever in the log."""
+    iv_id, token = await make_interview()
+    service = CandidateService(store, settings)
+    with pytest.raises(Refusal):
+        await service.verify(token, "13912345678", Caller(), "join")
+    by_phone = await service.verify(token, PHONE, Caller(), "join")
+    by_id = await service.verify(token, ID_NUMBER, Caller(), "join")
+    assert by_phone.proof == "phone 138****8000"
+    assert by_id.proof == "id 110***********1234"
+    await service.join(iv_id, "s1", Caller(proof=by_id.proof))
+    entries, _ = await store.log_chain(log_scope(iv_id))
+    proofs = [json.loads(e["e"]).get("proof") for e in entries]
+    assert proofs == ["phone 139****5678", "id 110***********1234"]
+    text = json.dumps(entries)
+    assert PHONE not in text and ID_NUMBER not in text and "13912345678" not in text
+
+
 # --- through a running hub: its checkpoints, the HR API and the command line ----------------
 
 
@@ -682,6 +703,8 @@ async def test_the_hubs_log_is_anchored_and_a_cut_a_deletion_and_a_transplant_ar
         assert all(Checkpoint.from_json(cp).holds(public) for cp in proof["checkpoints"])
         printed = hub_cli(hub, "log", "public-key")
         assert printed.returncode == 0 and proof["public_key"] in printed.stdout
+        joined = [json.loads(e["e"]) for e in proof["entries"] if '"join"' in e["e"]]
+        assert joined[0]["proof"] == "phone 138****8000"
         cli = hub_cli(hub, "log", "verify", iv)
         assert cli.returncode == 0 and f"{scope}: ok ({n} entries, {n} anchored)" in cli.stdout
 
@@ -751,3 +774,36 @@ async def test_verify_without_any_checkpoint_says_so_and_fails(
     )
     assert cli.returncode == 1 and f"iv:{iv_id}: ok (1 entries, 0 anchored" in cli.stdout
     assert "no signed checkpoint" in cli.stdout
+
+
+async def test_hr_logins_record_their_device(hub: Hub, fresh_org: Org) -> None:
+    """A login's entry in the organisation log has the browser's user agent, like candidate entries."""
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        user = fresh_org.users["admin"]
+        r = await http.post(
+            "/api/hr/login",
+            json={"username": user, "password": "pw-" + user},
+            headers={"User-Agent": "Mozilla/5.0 (HR laptop)"},
+        )
+        assert r.status_code == 200
+        entries = (
+            await http.get("/api/hr/log?action=login", headers=fresh_org.auth("admin"))
+        ).json()
+    entries = entries["entries"] if isinstance(entries, dict) else entries
+    assert any(e["device"] == "Mozilla/5.0 (HR laptop)" for e in entries)
+    assert all(e["device"] for e in entries)  # the fixture's logins too (httpx's agent)
+
+
+async def test_the_http_fallback_logs_the_proof_too(
+    hub: Hub, make_interview: Any, store: Store
+) -> None:
+    """An exit through POST /api/candidate/exit logs which proof was used, masked."""
+    iv_id, token = await make_interview()
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.post(
+            "/api/candidate/exit", json={"token": token, "identity": ID_NUMBER, "confirm": True}
+        )
+    assert r.status_code == 409  # not in progress: refused, and logged
+    entries, _ = await store.log_chain(log_scope(iv_id))
+    last = json.loads(entries[-1]["e"])
+    assert last["action"] == "exit" and last["proof"] == "id 110***********1234"
