@@ -336,6 +336,9 @@ class Checkpointer:
         try:
             made = [self.signer.checkpoint(scope, head, now) for scope, head in heads.items()]
             await asyncio.to_thread(self.files.append, [cp.line() for cp in made], now)
+        except asyncio.CancelledError:
+            self.give_back(heads)  # stopping: the final round (flush) anchors them
+            raise
         except Exception as exc:
             self.give_back(heads)  # the next round anchors them (or newer heads)
             if not self.failing:

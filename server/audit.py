@@ -222,7 +222,9 @@ def verify(
             return bad(count, anchor.id, "missing_tail", detail)
         entry = entries[anchor.n - 1]
         if entry["id"] != anchor.id or not hmac.compare_digest(entry["m"], anchor.mac):
-            return bad(anchor.n - 1, entry["id"], "anchor_mismatch", f"entry {anchor.n}")
+            # genuine entries, but not the ones anchored: the log was cut and written on
+            detail = f"entry {anchor.n} was {anchor.id}; entries after {anchored} were replaced"
+            return bad(anchor.n - 1, entry["id"], "anchor_mismatch", detail)
         anchored = max(anchored, anchor.n)
     if bad_anchors:
         return bad(-1, "", "bad_anchor", f"{bad_anchors} checkpoint(s)")

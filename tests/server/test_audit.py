@@ -807,3 +807,29 @@ async def test_the_http_fallback_logs_the_proof_too(
     entries, _ = await store.log_chain(log_scope(iv_id))
     last = json.loads(entries[-1]["e"])
     assert last["action"] == "exit" and last["proof"] == "id 110***********1234"
+
+
+async def test_a_cut_log_written_on_by_the_hub_is_still_caught(
+    store: Store, make_interview: Any, tmp_path: Path
+) -> None:
+    """Cutting a log and letting the hub write on at the same positions (anchored anew) is caught by the older checkpoint: every checkpoint is checked, not only the newest."""
+    iv_id, _ = await make_interview()
+    scope = log_scope(iv_id)
+    checkpointer = Checkpointer(store.take_unanchored, store.give_back_unanchored, SIGNER, tmp_path)
+    for i in range(5):
+        await store.log(iv_id, {"action": "original", "i": i}, now_ms())
+    await checkpointer.round()
+    entries, _ = await store.log_chain(scope)
+    rows = [(e["id"], {k: v for k, v in e.items() if k != "id"}) for e in entries]
+    await write(store, scope, rows[:3], head_of(rows[:3]))
+    for i in range(3):  # the hub goes on from the head it finds
+        await store.log(iv_id, {"action": "later", "i": i}, now_ms())
+    await checkpointer.round()
+    book = AnchorBook(tmp_path, SIGNER.public).refresh()
+    checkpoints, _ = book.of(scope)
+    assert [c.n for c in checkpoints] == [5, 6]
+    entries, head = await store.log_chain(scope)
+    newest_only = verify(store.log_key, scope, entries, head, checkpoints[-1:])
+    assert newest_only.ok  # the newest checkpoint alone is satisfied by the new entries
+    verdict = await check(store, book, scope)
+    assert not verdict.ok and verdict.problem == "anchor_mismatch" and verdict.first_bad == 4
