@@ -622,7 +622,9 @@ class Store:
         scopes = []
         for pattern, kind in (("{iv:*}:log", "iv"), ("{org:*}:log", "org")):
             async for name in self.redis.scan_iter(match=pattern, count=1000):
-                scopes.append(f"{kind}:{name[len(kind) + 2 : -len('}:log')]}")
+                inner = name[len(kind) + 2 : -len("}:log")]
+                if "}" not in inner:  # not some other key that happens to end in ":log"
+                    scopes.append(f"{kind}:{inner}")
         return sorted(set(scopes))
 
     async def after_apply(
