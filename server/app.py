@@ -6,6 +6,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import redis.exceptions
@@ -17,7 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 from protocol.answers import fold_text
 from protocol.interview import Decision
 from protocol.reasons import Reason, messages
-from server import web
+from server import anchors, web
 from server.accounts import Accounts
 from server.candidates import Caller, CandidateService, Refusal
 from server.hr import HRService
@@ -104,6 +105,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     notifier = Notifier(store, settings, providers_from(settings))
     service.after_change += [reports.on_change, notifier.on_change]
     hr = HRService(service, reports, notifier)
+    # signed checkpoints of the operation logs, anchored outside Redis (server/anchors.py)
+    checkpointer = anchors.checkpointer_for(
+        settings, store.take_unanchored, store.give_back_unanchored
+    )
+    hr.log_anchors = anchors.AnchorBook(anchors.anchor_dir(settings), checkpointer.signer.public)
     hr_api = HRApi(hr, accounts)
     monitors = MonitorHub(
         hr,
@@ -126,12 +132,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         supervisor.start("sweeper", lambda: run_sweeper(service, sweep_s, hub.hub_id))
         supervisor.start("notifications", notifier.run)
         supervisor.start("retention", lambda: run_purger(service, settings))
+        supervisor.start("log-checkpoints", checkpointer.run)
         try:
             yield
         finally:
             await monitors.stop()
-            await hub.stop()  # stops every supervised task
-            await store.close()
+            await hub.stop()
+            await store.close()  # waits for the log entries still being appended
+            await checkpointer.flush()  # and anchors them
 
     async def health(request: Request, *, ready: bool) -> Response:
         """Liveness (/healthz): Redis answers and every background task is running.
@@ -146,6 +154,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         if ready:
             body["lease"] = "held" if hub.lease_held else "lapsed"
             ok = ok and hub.lease_held
+        body["log_anchors"] = checkpointer.failing or "ok"
         if not ok:
             body["status"] = "degraded"
         return JSONResponse(body, status_code=200 if ok else 503)
@@ -165,6 +174,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             body = await _json_body(request)
             verified = await service.verify(body["token"], body["identity"], caller, "exit")
             iv_id = verified.interview_id
+            caller = replace(caller, proof=verified.proof)
             decision: Decision
             if body.get("confirm") is True:
                 decision = await service.confirm_exit(iv_id, None, caller)

@@ -1,39 +1,145 @@
-"""The tamper-evident operation log: how links are made, and how a chain is checked.
+"""The operation log's integrity: how entries are sealed, and how a log is checked.
 
-Every log stream (one per interview, one per organisation) is a chain: each entry holds
-``p``, the link before it, and ``h``, its own link,
+There is one log per interview (scope ``iv:<id>``) and one per organisation
+(``org:<org>``), each a Redis stream. Every entry holds its JSON body ``e``, its time
+``t`` (ms), its position ``n`` (1, 2, ...) and ``m``, a MAC computed **on the hub**:
 
-    h = sha1(outer ‖ sha1(inner ‖ p ‖ "\\n" ‖ t ‖ "\\n" ‖ e))
+    m = HMAC-SHA256(log key, JSON [VERSION, scope, n, stream id, t, e, previous m])
 
-where ``inner``/``outer`` are the hub secret XOR the HMAC pads (an HMAC-SHA1 construction;
-SHA-1 is the hash Redis scripts have, and as a keyed MAC it is not open to collision
-attacks). The last link is kept beside the stream as its head. An edited, removed,
-inserted, reordered or cut entry breaks the chain or no longer meets the head, and
-rewriting the whole chain needs the secret, which is never stored in Redis.
+The log key is derived from the hub secret and never leaves the hub: Redis receives the
+finished entries only (not the key, not HMAC pads), so nobody who can read or write Redis,
+or watch what it is sent (``MONITOR``), can make a MAC. Because the MAC covers the scope,
+the position, the stream id and the MAC before it, an entry that is edited, forged,
+re-added under another id, moved, or copied from another log fails, and so does every
+entry after a removed or inserted one.
+
+Beside the stream is its head ``"<n> <id> <m>"``, which appends compare-and-set. The head
+itself proves nothing (anyone who can write Redis can move it back to an earlier genuine
+entry, or delete log and head together): cutting the tail or deleting a log is caught by
+the signed checkpoints that every hub anchors outside Redis (server/anchors.py), which
+``verify`` takes as its last argument.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+import hmac
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-GENESIS = "genesis"
+VERSION = "ih-log/2"
+# Domain separation: identity hashes are HMAC(secret, normalised number), which is only
+# upper-case letters and digits, so it can never equal this label.
+KEY_LABEL = b"interview-hub/operation-log/mac-key/v2"
 
 
 @dataclass(frozen=True, slots=True)
 class LogKey:
-    inner: bytes
-    outer: bytes
+    """The MAC key of the operation logs (kept out of reprs, so out of tracebacks)."""
+
+    key: bytes = field(repr=False)
 
     @classmethod
     def from_secret(cls, secret: str) -> LogKey:
-        key = hashlib.sha256(("oplog:" + secret).encode()).digest().ljust(64, b"\0")
-        return cls(bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key))
+        return cls(hmac.new(secret.encode(), KEY_LABEL, hashlib.sha256).digest())
 
-    def link(self, prev: str, t: str, e: str) -> str:
-        inner = hashlib.sha1(self.inner + f"{prev}\n{t}\n{e}".encode()).hexdigest()
-        return hashlib.sha1(self.outer + inner.encode()).hexdigest()
+    def mac(self, scope: str, n: int, entry_id: str, t: str, body: str, prev: str) -> str:
+        message = json.dumps(
+            [VERSION, scope, n, entry_id, t, body, prev], ensure_ascii=False, separators=(",", ":")
+        )
+        return hmac.new(self.key, message.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The last entry of a log as its head key holds it; ``raw`` is what is compared."""
+
+    n: int = 0
+    id: str = "0-0"
+    mac: str = ""
+    raw: str = ""
+
+    @classmethod
+    def of(cls, n: int, entry_id: str, mac: str) -> Head:
+        return cls(n, entry_id, mac, f"{n} {entry_id} {mac}")
+
+    @classmethod
+    def decode(cls, raw: str | None) -> Head:
+        """The head as stored; one that does not parse (someone wrote it) chains from the
+        start, so the log fails verification instead of blocking the hub."""
+        if not raw:
+            return cls()
+        parts = raw.split(" ")
+        if len(parts) == 3 and parts[0].isdigit() and _stream_id(parts[1]) is not None:
+            return cls(int(parts[0]), parts[1], parts[2], raw)
+        return cls(raw=raw)
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """One entry ready for XADD with its explicit id."""
+
+    id: str
+    t: str
+    n: int
+    e: str
+    m: str
+
+    def fields(self) -> list[str]:
+        return [self.id, self.t, str(self.n), self.e, self.m]
+
+
+def _stream_id(value: str) -> tuple[int, int] | None:
+    ms, dash, seq = value.partition("-")
+    if not dash or not ms.isdigit() or not seq.isdigit():
+        return None
+    return int(ms), int(seq)
+
+
+def next_id(after: str, now: int) -> str:
+    """A stream id above ``after``: ``<now>-0``, or the same millisecond's next one when
+    the clock is not past it (ids always grow, so they can be covered by the MAC)."""
+    ms, seq = _stream_id(after) or (0, 0)
+    return f"{now}-0" if now > ms else f"{ms}-{seq + 1}"
+
+
+def later_id(a: str, b: str) -> str:
+    return a if (_stream_id(a) or (0, 0)) >= (_stream_id(b) or (0, 0)) else b
+
+
+def seal(
+    key: LogKey, scope: str, head: Head, entries: Iterable[tuple[str, int]], floor: str = "0-0"
+) -> tuple[list[Sealed], Head]:
+    """Chain ``entries`` (JSON body, time ms) after ``head``; ids above ``floor`` too (the
+    stream's last id, when someone added entries the head does not know)."""
+    out: list[Sealed] = []
+    n, last, prev = head.n, later_id(head.id, floor), head.mac
+    for body, now in entries:
+        n += 1
+        entry_id = next_id(last, now)
+        mac = key.mac(scope, n, entry_id, str(now), body, prev)
+        out.append(Sealed(entry_id, str(now), n, body, mac))
+        last, prev = entry_id, mac
+    return out, (Head.of(n, last, prev) if out else head)
+
+
+def body(entry: dict[str, Any]) -> str:
+    """An entry's JSON as stored (compact, UTF-8 kept)."""
+    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+
+
+class Anchor(Protocol):
+    """What a verified checkpoint says (server/anchors.py): entry ``n`` of the log is
+    ``id`` with MAC ``mac``."""
+
+    @property
+    def n(self) -> int: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def mac(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +149,8 @@ class Verdict:
     first_bad: int = -1  # index of the first entry that does not hold (-1: none)
     first_bad_id: str = ""
     reason: str = ""
+    problem: str = ""  # a stable code for ``reason`` (see PROBLEMS)
+    anchored: int = 0  # entries pinned by a signed checkpoint (the rest are newer)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,23 +159,81 @@ class Verdict:
             "first_bad": self.first_bad,
             "first_bad_id": self.first_bad_id,
             "reason": self.reason,
+            "problem": self.problem,
+            "anchored": self.anchored,
         }
 
 
-def verify(key: LogKey, entries: list[dict[str, str]], head: str | None) -> Verdict:
-    """Check a chain: ``entries`` as stored ({id, e, t, p, h}), oldest first."""
-    prev = GENESIS
+PROBLEMS = {
+    "old_format": "written before entries were sealed on the hub (not verifiable)",
+    "malformed": "fields missing or not numbers",
+    "out_of_place": "its position is not where it stands (an entry before it was removed or "
+    "inserted, or entries were swapped)",
+    "mac": "its MAC does not hold: edited, forged, re-added under another id, or copied "
+    "from another log",
+    "no_head": "the head is missing",
+    "head": "the head does not name the last entry (entries cut, or the head moved)",
+    "anchor_mismatch": "a signed checkpoint names another entry here",
+    "missing_tail": "entries that a signed checkpoint anchors are gone",
+    "missing_log": "the log is gone, but signed checkpoints anchor entries of it",
+    "bad_anchor": "a checkpoint for this log does not verify with the public key",
+}
+
+
+def verify(
+    key: LogKey,
+    scope: str,
+    entries: Sequence[dict[str, str]],
+    head: str | None,
+    anchors: Iterable[Anchor] = (),
+    bad_anchors: int = 0,
+) -> Verdict:
+    """Check a log: ``entries`` as stored ({id, e, t, n, m}), oldest first, its head, and
+    the signed checkpoints of its scope (already checked against the public key;
+    ``bad_anchors`` counts those that were not)."""
+    count = len(entries)
+
+    def bad(i: int, entry_id: str, problem: str, detail: str = "") -> Verdict:
+        reason = PROBLEMS[problem] + (f" ({detail})" if detail else "")
+        return Verdict(False, count, i, entry_id, reason, problem, anchored)
+
+    pinned = sorted(anchors, key=lambda a: a.n)
+    anchored = 0
+    prev = ""
     for i, entry in enumerate(entries):
-        if entry.get("p") != prev:
-            return Verdict(
-                False, len(entries), i, entry.get("id", ""), "does not follow the entry before"
-            )
-        if key.link(prev, entry.get("t", ""), entry.get("e", "")) != entry.get("h"):
-            return Verdict(False, len(entries), i, entry.get("id", ""), "content or link altered")
-        prev = entry["h"]
-    if (head or GENESIS) != prev:
-        at = len(entries)
-        return Verdict(
-            False, len(entries), at, "", "entries missing at the end (the head is further on)"
-        )
-    return Verdict(True, len(entries))
+        entry_id = entry.get("id", "")
+        if "m" not in entry and "h" in entry:
+            return bad(i, entry_id, "old_format")
+        n, t = entry.get("n", ""), entry.get("t", "")
+        if not n.isdigit() or not t.isdigit() or "e" not in entry or "m" not in entry:
+            return bad(i, entry_id, "malformed")
+        if int(n) != i + 1:
+            return bad(i, entry_id, "out_of_place", f"it says entry {n}, it stands at {i + 1}")
+        if not hmac.compare_digest(
+            key.mac(scope, i + 1, entry_id, t, entry["e"], prev), entry["m"]
+        ):
+            return bad(i, entry_id, "mac")
+        prev = entry["m"]
+    for anchor in pinned:
+        if anchor.n > count:
+            detail = f"the log ends at entry {count}; entry {anchor.n} ({anchor.id}) was anchored"
+            if not count and not head:
+                return bad(0, anchor.id, "missing_log", detail)
+            return bad(count, anchor.id, "missing_tail", detail)
+        entry = entries[anchor.n - 1]
+        if entry["id"] != anchor.id or not hmac.compare_digest(entry["m"], anchor.mac):
+            # genuine entries, but not the ones anchored: the log was cut and written on
+            detail = f"entry {anchor.n} was {anchor.id}; entries after {anchored} were replaced"
+            return bad(anchor.n - 1, entry["id"], "anchor_mismatch", detail)
+        anchored = max(anchored, anchor.n)
+    if bad_anchors:
+        return bad(-1, "", "bad_anchor", f"{bad_anchors} checkpoint(s)")
+    last = entries[-1] if entries else None
+    expected = Head.of(count, last["id"], last["m"]).raw if last else ""
+    if (head or "") != expected:
+        if head is None and last:
+            return bad(count, "", "no_head")
+        told = Head.decode(head)
+        detail = f"it names entry {told.n} ({told.id}); the log has {count}"
+        return bad(count if told.n > count else max(told.n, 0), told.id, "head", detail)
+    return Verdict(True, count, anchored=anchored)

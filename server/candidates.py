@@ -38,12 +38,14 @@ class Caller:
     device: str = ""
     actor: str = "candidate"
     role: str = "candidate"
+    proof: str = ""  # the identity proof used, masked: "phone 138****8000" (candidates)
 
 
 @dataclass(frozen=True, slots=True)
 class Verified:
     interview_id: str
     meta: dict[str, str]
+    proof: str = ""  # which identity proof passed, masked (for the operation log)
 
 
 class Refusal(Exception):
@@ -83,7 +85,10 @@ class CandidateService:
     # --- identity ---------------------------------------------------------------------
 
     async def verify(self, token: str, proof: str, caller: Caller, action: str) -> Verified:
-        """Check the link and the identity proof; raise Refusal with the reason if not."""
+        """Check the link and the identity proof; raise Refusal with the reason if not.
+
+        Log entries name the proof used, masked (``Verified.proof``; callers put it in the
+        ``Caller`` of what follows)."""
         parts = identity.split_token(token)
         meta = await self.store.meta(parts[0]) if parts else {}
         # One address guessing tokens or identities across interviews is stopped as a whole
@@ -99,6 +104,9 @@ class CandidateService:
             await self._count_ip_failure(caller)
             raise Refusal(Reason.LINK_INVALID)
         iv_id = parts[0]
+        hashes = {"id": meta.get("id_hash", ""), "phone": meta.get("phone_hash", "")}
+        matched = identity.which(self.settings.secret, proof, hashes)
+        caller = replace(caller, proof=identity.proof_label(proof, matched))
         if ip_blocked:
             await self.log(iv_id, caller, action, Reason.TOO_MANY_ATTEMPTS, org=meta.get("org"))
             raise Refusal(Reason.TOO_MANY_ATTEMPTS)
@@ -106,9 +114,7 @@ class CandidateService:
         # pass a check made before any of them was counted. A success takes it back.
         attempt = await self.store.count_failed_identity(iv_id, self.settings.identity_lockout_s)
         locked_out = attempt > self.settings.max_identity_attempts
-        ok = identity.matches(
-            self.settings.secret, proof, [meta.get("id_hash", ""), meta.get("phone_hash", "")]
-        )
+        ok = matched is not None
         refusal = sm.identity_refusal(identity_ok=ok, locked_out=locked_out)
         if refusal:
             if not ok:
@@ -116,7 +122,7 @@ class CandidateService:
             await self.log(iv_id, caller, action, refusal, org=meta.get("org"))
             raise Refusal(refusal)
         await self.store.clear_failed_identity(iv_id)
-        return Verified(iv_id, meta)
+        return Verified(iv_id, meta, caller.proof)
 
     async def _count_ip_failure(self, caller: Caller) -> None:
         if caller.ip and self.settings.max_identity_failures_per_ip:
@@ -144,10 +150,10 @@ class CandidateService:
         attempt read-only (a reset).
         """
         for _ in range(MAX_CAS_RETRIES):
-            loaded = await self.store.snapshot(iv_id)
+            loaded = await self.store.snapshot_and_log_head(iv_id)
             if loaded is None:
                 raise Refusal(Reason.LINK_INVALID)
-            snap, meta = loaded
+            snap, meta, log_head = loaded
             decision = await rule(snap, meta)
             outcome = decision.refusal or "ok"
             if not decision.changed:
@@ -170,6 +176,7 @@ class CandidateService:
                 now,
                 extra_meta=extra,
                 log=[entry],
+                log_head=log_head,
                 archive_attempt=attempt if archive else 0,
             )
             if ids is None:
@@ -225,6 +232,8 @@ class CandidateService:
             "ip": caller.ip,
             "device": caller.device,
         }
+        if caller.proof:
+            entry["proof"] = caller.proof
         if detail:
             entry["detail"] = detail
         return entry

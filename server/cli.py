@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from protocol.answers import fold_text
+from server import anchors
 from server.crypto import Keyring, new_master_key_line
 from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, SpecError, create_interview
@@ -82,6 +83,8 @@ async def open_store(url: str, settings: Settings | None = None) -> AsyncIterato
         yield store
     finally:
         await store.close()
+        if settings is not None:  # what the command appended to the logs is anchored too
+            await anchors.anchor_now(settings, store.take_unanchored, store.give_back_unanchored)
 
 
 def fmt_ms(ms: int) -> str:
@@ -341,36 +344,87 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_log_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Check logs (MACs, positions, ids, heads) against the signed checkpoints; exit 0 only
+    when every one holds."""
     from server.audit import verify
-    from server.store import key, org_log_keys
+    from server.store import log_scope
+
+    try:
+        public = _log_public_key(args, settings)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    place = Path(args.anchors) if args.anchors else anchors.anchor_dir(settings)
+    if args.interview_id:
+        wanted = [log_scope(args.interview_id)]
+    elif args.org:
+        wanted = [log_scope(org=args.org)]
+    else:
+        wanted = []  # every log in Redis, and every log the checkpoints know
+    book = anchors.AnchorBook(place, public, wanted[0] if len(wanted) == 1 else "").refresh()
 
     async def run(url: str) -> list[tuple[str, Any]]:
         async with open_store(url, settings) as store:
-            if args.interview_id:
-                streams = [(args.interview_id, key(args.interview_id, "log"))]
-            elif args.org:
-                streams = [(f"org {args.org}", org_log_keys(args.org)[0])]
-            else:
-                streams = [(i, key(i, "log")) for i in await store.interview_ids()]
+            scopes = wanted or sorted(
+                {*await store.log_scopes(), *book.scopes()}
+                | {log_scope(i) for i in await store.interview_ids()}
+            )
             out = []
-            for name, stream in streams:
-                entries, head = await store.log_chain(stream)
-                out.append((name, verify(store.log_key, entries, head)))
+            for scope in scopes:
+                entries, head = await store.log_chain(scope)
+                checkpoints, bad = book.of(scope)
+                out.append((scope, verify(store.log_key, scope, entries, head, checkpoints, bad)))
             return out
 
     with redis_for(settings) as url:
         results = asyncio.run(run(url))
-    bad = 0
-    for name, verdict in results:
-        if verdict.ok:
-            print(f"{name}: ok ({verdict.entries} entries)")
-        else:
-            bad += 1
-            print(
-                f"{name}: BROKEN at entry {verdict.first_bad} {verdict.first_bad_id}: "
-                f"{verdict.reason}"
+    failed = 0
+    for scope, v in results:
+        if v.ok:
+            newer = (
+                f", {v.entries - v.anchored} after the last checkpoint"
+                if v.anchored < v.entries
+                else ""
             )
-    return 1 if bad else 0
+            print(f"{scope}: ok ({v.entries} entries, {v.anchored} anchored{newer})")
+            continue
+        failed += 1
+        where = (
+            f"index {v.first_bad} (id {v.first_bad_id or '-'})" if v.first_bad >= 0 else "anchors"
+        )
+        print(f"{scope}: BROKEN at {where}: {v.reason}")
+    for problem in book.problems:
+        print(f"anchors: {problem}")
+    if public is None and not book.empty:
+        print("anchors: no signing key to check them with (see --public-key)")
+    unanchored = book.empty and any(v.entries for _, v in results)
+    if unanchored:
+        print(
+            f"anchors: no signed checkpoint in {place}: a cut or deleted log cannot be "
+            "detected without them (HUB_LOG_ANCHOR_DIR, --anchors)"
+        )
+    return 1 if failed or book.problems or unanchored else 0
+
+
+def _log_public_key(args: argparse.Namespace, settings: Settings) -> Any:
+    if getattr(args, "public_key", None):
+        return anchors.load_public_key(Path(args.public_key).read_bytes())
+    private = anchors.load_signing_key(anchors.signing_key_file(settings), create=False)
+    return private.public_key() if private is not None else None
+
+
+def cmd_log_public_key(args: argparse.Namespace, settings: Settings) -> int:
+    path = anchors.signing_key_file(settings)
+    private = anchors.load_signing_key(path, create=False)
+    if private is None:
+        print(
+            f"error: no log signing key in {path} (a hub makes it on first start)", file=sys.stderr
+        )
+        return 1
+    public = private.public_key()
+    print(f"# interview-hub log checkpoint key, kid {anchors.key_id(public)}")
+    print(anchors.public_key_pem(public), end="")
+    return 0
 
 
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
@@ -502,11 +556,28 @@ def build_parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("log", help="the operation log")
     log_sub = logs.add_subparsers(dest="log_command", required=True)
     check = log_sub.add_parser(
-        "verify", help="check the hash chain of an interview's log (or an org's, or all)"
+        "verify",
+        help="check an interview's log (or an org's, or all) against the signed checkpoints",
     )
     check.add_argument("interview_id", nargs="?")
     check.add_argument("--org", help="check this organisation's log instead")
+    check.add_argument(
+        "--all",
+        action="store_true",
+        help="every log in Redis and every log the checkpoints know (the default)",
+    )
+    check.add_argument(
+        "--anchors",
+        help="checkpoints: a directory of JSONL files or one file (default: HUB_LOG_ANCHOR_DIR)",
+    )
+    check.add_argument(
+        "--public-key", help="PEM file of the key to check them with (default: the signing key's)"
+    )
     check.set_defaults(func=cmd_log_verify)
+    public_key = log_sub.add_parser(
+        "public-key", help="print the key that checks the log checkpoints (PEM)"
+    )
+    public_key.set_defaults(func=cmd_log_public_key)
 
     purge = sub.add_parser("purge", help="erase every interview whose retention ran out")
     purge.add_argument("--dry-run", action="store_true", help="list them, erase nothing")

@@ -16,11 +16,12 @@ from protocol.permissions import Permission, refusal
 from protocol.reasons import Reason
 from server import audit, identity
 from server.accounts import Principal
+from server.anchors import AnchorBook, Checkpoint, public_key_pem
 from server.candidates import Caller, CandidateService, Refusal, next_action
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.notify import Notifier
 from server.reports import Reports
-from server.store import Store, key, snapshot_from_hash
+from server.store import Store, log_scope, snapshot_from_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,9 @@ class HRService:
         self.store: Store = candidates.store
         self.settings = candidates.settings
         self.clock = candidates.clock
+        # the signed checkpoints the logs are verified against (set by the app)
+        self.log_anchors: AnchorBook | None = None
+        self._anchors_read = asyncio.Lock()
 
     # --- checks -------------------------------------------------------------------------
 
@@ -163,14 +167,33 @@ class HRService:
         return _filter(await self.store.oplog(iv_id), action, since_ms, until_ms)
 
     async def verify_log(self, req: Request, iv_id: str, export: bool = False) -> dict[str, Any]:
-        """Check the interview's log chain; with ``export``, the entries and head as proof."""
+        """Check the interview's log (MACs, positions, ids, head) against the signed
+        checkpoints; with ``export``, the entries, head and checkpoints as proof."""
         await self.require(req, Permission.LOG_VIEW, "log_verify", iv_id)
         await self.interview_meta(req, iv_id)
-        entries, head = await self.store.log_chain(key(iv_id, "log"))
-        result = audit.verify(self.store.log_key, entries, head).to_json()
+        scope = log_scope(iv_id)
+        entries, head = await self.store.log_chain(scope)
+        checkpoints, bad = await self._checkpoints(scope)
+        result = audit.verify(self.store.log_key, scope, entries, head, checkpoints, bad).to_json()
         if export:
-            result.update(interview_id=iv_id, head=head, entries=entries)
+            book = self.log_anchors
+            result.update(
+                interview_id=iv_id,
+                scope=scope,
+                head=head,
+                entries=entries,
+                checkpoints=[cp.to_json() for cp in checkpoints],
+                public_key=public_key_pem(book.public) if book and book.public else "",
+            )
         return result
+
+    async def _checkpoints(self, scope: str) -> tuple[list[Checkpoint], int]:
+        book = self.log_anchors
+        if book is None:
+            return [], 0
+        async with self._anchors_read:  # one reader of the book at a time
+            await asyncio.to_thread(book.refresh)
+            return book.of(scope)
 
     async def org_log(
         self, req: Request, action: str = "", since_ms: int = 0, until_ms: int = 0

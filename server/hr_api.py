@@ -140,6 +140,7 @@ class HRApi:
         summary: "Log in; returns a session token and sets the ih_session cookie."
         """
         ip = self.ip(request)
+        device = request.headers.get("user-agent", "")[:256]
         settings = self.hr.settings
         limit = settings.max_login_failures_per_ip
         data: dict[str, Any] = {}
@@ -156,9 +157,9 @@ class HRApi:
             if exc.reason == Reason.LOGIN_FAILED:
                 user = await self.accounts.user(str(data.get("username", ""))[:100])
                 if user:
-                    await self._log(user["org"], name, "", ip, "login", "login_failed")
+                    await self._log(user["org"], name, "", ip, "login", "login_failed", device)
             return refusal_json(exc.reason)
-        await self._log(p.org, p.user, p.role, ip, "login", "ok")
+        await self._log(p.org, p.user, p.role, ip, "login", "ok", device)
         response = JSONResponse(
             {
                 "token": token,
@@ -181,7 +182,7 @@ class HRApi:
         return response
 
     async def _log(
-        self, org: str, user: str, role: str, ip: str, action: str, outcome: str
+        self, org: str, user: str, role: str, ip: str, action: str, outcome: str, device: str
     ) -> None:
         entry = {
             "action": action,
@@ -189,7 +190,7 @@ class HRApi:
             "actor": user,
             "role": role,
             "ip": ip,
-            "device": "",
+            "device": device,
             "interview_id": "",
         }
         await self.store.log_org(org, entry, self.hr.clock())
@@ -201,7 +202,7 @@ class HRApi:
         p = req.principal
         await self.accounts.logout(p.session)
         await self.store.publish_control({"hr_session": p.session, "kind": "logout"})
-        await self._log(p.org, p.user, p.role, req.ip, "logout", "ok")
+        await self._log(p.org, p.user, p.role, req.ip, "logout", "ok", req.device)
         response = JSONResponse({"ok": True})
         response.delete_cookie(COOKIE)
         return response
@@ -435,7 +436,7 @@ class HRApi:
         await self.accounts.set_role_permissions(req.principal.org, role, perms)
         await self.store.publish_control({"org": req.principal.org, "kind": "roles"})
         p = req.principal
-        await self._log(p.org, p.user, p.role, req.ip, f"role_change:{role}", "ok")
+        await self._log(p.org, p.user, p.role, req.ip, f"role_change:{role}", "ok", req.device)
         return JSONResponse({"roles": await self.accounts.role_table(p.org)})
 
     async def users(self, request: Request, req: HRRequest) -> Response:
@@ -462,7 +463,9 @@ class HRApi:
             roles,
             self.hr.clock(),
         )
-        await self._log(p.org, p.user, p.role, req.ip, f"user_add:{data.get('username')}", "ok")
+        await self._log(
+            p.org, p.user, p.role, req.ip, f"user_add:{data.get('username')}", "ok", req.device
+        )
         return JSONResponse({"ok": True}, status_code=201)
 
     async def set_user_roles(self, request: Request, req: HRRequest) -> Response:
@@ -478,7 +481,7 @@ class HRApi:
         p = req.principal
         await self.accounts.set_user_roles(p.org, name, roles)
         await self.store.publish_control({"user": name, "kind": "roles"})
-        await self._log(p.org, p.user, p.role, req.ip, f"user_roles:{name}", "ok")
+        await self._log(p.org, p.user, p.role, req.ip, f"user_roles:{name}", "ok", req.device)
         return JSONResponse({"ok": True})
 
     # --- routes -----------------------------------------------------------------------------

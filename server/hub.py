@@ -634,6 +634,7 @@ class CandidateConnection:
             self.close(CloseCode.JOIN_REFUSED, refused(exc.reason, msg.TYPE, fatal=True))
             return
         iv_id = verified.interview_id
+        self.caller = dataclasses.replace(self.caller, proof=verified.proof)  # for the log
         # register before the join is applied, so a takeover right after it finds us
         self.hub.connections[self.session] = self
         decision = await self.service.join(iv_id, self.session, self.caller)

@@ -27,15 +27,32 @@ def keyed_hash(secret: str, identity: str) -> str:
     return hmac.new(secret.encode(), normalise(identity).encode(), hashlib.sha256).hexdigest()
 
 
-def matches(secret: str, identity: str, stored_hashes: list[str]) -> bool:
+def which(secret: str, identity: str, stored: dict[str, str]) -> str | None:
+    """Which stored hash (``{"id": ..., "phone": ...}``) the identity matches, or None.
+    Every one is compared, always, so timing does not tell which one matched."""
     if not normalise(identity):
-        return False
+        return None
     candidate = keyed_hash(secret, identity)
-    # compare against all, always, so timing does not tell which one matched
-    found = False
-    for stored in stored_hashes:
-        found |= bool(stored) and hmac.compare_digest(candidate, stored)
+    found = None
+    for kind, stored_hash in stored.items():
+        if bool(stored_hash) and hmac.compare_digest(candidate, stored_hash):
+            found = kind
     return found
+
+
+def proof_label(identity: str, kind: str | None = None) -> str:
+    """What the operation log says of a proof: its kind and its masked form, never the
+    number (``phone 138****8000``, ``id 110***********1234``). ``kind``: the hash it
+    matched; else guessed from its shape (11 digits: a phone; 15 or 18: an ID card)."""
+    value = normalise(identity)
+    if kind is None:
+        if len(value) == 11 and value.isdigit():
+            kind = "phone"
+        elif len(value) in (15, 18) and value[:-1].isdigit():
+            kind = "id"
+        else:  # not a number of either kind: say how long it was, show none of it
+            return f"other ({len(value)} characters)" if value else "none"
+    return f"{kind} {mask(value)}"
 
 
 def mask(identity: str) -> str:

@@ -118,6 +118,14 @@ class Settings:
     purge_interval_s: float = 3600.0
     # an erasure waits this long for Redis to rewrite its files without the erased data
     rewrite_timeout_s: float = 300.0
+    # The operation log's signed checkpoints (server/anchors.py): the Ed25519 signing key's
+    # file (default key_dir/log-signing.key, made on first use), the directory of the
+    # anchor files (default key_dir/log-anchors), an optional webhook that receives every
+    # checkpoint, and how often each hub anchors the logs it appended to
+    log_signing_key_file: str = ""
+    log_anchor_dir: str = ""
+    log_anchor_url: str = ""
+    log_checkpoint_s: float = 1.0
     # Background work
     sweep_interval_s: float = 1.0
     # a hub that has not renewed its lease this long is taken as dead: its sockets are lost

@@ -10,8 +10,8 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     {iv:<id>}:contact  hash   how to reach the candidate: lang, and phone/email sealed
     {iv:<id>}:answers  hash   question -> JSON record of how it closed
     {iv:<id>}:events   stream live events for monitors: e (JSON fact), t (ms)
-    {iv:<id>}:log      stream operation log: e (JSON entry), t (ms), p/h (chain links)
-    {iv:<id>}:loghead  string the log's last link (server/audit.py)
+    {iv:<id>}:log      stream operation log: e (JSON entry), t (ms), n (position), m (MAC)
+    {iv:<id>}:loghead  string the log's last entry: "<n> <id> <mac>" (server/audit.py)
     {iv:<id>}:attempts string failed identity checks (expires)
     interviews         zset   every interview id by creation time
     person:<hash>      set    interview ids of one person (keyed hash of ID or phone)
@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from protocol.interview import Decision, Snapshot, State
-from server.audit import LogKey
+from server import audit
+from server.audit import Head, LogKey
 from server.crypto import (
     CryptoError,
     DataKeys,
@@ -70,6 +72,9 @@ CIPHER_CACHE = 4096  # interviews whose unwrapped data key a process keeps
 # the masked numbers too: beside a keyed hash, 186****5432 leaves 10^4 phones to try
 MASKED_META = ("id_masked", "phone_masked")
 SEALED_META = ("candidate", *MASKED_META)
+LOG_HEAD_CACHE = 4096  # logs whose head a process remembers from its own last append
+LOG_BATCH = 100  # operation-log entries appended by one script call
+LOG_RETRIES = 50  # compare-and-set tries of one append before giving up
 # personal fields of the meta removed by an erasure (the data key goes first, separately)
 ERASED_FIELDS = (
     "candidate",
@@ -164,6 +169,23 @@ def org_log_keys(org: str) -> list[str]:
     return [f"{{org:{org}}}:log", f"{{org:{org}}}:loghead"]
 
 
+def log_scope(iv_id: str = "", org: str = "") -> str:
+    """The name a log's MACs and checkpoints bind it to: ``iv:<id>`` or ``org:<org>``."""
+    return f"iv:{iv_id}" if iv_id else f"org:{org}"
+
+
+def log_keys(scope: str) -> list[str]:
+    """A log's stream and head keys, from its scope."""
+    kind, _, name = scope.partition(":")
+    if kind == "iv":
+        return [key(name, "log"), key(name, "loghead")]
+    return org_log_keys(name)
+
+
+class LogConflict(Exception):
+    """An operation-log append kept finding the head moved (or the stream's ids ahead)."""
+
+
 _SNAPSHOT_FIELDS = {f.name: str(f.type) for f in fields(Snapshot)}
 
 
@@ -233,7 +255,16 @@ class Store:
         self._rewrite_lock = asyncio.Lock()
         self._rewrites_started = 0
         self._last_rewrite = ""
-        self._append_log = redis.register_script((SCRIPTS / "append_log.lua").read_text())
+        # the operation logs (server/audit.py): the head this process last wrote, per log;
+        # the stream's last id where someone wrote entries the head does not know; the
+        # entries waiting to be appended and the task appending them, per log; and the
+        # newest head of each log appended to since the last checkpoint (server/anchors.py)
+        self._log_heads: dict[str, Head] = {}
+        self._log_floor: dict[str, str] = {}
+        self._log_queues: dict[str, list[tuple[str, int, asyncio.Future[None]]]] = {}
+        self._log_appenders: dict[str, asyncio.Task[None]] = {}
+        self._unanchored: dict[str, Head] = {}
+        self._append_log_script = redis.register_script((SCRIPTS / "append_log.lua").read_text())
         self._append_source = (SCRIPTS / "append_chunks.lua").read_text()
         self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
         self._set_if_script = redis.register_script((SCRIPTS / "set_if.lua").read_text())
@@ -271,6 +302,8 @@ class Store:
         )
 
     async def close(self) -> None:
+        for task in list(self._log_appenders.values()):
+            await asyncio.gather(task, return_exceptions=True)  # what was asked is written
         await self.redis.aclose()
         await self.raw.aclose()
         if self.writer is not self.redis:
@@ -289,6 +322,17 @@ class Store:
     async def snapshot(self, iv_id: str) -> tuple[Snapshot, dict[str, str]] | None:
         h = await self.meta(iv_id)
         return (snapshot_from_hash(h), h) if h else None
+
+    async def snapshot_and_log_head(
+        self, iv_id: str
+    ) -> tuple[Snapshot, dict[str, str], Head] | None:
+        """The snapshot and the head of the interview's log, in one round trip: a decision's
+        log entry is chained to that head, and ``apply`` checks both."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(key(iv_id, "meta"))
+            pipe.get(key(iv_id, "loghead"))
+            h, head = await pipe.execute()
+        return (snapshot_from_hash(h), h, Head.decode(head)) if h else None
 
     async def stored_seq(self, iv_id: str, q: int) -> int:
         raw = await self.redis.hget(key(iv_id, "seqs"), str(q))
@@ -707,12 +751,14 @@ class Store:
         *,
         extra_meta: dict[str, str] | None = None,
         log: list[dict[str, Any]] | None = None,
+        log_head: Head | None = None,
         archive_attempt: int = 0,
     ) -> list[str] | None:
-        """Apply ``decision`` if the interview is still at ``old.version``.
+        """Apply ``decision`` if the interview is still at ``old.version``, with its
+        operation-log entries ``log`` chained after ``log_head`` (as read with ``old``).
 
         Returns the ids of the events written, or None when someone changed the
-        interview first (the caller re-reads and decides again).
+        interview or its log first (the caller re-reads and decides again).
         """
         meta = changed_fields(old, decision.snapshot)
         meta.update(extra_meta or {})
@@ -721,7 +767,16 @@ class Store:
             for f in decision.facts
             if f["kind"] == "answer_closed"
         }
-        args: list[Any] = [old.version, now, self.events_maxlen, len(meta)]
+        scope = log_scope(iv_id)
+        head = log_head or (await self._read_log_head(scope) if log else Head())
+        sealed, new_head = audit.seal(
+            self.log_key,
+            scope,
+            head,
+            [(audit.body(e), now) for e in log or []],
+            self._log_floor.get(scope, "0-0"),
+        )
+        args: list[Any] = [old.version, now, self.events_maxlen, head.raw, new_head.raw, len(meta)]
         for k, v in meta.items():
             args += [k, v]
         args.append(len(answers))
@@ -729,16 +784,14 @@ class Store:
             args += [k, v]
         args.append(len(decision.facts))
         args += [json.dumps(f, separators=(",", ":")) for f in decision.facts]
-        entries = log or []
-        args.append(len(entries))
-        args += [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in entries]
-        args += [self.log_key.inner, self.log_key.outer]
+        args.append(len(sealed))
+        for entry in sealed:
+            args += entry.fields()
         keys = [
             key(iv_id, "meta"),
             key(iv_id, "answers"),
             key(iv_id, "events"),
-            key(iv_id, "log"),
-            key(iv_id, "loghead"),
+            *log_keys(scope),
         ]
         if archive_attempt:
             # before the change: the finished attempt's meta, answers and chunks move aside
@@ -747,29 +800,124 @@ class Store:
             for part in ATTEMPT_PARTS:
                 keys += [key(iv_id, part), key(iv_id, prefix + part)]
         result = await self._apply(keys=keys, args=args)
+        if int(result[0]) == 2:
+            self._log_floor[scope] = str(result[1])  # someone wrote ids past the head
         if int(result[0]) != 1:
             return None
+        if sealed:
+            self._log_appended(scope, new_head)
         return [str(x) for x in result[2:]]
 
-    def _log_args(self, now: int, entries: list[dict[str, Any]]) -> list[Any]:
-        body = [json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in entries]
-        return [self.log_key.inner, self.log_key.outer, now, *body]
+    # --- the operation logs (server/audit.py: sealed here; server/anchors.py: anchored) ---
 
     async def log(self, iv_id: str, entry: dict[str, Any], now: int) -> None:
         """Append one operation-log entry that changes no state (a refusal, a login...)."""
-        await self._append_log(
-            keys=[key(iv_id, "log"), key(iv_id, "loghead")], args=self._log_args(now, [entry])
-        )
+        await self._append_log(log_scope(iv_id), audit.body(entry), now)
 
     async def log_org(self, org: str, entry: dict[str, Any], now: int) -> None:
         """The organisation's copy of an operation-log entry (and HR-only ones: login...)."""
-        await self._append_log(keys=org_log_keys(org), args=self._log_args(now, [entry]))
+        await self._append_log(log_scope(org=org), audit.body(entry), now)
 
-    async def log_chain(self, stream: str) -> tuple[list[dict[str, str]], str | None]:
-        """Every entry of a log stream as stored, and its head: for verifying and export."""
-        rows = await self.redis.xrange(stream)
-        head = await self.redis.get(stream.removesuffix("log") + "loghead")
+    async def _append_log(self, scope: str, body: str, now: int) -> None:
+        """Queue the entry for its log's appender task and wait until it is written.
+
+        One task per log and process appends whatever is queued, up to LOG_BATCH entries
+        a call: an organisation's log, which every interview appends to, costs one round
+        trip per batch instead of contending per entry, and a caller that is cancelled
+        does not cancel the others' entries."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._log_queues.setdefault(scope, []).append((body, now, done))
+        if scope not in self._log_appenders:
+            self._log_appenders[scope] = asyncio.create_task(self._run_log_appender(scope))
+        await done  # a cancelled caller's entry is still written; it just stops waiting
+
+    async def _run_log_appender(self, scope: str) -> None:
+        queue = self._log_queues[scope]
+        batch: list[tuple[str, int, asyncio.Future[None]]] = []
+        try:
+            while queue:
+                batch = queue[:LOG_BATCH]
+                del queue[: len(batch)]
+                try:
+                    await self._append_batch(scope, [(b, t) for b, t, _ in batch])
+                except Exception as exc:
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+                batch = []
+        finally:
+            # nothing can be queued between the loop's last check and here (no await)
+            for *_, done in batch + queue:
+                if not done.done():
+                    done.set_exception(RuntimeError("the operation-log append was interrupted"))
+            del self._log_appenders[scope]
+            del self._log_queues[scope]
+
+    async def _append_batch(self, scope: str, entries: Sequence[tuple[str, int]]) -> None:
+        """Seal ``entries`` after the head this process last wrote (when another process
+        wrote since, the script answers with the current head: seal again)."""
+        head = self._log_heads.get(scope, Head())
+        for _ in range(LOG_RETRIES):
+            sealed, new_head = audit.seal(
+                self.log_key, scope, head, entries, self._log_floor.get(scope, "0-0")
+            )
+            args: list[Any] = [head.raw, new_head.raw]
+            for entry in sealed:
+                args += entry.fields()
+            result = await self._append_log_script(keys=log_keys(scope), args=args)
+            if int(result[0]) == 1:
+                self._log_appended(scope, new_head)
+                return
+            head = Head.decode(result[1])
+            if audit.later_id(str(result[2]), head.id) != head.id:
+                self._log_floor[scope] = str(result[2])  # someone wrote ids past the head
+        raise LogConflict(f"appending to the {scope} log: its head kept moving")
+
+    async def _read_log_head(self, scope: str) -> Head:
+        return Head.decode(await self.redis.get(log_keys(scope)[1]))
+
+    def _log_appended(self, scope: str, head: Head) -> None:
+        if len(self._log_heads) >= LOG_HEAD_CACHE and scope not in self._log_heads:
+            self._log_heads.pop(next(iter(self._log_heads)))
+        self._log_heads[scope] = head
+        known = self._unanchored.get(scope)
+        if known is None or head.n > known.n:
+            self._unanchored[scope] = head
+
+    def take_unanchored(self) -> dict[str, Head]:
+        """The newest head of every log appended to since the last call (to checkpoint)."""
+        taken, self._unanchored = self._unanchored, {}
+        return taken
+
+    def give_back_unanchored(self, heads: dict[str, Head]) -> None:
+        """Heads that could not be anchored: the next round takes them (or newer ones)."""
+        for scope, head in heads.items():
+            known = self._unanchored.get(scope)
+            if known is None or head.n > known.n:
+                self._unanchored[scope] = head
+
+    async def log_chain(self, scope: str) -> tuple[list[dict[str, str]], str | None]:
+        """Every entry of a log as stored, and its head: for verifying and export."""
+        stream, head_key = log_keys(scope)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xrange(stream)
+            pipe.get(head_key)
+            rows, head = await pipe.execute()
         return [{"id": rid, **fields} for rid, fields in rows], head
+
+    async def log_scopes(self) -> list[str]:
+        """Every log in Redis (interviews' and organisations'), by scope."""
+        scopes = []
+        for pattern, kind in (("{iv:*}:log", "iv"), ("{org:*}:log", "org")):
+            async for name in self.redis.scan_iter(match=pattern, count=1000):
+                inner = name[len(kind) + 2 : -len("}:log")]
+                if "}" not in inner:  # not some other key that happens to end in ":log"
+                    scopes.append(f"{kind}:{inner}")
+        return sorted(set(scopes))
 
     async def after_apply(
         self,

@@ -81,6 +81,21 @@ class Hub:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def data_dir(self) -> Path:
+        """Its --data-dir."""
+        return self.log_path.parent / "hubdata"
+
+    @property
+    def anchor_dir(self) -> Path:
+        """Where it anchors log checkpoints by default: in the key directory all test hubs
+        share (as hubs on one Redis do), beside the signing key."""
+        return KEY_DIR / "log-anchors"
+
+    @property
+    def signing_key(self) -> Path:
+        return KEY_DIR / "log-signing.key"
+
 
 def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) -> Hub:
     port = port or free_port()

@@ -1,15 +1,29 @@
--- Append operation-log entries, each chained to the one before by a keyed hash.
--- KEYS[1] log stream, KEYS[2] its head (the last link)
--- ARGV[1] inner key, ARGV[2] outer key (the hub secret XOR the HMAC pads: never stored),
--- ARGV[3] time (ms), then one JSON entry per remaining argument.
--- link = sha1(outer .. sha1(inner .. prev .. "\n" .. t .. "\n" .. e)), an HMAC-style MAC:
--- changing, removing, reordering or cutting entries breaks the chain, and rewriting the
--- whole chain needs the secret. Returns the new head.
-local prev = redis.call('GET', KEYS[2]) or 'genesis'
-for i = 4, #ARGV do
-  local link = redis.sha1hex(ARGV[2] .. redis.sha1hex(ARGV[1] .. prev .. '\n' .. ARGV[3] .. '\n' .. ARGV[i]))
-  redis.call('XADD', KEYS[1], '*', 'e', ARGV[i], 't', ARGV[3], 'p', prev, 'h', link)
-  prev = link
+-- Append operation-log entries sealed on the hub (server/audit.py): each entry's MAC
+-- covers its log, position, stream id, time, body and the MAC before it, and is computed
+-- on the hub, whose key never reaches Redis. This script only checks that the log's head
+-- is still the one the entries were chained to (a compare-and-set), and writes them.
+-- KEYS[1] log stream, KEYS[2] its head ("<n> <id> <mac>")
+-- ARGV[1] the expected head ("" for an empty log), ARGV[2] the new head,
+-- then five per entry: stream id, t, n, e (JSON), m (MAC)
+-- Returns {1}, or {0, current head, the stream's last id} when the head moved or an id
+-- is not above the stream's last one (nothing is written then).
+local function last_id()
+  if redis.call('EXISTS', KEYS[1]) == 0 then return '0-0' end
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for k = 1, #info, 2 do
+    if info[k] == 'last-generated-id' then return info[k + 1] end
+  end
+  return '0-0'
 end
-redis.call('SET', KEYS[2], prev)
-return prev
+local head = redis.call('GET', KEYS[2]) or ''
+if head ~= ARGV[1] then return {0, head, last_id()} end
+for i = 3, #ARGV, 5 do
+  local added = redis.pcall('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 3], 't', ARGV[i + 1],
+                            'n', ARGV[i + 2], 'm', ARGV[i + 4])
+  if type(added) == 'table' and added.err then
+    -- ids grow within a call, so only the first can be refused: nothing was written
+    return {0, head, last_id()}
+  end
+end
+redis.call('SET', KEYS[2], ARGV[2])
+return {1}

@@ -1,16 +1,44 @@
 -- Apply one decision of the state machine if nobody changed the interview since it was read.
 -- This compare-and-set on 'version' is what makes racing commands (a candidate's exit and
--- HR's end, two devices joining) end in exactly one outcome.
+-- HR's end, two devices joining) end in exactly one outcome. The operation-log entries that
+-- go with the change come sealed from the hub (see append_log.lua) and are written in the
+-- same step, if the log's head is still the one they were chained to.
 -- KEYS[1] meta hash, KEYS[2] answers hash, KEYS[3] events stream, KEYS[4] operation log,
--- KEYS[5] the log's head (chained as in append_log.lua),
+-- KEYS[5] the log's head,
 -- optionally (an HR reset keeps the finished attempt read-only): KEYS[6] where to copy the
 -- meta hash, then pairs KEYS[7], KEYS[8], ... of keys to rename (source, target).
--- ARGV[1] expected version, ARGV[2] now_ms, ARGV[3] events maxlen,
+-- ARGV[1] expected version, ARGV[2] now_ms, ARGV[3] events maxlen, ARGV[4] expected log
+-- head, ARGV[5] new log head,
 -- then: n_meta, field, value, ... ; n_answers, q, record, ... ; n_events, json, ... ;
---       n_log, json, ... ; inner key, outer key (for the log chain)
--- Returns {1, new_version, event_id...} or {0, current_version}.
+--       n_log, then five per entry: stream id, t, n, e, m
+-- Returns {1, new_version, event_id...}, {0, current_version} when the version or the
+-- log's head moved, or {2, the log's last id} when a log id is not above it.
 local current = redis.call('HGET', KEYS[1], 'version')
 if current ~= ARGV[1] then return {0, current or ''} end
+-- find the log entries first: they are written before anything else, so a refused id
+-- leaves everything as it was
+local i = 6
+local sections = {}
+for s = 1, 3 do
+  sections[s] = i
+  local n = tonumber(ARGV[i])
+  i = i + 1 + n * (s == 3 and 1 or 2)
+end
+local n_log = tonumber(ARGV[i]); i = i + 1
+if n_log > 0 and (redis.call('GET', KEYS[5]) or '') ~= ARGV[4] then return {0, current} end
+for _ = 1, n_log do
+  local added = redis.pcall('XADD', KEYS[4], ARGV[i], 'e', ARGV[i + 3], 't', ARGV[i + 1],
+                            'n', ARGV[i + 2], 'm', ARGV[i + 4])
+  if type(added) == 'table' and added.err then
+    local info = redis.call('XINFO', 'STREAM', KEYS[4])
+    for k = 1, #info, 2 do
+      if info[k] == 'last-generated-id' then return {2, info[k + 1]} end
+    end
+    return {2, '0-0'}
+  end
+  i = i + 5
+end
+if n_log > 0 then redis.call('SET', KEYS[5], ARGV[5]) end
 if #KEYS >= 6 then
   redis.call('DEL', KEYS[6])
   redis.call('HSET', KEYS[6], unpack(redis.call('HGETALL', KEYS[1])))
@@ -18,7 +46,7 @@ if #KEYS >= 6 then
     if redis.call('EXISTS', KEYS[k]) == 1 then redis.call('RENAME', KEYS[k], KEYS[k + 1]) end
   end
 end
-local i = 4
+i = sections[1]
 local n = tonumber(ARGV[i]); i = i + 1
 if n > 0 then
   redis.call('HSET', KEYS[1], unpack(ARGV, i, i + 2 * n - 1))
@@ -36,14 +64,4 @@ for _ = 1, n do
   table.insert(result, id)
   i = i + 1
 end
-n = tonumber(ARGV[i]); i = i + 1
-local inner, outer = ARGV[i + n], ARGV[i + n + 1]
-local prev = redis.call('GET', KEYS[5]) or 'genesis'
-for _ = 1, n do
-  local link = redis.sha1hex(outer .. redis.sha1hex(inner .. prev .. '\n' .. ARGV[2] .. '\n' .. ARGV[i]))
-  redis.call('XADD', KEYS[4], '*', 'e', ARGV[i], 't', ARGV[2], 'p', prev, 'h', link)
-  prev = link
-  i = i + 1
-end
-if n > 0 then redis.call('SET', KEYS[5], prev) end
 return result
