@@ -97,7 +97,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         )
     service = CandidateService(store, settings)
     hub = CandidateHub(store, service, settings)
-    accounts = Accounts(store, settings.session_ttl_s)
+    accounts = Accounts(store, settings.session_ttl_s, settings)
     reports = Reports(store)
     notifier = Notifier(store, settings, providers_from(settings))
     service.after_change += [reports.on_change, notifier.on_change]
