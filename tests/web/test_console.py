@@ -678,6 +678,8 @@ async def test_change_own_password_and_log_out_everywhere(
     await here.select_option("#lang-select", "zh-CN")
     await expect(here.locator("#account-heading")).to_have_text("我的账号")
     await expect(here.locator("#logout-all")).to_have_text("在所有设备上退出")
+    await expect(here.locator("#pw-rule")).to_contain_text("至少 12 个字符")
+    await screenshot(here, "console-account")
     await here.click("#logout-all")
     await expect(here.locator("#login-view")).to_be_visible(timeout=T)
     await expect(there.locator("#login-view")).to_be_visible(timeout=T)
