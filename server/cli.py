@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -24,6 +24,9 @@ from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.settings import Settings
 from server.store import Store
+
+if TYPE_CHECKING:
+    from server.accounts import Accounts
 
 DEMO_SPEC: dict[str, Any] = {
     "candidate": {
@@ -343,24 +346,25 @@ DEMO_USERS = (
 
 
 @contextlib.asynccontextmanager
-async def open_accounts(url: str, settings: Settings) -> AsyncIterator[Any]:
+async def open_accounts(url: str, settings: Settings) -> AsyncIterator[Accounts]:
     from server.accounts import Accounts
 
     async with open_store(url, settings) as store:
         yield Accounts(store, settings.session_ttl_s, settings)
 
 
+async def _log_operator(accounts: Accounts, org: str, action: str, actor: str) -> None:
+    """An account change made from the command line, in the organisation's log."""
+    entry = {"action": action, "outcome": "ok", "actor": actor, "role": "operator"}
+    entry.update(ip="", device="", interview_id="")
+    await accounts.store.log_org(org, entry, now_ms())
+
+
 async def _add_user(
-    url: str,
-    settings: Settings,
-    name: str,
-    password: str,
-    org: str,
-    roles: list[str],
-    demo: bool = False,
+    url: str, settings: Settings, name: str, password: str, org: str, roles: list[str]
 ) -> None:
     async with open_accounts(url, settings) as accounts:
-        await accounts.add_user(name, password, org, roles, now_ms(), demo=demo)
+        await accounts.add_user(name, password, org, roles, now_ms())
 
 
 async def _demo_users(url: str, settings: Settings) -> list[tuple[str, str, str]]:
@@ -380,6 +384,7 @@ async def _demo_users(url: str, settings: Settings) -> list[tuple[str, str, str]
                 if not await accounts.restore_demo_user(name, password):
                     print(f"note: {name} is not a demo account; left as it is", file=sys.stderr)
                     continue
+                await _log_operator(accounts, "demo", f"user_enable:{name}", "cli:serve --demo")
             made.append((name, password, role))
     return made
 
@@ -391,7 +396,8 @@ async def _disable_demo_users(url: str, settings: Settings) -> list[str]:
             await accounts.store.publish_control(
                 {"kind": "logout", "user": name, "reason": "account_disabled"}
             )
-        return names  # type: ignore[no-any-return]
+            await _log_operator(accounts, "demo", f"user_disable:{name}", "cli:serve")
+        return names
 
 
 def _account_error(exc: Any) -> int:
@@ -448,9 +454,7 @@ def cmd_user_change(args: argparse.Namespace, settings: Settings) -> int:
             action = {"password": "password_reset", "disable": "user_disable"}.get(
                 args.user_command, "user_enable"
             )
-            entry = {"action": f"{action}:{args.name}", "outcome": "ok", "actor": actor}
-            entry.update(role="operator", ip="", device="", interview_id="")
-            await accounts.store.log_org(user["org"], entry, now_ms())
+            await _log_operator(accounts, user["org"], f"{action}:{args.name}", actor)
 
     with redis_for(settings) as url:
         try:

@@ -541,6 +541,8 @@ async def test_plain_serve_disables_demo_accounts(
             assert (await login(http, "lead", STRONG)).status_code == 200
     finally:
         plain.stop()
+    logged = {(e["action"], e["actor"]) for e in await own_accounts.store.org_log("demo")}
+    assert ("user_disable:admin", "cli:serve") in logged
     again = start_hub(own_redis.url, tmp_path, serve_args=("--demo",))
     try:
         async with httpx.AsyncClient(base_url=again.http) as http:
