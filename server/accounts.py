@@ -390,14 +390,14 @@ class Accounts:
                 hold_ms = max(1, int(s.login_brake_interval_s * 1000))
                 if not await self.redis.set(f"loginbrake:{name}", ip, nx=True, px=hold_ms):
                     raise AccountError(Reason.TOO_MANY_ATTEMPTS)
-        if s.max_login_failures_per_user:
+        if s.max_login_failures_per_user_ip:
             # counted before the check (atomic, so parallel guesses count), forgiven on success
             key = f"loginfail:{name}:{ip}"
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.incr(key)
                 pipe.expire(key, s.login_lockout_s)
                 failures, _ = await pipe.execute()
-            if failures > s.max_login_failures_per_user:
+            if failures > s.max_login_failures_per_user_ip:
                 raise AccountError(Reason.TOO_MANY_ATTEMPTS)
 
     async def _count_failure(self, name: str) -> None:

@@ -71,7 +71,7 @@ class Settings:
     # failures for one user from every address (0: never), addresses the user has not logged
     # in from within login_known_address_days get one password check per
     # login_brake_interval_s between them; addresses they have are not held back
-    max_login_failures_per_user: int = 10
+    max_login_failures_per_user_ip: int = 10
     login_lockout_s: int = 900
     login_brake_after: int = 50
     login_brake_interval_s: float = 5.0
