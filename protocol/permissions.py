@@ -18,7 +18,8 @@ class Permission(StrEnum):
     REENTRY_GRANT = "interview.reentry.grant"
     REPORT_GENERATE = "report.generate"
     LOG_VIEW = "log.view"
-    ROLE_MANAGE = "role.manage"
+    ROLE_MANAGE = "role.manage"  # a role's permissions, a user's roles
+    USER_MANAGE = "user.manage"  # add, disable, enable, delete users; reset their passwords
     DATA_ERASE = "data.erase"  # erase an interview on request; set the retention
 
 
@@ -32,7 +33,7 @@ class Role(StrEnum):
 P = Permission
 DEFAULT_ROLES: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.RECRUITING_MANAGER: frozenset(Permission) - {P.ROLE_MANAGE, P.DATA_ERASE},
+    Role.RECRUITING_MANAGER: frozenset(Permission) - {P.ROLE_MANAGE, P.USER_MANAGE, P.DATA_ERASE},
     Role.INTERVIEW_LEAD: frozenset(
         {
             P.INTERVIEW_CREATE,
@@ -63,6 +64,13 @@ def permissions_of(
             if name in Permission._value2member_map_:
                 held.add(Permission(name))
     return frozenset(held)
+
+
+def beyond(held: Iterable[str], wanted: Iterable[str]) -> str | None:
+    """``permission_denied:<permission>`` for the first permission of ``wanted`` not in
+    ``held``, else None: nobody manages an account, or gives a role, stronger than their own."""
+    missing = sorted(set(wanted) - set(held))
+    return f"permission_denied:{missing[0]}" if missing else None
 
 
 def refusal(held: Iterable[str], needed: Permission) -> str | None:

@@ -59,6 +59,14 @@ class Reason(StrEnum):
     TOO_SLOW = "too_slow"
     UNKNOWN_ROLE = "unknown_role"
     USER_EXISTS = "user_exists"
+    UNKNOWN_USER = "unknown_user"
+    ACCOUNT_DISABLED = "account_disabled"
+    WRONG_PASSWORD = "wrong_password"
+    PASSWORD_TOO_SHORT = "password_too_short"  # parametrised: the minimum length
+    PASSWORD_TOO_COMMON = "password_too_common"
+    PASSWORD_IS_USER_NAME = "password_is_user_name"
+    OWN_ACCOUNT = "own_account"
+    LAST_ADMIN = "last_admin"
 
 
 _MESSAGES: dict[Reason, tuple[str, str]] = {
@@ -237,6 +245,39 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.USER_EXISTS: (
         "A user with this name already exists.",
         "该用户名已存在。",
+    ),
+    Reason.UNKNOWN_USER: (
+        "There is no such user in your organisation.",
+        "您所在的组织中没有该用户。",
+    ),
+    Reason.ACCOUNT_DISABLED: (
+        "This account is disabled. An administrator of your organisation can enable it again.",
+        "该账号已被停用，可请所在组织的管理员重新启用。",
+    ),
+    Reason.WRONG_PASSWORD: (
+        "The current password is wrong.",
+        "当前密码错误。",
+    ),
+    Reason.PASSWORD_TOO_SHORT: (
+        "The password is too short: it needs at least this many characters",
+        "密码太短，至少需要以下字符数",
+    ),
+    Reason.PASSWORD_TOO_COMMON: (
+        "This password is too easy to guess: it is a common password, or made of common "
+        "words, names, dates or keyboard patterns. Choose another.",
+        "该密码太容易被猜到：它是常见密码，或由常见单词、姓名、日期或键盘序列组成。请另选一个。",
+    ),
+    Reason.PASSWORD_IS_USER_NAME: (
+        "The password must not be the user name.",
+        "密码不能与用户名相同。",
+    ),
+    Reason.OWN_ACCOUNT: (
+        "You cannot do this to your own account: ask another administrator.",
+        "不能对自己的账号执行此操作，请联系其他管理员。",
+    ),
+    Reason.LAST_ADMIN: (
+        "This is the organisation's last active administrator: add or enable another one first.",
+        "这是本组织最后一位有效的管理员，请先添加或启用另一位管理员。",
     ),
 }
 

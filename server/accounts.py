@@ -1,12 +1,28 @@
-"""HR accounts: users with argon2 passwords, per-organisation role tables, sessions.
+"""HR accounts: users with argon2 passwords, per-organisation role tables, sessions, the
+account life cycle (disable, enable, delete, password change and reset) and the login
+lock-out.
 
-Keys (global, one organisation's users may live on any shard):
+Keys (global: one organisation's users may live on any shard):
 
-    user:<name>            hash  name, org, pw (argon2 hash), roles (JSON list), created_ms
+    user:<name>            hash  name, org, pw (argon2 hash), roles (JSON list), created_ms,
+                                 stamp (a session made under another stamp is void),
+                                 disabled_ms, disabled_by, demo ("1": a published password),
+                                 last_login_ms
     org:<org>:users        set   user names
     org:<org>:roles        hash  role -> JSON list of permissions (absent: the defaults)
-    hrsession:<sha256>     hash  user, org, created_ms (expires with the session)
-    usersessions:<name>    set   session hashes, to end them all on logout or role change
+    hrsession:<sha256>     hash  user, org, stamp, created_ms (expires with the session)
+    usersessions:<name>    set   session hashes, to end them all at once
+    demousers              set   the demo accounts' names (``serve --demo``)
+    loginfail:<name>:<ip>  str   failed password checks of one user from one address
+    loginfail:<name>       str   failed password checks of one user from every address
+    loginbrake:<name>      str   held while the brake makes the next unfamiliar check wait
+    loginips:<name>        zset  addresses the user logged in from -> last time (ms)
+
+The lock-out (docs/hr.md): failures count per user *and* address, so a stranger who
+guesses locks out only their own address; an address guessing many users is capped in
+hr_api; and many failures for one user from everywhere (a distributed guess) put a brake
+on the addresses that user has not logged in from lately: one password check per
+interval between them, while the user's own addresses are never held back.
 """
 
 from __future__ import annotations
@@ -16,18 +32,26 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import redis.exceptions
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from protocol.permissions import DEFAULT_ROLES, Permission, Role, permissions_of
+from protocol.permissions import DEFAULT_ROLES, Permission, Role, beyond, permissions_of
+from protocol.reasons import Reason
+from server.passwords import policy_refusal
+from server.settings import Settings
 from server.store import Store
 
 USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # safe in keys, logs and JSON
 _hasher = PasswordHasher()
 # argon2 is slow on purpose: off the event loop, and only a few at a time
 _hashing = asyncio.Semaphore(4)
+KNOWN_ADDRESSES = 20  # per user: the newest addresses it logged in from
+GUARD_RETRIES = 20  # an admin-count check that lost a race to another change is re-run
 
 
 async def _verify(hash_: str, password: str) -> bool:
@@ -45,10 +69,6 @@ async def _hash(password: str) -> str:
 
 # verifying against this keeps a login for an unknown user as slow as for a known one
 _DUMMY_HASH = _hasher.hash("not-a-password")
-
-
-MAX_LOGIN_FAILURES = 10
-LOGIN_LOCKOUT_S = 900
 
 
 class AccountError(Exception):
@@ -76,43 +96,96 @@ def session_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _is_active_admin(user: dict[str, str]) -> bool:
+    return bool(user) and not user.get("disabled_ms") and Role.ADMIN in json.loads(user["roles"])
+
+
 class Accounts:
-    def __init__(self, store: Store, session_ttl_s: int) -> None:
+    def __init__(self, store: Store, session_ttl_s: int, settings: Settings | None = None) -> None:
+        self.store = store
         self.redis = store.redis
         self.session_ttl_s = session_ttl_s
+        self.settings = settings or Settings()
+
+    # --- users --------------------------------------------------------------------------
+
+    async def check_password(self, password: str, name: str, org: str = "") -> None:
+        """Raise the policy's refusal (server/passwords.py) unless ``password`` may be set."""
+        refused = await asyncio.to_thread(
+            policy_refusal, password, name, self.settings.password_min_length, org
+        )
+        if refused:
+            raise AccountError(refused)
 
     async def add_user(
-        self, name: str, password: str, org: str, roles: list[str], now: int
+        self,
+        name: str,
+        password: str,
+        org: str,
+        roles: list[str],
+        now: int,
+        *,
+        demo: bool = False,
+        check_policy: bool = True,
     ) -> None:
+        """A new user. ``demo``: a demo account, whose password is published (a later
+        ``serve`` without ``--demo`` disables it). ``check_policy=False`` skips the password
+        policy: for demo accounts and test fixtures only; the API and the command line
+        always apply it."""
         unknown = [r for r in roles if r not in Role._value2member_map_]
         if unknown or not roles:
-            raise AccountError("unknown_role")
+            raise AccountError(Reason.UNKNOWN_ROLE)
         if not USER_NAME.fullmatch(name) or not USER_NAME.fullmatch(org) or not password:
-            raise AccountError("bad_field")
+            raise AccountError(Reason.BAD_FIELD)
+        if check_policy:
+            await self.check_password(password, name, org)
+        if await self.user(name):
+            raise AccountError(Reason.USER_EXISTS)
         created = await self.redis.hsetnx(f"user:{name}", "name", name)
         if not created:
-            raise AccountError("user_exists")
-        await self.redis.hset(
-            f"user:{name}",
-            mapping={
-                "org": org,
-                "pw": await _hash(password),
-                "roles": json.dumps(roles),
-                "created_ms": str(now),
-            },
-        )
+            raise AccountError(Reason.USER_EXISTS)
+        fields = {
+            "org": org,
+            "pw": await _hash(password),
+            "roles": json.dumps(roles),
+            "created_ms": str(now),
+            "stamp": secrets.token_hex(8),
+        }
+        if demo:
+            fields["demo"] = "1"
+        await self.redis.hset(f"user:{name}", mapping=fields)
         await self.redis.sadd(f"org:{org}:users", name)
+        if demo:
+            await self.redis.sadd("demousers", name)
 
     async def user(self, name: str) -> dict[str, str]:
-        return await self.redis.hgetall(f"user:{name}")  # type: ignore[no-any-return]
+        """The user's record; {} for none (also for what a half-done delete left behind)."""
+        if not USER_NAME.fullmatch(name):
+            return {}
+        u: dict[str, str] = await self.redis.hgetall(f"user:{name}")
+        return u if "org" in u and "pw" in u else {}
 
-    async def users(self, org: str) -> list[dict[str, object]]:
+    async def users(self, org: str) -> list[dict[str, Any]]:
         out = []
         for name in sorted(await self.redis.smembers(f"org:{org}:users")):
             u = await self.user(name)
             if u:
-                out.append({"name": name, "roles": json.loads(u["roles"])})
+                out.append(
+                    {
+                        "name": name,
+                        "roles": json.loads(u["roles"]),
+                        "disabled": bool(u.get("disabled_ms")),
+                        "disabled_ms": int(u.get("disabled_ms") or 0),
+                        "disabled_by": u.get("disabled_by", ""),
+                        "demo": u.get("demo") == "1",
+                        "created_ms": int(u.get("created_ms") or 0),
+                        "last_login_ms": int(u.get("last_login_ms") or 0),
+                    }
+                )
         return out
+
+    async def demo_users(self) -> list[str]:
+        return sorted(await self.redis.smembers("demousers"))
 
     async def role_table(self, org: str) -> dict[str, list[str]]:
         custom = await self.redis.hgetall(f"org:{org}:roles")
@@ -122,56 +195,242 @@ class Accounts:
 
     async def set_role_permissions(self, org: str, role: str, permissions: list[str]) -> None:
         if role not in Role._value2member_map_:
-            raise AccountError("unknown_role")
+            raise AccountError(Reason.UNKNOWN_ROLE)
         if any(p not in Permission._value2member_map_ for p in permissions):
-            raise AccountError("bad_field")
+            raise AccountError(Reason.BAD_FIELD)
         await self.redis.hset(f"org:{org}:roles", role, json.dumps(sorted(set(permissions))))
 
     async def set_user_roles(self, org: str, name: str, roles: list[str]) -> None:
         u = await self.user(name)
         if not u or u.get("org") != org:
-            raise AccountError("not_found")
+            raise AccountError(Reason.UNKNOWN_USER)
         if not roles or any(r not in Role._value2member_map_ for r in roles):
-            raise AccountError("unknown_role")
-        await self.redis.hset(f"user:{name}", "roles", json.dumps(roles))
+            raise AccountError(Reason.UNKNOWN_ROLE)
+        removes_admin = Role.ADMIN not in roles
+        await self._change_keeping_an_admin(
+            org,
+            name,
+            removes_admin,
+            lambda pipe: pipe.hset(f"user:{name}", "roles", json.dumps(roles)),
+        )
+
+    # --- managing another user's account ------------------------------------------------
+
+    async def manageable(self, actor: Principal, name: str) -> dict[str, str]:
+        """The account ``actor`` may manage: in their organisation, not their own, and
+        holding no permission they do not hold themselves."""
+        u = await self.user(name)
+        if not u or u.get("org") != actor.org:
+            raise AccountError(Reason.UNKNOWN_USER)
+        if name == actor.user:
+            raise AccountError(Reason.OWN_ACCOUNT)
+        table = await self.role_table(actor.org)
+        stronger = beyond(actor.permissions, permissions_of(json.loads(u["roles"]), table))
+        if stronger:
+            raise AccountError(stronger)
+        return u
+
+    async def may_give_roles(self, actor: Principal, roles: list[str]) -> None:
+        """Refuse roles that would give a new user more than ``actor`` holds."""
+        table = await self.role_table(actor.org)
+        stronger = beyond(actor.permissions, permissions_of(roles, table))
+        if stronger:
+            raise AccountError(stronger)
+
+    async def set_disabled(
+        self, org: str, name: str, disabled: bool, by: str, now: int, *, keep_an_admin: bool = True
+    ) -> None:
+        """Disable (every session ends at once) or enable a user. ``keep_an_admin``: refuse
+        to disable the organisation's last active admin (the command line may)."""
+        key = f"user:{name}"
+
+        def change(pipe: Any) -> None:
+            if disabled:
+                pipe.hset(key, mapping={"disabled_ms": str(now), "disabled_by": by})
+            else:
+                pipe.hdel(key, "disabled_ms", "disabled_by")
+
+        await self._change_keeping_an_admin(org, name, disabled and keep_an_admin, change)
+        if disabled:
+            await self.revoke_sessions(name)
+
+    async def delete_user(self, org: str, name: str) -> None:
+        """Delete a user: sessions first, then the record; the logs keep their name."""
+
+        def change(pipe: Any) -> None:
+            pipe.delete(f"user:{name}", f"loginips:{name}", f"loginfail:{name}")
+            pipe.srem(f"org:{org}:users", name)
+            pipe.srem("demousers", name)
+
+        await self._change_keeping_an_admin(org, name, True, change)
+        await self.revoke_sessions(name)
+        await self.redis.delete(f"usersessions:{name}")
+
+    async def disable_demo_users(self, by: str, now: int) -> list[str]:
+        """Disable every demo account still enabled (a start without ``--demo``: their
+        passwords are published); returns their names."""
+        disabled = []
+        for name in await self.demo_users():
+            u = await self.user(name)
+            if u and u.get("demo") == "1" and not u.get("disabled_ms"):
+                await self.set_disabled(u["org"], name, True, by, now, keep_an_admin=False)
+                disabled.append(name)
+        return disabled
+
+    async def restore_demo_user(self, name: str, password: str) -> bool:
+        """Enable a demo account again with its published password (``serve --demo``).
+        False when ``name`` is not a demo account: a real user of that name is left alone."""
+        u = await self.user(name)
+        if not u or u.get("demo") != "1":
+            return False
+        await self.redis.hset(f"user:{name}", mapping={"pw": await _hash(password)})
+        await self.redis.hdel(f"user:{name}", "disabled_ms", "disabled_by")
+        return True
+
+    async def reset_password(self, name: str, password: str, org: str) -> None:
+        """Set a new password (an admin's reset, or the command line's): every session ends."""
+        await self.check_password(password, name, org)
+        await self._set_password(name, password)
+        await self.revoke_sessions(name)
+
+    async def change_password(
+        self, p: Principal, current: str, new: str, ip: str, now: int
+    ) -> None:
+        """The user's own change: the current password is needed (and counted like a login);
+        every other session of theirs ends, this one goes on."""
+        await self._may_guess(p.user, ip, now)
+        u = await self.user(p.user)
+        if not u or not await _verify(u["pw"], current):
+            await self._count_failure(p.user)
+            raise AccountError(Reason.WRONG_PASSWORD)
+        await self.redis.delete(f"loginfail:{p.user}:{ip}")
+        await self.check_password(new, p.user, p.org)
+        await self._set_password(p.user, new)
+        await self.revoke_sessions(p.user, keep=p.session)
+
+    async def _set_password(self, name: str, password: str) -> None:
+        hashed = await _hash(password)
+        if not await self.user(name):
+            raise AccountError(Reason.UNKNOWN_USER)
+        await self.redis.hset(f"user:{name}", mapping={"pw": hashed, "demo": ""})
+        await self.redis.srem("demousers", name)  # its password is no longer the published one
+
+    async def _change_keeping_an_admin(
+        self, org: str, name: str, removes_admin: bool, change: Callable[[Any], object]
+    ) -> None:
+        """Apply ``change`` to ``name`` in one transaction; when it ``removes_admin`` (the
+        user may stop being an active admin), only if another active admin remains. The
+        users read are WATCHed: two admins disabling each other at once cannot both win."""
+        for _ in range(GUARD_RETRIES):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    names = sorted(await self.redis.smembers(f"org:{org}:users"))
+                    await pipe.watch(f"org:{org}:users", *(f"user:{n}" for n in names))
+                    target = await pipe.hgetall(f"user:{name}")
+                    if "org" not in target or target["org"] != org:
+                        raise AccountError(Reason.UNKNOWN_USER)
+                    if removes_admin and _is_active_admin(target):
+                        others = [n for n in names if n != name]
+                        records = [await pipe.hgetall(f"user:{n}") for n in others]
+                        if not any(_is_active_admin(r) for r in records if "roles" in r):
+                            raise AccountError(Reason.LAST_ADMIN)
+                    pipe.multi()
+                    change(pipe)
+                    await pipe.execute()
+                    return
+                except redis.exceptions.WatchError:
+                    continue
+        raise AccountError(Reason.RATE_LIMITED)  # changed under us again and again
 
     # --- sessions -----------------------------------------------------------------------
 
-    async def login(self, name: str, password: str, now: int) -> tuple[str, Principal]:
+    async def login(
+        self, name: str, password: str, now: int, ip: str = ""
+    ) -> tuple[str, Principal]:
         if not USER_NAME.fullmatch(name):
-            raise AccountError("login_failed")
-        # a user under attack is locked for a while: count first (atomic), forgive on success
-        failures = await self.redis.incr(f"loginfail:{name}")
-        await self.redis.expire(f"loginfail:{name}", LOGIN_LOCKOUT_S)
-        if failures > MAX_LOGIN_FAILURES:
-            raise AccountError("too_many_attempts")
+            raise AccountError(Reason.LOGIN_FAILED)
+        await self._may_guess(name, ip, now)
         u = await self.user(name)
         if not await _verify(u.get("pw") or _DUMMY_HASH, password) or not u:
-            raise AccountError("login_failed")
-        await self.redis.delete(f"loginfail:{name}")
+            await self._count_failure(name)
+            raise AccountError(Reason.LOGIN_FAILED)
+        await self._remember_address(name, ip, now)
+        if u.get("disabled_ms"):
+            raise AccountError(Reason.ACCOUNT_DISABLED)  # told only to whoever knows the password
         token = secrets.token_urlsafe(32)
         sha = session_hash(token)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
-                f"hrsession:{sha}", mapping={"user": name, "org": u["org"], "created_ms": now}
+                f"hrsession:{sha}",
+                mapping={
+                    "user": name,
+                    "org": u["org"],
+                    "stamp": u.get("stamp", ""),
+                    "created_ms": now,
+                },
             )
             pipe.expire(f"hrsession:{sha}", self.session_ttl_s)
             pipe.sadd(f"usersessions:{name}", sha)
+            pipe.expire(f"usersessions:{name}", self.session_ttl_s)  # as long as the newest
+            pipe.hset(f"user:{name}", "last_login_ms", str(now))
             await pipe.execute()
         principal = await self.principal_for(sha)
-        assert principal is not None
+        if principal is None:  # disabled, deleted or signed out everywhere meanwhile
+            raise AccountError(Reason.LOGIN_FAILED)
         return token, principal
+
+    async def _may_guess(self, name: str, ip: str, now: int) -> None:
+        """Raise too_many_attempts unless ``name``'s password may be checked for ``ip``."""
+        s = self.settings
+        if s.login_brake_after:
+            total = int(await self.redis.get(f"loginfail:{name}") or 0)
+            if total >= s.login_brake_after and not await self._known_address(name, ip, now):
+                # a distributed guess: one check per interval from addresses the user has
+                # not logged in from, which never touches the user's own addresses
+                hold_ms = max(1, int(s.login_brake_interval_s * 1000))
+                if not await self.redis.set(f"loginbrake:{name}", ip, nx=True, px=hold_ms):
+                    raise AccountError(Reason.TOO_MANY_ATTEMPTS)
+        if s.max_login_failures_per_user_ip:
+            # counted before the check (atomic, so parallel guesses count), forgiven on success
+            key = f"loginfail:{name}:{ip}"
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, s.login_lockout_s)
+                failures, _ = await pipe.execute()
+            if failures > s.max_login_failures_per_user_ip:
+                raise AccountError(Reason.TOO_MANY_ATTEMPTS)
+
+    async def _count_failure(self, name: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(f"loginfail:{name}")
+            pipe.expire(f"loginfail:{name}", self.settings.login_lockout_s)
+            await pipe.execute()
+
+    async def _known_address(self, name: str, ip: str, now: int) -> bool:
+        last = await self.redis.zscore(f"loginips:{name}", ip)
+        window_ms = self.settings.login_known_address_days * 86_400_000
+        return last is not None and last >= now - window_ms
+
+    async def _remember_address(self, name: str, ip: str, now: int) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(f"loginfail:{name}:{ip}")
+            pipe.zadd(f"loginips:{name}", {ip: now})
+            pipe.zremrangebyrank(f"loginips:{name}", 0, -KNOWN_ADDRESSES - 1)
+            pipe.expire(f"loginips:{name}", self.settings.login_known_address_days * 86_400)
+            await pipe.execute()
 
     async def principal(self, token: str) -> Principal | None:
         """The user behind a session token, with their current permissions (None: logged out)."""
         return await self.principal_for(session_hash(token)) if token else None
 
     async def principal_for(self, sha: str) -> Principal | None:
+        """None for a session that is gone, or whose user is gone, disabled or has had every
+        session ended since it was made (the stamp changed)."""
         session = await self.redis.hgetall(f"hrsession:{sha}")
         if not session:
             return None
         u = await self.user(session["user"])
-        if not u:
+        if not u or u.get("disabled_ms") or session.get("stamp", "") != u.get("stamp", ""):
             return None
         roles = tuple(json.loads(u["roles"]))
         table = await self.role_table(u["org"])
@@ -185,6 +444,22 @@ class Accounts:
             await self.redis.srem(f"usersessions:{session['user']}", sha)
             return str(session["user"])
         return None
+
+    async def revoke_sessions(self, name: str, keep: str = "") -> None:
+        """End every session of ``name`` but ``keep``. The user's stamp changes first, so a
+        session that a login is making at this moment is void as well."""
+        stamp = secrets.token_hex(8)
+        if await self.user(name):
+            await self.redis.hset(f"user:{name}", "stamp", stamp)
+        shas = await self.sessions_of(name)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for sha in shas:
+                if sha != keep:
+                    pipe.delete(f"hrsession:{sha}")
+                    pipe.srem(f"usersessions:{name}", sha)
+            if keep in shas:
+                pipe.hset(f"hrsession:{keep}", "stamp", stamp)
+            await pipe.execute()
 
     async def sessions_of(self, name: str) -> set[str]:
         return await self.redis.smembers(f"usersessions:{name}")  # type: ignore[no-any-return]

@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from server.audit import Head
-from server.keys import default_key_dir
+from server.keys import default_key_dir, private_dir
 from server.settings import Settings
 
 log = logging.getLogger("interview_hub.anchors")
@@ -81,7 +81,7 @@ def load_signing_key(path: Path, *, create: bool) -> Ed25519PrivateKey | None:
     if not path.exists():
         if not create:
             return None
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -201,7 +201,8 @@ class AnchorDir:
     def append(self, lines: list[str], now_ms: int) -> None:
         if not lines:
             return
-        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.is_dir():
+            private_dir(self.path)
         day = datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y-%m-%d")
         fd = os.open(
             self.path / f"checkpoints-{day}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -25,6 +25,9 @@ from server.interviews import InterviewSpec, SpecError, create_interview
 from server.keys import KeySetupError, load_keys
 from server.settings import Settings
 from server.store import Store
+
+if TYPE_CHECKING:
+    from server.accounts import Accounts
 
 DEMO_SPEC: dict[str, Any] = {
     "candidate": {
@@ -130,6 +133,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             created = asyncio.run(_create(settings, spec))
             users = asyncio.run(_demo_users(settings.redis_url or "", settings))
             print_demo(settings, created.interview_id, created.link, users)
+        else:
+            disabled = asyncio.run(_disable_demo_users(settings.redis_url or "", settings))
+            if disabled:
+                print(
+                    f"warning: disabled the demo accounts {', '.join(disabled)}: their "
+                    "passwords are published. `serve --demo` enables them again",
+                    file=sys.stderr,
+                )
         app = create_app(settings)
         config = uvicorn.Config(
             app,
@@ -305,26 +316,66 @@ DEMO_USERS = (
 )
 
 
-async def _add_user(
-    url: str, settings: Settings, name: str, password: str, org: str, roles: list[str]
-) -> None:
+@contextlib.asynccontextmanager
+async def open_accounts(url: str, settings: Settings) -> AsyncIterator[Accounts]:
     from server.accounts import Accounts
 
     async with open_store(url, settings) as store:
-        await Accounts(store, settings.session_ttl_s).add_user(name, password, org, roles, now_ms())
+        yield Accounts(store, settings.session_ttl_s, settings)
+
+
+async def _log_operator(accounts: Accounts, org: str, action: str, actor: str) -> None:
+    """An account change made from the command line, in the organisation's log."""
+    entry = {"action": action, "outcome": "ok", "actor": actor, "role": "operator"}
+    entry.update(ip="", device="", interview_id="")
+    await accounts.store.log_org(org, entry, now_ms())
+
+
+async def _add_user(
+    url: str, settings: Settings, name: str, password: str, org: str, roles: list[str]
+) -> None:
+    async with open_accounts(url, settings) as accounts:
+        await accounts.add_user(name, password, org, roles, now_ms())
 
 
 async def _demo_users(url: str, settings: Settings) -> list[tuple[str, str, str]]:
-    """One user per role in the demo organisation (kept across restarts)."""
+    """One user per role in the demo organisation (kept across restarts), marked as demo
+    accounts: their passwords are published, so a start without --demo disables them."""
     from server.accounts import AccountError
 
     made = []
-    for name, role in DEMO_USERS:
-        password = f"demo-{name}"
-        with contextlib.suppress(AccountError):  # made by an earlier demo start
-            await _add_user(url, settings, name, password, "demo", [role])
-        made.append((name, password, role))
+    async with open_accounts(url, settings) as accounts:
+        for name, role in DEMO_USERS:
+            password = f"demo-{name}"
+            try:
+                await accounts.add_user(
+                    name, password, "demo", [role], now_ms(), demo=True, check_policy=False
+                )
+            except AccountError:  # made by an earlier demo start: enabled again
+                if not await accounts.restore_demo_user(name, password):
+                    print(f"note: {name} is not a demo account; left as it is", file=sys.stderr)
+                    continue
+                await _log_operator(accounts, "demo", f"user_enable:{name}", "cli:serve --demo")
+            made.append((name, password, role))
     return made
+
+
+async def _disable_demo_users(url: str, settings: Settings) -> list[str]:
+    async with open_accounts(url, settings) as accounts:
+        names = await accounts.disable_demo_users("cli:serve", now_ms())
+        for name in names:  # their live monitors close on every running hub
+            await accounts.store.publish_control(
+                {"kind": "logout", "user": name, "reason": "account_disabled"}
+            )
+            await _log_operator(accounts, "demo", f"user_disable:{name}", "cli:serve")
+        return names
+
+
+def _account_error(exc: Any) -> int:
+    from protocol.reasons import messages
+
+    print(f"error: {exc.reason}: {messages(exc.reason)['en']}", file=sys.stderr)
+    return 2
 
 
 def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -337,9 +388,51 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
         try:
             asyncio.run(_add_user(url, settings, args.name, password, args.org, args.role))
         except AccountError as exc:
-            print(f"error: {exc.reason}", file=sys.stderr)
-            return 2
+            return _account_error(exc)
     print(f"user {args.name} ({', '.join(args.role)}) added to organisation {args.org}")
+    return 0
+
+
+def cmd_user_change(args: argparse.Namespace, settings: Settings) -> int:
+    """The operator's way back in: set a password, disable or enable a user (every session
+    of a disabled or reset user ends at once, their monitors too). In the organisation's log."""
+    import getpass
+
+    from server.accounts import AccountError
+
+    password = ""
+    if args.user_command == "password":
+        password = args.password or getpass.getpass(f"new password for {args.name}: ")
+
+    async def run(url: str) -> None:
+        async with open_accounts(url, settings) as accounts:
+            user = await accounts.user(args.name)
+            if not user:
+                raise AccountError("unknown_user")
+            actor = f"cli:{os.environ.get('USER', 'operator')}"
+            if args.user_command == "password":
+                await accounts.reset_password(args.name, password, user["org"])
+            else:  # the command line may disable the last admin: it is the way back in
+                disable = args.user_command == "disable"
+                await accounts.set_disabled(
+                    user["org"], args.name, disable, actor, now_ms(), keep_an_admin=False
+                )
+            if args.user_command != "enable":
+                reason = "account_disabled" if args.user_command == "disable" else "not_logged_in"
+                await accounts.store.publish_control(
+                    {"kind": "logout", "user": args.name, "reason": reason}
+                )
+            action = {"password": "password_reset", "disable": "user_disable"}.get(
+                args.user_command, "user_enable"
+            )
+            await _log_operator(accounts, user["org"], f"{action}:{args.name}", actor)
+
+    with redis_for(settings) as url:
+        try:
+            asyncio.run(run(url))
+        except AccountError as exc:
+            return _account_error(exc)
+    print(f"user {args.name}: {args.user_command} done")
     return 0
 
 
@@ -552,6 +645,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--password", help="default: asked for on the terminal")
     add.set_defaults(func=cmd_user_add)
+    reset = user_sub.add_parser(
+        "password", help="set a user's new password (their sessions end): the way back in"
+    )
+    reset.add_argument("name")
+    reset.add_argument("--password", help="default: asked for on the terminal")
+    reset.set_defaults(func=cmd_user_change)
+    for verb, text in (
+        ("disable", "disable a user: every session and live monitor ends at once"),
+        ("enable", "enable a disabled user again"),
+    ):
+        change = user_sub.add_parser(verb, help=text)
+        change.add_argument("name")
+        change.set_defaults(func=cmd_user_change)
 
     logs = sub.add_parser("log", help="the operation log")
     log_sub = logs.add_subparsers(dest="log_command", required=True)

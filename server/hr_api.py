@@ -3,6 +3,9 @@
 A session token comes as ``Authorization: Bearer <token>`` or as the ``ih_session`` cookie
 (HttpOnly, SameSite=Strict) set at login. A state-changing request authenticated by the
 cookie must also carry the header ``X-CSRF: 1``, which a page of another site cannot add.
+The login itself takes only a JSON body (``Content-Type: application/json``, which a form
+of another site cannot send) and refuses a request that says it comes from another site
+(an ``Origin`` not allowed, ``Sec-Fetch-Site: cross-site``).
 The OpenAPI description is at ``/openapi.json``.
 """
 
@@ -18,9 +21,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from protocol.permissions import Permission
+from protocol.permissions import Permission, Role
 from protocol.reasons import Reason, messages
-from server.accounts import AccountError, Accounts, Principal
+from server.accounts import USER_NAME, AccountError, Accounts, Principal
 from server.candidates import Refusal
 from server.hr import HRService
 from server.hr import Request as HRRequest
@@ -41,19 +44,33 @@ STATUS = {
     "malformed": 400,
     "unknown_role": 400,
     "user_exists": 409,
+    "unknown_user": 404,
+    "account_disabled": 403,
+    "wrong_password": 403,
+    "password_too_short": 400,
+    "password_too_common": 400,
+    "password_is_user_name": 400,
+    "own_account": 409,
+    "last_admin": 409,
+    "origin_not_allowed": 403,
     "too_large": 413,
     "too_many_attempts": 429,
+    "rate_limited": 429,
     "no_recording": 404,
 }
 
 
-def refusal_json(reason: str) -> JSONResponse:
+def refusal_json(reason: str, status: int | None = None) -> JSONResponse:
     base = reason.partition(":")[0]
     body = {"reason": reason, "message": messages(reason)}
     if base == Reason.PERMISSION_DENIED:
         body["permission"] = reason.partition(":")[2]
         body["granted_by"] = "admin"
-    return JSONResponse(body, status_code=STATUS.get(base, 409))
+    return JSONResponse(body, status_code=status or STATUS.get(base, 409))
+
+
+def _device(request: Request) -> str:
+    return request.headers.get("user-agent", "")[:256]
 
 
 Handler = Callable[[Request, HRRequest], Awaitable[Response]]
@@ -84,6 +101,11 @@ class HRApi:
         self.hr = hr
         self.accounts = accounts
         self.store = hr.store
+        settings = hr.settings
+        # the pages that may log in: the hub's own, and those the sockets accept
+        self.allowed_origins = {
+            o.rstrip("/") for o in (settings.base_url, *settings.allowed_origins)
+        }
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -111,11 +133,7 @@ class HRApi:
                     and request.headers.get("x-csrf") != "1"
                 ):
                     raise Refusal(f"{Reason.PERMISSION_DENIED}:csrf")
-                req = HRRequest(
-                    principal,
-                    ip=self.ip(request),
-                    device=request.headers.get("user-agent", "")[:256],
-                )
+                req = HRRequest(principal, ip=self.ip(request), device=_device(request))
                 return await handler(request, req)
             except Refusal as exc:
                 return refusal_json(exc.reason)
@@ -135,29 +153,46 @@ class HRApi:
 
     # --- sessions -------------------------------------------------------------------------
 
+    def cross_site(self, request: Request) -> str | None:
+        """Why a login request is refused as coming from another site (or not JSON)."""
+        origin = request.headers.get("origin")
+        if origin is not None and origin.rstrip("/") not in self.allowed_origins:
+            return Reason.ORIGIN_NOT_ALLOWED
+        if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+            return Reason.ORIGIN_NOT_ALLOWED
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != "application/json":
+            return Reason.MALFORMED  # 415: a form post (the only kind another site can send)
+        return None
+
     async def login(self, request: Request) -> Response:
         """
-        summary: "Log in; returns a session token and sets the ih_session cookie."
+        summary: "Log in (JSON, same site only): a session token, and the ih_session cookie."
         """
         ip = self.ip(request)
-        device = request.headers.get("user-agent", "")[:256]
+        device = _device(request)
         settings = self.hr.settings
         limit = settings.max_login_failures_per_ip
+        refused = self.cross_site(request)
+        if refused is not None:
+            log.warning("refused a login from another site or not JSON (%s, %s)", ip, refused)
+            return refusal_json(refused, status=415 if refused == Reason.MALFORMED else None)
         data: dict[str, Any] = {}
+        name = ""
         try:
             if limit and await self.store.ip_failures("login", ip) >= limit:
                 log.warning("logins from %s are locked out (%d failures)", ip, limit)
                 raise Refusal(Reason.TOO_MANY_ATTEMPTS)  # one address guessing many users
             data = await self.body(request)
             name, password = str(data.get("username", "")), str(data.get("password", ""))
-            token, p = await self.accounts.login(name, password, self.hr.clock())
+            token, p = await self.accounts.login(name, password, self.hr.clock(), ip)
         except (Refusal, AccountError) as exc:
             if exc.reason == Reason.LOGIN_FAILED and limit:
                 await self.store.count_ip_failure("login", ip, settings.identity_lockout_s)
-            if exc.reason == Reason.LOGIN_FAILED:
-                user = await self.accounts.user(str(data.get("username", ""))[:100])
+            if exc.reason in (Reason.LOGIN_FAILED, Reason.ACCOUNT_DISABLED):
+                user = await self.accounts.user(name)
                 if user:
-                    await self._log(user["org"], name, "", ip, "login", "login_failed", device)
+                    await self._log(user["org"], name, "", ip, "login", exc.reason, device)
             return refusal_json(exc.reason)
         await self._log(p.org, p.user, p.role, ip, "login", "ok", device)
         response = JSONResponse(
@@ -182,7 +217,14 @@ class HRApi:
         return response
 
     async def _log(
-        self, org: str, user: str, role: str, ip: str, action: str, outcome: str, device: str
+        self,
+        org: str,
+        user: str,
+        role: str,
+        ip: str,
+        action: str,
+        outcome: str,
+        device: str = "",
     ) -> None:
         entry = {
             "action": action,
@@ -195,6 +237,16 @@ class HRApi:
         }
         await self.store.log_org(org, entry, self.hr.clock())
 
+    async def _log_req(self, req: HRRequest, action: str, outcome: str) -> None:
+        p = req.principal
+        await self._log(p.org, p.user, p.role, req.ip, action, outcome, req.device)
+
+    async def _sessions_ended(self, user: str, reason: str, keep: str = "") -> None:
+        """Close the user's live monitor sockets on every hub (but the session ``keep``'s)."""
+        await self.store.publish_control(
+            {"kind": "logout", "user": user, "keep": keep, "reason": reason}
+        )
+
     async def logout(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "End this session; its live monitor sockets close at once."
@@ -202,24 +254,55 @@ class HRApi:
         p = req.principal
         await self.accounts.logout(p.session)
         await self.store.publish_control({"hr_session": p.session, "kind": "logout"})
-        await self._log(p.org, p.user, p.role, req.ip, "logout", "ok", req.device)
+        await self._log_req(req, "logout", "ok")
         response = JSONResponse({"ok": True})
         response.delete_cookie(COOKIE)
         return response
 
-    async def me(self, request: Request, req: HRRequest) -> Response:
+    async def logout_everywhere(self, request: Request, req: HRRequest) -> Response:
         """
-        summary: "The logged-in user, their roles and permissions."
+        summary: "End every session of mine, on every device; their monitor sockets close at once."
         """
         p = req.principal
-        return JSONResponse(
-            {
-                "user": p.user,
-                "org": p.org,
-                "roles": list(p.roles),
-                "permissions": sorted(p.permissions),
-            }
-        )
+        await self.accounts.revoke_sessions(p.user)
+        await self._sessions_ended(p.user, Reason.NOT_LOGGED_IN)
+        await self._log_req(req, "logout_all", "ok")
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE)
+        return response
+
+    async def change_password(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Change my password (current and new); my other sessions end, this one goes on."
+        """
+        data = await self.body(request)
+        current, new = data.get("current"), data.get("new")
+        if not isinstance(current, str) or not isinstance(new, str):
+            raise Refusal(Reason.BAD_FIELD)
+        p = req.principal
+        try:
+            await self.accounts.change_password(p, current, new, req.ip, self.hr.clock())
+        except AccountError as exc:
+            await self._log_req(req, "password_change", exc.reason)
+            raise
+        await self._sessions_ended(p.user, Reason.NOT_LOGGED_IN, keep=p.session)
+        await self._log_req(req, "password_change", "ok")
+        return JSONResponse({"ok": True})
+
+    async def me(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The logged-in user, their roles and permissions, the password length rule."
+        """
+        return JSONResponse(self._me_body(req.principal))
+
+    def _me_body(self, p: Principal) -> dict[str, Any]:
+        return {
+            "user": p.user,
+            "org": p.org,
+            "roles": list(p.roles),
+            "permissions": sorted(p.permissions),
+            "password_min_length": self.hr.settings.password_min_length,
+        }
 
     async def session(self, request: Request) -> Response:
         """
@@ -229,15 +312,7 @@ class HRApi:
         p = await self.accounts.principal(token)
         if p is None:
             return JSONResponse({"logged_in": False})
-        return JSONResponse(
-            {
-                "logged_in": True,
-                "user": p.user,
-                "org": p.org,
-                "roles": list(p.roles),
-                "permissions": sorted(p.permissions),
-            }
-        )
+        return JSONResponse({"logged_in": True, **self._me_body(p)})
 
     # --- interviews -----------------------------------------------------------------------
 
@@ -418,10 +493,18 @@ class HRApi:
 
     async def roles(self, request: Request, req: HRRequest) -> Response:
         """
-        summary: "Every role of my organisation with its permissions."
+        summary: "Every role of my organisation with its permissions; every permission there is."
         """
         await self.hr.require(req, Permission.ROLE_MANAGE, "role_view")
-        return JSONResponse({"roles": await self.accounts.role_table(req.principal.org)})
+        return JSONResponse(await self._roles_body(req.principal.org))
+
+    async def _roles_body(self, org: str) -> dict[str, Any]:
+        # the editor shows every permission from here: a list copied by hand drops new ones
+        return {
+            "roles": await self.accounts.role_table(org),
+            "permissions": [p.value for p in Permission],
+            "role_names": [r.value for r in Role],
+        }
 
     async def set_role(self, request: Request, req: HRRequest) -> Response:
         """
@@ -435,37 +518,46 @@ class HRApi:
         role = request.path_params["role"]
         await self.accounts.set_role_permissions(req.principal.org, role, perms)
         await self.store.publish_control({"org": req.principal.org, "kind": "roles"})
-        p = req.principal
-        await self._log(p.org, p.user, p.role, req.ip, f"role_change:{role}", "ok", req.device)
-        return JSONResponse({"roles": await self.accounts.role_table(p.org)})
+        await self._log_req(req, f"role_change:{role}", "ok")
+        return JSONResponse(await self._roles_body(req.principal.org))
 
     async def users(self, request: Request, req: HRRequest) -> Response:
         """
-        summary: "Users of my organisation and their roles."
+        summary: "Users of my organisation: roles, disabled or not, demo account, last login."
         """
-        await self.hr.require(req, Permission.ROLE_MANAGE, "user_view")
+        held = req.principal.permissions
+        # the user screen (user.manage) and the role editor (role.manage) both list them
+        needed = (
+            Permission.ROLE_MANAGE
+            if Permission.ROLE_MANAGE in held and Permission.USER_MANAGE not in held
+            else Permission.USER_MANAGE
+        )
+        await self.hr.require(req, needed, "user_view")
         return JSONResponse({"users": await self.accounts.users(req.principal.org)})
 
     async def add_user(self, request: Request, req: HRRequest) -> Response:
         """
-        summary: "Add a user to my organisation."
+        summary: "Add a user to my organisation (user.manage; the password policy applies)."
         """
-        await self.hr.require(req, Permission.ROLE_MANAGE, "user_add")
+        await self.hr.require(req, Permission.USER_MANAGE, "user_add")
         data = await self.body(request)
         roles = data.get("roles")
-        if not isinstance(roles, list):
+        name = data.get("username")
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise Refusal(Reason.BAD_FIELD)
+        if not isinstance(name, str) or not USER_NAME.fullmatch(name):
             raise Refusal(Reason.BAD_FIELD)
         p = req.principal
-        await self.accounts.add_user(
-            str(data.get("username", "")),
-            str(data.get("password", "")),
-            p.org,
-            roles,
-            self.hr.clock(),
-        )
-        await self._log(
-            p.org, p.user, p.role, req.ip, f"user_add:{data.get('username')}", "ok", req.device
-        )
+        action = f"user_add:{name}"
+        try:
+            await self.accounts.may_give_roles(p, roles)
+            await self.accounts.add_user(
+                name, str(data.get("password", "")), p.org, roles, self.hr.clock()
+            )
+        except AccountError as exc:
+            await self._log_req(req, action, exc.reason)
+            raise
+        await self._log_req(req, action, "ok")
         return JSONResponse({"ok": True}, status_code=201)
 
     async def set_user_roles(self, request: Request, req: HRRequest) -> Response:
@@ -479,10 +571,89 @@ class HRApi:
             raise Refusal(Reason.BAD_FIELD)
         name = request.path_params["name"]
         p = req.principal
-        await self.accounts.set_user_roles(p.org, name, roles)
+        try:
+            await self.accounts.set_user_roles(p.org, name, roles)
+        except AccountError as exc:
+            if USER_NAME.fullmatch(name):
+                await self._log_req(req, f"user_roles:{name}", exc.reason)
+            raise
         await self.store.publish_control({"user": name, "kind": "roles"})
-        await self._log(p.org, p.user, p.role, req.ip, f"user_roles:{name}", "ok", req.device)
+        await self._log_req(req, f"user_roles:{name}", "ok")
         return JSONResponse({"ok": True})
+
+    async def _manage_user(
+        self,
+        request: Request,
+        req: HRRequest,
+        action: str,
+        perform: Callable[[str], Awaitable[object]],
+    ) -> Response:
+        """One user.manage action on the user in the path: checked (same organisation, not
+        oneself, nobody holding more than the actor), done, logged, refusals included."""
+        name = request.path_params["name"]
+        if not USER_NAME.fullmatch(name):
+            raise Refusal(Reason.UNKNOWN_USER)
+        await self.hr.require(req, Permission.USER_MANAGE, f"{action}:{name}")
+        try:
+            await self.accounts.manageable(req.principal, name)
+            await perform(name)
+        except (AccountError, Refusal) as exc:
+            await self._log_req(req, f"{action}:{name}", exc.reason)
+            raise
+        await self._log_req(req, f"{action}:{name}", "ok")
+        return JSONResponse({"users": await self.accounts.users(req.principal.org)})
+
+    async def disable_user(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Disable a user (user.manage): their sessions and monitors end at once."
+        """
+        p = req.principal
+
+        async def disable(name: str) -> None:
+            await self.accounts.set_disabled(p.org, name, True, p.user, self.hr.clock())
+            await self._sessions_ended(name, Reason.ACCOUNT_DISABLED)
+
+        return await self._manage_user(request, req, "user_disable", disable)
+
+    async def enable_user(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Enable a disabled user again (user.manage)."
+        """
+        p = req.principal
+
+        async def enable(name: str) -> None:
+            await self.accounts.set_disabled(p.org, name, False, p.user, self.hr.clock())
+
+        return await self._manage_user(request, req, "user_enable", enable)
+
+    async def delete_user(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Delete a user (user.manage, confirm=true): sessions end at once."
+        """
+        data = await self.body(request)
+
+        async def delete(name: str) -> None:
+            if data.get("confirm") is not True:
+                raise Refusal(Reason.CONFIRM_REQUIRED)
+            await self.accounts.delete_user(req.principal.org, name)
+            await self._sessions_ended(name, Reason.NOT_LOGGED_IN)
+
+        return await self._manage_user(request, req, "user_delete", delete)
+
+    async def reset_password(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Set a user's new password (user.manage; the policy applies): their sessions end."
+        """
+        data = await self.body(request)
+        password = data.get("password")
+        if not isinstance(password, str):
+            raise Refusal(Reason.BAD_FIELD)
+
+        async def reset(name: str) -> None:
+            await self.accounts.reset_password(name, password, req.principal.org)
+            await self._sessions_ended(name, Reason.NOT_LOGGED_IN)
+
+        return await self._manage_user(request, req, "password_reset", reset)
 
     # --- routes -----------------------------------------------------------------------------
 
@@ -492,7 +663,9 @@ class HRApi:
         return [
             Route("/api/hr/login", self.login, methods=["POST"]),
             Route("/api/hr/logout", g(self.logout), methods=["POST"]),
+            Route("/api/hr/logout/all", g(self.logout_everywhere), methods=["POST"]),
             Route("/api/hr/me", g(self.me), methods=["GET"]),
+            Route("/api/hr/me/password", g(self.change_password), methods=["POST"]),
             Route("/api/hr/session", self.session, methods=["GET"]),
             Route("/api/hr/interviews", g(self.list_interviews), methods=["GET"]),
             Route("/api/hr/interviews", g(self.create_interview), methods=["POST"]),
@@ -518,6 +691,10 @@ class HRApi:
             Route("/api/hr/users", g(self.users), methods=["GET"]),
             Route("/api/hr/users", g(self.add_user), methods=["POST"]),
             Route("/api/hr/users/{name}/roles", g(self.set_user_roles), methods=["PUT"]),
+            Route("/api/hr/users/{name}/disable", g(self.disable_user), methods=["POST"]),
+            Route("/api/hr/users/{name}/enable", g(self.enable_user), methods=["POST"]),
+            Route("/api/hr/users/{name}/password", g(self.reset_password), methods=["POST"]),
+            Route("/api/hr/users/{name}", g(self.delete_user), methods=["DELETE"]),
         ]
 
 

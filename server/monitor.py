@@ -85,12 +85,22 @@ class MonitorHub:
 
     def on_control(self, data: dict[str, Any]) -> None:
         kind = data.get("kind")
+        # sessions ended: one (logout), or all of a user's but one ("keep": a password
+        # change), or all (logout everywhere, a reset, a delete, a disable: "reason" says)
+        why = (
+            Reason.ACCOUNT_DISABLED
+            if data.get("reason") == Reason.ACCOUNT_DISABLED
+            else Reason.NOT_LOGGED_IN
+        )
         for conn in list(self.connections):
             p = conn.principal
             if p is None:
                 continue
-            if kind == "logout" and p.session == data.get("hr_session"):
-                conn.close(CloseCode.LOGGED_OUT, refused(Reason.NOT_LOGGED_IN, fatal=True))
+            if kind == "logout" and (
+                p.session == data.get("hr_session")
+                or (p.user == data.get("user") and p.session != data.get("keep"))
+            ):
+                conn.close(CloseCode.LOGGED_OUT, refused(why, fatal=True))
             elif kind == "roles" and (p.user == data.get("user") or p.org == data.get("org")):
                 conn.recheck_soon()  # permissions may be gone: look before sending more
 

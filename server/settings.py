@@ -90,6 +90,18 @@ class Settings:
     resume_grace_s: int = 300
     # HR side
     session_ttl_s: int = 8 * 3600
+    # HR logins (docs/hr.md "Lock-out"): failed logins for one user from one address before
+    # that address is locked out for that user, for login_lockout_s; past login_brake_after
+    # failures for one user from every address (0: never), addresses the user has not logged
+    # in from within login_known_address_days get one password check per
+    # login_brake_interval_s between them; addresses they have are not held back
+    max_login_failures_per_user_ip: int = 10
+    login_lockout_s: int = 900
+    login_brake_after: int = 50
+    login_brake_interval_s: float = 5.0
+    login_known_address_days: int = 30
+    # HR passwords: at least this many characters (and not common, not the user name)
+    password_min_length: int = 12
     monitor_max_queue: int = 2_000
     monitor_stall_s: float = 10.0
     # Notifications: "log" writes to the server log; "webhook" (SMS gateway) and "smtp" send

@@ -97,7 +97,9 @@ class Hub:
         return KEY_DIR / "log-signing.key"
 
 
-def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) -> Hub:
+def start_hub(
+    redis_url: str, tmp: Path, port: int | None = None, serve_args: tuple[str, ...] = (), **env: str
+) -> Hub:
     port = port or free_port()
     log_path = tmp / f"hub-{port}-{time.monotonic_ns()}.log"
     environment = {
@@ -125,6 +127,7 @@ def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) ->
             str(port),
             "--log-level",
             "warning",
+            *serve_args,
         ],
         cwd=ROOT,
         env=environment,
@@ -266,7 +269,8 @@ async def make_org(hub: Hub, redis_url: str) -> Org:
     async with httpx.AsyncClient(base_url=hub.http) as http:
         for role in ROLES:
             user = f"{name}-{role}"
-            await accounts.add_user(user, "pw-" + user, name, [role], now_ms())
+            # a fixture's password (the policy is tested in tests/server/test_accounts.py)
+            await accounts.add_user(user, "pw-" + user, name, [role], now_ms(), check_policy=False)
             r = await http.post("/api/hr/login", json={"username": user, "password": "pw-" + user})
             assert r.status_code == 200, r.text
             tokens[role], users[role] = r.json()["token"], user

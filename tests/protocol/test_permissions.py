@@ -9,6 +9,7 @@ from protocol.permissions import (
     GRANTED_BY,
     Permission,
     Role,
+    beyond,
     permissions_of,
     refusal,
 )
@@ -29,6 +30,7 @@ def test_permission_names_are_stable() -> None:
         "report.generate",
         "log.view",
         "role.manage",
+        "user.manage",
         "data.erase",
     }
 
@@ -57,8 +59,12 @@ def test_admin_holds_everything() -> None:
 
 
 def test_recruiting_manager_holds_all_but_role_management() -> None:
-    """The recruiting manager holds every permission except role.manage and data.erase."""
-    assert DEFAULT_ROLES[Role.RECRUITING_MANAGER] == EVERYTHING - {P.ROLE_MANAGE, P.DATA_ERASE}
+    """The recruiting manager holds every permission except role.manage, user.manage and data.erase."""
+    assert DEFAULT_ROLES[Role.RECRUITING_MANAGER] == EVERYTHING - {
+        P.ROLE_MANAGE,
+        P.USER_MANAGE,
+        P.DATA_ERASE,
+    }
 
 
 def test_interview_lead_defaults() -> None:
@@ -66,6 +72,7 @@ def test_interview_lead_defaults() -> None:
     assert DEFAULT_ROLES[Role.INTERVIEW_LEAD] == EVERYTHING - {
         P.INTERVIEW_RESET,
         P.ROLE_MANAGE,
+        P.USER_MANAGE,
         P.DATA_ERASE,
     }
 
@@ -86,6 +93,21 @@ def test_only_admin_manages_roles() -> None:
     managers = {role for role, perms in DEFAULT_ROLES.items() if P.ROLE_MANAGE in perms}
     assert managers == {Role.ADMIN}
     assert GRANTED_BY is Role.ADMIN
+
+
+def test_only_admin_manages_users() -> None:
+    """Managing accounts (disable, delete, reset a password) is the admin's alone by default."""
+    managers = {role for role, perms in DEFAULT_ROLES.items() if P.USER_MANAGE in perms}
+    assert managers == {Role.ADMIN}
+
+
+def test_beyond_names_the_first_permission_not_held() -> None:
+    """beyond(): nobody acts on an account (or gives a role) holding more than they hold."""
+    manager = permissions_of(["recruiting_manager"])
+    assert beyond(manager, permissions_of(["recruiter"])) is None
+    assert beyond(manager, manager) is None
+    assert beyond(manager, permissions_of(["admin"])) == "permission_denied:data.erase"
+    assert beyond([], ["log.view", "interview.view"]) == "permission_denied:interview.view"
 
 
 @pytest.mark.parametrize("role", list(Role))

@@ -54,6 +54,14 @@ PUBLISHED = {
     "too_slow",
     "unknown_role",
     "user_exists",
+    "unknown_user",
+    "account_disabled",
+    "wrong_password",
+    "password_too_short",
+    "password_too_common",
+    "password_is_user_name",
+    "own_account",
+    "last_admin",
 }
 
 

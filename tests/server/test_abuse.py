@@ -80,7 +80,7 @@ async def test_identity_guesses_in_parallel_are_counted(hub: Hub, make_interview
 
 
 async def test_login_lockout_and_user_names(hub: Hub, fresh_org: Org) -> None:
-    """Repeated bad passwords lock a user for a while; user names that could break keys are refused."""
+    """Repeated bad passwords from one address lock the user out there for a while; user names that could break keys are refused."""
     user = fresh_org.users["recruiter"]
     async with httpx.AsyncClient(base_url=hub.http) as http:
         codes = [

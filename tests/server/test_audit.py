@@ -596,8 +596,8 @@ async def test_erasing_an_interview_keeps_its_log_verifiable(
     await service.request_exit(iv_id, "s1", Caller())
     await service.confirm_exit(iv_id, "s1", Caller())
     meta = await store.meta(iv_id)  # no second entry by default: the exit ends it
-    refusal, _ = await retention.erase(service, iv_id, retention.SYSTEM, "request")
-    assert refusal is None, refusal
+    erased = await retention.erase(service, iv_id, retention.SYSTEM, "request")
+    assert erased.refusal is None, erased.refusal
     await Checkpointer(store.take_unanchored, store.give_back_unanchored, SIGNER, tmp_path).round()
     book = AnchorBook(tmp_path, SIGNER.public).refresh()
     verdict = await check(store, book, log_scope(iv_id))

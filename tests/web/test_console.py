@@ -540,3 +540,148 @@ async def test_admin_erases_an_interview_and_sets_the_retention(
     await expect(page.locator("#action-done")).to_contain_text("30", timeout=T)
     assert (await api(hub, org, "admin", "GET", "/api/hr/retention"))["retention_days"] == 30
     no_js_errors(page, REFUSALS)
+
+
+STRONG = "Violet-harbour-7-lanterns"  # passes the password policy
+
+
+async def test_role_editor_takes_every_permission_from_the_server(
+    hub: Hub, new_context: Any, fresh_org: Org
+) -> None:
+    """The role editor shows a box for every permission the server names; saving the admin
+    role unchanged keeps data.erase and user.manage (a hand-copied list used to drop them)."""
+    org = fresh_org
+    before = (await api(hub, org, "admin", "GET", "/api/hr/roles"))["roles"]
+    page = await login(new_context, org, "admin")
+    await page.click("#nav-roles")
+    for perm in (await api(hub, org, "admin", "GET", "/api/hr/roles"))["permissions"]:
+        await expect(page.locator(f'input[data-role="admin"][data-perm="{perm}"]')).to_be_checked(
+            timeout=T
+        )
+    await expect(
+        page.locator('input[data-role="recruiting_manager"][data-perm="data.erase"]')
+    ).not_to_be_checked()
+    for role in ("admin", "recruiting_manager"):
+        await page.click(f"#role-save-{role}")
+        await expect(page.locator("#action-done")).to_be_visible(timeout=T)
+        await expect(page.locator("#action-done")).to_contain_text(
+            "Administrator" if role == "admin" else "Recruiting manager"
+        )
+    after = (await api(hub, org, "admin", "GET", "/api/hr/roles"))["roles"]
+    assert after["admin"] == before["admin"] and "data.erase" in after["admin"]
+    assert "user.manage" in after["admin"]
+    assert after["recruiting_manager"] == before["recruiting_manager"]
+    no_js_errors(page, REFUSALS)
+
+
+async def test_users_screen_disables_resets_and_deletes(
+    hub: Hub, new_context: Any, fresh_org: Org
+) -> None:
+    """An admin disables a recruiter (whose open console returns to the login saying so),
+    enables them, resets their password (the policy's refusal shown in the dialog), adds a
+    user and deletes one after a confirm; a recruiter has no users screen."""
+    org = fresh_org
+    name = org.users["recruiter"]
+    recruiter = await login(new_context, org, "recruiter")
+    await expect(recruiter.locator("#nav-users")).to_be_hidden()
+    admin = await login(new_context, org, "admin")
+    await admin.click("#nav-users")
+    row = admin.locator(f'tr[data-account="{name}"]')
+    badge = row.locator('[data-field="account-state"]')
+    await expect(badge).to_have_attribute("data-state", "active", timeout=T)
+    own = admin.locator(f'tr[data-account="{org.users["admin"]}"]')
+    await expect(own.locator("button")).to_have_count(0)  # not on one's own account
+
+    await row.locator(f'button[data-account-toggle="{name}"]').click()
+    await expect(badge).to_have_attribute("data-state", "disabled", timeout=T)
+    await expect(badge).to_have_text("Disabled")
+    await expect(recruiter.locator("#login-view")).to_be_visible(timeout=T)
+    await expect(recruiter.locator("#login-error")).to_have_text(messages("account_disabled")["en"])
+    await row.locator(f'button[data-account-toggle="{name}"]').click()
+    await expect(badge).to_have_attribute("data-state", "active", timeout=T)
+
+    await row.locator(f'button[data-account-reset="{name}"]').click()
+    await expect(admin.locator("#user-reset-dialog")).to_be_visible()
+    await admin.fill("#user-reset-password", "short")
+    await admin.click("#user-reset-confirm")
+    await expect(admin.locator("#user-reset-error")).to_have_text(
+        messages("password_too_short:12")["en"], timeout=T
+    )
+    await admin.fill("#user-reset-password", STRONG)
+    await admin.click("#user-reset-confirm")
+    await expect(admin.locator("#user-reset-dialog")).to_be_hidden(timeout=T)
+    await expect(admin.locator("#action-done")).to_contain_text(name)
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.post("/api/hr/login", json={"username": name, "password": STRONG})
+        assert r.status_code == 200
+
+    newcomer = f"{org.name}-newcomer"
+    await admin.fill("#user-add-name", newcomer)
+    await admin.fill("#user-add-password", "password1234")
+    await admin.click("#user-add-submit")
+    await expect(admin.locator("#action-error")).to_have_attribute(
+        "data-reason", "password_too_common", timeout=T
+    )
+    await admin.fill("#user-add-password", STRONG)
+    await admin.click("#user-add-submit")
+    await expect(admin.locator(f'tr[data-account="{newcomer}"]')).to_have_count(1, timeout=T)
+
+    await admin.locator(f'button[data-account-delete="{newcomer}"]').click()
+    await expect(admin.locator("#user-delete-dialog")).to_be_visible()
+    await expect(admin.locator("#user-delete-cancel")).to_be_focused()
+    await admin.click("#user-delete-confirm")
+    await expect(admin.locator(f'tr[data-account="{newcomer}"]')).to_have_count(0, timeout=T)
+    users = await api(hub, org, "admin", "GET", "/api/hr/users")
+    assert newcomer not in [u["name"] for u in users["users"]]
+    await screenshot(admin, "console-users")
+    no_js_errors(admin, (*REFUSALS, "400"))  # the policy's refusals are 400
+    no_js_errors(recruiter, REFUSALS)
+
+
+async def test_change_own_password_and_log_out_everywhere(
+    hub: Hub, new_context: Any, fresh_org: Org
+) -> None:
+    """A user changes their password under My account (the current one is needed; the
+    other browser is logged out, this one stays), then logs out everywhere: both go back to
+    the login. The screen is in zh-CN too."""
+    org = fresh_org
+    name = org.users["interview_lead"]
+    here = await login(new_context, org, "interview_lead")
+    there = await login(new_context, org, "interview_lead")
+    await here.click("#nav-account")
+    await expect(here.locator("#account-view")).to_be_visible(timeout=T)
+    await expect(here.locator("#pw-rule")).to_contain_text("12")
+    await here.fill("#pw-current", "wrong-current")
+    await here.fill("#pw-new", STRONG)
+    await here.fill("#pw-repeat", STRONG)
+    await here.click("#pw-submit")
+    await expect(here.locator("#pw-error")).to_have_text(
+        messages("wrong_password")["en"], timeout=T
+    )
+    await here.fill("#pw-current", "pw-" + name)
+    await here.fill("#pw-new", STRONG)
+    await here.fill("#pw-repeat", STRONG + "x")
+    await here.click("#pw-submit")
+    await expect(here.locator("#pw-error")).to_have_attribute("data-reason", "mismatch")
+    await here.fill("#pw-repeat", STRONG)
+    await here.click("#pw-submit")
+    await expect(here.locator("#action-done")).to_be_visible(timeout=T)
+    await expect(there.locator("#login-view")).to_be_visible(timeout=T)
+    await expect(here.locator("#whoami")).to_have_text(name)
+    await expect(here.locator("#live-status")).to_have_attribute("data-status", "live")
+
+    await there.fill("#login-user", name)
+    await there.fill("#login-password", STRONG)
+    await there.click("#login-submit")
+    await expect(there.locator("#whoami")).to_have_text(name, timeout=T)
+
+    await here.select_option("#lang-select", "zh-CN")
+    await expect(here.locator("#account-heading")).to_have_text("我的账号")
+    await expect(here.locator("#logout-all")).to_have_text("在所有设备上退出")
+    await expect(here.locator("#pw-rule")).to_contain_text("至少 12 个字符")
+    await screenshot(here, "console-account")
+    await here.click("#logout-all")
+    await expect(here.locator("#login-view")).to_be_visible(timeout=T)
+    await expect(there.locator("#login-view")).to_be_visible(timeout=T)
+    no_js_errors(here, REFUSALS)
+    no_js_errors(there, REFUSALS)

@@ -4,8 +4,9 @@
 //   login        #login-user #login-password #login-submit #login-error; logged in: #whoami,
 //                #logout; language: #lang-select; connection: #live-status[data-status=
 //                live|reconnecting|offline]
-//   navigation   #nav-list #nav-log #nav-roles (hidden without role.manage); routes are
-//                hashes: #list, #iv/<id>, #log, #roles
+//   navigation   #nav-list #nav-log #nav-roles (hidden without role.manage) #nav-users
+//                (hidden without user.manage) #nav-account; routes are hashes: #list,
+//                #iv/<id>, #log, #roles, #users, #account
 //   list         #state-filter, #list-refresh, #create-open; rows
 //                [data-testid=iv-row][data-id=<id>] with [data-field=state][data-state]
 //                (translated label), [data-field=progress][data-percent] ("1/3"),
@@ -31,10 +32,20 @@
 //                #create-submit #create-cancel #create-error
 //   messages     refusals: #action-error (role=alert, data-reason); successes: #action-done
 //   org log      #org-log-view, #org-log-action, #org-log-refresh, #org-log-table
-//   roles        #roles-view; permission boxes input[data-role=<role>][data-perm=<perm>],
-//                #role-save-<role>; users: input[data-user=<name>][data-user-role=<role>],
-//                button[data-save-user=<name>]; add: #user-add-name #user-add-password
+//   roles        #roles-view; permission boxes input[data-role=<role>][data-perm=<perm>]
+//                (one per permission the server names in GET /api/hr/roles, never a list
+//                of our own), #role-save-<role>; users: input[data-user=<name>]
+//                [data-user-role=<role>], button[data-save-user=<name>]
+//   users        #users-view; rows tr[data-account=<name>] with [data-field=account-state]
+//                [data-state=active|disabled], [data-field=demo] on demo accounts;
+//                buttons [data-account-toggle=<name>] (disable / enable),
+//                [data-account-reset=<name>] → #user-reset-dialog (#user-reset-password,
+//                #user-reset-confirm, #user-reset-cancel, #user-reset-error),
+//                [data-account-delete=<name>] → #user-delete-dialog (#user-delete-confirm,
+//                #user-delete-cancel); add: #user-add-name #user-add-password
 //                #user-add-role #user-add-submit
+//   account      #account-view: #pw-current #pw-new #pw-repeat #pw-submit #pw-error;
+//                #logout-all (every session of mine ends, this one too)
 //   debug        window.__consoleDebug.dropSocket(hold) closes the monitor socket; it
 //                reconnects with backoff, or with hold=true only on resumeSocket()
 import { bindLangSelect, formatTime, makeI18n } from "/web/shared/i18n.js";
@@ -47,17 +58,8 @@ const i18n = makeI18n(S);
 const t = (key, vars) => i18n.t(key, vars);
 const $ = (id) => document.getElementById(id);
 
-const PERMISSIONS = [
-  "interview.create",
-  "interview.view",
-  "interview.end",
-  "interview.reset",
-  "interview.reentry.grant",
-  "report.generate",
-  "log.view",
-  "role.manage",
-];
-const ROLES = ["admin", "recruiting_manager", "interview_lead", "recruiter"];
+// The permissions and roles the editors show come from the server (GET /api/hr/roles):
+// a list copied here once dropped a permission on every save.
 
 const state = {
   me: null,
@@ -69,7 +71,10 @@ const state = {
   log: null, // {entries, verify}
   orgLog: null,
   roles: null,
+  permissionNames: [],
+  roleNames: [],
   users: null,
+  accounts: null, // the users screen: [{name, roles, disabled, demo, last_login_ms, ...}]
 };
 
 // --- HTTP ---------------------------------------------------------------------------------
@@ -1053,9 +1058,23 @@ async function loadRoles() {
     if (roles.status !== 401) showError(roles.body, roles.status);
     return;
   }
-  state.roles = roles.body.roles;
+  takeRoles(roles.body);
   state.users = users.ok ? users.body.users : [];
   renderRoles();
+}
+
+function takeRoles(body) {
+  state.roles = body.roles;
+  state.permissionNames = body.permissions;
+  state.roleNames = body.role_names;
+}
+
+function roleLabel(role) {
+  return S[`role.${role}`] ? t(`role.${role}`) : role;
+}
+
+function permLabel(perm) {
+  return S[`perm.${perm}`] ? t(`perm.${perm}`) : perm;
 }
 
 function checkbox(attrs, checked, label) {
@@ -1084,19 +1103,21 @@ function gridTable(headers) {
 
 function renderRoles() {
   if (!state.roles) return;
-  const roleNames = [...ROLES, ...Object.keys(state.roles).filter((r) => !ROLES.includes(r))];
-  const table = gridTable([t("col.role"), ...PERMISSIONS.map((p) => t(`perm.${p}`)), ""]);
+  const known = state.roleNames;
+  const roleNames = [...known, ...Object.keys(state.roles).filter((r) => !known.includes(r))];
+  const permissions = state.permissionNames;
+  const table = gridTable([t("col.role"), ...permissions.map(permLabel), ""]);
   for (const role of roleNames) {
     const tr = table.tBodies[0].insertRow();
     tr.dataset.role = role;
     const th = document.createElement("th");
     th.scope = "row";
-    th.textContent = S[`role.${role}`] ? t(`role.${role}`) : role;
+    th.textContent = roleLabel(role);
     tr.append(th);
-    for (const perm of PERMISSIONS) {
+    for (const perm of permissions) {
       const td = tr.insertCell();
-      td.dataset.label = t(`perm.${perm}`);
-      const label = `${th.textContent}: ${t(`perm.${perm}`)} (${perm})`;
+      td.dataset.label = permLabel(perm);
+      const label = `${th.textContent}: ${permLabel(perm)} (${perm})`;
       td.append(checkbox({ role, perm }, (state.roles[role] || []).includes(perm), label));
     }
     const td = tr.insertCell();
@@ -1114,7 +1135,7 @@ function renderRoles() {
   wrap.append(table);
   $("roles-table").replaceChildren(wrap);
 
-  const users = gridTable([t("col.user"), ...ROLES.map((r) => t(`role.${r}`)), ""]);
+  const users = gridTable([t("col.user"), ...known.map(roleLabel), ""]);
   for (const u of state.users || []) {
     const tr = users.tBodies[0].insertRow();
     tr.dataset.user = u.name;
@@ -1122,10 +1143,10 @@ function renderRoles() {
     th.scope = "row";
     th.textContent = u.name;
     tr.append(th);
-    for (const role of ROLES) {
+    for (const role of known) {
       const td = tr.insertCell();
-      td.dataset.label = t(`role.${role}`);
-      td.append(checkbox({ user: u.name, userRole: role }, u.roles.includes(role), `${u.name}: ${t(`role.${role}`)}`));
+      td.dataset.label = roleLabel(role);
+      td.append(checkbox({ user: u.name, userRole: role }, u.roles.includes(role), `${u.name}: ${roleLabel(role)}`));
     }
     const td = tr.insertCell();
     const save = document.createElement("button");
@@ -1154,9 +1175,9 @@ $("roles-view").addEventListener("click", async (event) => {
       if (r.status !== 401) showError(r.body, r.status);
       return;
     }
-    state.roles = r.body.roles;
+    takeRoles(r.body);
     renderRoles();
-    showDone("done.role", { role: t(`role.${role}`) });
+    showDone("done.role", { role: roleLabel(role) });
     refreshMe();
     return;
   }
@@ -1188,7 +1209,220 @@ $("user-add-form").addEventListener("submit", async (event) => {
   }
   $("user-add-form").reset();
   showDone("done.user_added", { user: username });
-  loadRoles();
+  loadAccounts();
+});
+
+// --- users: accounts ------------------------------------------------------------------------
+
+async function loadAccounts() {
+  const r = await api("GET", "/api/hr/users");
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    return;
+  }
+  state.accounts = r.body.users;
+  renderAccounts();
+}
+
+function actionButton(text, attrs, danger = false) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = danger ? "btn btn-danger" : "btn";
+  button.textContent = text;
+  for (const [k, v] of Object.entries(attrs)) button.dataset[k] = v;
+  return button;
+}
+
+function renderAccounts() {
+  if (!state.accounts) return;
+  const table = gridTable([
+    t("col.user"),
+    t("col.roles"),
+    t("col.state"),
+    t("col.last_login"),
+    t("col.actions"),
+  ]);
+  table.className = "grid accounts";
+  for (const u of state.accounts) {
+    const tr = table.tBodies[0].insertRow();
+    tr.dataset.account = u.name;
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = u.name === state.me?.user ? `${u.name} (${t("users.you")})` : u.name;
+    tr.append(th);
+    const roles = tr.insertCell();
+    roles.dataset.label = t("col.roles");
+    roles.textContent = u.roles.map(roleLabel).join(", ");
+    const stateCell = tr.insertCell();
+    stateCell.dataset.label = t("col.state");
+    const badge = document.createElement("span");
+    const code = u.disabled ? "disabled" : "active";
+    badge.className = `badge state-${code}`;
+    badge.dataset.field = "account-state";
+    badge.dataset.state = code;
+    badge.textContent = t(`account.state.${code}`);
+    stateCell.append(badge);
+    if (u.demo) {
+      const demo = document.createElement("span");
+      demo.className = "badge state-demo";
+      demo.dataset.field = "demo";
+      demo.textContent = t("users.demo");
+      stateCell.append(demo);
+    }
+    const last = tr.insertCell();
+    last.dataset.label = t("col.last_login");
+    last.textContent = u.last_login_ms ? formatTime(u.last_login_ms, i18n.lang) : t("never");
+    const actions = tr.insertCell();
+    actions.dataset.label = t("col.actions");
+    if (u.name !== state.me?.user) {
+      // one's own account is changed under "My account"; the server refuses it here anyway
+      const box = document.createElement("div");
+      box.className = "account-actions";
+      const toggle = actionButton(t(u.disabled ? "users.enable" : "users.disable"), {
+        accountToggle: u.name,
+        disable: String(!u.disabled),
+      });
+      const reset = actionButton(t("users.reset"), { accountReset: u.name });
+      const del = actionButton(t("users.delete"), { accountDelete: u.name }, true);
+      for (const b of [toggle, reset, del]) b.setAttribute("aria-label", `${b.textContent} ${u.name}`);
+      box.append(toggle, reset, del);
+      actions.append(box);
+    }
+  }
+  const wrap = document.createElement("div");
+  wrap.className = "scroll-x";
+  wrap.append(table);
+  $("accounts-table").replaceChildren(wrap);
+}
+
+const userPath = (name, rest = "") => `/api/hr/users/${encodeURIComponent(name)}${rest}`;
+let accountTarget = "";
+
+$("accounts-table").addEventListener("click", async (event) => {
+  const toggle = event.target.closest("button[data-account-toggle]");
+  if (toggle) {
+    const name = toggle.dataset.accountToggle;
+    const disable = toggle.dataset.disable === "true";
+    clearBanners();
+    toggle.disabled = true;
+    const r = await api("POST", userPath(name, disable ? "/disable" : "/enable"), {});
+    toggle.disabled = false;
+    if (!r.ok) {
+      if (r.status !== 401) showError(r.body, r.status);
+      return;
+    }
+    state.accounts = r.body.users;
+    renderAccounts();
+    showDone(disable ? "done.user_disabled" : "done.user_enabled", { user: name });
+    return;
+  }
+  const reset = event.target.closest("button[data-account-reset]");
+  if (reset) {
+    accountTarget = reset.dataset.accountReset;
+    $("user-reset-text").textContent = t("users.reset_text", { user: accountTarget });
+    $("user-reset-password").value = "";
+    $("user-reset-error").hidden = true;
+    openDialog($("user-reset-dialog"), $("user-reset-password"));
+    return;
+  }
+  const del = event.target.closest("button[data-account-delete]");
+  if (del) {
+    accountTarget = del.dataset.accountDelete;
+    $("user-delete-text").textContent = t("users.delete_text", { user: accountTarget });
+    openDialog($("user-delete-dialog"), $("user-delete-cancel")); // the safe choice first
+  }
+});
+
+$("user-delete-cancel").addEventListener("click", () => $("user-delete-dialog").close());
+$("user-delete-confirm").addEventListener("click", async () => {
+  const name = accountTarget;
+  const button = $("user-delete-confirm");
+  button.disabled = true;
+  const r = await api("DELETE", userPath(name), { confirm: true });
+  button.disabled = false;
+  $("user-delete-dialog").close();
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    return;
+  }
+  state.accounts = r.body.users;
+  renderAccounts();
+  showDone("done.user_deleted", { user: name });
+});
+
+$("user-reset-cancel").addEventListener("click", () => $("user-reset-dialog").close());
+$("user-reset-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = accountTarget;
+  const button = $("user-reset-confirm");
+  button.disabled = true;
+  const r = await api("POST", userPath(name, "/password"), {
+    password: $("user-reset-password").value,
+  });
+  button.disabled = false;
+  if (!r.ok) {
+    if (r.status === 401) return;
+    const el = $("user-reset-error");
+    el.textContent = i18n.message(r.body?.message, r.status === 0 ? "error.network" : "error.generic");
+    el.dataset.reason = r.body?.reason || "";
+    el.hidden = false;
+    return;
+  }
+  $("user-reset-password").value = "";
+  $("user-reset-dialog").close();
+  state.accounts = r.body.users;
+  renderAccounts();
+  showDone("done.password_reset", { user: name });
+});
+
+// --- my account ----------------------------------------------------------------------------
+
+function renderPasswordRules() {
+  const n = state.me?.password_min_length ?? 12;
+  for (const el of document.querySelectorAll(".password-rule")) el.textContent = t("password.rule", { n });
+}
+
+function showPasswordError(map, key, reason = "") {
+  const el = $("pw-error");
+  state.passwordError = { map, key, reason };
+  el.textContent = i18n.message(map, key);
+  el.dataset.reason = reason;
+  el.hidden = false;
+}
+
+$("password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearBanners();
+  $("pw-error").hidden = true;
+  state.passwordError = null;
+  const current = $("pw-current").value;
+  const next = $("pw-new").value;
+  if (next !== $("pw-repeat").value) {
+    showPasswordError(null, "account.mismatch", "mismatch");
+    return;
+  }
+  $("pw-submit").disabled = true;
+  const r = await api("POST", "/api/hr/me/password", { current, new: next });
+  $("pw-submit").disabled = false;
+  if (!r.ok) {
+    if (r.status === 401) return;
+    showPasswordError(r.body?.message, r.status === 0 ? "error.network" : "error.generic", r.body?.reason || "");
+    return;
+  }
+  $("password-form").reset();
+  showDone("done.password_changed");
+});
+
+$("logout-all").addEventListener("click", async () => {
+  const r = await api("POST", "/api/hr/logout/all", {});
+  if (!r.ok && r.status !== 401) {
+    showError(r.body, r.status);
+    return;
+  }
+  monitor.stop();
+  state.loginError = null;
+  leaveDetail();
+  showLogin();
 });
 
 async function refreshMe() {
@@ -1202,13 +1436,29 @@ async function refreshMe() {
 function renderMe() {
   $("whoami").textContent = state.me.user;
   $("nav-roles").hidden = !can("role.manage");
+  $("nav-users").hidden = !can("user.manage");
+  renderPasswordRules();
   $("erase-open").hidden = !can("data.erase");
 }
 
 // --- routing ------------------------------------------------------------------------------
 
-const VIEWS = { list: "list-view", detail: "detail", log: "org-log-view", roles: "roles-view" };
-const TABS = { list: "nav-list", detail: "nav-list", log: "nav-log", roles: "nav-roles" };
+const VIEWS = {
+  list: "list-view",
+  detail: "detail",
+  log: "org-log-view",
+  roles: "roles-view",
+  users: "users-view",
+  account: "account-view",
+};
+const TABS = {
+  list: "nav-list",
+  detail: "nav-list",
+  log: "nav-log",
+  roles: "nav-roles",
+  users: "nav-users",
+  account: "nav-account",
+};
 
 function showView(name) {
   for (const [key, id] of Object.entries(VIEWS)) $(id).hidden = key !== name;
@@ -1230,6 +1480,11 @@ function route() {
   if (hash === "roles" && can("role.manage")) {
     showView("roles");
     loadRoles();
+  } else if (hash === "users" && can("user.manage")) {
+    showView("users");
+    loadAccounts();
+  } else if (hash === "account") {
+    showView("account");
   } else if (hash === "log") {
     showView("log");
     loadOrgLog();
@@ -1284,6 +1539,12 @@ function rerender() {
   }
   if (state.orgLog) renderLogTable($("org-log-table"), state.orgLog);
   renderRoles();
+  renderAccounts();
+  renderPasswordRules();
+  if (state.passwordError) {
+    const { map, key, reason } = state.passwordError;
+    showPasswordError(map, key, reason);
+  }
 }
 
 i18n.apply(document);
