@@ -85,7 +85,13 @@ class MonitorClient:
                 if isinstance(data, bytes):
                     msg = decode_monitor_server(data)
                     self.received.append(msg)
-                    if isinstance(msg, LiveEvent):
+                    if isinstance(msg, Watching):
+                        # where the watch starts: resuming from here misses nothing, even
+                        # for a monitor that drops before its first entry
+                        self.last_event[msg.interview_id] = msg.after_event
+                        if msg.interview_id:
+                            self.last_chunk[msg.interview_id] = msg.after_chunk
+                    elif isinstance(msg, LiveEvent):
                         self.last_event[msg.watch] = msg.id
                     elif isinstance(msg, LiveChunk):
                         self.last_chunk[msg.interview_id] = msg.id

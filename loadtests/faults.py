@@ -52,6 +52,8 @@ class _Pipe(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.proxy.pipes.discard(self)
+        if self.proxy.blackholed:
+            return  # nothing crosses a dead path, not even the news that one side is gone
         if self.peer is not None and self.peer.transport is not None:
             self.peer.transport.close()
 

@@ -249,11 +249,15 @@ class MonitorReady:
 
 @dataclass(frozen=True, slots=True)
 class Watching:
-    """The interview's state when the watch began; events and chunks follow."""
+    """The interview's state when the watch began; events and chunks follow, each after
+    the offset given here (what "from now" meant, or what the watch asked for): a monitor
+    that drops before its first entry watches again from these and misses nothing."""
 
     TYPE: ClassVar[str] = "watching"
     interview_id: str
     summary: dict[str, Any]
+    after_event: str = ""
+    after_chunk: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ class Reason(StrEnum):
     LINK_EXPIRED = "link_expired"
     IDENTITY_MISMATCH = "identity_mismatch"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
+    ADDRESS_LOCKED_OUT = "address_locked_out"
     INTERVIEW_ENDED = "interview_ended"
     ALREADY_COMPLETED = "already_completed"
     REENTRY_NOT_PERMITTED = "reentry_not_permitted"
@@ -78,6 +79,11 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.LINK_EXPIRED: (
         "This interview link has expired. Please contact HR for a new one.",
         "面试链接已过期，请联系 HR 获取新的链接。",
+    ),
+    Reason.ADDRESS_LOCKED_OUT: (
+        "Too many failed attempts from your network. Please wait up to 15 minutes and try "
+        "again, or contact HR.",
+        "来自您所在网络的失败尝试过多，请等待最多 15 分钟后再试，或联系 HR。",
     ),
     Reason.IDENTITY_MISMATCH: (
         "The ID-card or phone number does not match this interview.",

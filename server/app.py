@@ -40,6 +40,7 @@ HTTP_STATUS = {
     Reason.LINK_INVALID: 404,
     Reason.IDENTITY_MISMATCH: 403,
     Reason.TOO_MANY_ATTEMPTS: 429,
+    Reason.ADDRESS_LOCKED_OUT: 429,
     Reason.BAD_FIELD: 400,
     Reason.MALFORMED: 400,
     Reason.TOO_LARGE: 413,

@@ -100,7 +100,7 @@ class CandidateService:
             log.warning("identity checks from %s are locked out (%d failures)", caller.ip, limit)
         if not parts or not meta or not identity.token_matches(parts[1], meta.get("token_sha", "")):
             if ip_blocked:
-                raise Refusal(Reason.TOO_MANY_ATTEMPTS)
+                raise Refusal(Reason.ADDRESS_LOCKED_OUT)
             await self._count_ip_failure(caller)
             raise Refusal(Reason.LINK_INVALID)
         iv_id = parts[0]
@@ -108,8 +108,8 @@ class CandidateService:
         matched = identity.which(self.settings.secret, proof, hashes)
         caller = replace(caller, proof=identity.proof_label(proof, matched))
         if ip_blocked:
-            await self.log(iv_id, caller, action, Reason.TOO_MANY_ATTEMPTS, org=meta.get("org"))
-            raise Refusal(Reason.TOO_MANY_ATTEMPTS)
+            await self.log(iv_id, caller, action, Reason.ADDRESS_LOCKED_OUT, org=meta.get("org"))
+            raise Refusal(Reason.ADDRESS_LOCKED_OUT)
         # Count the attempt before checking it, atomically: many guesses at once cannot all
         # pass a check made before any of them was counted. A success takes it back.
         attempt = await self.store.count_failed_identity(iv_id, self.settings.identity_lockout_s)

@@ -55,6 +55,7 @@ STATUS = {
     "origin_not_allowed": 403,
     "too_large": 413,
     "too_many_attempts": 429,
+    "address_locked_out": 429,
     "rate_limited": 429,
     "no_recording": 404,
 }
@@ -182,7 +183,7 @@ class HRApi:
         try:
             if limit and await self.store.ip_failures("login", ip) >= limit:
                 log.warning("logins from %s are locked out (%d failures)", ip, limit)
-                raise Refusal(Reason.TOO_MANY_ATTEMPTS)  # one address guessing many users
+                raise Refusal(Reason.ADDRESS_LOCKED_OUT)  # one address guessing many users
             data = await self.body(request)
             name, password = str(data.get("username", "")), str(data.get("password", ""))
             token, p = await self.accounts.login(name, password, self.hr.clock(), ip)

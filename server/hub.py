@@ -541,14 +541,14 @@ class CandidateConnection:
         if not self._commands.take(asyncio.get_running_loop().time()):
             self._bad(refused(Reason.RATE_LIMITED, msg.TYPE))
             return
-        if type(msg) is Ping:
-            self.push(Pong())
-            return
         if type(msg) is Join:
             await self._on_join(msg)
             return
         if not self.interview_id:
             self._bad(refused(Reason.NOT_JOINED, msg.TYPE))
+            return
+        if type(msg) is Ping:
+            self.push(Pong())
             return
         if type(msg) is FinishAnswer:
             await self._on_finish(msg)

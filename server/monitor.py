@@ -313,7 +313,9 @@ class MonitorConnection:
         else:
             summary = {"org": req.principal.org}
         await self._stop_reader()  # replay first, then go live from where the replay ended
-        self.push(Watching(iv_id, summary))
+        events = key(iv_id, "events") if iv_id else f"org:{req.principal.org}:events"
+        chunks = streams.get(key(iv_id, "chunks"), "") if iv_id else ""
+        self.push(Watching(iv_id, summary, streams[events], chunks))
         positions: dict[str, str] = {}
         for stream, after in streams.items():
             try:

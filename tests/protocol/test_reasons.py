@@ -15,6 +15,7 @@ PUBLISHED = {
     "link_expired",
     "identity_mismatch",
     "too_many_attempts",
+    "address_locked_out",
     "interview_ended",
     "already_completed",
     "reentry_not_permitted",

@@ -79,7 +79,7 @@ async def test_sockets_per_address_are_capped_across_both_kinds(
 async def test_identity_failures_per_address_lock_out_every_interview(
     limited_hub: Hub, own_store: Store, own_redis: EmbeddedRedis
 ) -> None:
-    """Three failed checks from one address (a wrong identity, guessed tokens) lock that address out, even for a right identity on another interview."""
+    """Three failed checks from one address (a wrong identity, guessed tokens) lock that address out, even for a right identity on another interview, with its own reason (address_locked_out, not the interview's too_many_attempts)."""
     one = await new_interview(own_store, own_redis)
     other = await new_interview(own_store, own_redis)
     with pytest.raises(JoinRefused) as wrong:
@@ -90,16 +90,16 @@ async def test_identity_failures_per_address_lock_out_every_interview(
             r = await http.post("/api/candidate/centre", json={"token": guess, "identity": PHONE})
             assert r.json()["reason"] == "link_invalid"
         r = await http.post("/api/candidate/centre", json={"token": other, "identity": PHONE})
-    assert r.status_code == 429 and r.json()["reason"] == "too_many_attempts"
+    assert r.status_code == 429 and r.json()["reason"] == "address_locked_out"
     with pytest.raises(JoinRefused) as locked:
         await CandidateClient(limited_hub.ws, other, PHONE).join()
-    assert locked.value.reason == "too_many_attempts"
+    assert locked.value.reason == "address_locked_out"
 
 
 async def test_login_failures_per_address_lock_out_every_user(
     limited_hub: Hub, own_store: Store
 ) -> None:
-    """Three failed logins from one address, for different users, refuse the next login even with the right password."""
+    """Three failed logins from one address, for different users, refuse the next login even with the right password (address_locked_out)."""
     await Accounts(own_store, 3600).add_user(
         "alice", "alice-pw", "acme", ["admin"], now_ms(), check_policy=False
     )
@@ -108,7 +108,7 @@ async def test_login_failures_per_address_lock_out_every_user(
             r = await http.post("/api/hr/login", json={"username": user, "password": "guess"})
             assert r.json()["reason"] == "login_failed"
         r = await http.post("/api/hr/login", json={"username": "alice", "password": "alice-pw"})
-    assert r.status_code == 429 and r.json()["reason"] == "too_many_attempts"
+    assert r.status_code == 429 and r.json()["reason"] == "address_locked_out"
 
 
 async def test_idle_joined_socket_is_closed_4010_and_the_grace_starts(

@@ -97,6 +97,31 @@ async def test_reconnecting_monitor_replays_what_it_missed_once(hub: Hub, org: O
         ]
 
 
+async def test_a_monitor_that_drops_before_its_first_entry_resumes_from_watching(
+    hub: Hub, org: Org
+) -> None:
+    """`watching` names the offsets the watch starts after: a monitor that drops before any entry came watches again from them and gets everything since, once."""
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    first = MonitorClient(monitor_url(hub), org.tokens["admin"])
+    await first.connect()
+    watching = await first.watch(iv)  # from now
+    assert watching.after_event and watching.after_chunk  # real ids, not ""
+    await first.close()
+    async with CandidateClient(hub.ws, created["token"], PHONE) as c:
+        await c.join()
+        await c.send_text("said while no monitor was there")
+        await c.wait_acked()
+    async with MonitorClient(monitor_url(hub), org.tokens["admin"]) as again:
+        await again.watch(iv, after_event=first.last_event[iv], after_chunk=first.last_chunk[iv])
+        joined = await again.next_of(LiveEvent, kind="joined")
+        chunk = await again.next_of(LiveChunk)
+        assert joined.interview_id == iv and chunk.data == "said while no monitor was there"
+    async with MonitorClient(monitor_url(hub), org.tokens["admin"]) as whole:
+        org_watching = await whole.watch("")
+        assert org_watching.after_event and org_watching.after_chunk == ""
+
+
 async def test_monitor_too_far_behind_is_told_to_reload(hub: Hub, org: Org, store) -> None:
     """When the events after a monitor's offset were trimmed away, it gets `behind` instead of a silent gap."""
     created = await create(hub, org)

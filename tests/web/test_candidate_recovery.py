@@ -229,3 +229,43 @@ async def test_a_full_answer_locks_the_box_and_next_still_works(
         no_js_errors(page)
     finally:
         small.stop()
+
+
+async def test_a_dead_network_path_is_noticed_shown_and_survived(
+    hub: Hub, org: Org, new_context, tmp_path
+) -> None:
+    """A network path that goes silent (no FIN, no RST): the page's heartbeat notices and shows 'offline' while keeping the typing, HR sees the candidate disconnected (the hub's keep-alive), and when the path returns everything typed is stored once."""
+    from loadtests.faults import FaultProxy
+    from tests.conftest import free_port
+
+    port = free_port()
+    with FaultProxy(port) as path:
+        origin = f"http://127.0.0.1:{path.port}"
+        own = start_hub(hub.redis_url, tmp_path, port=port, HUB_ALLOWED_ORIGINS=origin)
+        try:
+            iv = await create(hub, org, questions=1)
+            iv_id = iv["interview_id"]
+            link = iv["link"].replace(hub.http, origin)
+            _, page = await candidate(new_context, base_url=origin)
+            await enter(page, link)
+            await page.type("#answer", "before the tunnel. ", delay=5)
+            await saved(page)
+            path.blackhole(True)
+            await page.type("#answer", "typed in the tunnel", delay=5)
+            await expect(page.locator("#save-state")).to_have_attribute(
+                "data-state", "offline", timeout=60_000
+            )
+            detail = {}
+            for _ in range(600):  # the hub's keep-alive drops the silent socket
+                detail = await hr(hub, org, "GET", f"/api/hr/interviews/{iv_id}")
+                if not detail["connected"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert not detail["connected"]
+            path.blackhole(False)
+            await saved(page)
+            texts, seqs, _ = await stored(hub, iv_id)
+            assert texts[0] == "before the tunnel. typed in the tunnel" and once_each(seqs[0])
+            no_js_errors(page, allowed=("WebSocket",))
+        finally:
+            own.stop()

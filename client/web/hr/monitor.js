@@ -147,6 +147,10 @@ export class Monitor {
         const w = this.watches.get(msg.interview_id);
         if (!w) return;
         w.pending = false;
+        // "From now" becomes the real offsets the watch starts after (SPEC §15.3): a drop
+        // before the first entry then resumes exactly there, not from a later "now".
+        if (!w.event && msg.after_event) w.event = msg.after_event;
+        if (!w.chunk && msg.after_chunk) w.chunk = msg.after_chunk;
         break;
       }
       case "event": {
