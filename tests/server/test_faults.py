@@ -241,3 +241,41 @@ async def test_redis_faults_are_one_line_each_in_the_hub_log(
     assert "Traceback" not in text
     lines = [line for line in text.splitlines() if " WARNING " in line or " ERROR " in line]
     assert len(lines) < 20, "\n".join(lines)
+
+
+async def test_after_a_redis_restart_no_stale_connection_fails_a_request(tmp_path: Path) -> None:
+    """Right after Redis restarts, every pooled connection left from before is replaced on first use: 20 candidates carry on, 20 HTTP requests and 20 new joins all succeed, no socket is closed with 1011."""
+    redis = EmbeddedRedis(tmp_path / "redis", port=free_port())
+    redis.start()
+    store = Store.from_url(redis.url, secret=SECRET, master_keys=MASTER_KEYS)
+    hub = start_hub(redis.url, tmp_path)
+    try:
+        tokens = [(await new_interview(store, redis))[1] for _ in range(40)]
+        first = [CandidateClient(hub.ws, t, PHONE) for t in tokens[:20]]
+        for c in first:
+            await c.join()
+            await c.send_text("before,")
+        for c in first:
+            await c.wait_acked()
+        redis.stop()  # a clean restart: the AOF keeps everything
+        redis.start()
+        async with httpx.AsyncClient(base_url=hub.http) as http:
+            answers = await asyncio.gather(
+                *(
+                    http.post("/api/candidate/answer", json={"token": t, "identity": PHONE})
+                    for t in tokens[:20]
+                )
+            )
+        assert [a.status_code for a in answers] == [200] * 20, [a.text for a in answers]
+        later = [CandidateClient(hub.ws, t, PHONE) for t in tokens[20:]]
+        await asyncio.gather(*(c.join() for c in later))
+        for c in first + later:
+            await c.send_text("after,")
+        for c in first + later:
+            await c.wait_acked(timeout=30)
+            assert c.close_code is None
+            await c.close()
+    finally:
+        hub.stop()
+        await store.close()
+        redis.stop()
