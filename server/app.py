@@ -20,9 +20,10 @@ from protocol.interview import Decision
 from protocol.reasons import Reason, messages
 from server import web
 from server.accounts import Accounts
+from server.bodies import json_body
 from server.candidates import Caller, CandidateService, Refusal
 from server.hr import HRService
-from server.hr_api import HRApi, json_body, openapi_routes
+from server.hr_api import HRApi, openapi_routes
 from server.hub import CandidateHub, peer_ip
 from server.monitor import MonitorHub
 from server.notify import Notifier, providers_from

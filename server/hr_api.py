@@ -8,7 +8,6 @@ The OpenAPI description is at ``/openapi.json``.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +20,7 @@ from starlette.schemas import SchemaGenerator
 from protocol.permissions import Permission
 from protocol.reasons import Reason, messages
 from server.accounts import AccountError, Accounts, Principal
+from server.bodies import json_body
 from server.candidates import Refusal
 from server.hr import HRService
 from server.hr import Request as HRRequest
@@ -57,26 +57,6 @@ def refusal_json(reason: str) -> JSONResponse:
 
 
 Handler = Callable[[Request, HRRequest], Awaitable[Response]]
-
-MAX_BODY_BYTES = 64 * 1024
-
-
-async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    """The request's JSON object, read no further than ``limit`` bytes."""
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise Refusal(Reason.TOO_LARGE)
-    raw = bytearray()
-    async for part in request.stream():
-        raw += part
-        if len(raw) > limit:
-            raise Refusal(Reason.TOO_LARGE)
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise Refusal(Reason.MALFORMED) from None
-    if not isinstance(data, dict):
-        raise Refusal(Reason.MALFORMED)
-    return data
 
 
 class HRApi:

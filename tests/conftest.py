@@ -72,6 +72,16 @@ class Hub:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def errors(self) -> list[str]:
+        """Traceback and ERROR lines of the log (but the start-up notice that the web
+        app's npm packages are not installed, which tests without a browser may lack)."""
+        return [
+            line
+            for line in self.log().splitlines()
+            if ("Traceback" in line or " ERROR " in line or line.startswith("ERROR"))
+            and "npm ci" not in line
+        ]
+
 
 def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) -> Hub:
     port = port or free_port()
