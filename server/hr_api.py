@@ -22,6 +22,7 @@ from protocol.reasons import Reason, messages
 from server.accounts import AccountError, Accounts, Principal
 from server.bodies import json_body
 from server.candidates import Refusal
+from server.headers import REPORT_CSP
 from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import peer_ip
@@ -348,7 +349,9 @@ class HRApi:
         """
         version = _int(request.query_params.get("version"), 0)
         report = await self.hr.read_report(req, request.path_params["iv"], version)
-        return HTMLResponse(self.hr.reports.html(report))
+        return HTMLResponse(
+            self.hr.reports.html(report), headers={"content-security-policy": REPORT_CSP}
+        )
 
     async def notifications(self, request: Request, req: HRRequest) -> Response:
         """
