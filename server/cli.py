@@ -147,6 +147,7 @@ def _server(config: Any) -> Any:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from server import listener
     from server.app import create_app
 
     embedded: EmbeddedRedis | None = None
@@ -162,11 +163,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             users = asyncio.run(_demo_users(settings.redis_url or "", settings))
             print_demo(settings, created.interview_id, created.link, users)
         app = create_app(settings)
+        files_before, files = listener.raise_fd_limit()
+        print(listener.describe_limits(settings, files_before, files))
         config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
-            ws="websockets-sansio",
+            # time limits and caps on connections still sending a request (listener.py)
+            http=listener.http_protocol(settings, files),
+            backlog=listener.listen_backlog(files),
+            ws=listener.WebSocketProtocol,  # uvicorn's "websockets-sansio", refusals quiet
             ws_max_size=settings.max_message_bytes,
             ws_per_message_deflate=False,
             proxy_headers=False,  # X-Forwarded-For only from HUB_TRUSTED_PROXIES (peer_ip)
@@ -174,6 +180,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             access_log=False,
             lifespan="on",
         )
+        logging.getLogger("uvicorn.error").addFilter(listener.OutsiderNoise())
         print(
             f"interview-hub listening on {settings.base_url}  (health: {settings.base_url}/healthz)"
         )

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,13 @@ class Hub:
         ]
 
 
-def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) -> Hub:
+def start_hub(
+    redis_url: str,
+    tmp: Path,
+    port: int | None = None,
+    preexec_fn: Callable[[], Any] | None = None,
+    **env: str,
+) -> Hub:
     port = port or free_port()
     log_path = tmp / f"hub-{port}-{time.monotonic_ns()}.log"
     environment = {
@@ -93,6 +99,7 @@ def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) ->
         "HUB_MASTER_KEYS": MASTER_KEYS,
         # every test connects from 127.0.0.1: per-address limits are tested on their own hubs
         "HUB_MAX_CONNECTIONS_PER_IP": "0",
+        "HUB_MAX_WAITING_CONNECTIONS_PER_IP": "0",
         "HUB_MAX_IDENTITY_FAILURES_PER_IP": "0",
         "HUB_MAX_LOGIN_FAILURES_PER_IP": "0",
         "HUB_SWEEP_INTERVAL_S": "0.2",
@@ -116,6 +123,7 @@ def start_hub(redis_url: str, tmp: Path, port: int | None = None, **env: str) ->
         env=environment,
         stdout=out,
         stderr=subprocess.STDOUT,
+        preexec_fn=preexec_fn,  # e.g. a lower open-files limit for the hub alone
     )
     hub = Hub(port, redis_url, process, log_path, out)
     deadline = time.monotonic() + 30
