@@ -49,6 +49,9 @@ DEMO_SPEC: dict[str, Any] = {
 }
 
 
+UNREADABLE_MARK = "[unreadable / 无法读取]"
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -246,7 +249,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     async def run(url: str) -> list[dict[str, str]]:
         async with open_store(url, settings) as store:
             metas = [await store.meta(i) for i in await store.interview_ids()]
-            return [{**m, "candidate": store.candidate_name(m["id"], m)} for m in metas]
+            return [{**m, "candidate": shown_name(store, m["id"], m)} for m in metas]
 
     with redis_for(settings) as url:
         metas = asyncio.run(run(url))
@@ -256,6 +259,12 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             f"{m['candidate']}  ·  {m['position']}"
         )
     return 0
+
+
+def shown_name(store: Store, iv_id: str, meta: dict[str, str]) -> str:
+    """The candidate's name, or a marker when its sealed record does not open."""
+    name = store.read_candidate_name(iv_id, meta)
+    return UNREADABLE_MARK if name is None else name
 
 
 async def interview_report(store: Store, iv_id: str) -> dict[str, Any] | None:
@@ -281,7 +290,7 @@ async def interview_report(store: Store, iv_id: str) -> dict[str, Any] | None:
         )
     return {
         "interview_id": iv_id,
-        "candidate": store.candidate_name(iv_id, meta),
+        "candidate": shown_name(store, iv_id, meta),
         "position": meta.get("position"),
         "state": str(snap.state),
         "progress": snap.progress.to_wire(),

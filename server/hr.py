@@ -19,7 +19,7 @@ from server.accounts import Principal
 from server.candidates import Caller, CandidateService, Refusal, next_action
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.notify import Notifier
-from server.reports import Reports
+from server.reports import Reports, unreadable_parts
 from server.store import Store, key, snapshot_from_hash
 
 
@@ -76,9 +76,10 @@ class HRService:
 
     def summary(self, meta: dict[str, str], now: int) -> dict[str, Any]:
         snap = sm.settle(_snapshot(meta), now).snapshot  # true now, even before the sweep
-        return {
+        name = self.store.read_candidate_name(meta.get("id", ""), meta)
+        out: dict[str, Any] = {
             "interview_id": meta["id"],
-            "candidate": self.store.candidate_name(meta.get("id", ""), meta),
+            "candidate": name or "",
             "position": meta.get("position", ""),
             "phone": meta.get("phone_masked", ""),
             "id_number": meta.get("id_masked", ""),
@@ -100,6 +101,9 @@ class HRService:
             "erased_ms": int(meta.get("erased_ms", 0)),
             "next": next_action(snap),
         }
+        if name is None:
+            out["unreadable"] = ["candidate"]  # its sealed record does not open
+        return out
 
     async def list_interviews(self, req: Request, state: str = "") -> list[dict[str, Any]]:
         await self.require(req, Permission.INTERVIEW_VIEW, "list")
@@ -142,6 +146,7 @@ class HRService:
             record = closed.get(q, {})
             out.append(
                 {
+                    **unreadable_parts(parts),
                     "media": media.get(q, {"frames": 0, "audio_s": 0.0}),
                     "q": q,
                     "question": text,

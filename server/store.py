@@ -20,6 +20,7 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -37,7 +38,12 @@ from server.crypto import (
     rewrap,
 )
 
+log = logging.getLogger("interview_hub.store")
+
 SCRIPTS = Path(__file__).parent / "scripts"
+# what opening a sealed record raises when it does not open (tampered with, corrupted, its
+# key gone) or is not a sealed record at all (bad base64, too short)
+UNREADABLE = (CryptoError, ValueError)
 CONTROL_CHANNEL = "hub:control"
 # what belongs to one attempt (a reset moves these aside, read-only)
 ATTEMPT_PARTS = ("answers", "chunks", "seqs", "reports", "media", "mediacount")
@@ -128,6 +134,7 @@ class Store:
         self.log_key = log_key or LogKey.from_secret("")
         self.keyring = keyring  # None: this store can neither seal nor open records
         self._ciphers: dict[str, RecordCipher] = {}
+        self._unreadable_seen: set[tuple[str, str]] = set()  # reported once each
         self._append_log = redis.register_script((SCRIPTS / "append_log.lua").read_text())
         self._append_source = (SCRIPTS / "append_chunks.lua").read_text()
         self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
@@ -199,11 +206,29 @@ class Store:
         return self.cipher_for(iv_id, await self.redis.hget(key(iv_id, "meta"), "dek") or "")
 
     def candidate_name(self, iv_id: str, meta: dict[str, str]) -> str:
-        """The candidate's name, opened (sealed at rest like the contact); "" once erased."""
+        """The candidate's name, opened (sealed at rest like the contact); "" once erased,
+        and "" when it does not open (``read_candidate_name`` tells that apart)."""
+        return self.read_candidate_name(iv_id, meta) or ""
+
+    def read_candidate_name(self, iv_id: str, meta: dict[str, str]) -> str | None:
+        """The candidate's name; "" once erased; None when the sealed name does not open:
+        one bad record is shown as unreadable, it does not take its page down."""
         sealed = meta.get("candidate", "")
         if not sealed or not meta.get("dek"):
             return ""
-        return self.cipher_for(iv_id, meta["dek"]).open_text("meta|candidate", sealed)
+        try:
+            return self.cipher_for(iv_id, meta["dek"]).open_text("meta|candidate", sealed)
+        except UNREADABLE as exc:
+            self.report_unreadable(iv_id, "meta|candidate", exc)
+            return None
+
+    def report_unreadable(self, iv_id: str, what: str, exc: BaseException) -> None:
+        """A WARNING the first time this process meets a record that does not open."""
+        if (iv_id, what) in self._unreadable_seen:
+            return
+        if len(self._unreadable_seen) < CIPHER_CACHE:
+            self._unreadable_seen.add((iv_id, what))
+        log.warning("interview %s: %s does not open (%s); shown as unreadable", iv_id, what, exc)
 
     def forget_cipher(self, iv_id: str) -> None:
         self._ciphers.pop(iv_id, None)
@@ -303,18 +328,23 @@ class Store:
         if not rows:
             return []
         dek, current = await self.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
-        cipher = self.cipher_for(iv_id, dek or "")
         number = int(attempt[1:]) if attempt else int(current or 1)
-        return [
-            {
+        out: list[dict[str, Any]] = []
+        for rid, f in rows:
+            chunk = {
                 "id": rid.decode(),
                 "q": int(f[b"q"]),
                 "seq": int(f[b"seq"]),
-                "data": open_chunk(cipher, number, f),
                 "t": int(f[b"t"]),
             }
-            for rid, f in rows
-        ]
+            try:
+                chunk["data"] = open_chunk(self.cipher_for(iv_id, dek or ""), number, f)
+            except UNREADABLE as exc:
+                # kept in its place, empty and marked: the rest of the answer still reads
+                chunk.update(data=b"", unreadable=True)
+                self.report_unreadable(iv_id, "a chunk", exc)
+            out.append(chunk)
+        return out
 
     async def media_counts(self, iv_id: str) -> dict[int, dict[str, Any]]:
         """Per question: how many frames and seconds of audio are stored (kept as they are
@@ -335,11 +365,15 @@ class Store:
         if not rows:
             return []
         dek, attempt = await self.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
-        cipher = self.cipher_for(iv_id, dek or "")
         out = []
         for rid, f in rows:
             if q is not None and int(f[b"q"]) != q:
                 continue
+            try:
+                data = open_media(self.cipher_for(iv_id, dek or ""), int(attempt or 1), f)
+            except UNREADABLE as exc:
+                self.report_unreadable(iv_id, "a media entry", exc)
+                continue  # a recording without one frame or second is still a recording
             out.append(
                 {
                     "id": rid.decode(),
@@ -347,7 +381,7 @@ class Store:
                     "kind": f[b"k"].decode(),
                     "level": int(f[b"lvl"]),
                     "t": int(f[b"t"]),
-                    "data": open_media(cipher, int(attempt or 1), f),
+                    "data": data,
                 }
             )
         return out
