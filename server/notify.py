@@ -74,6 +74,27 @@ class Outgoing:
     body: str
 
 
+# one plain address: an ASCII local part and a dotted domain name; no display name, list,
+# comment, quotes, spaces or line breaks, so a message goes to this one recipient only
+EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+EMAIL_DOMAIN = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
+)
+MAX_EMAIL = 254  # RFC 5321's path limit, less the brackets
+
+
+def is_one_address(address: str) -> bool:
+    """Whether ``address`` is exactly one plain e-mail address (``name@example.com``)."""
+    local, at, domain = address.rpartition("@")
+    return (
+        bool(at)
+        and len(address) <= MAX_EMAIL
+        and len(local) <= 64
+        and EMAIL_LOCAL.fullmatch(local) is not None
+        and EMAIL_DOMAIN.fullmatch(domain) is not None
+    )
+
+
 def mask_email(address: str) -> str:
     user, _, domain = address.partition("@")
     return f"{user[:1]}***@{domain}"
@@ -116,6 +137,9 @@ class SMTPProvider:
 
     async def send(self, message: Outgoing) -> None:
         import aiosmtplib
+
+        if not is_one_address(message.to):  # never a list: the To is exactly one recipient
+            raise ValueError("the recipient is not one plain e-mail address")
 
         email = EmailMessage()
         email["From"] = self.sender
@@ -222,7 +246,8 @@ class Notifier:
         self, iv_id: str, meta: dict[str, str], contact: dict[str, str]
     ) -> tuple[dict[str, str], dict[str, str]]:
         """The channels to send on, with their addresses opened (sealed at rest), and the
-        channels that cannot be used, with why: a record that does not open."""
+        channels that cannot be used, with why: a record that does not open, or an e-mail
+        field that is not one plain address (checked again here, just before sending)."""
         usable: dict[str, str] = {}
         unusable: dict[str, str] = {}
         for channel, field in (("sms", "phone"), ("email", "email")):
@@ -234,6 +259,9 @@ class Notifier:
             except UNREADABLE as exc:
                 self.store.report_unreadable(iv_id, f"contact|{field}", exc)
                 unusable[channel] = "the stored address does not open (unreadable)"
+                continue
+            if channel == "email" and not is_one_address(address):
+                unusable[channel] = "the stored e-mail is not one plain address"
                 continue
             usable[channel] = address
         return usable, unusable
