@@ -887,6 +887,7 @@ class Environment:
             "HUB_SECRET": self.secret,
             "HUB_MASTER_KEYS": self.master_keys,
             "HUB_MAX_CONNECTIONS_PER_IP": "0",  # every simulated candidate is 127.0.0.1
+            "HUB_MAX_WAITING_CONNECTIONS_PER_IP": "0",
             "HUB_HOST": "127.0.0.1",
             "HUB_PORT": str(port),
             "PYTHONUNBUFFERED": "1",

@@ -138,6 +138,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "HUB_SECRET": DEFAULT_SECRET,
         "HUB_MASTER_KEYS": DEFAULT_MASTER_KEYS,
         "HUB_MAX_CONNECTIONS_PER_IP": "0",
+        "HUB_MAX_WAITING_CONNECTIONS_PER_IP": "0",
     }
     cmd = [
         sys.executable,

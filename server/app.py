@@ -11,6 +11,7 @@ from typing import Any
 
 import redis.exceptions
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -20,9 +21,11 @@ from protocol.interview import Decision
 from protocol.reasons import Reason, messages
 from server import anchors, web
 from server.accounts import Accounts
+from server.bodies import json_body
 from server.candidates import Caller, CandidateService, Refusal
+from server.headers import SecurityHeaders
 from server.hr import HRService
-from server.hr_api import HRApi, json_body, openapi_routes
+from server.hr_api import HRApi, openapi_routes
 from server.hub import CandidateHub, peer_ip
 from server.monitor import MonitorHub
 from server.notify import Notifier, providers_from
@@ -260,7 +263,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     ]
     routes += web.routes()
     routes += openapi_routes(routes)
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
     app.state.hub = hub
     app.state.accounts = accounts
     app.state.hr = hr

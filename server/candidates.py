@@ -162,7 +162,9 @@ class CandidateService:
                 return decision
             # a refusal may still carry a change (a timeout settle() found): apply it too
             now = self.clock()
-            entry = self._entry(caller, action, outcome, detail)
+            entry = self.store.seal_personal(
+                iv_id, meta.get("dek", ""), self._entry(caller, action, outcome, detail)
+            )
             extra = _counters(meta, decision, caller)
             if decision.snapshot.state in OVER and decision.snapshot.state is not snap.state:
                 extra["over_ms"] = str(now)  # the retention period counts from here
@@ -247,7 +249,9 @@ class CandidateService:
         detail: dict[str, Any] | None = None,
         org: str | None = None,
     ) -> None:
-        entry = self._entry(caller, action, outcome, detail)
+        entry = await self.store.seal_personal_now(
+            iv_id, self._entry(caller, action, outcome, detail)
+        )
         now = self.clock()
         await self.store.log(iv_id, entry, now)
         if org:

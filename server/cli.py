@@ -53,6 +53,9 @@ DEMO_SPEC: dict[str, Any] = {
 }
 
 
+UNREADABLE_MARK = "[unreadable / 无法读取]"
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -118,6 +121,7 @@ def _server(config: Any) -> Any:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from server import listener
     from server.app import create_app
     from server.wsprotocol import HubWebSocketProtocol
 
@@ -142,10 +146,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                     file=sys.stderr,
                 )
         app = create_app(settings)
+        files_before, files = listener.raise_fd_limit()
+        print(listener.describe_limits(settings, files_before, files))
         config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
+            # time limits and caps on connections still sending a request (listener.py)
+            http=listener.http_protocol(settings, files),
+            backlog=listener.listen_backlog(files),
             ws=HubWebSocketProtocol,  # uvicorn's websockets-sansio, closing as SPEC §13 says
             ws_max_size=settings.max_message_bytes,
             ws_ping_interval=settings.ws_ping_interval_s,
@@ -156,6 +165,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             access_log=False,
             lifespan="on",
         )
+        logging.getLogger("uvicorn.error").addFilter(listener.OutsiderNoise())
         print(
             f"interview-hub listening on {settings.base_url}  (health: {settings.base_url}/healthz)"
         )
@@ -221,7 +231,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     async def run(url: str) -> list[dict[str, str]]:
         async with open_store(url, settings) as store:
             metas = [await store.meta(i) for i in await store.interview_ids()]
-            return [{**m, "candidate": store.candidate_name(m["id"], m)} for m in metas]
+            return [{**m, "candidate": shown_name(store, m["id"], m)} for m in metas]
 
     with redis_for(settings) as url:
         metas = asyncio.run(run(url))
@@ -231,6 +241,12 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             f"{m['candidate']}  ·  {m['position']}"
         )
     return 0
+
+
+def shown_name(store: Store, iv_id: str, meta: dict[str, str]) -> str:
+    """The candidate's name, or a marker when its sealed record does not open."""
+    name = store.read_candidate_name(iv_id, meta)
+    return UNREADABLE_MARK if name is None else name
 
 
 async def interview_report(store: Store, iv_id: str) -> dict[str, Any] | None:
@@ -256,7 +272,7 @@ async def interview_report(store: Store, iv_id: str) -> dict[str, Any] | None:
         )
     return {
         "interview_id": iv_id,
-        "candidate": store.candidate_name(iv_id, meta),
+        "candidate": shown_name(store, iv_id, meta),
         "position": meta.get("position"),
         "state": str(snap.state),
         "progress": snap.progress.to_wire(),

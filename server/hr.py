@@ -20,7 +20,7 @@ from server.anchors import AnchorBook, Checkpoint, public_key_pem
 from server.candidates import Caller, CandidateService, Refusal, next_action
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.notify import Notifier
-from server.reports import Reports
+from server.reports import Reports, unreadable_parts
 from server.store import Store, log_scope, snapshot_from_hash
 
 
@@ -80,12 +80,19 @@ class HRService:
 
     def summary(self, meta: dict[str, str], now: int) -> dict[str, Any]:
         snap = sm.settle(_snapshot(meta), now).snapshot  # true now, even before the sweep
-        return {
+        iv_id = meta.get("id", "")
+        # each sealed field on its own: one that does not open is marked, the rest shown
+        sealed = {
+            "candidate": self.store.read_meta(iv_id, meta, "candidate"),
+            "phone": self.store.read_meta(iv_id, meta, "phone_masked"),
+            "id_number": self.store.read_meta(iv_id, meta, "id_masked"),
+        }
+        out: dict[str, Any] = {
             "interview_id": meta["id"],
-            "candidate": self.store.candidate_name(meta.get("id", ""), meta),
+            "candidate": sealed["candidate"] or "",
             "position": meta.get("position", ""),
-            "phone": self.store.open_meta(meta.get("id", ""), meta, "phone_masked"),
-            "id_number": self.store.open_meta(meta.get("id", ""), meta, "id_masked"),
+            "phone": sealed["phone"] or "",
+            "id_number": sealed["id_number"] or "",
             "state": str(snap.state),
             "progress": snap.progress.to_wire(),
             "connected": bool(snap.session),
@@ -104,6 +111,10 @@ class HRService:
             "erased_ms": int(meta.get("erased_ms", 0)),
             "next": next_action(snap),
         }
+        unreadable = [name for name, value in sealed.items() if value is None]
+        if unreadable:
+            out["unreadable"] = unreadable  # their sealed records do not open
+        return out
 
     async def list_interviews(self, req: Request, state: str = "") -> list[dict[str, Any]]:
         await self.require(req, Permission.INTERVIEW_VIEW, "list")
@@ -146,6 +157,7 @@ class HRService:
             record = closed.get(q, {})
             out.append(
                 {
+                    **unreadable_parts(parts),
                     "media": media.get(q, {"frames": 0, "audio_s": 0.0}),
                     "q": q,
                     "question": text,

@@ -11,7 +11,6 @@ The OpenAPI description is at ``/openapi.json``.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,7 +23,9 @@ from starlette.schemas import SchemaGenerator
 from protocol.permissions import Permission, Role
 from protocol.reasons import Reason, messages
 from server.accounts import USER_NAME, AccountError, Accounts, Principal
+from server.bodies import json_body
 from server.candidates import Refusal
+from server.headers import REPORT_CSP
 from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import peer_ip
@@ -75,26 +76,6 @@ def _device(request: Request) -> str:
 
 
 Handler = Callable[[Request, HRRequest], Awaitable[Response]]
-
-MAX_BODY_BYTES = 64 * 1024
-
-
-async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    """The request's JSON object, read no further than ``limit`` bytes."""
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise Refusal(Reason.TOO_LARGE)
-    raw = bytearray()
-    async for part in request.stream():
-        raw += part
-        if len(raw) > limit:
-            raise Refusal(Reason.TOO_LARGE)
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise Refusal(Reason.MALFORMED) from None
-    if not isinstance(data, dict):
-        raise Refusal(Reason.MALFORMED)
-    return data
 
 
 class HRApi:
@@ -445,7 +426,9 @@ class HRApi:
         """
         version = _int(request.query_params.get("version"), 0)
         report = await self.hr.read_report(req, request.path_params["iv"], version)
-        return HTMLResponse(self.hr.reports.html(report))
+        return HTMLResponse(
+            self.hr.reports.html(report), headers={"content-security-policy": REPORT_CSP}
+        )
 
     async def notifications(self, request: Request, req: HRRequest) -> Response:
         """

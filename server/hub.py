@@ -54,6 +54,7 @@ from protocol.reasons import Reason, messages
 from server.candidates import Caller, CandidateService, Refusal
 from server.crypto import RecordCipher, chunk_purpose
 from server.media import MediaSession, ice_servers
+from server.noise import NoisyEvents
 from server.outbox import Outbox
 from server.settings import Settings
 from server.store import CONTROL_CHANNEL, Store
@@ -61,6 +62,7 @@ from server.supervisor import Supervisor
 from server.writer import ChunkWriter
 
 log = logging.getLogger("interview_hub.hub")
+REFUSED_HANDSHAKES = NoisyEvents(log, "websocket handshakes refused")
 
 
 def refused(
@@ -156,18 +158,27 @@ async def handshake(
     offered = scope.get("subprotocols", ())
     chosen = next((p for p in ours if p in offered), "")
     origin = header(scope, b"origin")
+    refusal = ""
     if origin and origin.rstrip("/") not in origins:
         # a browser page of another site (cross-site websocket hijacking): no handshake
-        await deny(scope, send, Reason.ORIGIN_NOT_ALLOWED)
+        refusal = Reason.ORIGIN_NOT_ALLOWED
+    elif not chosen:
+        refusal = Reason.SUBPROTOCOL_REQUIRED
+    elif per_ip is not None and not per_ip.take(ip):
+        refusal = Reason.TOO_MANY_CONNECTIONS
+    if refusal:
+        # anyone can cause these at will: a DEBUG line each, counts at most once a minute
+        REFUSED_HANDSHAKES.note(refusal, ip)
+        await deny(scope, send, refusal)
         return ""
-    if not chosen:
-        await deny(scope, send, Reason.SUBPROTOCOL_REQUIRED)
-        return ""
-    if per_ip is not None and not per_ip.take(ip):
-        log.warning("refused a socket from %s: %d open already", ip, per_ip.limit)
-        await deny(scope, send, Reason.TOO_MANY_CONNECTIONS)
-        return ""
-    await send({"type": "websocket.accept", "subprotocol": chosen})
+    try:
+        await send({"type": "websocket.accept", "subprotocol": chosen})
+    except BaseException:
+        # the client vanished mid-handshake: its place is given back here, as the caller
+        # only gives it back for an accepted socket
+        if per_ip is not None:
+            per_ip.give_back(ip)
+        raise
     return chosen
 
 

@@ -12,6 +12,8 @@ import yaml
 
 from protocol.interview import Snapshot, State
 from server import identity
+from server.bodies import nested_deeper_than
+from server.notify import is_one_address
 from server.settings import Settings
 from server.store import MASKED_META, Store, key
 
@@ -48,6 +50,14 @@ class InterviewSpec:
     notify: bool = True
     email: str = ""
     lang: str = "zh-CN"
+
+    def __post_init__(self) -> None:
+        # here, not only in from_dict: every way of making a spec (API, CLI, bulk) passes
+        if self.email and not is_one_address(self.email):
+            raise SpecError(
+                "candidate.email must be one plain address like name@example.com "
+                "(no list, display name or line break)"
+            )
 
     @classmethod
     def from_dict(cls, data: Any) -> InterviewSpec:
@@ -111,15 +121,69 @@ class InterviewSpec:
             grace_exits=bool(policy.get("grace_exits", True)),
             report_auto=bool(policy.get("report_auto", True)),
             notify=bool(policy.get("notify", True)),
-            email=str(cand.get("email") or ""),
+            email=str(cand.get("email") or "").strip(),
             lang="en" if cand.get("lang") == "en" else "zh-CN",
         )
 
     @classmethod
     def from_file(cls, path: Path) -> InterviewSpec:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        """A spec from a YAML or JSON file (``.json``); any problem is a SpecError."""
+        with path.open("rb") as f:
+            raw = f.read(MAX_SPEC_BYTES + 1)
+        if len(raw) > MAX_SPEC_BYTES:
+            raise SpecError(f"the spec file is larger than {MAX_SPEC_BYTES // 1024} KiB")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SpecError("the spec file is not UTF-8 text") from None
+        if path.suffix == ".json":
+            if nested_deeper_than(raw, MAX_SPEC_DEPTH):
+                raise SpecError(f"the spec nests deeper than {MAX_SPEC_DEPTH} levels")
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise SpecError(f"not JSON: {exc}") from None
+        else:
+            data = load_yaml(text)
         return cls.from_dict(data)
+
+
+MAX_SPEC_BYTES = 1024 * 1024  # 200 questions of 4,000 characters fit, with room
+MAX_SPEC_DEPTH = 32  # a spec is four levels deep; anything far deeper is not a spec
+
+
+class PlainYamlLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases (a few lines of ``&a``/``*a`` can expand to
+    billions of nodes: "billion laughs") and without deep nesting (the composer recurses).
+    A spec never needs either."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise SpecError(
+                f"YAML anchors and aliases (&name, *name) are not accepted "
+                f"(line {event.start_mark.line + 1})"
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_SPEC_DEPTH:
+                raise SpecError(f"the spec nests deeper than {MAX_SPEC_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def load_yaml(text: str) -> Any:
+    """``text`` as plain YAML (PlainYamlLoader); any problem is a SpecError."""
+    loader = PlainYamlLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise SpecError(f"not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
 
 
 @dataclass(frozen=True, slots=True)

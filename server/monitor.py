@@ -47,7 +47,7 @@ from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import ConnectionsPerIP, handshake, header, peer_ip, refused
 from server.outbox import Outbox
-from server.store import key, open_chunk, open_media, redis_client
+from server.store import UNREADABLE, key, open_chunk, open_media, redis_client
 
 log = logging.getLogger("interview_hub.monitor")
 
@@ -373,7 +373,7 @@ class MonitorConnection:
         or tampered with): the watch goes on."""
         try:
             return await self._entry(iv_id, stream, entry_id, f)
-        except CryptoError as exc:
+        except UNREADABLE as exc:
             log.warning("monitor skips %s %s: %s", stream, entry_id, exc)
             return None
 

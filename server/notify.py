@@ -33,10 +33,10 @@ import redis.exceptions
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from protocol.interview import Decision
-from server.crypto import CryptoError, RecordCipher
+from server.crypto import RecordCipher
 from server.identity import mask
 from server.settings import Settings
-from server.store import Store, key
+from server.store import UNREADABLE, Store, key
 
 log = logging.getLogger("interview_hub.notify")
 
@@ -73,6 +73,27 @@ class Outgoing:
     to: str
     subject: str
     body: str
+
+
+# one plain address: an ASCII local part and a dotted domain name; no display name, list,
+# comment, quotes, spaces or line breaks, so a message goes to this one recipient only
+EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+EMAIL_DOMAIN = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
+)
+MAX_EMAIL = 254  # RFC 5321's path limit, less the brackets
+
+
+def is_one_address(address: str) -> bool:
+    """Whether ``address`` is exactly one plain e-mail address (``name@example.com``)."""
+    local, at, domain = address.rpartition("@")
+    return (
+        bool(at)
+        and len(address) <= MAX_EMAIL
+        and len(local) <= 64
+        and EMAIL_LOCAL.fullmatch(local) is not None
+        and EMAIL_DOMAIN.fullmatch(domain) is not None
+    )
 
 
 def mask_email(address: str) -> str:
@@ -117,6 +138,9 @@ class SMTPProvider:
 
     async def send(self, message: Outgoing) -> None:
         import aiosmtplib
+
+        if not is_one_address(message.to):  # never a list: the To is exactly one recipient
+            raise ValueError("the recipient is not one plain e-mail address")
 
         email = EmailMessage()
         email["From"] = self.sender
@@ -176,10 +200,7 @@ class Notifier:
             return []
         contact = await self.redis.hgetall(key(iv_id, "contact"))
         lang = contact.get("lang") or "zh-CN"
-        cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
-        for field in ("phone", "email"):  # sealed at rest
-            if contact.get(field):
-                contact[field] = cipher.open_text(f"contact|{field}", contact[field])
+        addresses, unusable = self._addresses(iv_id, meta, contact)
         variables = {
             "candidate": self.store.candidate_name(iv_id, meta),
             "position": meta.get("position", ""),
@@ -189,9 +210,11 @@ class Notifier:
             variables["deadline"] = fmt_time(int(variables.pop("deadline_ms")), lang)
         subject, body = render(kind, lang, variables)
         ids = []
-        for channel, address in (("sms", contact.get("phone")), ("email", contact.get("email"))):
-            if not address:
-                continue
+        for channel, why in unusable.items():
+            # not sent, and HR sees why among the interview's notifications
+            ids.append(await self._record_failed(iv_id, kind, channel, why, now))
+        for channel, address in addresses.items():
+            cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
             msg_id = uuid.uuid4().hex
             record = {
                 "id": msg_id,
@@ -219,6 +242,48 @@ class Notifier:
                 await pipe.execute()
             ids.append(msg_id)
         return ids
+
+    def _addresses(
+        self, iv_id: str, meta: dict[str, str], contact: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The channels to send on, with their addresses opened (sealed at rest), and the
+        channels that cannot be used, with why: a record that does not open, or an e-mail
+        field that is not one plain address (checked again here, just before sending)."""
+        usable: dict[str, str] = {}
+        unusable: dict[str, str] = {}
+        for channel, field in (("sms", "phone"), ("email", "email")):
+            if not contact.get(field):
+                continue
+            try:
+                cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
+                address = cipher.open_text(f"contact|{field}", contact[field])
+            except UNREADABLE as exc:
+                self.store.report_unreadable(iv_id, f"contact|{field}", exc)
+                unusable[channel] = "the stored address does not open (unreadable)"
+                continue
+            if channel == "email" and not is_one_address(address):
+                unusable[channel] = "the stored e-mail is not one plain address"
+                continue
+            usable[channel] = address
+        return usable, unusable
+
+    async def _record_failed(self, iv_id: str, kind: str, channel: str, why: str, now: int) -> str:
+        msg_id = uuid.uuid4().hex
+        status = {
+            "id": msg_id,
+            "kind": kind,
+            "channel": channel,
+            "state": "failed",
+            "attempts": 0,
+            "last_error": why,
+            "queued_ms": now,
+            "sent_ms": 0,
+        }
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(f"notify:status:{msg_id}", json.dumps(status), ex=STATUS_TTL_S)
+            pipe.rpush(key(iv_id, "notifications"), msg_id)
+            await pipe.execute()
+        return msg_id
 
     async def on_change(self, iv_id: str, meta: dict[str, str], decision: Decision) -> None:
         """After a change of state: the exit reminder, the end, a second entry."""
@@ -307,7 +372,7 @@ class Notifier:
     async def _take(self, entry_id: str, packed: str) -> None:
         try:
             record = await self._open(packed)
-        except CryptoError as exc:  # its interview was erased (key shredded): nothing to send
+        except UNREADABLE as exc:  # its interview was erased (key shredded), or it is damaged
             log.warning("notification %s dropped: %s", entry_id, exc)
             await self._done_with(entry_id)
             return

@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from protocol.answers import fold_text
 from protocol.interview import Decision, State
-from server.store import Store, key, snapshot_from_hash
+from server.store import UNREADABLE, Store, key, snapshot_from_hash
 
 log = logging.getLogger("interview_hub.reports")
 
@@ -59,6 +59,13 @@ class NotScored:
         }
 
 
+def unreadable_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """For an answer some of whose chunks do not open: the marker and how many (its text
+    is what the others say); {} when every chunk opened."""
+    bad = sum(1 for c in parts if c.get("unreadable"))
+    return {"unreadable": ["text"], "unreadable_chunks": bad} if bad else {}
+
+
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
@@ -86,6 +93,7 @@ class Reports:
             ended = record.get("ended_ms", 0)
             answers.append(
                 {
+                    **unreadable_parts(parts),
                     "q": q,
                     "question": text,
                     "status": record.get("status", "not_reached" if q > snap.current_q else "open"),
@@ -103,10 +111,12 @@ class Reports:
             if e["kind"] in INTERRUPTIONS and e["t"] >= attempt_started - 1
         ]
         ended_by = next((e.get("by") for e in reversed(events) if e["kind"] == "ended"), None)
+        name = self.store.read_candidate_name(iv_id, meta)
         return {
+            **({"unreadable": ["candidate"]} if name is None else {}),
             "interview_id": iv_id,
             "attempt": int(meta.get("attempt", 1)),
-            "candidate": self.store.candidate_name(iv_id, meta),
+            "candidate": name or "",
             "position": meta.get("position", ""),
             "state": str(snap.state),
             "caused_by": ended_by
@@ -155,8 +165,16 @@ class Reports:
             count, sealed, (dek, attempt) = await pipe.execute()
         if not sealed or version < 0:
             return None
-        raw = self.store.cipher_for(iv_id, dek or "").open_text(f"report|a{attempt or 1}", sealed)
-        return {**json.loads(raw), "version": version or int(count)}
+        version = version or int(count)
+        try:
+            raw = self.store.cipher_for(iv_id, dek or "").open_text(
+                f"report|a{attempt or 1}", sealed
+            )
+            return {**json.loads(raw), "version": version}
+        except UNREADABLE as exc:
+            # this version is shown as unreadable; the others, and the interview, still read
+            self.store.report_unreadable(iv_id, f"report version {version}", exc)
+            return {"interview_id": iv_id, "version": version, "unreadable": ["report"]}
 
     async def versions(self, iv_id: str) -> int:
         return int(await self.store.redis.llen(key(iv_id, "reports")))

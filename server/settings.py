@@ -81,6 +81,17 @@ class Settings:
     # a candidate socket whose replies pile up unread (half the outbox) this long does not
     # read: closed with 1008 at once (shorter than the keep-alive, which would say 1011)
     client_stall_s: float = 5.0
+    # The HTTP listener (server/listener.py): a new connection's first byte, a request's
+    # head (the websocket handshake's too) and its body must arrive within these, and an
+    # idle connection between requests is closed after the keep-alive; 0: no limit
+    http_first_byte_timeout_s: float = 10.0
+    http_header_timeout_s: float = 15.0
+    http_body_timeout_s: float = 30.0
+    http_keep_alive_s: float = 5.0
+    # connections that have not sent a whole request, per process and per client address
+    # (0: no cap; proxies in trusted_proxies have none): over a cap the oldest one closes
+    max_waiting_connections: int = 1000
+    max_waiting_connections_per_ip: int = 100
     # Identity checks: failures per interview before a lock-out, and its length
     max_identity_attempts: int = 5
     identity_lockout_s: int = 900

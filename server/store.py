@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import fields
@@ -53,7 +54,12 @@ from server.crypto import (
 )
 from server.keys import KekFiles
 
+log = logging.getLogger("interview_hub.store")
+
 SCRIPTS = Path(__file__).parent / "scripts"
+# what opening a sealed record raises when it does not open (tampered with, corrupted, its
+# key gone) or is not a sealed record at all (bad base64, too short)
+UNREADABLE = (CryptoError, ValueError)
 CONTROL_CHANNEL = "hub:control"
 # what belongs to one attempt (a reset moves these aside, read-only)
 ATTEMPT_PARTS = ("answers", "chunks", "seqs", "reports", "media", "mediacount")
@@ -265,6 +271,7 @@ class Store:
         self._log_appenders: dict[str, asyncio.Task[None]] = {}
         self._unanchored: dict[str, Head] = {}
         self._append_log_script = redis.register_script((SCRIPTS / "append_log.lua").read_text())
+        self._unreadable_seen: set[tuple[str, str]] = set()  # reported once each
         self._append_source = (SCRIPTS / "append_chunks.lua").read_text()
         self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
         self._set_if_script = redis.register_script((SCRIPTS / "set_if.lua").read_text())
@@ -372,8 +379,31 @@ class Store:
         return self.cipher_for(iv_id, meta["dek"]).open_text(f"meta|{field}", value)
 
     def candidate_name(self, iv_id: str, meta: dict[str, str]) -> str:
-        """The candidate's name, opened (sealed at rest like the contact); "" once erased."""
-        return self.open_meta(iv_id, meta, "candidate")
+        """The candidate's name, opened (sealed at rest like the contact); "" once erased,
+        and "" when it does not open (``read_candidate_name`` tells that apart)."""
+        return self.read_candidate_name(iv_id, meta) or ""
+
+    def read_candidate_name(self, iv_id: str, meta: dict[str, str]) -> str | None:
+        """The candidate's name; "" once erased; None when the sealed name does not open:
+        one bad record is shown as unreadable, it does not take its page down."""
+        return self.read_meta(iv_id, meta, "candidate")
+
+    def read_meta(self, iv_id: str, meta: dict[str, str], field: str) -> str | None:
+        """A sealed field of the meta, opened; "" when absent or erased; None when it does
+        not open (reported once, shown as unreadable)."""
+        try:
+            return self.open_meta(iv_id, meta, field)
+        except UNREADABLE as exc:
+            self.report_unreadable(iv_id, f"meta|{field}", exc)
+            return None
+
+    def report_unreadable(self, iv_id: str, what: str, exc: BaseException) -> None:
+        """A WARNING the first time this process meets a record that does not open."""
+        if (iv_id, what) in self._unreadable_seen:
+            return
+        if len(self._unreadable_seen) < CIPHER_CACHE:
+            self._unreadable_seen.add((iv_id, what))
+        log.warning("interview %s: %s does not open (%s); shown as unreadable", iv_id, what, exc)
 
     def forget_cipher(self, iv_id: str) -> None:
         self._ciphers.pop(iv_id, None)
@@ -637,18 +667,23 @@ class Store:
         if not rows:
             return []
         dek, current = await self.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
-        cipher = self.cipher_for(iv_id, dek or "")
         number = int(attempt[1:]) if attempt else int(current or 1)
-        return [
-            {
+        out: list[dict[str, Any]] = []
+        for rid, f in rows:
+            chunk = {
                 "id": rid.decode(),
                 "q": int(f[b"q"]),
                 "seq": int(f[b"seq"]),
-                "data": open_chunk(cipher, number, f),
                 "t": int(f[b"t"]),
             }
-            for rid, f in rows
-        ]
+            try:
+                chunk["data"] = open_chunk(self.cipher_for(iv_id, dek or ""), number, f)
+            except UNREADABLE as exc:
+                # kept in its place, empty and marked: the rest of the answer still reads
+                chunk.update(data=b"", unreadable=True)
+                self.report_unreadable(iv_id, "a chunk", exc)
+            out.append(chunk)
+        return out
 
     async def media_counts(self, iv_id: str) -> dict[int, dict[str, Any]]:
         """Per question: how many frames and seconds of audio are stored (kept as they are
@@ -669,11 +704,15 @@ class Store:
         if not rows:
             return []
         dek, attempt = await self.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
-        cipher = self.cipher_for(iv_id, dek or "")
         out = []
         for rid, f in rows:
             if q is not None and int(f[b"q"]) != q:
                 continue
+            try:
+                data = open_media(self.cipher_for(iv_id, dek or ""), int(attempt or 1), f)
+            except UNREADABLE as exc:
+                self.report_unreadable(iv_id, "a media entry", exc)
+                continue  # a recording without one frame or second is still a recording
             out.append(
                 {
                     "id": rid.decode(),
@@ -681,7 +720,7 @@ class Store:
                     "kind": f[b"k"].decode(),
                     "level": int(f[b"lvl"]),
                     "t": int(f[b"t"]),
-                    "data": open_media(cipher, int(attempt or 1), f),
+                    "data": data,
                 }
             )
         return out
@@ -699,7 +738,63 @@ class Store:
 
     async def oplog(self, iv_id: str) -> list[dict[str, Any]]:
         rows = await self.redis.xrange(key(iv_id, "log"))
-        return [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
+        entries = [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
+        return await self.open_personal(entries, iv_id)
+
+    # --- personal data in log entries -----------------------------------------------------
+    # The operation log is append-only and MAC-chained: what is written there stays. So the
+    # personal parts of an entry (the masked identity proof, HR's note on an end) are sealed
+    # with the interview's data key: readable while the interview is, gone with its erasure.
+
+    def seal_personal(self, iv_id: str, dek: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """``entry`` with its personal fields (``proof``, ``detail.note``) sealed under the
+        interview's data key (``sealed``); dropped when the interview has no key left."""
+        personal: dict[str, str] = {}
+        if entry.get("proof"):
+            personal["proof"] = str(entry.pop("proof"))
+        else:
+            entry.pop("proof", None)
+        detail = entry.get("detail")
+        if isinstance(detail, dict) and detail.get("note"):
+            personal["note"] = str(detail["note"])
+            entry["detail"] = {k: v for k, v in detail.items() if k != "note"}
+        if not personal or not dek:
+            return entry
+        try:
+            cipher = self.cipher_for(iv_id, dek)
+        except UNREADABLE:
+            return entry
+        entry["sealed"] = {k: cipher.seal_text(f"log|{k}", v) for k, v in personal.items()}
+        return entry
+
+    async def seal_personal_now(self, iv_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+        dek = await self.redis.hget(key(iv_id, "meta"), "dek") or ""
+        return self.seal_personal(iv_id, dek, entry)
+
+    async def open_personal(
+        self, entries: list[dict[str, Any]], iv_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Entries as read, with their sealed personal fields opened (each entry's own
+        interview, or ``iv_id``); after an erasure they are marked ``"erased"``."""
+        deks: dict[str, str] = {}
+        for entry in entries:
+            sealed = entry.pop("sealed", None)
+            if not isinstance(sealed, dict):
+                continue
+            owner = iv_id or str(entry.get("interview_id", ""))
+            if owner not in deks:
+                deks[owner] = await self.redis.hget(key(owner, "meta"), "dek") or ""
+            for field, value in sealed.items():
+                try:
+                    cipher = self.cipher_for(owner, deks[owner])
+                    opened = cipher.open_text(f"log|{field}", str(value))
+                except UNREADABLE:
+                    opened = "[erased]" if not deks[owner] else "[unreadable]"
+                if field == "note":
+                    entry["detail"] = {**(entry.get("detail") or {}), "note": opened}
+                else:
+                    entry[field] = opened
+        return entries
 
     async def interview_ids(self, org: str | None = None) -> list[str]:
         index = f"org:{org}:interviews" if org else "interviews"
@@ -716,7 +811,8 @@ class Store:
         """The newest ``count`` entries at or after ``after``, oldest first."""
         rows = await self.redis.xrevrange(org_log_keys(org)[0], min=after, count=count)
         rows.reverse()
-        return [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
+        entries = [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
+        return await self.open_personal(entries)
 
     async def person_interviews(self, person_hash: str) -> set[str]:
         return await self.redis.smembers(f"person:{person_hash}")  # type: ignore[no-any-return]

@@ -16,6 +16,10 @@ Three things differ from uvicorn's own (``websockets-sansio``):
   says nothing new: the app closes such a peer itself, with 1008, and the ping is retried.
 - Once the app is done with a connection, it is gone within ``close_timeout``, whatever
   the peer does.
+- A handshake refused with an HTTP answer (``hub.deny``: 403 and the reason as JSON)
+  counts as complete: uvicorn marks it so only when the connection is lost, a loop turn
+  after the app returns, and logged every refusal (which any outsider can cause) as
+  "ASGI callable returned without completing handshake" at ERROR.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         if closing and not self.close_sent:
             self.writable.set()  # nothing else is sent after a close: no room is needed
         await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
+            self.handshake_complete = True
         if closing and self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = self.loop.call_later(self.close_timeout, self._close_or_drop)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,9 +96,24 @@ class Hub:
     def signing_key(self) -> Path:
         return KEY_DIR / "log-signing.key"
 
+    def errors(self) -> list[str]:
+        """Traceback and ERROR lines of the log (but the start-up notice that the web
+        app's npm packages are not installed, which tests without a browser may lack)."""
+        return [
+            line
+            for line in self.log().splitlines()
+            if ("Traceback" in line or " ERROR " in line or line.startswith("ERROR"))
+            and "npm ci" not in line
+        ]
+
 
 def start_hub(
-    redis_url: str, tmp: Path, port: int | None = None, serve_args: tuple[str, ...] = (), **env: str
+    redis_url: str,
+    tmp: Path,
+    port: int | None = None,
+    serve_args: tuple[str, ...] = (),
+    preexec_fn: Callable[[], Any] | None = None,
+    **env: str,
 ) -> Hub:
     port = port or free_port()
     log_path = tmp / f"hub-{port}-{time.monotonic_ns()}.log"
@@ -109,6 +124,7 @@ def start_hub(
         "HUB_MASTER_KEYS": MASTER_KEYS,
         # every test connects from 127.0.0.1: per-address limits are tested on their own hubs
         "HUB_MAX_CONNECTIONS_PER_IP": "0",
+        "HUB_MAX_WAITING_CONNECTIONS_PER_IP": "0",
         "HUB_MAX_IDENTITY_FAILURES_PER_IP": "0",
         "HUB_MAX_LOGIN_FAILURES_PER_IP": "0",
         "HUB_SWEEP_INTERVAL_S": "0.2",
@@ -133,6 +149,7 @@ def start_hub(
         env=environment,
         stdout=out,
         stderr=subprocess.STDOUT,
+        preexec_fn=preexec_fn,  # e.g. a lower open-files limit for the hub alone
     )
     hub = Hub(port, redis_url, process, log_path, out)
     deadline = time.monotonic() + 30

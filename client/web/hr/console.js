@@ -337,6 +337,12 @@ function progressText(p) {
   return p ? `${p.answered}/${p.total}` : "";
 }
 
+// The candidate's name, or a marker when its sealed record does not open (the rest reads).
+function candidateName(item, fallback) {
+  if (item.unreadable?.includes("candidate")) return t("unreadable.name");
+  return item.candidate || fallback;
+}
+
 function fillRow(tr, item) {
   const who = cell(tr, "candidate");
   let open = who.querySelector("button");
@@ -347,8 +353,8 @@ function fillRow(tr, item) {
     open.dataset.testid = "iv-open";
     who.append(open);
   }
-  open.textContent = item.candidate || item.interview_id;
-  open.setAttribute("aria-label", t("open.label", { name: item.candidate || item.interview_id }));
+  open.textContent = candidateName(item, item.interview_id);
+  open.setAttribute("aria-label", t("open.label", { name: candidateName(item, item.interview_id) }));
   cell(tr, "position").textContent = item.position;
 
   const stateCell = cell(tr, "state");
@@ -601,7 +607,10 @@ function renderAnswers() {
       text.className = "answer-text";
       text.dataset.testid = "answer-text";
       text.setAttribute("aria-live", "off");
-      art.append(h, status, text);
+      const unreadable = document.createElement("p");
+      unreadable.className = "answer-unreadable";
+      unreadable.dataset.testid = "answer-unreadable";
+      art.append(h, status, unreadable, text);
       box.append(art);
     }
     const question = typeof a.question === "string" ? a.question : (a.question?.text ?? "");
@@ -612,6 +621,9 @@ function renderAnswers() {
     const text = art.querySelector(".answer-text");
     text.dataset.empty = t("answer.empty");
     text.textContent = answerText(a.q);
+    const unreadable = art.querySelector(".answer-unreadable");
+    unreadable.hidden = !a.unreadable;
+    unreadable.textContent = a.unreadable ? t("answer.unreadable", { n: a.unreadable_chunks }) : "";
     renderRecording(art, a);
   }
   for (const art of [...box.children]) {
@@ -666,7 +678,7 @@ function renderDetail() {
   if (!d || !d.data) return;
   const x = d.data;
   $("detail").dataset.id = d.id;
-  $("detail-name").textContent = x.candidate || d.id;
+  $("detail-name").textContent = candidateName(x, d.id);
   $("detail-position").textContent = x.position || "";
   stateBadge($("detail-state"), x.state);
   const prog = $("detail-progress");

@@ -79,6 +79,11 @@ const S = {
   "next.contact_hr": { en: "contact HR", "zh-CN": "联系 HR" },
   "question": { en: "Question {n}", "zh-CN": "第 {n} 题" },
   "answer.empty": { en: "(no answer yet)", "zh-CN": "（尚未作答）" },
+  "answer.unreadable": {
+    en: "{n} part(s) of this answer cannot be read (the stored record does not open); the text shown is what the rest says.",
+    "zh-CN": "此回答有 {n} 段无法读取（存储的记录无法打开）；显示的是其余部分。",
+  },
+  "unreadable.name": { en: "[unreadable]", "zh-CN": "[无法读取]" },
   "answer.status.answered": { en: "answered", "zh-CN": "已作答" },
   "answer.status.timed_out": { en: "time ran out", "zh-CN": "已超时" },
   "answer.status.partial": { en: "partial (interrupted)", "zh-CN": "部分作答（被中断）" },
