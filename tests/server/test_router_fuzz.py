@@ -77,6 +77,8 @@ RELAXED = {
     "HUB_COMMANDS_PER_S": "100000",
     "HUB_COMMAND_BURST": "100000",
     "HUB_MAX_BAD_MESSAGES": "1000000000",
+    "HUB_MAX_USELESS_CHUNKS": "1000000000",
+    "HUB_CHUNKS_PER_S": "0",  # no flow control: the fuzz is about answers, not rates
 }
 MAX_MESSAGE = 64 * 1024  # HUB_MAX_MESSAGE_BYTES default: bigger frames are closed with 1009
 MAX_CHUNK = 16_384  # HUB_MAX_CHUNK_BYTES default
