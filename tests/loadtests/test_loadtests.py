@@ -66,7 +66,7 @@ def test_locust_scenario_runs_against_a_hub(hub: Hub) -> None:
             "-r",
             "4",
             "-t",
-            "5s",
+            "12s",  # room for the users to start on a loaded machine: the check is acked > 0
             "--host",
             f"ws://127.0.0.1:{hub.port}",
         ],
