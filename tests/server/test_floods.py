@@ -127,8 +127,8 @@ async def test_resent_acked_chunks_are_acked_from_memory_until_they_become_a_flo
 async def test_a_client_whose_replies_pile_up_gets_1008_when_it_reads_again(
     own_redis: EmbeddedRedis, tmp_path: Path
 ) -> None:
-    """A client that stops reading while its replies pile up (no chunk budget here, so they can) is closed with 1008 at once, not behind its unread replies: when it reads again it finds the replies sent and then the 1008; the hub logs no error."""
-    hub = start_hub(own_redis.url, tmp_path, HUB_CHUNKS_PER_S="0")
+    """A client that stops reading while its replies pile up (no chunk budget here, so they can) is closed with 1008 at once, not behind its unread replies: when it reads again it finds the replies sent and then the 1008; the hub logs no error. (Keep-alive off on this hub: a client that reads nothing for as long as this one does would otherwise be dropped as a dead path first; that case is the next test.)"""
+    hub = start_hub(own_redis.url, tmp_path, HUB_CHUNKS_PER_S="0", HUB_WS_PING_INTERVAL_S="1000")
     _, token = await new_interview(own_redis)
     sock = socket.create_connection(("127.0.0.1", hub.port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)  # little room to hide in
