@@ -274,7 +274,8 @@ def _join_settled(snap: Snapshot, now: int, session: str) -> Decision:
         )
         return Decision(new, facts, mode=JoinMode.START)
     if state is State.IN_PROGRESS:
-        old = snap.session
+        # a session never takes over from itself (the same join applied twice: a retry)
+        old = snap.session if snap.session != session else ""
         new = _move(snap, Event.RESUME, session=session, disconnected_ms=0, exit_requested=False)
         facts = ({"kind": "joined", "mode": "resume", "took_over": bool(old)},)
         decision = Decision(new, facts, taken_over=old, mode=JoinMode.RESUME)

@@ -382,6 +382,13 @@ class Accounts:
     async def _may_guess(self, name: str, ip: str, now: int) -> None:
         """Raise too_many_attempts unless ``name``'s password may be checked for ``ip``."""
         s = self.settings
+        ip_key = f"loginfail:{name}:{ip}"
+        if s.max_login_failures_per_user_ip and (
+            int(await self.redis.get(ip_key) or 0) >= s.max_login_failures_per_user_ip
+        ):
+            # locked out for this user already: refused before the brake, so a locked-out
+            # address cannot keep taking the one check the brake lets through
+            raise AccountError(Reason.TOO_MANY_ATTEMPTS)
         if s.login_brake_after:
             total = int(await self.redis.get(f"loginfail:{name}") or 0)
             if total >= s.login_brake_after and not await self._known_address(name, ip, now):
@@ -392,10 +399,9 @@ class Accounts:
                     raise AccountError(Reason.TOO_MANY_ATTEMPTS)
         if s.max_login_failures_per_user_ip:
             # counted before the check (atomic, so parallel guesses count), forgiven on success
-            key = f"loginfail:{name}:{ip}"
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, s.login_lockout_s)
+                pipe.incr(ip_key)
+                pipe.expire(ip_key, s.login_lockout_s)
                 failures, _ = await pipe.execute()
             if failures > s.max_login_failures_per_user_ip:
                 raise AccountError(Reason.TOO_MANY_ATTEMPTS)

@@ -23,6 +23,9 @@ from server.settings import Settings
 from server.store import Store
 
 MAX_CAS_RETRIES = 50
+# after an applied change, its follow-up (organisation copies, timer, takeover notice) is
+# tried again this often when it failed (Redis away): about ten minutes in all
+FOLLOW_UP_RETRY_S = (0.5, 1, 2, 5, 10, 30, 60, 60, 120, 300)
 log = logging.getLogger("interview_hub.candidates")
 
 
@@ -183,9 +186,42 @@ class CandidateService:
             )
             if ids is None:
                 continue  # someone else changed it first: read again, decide again
-            if decision.taken_over:
-                await self._kick_previous(decision, caller, detail)  # first: it is what waits
             org = meta.get("org", "default")
+            follow_up = self._follow_up(decision, caller, detail, org, iv_id, entry, ids, now)
+            try:
+                await follow_up()
+            except Exception as exc:
+                # The change is in Redis: the caller must hear that it happened. What follows
+                # it (the notice to a replaced socket, the organisation's copies, the timer)
+                # is done again in the background until it works.
+                log.warning("after %s on %s: %s; retrying in the background", action, iv_id, exc)
+                self._background(self._retry_follow_up(follow_up, action, iv_id))
+            for hook in self.after_change:  # reports, notifications: off the reply's path
+                task = asyncio.create_task(self._run_hook(hook, iv_id, meta, decision))
+                self._hooks.add(task)
+                task.add_done_callback(self._hooks.discard)
+            return decision
+        raise Conflict(f"{action} on {iv_id}: compare-and-set lost {MAX_CAS_RETRIES} times")
+
+    def _follow_up(
+        self,
+        decision: Decision,
+        caller: Caller,
+        detail: dict[str, Any] | None,
+        org: str,
+        iv_id: str,
+        entry: dict[str, Any],
+        ids: list[str],
+        now: int,
+    ) -> Callable[[], Awaitable[None]]:
+        """What follows an applied decision, as one step that may be run again."""
+        kicked = False
+
+        async def run() -> None:
+            nonlocal kicked
+            if decision.taken_over and not kicked:
+                await self._kick_previous(decision, caller, detail)  # first: it is what waits
+                kicked = True
             await self.store.after_apply(
                 org,
                 iv_id,
@@ -195,12 +231,25 @@ class CandidateService:
                 now,
                 sm.next_deadline(decision.snapshot),
             )
-            for hook in self.after_change:  # reports, notifications: off the reply's path
-                task = asyncio.create_task(self._run_hook(hook, iv_id, meta, decision))
-                self._hooks.add(task)
-                task.add_done_callback(self._hooks.discard)
-            return decision
-        raise Conflict(f"{action} on {iv_id}: compare-and-set lost {MAX_CAS_RETRIES} times")
+
+        return run
+
+    def _background(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._hooks.add(task)
+        task.add_done_callback(self._hooks.discard)
+
+    async def _retry_follow_up(
+        self, step: Callable[[], Awaitable[None]], action: str, iv_id: str
+    ) -> None:
+        for delay in FOLLOW_UP_RETRY_S:
+            await asyncio.sleep(delay)
+            try:
+                await step()
+                return
+            except Exception as exc:
+                failure = exc
+        log.error("after %s on %s: gave up (%s)", action, iv_id, failure)
 
     async def _kick_previous(
         self, decision: Decision, caller: Caller, detail: dict[str, Any] | None

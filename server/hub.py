@@ -210,6 +210,7 @@ class CandidateHub:
         # no interview stays held by a session that no socket has
         self.unrecorded: dict[str, tuple[str, Caller]] = {}  # session -> (interview, caller)
         self.lease_held = False
+        self._reclaims_due = 0  # rounds of checking our sockets after the lease lapsed
         self.trusted_proxies = frozenset(settings.trusted_proxies)
         self.allowed_origins = {
             o.rstrip("/") for o in (settings.base_url, *settings.allowed_origins)
@@ -277,12 +278,20 @@ class CandidateHub:
                 continue
             if not held:
                 # It lapsed (Redis away or this process paused that long): other hubs may have
-                # released our sockets meanwhile. Find out which, and tell those to come back.
+                # released our sockets meanwhile. Find out which, and tell those to come back;
+                # and once more a round later (another hub may have been half-way through).
                 log.warning("lease had lapsed; checking %d sockets", len(self.connections))
-                await self._reclaim_after_lapse()
+                self._reclaims_due = 2
             elif not self.lease_held:
                 log.warning("lease renewed")
             self.lease_held = True
+            if self._reclaims_due:
+                try:
+                    await self._reclaim_after_lapse()
+                    self._reclaims_due -= 1
+                except redis.exceptions.RedisError as exc:
+                    log.warning("checking the sockets after the lapse failed (%s); retrying", exc)
+                    continue
             await self._record_unrecorded()
 
     async def _reclaim_after_lapse(self) -> None:
@@ -366,6 +375,7 @@ class CandidateConnection:
         # the hub's id first: if this process dies, its sessions can be found and released
         self.session = f"{hub.hub_id}.{uuid.uuid4().hex}"
         self.interview_id = ""
+        self._claimed = ""  # the interview this socket asked to join (set before it is applied)
         self.cipher: RecordCipher | None = None  # set by the join
         self.media_enabled = False  # v2: camera and microphone over WebRTC (server/media.py)
         self.media: MediaSession | None = None
@@ -447,19 +457,17 @@ class CandidateConnection:
             self.hub.connections.pop(self.session, None)
             if self._chunks is not None:
                 self.hub.release_budget(self.interview_id)
-            if self.interview_id:
+            if self._claimed:
                 # a no-op unless this socket still holds the interview (then it is a
                 # disconnect, whatever closed it: the grace period starts now)
                 try:
-                    await self.service.disconnect(self.interview_id, self.session, self.caller)
-                    await self.hub.store.hub_released(
-                        self.hub.hub_id, self.interview_id, self.session
-                    )
+                    await self.service.disconnect(self._claimed, self.session, self.caller)
+                    await self.hub.store.hub_released(self.hub.hub_id, self._claimed, self.session)
                 except Exception as exc:
                     # Redis away: the lease task records it when Redis is back (and if this
                     # hub dies first, the others release it through the lease)
                     log.warning("disconnect of %s not recorded yet (%s)", self.session, exc)
-                    self.hub.unrecorded[self.session] = (self.interview_id, self.caller)
+                    self.hub.unrecorded[self.session] = (self._claimed, self.caller)
             self.close(CloseCode.NORMAL)  # a no-op when a close is already queued
             await self.outbox.wait(5)
             failure = self.outbox.stop()
@@ -646,8 +654,12 @@ class CandidateConnection:
             return
         iv_id = verified.interview_id
         self.caller = dataclasses.replace(self.caller, proof=verified.proof)  # for the log
-        # register before the join is applied, so a takeover right after it finds us
+        # Register before the join is applied, in this process (so a takeover right after it
+        # finds us) and in Redis (so that if anything fails from here on, or this hub dies,
+        # the session is released: a disconnect of a session that does not hold is a no-op)
         self.hub.connections[self.session] = self
+        self._claimed = iv_id
+        await self.hub.store.hub_holds(self.hub.hub_id, iv_id, self.session)
         decision = await self.service.join(iv_id, self.session, self.caller)
         if decision.refusal:
             self.hub.connections.pop(self.session, None)
@@ -655,7 +667,6 @@ class CandidateConnection:
             return
         self.interview_id = iv_id
         self._chunks = self.hub.chunk_budget(iv_id)
-        await self.hub.store.hub_holds(self.hub.hub_id, iv_id, self.session)
         meta = verified.meta
         # chunks are sealed here, before they leave the process (encryption at rest)
         self.cipher = self.hub.store.cipher_for(iv_id, meta.get("dek", ""))

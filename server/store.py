@@ -94,8 +94,11 @@ ERASED_FIELDS = (
 
 
 # Errors that mean "this connection is gone, try another": the command is retried on a fresh
-# connection a few times before the caller sees it (a Redis restart, a reset link).
-RETRY_ON = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# connection a few times before the caller sees it (a Redis restart, a reset link). Not a
+# timeout: Redis may be busy with the command, and running it twice is not always harmless;
+# the scripts that change state recognise a resend after a lost reply (apply_decision.lua,
+# append_log.lua, append_chunks.lua), so a reset connection is safe to retry.
+RETRY_ON = (redis.exceptions.ConnectionError,)
 RETRIES = 3
 # A pooled connection idle this long is pinged before use: one left over from before a
 # Redis restart is found out there, not by the command it would have carried.
@@ -276,6 +279,7 @@ class Store:
         self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
         self._set_if_script = redis.register_script((SCRIPTS / "set_if.lua").read_text())
         self._erase = redis.register_script((SCRIPTS / "erase_interview.lua").read_text())
+        self._forget_hub = redis.register_script((SCRIPTS / "forget_hub.lua").read_text())
 
     @classmethod
     def from_url(
@@ -1123,11 +1127,16 @@ class Store:
         members = await self.redis.smembers(f"hub:{hub_id}:sockets")
         return [tuple(m.split(" ", 1)) for m in members]  # type: ignore[misc]
 
-    async def forget_hub(self, hub_id: str) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.delete(f"hub:{hub_id}:sockets")
-            pipe.srem("hubs", hub_id)
-            await pipe.execute()
+    async def hub_is_dead(self, hub_id: str) -> bool:
+        return not await self.redis.exists(f"hub:{hub_id}:alive")
+
+    async def hub_socket_released(self, hub_id: str, iv_id: str, session: str) -> None:
+        await self.redis.srem(f"hub:{hub_id}:sockets", f"{iv_id} {session}")
+
+    async def forget_hub(self, hub_id: str) -> bool:
+        """Forget a dead hub whose sockets were all released; False if it lives again."""
+        keys = [f"hub:{hub_id}:alive", f"hub:{hub_id}:sockets", "hubs"]
+        return bool(await self._forget_hub(keys=keys, args=[hub_id]))
 
     async def publish_control(self, message: dict[str, Any]) -> None:
         await self.redis.publish(CONTROL_CHANNEL, json.dumps(message))

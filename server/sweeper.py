@@ -47,15 +47,22 @@ async def release_dead_hubs(service: CandidateService, own_hub: str = "") -> int
     for hub_id in await service.store.dead_hubs():
         if hub_id == own_hub:
             continue
+        came_back = False
         for iv_id, session in await service.store.hub_sockets(hub_id):
+            if not await service.store.hub_is_dead(hub_id):
+                came_back = True  # it renewed its lease meanwhile: what is left is its own
+                break
             caller = Caller(actor="system", role="system")
             try:
                 # a no-op when the session no longer holds it (resumed elsewhere since)
                 decision = await service.disconnect(iv_id, session, caller)
             except Refusal:
-                continue  # the interview is gone
-            released += decision.changed
-        await service.store.forget_hub(hub_id)
+                pass  # the interview is gone
+            else:
+                released += decision.changed
+            await service.store.hub_socket_released(hub_id, iv_id, session)
+        if came_back or not await service.store.forget_hub(hub_id):
+            log.warning("hub %s came back while its sockets were released", hub_id)
         log.warning("hub %s lost its lease; released %d of its sockets", hub_id, released)
     return released
 

@@ -5,8 +5,9 @@
 -- KEYS[1] log stream, KEYS[2] its head ("<n> <id> <mac>")
 -- ARGV[1] the expected head ("" for an empty log), ARGV[2] the new head,
 -- then five per entry: stream id, t, n, e (JSON), m (MAC)
--- Returns {1}, or {0, current head, the stream's last id} when the head moved or an id
--- is not above the stream's last one (nothing is written then).
+-- Returns {1} (also when the head already is the new one: this call was applied before,
+-- and resent after a lost reply), or {0, current head, the stream's last id} when the head
+-- moved or an id is not above the stream's last one (nothing is written then).
 local function last_id()
   if redis.call('EXISTS', KEYS[1]) == 0 then return '0-0' end
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -16,6 +17,8 @@ local function last_id()
   return '0-0'
 end
 local head = redis.call('GET', KEYS[2]) or ''
+-- these very entries, already written (a resent call after a lost reply): done
+if head == ARGV[2] and ARGV[2] ~= ARGV[1] then return {1} end
 if head ~= ARGV[1] then return {0, head, last_id()} end
 for i = 3, #ARGV, 5 do
   local added = redis.pcall('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 3], 't', ARGV[i + 1],

@@ -13,8 +13,20 @@
 --       n_log, then five per entry: stream id, t, n, e, m
 -- Returns {1, new_version, event_id...}, {0, current_version} when the version or the
 -- log's head moved, or {2, the log's last id} when a log id is not above it.
+-- The same decision applied twice (a client that resent the call after a lost reply) is
+-- recognised by its new log head, which only this decision can have made (the entries'
+-- MACs chain to it): it answers as the first time did, and changes nothing.
 local current = redis.call('HGET', KEYS[1], 'version')
-if current ~= ARGV[1] then return {0, current or ''} end
+if current ~= ARGV[1] then
+  if ARGV[5] ~= ARGV[4] and redis.call('GET', KEYS[5]) == ARGV[5] then
+    local result = {1, current}
+    for id in string.gmatch(redis.call('HGET', KEYS[1], 'last_events') or '', '[^,]+') do
+      table.insert(result, id)
+    end
+    return result
+  end
+  return {0, current or ''}
+end
 -- find the log entries first: they are written before anything else, so a refused id
 -- leaves everything as it was
 local i = 6
@@ -59,9 +71,12 @@ if n > 0 then
 end
 local result = {1, redis.call('HGET', KEYS[1], 'version')}
 n = tonumber(ARGV[i]); i = i + 1
+local ids = {}
 for _ = 1, n do
   local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[i], 't', ARGV[2])
   table.insert(result, id)
+  table.insert(ids, id)
   i = i + 1
 end
+redis.call('HSET', KEYS[1], 'last_events', table.concat(ids, ','))
 return result

@@ -317,6 +317,13 @@ def test_join_resume_at_exactly_the_deadline_times_out() -> None:
     assert join(snap, T0 + 59_999, "s2", identity_ok=True).snapshot.current_q == 0
 
 
+def test_a_session_joining_again_takes_nothing_over() -> None:
+    """The same session joining the interview it holds (a resent join) is a resume that takes over nobody."""
+    d = join(started(), T0 + 5, "s1", identity_ok=True)
+    assert d.taken_over == "" and d.mode is JoinMode.RESUME
+    assert d.facts[0] == {"kind": "joined", "mode": "resume", "took_over": False}
+
+
 def test_join_resume_with_a_live_session_after_deadline_keeps_taken_over() -> None:
     """Taking over after the deadline closes the question and still names the old session."""
     d = join(started(), T0 + 70_000, "s2", identity_ok=True)

@@ -550,3 +550,46 @@ async def test_plain_serve_disables_demo_accounts(
         assert "lead is not a demo account" in again.log()
     finally:
         again.stop()
+
+
+async def test_an_address_locked_out_for_a_user_cannot_hog_the_brake(store: Store) -> None:
+    """Once the brake is on, an address already locked out for that user is refused before the brake, so it never takes the one check a new address is let through: the owner still gets in."""
+    from server.accounts import AccountError
+    from server.settings import Settings
+
+    settings = Settings(
+        login_brake_after=3, login_brake_interval_s=2.0, max_login_failures_per_user_ip=2
+    )
+    accounts = Accounts(store, 3600, settings)
+    name, strong = f"ravi{uuid.uuid4().hex[:6]}", "Vq8#tR2!mZ9$kLp4-owner"
+    await accounts.add_user(name, strong, "acme", ["recruiter"], now_ms(), check_policy=False)
+    for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):  # failures from all over: the brake is on
+        with pytest.raises(AccountError):
+            await accounts.login(name, "guess", now_ms(), ip)
+    # one attacker address already locked out for this user (its two checks used up)
+    await store.redis.set(f"loginfail:{name}:10.9.9.9", 2, ex=900)
+    stop = asyncio.Event()
+
+    async def attacker() -> None:
+        while not stop.is_set():
+            with pytest.raises(AccountError):
+                await accounts.login(name, "guess", now_ms(), "10.9.9.9")
+            await asyncio.sleep(0.005)
+
+    hammering = [asyncio.create_task(attacker()) for _ in range(5)]
+    try:
+        await asyncio.sleep(0.3)  # the attackers are at it
+        # the owner, trying from a new address, gets the next check the brake lets through
+        for _ in range(10):  # (a bound: the brake frees a check every 2 s)
+            try:
+                token, principal = await accounts.login(name, strong, now_ms(), "192.0.2.77")
+                break
+            except AccountError as exc:
+                assert exc.reason == "too_many_attempts"
+                await asyncio.sleep(0.5)
+        else:
+            raise AssertionError("the owner never got a check")
+        assert token and principal.user == name
+    finally:
+        stop.set()
+        await asyncio.gather(*hammering)

@@ -16,6 +16,7 @@ from protocol.closecodes import CloseCode
 from protocol.codec import decode_server, encode
 from protocol.messages import (
     ChunkAcked,
+    ConfirmExit,
     Exited,
     FinishAnswer,
     Join,
@@ -162,3 +163,63 @@ async def test_a_command_after_an_http_exit_closes_with_exited(
         assert exited.partial_q == 0 and not exited.reentry_allowed
         assert await sock.next() == ("close", CloseCode.EXITED)
         await sock.close()
+
+
+async def test_a_decision_resent_after_a_lost_reply_is_applied_once(
+    store: Store, settings: Settings, make_interview
+) -> None:
+    """apply_decision.lua called twice with the same arguments (a client resending after a lost reply) answers the same and changes nothing the second time; a join never takes over from its own session."""
+    iv_id, _ = await make_interview()
+    original = store._apply
+    answers: list[Any] = []
+
+    async def twice(*, keys: list[str], args: list[Any]) -> Any:
+        answers.append(await original(keys=keys, args=args))
+        answers.append(await original(keys=keys, args=args))
+        return answers[-1]
+
+    store._apply = twice  # type: ignore[method-assign]
+    try:
+        decision = await CandidateService(store, settings).join(iv_id, "s1", Caller())
+    finally:
+        store._apply = original  # type: ignore[method-assign]
+    assert answers[0] == answers[1] and int(answers[0][0]) == 1
+    assert not decision.taken_over
+    kinds = [e["kind"] for e in await store.events(iv_id)]
+    assert kinds.count("joined") == 1 and kinds.count("question_started") == 1
+    assert [e["action"] for e in await store.oplog(iv_id)].count("join") == 1
+    again = await CandidateService(store, settings).join(iv_id, "s1", Caller())
+    assert not again.taken_over  # the same session joining again takes nothing over
+
+
+async def test_candidates_are_served_when_their_organisations_log_cannot_be_appended(
+    local_hub: CandidateHub, store: Store, settings: Settings
+) -> None:
+    """Someone who writes to Redis blocks every append to an organisation's log (an entry with the largest id): its candidates still join, answer and exit; their own logs stay whole."""
+    from server.interviews import InterviewSpec, create_interview
+    from tests.conftest import now_ms
+
+    org = f"blocked{now_ms()}"
+    spec = InterviewSpec.from_dict(
+        {
+            "candidate": {"name": "C", "id_number": "110101199003071234", "phone": PHONE},
+            "position": "P",
+            "org": org,
+            "questions": [{"text": "Q1"}, {"text": "Q2"}],
+        }
+    )
+    created = await create_interview(store, settings, spec, now_ms())
+    await store.redis.xadd(
+        f"{{org:{org}}}:log", {"x": "1"}, id="18446744073709551615-18446744073709551615"
+    )
+    sock = await joined_socket(local_hub, created.token)
+    sock.send(SendChunk(0, 1, "still saved"))
+    sock.send(RequestExit())
+    assert type(await sock.next()).__name__ == "ExitPreviewed"
+    sock.send(ConfirmExit())
+    assert isinstance(await sock.next(), Exited)
+    assert await sock.next() == ("close", CloseCode.EXITED)
+    await sock.close()
+    assert [c["data"] for c in await store.chunks(created.interview_id)] == ["still saved"]
+    actions = [e["action"] for e in await store.oplog(created.interview_id)]
+    assert actions[-3:] == ["join", "exit_request", "exit"]
