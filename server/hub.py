@@ -385,6 +385,8 @@ class CandidateConnection:
         self.current_q = -1
         self.acked: dict[int, int] = {}
         self.gap_reported: dict[int, int] = {}
+        self.sent_max: dict[int, int] = {}  # per question: the highest seq handed to the writer
+        self.answer_closed_for_chunks: set[int] = set()  # full or timed out: no gap to report
         self.inflight = 0
         self._drained = asyncio.Event()
         self._drained.set()
@@ -724,7 +726,13 @@ class CandidateConnection:
             # a resend of what this socket was told is stored: acked again, from memory (no
             # write); harmless (SPEC §6.3) until it becomes a flood
             self._useless(ChunkAcked(msg.q, acked), refused(Reason.RATE_LIMITED, msg.TYPE))
+            if self.inflight == 0:
+                self._report_missing(msg.q, acked)
             return
+        if msg.seq == self.gap_reported.get(msg.q, -2) + 1:
+            self.gap_reported.pop(msg.q)  # the client resends as told: a new gap is news
+        if msg.seq > self.sent_max.get(msg.q, 0):
+            self.sent_max[msg.q] = msg.seq
         self.inflight += 1
         self._drained.clear()
         plain = data.encode() if type(data) is str else data
@@ -748,10 +756,15 @@ class CandidateConnection:
             # a resend of stored chunks is acknowledged again: the client may have missed it
             self.acked[q] = max(last, self.acked.get(q, 0))
             self.push(ChunkAcked(q, last))
-        if code == 2 and self.gap_reported.get(q) != last:
-            self.gap_reported[q] = last  # one refusal per gap, not one per chunk behind it
-            self.push(refused(Reason.SEQ_GAP, "chunk", expected_seq=last + 1))
-        elif code == 3:
+        # A gap: chunks above it were dropped and must be sent again. Said once per gap (not
+        # once per chunk behind it), but again once the client has resent (its resend may
+        # itself have been dropped behind a newer chunk), and when everything this socket
+        # sent is written and some of it is still missing (nothing in flight will fill it).
+        if code == 2 or (code == 0 and self.inflight == 0):
+            self._report_missing(q, last)
+        elif code in (3, 4):
+            self.answer_closed_for_chunks.add(q)  # no resend can add to it now
+        if code == 3:
             self.push(refused(Reason.ANSWER_TOO_LONG, "chunk"))
         elif code == -3:
             self.push(refused(Reason.NOT_CURRENT_QUESTION, "chunk"))
@@ -767,6 +780,15 @@ class CandidateConnection:
         elif code == -1:
             state = result[2].decode() if isinstance(result[2], bytes) else str(result[2])
             self._spawn(self._close_for_state(state, "chunk"))
+
+    def _report_missing(self, q: int, last: int) -> None:
+        """``seq_gap{last+1}`` if this socket sent chunks of ``q`` above ``last`` that are
+        not stored (dropped behind a gap), unless it was told so since it last resent."""
+        if q in self.answer_closed_for_chunks or self.gap_reported.get(q) == last:
+            return
+        if last < self.sent_max.get(q, 0):
+            self.gap_reported[q] = last
+            self.push(refused(Reason.SEQ_GAP, "chunk", expected_seq=last + 1))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any, Protocol
 
 import redis.exceptions
@@ -114,6 +115,12 @@ class ChunkWriter:
         pipe = self.store.writer.pipeline(transaction=False)
         for (sink, q), (arrived, *items) in batch.items():
             iv = sink.interview_id
+            # in seq order: a resend that arrived behind a newer chunk still fills the gap
+            # (the hub never keeps chunks across batches; within one, order is free)
+            seqs = items[0::3]
+            if any(a > b for a, b in pairwise(seqs)):
+                triples = sorted(zip(seqs, items[1::3], items[2::3], strict=True))
+                items = [x for triple in triples for x in triple]
             pipe.evalsha(
                 self._sha,
                 3,

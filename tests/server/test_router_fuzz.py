@@ -294,6 +294,7 @@ class FuzzedInterview:
     current_q: int
     last: dict[int, int] = field(default_factory=dict)  # highest stored seq by question
     gap_reported: dict[int, int] = field(default_factory=dict)
+    sent_max: dict[int, int] = field(default_factory=dict)  # per q: the highest seq sent
     exit_requested: bool = False
     stored: dict[tuple[int, int], str | bytes] = field(default_factory=dict)
 
@@ -348,16 +349,26 @@ def predict(iv: FuzzedInterview, frame: bytes | str) -> tuple[list[tuple[Any, ..
         if size > MAX_CHUNK:
             return [refusal("chunk_too_large", "chunk")], None
         last = iv.last.get(q, 0)
+        iv.sent_max[q] = max(iv.sent_max.get(q, 0), msg.seq)
+        if msg.seq == iv.gap_reported.get(q, -2) + 1:
+            del iv.gap_reported[q]  # the client resends as told: a new gap is news (§6.3)
+        if msg.seq > last + 1:
+            if iv.gap_reported.get(q) == last:
+                return [], None  # one seq_gap per gap (§6.3)
+            iv.gap_reported[q] = last
+            return [refusal("seq_gap", "chunk", last + 1)], None
+        answer: list[Any]
         if msg.seq <= last:
-            return [("ack", q, last)], None  # a duplicate: acknowledged again, not stored
-        if msg.seq == last + 1:
-            iv.last[q] = msg.seq
+            answer = [("ack", q, last)]  # a duplicate: acknowledged again, not stored
+        else:
+            last = iv.last[q] = msg.seq
             iv.stored[(q, msg.seq)] = msg.data
-            return [("ack", q, msg.seq)], None
-        if iv.gap_reported.get(q) == last:
-            return [], None  # one seq_gap per gap (§6.3)
-        iv.gap_reported[q] = last
-        return [refusal("seq_gap", "chunk", last + 1)], None
+            answer = [("ack", q, msg.seq)]
+        if last < iv.sent_max[q] and iv.gap_reported.get(q) != last:
+            # everything sent is written and something above is missing: said again (§6.3)
+            iv.gap_reported[q] = last
+            answer.append(refusal("seq_gap", "chunk", last + 1))
+        return answer, None
     if isinstance(msg, FinishAnswer):
         stored = iv.last.get(q, 0)
         if msg.q != q:
