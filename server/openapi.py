@@ -179,7 +179,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", IV + "/erase"): hr(
         m.Erased, m.ConfirmBody, DENIED, R.CONFIRM_REQUIRED, R.ERASE_NOT_ALLOWED
     ),
-    ("GET", IV + "/answers/{q}/recording.webm"): hr("video/webm", None, DENIED, R.NO_RECORDING),
+    ("GET", IV + "/answers/{q}/recording.webm"): hr(
+        "video/webm", None, DENIED, R.NO_RECORDING, R.BAD_FIELD
+    ),
     ("GET", "/api/hr/retention"): hr(m.Retention, None, DENIED),
     ("PUT", "/api/hr/retention"): hr(m.Retention, m.RetentionBody, DENIED),
     ("POST", IV + "/link"): hr(m.NewLink, None, DENIED, *CHANGE_REFUSED),
@@ -363,7 +365,7 @@ def docs_page(spec: dict[str, Any]) -> str:
         for method, op in ops.items():
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
             answers = "<br>".join(
-                f"{status}: {_schema_link(r)} {e(r['description'])}"
+                f"{status}: {_schema_link(r)} {e(r['description'].removeprefix('Refused: '))}"
                 for status, r in op["responses"].items()
             )
             rows.append(
