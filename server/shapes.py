@@ -3,9 +3,10 @@
 - ``schema(shape, defs)``: its JSON Schema (draft 2020-12, the dialect of OpenAPI 3.1); every
   shape it holds goes once into ``defs`` and is referred to as ``#/components/schemas/<Name>``.
 - ``read(shape, value)``: a JSON value checked against the shape and made into an instance,
-  or ``ShapeError`` saying where it is wrong. A request body is read so; so is what a service
-  hands a route to answer with, which therefore cannot go out with a shape the schema denies.
-- ``write(instance)``: the JSON value it stands for.
+  or ``ShapeError`` saying where it is wrong: how a request body is read.
+- ``write(instance)``: the JSON value it stands for; ``conform(shape, value)``: the JSON of
+  what a service built, checked against the shape as ``read`` checks it (so an answer
+  cannot go out in a shape its schema denies) and with only the keys the shape names.
 
 One type, read by all three, so the description a client reads and the checks the hub makes
 cannot say different things. A field's type is one of: ``str``, ``int``, ``float``, ``bool``,
@@ -123,8 +124,7 @@ class Field:
     key: str  # the JSON key
     kind: Any  # the type, Annotated stripped
     extras: tuple[Any, ...]  # what Annotated added
-    required: bool
-    default: Any  # dataclasses.MISSING when required
+    required: bool  # it has no default
 
     def extra(self, kind: type[T]) -> T | None:
         return next((e for e in self.extras if isinstance(e, kind)), None)
@@ -144,14 +144,9 @@ def fields_of(shape: type) -> tuple[Field, ...]:
     out = []
     for f in dataclasses.fields(shape):
         kind, extras = _unannotated(hints[f.name])
-        if f.default is not dataclasses.MISSING:
-            default: Any = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory
-        else:
-            default = dataclasses.MISSING
+        required = f.default is f.default_factory is dataclasses.MISSING
         key = next((e.name for e in extras if isinstance(e, Key)), f.name)
-        out.append(Field(f.name, key, kind, extras, default is dataclasses.MISSING, default))
+        out.append(Field(f.name, key, kind, extras, required))
     _FIELDS[shape] = tuple(out)
     return _FIELDS[shape]
 
@@ -169,10 +164,6 @@ def _members(kind: Any) -> tuple[Any, ...]:
     if get_origin(kind) in (Union, types.UnionType):
         return get_args(kind)
     return (kind,)
-
-
-def _rest_field(shape: type) -> Field | None:
-    return next((f for f in fields_of(shape) if f.extra(Rest) is not None), None)
 
 
 # --- schema -------------------------------------------------------------------------------
@@ -306,10 +297,6 @@ def conform(kind: Any, value: Any) -> Any:
     return _reader(*_unannotated(kind), as_json=True)(value)
 
 
-def _misfit(what: str) -> ShapeError:
-    return ShapeError(what)
-
-
 def _at(error: ShapeError, step: str) -> ShapeError:
     """The error one step further out (``[2]``, or a key)."""
     inner = error.where
@@ -340,7 +327,7 @@ def _reader(kind: Any, extras: tuple[Any, ...] = (), as_json: bool = False) -> R
 def _typed(kind: type, name: str) -> Reader:
     def read_typed(value: Any) -> Any:
         if type(value) is not kind:
-            raise _misfit(f"expected {name}")
+            raise ShapeError(f"expected {name}")
         return value
 
     return read_typed
@@ -353,7 +340,7 @@ def _plain_reader(kind: Any, as_json: bool) -> Reader:
 
         def read_str(value: Any) -> Any:
             if not isinstance(value, str):  # a StrEnum member is a string too
-                raise _misfit("expected string")
+                raise ShapeError("expected string")
             return value
 
         return read_str
@@ -361,7 +348,7 @@ def _plain_reader(kind: Any, as_json: bool) -> Reader:
 
         def read_number(value: Any) -> Any:
             if type(value) not in (int, float):
-                raise _misfit("expected a number")
+                raise ShapeError("expected a number")
             return value
 
         return read_number
@@ -373,7 +360,7 @@ def _plain_reader(kind: Any, as_json: bool) -> Reader:
 
         def read_choice(value: Any) -> Any:
             if not any(type(value) is type(c) and value == c for c in choices):
-                raise _misfit(f"expected one of {list(choices)}")
+                raise ShapeError(f"expected one of {list(choices)}")
             return value
 
         return read_choice
@@ -383,7 +370,7 @@ def _plain_reader(kind: Any, as_json: bool) -> Reader:
         def read_member(value: Any) -> Any:
             member = members.get(value) if isinstance(value, str) else None
             if member is None:
-                raise _misfit(f"expected one of {list(members)}")
+                raise ShapeError(f"expected one of {list(members)}")
             return member
 
         return read_member
@@ -392,7 +379,7 @@ def _plain_reader(kind: Any, as_json: bool) -> Reader:
 
         def read_list(value: Any) -> Any:
             if not isinstance(value, list | tuple):
-                raise _misfit("expected an array")
+                raise ShapeError("expected an array")
             out = []
             for i, v in enumerate(value):
                 try:
@@ -407,11 +394,11 @@ def _plain_reader(kind: Any, as_json: bool) -> Reader:
 
         def read_dict(value: Any) -> Any:
             if not isinstance(value, dict):
-                raise _misfit("expected an object")
+                raise ShapeError("expected an object")
             out = {}
             for k, v in value.items():
                 if not isinstance(k, str):
-                    raise _misfit("expected an object (string keys)")
+                    raise ShapeError("expected an object (string keys)")
                 try:
                     out[k] = entry(v)
                 except ShapeError as exc:
@@ -429,7 +416,7 @@ def _plain_reader(kind: Any, as_json: bool) -> Reader:
                     return option(value)
                 except ShapeError as exc:
                     errors.append(f"{exc.where + ': ' if exc.where else ''}{exc.what}")
-            raise _misfit(" / ".join(errors))
+            raise ShapeError(" / ".join(errors))
 
         return read_union
     if dataclasses.is_dataclass(kind) and isinstance(kind, type):
@@ -456,7 +443,7 @@ def _shape_reader(shape: type, as_json: bool) -> Reader:
 
     def read_shape(value: Any) -> Any:
         if not isinstance(value, dict):
-            raise _misfit(f"expected an object ({shape.__name__})")
+            raise ShapeError(f"expected an object ({shape.__name__})")
         values: dict[str, Any] = {}
         for key, name, reader, required in plan:
             held = value.get(key, ABSENT)
@@ -466,7 +453,7 @@ def _shape_reader(shape: type, as_json: bool) -> Reader:
                 except ShapeError as exc:
                     raise _at(exc, key) from None
             elif required:
-                raise _at(_misfit("missing"), key)
+                raise _at(ShapeError("missing"), key)
         if rest is not None:
             more = rest({k: v for k, v in value.items() if k not in named})
             if as_json:
@@ -474,7 +461,7 @@ def _shape_reader(shape: type, as_json: bool) -> Reader:
             else:
                 values[rest_name] = more
         elif not ignores and not named.issuperset(value):
-            raise _misfit(f"unknown keys {sorted(set(value) - named)} ({shape.__name__})")
+            raise ShapeError(f"unknown keys {sorted(set(value) - named)} ({shape.__name__})")
         return values if as_json else shape(**values)
 
     return read_shape
@@ -488,7 +475,7 @@ def _checker(extra: Any) -> Callable[[Any], None] | None:
             if isinstance(value, int | float) and (
                 (low is not None and value < low) or (high is not None and value > high)
             ):
-                raise _misfit(f"out of range {low}..{high}")
+                raise ShapeError(f"out of range {low}..{high}")
 
         return check_range
     if isinstance(extra, Length):
@@ -499,7 +486,7 @@ def _checker(extra: Any) -> Callable[[Any], None] | None:
                 (shortest is not None and len(value) < shortest)
                 or (longest is not None and len(value) > longest)
             ):
-                raise _misfit(f"length out of range {shortest}..{longest}")
+                raise ShapeError(f"length out of range {shortest}..{longest}")
 
         return check_length
     if isinstance(extra, Pattern):
@@ -507,7 +494,7 @@ def _checker(extra: Any) -> Callable[[Any], None] | None:
 
         def check_pattern(value: Any) -> None:
             if isinstance(value, str) and not regex.fullmatch(value):
-                raise _misfit(f"does not match {extra.regex}")
+                raise ShapeError(f"does not match {extra.regex}")
 
         return check_pattern
     return None

@@ -26,7 +26,15 @@ from server.app import create_app
 from server.interviews import InterviewSpec, SpecError
 from server.openapi import OPERATIONS, MissingOperation, document
 from server.settings import Settings
-from server.shapes import Lenient, ShapeError, fields_of, read, schema, strip_python_names
+from server.shapes import (
+    Lenient,
+    ShapeError,
+    fields_of,
+    read,
+    schema,
+    strip_python_names,
+    write,
+)
 from server.store import Store, key, media_purpose
 from tests.conftest import PHONE, Hub, Org, interview_body
 
@@ -436,3 +444,42 @@ def test_the_spec_schema_agrees_with_the_spec_reader(body: dict[str, Any], valid
     else:
         with pytest.raises(SpecError):
             InterviewSpec.from_dict(body)
+
+
+ENTRY = {
+    "id": "1-0",
+    "t": 1,
+    "action": "login",
+    "outcome": "ok",
+    "actor": "a",
+    "role": "admin",
+    "ip": "127.0.0.1",
+    "device": "httpx",
+}
+
+
+def test_an_answer_carries_only_what_its_shape_names() -> None:
+    """An answer built with a key its shape does not name, or a field of the wrong type, is not sent (ShapeError: our bug, a 500); an open record (a log entry) keeps the keys a later version may add; both ways of writing an answer give the same JSON."""
+    health = {
+        "status": "ok",
+        "redis": "ok",
+        "sockets": 0,
+        "tasks": {"sweeper": "running"},
+        "restarts": {},
+        "log_anchors": "ok",
+    }
+    assert json.loads(m.answer(m.Health, health).body) == health
+    with pytest.raises(ShapeError, match="unknown keys"):
+        m.answer(m.Health, {**health, "secret": "x"})
+    with pytest.raises(ShapeError, match="sockets: expected integer"):
+        m.answer(m.Health, {**health, "sockets": "0"})
+    with pytest.raises(ShapeError, match=r"entries\[1\]\.t: expected integer"):
+        m.answer(m.LogEntries, {"entries": [ENTRY, {**ENTRY, "t": "1"}]})
+    later = {**ENTRY, "detail": {"why": "retention"}, "added_later": [1]}
+    assert json.loads(m.answer(m.LogEntries, {"entries": [later]}).body) == {"entries": [later]}
+    for kind, value in [
+        (m.LogEntries, {"entries": [later]}),
+        (m.Health, {**health, "lease": "held"}),
+        (m.Refused, json.loads(m.answer(m.Refused, m.Refused.of("permission_denied:x")).body)),
+    ]:
+        assert json.loads(m.answer(kind, value).body) == write(read(kind, value)) == value
