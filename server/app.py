@@ -18,17 +18,19 @@ from starlette.routing import Route, WebSocketRoute
 
 from protocol.answers import fold_text
 from protocol.interview import Decision
-from protocol.reasons import Reason, messages
+from protocol.reasons import Reason
 from server import anchors, web
+from server import http_models as m
 from server.accounts import Accounts
-from server.bodies import json_body
+from server.bodies import read_body
 from server.candidates import Caller, CandidateService, Refusal
 from server.headers import SecurityHeaders
 from server.hr import HRService
-from server.hr_api import HRApi, openapi_routes
+from server.hr_api import HRApi
 from server.hub import CandidateHub, peer_ip
 from server.monitor import MonitorHub
 from server.notify import Notifier, providers_from
+from server.openapi import CANDIDATE_STATUS, openapi_routes
 from server.reports import Reports
 from server.retention import run_purger
 from server.settings import Settings
@@ -39,22 +41,10 @@ from server.sweeper import run_sweeper
 log = logging.getLogger("interview_hub.app")
 TOKEN_CHARS = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
-HTTP_STATUS = {
-    Reason.LINK_INVALID: 404,
-    Reason.IDENTITY_MISMATCH: 403,
-    Reason.TOO_MANY_ATTEMPTS: 429,
-    Reason.ADDRESS_LOCKED_OUT: 429,
-    Reason.BAD_FIELD: 400,
-    Reason.MALFORMED: 400,
-    Reason.TOO_LARGE: 413,
-}
-
 
 def refusal_response(reason: str) -> JSONResponse:
-    return JSONResponse(
-        {"reason": reason, "message": messages(reason)},
-        status_code=HTTP_STATUS.get(Reason(reason.partition(":")[0]), 409),
-    )
+    status = CANDIDATE_STATUS.get(Reason(reason.partition(":")[0]), 409)
+    return m.answer(m.Refused, m.Refused.of(reason), status)
 
 
 async def check_durability(store: Store, settings: Settings) -> bool:
@@ -73,14 +63,6 @@ async def check_durability(store: Store, settings: Settings) -> bool:
             "HUB_DURABILITY=fsync needs Redis ≥ 7.2 (WAITAOF) or appendonly yes with "
             "appendfsync always; this Redis has neither"
         ) from None
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    body = await json_body(request)
-    for name in ("token", "identity"):
-        if not isinstance(body.get(name), str):
-            raise Refusal(Reason.BAD_FIELD)
-    return body
 
 
 def _caller(request: Request, trusted: frozenset[str]) -> Caller:
@@ -161,12 +143,18 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         body["log_anchors"] = checkpointer.failing or "ok"
         if not ok:
             body["status"] = "degraded"
-        return JSONResponse(body, status_code=200 if ok else 503)
+        return m.answer(m.Health, body, 200 if ok else 503)
 
     async def healthz(request: Request) -> Response:
+        """
+        summary: "Liveness: Redis answers and every background task runs (else 503)."
+        """
         return await health(request, ready=False)
 
     async def readyz(request: Request) -> Response:
+        """
+        summary: "Readiness: that, and this hub holds its lease, so it may take sockets."
+        """
         return await health(request, ready=True)
 
     async def candidate_exit(request: Request) -> Response:
@@ -175,12 +163,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         """
         caller = _caller(request, hub.trusted_proxies)
         try:
-            body = await _json_body(request)
-            verified = await service.verify(body["token"], body["identity"], caller, "exit")
+            body = await read_body(request, m.ExitBody)
+            verified = await service.verify(body.token, body.identity, caller, "exit")
             iv_id = verified.interview_id
             caller = replace(caller, proof=verified.proof)
             decision: Decision
-            if body.get("confirm") is True:
+            if body.confirm:
                 decision = await service.confirm_exit(iv_id, None, caller)
             else:
                 decision = await service.request_exit(iv_id, None, caller)
@@ -189,20 +177,19 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         except Refusal as exc:
             return refusal_response(exc.reason)
         snap = decision.snapshot
-        if body.get("confirm") is True:
+        if body.confirm:
             partial = next((f["q"] for f in decision.facts if f["kind"] == "answer_closed"), -1)
-            return JSONResponse(
-                {
-                    "state": str(snap.state),
-                    "progress": snap.progress.to_wire(),
-                    "partial_q": partial,
-                    "reentry_allowed": snap.may_reenter,
-                    "reentry_until_ms": snap.reentry_until_ms,
-                }
-            )
+            done = {
+                "state": snap.state,
+                "progress": snap.progress.to_wire(),
+                "partial_q": partial,
+                "reentry_allowed": snap.may_reenter,
+                "reentry_until_ms": snap.reentry_until_ms,
+            }
+            return m.answer(m.ExitDone, done)
         preview = await service.exit_preview(iv_id, snap)
         preview["progress"] = preview["progress"].to_wire()
-        return JSONResponse({"state": str(snap.state), **preview})
+        return m.answer(m.ExitPreview, {"state": snap.state, **preview})
 
     async def candidate_centre(request: Request) -> Response:
         """
@@ -210,13 +197,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         """
         caller = _caller(request, hub.trusted_proxies)
         try:
-            body = await _json_body(request)
-            verified = await service.verify(body["token"], body["identity"], caller, "centre")
+            body = await read_body(request, m.CandidateProof)
+            verified = await service.verify(body.token, body.identity, caller, "centre")
         except Refusal as exc:
             return refusal_response(exc.reason)
-        items = await service.centre(body["identity"], verified)
+        items = await service.centre(body.identity, verified)
         name = store.candidate_name(verified.interview_id, verified.meta)
-        return JSONResponse({"candidate": name, "interviews": items})
+        return m.answer(m.Centre, {"candidate": name, "interviews": items})
 
     async def media_config(request: Request) -> Response:
         """
@@ -224,7 +211,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         """
         from server.media import ice_servers
 
-        return JSONResponse({"iceServers": ice_servers(settings.ice_servers)})
+        return m.answer(m.MediaConfig, {"iceServers": ice_servers(settings.ice_servers)})
 
     async def candidate_answer(request: Request) -> Response:
         """
@@ -232,8 +219,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         """
         caller = _caller(request, hub.trusted_proxies)
         try:
-            body = await _json_body(request)
-            verified = await service.verify(body["token"], body["identity"], caller, "answer")
+            body = await read_body(request, m.CandidateProof)
+            verified = await service.verify(body.token, body.identity, caller, "answer")
         except Refusal as exc:
             return refusal_response(exc.reason)
         iv_id = verified.interview_id
@@ -242,17 +229,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             return refusal_response(Reason.NOT_IN_PROGRESS)
         q = loaded[0].current_q
         parts = [c for c in await store.chunks(iv_id) if c["q"] == q]
-        return JSONResponse(
-            {
-                "q": q,
-                "seq": max((c["seq"] for c in parts), default=0),
-                "text": fold_text(c["data"] for c in parts),
-            }
-        )
+        seq = max((c["seq"] for c in parts), default=0)
+        text = fold_text(c["data"] for c in parts)
+        return m.answer(m.SavedAnswer, m.SavedAnswer(q=q, seq=seq, text=text))
 
     routes: list[Any] = [
-        Route("/healthz", healthz, include_in_schema=False),
-        Route("/readyz", readyz, include_in_schema=False),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
         Route("/api/candidate/exit", candidate_exit, methods=["POST"]),
         Route("/api/candidate/centre", candidate_centre, methods=["POST"]),
         Route("/api/candidate/answer", candidate_answer, methods=["POST"]),

@@ -1,6 +1,7 @@
 """Request bodies: a JSON object read with limits on its size and its nesting.
 
-Every JSON endpoint (the candidate's and HR's) reads its body here. The size limit stops
+Every JSON endpoint (the candidate's and HR's) reads its body here, and most then read it
+into their shape (``read_body``, server/http_models.py). The size limit stops
 a body before it is read whole; the depth limit is checked on the bytes before they are
 decoded, because Python's JSON decoder recurses once per level and a body of 30,000 ``[``
 would end in a RecursionError (a 500) instead of a refusal.
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import ClientDisconnect, Request
 
 from protocol.reasons import Reason
 from server.candidates import Refusal
+from server.shapes import ShapeError, read
+
+T = TypeVar("T")
 
 log = logging.getLogger("interview_hub.bodies")
 
@@ -77,4 +81,15 @@ async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, 
     return data
 
 
-__all__ = ["MAX_BODY_BYTES", "MAX_JSON_DEPTH", "json_body", "nested_deeper_than"]
+async def read_body(request: Request, shape: type[T]) -> T:
+    """The request's JSON object (``json_body``: the limits first) read into ``shape``: a
+    field missing, of the wrong type or out of its range is ``bad_field``; keys the shape
+    does not name are ignored (SPEC §10)."""
+    data = await json_body(request)
+    try:
+        return read(shape, data)
+    except ShapeError:
+        raise Refusal(Reason.BAD_FIELD) from None
+
+
+__all__ = ["MAX_BODY_BYTES", "MAX_JSON_DEPTH", "json_body", "nested_deeper_than", "read_body"]

@@ -6,24 +6,25 @@ cookie must also carry the header ``X-CSRF: 1``, which a page of another site ca
 The login itself takes only a JSON body (``Content-Type: application/json``, which a form
 of another site cannot send) and refuses a request that says it comes from another site
 (an ``Origin`` not allowed, ``Sec-Fetch-Site: cross-site``).
-The OpenAPI description is at ``/openapi.json``.
+Bodies and answers are shapes from server/http_models.py, which the OpenAPI description at
+``/openapi.json`` is made of (server/openapi.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.schemas import SchemaGenerator
 
 from protocol.permissions import Permission, Role
-from protocol.reasons import Reason, messages
+from protocol.reasons import Reason
+from server import http_models as m
 from server.accounts import USER_NAME, AccountError, Accounts, Principal
-from server.bodies import json_body
+from server.bodies import json_body, read_body
 from server.candidates import Refusal
 from server.headers import REPORT_CSP
 from server.hr import HRService
@@ -33,7 +34,7 @@ from server.hub import peer_ip
 log = logging.getLogger("interview_hub.hr_api")
 
 COOKIE = "ih_session"
-MAX_WINDOW_S = 366 * 24 * 3600
+T = TypeVar("T")
 
 STATUS = {
     "login_failed": 401,
@@ -64,11 +65,7 @@ STATUS = {
 
 def refusal_json(reason: str, status: int | None = None) -> JSONResponse:
     base = reason.partition(":")[0]
-    body = {"reason": reason, "message": messages(reason)}
-    if base == Reason.PERMISSION_DENIED:
-        body["permission"] = reason.partition(":")[2]
-        body["granted_by"] = "admin"
-    return JSONResponse(body, status_code=status or STATUS.get(base, 409))
+    return m.answer(m.Refused, m.Refused.of(reason), status or STATUS.get(base, 409))
 
 
 def _device(request: Request) -> str:
@@ -130,8 +127,8 @@ class HRApi:
         return peer_ip(request.scope, frozenset(self.hr.settings.trusted_proxies))
 
     @staticmethod
-    async def body(request: Request) -> dict[str, Any]:
-        return await json_body(request)
+    async def body(request: Request, shape: type[T]) -> T:
+        return await read_body(request, shape)
 
     # --- sessions -------------------------------------------------------------------------
 
@@ -159,15 +156,14 @@ class HRApi:
         if refused is not None:
             log.warning("refused a login from another site or not JSON (%s, %s)", ip, refused)
             return refusal_json(refused, status=415 if refused == Reason.MALFORMED else None)
-        data: dict[str, Any] = {}
         name = ""
         try:
             if limit and await self.store.ip_failures("login", ip) >= limit:
                 log.warning("logins from %s are locked out (%d failures)", ip, limit)
                 raise Refusal(Reason.ADDRESS_LOCKED_OUT)  # one address guessing many users
-            data = await self.body(request)
-            name, password = str(data.get("username", "")), str(data.get("password", ""))
-            token, p = await self.accounts.login(name, password, self.hr.clock(), ip)
+            body = await self.body(request, m.LoginBody)
+            name = body.username
+            token, p = await self.accounts.login(name, body.password, self.hr.clock(), ip)
         except (Refusal, AccountError) as exc:
             if exc.reason == Reason.LOGIN_FAILED and limit:
                 await self.store.count_ip_failure("login", ip, settings.identity_lockout_s)
@@ -177,14 +173,15 @@ class HRApi:
                     await self._log(user["org"], name, "", ip, "login", exc.reason, device)
             return refusal_json(exc.reason)
         await self._log(p.org, p.user, p.role, ip, "login", "ok", device)
-        response = JSONResponse(
-            {
-                "token": token,
-                "user": p.user,
-                "org": p.org,
-                "roles": list(p.roles),
-                "permissions": sorted(p.permissions),
-            }
+        response = m.answer(
+            m.LoggedIn,
+            m.LoggedIn(
+                token=token,
+                user=p.user,
+                org=p.org,
+                roles=list(p.roles),
+                permissions=sorted(p.permissions),
+            ),
         )
         response.set_cookie(
             COOKIE,
@@ -237,7 +234,7 @@ class HRApi:
         await self.accounts.logout(p.session)
         await self.store.publish_control({"hr_session": p.session, "kind": "logout"})
         await self._log_req(req, "logout", "ok")
-        response = JSONResponse({"ok": True})
+        response = m.answer(m.Ok, m.OK)
         response.delete_cookie(COOKIE)
         return response
 
@@ -249,7 +246,7 @@ class HRApi:
         await self.accounts.revoke_sessions(p.user)
         await self._sessions_ended(p.user, Reason.NOT_LOGGED_IN)
         await self._log_req(req, "logout_all", "ok")
-        response = JSONResponse({"ok": True})
+        response = m.answer(m.Ok, m.OK)
         response.delete_cookie(COOKIE)
         return response
 
@@ -257,25 +254,22 @@ class HRApi:
         """
         summary: "Change my password (current and new); my other sessions end, this one goes on."
         """
-        data = await self.body(request)
-        current, new = data.get("current"), data.get("new")
-        if not isinstance(current, str) or not isinstance(new, str):
-            raise Refusal(Reason.BAD_FIELD)
+        body = await self.body(request, m.PasswordChange)
         p = req.principal
         try:
-            await self.accounts.change_password(p, current, new, req.ip, self.hr.clock())
+            await self.accounts.change_password(p, body.current, body.new, req.ip, self.hr.clock())
         except AccountError as exc:
             await self._log_req(req, "password_change", exc.reason)
             raise
         await self._sessions_ended(p.user, Reason.NOT_LOGGED_IN, keep=p.session)
         await self._log_req(req, "password_change", "ok")
-        return JSONResponse({"ok": True})
+        return m.answer(m.Ok, m.OK)
 
     async def me(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "The logged-in user, their roles and permissions, the password length rule."
         """
-        return JSONResponse(self._me_body(req.principal))
+        return m.answer(m.Me, self._me_body(req.principal))
 
     def _me_body(self, p: Principal) -> dict[str, Any]:
         return {
@@ -293,8 +287,8 @@ class HRApi:
         token, _ = self.token_of(request)
         p = await self.accounts.principal(token)
         if p is None:
-            return JSONResponse({"logged_in": False})
-        return JSONResponse({"logged_in": True, **self._me_body(p)})
+            return m.answer(m.SessionNone, m.SessionNone(logged_in=False))
+        return m.answer(m.SessionHeld, {"logged_in": True, **self._me_body(p)})
 
     # --- interviews -----------------------------------------------------------------------
 
@@ -303,40 +297,40 @@ class HRApi:
         summary: "Interviews of my organisation with live state, progress, device, interruptions."
         """
         items = await self.hr.list_interviews(req, request.query_params.get("state", ""))
-        return JSONResponse({"interviews": items})
+        return m.answer(m.InterviewList, {"interviews": items})
 
     async def create_interview(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Create an interview (candidate, position, questions, policy); returns the link."
         """
-        created = await self.hr.create(req, await self.body(request))
-        return JSONResponse(created, status_code=201)
+        # InterviewSpec.from_dict reads the spec (as the command line's files), naming the field
+        created = await self.hr.create(req, await json_body(request))
+        return m.answer(m.Created, created, 201)
 
     async def get_interview(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "One interview with its answers; ?attempt=N reads an attempt kept by a reset."
         """
         attempt = _int(request.query_params.get("attempt"), 0)
-        return JSONResponse(await self.hr.get_interview(req, request.path_params["iv"], attempt))
+        detail = await self.hr.get_interview(req, request.path_params["iv"], attempt)
+        return m.answer(m.InterviewDetail, detail)
 
     async def end(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "End the interview now (interview.end, confirm=true): the candidate is locked out."
         """
-        data = await self.body(request)
-        decision = await self.hr.end(
-            req, request.path_params["iv"], data.get("confirm") is True, str(data.get("note", ""))
-        )
+        body = await self.body(request, m.EndBody)
+        decision = await self.hr.end(req, request.path_params["iv"], body.confirm, body.note)
         snap = decision.snapshot
-        return JSONResponse({"state": str(snap.state), "progress": snap.progress.to_wire()})
+        return m.answer(m.EndDone, {"state": snap.state, "progress": snap.progress.to_wire()})
 
     async def reset(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Reset to a new attempt with a new link; the old attempt stays, read-only."
         """
-        data = await self.body(request)
-        return JSONResponse(
-            await self.hr.reset(req, request.path_params["iv"], data.get("confirm") is True)
+        body = await self.body(request, m.ConfirmBody)
+        return m.answer(
+            m.ResetDone, await self.hr.reset(req, request.path_params["iv"], body.confirm)
         )
 
     async def recording(self, request: Request, req: HRRequest) -> Response:
@@ -359,66 +353,59 @@ class HRApi:
         """
         summary: "Erase an interview that is over (data.erase, confirm=true): its data key first."
         """
-        data = await self.body(request)
-        return JSONResponse(
-            await self.hr.erase(req, request.path_params["iv"], data.get("confirm") is True)
-        )
+        body = await self.body(request, m.ConfirmBody)
+        return m.answer(m.Erased, await self.hr.erase(req, request.path_params["iv"], body.confirm))
 
     async def get_retention(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "The organisation's retention: days after an interview is over until erasure."
         """
-        return JSONResponse(await self.hr.retention(req))
+        return m.answer(m.Retention, await self.hr.retention(req))
 
     async def set_retention(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Set the organisation's retention in days (data.erase), 1 to 3650."
         """
-        data = await self.body(request)
-        days = data.get("days")
-        if not isinstance(days, int) or isinstance(days, bool):
-            raise Refusal(Reason.BAD_FIELD)
-        return JSONResponse(await self.hr.retention(req, days))
+        body = await self.body(request, m.RetentionBody)
+        return m.answer(m.Retention, await self.hr.retention(req, body.days))
 
     async def reentry(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Grant (grant=true, optional window_s) or revoke (grant=false) a second entry."
         """
-        data = await self.body(request)
-        window = data.get("window_s")
-        grant = data.get("grant", True)
-        if window is not None and (type(window) is not int or not 0 < window <= MAX_WINDOW_S):
-            raise Refusal(Reason.BAD_FIELD)
-        if type(grant) is not bool:
-            raise Refusal(Reason.BAD_FIELD)
-        decision = await self.hr.grant_reentry(req, request.path_params["iv"], grant, window)
+        body = await self.body(request, m.ReentryBody)
+        iv_id = request.path_params["iv"]
+        decision = await self.hr.grant_reentry(req, iv_id, body.grant, body.window_s)
         snap = decision.snapshot
-        return JSONResponse(
-            {
-                "state": str(snap.state),
-                "second_entry": snap.may_reenter,
-                "reentry_until_ms": snap.reentry_until_ms,
-            }
+        return m.answer(
+            m.ReentryDone,
+            m.ReentryDone(
+                state=snap.state,
+                second_entry=snap.may_reenter,
+                reentry_until_ms=snap.reentry_until_ms,
+            ),
         )
 
     async def resend_link(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Issue a new link (the old one stops working) and send it again."
         """
-        return JSONResponse(await self.hr.renew_link(req, request.path_params["iv"]))
+        return m.answer(m.NewLink, await self.hr.renew_link(req, request.path_params["iv"]))
 
     async def generate_report(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Generate a new version of the interview's report (report.generate)."
         """
-        return JSONResponse(await self.hr.generate_report(req, request.path_params["iv"]), 201)
+        report = await self.hr.generate_report(req, request.path_params["iv"])
+        return m.answer(m.AnyReport, report, 201)
 
     async def report(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "The latest report, or ?version=N, as JSON."
         """
         version = _int(request.query_params.get("version"), 0)
-        return JSONResponse(await self.hr.read_report(req, request.path_params["iv"], version))
+        report = await self.hr.read_report(req, request.path_params["iv"], version)
+        return m.answer(m.AnyReport, report)
 
     async def report_html(self, request: Request, req: HRRequest) -> Response:
         """
@@ -435,7 +422,7 @@ class HRApi:
         summary: "Notifications of the interview with their delivery state and last error."
         """
         items = await self.hr.notifications(req, request.path_params["iv"])
-        return JSONResponse({"notifications": items})
+        return m.answer(m.NotificationList, {"notifications": items})
 
     async def interview_log(self, request: Request, req: HRRequest) -> Response:
         """
@@ -449,19 +436,20 @@ class HRApi:
             _int(q.get("since_ms"), 0),
             _int(q.get("until_ms"), 0),
         )
-        return JSONResponse({"entries": entries})
+        return m.answer(m.LogEntries, {"entries": entries})
 
     async def verify_log(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Check the interview's hash-chained log; ok, or the first entry that fails."
         """
-        return JSONResponse(await self.hr.verify_log(req, request.path_params["iv"]))
+        return m.answer(m.LogVerdict, await self.hr.verify_log(req, request.path_params["iv"]))
 
     async def export_log(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "The interview's log with its chain links and head, and the check's verdict."
         """
-        return JSONResponse(await self.hr.verify_log(req, request.path_params["iv"], export=True))
+        proof = await self.hr.verify_log(req, request.path_params["iv"], export=True)
+        return m.answer(m.LogExport, proof)
 
     async def org_log(self, request: Request, req: HRRequest) -> Response:
         """
@@ -471,7 +459,7 @@ class HRApi:
         entries = await self.hr.org_log(
             req, q.get("action", ""), _int(q.get("since_ms"), 0), _int(q.get("until_ms"), 0)
         )
-        return JSONResponse({"entries": entries})
+        return m.answer(m.LogEntries, {"entries": entries})
 
     # --- roles and users ------------------------------------------------------------------
 
@@ -480,7 +468,7 @@ class HRApi:
         summary: "Every role of my organisation with its permissions; every permission there is."
         """
         await self.hr.require(req, Permission.ROLE_MANAGE, "role_view")
-        return JSONResponse(await self._roles_body(req.principal.org))
+        return m.answer(m.RoleTable, await self._roles_body(req.principal.org))
 
     async def _roles_body(self, org: str) -> dict[str, Any]:
         # the editor shows every permission from here: a list copied by hand drops new ones
@@ -495,15 +483,12 @@ class HRApi:
         summary: "Set a role's permissions (role management → role → permission settings)."
         """
         await self.hr.require(req, Permission.ROLE_MANAGE, "role_change")
-        data = await self.body(request)
-        perms = data.get("permissions")
-        if not isinstance(perms, list) or not all(isinstance(p, str) for p in perms):
-            raise Refusal(Reason.BAD_FIELD)
+        body = await self.body(request, m.RolePermissions)
         role = request.path_params["role"]
-        await self.accounts.set_role_permissions(req.principal.org, role, perms)
+        await self.accounts.set_role_permissions(req.principal.org, role, body.permissions)
         await self.store.publish_control({"org": req.principal.org, "kind": "roles"})
         await self._log_req(req, f"role_change:{role}", "ok")
-        return JSONResponse(await self._roles_body(req.principal.org))
+        return m.answer(m.RoleTable, await self._roles_body(req.principal.org))
 
     async def users(self, request: Request, req: HRRequest) -> Response:
         """
@@ -517,42 +502,32 @@ class HRApi:
             else Permission.USER_MANAGE
         )
         await self.hr.require(req, needed, "user_view")
-        return JSONResponse({"users": await self.accounts.users(req.principal.org)})
+        return m.answer(m.UserList, {"users": await self.accounts.users(req.principal.org)})
 
     async def add_user(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Add a user to my organisation (user.manage; the password policy applies)."
         """
         await self.hr.require(req, Permission.USER_MANAGE, "user_add")
-        data = await self.body(request)
-        roles = data.get("roles")
-        name = data.get("username")
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise Refusal(Reason.BAD_FIELD)
-        if not isinstance(name, str) or not USER_NAME.fullmatch(name):
-            raise Refusal(Reason.BAD_FIELD)
+        body = await self.body(request, m.NewUser)
+        name, roles = body.username, body.roles
         p = req.principal
         action = f"user_add:{name}"
         try:
             await self.accounts.may_give_roles(p, roles)
-            await self.accounts.add_user(
-                name, str(data.get("password", "")), p.org, roles, self.hr.clock()
-            )
+            await self.accounts.add_user(name, body.password, p.org, roles, self.hr.clock())
         except AccountError as exc:
             await self._log_req(req, action, exc.reason)
             raise
         await self._log_req(req, action, "ok")
-        return JSONResponse({"ok": True}, status_code=201)
+        return m.answer(m.Ok, m.OK, 201)
 
     async def set_user_roles(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Change a user's roles; takes effect on their next request and socket message."
         """
         await self.hr.require(req, Permission.ROLE_MANAGE, "role_change")
-        data = await self.body(request)
-        roles = data.get("roles")
-        if not isinstance(roles, list):
-            raise Refusal(Reason.BAD_FIELD)
+        roles = (await self.body(request, m.UserRoles)).roles
         name = request.path_params["name"]
         p = req.principal
         try:
@@ -563,7 +538,7 @@ class HRApi:
             raise
         await self.store.publish_control({"user": name, "kind": "roles"})
         await self._log_req(req, f"user_roles:{name}", "ok")
-        return JSONResponse({"ok": True})
+        return m.answer(m.Ok, m.OK)
 
     async def _manage_user(
         self,
@@ -585,7 +560,7 @@ class HRApi:
             await self._log_req(req, f"{action}:{name}", exc.reason)
             raise
         await self._log_req(req, f"{action}:{name}", "ok")
-        return JSONResponse({"users": await self.accounts.users(req.principal.org)})
+        return m.answer(m.UserList, {"users": await self.accounts.users(req.principal.org)})
 
     async def disable_user(self, request: Request, req: HRRequest) -> Response:
         """
@@ -614,10 +589,10 @@ class HRApi:
         """
         summary: "Delete a user (user.manage, confirm=true): sessions end at once."
         """
-        data = await self.body(request)
+        body = await self.body(request, m.ConfirmBody)
 
         async def delete(name: str) -> None:
-            if data.get("confirm") is not True:
+            if not body.confirm:
                 raise Refusal(Reason.CONFIRM_REQUIRED)
             await self.accounts.delete_user(req.principal.org, name)
             await self._sessions_ended(name, Reason.NOT_LOGGED_IN)
@@ -628,10 +603,7 @@ class HRApi:
         """
         summary: "Set a user's new password (user.manage; the policy applies): their sessions end."
         """
-        data = await self.body(request)
-        password = data.get("password")
-        if not isinstance(password, str):
-            raise Refusal(Reason.BAD_FIELD)
+        password = (await self.body(request, m.NewPassword)).password
 
         async def reset(name: str) -> None:
             await self.accounts.reset_password(name, password, req.principal.org)
@@ -680,35 +652,6 @@ class HRApi:
             Route("/api/hr/users/{name}/password", g(self.reset_password), methods=["POST"]),
             Route("/api/hr/users/{name}", g(self.delete_user), methods=["DELETE"]),
         ]
-
-
-schemas = SchemaGenerator(
-    {"openapi": "3.0.0", "info": {"title": "interview-hub HR API", "version": "1"}}
-)
-
-
-def openapi_routes(all_routes: list[Any]) -> list[Route]:
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(schemas.get_schema(all_routes))
-
-    async def docs(request: Request) -> Response:
-        spec = schemas.get_schema(all_routes)
-        rows = "".join(
-            f"<tr><td>{m.upper()}</td><td><code>{path}</code></td>"
-            f"<td>{op.get('summary', '')}</td></tr>"
-            for path, ops in spec.get("paths", {}).items()
-            for m, op in ops.items()
-        )
-        return HTMLResponse(
-            "<!doctype html><meta charset=utf-8><title>interview-hub HR API</title>"
-            "<h1>interview-hub HR API</h1><p>Machine-readable: "
-            "<a href=/openapi.json>/openapi.json</a></p><table>" + rows + "</table>"
-        )
-
-    return [
-        Route("/openapi.json", openapi, include_in_schema=False),
-        Route("/docs", docs, include_in_schema=False),
-    ]
 
 
 def _int(value: str | None, default: int) -> int:

@@ -99,7 +99,7 @@ def routes() -> list[BaseRoute]:
         Mount("/web/shared", app=SecureStatic(WEB_ROOT / "shared")),
         Mount("/web/vendor/msgpack", app=vendor)
         if vendor
-        else Route("/web/vendor/msgpack/{path:path}", missing_vendor),
+        else Route("/web/vendor/msgpack/{path:path}", missing_vendor, include_in_schema=False),
     ]
 
 

@@ -420,7 +420,7 @@ async def test_openapi_describes_the_hr_api(hub: Hub) -> None:
         spec = (await http.get("/openapi.json")).json()
         assert "/api/hr/interviews/{iv}/end" in spec["paths"]
         assert "summary" in spec["paths"]["/api/hr/interviews/{iv}/end"]["post"]
-        assert "interview-hub HR API" in (await http.get("/docs")).text
+        assert "interview-hub HTTP API" in (await http.get("/docs")).text
 
 
 async def test_session_endpoint_answers_200_logged_in_or_not(hub: Hub, org: Org) -> None:

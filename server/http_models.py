@@ -1,0 +1,707 @@
+"""The HTTP API's bodies and answers, one frozen dataclass each (shapes, server/shapes.py).
+
+Every JSON endpoint reads its request body into one of these (``bodies.read_body``) and
+answers with one (``answer``), and ``/openapi.json`` describes each route with their JSON
+Schemas (server/openapi.py): this module is the one place a body's or an answer's shape is
+written down. Request bodies ignore keys they do not name (SPEC §10); answers carry no key
+their shape does not name, and one that would is our bug (a 500, logged), never a silent
+change of the API.
+
+Records the hub reads back from Redis as they were written (log entries, reports) are open:
+they keep keys a later version may add, so reading an older record never fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from starlette.responses import JSONResponse
+
+from protocol.interview import State
+from protocol.permissions import Permission, Role
+from protocol.reasons import Reason, messages
+from server.accounts import USER_NAME
+from server.interviews import MAX_QUESTIONS, MAX_S, MAX_TEXT
+from server.shapes import (
+    ABSENT,
+    Absent,
+    Doc,
+    IgnoresUnknownKeys,
+    Key,
+    Length,
+    Lenient,
+    Pattern,
+    Range,
+    Rest,
+    conform,
+    write,
+)
+
+MAX_WINDOW_S = 366 * 24 * 3600  # a second entry's window: at most a year
+# every reason code there is, optionally with its detail after a colon
+REASON_PATTERN = "(?:" + "|".join(r.value for r in Reason) + ")(?::.+)?"
+
+
+def only_true(value: Any) -> bool:
+    return value is True
+
+
+Confirm = Annotated[
+    bool,
+    Lenient(
+        only_true,
+        "Only the JSON value true confirms; anything else, or leaving it out, does not.",
+    ),
+]
+AnyText = Annotated[str, Lenient(str, "Any other JSON value is read as its text.")]
+Millis = Annotated[int, Doc("Unix time in milliseconds; 0: none.")]
+
+
+# --- shared -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Messages:
+    """A refusal's human message in each language."""
+
+    en: str
+    zh_cn: Annotated[str, Key("zh-CN")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refused:
+    """A refusal: a stable reason code (SPEC §12) and its message in zh-CN and en; a
+    missing permission also names it and who grants it."""
+
+    reason: Annotated[
+        str,
+        Pattern(REASON_PATTERN),
+        Doc("A reason code, with a detail after a colon for some (permission_denied:<perm>)."),
+    ]
+    message: Messages
+    permission: str | Absent = ABSENT
+    granted_by: Literal["admin"] | Absent = ABSENT
+
+    @classmethod
+    def of(cls, reason: str) -> Refused:
+        base, _, detail = reason.partition(":")
+        text = messages(reason)
+        if base == Reason.PERMISSION_DENIED:
+            return cls(
+                reason=reason,
+                message=Messages(en=text["en"], zh_cn=text["zh-CN"]),
+                permission=detail,
+                granted_by="admin",
+            )
+        return cls(reason=reason, message=Messages(en=text["en"], zh_cn=text["zh-CN"]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress:
+    """How far the candidate is: closed questions out of the total."""
+
+    answered: int
+    partial: Annotated[int, Doc("Interrupted by an exit: kept, not counted as answered.")]
+    total: int
+    percent: Annotated[int, Range(0, 100)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interruptions:
+    disconnects: int
+    exits: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NextStep:
+    """What the candidate can do next, and until when (SPEC §10.2); for none and contact_hr
+    also why (the reason code a join gets now) and its message."""
+
+    action: Literal["start", "continue", "reenter", "none", "contact_hr"]
+    until_ms: Millis
+    why: str | Absent = ABSENT  # for none and contact_hr: the reason a join gets now
+    message: Messages | Absent = ABSENT  # and its text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ok:
+    ok: Literal[True]
+
+
+OK = Ok(ok=True)
+
+
+# --- the candidate's endpoints (SPEC §10) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CandidateProof(IgnoresUnknownKeys):
+    """The invitation token and an identity proof, as in a socket's join."""
+
+    token: str
+    identity: Annotated[str, Doc("The candidate's ID-card number or phone number.")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExitBody(CandidateProof):
+    """An exit without a socket: a preview, or with confirm true the exit itself."""
+
+    confirm: Confirm = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExitPreview:
+    """What an exit would mean now (confirm not true): the exit is requested, not done."""
+
+    state: State
+    progress: Progress
+    current_q: Annotated[int, Doc("The open question; -1: none.")]
+    saved_seq: int
+    reentry_allowed: bool
+    reentry_until_ms: Millis
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExitDone:
+    """The exit, done (confirm true)."""
+
+    state: State
+    progress: Progress
+    partial_q: Annotated[int, Doc("The interrupted question; -1: none.")]
+    reentry_allowed: bool
+    reentry_until_ms: Millis
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CentreInterview:
+    interview_id: str
+    position: str
+    state: State
+    progress: Progress
+    interruptions: Interruptions
+    created_ms: Millis
+    next: NextStep
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Centre:
+    """The verified candidate's interviews with this employer, by interview_id."""
+
+    candidate: str
+    interviews: list[CentreInterview]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SavedAnswer:
+    """The open question's text as stored; the next chunk is seq + 1."""
+
+    q: int
+    seq: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IceServer:
+    """A W3C RTCIceServer."""
+
+    urls: str
+    username: str | Absent = ABSENT
+    credential: str | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaConfig:
+    iceServers: list[IceServer]  # the W3C name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    """The hub's health (SPEC §10.3); lease only on /readyz."""
+
+    status: Literal["ok", "degraded"]
+    redis: Annotated[str, Doc('"ok" or the error.')]
+    sockets: Annotated[int, Doc("Open candidate sockets on this hub.")]
+    tasks: Annotated[
+        dict[str, str], Doc('Each task: "running", "degraded: <why>" or "down: <error>".')
+    ]
+    restarts: dict[str, int]
+    log_anchors: Annotated[str, Doc('"ok" or why the last checkpoints were not written.')]
+    lease: Literal["held", "lapsed"] | Absent = ABSENT
+
+
+# --- HR: sessions and accounts --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginBody(IgnoresUnknownKeys):
+    username: AnyText = ""
+    password: AnyText = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggedIn:
+    """A session token (also set as the ih_session cookie) and who it is."""
+
+    token: str
+    user: str
+    org: str
+    roles: list[str]
+    permissions: list[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Me:
+    user: str
+    org: str
+    roles: list[str]
+    permissions: list[str]
+    password_min_length: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionNone:
+    logged_in: Literal[False]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionHeld(Me):
+    logged_in: Literal[True]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasswordChange(IgnoresUnknownKeys):
+    current: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewPassword(IgnoresUnknownKeys):
+    password: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    name: str
+    roles: list[str]
+    disabled: bool
+    disabled_ms: Millis
+    disabled_by: str
+    demo: bool
+    created_ms: Millis
+    last_login_ms: Millis
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserList:
+    users: list[User]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewUser(IgnoresUnknownKeys):
+    username: Annotated[str, Pattern(USER_NAME.pattern)]
+    password: AnyText = ""
+    roles: list[Annotated[str, Doc("A role name (GET /api/hr/roles: role_names).")]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserRoles(IgnoresUnknownKeys):
+    roles: list[Annotated[str, Doc("A role name (GET /api/hr/roles: role_names).")]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolePermissions(IgnoresUnknownKeys):
+    permissions: list[Annotated[str, Doc("A permission (GET /api/hr/roles: permissions).")]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleTable:
+    """Every role's permissions, every permission there is, every role."""
+
+    roles: dict[str, list[str]]
+    permissions: list[Permission]
+    role_names: list[Role]
+
+
+# --- HR: interviews -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CandidateSpec(IgnoresUnknownKeys):
+    name: Annotated[str, Length(0, 200)]
+    id_number: Annotated[str, Doc("The ID-card number and/or the phone: at least one.")] = ""
+    phone: str = ""
+    email: Annotated[str, Doc("One plain address, for notifications by e-mail too.")] = ""
+    lang: Annotated[str, Doc('"en"; anything else is zh-CN (the default).')] = "zh-CN"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuestionSpec(IgnoresUnknownKeys):
+    text: Annotated[str, Length(1, MAX_TEXT)]
+    time_limit_s: Annotated[int, Range(0, MAX_S), Doc("0: no limit.")] = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicySpec(IgnoresUnknownKeys):
+    """Absent values come from the settings (docs/interview-spec.md)."""
+
+    link_ttl_s: Annotated[int | None, Range(0, MAX_S)] = None
+    second_entry: bool = False
+    reentry_window_s: Annotated[int | None, Range(0, MAX_S)] = None
+    resume_grace_s: Annotated[int | None, Range(0, MAX_S)] = None
+    grace_exits: bool = True
+    report_auto: bool = True
+    notify: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterviewSpecBody(IgnoresUnknownKeys):
+    """An interview spec (docs/interview-spec.md); the organisation is the user's own. Read
+    by InterviewSpec.from_dict, as the command line's spec files are: a refusal is
+    bad_field:<which field and why>."""
+
+    candidate: CandidateSpec
+    position: Annotated[str, Length(1, 200)]
+    questions: Annotated[
+        list[QuestionSpec | Annotated[str, Length(1, MAX_TEXT)]], Length(1, MAX_QUESTIONS)
+    ]
+    policy: PolicySpec | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Created:
+    """A new interview and its invitation link (the invitation is sent)."""
+
+    interview_id: str
+    token: str
+    link: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterviewSummary:
+    """An interview with its live state; a sealed field that does not open is "" and named
+    in unreadable."""
+
+    interview_id: str
+    candidate: str
+    position: str
+    phone: Annotated[str, Doc("Masked.")]
+    id_number: Annotated[str, Doc("Masked.")]
+    state: State
+    progress: Progress
+    connected: bool
+    current_q: int
+    device: str
+    last_activity_ms: Millis
+    created_ms: Millis
+    interruptions: Interruptions
+    second_entry: bool
+    reentry_until_ms: Millis
+    link_expires_ms: Millis
+    attempt: int
+    erased_ms: Millis
+    next: NextStep
+    unreadable: list[Literal["candidate", "phone", "id_number"]] | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterviewList:
+    interviews: list[InterviewSummary]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaCount:
+    frames: int
+    audio_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """One question's answer; some of its chunks not opening: unreadable ["text"]."""
+
+    media: MediaCount
+    q: int
+    question: str
+    status: Annotated[str, Doc('answered, timed_out, partial, open, or "" (not reached).')]
+    started_ms: Millis
+    ended_ms: Millis
+    chunks: int
+    text: str
+    unreadable: list[Literal["text"]] | Absent = ABSENT
+    unreadable_chunks: int | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterviewDetail(InterviewSummary):
+    """One interview (an attempt kept by a reset is read_only) with its answers."""
+
+    attempts: int
+    read_only: bool
+    answers: list[Answer]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndBody(IgnoresUnknownKeys):
+    confirm: Confirm = False
+    note: Annotated[str, Lenient(str, "For the candidate and the log; 500 characters kept.")] = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfirmBody(IgnoresUnknownKeys):
+    confirm: Confirm = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndDone:
+    state: State
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResetDone:
+    """A new attempt with a new link (sent); the old attempt stays, read-only."""
+
+    interview_id: str
+    state: State
+    token: str
+    link: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReentryBody(IgnoresUnknownKeys):
+    grant: Annotated[bool, Doc("true grants (or extends) a second entry; false revokes it.")] = True
+    window_s: Annotated[
+        int | None, Range(1, MAX_WINDOW_S), Doc("Absent: the interview's own window.")
+    ] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReentryDone:
+    state: State
+    second_entry: bool
+    reentry_until_ms: Millis
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Erased:
+    interview_id: str
+    erased_ms: Millis
+    files: Annotated[
+        str, Doc("rewritten, not_persisted, pending, or failed: <why> (Redis' own files).")
+    ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionBody(IgnoresUnknownKeys):
+    days: Annotated[int, Range(1, 3650)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retention:
+    org: str
+    retention_days: int
+    default: Annotated[bool, Doc("Whether it is the hub's default (HUB_RETENTION_DAYS).")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewLink:
+    """A new link (the old one stops working), sent again."""
+
+    interview_id: str
+    token: str
+    link: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notification:
+    id: str
+    kind: str
+    channel: str
+    state: Literal["queued", "retrying", "sent", "failed"]
+    attempts: int
+    last_error: str
+    queued_ms: Millis
+    sent_ms: Millis
+    provider: str | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotificationList:
+    notifications: list[Notification]
+
+
+# --- HR: the operation log ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogEntry:
+    """One operation, refusals included; personal parts read "[erased]" after an erasure."""
+
+    id: str
+    t: Millis
+    action: str
+    outcome: Annotated[str, Doc('"ok" or the reason code.')]
+    actor: str
+    role: str
+    ip: str
+    device: str
+    proof: Annotated[str, Doc("The identity proof used, masked.")] | Absent = ABSENT
+    detail: dict[str, Any] | Absent = ABSENT
+    interview_id: str | Absent = ABSENT
+    more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogEntries:
+    entries: list[LogEntry]
+
+
+PROBLEM_DOC = Doc(
+    "One of mac, out_of_place, malformed, head, no_head, missing_tail, missing_log, "
+    'anchor_mismatch, bad_anchor, old_format; "" when ok.'
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogVerdict:
+    """The check of a hash-chained log against its signed checkpoints."""
+
+    ok: bool
+    entries: int
+    first_bad: Annotated[int, Doc("The first entry that fails, or where the tail is missing.")]
+    first_bad_id: str
+    reason: str
+    problem: Annotated[str, PROBLEM_DOC]
+    anchored: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredLogEntry:
+    """An entry as stored in Redis (a tampered one as it is)."""
+
+    id: str
+    fields: Annotated[dict[str, str], Rest()] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedCheckpoint:
+    scope: str
+    n: int
+    id: str
+    mac: str
+    t: Millis
+    kid: str
+    sig: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogExport:
+    """The verdict with the proof: every entry as stored, the head, the checkpoints and the
+    public key (PEM) that checks them."""
+
+    ok: bool
+    entries: list[StoredLogEntry]
+    first_bad: int
+    first_bad_id: str
+    reason: str
+    problem: Annotated[str, PROBLEM_DOC]
+    anchored: int
+    interview_id: str
+    scope: str
+    head: str | None
+    checkpoints: list[SignedCheckpoint]
+    public_key: str
+
+
+# --- HR: reports ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportAnswer:
+    q: int
+    question: str
+    status: str
+    partial: bool
+    text: str
+    chunks: int
+    started_ms: Millis
+    ended_ms: Millis
+    duration_s: float | None
+    unreadable: list[Literal["text"]] | Absent = ABSENT
+    unreadable_chunks: int | Absent = ABSENT
+    more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportEvent:
+    kind: str
+    t: Millis
+    more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportInterruptions:
+    disconnects: int
+    exits: int
+    history: list[ReportEvent]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scores:
+    """What the configured scorer says; the default scores nothing (not_scored)."""
+
+    status: str
+    scorer: str
+    dimensions: dict[str, Any]
+    more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    """One version of the report: the facts, then the scores."""
+
+    interview_id: str
+    version: int
+    attempt: int
+    candidate: str
+    position: str
+    state: State
+    caused_by: str | None
+    progress: Progress
+    started_ms: Millis
+    answers: list[ReportAnswer]
+    interruptions: ReportInterruptions
+    generated_ms: Millis
+    trigger: str
+    scores: Scores
+    unreadable: list[Literal["candidate"]] | Absent = ABSENT
+    more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnreadableReport:
+    """A report version whose sealed record does not open."""
+
+    interview_id: str
+    version: int
+    unreadable: list[Literal["report"]]
+
+
+AnyReport = Report | UnreadableReport
+
+
+# --- answering ------------------------------------------------------------------------------
+
+
+def answer(kind: Any, value: Any, status: int = 200) -> JSONResponse:
+    """A route's JSON answer of shape ``kind`` (a shape, or a union of shapes): ``value`` is
+    an instance, or what a service built, read as the shape (ShapeError: our bug, a 500)."""
+    body = write(value) if _is_instance(value, kind) else conform(kind, value)
+    return JSONResponse(body, status_code=status)
+
+
+def _is_instance(value: Any, kind: Any) -> bool:
+    try:
+        return isinstance(value, kind)
+    except TypeError:  # not a class (e.g. a Literal): read it
+        return False
