@@ -635,7 +635,13 @@ class Store:
     ) -> str:
         """Start ``command`` (after whatever such job already runs: it may predate the
         deletion), wait until it is done, and report how it went."""
-        children = ("aof_rewrite_in_progress", "rdb_bgsave_in_progress", *busy)
+        children = (
+            "aof_rewrite_in_progress",
+            "rdb_bgsave_in_progress",
+            "module_fork_in_progress",
+            *busy,
+        )
+        pause = 0.05
         while True:
             try:
                 await self.redis.execute_command(command)
@@ -646,6 +652,12 @@ class Store:
                     return f"failed: {command}: {exc}"
             if not await self._wait_idle(deadline, children):
                 return "pending"
+            # Redis named a child that INFO does not show (one of another kind, or gone
+            # meanwhile): try again after a pause, never past the deadline
+            if time.monotonic() >= deadline:
+                return "pending"
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
         if not await self._wait_idle(deadline, busy):
             return "pending"
         result = (await self.redis.info("persistence")).get(status_field)

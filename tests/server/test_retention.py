@@ -9,6 +9,8 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -441,3 +443,44 @@ async def test_a_rewrite_already_running_is_waited_for_and_done_again(
     finally:
         await store.close()
         redis_server.stop()
+
+
+def in_background(redis_url: str, command: str, seconds: float) -> tuple[str, int]:
+    """``Store._in_background`` with a deadline ``seconds`` away, in a thread of its own (a
+    loop that never yields cannot be timed out by its own event loop): its outcome ("" if
+    it did not return within 30 s) and how many errors Redis answered meanwhile."""
+    found: list[tuple[str, int]] = []
+
+    async def run() -> None:
+        store = Store.from_url(redis_url)
+
+        async def errors() -> int:
+            stats = await store.redis.info("errorstats")
+            return sum(int(v["count"]) for v in stats.values() if isinstance(v, dict))
+
+        try:
+            before = await errors()
+            deadline = time.monotonic() + seconds
+            outcome = await store._in_background(
+                deadline, command, ("aof_rewrite_in_progress",), "aof_last_bgrewrite_status"
+            )
+            found.append((outcome, await errors() - before))
+        finally:
+            await store.close()
+
+    worker = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+    worker.start()
+    worker.join(30)
+    return found[0] if found else ("", 0)
+
+
+async def test_a_refusal_naming_a_child_that_info_does_not_show_backs_off_until_the_deadline(
+    redis_server: EmbeddedRedis,
+) -> None:
+    """When Redis refuses with a message naming a child while INFO shows none running, the rewrite retries with back-off and answers "pending" at its deadline instead of looping for ever."""
+    command = "NO-SUCH-COMMAND-child"  # a real refusal whose text names a child
+    outcome, _ = await asyncio.to_thread(in_background, redis_server.url, command, -1)
+    assert outcome == "pending"  # the deadline had passed: one try, then an answer
+    outcome, tries = await asyncio.to_thread(in_background, redis_server.url, command, 1.5)
+    assert outcome == "pending"
+    assert tries <= 20  # backed off: a loop without a pause sends thousands in 1.5 s
