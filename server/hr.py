@@ -17,7 +17,7 @@ from protocol.reasons import Reason
 from server import audit, identity
 from server.accounts import Principal
 from server.anchors import AnchorBook, Checkpoint, public_key_pem
-from server.candidates import Caller, CandidateService, Refusal, next_action
+from server.candidates import Caller, CandidateService, Refusal, Rule, next_action
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.notify import Notifier
 from server.reports import Reports, unreadable_parts
@@ -393,9 +393,17 @@ class HRService:
         return {"interview_id": iv_id, "token": token, "link": link}
 
     async def _decide(
-        self, iv_id: str, rule: Any, req: Request, action: str, detail: Any = None, **kw: Any
+        self, iv_id: str, rule: Rule, req: Request, action: str, detail: Any = None, **kw: Any
     ) -> Decision:
-        decision = await self.candidates.decide(iv_id, rule, req.caller, action, detail, **kw)
+        async def unless_erased(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            # no data key, no identity hashes, no link: brought back, nobody could join it
+            if meta.get("erased_ms"):
+                return Decision(snap, refusal=Reason.INTERVIEW_ERASED)
+            return await rule(snap, meta)
+
+        decision = await self.candidates.decide(
+            iv_id, unless_erased, req.caller, action, detail, **kw
+        )
         if decision.refusal:
             raise Refusal(decision.refusal)
         return decision

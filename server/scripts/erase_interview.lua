@@ -5,7 +5,8 @@
 -- fields of the meta. The operation log is kept (the caller adds the erasure to it).
 -- KEYS[1] the meta hash, KEYS[2..] the data keys to delete (current and archived attempts)
 -- ARGV[1] expected version, ARGV[2] now_ms, ARGV[3..] meta fields to remove
--- Returns 1, or 0 when the version changed (read again, decide again).
+-- Returns 1 (and the version moves on), or 0 when the version changed (read again, decide
+-- again).
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then
   return 0
 end
@@ -17,4 +18,6 @@ if #ARGV >= 3 then
   redis.call('HDEL', KEYS[1], unpack(ARGV, 3))
 end
 redis.call('HSET', KEYS[1], 'erased_ms', ARGV[2])
+-- a change decided on what was read before (a reset, a new link) must not land now
+redis.call('HINCRBY', KEYS[1], 'version', 1)
 return 1

@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from client.candidate import CandidateClient, JoinRefused
+from protocol.reasons import messages
 from server.crypto import CryptoError, DataKeys, epoch_of
 from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, create_interview
@@ -484,3 +485,54 @@ async def test_a_refusal_naming_a_child_that_info_does_not_show_backs_off_until_
     outcome, tries = await asyncio.to_thread(in_background, redis_server.url, command, 1.5)
     assert outcome == "pending"
     assert tries <= 20  # backed off: a loop without a pause sends thousands in 1.5 s
+
+
+async def test_an_erased_interview_cannot_be_reset_reopened_or_given_a_new_link(
+    hub: Hub, fresh_org: Org, store: Store
+) -> None:
+    """Reset, second entry (grant and revoke), a new link and end are refused on an erased interview with 409 interview_erased (zh-CN and en), logged, and change nothing."""
+    org = fresh_org
+    iv_id = (await finished_interview(hub, org))["interview_id"]
+    r = await api(
+        hub, org, "admin", "POST", f"/api/hr/interviews/{iv_id}/erase", json={"confirm": True}
+    )
+    assert r.status_code == 200, r.text
+    before = await store.meta(iv_id)
+    asks = {
+        "reset": ("/reset", {"confirm": True}),
+        "reentry_grant": ("/reentry", {"grant": True, "window_s": 3600}),
+        "reentry_revoke": ("/reentry", {"grant": False}),
+        "link_resend": ("/link", {}),
+        "end": ("/end", {"confirm": True, "note": "NOTE-AFTER-ERASURE"}),
+    }
+    for action, (path, body) in asks.items():
+        r = await api(hub, org, "admin", "POST", f"/api/hr/interviews/{iv_id}{path}", json=body)
+        assert r.status_code == 409, (action, r.text)
+        assert r.json()["reason"] == "interview_erased", action
+        assert r.json()["message"] == messages("interview_erased"), action
+    assert await store.meta(iv_id) == before  # still erased: no state, link or key came back
+    entries = await store.oplog(iv_id)
+    refused = {e["action"] for e in entries if e.get("outcome") == "interview_erased"}
+    assert refused == set(asks)
+    assert "NOTE-AFTER-ERASURE" not in str(await store.redis.xrange(key(iv_id, "log")))
+
+
+async def test_a_decision_read_before_the_erasure_is_not_applied_after_it(
+    make_interview: Any, store: Store, settings: Settings
+) -> None:
+    """The erasure changes the interview's version, so a change decided on what was read before it (a reset racing the erasure) loses its compare-and-set and is decided again."""
+    from protocol import interview as sm
+    from server.candidates import Caller, CandidateService
+
+    iv_id, _ = await make_interview()
+    service = CandidateService(store, settings)
+    await service.join(iv_id, "s1", Caller())
+    await service.request_exit(iv_id, "s1", Caller())
+    await service.confirm_exit(iv_id, "s1", Caller())
+    snap, meta = await store.snapshot(iv_id)  # type: ignore[misc]
+    now = now_ms()
+    reset = sm.reset(snap, now, "hr", now + DAY_MS)
+    assert reset.refusal is None
+    assert await store.erase(iv_id, meta, now)
+    assert await store.apply(iv_id, snap, reset, now) is None
+    assert (await store.meta(iv_id)).get("state") == str(snap.state)

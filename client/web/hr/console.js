@@ -21,7 +21,9 @@
 //                #reset-open → #reset-dialog (#reset-confirm, #reset-cancel);
 //                #erase-open → #erase-dialog (#erase-confirm, #erase-cancel), shown with data.erase;
 //                roles page: #retention-form (#retention-days, #retention-save);
-//                #reentry-window (hours), #reentry-grant, #reentry-revoke;
+//                #reentry-row: #reentry-window (hours), #reentry-grant, #reentry-revoke;
+//                on an erased interview #end-open, #reset-open, #link-resend and
+//                #reentry-row are hidden;
 //                #link-resend → the new link in #link-value (#link-output);
 //                #report-generate, #report-open (latest report.html, new tab),
 //                #report-versions > li[data-version] with JSON and printable links;
@@ -709,6 +711,9 @@ function renderDetail() {
   $("detail-next").textContent = nextText;
   $("detail-attempt").textContent = x.attempts ? `${x.attempt}/${x.attempts}` : String(x.attempt ?? "");
   $("detail-contact").textContent = [x.phone, x.id_number].filter(Boolean).join(" · ");
+  // an erased interview can only be read (and erased again): the server refuses the rest
+  const erased = Boolean(x.erased_ms);
+  for (const id of ["end-open", "reset-open", "link-resend", "reentry-row"]) $(id).hidden = erased;
   renderAnswers();
 }
 
