@@ -280,6 +280,9 @@ class Store:
         self._set_if_script = redis.register_script((SCRIPTS / "set_if.lua").read_text())
         self._erase = redis.register_script((SCRIPTS / "erase_interview.lua").read_text())
         self._forget_hub = redis.register_script((SCRIPTS / "forget_hub.lua").read_text())
+        self._forget_org_events_script = redis.register_script(
+            (SCRIPTS / "forget_org_events.lua").read_text()
+        )
 
     @classmethod
     def from_url(
@@ -436,17 +439,35 @@ class Store:
         await self._forget_org_events(meta.get("org", "default"), iv_id)
         return True
 
-    async def _forget_org_events(self, org: str, iv_id: str) -> None:
-        """The organisation's copies of the interview's events (devices, notes) go too."""
+    async def _forget_org_events(self, org: str, iv_id: str) -> int:
+        """The organisation's copies of the interview's events (devices, notes) go too, and
+        from Redis' files as well: the part of the stream that held them is written anew
+        (forget_org_events.lua). Found page by page first: most erasures (by retention)
+        find nothing left, and paging never holds Redis up."""
         stream, after = f"org:{org}:events", "-"
         while True:
             rows = await self.redis.xrange(stream, min=after, count=1000)
             if not rows:
-                return
+                return 0
             mine = [rid for rid, f in rows if f.get("iv") == iv_id]
             if mine:
-                await self.redis.xdel(stream, *mine)
+                break
             after = f"({rows[-1][0]}"
+        per_node = await self._stream_node_entries()
+        return int(
+            await self._forget_org_events_script(keys=[stream], args=[iv_id, mine[0], per_node])
+        )
+
+    async def _stream_node_entries(self) -> int:
+        """Redis' stream-node-max-entries (0 when it will not say: the whole stream is
+        written anew). Nodes made before it was lowered may be longer: not covered."""
+        try:
+            value = (await self.redis.config_get("stream-node-max-entries")).get(
+                "stream-node-max-entries"
+            )
+        except redis.exceptions.ResponseError:
+            return 0
+        return int(value or 0)
 
     async def add_event(self, iv_id: str, fact: dict[str, Any]) -> None:
         """An event that is not a state change (e.g. the media's), for monitors."""

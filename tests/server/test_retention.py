@@ -536,3 +536,132 @@ async def test_a_decision_read_before_the_erasure_is_not_applied_after_it(
     assert await store.erase(iv_id, meta, now)
     assert await store.apply(iv_id, snap, reset, now) is None
     assert (await store.meta(iv_id)).get("state") == str(snap.state)
+
+
+def logical_count(client: redis.Redis, needle: bytes) -> int:
+    """How many times ``needle`` occurs in what Redis holds, value by value, as its commands
+    read it (entries that XDEL hid are not read)."""
+    count = 0
+    for name in client.scan_iter(count=1000):
+        kind = client.type(name)
+        if kind == b"string":
+            values: list[Any] = [client.get(name)]
+        elif kind == b"hash":
+            values = list(client.hgetall(name).items())
+        elif kind == b"stream":
+            values = [list(f.items()) for _, f in client.xrange(name)]
+        elif kind == b"set":
+            values = list(client.smembers(name))
+        elif kind == b"zset":
+            values = client.zrange(name, 0, -1)
+        else:
+            values = client.lrange(name, 0, -1) if kind == b"list" else []
+        count += str(values).encode().count(needle)
+    return count
+
+
+async def candidate_ended_by_hr(hub: Hub, org: Org, device: str, note: str) -> str:
+    """An interview the candidate joined from ``device`` and HR ended with ``note``."""
+    r = await api(hub, org, "admin", "POST", "/api/hr/interviews", json=interview_body(2))
+    created = r.json()
+    async with CandidateClient(hub.ws, created["token"], PHONE, device=device) as c:
+        await c.join()
+        await c.send_text("an answer")
+        await c.wait_acked()
+        ended = await api(
+            hub,
+            org,
+            "admin",
+            "POST",
+            f"/api/hr/interviews/{created['interview_id']}/end",
+            json={"confirm": True, "note": note},
+        )
+        assert ended.status_code == 200, ended.text
+    return str(created["interview_id"])
+
+
+@pytest.mark.parametrize("binary", redis_binaries())
+async def test_after_erasure_no_file_of_redis_holds_the_notes_and_devices_of_its_events(
+    binary: str, tmp_path: Path
+) -> None:
+    """After an erasure and the rewrite, HR's end note is in no file of Redis and the candidate's device string only in the operation logs' entries (the audit record), not in the organisation's event stream's nodes; the organisation's other events keep their ids and data, and its stream's last id."""
+    redis_server = own_redis(tmp_path, binary)
+    hub = start_hub(redis_server.url, tmp_path, HUB_KEY_DIR=str(tmp_path / "keys"))
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        org = await make_org(hub, redis_server.url)
+        stream = f"org:{org.name}:events"
+        for n in range(300):  # other interviews' events before: several listpack nodes
+            client.xadd(stream, {"iv": "f" * 16, "src": f"{n}-0", "e": '{"kind":"x"}', "t": n})
+        gone = await candidate_ended_by_hr(hub, org, "GONE-DEVICE-canary", "GONE-NOTE-canary")
+        kept = await candidate_ended_by_hr(hub, org, "KEPT-DEVICE-canary", "KEPT-NOTE-canary")
+        for _ in range(200):  # the reports made on the end announce themselves last
+            ready = {f[b"iv"] for _, f in client.xrange(stream) if b"report_ready" in f[b"e"]}
+            if {gone.encode(), kept.encode()} <= ready:
+                break
+            await asyncio.sleep(0.05)
+        for n in range(50):  # and after
+            client.xadd(stream, {"iv": "f" * 16, "src": f"{n}-0", "e": '{"kind":"y"}', "t": n})
+        before = [(i, f) for i, f in client.xrange(stream) if f[b"iv"] != gone.encode()]
+        last_id = client.xinfo_stream(stream)["last-generated-id"]
+        folder = redis_server.data_dir
+        await wait_in_files(folder, b"GONE-NOTE-canary", b"GONE-DEVICE-canary")
+        r = await api(
+            hub, org, "admin", "POST", f"/api/hr/interviews/{gone}/erase", json={"confirm": True}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["files"] == "rewritten"
+        assert client.xrange(stream) == before  # the others' ids and data, in order
+        assert client.xinfo_stream(stream)["last-generated-id"] == last_id
+        assert b"GONE-NOTE-canary" not in file_bytes(folder)
+        in_logs = logical_count(client, b"GONE-DEVICE-canary")
+        assert in_logs >= 1  # the join's entries in the operation logs: the audit record
+        for part in sorted(p for p in folder.rglob("*") if p.is_file() and "aof" in p.name):
+            # the AOF parts (6.2: one file; 7: a base and increments) and the RDB
+            assert part.read_bytes().count(b"GONE-DEVICE-canary") <= in_logs, part
+        rdb = (folder / "dump.rdb").read_bytes()
+        assert rdb.count(b"GONE-DEVICE-canary") == in_logs
+        assert b"KEPT-NOTE-canary" in client.dump(stream)  # the search finds what is kept
+        assert any(kept.encode() == f[b"iv"] for _, f in client.xrange(stream))
+    finally:
+        client.close()
+        hub.stop()
+        redis_server.stop()
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        [("other", 300), ("gone", 5), ("other", 50), ("gone", 2), ("other", 10)],
+        [("gone", 5), ("other", 400)],  # at the start: the whole stream is written anew
+        [("other", 400), ("gone", 3)],  # at the end
+        [("other", 100), ("gone", 1), ("other", 1)],  # exactly a node's worth before it
+        [("gone", 4)],  # nothing else: an empty stream
+        [("other", 2), ("gone", 1), ("other", 2)],
+    ],
+    ids=["middle", "start", "end", "one-node-before", "only", "tiny"],
+)
+async def test_forgetting_an_interviews_org_events_leaves_no_byte_of_them_in_the_stream(
+    store: Store, layout: list[tuple[str, int]]
+) -> None:
+    """An erased interview's entries leave the organisation's stream and its serialised form (what the RDB and a rewritten AOF hold, as DUMP shows), wherever they are in it; every other entry keeps its id and data, and the stream its last id."""
+    org = f"forget{secrets.token_hex(4)}"
+    stream = f"org:{org}:events"
+    for who, count in layout:
+        for n in range(count):
+            note = f"NOTE-OF-{who}-{n}"
+            await store.redis.xadd(stream, {"iv": who, "e": f'{{"note":"{note}"}}', "t": n})
+    others = [(i, f) for i, f in await store.redis.xrange(stream) if f["iv"] != "gone"]
+    last_id = (await store.redis.xinfo_stream(stream))["last-generated-id"]
+    compression = (await store.redis.config_get("rdbcompression"))["rdbcompression"]
+    await store.redis.config_set("rdbcompression", "no")  # DUMP's bytes as they are
+    try:
+        assert b"NOTE-OF-gone" in await store.raw.dump(stream)
+        removed = await store._forget_org_events(org, "gone")
+        assert await store.redis.xrange(stream) == others
+        assert (await store.redis.xinfo_stream(stream))["last-generated-id"] == last_id
+        assert b"NOTE-OF-gone" not in await store.raw.dump(stream)
+        assert removed == sum(count for who, count in layout if who == "gone")
+        assert await store._forget_org_events(org, "gone") == 0  # again: nothing to do
+    finally:
+        await store.redis.config_set("rdbcompression", compression)
