@@ -3,7 +3,10 @@ retention period (default ``HUB_RETENTION_DAYS``), and on request by HR. One pat
 
 1. ``erase_interview.lua`` deletes the interview's wrapped data key, then its answers,
    reports, contact details, events and archived attempts, then the personal fields of its
-   meta. The operation logs keep the fact of the erasure, not the data.
+   meta. Then what lies outside its keys goes (the candidate centre's sets, delivery
+   states, the organisation's copies of its events) and the erasure is logged in the
+   interview's and the organisation's logs; until then the meta says so (``erasing``), and
+   a retry or the next purge finishes it. The logs keep the fact of the erasure, not the data.
 2. Redis rewrites its files (AOF, and the RDB if it keeps one) from what it now holds, so
    the live files keep no copy of the wrapped data key or the sealed records
    (``Store.rewrite_persistence``; a purge erasing many rewrites once, at the end).
@@ -15,6 +18,7 @@ retention period (default ``HUB_RETENTION_DAYS``), and on request by HR. One pat
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +29,7 @@ from protocol.reasons import Reason
 from server.candidates import OVER, Caller, CandidateService
 from server.crypto import epoch_end_ms
 from server.settings import Settings
-from server.store import Store, snapshot_from_hash
+from server.store import ERASING, Store, log_scope, snapshot_from_hash
 
 log = logging.getLogger("interview_hub.retention")
 
@@ -34,6 +38,9 @@ SYSTEM = Caller(ip="", device="", actor="retention", role="system")
 # a month's KEK outlives the month by this much: a hub whose clock is a little behind may
 # still be wrapping that month's new data keys
 KEK_GRACE_MS = DAY_MS
+# how long one process may take to finish an erasure before another may try (the steps
+# after the script: the organisation's event stream, the two log entries)
+FINISH_CLAIM_MS = 120_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +65,8 @@ async def erase(
     service: CandidateService, iv_id: str, caller: Caller, why: str, *, rewrite: bool = True
 ) -> Erased:
     """Erase one interview, then (``rewrite``) have Redis rewrite its files without it.
-    Erasing again what is erased only rewrites the files again (a retry after "failed")."""
+    Erasing again what is erased finishes what an earlier try left undone (its log entry
+    included), then rewrites the files again (a retry after "failed")."""
     store = service.store
     for _ in range(5):
         meta = await store.meta(iv_id)
@@ -66,20 +74,52 @@ async def erase(
             return Erased(Reason.NOT_FOUND)
         if meta.get("erased_ms"):
             erased_ms = int(meta["erased_ms"])
+            if meta.get(ERASING):
+                await finish_erasure(service, iv_id)
             break
         now = service.clock()
         if not erasable(meta, now):
             await service.log(iv_id, caller, "erase", Reason.ERASE_NOT_ALLOWED, org=meta.get("org"))
             return Erased(Reason.ERASE_NOT_ALLOWED)
-        if await store.erase(iv_id, meta, now):
-            await service.log(iv_id, caller, "erase", "ok", {"why": why}, org=meta.get("org"))
+        entry = store.seal_personal(
+            iv_id, "", service._entry(caller, "erase", "ok", {"why": why})
+        )  # "": nothing personal goes into it (no key is left to seal it with)
+        if await store.erase(iv_id, meta, now, entry):
             log.warning("erased interview %s (%s, by %s)", iv_id, why, caller.actor)
+            await finish_erasure(service, iv_id)
             erased_ms = now
             break
     else:
         raise RuntimeError(f"erasing {iv_id}: it kept changing")
     files = await rewrite_files(store, service.settings) if rewrite else ""
     return Erased(None, erased_ms, files)
+
+
+async def finish_erasure(service: CandidateService, iv_id: str) -> bool:
+    """The steps after the erasure's script, each harmless to repeat: forget it outside its
+    own keys, then write its log entry to the interview's and the organisation's logs
+    (unless a try cut short wrote it already), then drop what the script left in the meta's
+    ERASING. One process at a time: two would both find no entry and both write one.
+    False when another process is finishing it now."""
+    store = service.store
+    token = await store.claim(f"erasing:{iv_id}", FINISH_CLAIM_MS)
+    if token is None:
+        return False
+    try:
+        meta = await store.meta(iv_id)
+        if not meta.get(ERASING):
+            return True  # finished meanwhile
+        left = json.loads(meta[ERASING])
+        await store.forget_erased(iv_id, left)
+        entry, org, erased_ms = left["entry"], left["org"], int(meta["erased_ms"])
+        if not await store.erasure_logged(log_scope(iv_id), iv_id, erased_ms):
+            await store.log(iv_id, entry, service.clock())
+        if not await store.erasure_logged(log_scope(org=org), iv_id, erased_ms):
+            await store.log_org(org, {**entry, "interview_id": iv_id}, service.clock())
+        await store.erasure_finished(iv_id)
+        return True
+    finally:
+        await store.release(f"erasing:{iv_id}", token)
 
 
 async def rewrite_files(store: Store, settings: Settings) -> str:
@@ -119,15 +159,21 @@ async def destroy_spent_keks(store: Store, now: int, *, dry_run: bool = False) -
 async def purge(
     service: CandidateService, settings: Settings, *, dry_run: bool = False
 ) -> dict[str, Any]:
-    """Erase every interview whose retention ran out; with ``dry_run`` only list them."""
+    """Erase every interview whose retention ran out, and finish every erasure that was cut
+    short after its script (a hub stopped mid-way); with ``dry_run`` only list them."""
     store = service.store
     now = service.clock()
     days_of: dict[str, int] = {}
     due: list[str] = []
+    unfinished: list[str] = []
     kept = no_end = 0
     for iv_id in await store.interview_ids():
         meta = await store.meta(iv_id)
-        if not meta or meta.get("erased_ms") or not erasable(meta, now):
+        if meta.get("erased_ms"):
+            if meta.get(ERASING):
+                unfinished.append(iv_id)
+            continue
+        if not meta or not erasable(meta, now):
             continue
         org = meta.get("org", "default")
         if org not in days_of:
@@ -139,18 +185,34 @@ async def purge(
             due.append(iv_id)
         else:
             kept += 1
-    erased = []
+    erased: list[str] = []
+    finished: list[str] = []
     files: str | None = None
     if not dry_run:
+        for iv_id in unfinished:
+            try:
+                if await finish_erasure(service, iv_id):
+                    finished.append(iv_id)
+            except Exception:
+                log.exception(
+                    "finishing the erasure of %s failed; the next purge tries again", iv_id
+                )
         for iv_id in due:
-            if (await erase(service, iv_id, SYSTEM, "retention", rewrite=False)).refusal is None:
-                erased.append(iv_id)
-        if erased:
+            try:
+                if (
+                    await erase(service, iv_id, SYSTEM, "retention", rewrite=False)
+                ).refusal is None:
+                    erased.append(iv_id)
+            except Exception:  # cut short after its script, the next purge finishes it
+                log.exception("erasing %s failed; the next purge tries again", iv_id)
+        if erased or finished:
             files = await rewrite_files(store, settings)
     keks = await destroy_spent_keks(store, service.clock(), dry_run=dry_run)
     return {
         "due": due,
         "erased": erased,
+        "unfinished": unfinished,
+        "finished": finished,
         "kept": kept,
         "no_end_time": no_end,
         "files": files,

@@ -18,6 +18,10 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     timers             zset   interview id by when settle() next changes it
     kek:<epoch>:interviews  set     interviews whose data key is wrapped under the month's KEK
     kek:<epoch>:destroyed   string  when retention destroyed that KEK (ms)
+    claim:<job>        string one process's claim on a job (``erasing:<id>``), expires
+
+An erased interview's meta keeps ``erased_ms``, and ``erasing`` (the erasure's log entry
+and what is left to forget outside its keys) until the steps after its script are done.
 
 The KEKs themselves are files in the key directory (server/keys.py), never in Redis.
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import fields
@@ -81,6 +86,10 @@ SEALED_META = ("candidate", *MASKED_META)
 LOG_HEAD_CACHE = 4096  # logs whose head a process remembers from its own last append
 LOG_BATCH = 100  # operation-log entries appended by one script call
 LOG_RETRIES = 50  # compare-and-set tries of one append before giving up
+# the meta field holding an erasure's log entry until every step after its script is done
+ERASING = "erasing"
+# an erase entry is looked for among this many log entries after the erasure's time
+ERASE_ENTRY_WITHIN = 1000
 # personal fields of the meta removed by an erasure (the data key goes first, separately)
 ERASED_FIELDS = (
     "candidate",
@@ -280,6 +289,7 @@ class Store:
         self._set_if_script = redis.register_script((SCRIPTS / "set_if.lua").read_text())
         self._erase = redis.register_script((SCRIPTS / "erase_interview.lua").read_text())
         self._forget_hub = redis.register_script((SCRIPTS / "forget_hub.lua").read_text())
+        self._release_claim = redis.register_script((SCRIPTS / "release_claim.lua").read_text())
         self._forget_org_events_script = redis.register_script(
             (SCRIPTS / "forget_org_events.lua").read_text()
         )
@@ -415,29 +425,75 @@ class Store:
     def forget_cipher(self, iv_id: str) -> None:
         self._ciphers.pop(iv_id, None)
 
-    async def erase(self, iv_id: str, meta: dict[str, str], now: int) -> bool:
+    async def erase(
+        self, iv_id: str, meta: dict[str, str], now: int, entry: dict[str, Any]
+    ) -> bool:
         """Shred and delete one interview's data (``erase_interview.lua``); False when it
-        changed since ``meta`` was read."""
+        changed since ``meta`` was read. What is left to do outside its keys, and ``entry``
+        (the erasure's log entry), wait in the meta's ERASING (``forget_erased``)."""
         attempts = int(meta.get("attempt", 1))
-        parts = [*ATTEMPT_PARTS, "contact", "events", "notifications", "attempts"]
+        parts = [*ATTEMPT_PARTS, "contact", "events", "attempts"]
         keys = [key(iv_id, "meta"), *(key(iv_id, p) for p in parts)]
         for n in range(1, attempts):
             keys += [key(iv_id, f"a{n}:{p}") for p in ("meta", *ATTEMPT_PARTS)]
-        done = await self._erase(keys=keys, args=[meta.get("version", ""), now, *ERASED_FIELDS])
+        left = {
+            "entry": entry,
+            "org": meta.get("org", "default"),
+            "people": [meta[f] for f in ("id_hash", "phone_hash") if meta.get(f)],
+            "epoch": epoch_of_data_key(meta.get("dek", "")) or "",
+        }
+        args = [meta.get("version", ""), now, json.dumps(left), *ERASED_FIELDS]
+        done = await self._erase(keys=keys, args=args)
         if not int(done):
             return False
         self.forget_cipher(iv_id)
-        epoch = epoch_of_data_key(meta.get("dek", ""))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for field in ("id_hash", "phone_hash"):
-                if meta.get(field):
-                    pipe.srem(f"person:{meta[field]}", iv_id)  # not in the candidate centre
-            pipe.zrem("timers", iv_id)
-            if epoch:
-                pipe.srem(epoch_members_key(epoch), iv_id)  # its KEK may go once all have
-            await pipe.execute()
-        await self._forget_org_events(meta.get("org", "default"), iv_id)
         return True
+
+    async def forget_erased(self, iv_id: str, left: dict[str, Any]) -> None:
+        """What an erasure removes outside the interview's own keys (so not in its script),
+        from what ``erase`` left in ERASING; each step harmless to repeat."""
+        sent = await self.redis.lrange(key(iv_id, "notifications"), 0, -1)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for person in left.get("people", []):
+                pipe.srem(f"person:{person}", iv_id)  # not in the candidate centre
+            pipe.zrem("timers", iv_id)
+            if left.get("epoch"):
+                pipe.srem(epoch_members_key(left["epoch"]), iv_id)  # its KEK may go
+            for msg_id in sent:  # a delivery error may quote an address
+                pipe.delete(f"notify:status:{msg_id}", f"notify:done:{msg_id}")
+            pipe.delete(key(iv_id, "notifications"))
+            await pipe.execute()
+        await self._forget_org_events(left.get("org", "default"), iv_id)
+
+    async def erasure_logged(self, scope: str, iv_id: str, erased_ms: int) -> bool:
+        """Whether the log of ``scope`` holds the erase entry of ``iv_id``'s erasure at
+        ``erased_ms``: it is among the first entries after it (ids never run behind the
+        entries' times), so only those are read."""
+        rows = await self.redis.xrange(
+            log_keys(scope)[0], min=f"{erased_ms}-0", count=ERASE_ENTRY_WITHIN
+        )
+        for _, found in rows:
+            entry = json.loads(found.get("e") or "{}")
+            if (
+                entry.get("action") == "erase"
+                and entry.get("outcome") == "ok"
+                and entry.get("interview_id", iv_id) == iv_id
+            ):
+                return True
+        return False
+
+    async def erasure_finished(self, iv_id: str) -> None:
+        await self.redis.hdel(key(iv_id, "meta"), ERASING)
+
+    async def claim(self, name: str, ttl_ms: int) -> str | None:
+        """A claim on ``name`` for ``ttl_ms`` (one process at a time does the work); its
+        token, or None when another process holds it."""
+        token = secrets.token_hex(8)
+        taken = await self.redis.set(f"claim:{name}", token, nx=True, px=ttl_ms)
+        return token if taken else None
+
+    async def release(self, name: str, token: str) -> None:
+        await self._release_claim(keys=[f"claim:{name}"], args=[token])
 
     async def _forget_org_events(self, org: str, iv_id: str) -> int:
         """The organisation's copies of the interview's events (devices, notes) go too, and

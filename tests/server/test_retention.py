@@ -533,7 +533,7 @@ async def test_a_decision_read_before_the_erasure_is_not_applied_after_it(
     now = now_ms()
     reset = sm.reset(snap, now, "hr", now + DAY_MS)
     assert reset.refusal is None
-    assert await store.erase(iv_id, meta, now)
+    assert await store.erase(iv_id, meta, now, {"action": "erase", "outcome": "ok"})
     assert await store.apply(iv_id, snap, reset, now) is None
     assert (await store.meta(iv_id)).get("state") == str(snap.state)
 
@@ -665,3 +665,79 @@ async def test_forgetting_an_interviews_org_events_leaves_no_byte_of_them_in_the
         assert await store._forget_org_events(org, "gone") == 0  # again: nothing to do
     finally:
         await store.redis.config_set("rdbcompression", compression)
+
+
+def erase_entries(entries: list[dict[str, Any]], iv_id: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in entries
+        if e.get("action") == "erase"
+        and e.get("outcome") == "ok"
+        and e.get("interview_id", iv_id) == iv_id
+    ]
+
+
+async def test_an_erasure_cut_short_after_its_script_is_finished_and_logged_once_on_retry(
+    hub: Hub, fresh_org: Org, store: Store, settings: Settings
+) -> None:
+    """When a step after the erasure's script fails (here the organisation's event stream is not a stream), the request fails; three retries at once (two hubs' worth, one the purge's) finish the erasure and write its erase entry, with the first request's actor and reason, exactly once in the interview's and the organisation's logs."""
+    org = fresh_org
+    iv_id = (await finished_interview(hub, org))["interview_id"]
+    stream = f"org:{org.name}:events"
+    await store.redis.rename(stream, f"{stream}:aside")
+    await store.redis.set(stream, "not a stream")  # the step after the script fails
+    try:
+        r = await api(
+            hub, org, "admin", "POST", f"/api/hr/interviews/{iv_id}/erase", json={"confirm": True}
+        )
+        assert r.status_code == 500
+        assert "erased_ms" in await store.meta(iv_id)  # the script ran: the data is gone
+    finally:
+        await store.redis.delete(stream)
+        await store.redis.rename(f"{stream}:aside", stream)
+    assert erase_entries(await store.oplog(iv_id), iv_id) == []  # not logged yet
+    from server import retention
+    from server.candidates import CandidateService
+
+    service = CandidateService(store, settings)
+    path = f"/api/hr/interviews/{iv_id}/erase"
+    retries = await asyncio.gather(  # two through the hub, one here (the purge's way)
+        api(hub, org, "admin", "POST", path, json={"confirm": True}),
+        api(hub, org, "admin", "POST", path, json={"confirm": True}),
+        retention.erase(service, iv_id, retention.SYSTEM, "retention", rewrite=False),
+    )
+    assert [r.status_code for r in retries[:2]] == [200, 200]
+    assert retries[2].refusal is None
+    for entries in (await store.oplog(iv_id), await store.org_log(org.name)):
+        logged = erase_entries(entries, iv_id)
+        assert len(logged) == 1, logged
+        assert logged[0]["actor"] == org.users["admin"] and logged[0]["detail"]["why"] == "request"
+    assert "erasing" not in await store.meta(iv_id)
+    assert not [f for _, f in await store.redis.xrange(stream) if f.get("iv") == iv_id]
+
+
+async def test_the_purge_finishes_and_logs_an_erasure_cut_short(
+    hub: Hub, fresh_org: Org, store: Store, settings: Settings
+) -> None:
+    """An erasure by retention that failed after its script (nobody retries it: it is no longer due) is finished and logged once by the next purge."""
+    from server import retention
+    from server.candidates import CandidateService
+
+    org = fresh_org
+    iv_id = (await finished_interview(hub, org))["interview_id"]
+    service = CandidateService(store, settings)
+    stream = f"org:{org.name}:events"
+    await store.redis.rename(stream, f"{stream}:aside")
+    await store.redis.set(stream, "not a stream")
+    try:
+        with pytest.raises(redis.exceptions.ResponseError):
+            await retention.erase(service, iv_id, retention.SYSTEM, "retention", rewrite=False)
+    finally:
+        await store.redis.delete(stream)
+        await store.redis.rename(f"{stream}:aside", stream)
+    result = await retention.purge(service, settings)
+    assert iv_id in result["finished"] and iv_id not in result["due"]
+    for entries in (await store.oplog(iv_id), await store.org_log(org.name)):
+        logged = erase_entries(entries, iv_id)
+        assert len(logged) == 1 and logged[0]["detail"]["why"] == "retention", logged
+    assert iv_id not in (await retention.purge(service, settings))["finished"]  # done
