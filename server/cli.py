@@ -557,6 +557,9 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{verb} {len(done)} erasures cut short before: {' '.join(done) or '-'}")
     keks = " ".join(result["keks_destroyed"]) or "-"
     print(f"month keys (KEKs) {'to destroy' if args.dry_run else 'destroyed'}: {keks}")
+    if result["files_retried"]:
+        retried = " ".join(result["files_retried"])
+        print(f"erased before, files not rewritten since: {retried}")
     if result["files"]:
         print(f"redis files: {result['files']}")
     complete = (

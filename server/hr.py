@@ -109,6 +109,8 @@ class HRService:
             "link_expires_ms": snap.link_expires_ms,
             "attempt": int(meta.get("attempt", 1)),
             "erased_ms": int(meta.get("erased_ms", 0)),
+            # after an erasure: were Redis' files rewritten without it ("" before, unknown)
+            "files": meta.get("files", ""),
             "next": next_action(snap),
         }
         unreadable = [name for name, value in sealed.items() if value is None]
@@ -324,10 +326,13 @@ class HRService:
         await self.interview_meta(req, iv_id)
         if not confirm:
             raise Refusal(Reason.CONFIRM_REQUIRED)
-        erased = await retention.erase(self.candidates, iv_id, req.caller, "request")
+        erased = await retention.erase(
+            self.candidates, iv_id, req.caller, "request", wait_s=self.settings.erase_wait_s
+        )
         if erased.refusal:
             raise Refusal(erased.refusal)
-        # "files": whether Redis' own files were rewritten without it (else: not yet)
+        # "files": whether Redis' own files were rewritten without it ("pending": not yet,
+        # the rewrite goes on and the interview's detail shows how it ended)
         return {"interview_id": iv_id, "erased_ms": erased.erased_ms, "files": erased.files}
 
     async def retention(self, req: Request, days: int | None = None) -> dict[str, Any]:

@@ -9,7 +9,10 @@ retention period (default ``HUB_RETENTION_DAYS``), and on request by HR. One pat
    a retry or the next purge finishes it. The logs keep the fact of the erasure, not the data.
 2. Redis rewrites its files (AOF, and the RDB if it keeps one) from what it now holds, so
    the live files keep no copy of the wrapped data key or the sealed records
-   (``Store.rewrite_persistence``; a purge erasing many rewrites once, at the end).
+   (``Store.rewrite_persistence``; a purge erasing many rewrites once, at the end). The
+   outcome is recorded on each erased interview (``files``); an erase request answers
+   "pending" after ``HUB_ERASE_WAIT_S`` while the rewrite goes on, and a purge rewrites
+   again for any whose rewrite failed or was left pending.
 3. A purge destroys each month's KEK (server/keys.py) once that month is over and no
    interview made in it is left: from then on no copy of its interviews, in any backup,
    opens with any key the hub holds.
@@ -38,6 +41,9 @@ SYSTEM = Caller(ip="", device="", actor="retention", role="system")
 # a month's KEK outlives the month by this much: a hub whose clock is a little behind may
 # still be wrapping that month's new data keys
 KEK_GRACE_MS = DAY_MS
+FILES_DONE = ("rewritten", "not_persisted")
+# the rewrites still running after their erasure was answered
+_rewrites: set[asyncio.Task[str]] = set()
 # how long one process may take to finish an erasure before another may try (the steps
 # after the script: the organisation's event stream, the two log entries)
 FINISH_CLAIM_MS = 120_000
@@ -46,7 +52,8 @@ FINISH_CLAIM_MS = 120_000
 @dataclass(frozen=True, slots=True)
 class Erased:
     """What an erasure did: a refusal reason, or when it was erased and what became of
-    Redis' files ("rewritten", "not_persisted", "pending", "failed: …")."""
+    Redis' files ("rewritten", "not_persisted", "pending": still running or given up after
+    HUB_REWRITE_TIMEOUT_S, "failed: …")."""
 
     refusal: str | None
     erased_ms: int = 0
@@ -62,9 +69,16 @@ def erasable(meta: dict[str, str], now: int) -> bool:
 
 
 async def erase(
-    service: CandidateService, iv_id: str, caller: Caller, why: str, *, rewrite: bool = True
+    service: CandidateService,
+    iv_id: str,
+    caller: Caller,
+    why: str,
+    *,
+    rewrite: bool = True,
+    wait_s: float | None = None,
 ) -> Erased:
-    """Erase one interview, then (``rewrite``) have Redis rewrite its files without it.
+    """Erase one interview, then (``rewrite``) have Redis rewrite its files without it,
+    answering "pending" after ``wait_s`` (None: once it is done; ``rewrite_files``).
     Erasing again what is erased finishes what an earlier try left undone (its log entry
     included), then rewrites the files again (a retry after "failed")."""
     store = service.store
@@ -91,7 +105,7 @@ async def erase(
             break
     else:
         raise RuntimeError(f"erasing {iv_id}: it kept changing")
-    files = await rewrite_files(store, service.settings) if rewrite else ""
+    files = await rewrite_files(service, [iv_id], wait_s=wait_s) if rewrite else ""
     return Erased(None, erased_ms, files)
 
 
@@ -122,17 +136,46 @@ async def finish_erasure(service: CandidateService, iv_id: str) -> bool:
         await store.release(f"erasing:{iv_id}", token)
 
 
-async def rewrite_files(store: Store, settings: Settings) -> str:
-    """Redis' files rewritten without what was erased; a failure is logged, not raised (the
-    erasure itself stands)."""
-    files = await store.rewrite_persistence(settings.rewrite_timeout_s)
-    if files not in ("rewritten", "not_persisted"):
+async def rewrite_files(
+    service: CandidateService, erased: list[str], *, wait_s: float | None = None
+) -> str:
+    """Have Redis rewrite its files without what was erased, and record on each erased
+    interview how that went (its meta's ``files``: "pending" meanwhile). ``wait_s``: answer
+    "pending" after that long and let the rewrite finish in the background (None: wait
+    for it). A failure is logged, not raised: the erasure itself stands."""
+    await service.store.set_files_state(erased, "pending", service.clock())
+    task = asyncio.create_task(_rewrite_and_record(service, erased))
+    _rewrites.add(task)  # referenced until done: the event loop keeps only weak ones
+    task.add_done_callback(_rewrites.discard)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), wait_s)
+    except TimeoutError:
+        return "pending"
+
+
+async def _rewrite_and_record(service: CandidateService, erased: list[str]) -> str:
+    files = await service.store.rewrite_persistence(service.settings.rewrite_timeout_s)
+    if files not in FILES_DONE:
         log.warning(
             "after an erasure, Redis' files still hold the erased data until they are "
             "rewritten: %s (erase again, or run BGREWRITEAOF and BGSAVE)",
             files,
         )
+    try:
+        await service.store.set_files_state(erased, files, service.clock())
+    except Exception:  # they stay "pending": the next purge rewrites again
+        log.exception("recording how Redis' files were rewritten failed (%s)", files)
     return files
+
+
+def files_left_behind(meta: dict[str, str], now: int, settings: Settings) -> bool:
+    """An erased interview whose files' rewrite failed, or has been "pending" for longer
+    than any rewrite waits (the hub waiting for it stopped): the purge rewrites again."""
+    state = meta.get("files", "")
+    if state.startswith("failed"):
+        return True
+    started = int(meta.get("files_ms") or 0)
+    return state == "pending" and started + settings.rewrite_timeout_s * 1000 < now
 
 
 async def destroy_spent_keks(store: Store, now: int, *, dry_run: bool = False) -> list[str]:
@@ -166,12 +209,15 @@ async def purge(
     days_of: dict[str, int] = {}
     due: list[str] = []
     unfinished: list[str] = []
+    left_behind: list[str] = []  # erased, but Redis' files were not rewritten since
     kept = no_end = 0
     for iv_id in await store.interview_ids():
         meta = await store.meta(iv_id)
         if meta.get("erased_ms"):
             if meta.get(ERASING):
                 unfinished.append(iv_id)
+            elif files_left_behind(meta, now, settings):
+                left_behind.append(iv_id)
             continue
         if not meta or not erasable(meta, now):
             continue
@@ -205,14 +251,15 @@ async def purge(
                     erased.append(iv_id)
             except Exception:  # cut short after its script, the next purge finishes it
                 log.exception("erasing %s failed; the next purge tries again", iv_id)
-        if erased or finished:
-            files = await rewrite_files(store, settings)
+        if erased or finished or left_behind:
+            files = await rewrite_files(service, erased + finished + left_behind)
     keks = await destroy_spent_keks(store, service.clock(), dry_run=dry_run)
     return {
         "due": due,
         "erased": erased,
         "unfinished": unfinished,
         "finished": finished,
+        "files_retried": left_behind,
         "kept": kept,
         "no_end_time": no_end,
         "files": files,

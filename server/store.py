@@ -20,8 +20,9 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     kek:<epoch>:destroyed   string  when retention destroyed that KEK (ms)
     claim:<job>        string one process's claim on a job (``erasing:<id>``), expires
 
-An erased interview's meta keeps ``erased_ms``, and ``erasing`` (the erasure's log entry
-and what is left to forget outside its keys) until the steps after its script are done.
+An erased interview's meta keeps ``erased_ms``, ``erasing`` (the erasure's log entry and
+what is left to forget outside its keys) until the steps after its script are done, and
+``files`` / ``files_ms``: what became of Redis' files since ("pending", "rewritten"...).
 
 The KEKs themselves are files in the key directory (server/keys.py), never in Redis.
 """
@@ -481,6 +482,13 @@ class Store:
             ):
                 return True
         return False
+
+    async def set_files_state(self, ids: list[str], state: str, now: int) -> None:
+        """Record on erased interviews what became of Redis' files since (``files``)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for iv_id in ids:
+                pipe.hset(key(iv_id, "meta"), mapping={"files": state, "files_ms": str(now)})
+            await pipe.execute()
 
     async def erasure_finished(self, iv_id: str) -> None:
         await self.redis.hdel(key(iv_id, "meta"), ERASING)

@@ -741,3 +741,68 @@ async def test_the_purge_finishes_and_logs_an_erasure_cut_short(
         logged = erase_entries(entries, iv_id)
         assert len(logged) == 1 and logged[0]["detail"]["why"] == "retention", logged
     assert iv_id not in (await retention.purge(service, settings))["finished"]  # done
+
+
+async def test_an_erase_request_answers_pending_while_a_slow_rewrite_goes_on(
+    tmp_path: Path,
+) -> None:
+    """With a rewrite that takes longer than HUB_ERASE_WAIT_S, the erase request answers at once with files "pending"; the rewrite finishes in the background and the interview's detail (and the list) then say "rewritten", and the files are clean."""
+    redis_server = own_redis(tmp_path)
+    hub = start_hub(
+        redis_server.url, tmp_path, HUB_KEY_DIR=str(tmp_path / "keys"), HUB_ERASE_WAIT_S="1"
+    )
+    store = Store.from_url(redis_server.url, master_keys=MASTER_KEYS, key_dir=tmp_path / "keys")
+    try:
+        org = await make_org(hub, redis_server.url)
+        iv_id = (await finished_interview(hub, org, "SLOW-canary"))["interview_id"]
+        gone_key = (await store.meta(iv_id))["dek"].encode()
+        await wait_in_files(redis_server.data_dir, gone_key)
+        await store.redis.mset({f"filler:{n}": "x" for n in range(40)})
+        # every rewrite from now on takes at least 40 keys x 0.1 s: far past the 1 s wait
+        await store.redis.config_set("rdb-key-save-delay", "100000")
+        r = await api(
+            hub, org, "admin", "POST", f"/api/hr/interviews/{iv_id}/erase", json={"confirm": True}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["files"] == "pending" and r.json()["erased_ms"] > 0
+        detail = (await api(hub, org, "admin", "GET", f"/api/hr/interviews/{iv_id}")).json()
+        assert detail["files"] == "pending"
+        for _ in range(1200):  # until the rewrite in the background is done (state, not time)
+            detail = (await api(hub, org, "admin", "GET", f"/api/hr/interviews/{iv_id}")).json()
+            if detail["files"] != "pending":
+                break
+            await asyncio.sleep(0.1)
+        assert detail["files"] == "rewritten"
+        listed = (await api(hub, org, "admin", "GET", "/api/hr/interviews")).json()["interviews"]
+        assert [i["files"] for i in listed if i["interview_id"] == iv_id] == ["rewritten"]
+        assert gone_key not in file_bytes(redis_server.data_dir)
+        assert hub.errors() == []
+    finally:
+        await store.close()
+        hub.stop()
+        redis_server.stop()
+
+
+async def test_the_purge_rewrites_again_for_an_erasure_whose_rewrite_was_left_pending(
+    hub: Hub, fresh_org: Org, store: Store, settings: Settings
+) -> None:
+    """An erased interview whose files stayed "pending" past HUB_REWRITE_TIMEOUT_S (the hub waiting for it stopped) or "failed" gets a new rewrite from the next purge, and its state says "rewritten"."""
+    from server import retention
+    from server.candidates import CandidateService
+
+    org = fresh_org
+    service = CandidateService(store, settings)
+    ids = [(await finished_interview(hub, org))["interview_id"] for _ in range(3)]
+    for iv_id in ids:
+        erased = await retention.erase(service, iv_id, retention.SYSTEM, "request", rewrite=False)
+        assert erased.refusal is None
+    long_ago = now_ms() - int(settings.rewrite_timeout_s * 1000) - 1000
+    await store.set_files_state([ids[0]], "pending", long_ago)  # its hub stopped
+    await store.set_files_state([ids[1]], "failed: BGREWRITEAOF: refused", now_ms())
+    await store.set_files_state([ids[2]], "pending", now_ms())  # still running elsewhere
+    result = await retention.purge(service, settings)
+    assert ids[0] in result["files_retried"] and ids[1] in result["files_retried"]
+    assert ids[2] not in result["files_retried"]
+    assert result["files"] == "rewritten"
+    states = [(await store.meta(i)).get("files") for i in ids]
+    assert states == ["rewritten", "rewritten", "pending"]
