@@ -180,7 +180,8 @@ def files_left_behind(meta: dict[str, str], now: int, settings: Settings) -> boo
 
 async def destroy_spent_keks(store: Store, now: int, *, dry_run: bool = False) -> list[str]:
     """Destroy the KEK of every month that is over (with KEK_GRACE_MS to spare) and has no
-    interview left wrapped under it; returns those months (with ``dry_run``: would)."""
+    interview left wrapped under it, by its set and by a scan of the metas; returns those
+    months (with ``dry_run``: would)."""
     keks = store.keks
     if keks is None:
         return []
@@ -190,9 +191,22 @@ async def destroy_spent_keks(store: Store, now: int, *, dry_run: bool = False) -
             continue
         await store.prune_epoch(epoch)
         if dry_run:
-            if not await store.epoch_in_use(epoch):
+            if not await store.epoch_in_use(epoch) and not await store.wrapped_under(epoch):
                 destroyed.append(epoch)
         elif await store.retire_epoch(epoch, now):
+            # the set says none is left; the metas themselves must agree (marked destroyed
+            # first, so no new data key goes under it while they are read)
+            holders = await store.wrapped_under(epoch)
+            if holders:
+                await store.keep_epoch(epoch, holders)
+                log.warning(
+                    "the KEK of %s is kept: %d interviews its set did not list still have a "
+                    "data key wrapped under it (%s); the set is repaired",
+                    epoch,
+                    len(holders),
+                    " ".join(holders[:10]),
+                )
+                continue
             keks.destroy(epoch)
             log.warning("destroyed the KEK of %s: nothing made that month is left", epoch)
             destroyed.append(epoch)

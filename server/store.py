@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -87,6 +88,8 @@ SEALED_META = ("candidate", *MASKED_META)
 LOG_HEAD_CACHE = 4096  # logs whose head a process remembers from its own last append
 LOG_BATCH = 100  # operation-log entries appended by one script call
 LOG_RETRIES = 50  # compare-and-set tries of one append before giving up
+# an interview's meta, or an archived attempt's: {iv:<id>}:meta, {iv:<id>}:a<n>:meta
+META_KEY = re.compile(r"\{iv:([^}]+)\}:(?:a[0-9]+:)?meta")
 # the meta field holding an erasure's log entry until every step after its script is done
 ERASING = "erasing"
 # an erase entry is looked for among this many log entries after the erasure's time
@@ -652,6 +655,35 @@ class Store:
 
     async def epoch_in_use(self, epoch: str) -> bool:
         return bool(await self.redis.scard(epoch_members_key(epoch)))
+
+    async def wrapped_under(self, epoch: str) -> list[str]:
+        """Every interview with a data key wrapped under ``epoch``'s KEK in its meta or an
+        archived attempt's, found by scanning the metas themselves: the month's set is a
+        Redis key like any other, and one emptied by someone who can write to Redis must
+        not get a KEK destroyed that live data needs."""
+        holders: set[str] = set()
+        metas: list[tuple[str, str]] = []  # (key, interview id)
+        async for name in self.redis.scan_iter(match="{iv:*}*meta", count=1000):
+            found = META_KEY.fullmatch(name)
+            if found:
+                metas.append((name, found.group(1)))
+        for start in range(0, len(metas), 1000):
+            batch = metas[start : start + 1000]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name, _ in batch:
+                    pipe.hget(name, "dek")
+                deks = await pipe.execute()
+            for (_, iv_id), dek in zip(batch, deks, strict=True):
+                if dek and epoch_of_data_key(dek) == epoch:
+                    holders.add(iv_id)
+        return sorted(holders)
+
+    async def keep_epoch(self, epoch: str, holders: list[str]) -> None:
+        """Put ``holders`` back in the month's set and take the destruction mark back."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(epoch_members_key(epoch), *holders)
+            pipe.delete(epoch_destroyed_key(epoch))
+            await pipe.execute()
 
     async def retire_epoch(self, epoch: str, now: int) -> bool:
         """Mark ``epoch`` destroyed if no interview is wrapped under its KEK; True: the

@@ -806,3 +806,50 @@ async def test_the_purge_rewrites_again_for_an_erasure_whose_rewrite_was_left_pe
     assert result["files"] == "rewritten"
     states = [(await store.meta(i)).get("files") for i in ids]
     assert states == ["rewritten", "rewritten", "pending"]
+
+
+async def test_a_months_key_is_kept_while_a_meta_holds_a_data_key_under_it_whatever_its_set_says(
+    tmp_path: Path,
+) -> None:
+    """Someone who can write to Redis empties a spent month's set while an interview of that month is alive: the purge keeps the month key (the metas are scanned), repairs the set, and the interview still opens; a data key left only in an archived attempt's meta keeps it too; with none left anywhere the key is destroyed."""
+    from server import retention
+
+    redis_server = own_redis(tmp_path)
+    key_dir = tmp_path / "keys"
+    store = Store.from_url(redis_server.url, master_keys=MASTER_KEYS, key_dir=key_dir)
+    settings = Settings(
+        redis_url=redis_server.url, secret=SECRET, master_keys=MASTER_KEYS, key_dir=key_dir
+    )
+    try:
+        made_at = now_ms() - 40 * DAY_MS  # a month that is over
+        month = epoch_of(made_at)
+        spec = InterviewSpec.from_dict({**interview_body(1), "org": "keks"})
+        iv_id = (await create_interview(store, settings, spec, made_at)).interview_id
+        dek = (await store.meta(iv_id))["dek"]
+        assert f".kek-{month}:" in dek
+        kek_file = key_dir / "kek" / f"{month}.key"
+        members = f"kek:{month}:interviews"
+
+        await store.redis.delete(members)  # the set emptied behind the hub's back
+        assert await retention.destroy_spent_keks(store, now_ms(), dry_run=True) == []
+        assert await retention.destroy_spent_keks(store, now_ms()) == []
+        assert kek_file.exists()
+        assert await store.redis.smembers(members) == {iv_id}  # repaired
+        assert not await store.redis.exists(f"kek:{month}:destroyed")
+        store.forget_cipher(iv_id)
+        assert store.open_meta(iv_id, await store.meta(iv_id), "candidate") == "HR Test"
+
+        # only an archived attempt's meta holds a key of that month now
+        await store.redis.hset(key(iv_id, "a1:meta"), "dek", dek)
+        await store.redis.hdel(key(iv_id, "meta"), "dek")
+        await store.redis.delete(members)
+        assert await retention.destroy_spent_keks(store, now_ms()) == []
+        assert kek_file.exists()
+
+        await store.redis.delete(key(iv_id, "a1:meta"))  # none left anywhere
+        await store.redis.delete(members)
+        assert await retention.destroy_spent_keks(store, now_ms()) == [month]
+        assert not kek_file.exists()
+    finally:
+        await store.close()
+        redis_server.stop()
