@@ -26,6 +26,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import redis.exceptions
+
 from protocol import interview as sm
 from protocol.interview import State
 from protocol.reasons import Reason
@@ -47,6 +49,7 @@ _rewrites: set[asyncio.Task[str]] = set()
 # how long one process may take to finish an erasure before another may try (the steps
 # after the script: the organisation's event stream, the two log entries)
 FINISH_CLAIM_MS = 120_000
+REDIS_AWAY = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,10 +252,14 @@ async def purge(
     finished: list[str] = []
     files: str | None = None
     if not dry_run:
+        # one interview that fails (cut short after its script: the next purge finishes
+        # it) does not stop the others; Redis away ends the round (run_purger retries)
         for iv_id in unfinished:
             try:
                 if await finish_erasure(service, iv_id):
                     finished.append(iv_id)
+            except REDIS_AWAY:
+                raise
             except Exception:
                 log.exception(
                     "finishing the erasure of %s failed; the next purge tries again", iv_id
@@ -263,7 +270,9 @@ async def purge(
                     await erase(service, iv_id, SYSTEM, "retention", rewrite=False)
                 ).refusal is None:
                     erased.append(iv_id)
-            except Exception:  # cut short after its script, the next purge finishes it
+            except REDIS_AWAY:
+                raise
+            except Exception:
                 log.exception("erasing %s failed; the next purge tries again", iv_id)
         if erased or finished or left_behind:
             files = await rewrite_files(service, erased + finished + left_behind)

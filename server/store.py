@@ -92,8 +92,10 @@ LOG_RETRIES = 50  # compare-and-set tries of one append before giving up
 META_KEY = re.compile(r"\{iv:([^}]+)\}:(?:a[0-9]+:)?meta")
 # the meta field holding an erasure's log entry until every step after its script is done
 ERASING = "erasing"
-# an erase entry is looked for among this many log entries after the erasure's time
+# an erase entry is looked for among this many log entries from a little before the
+# erasure's time (hubs' clocks may differ by this much)
 ERASE_ENTRY_WITHIN = 1000
+ERASE_CLOCK_SKEW_MS = 300_000
 # personal fields of the meta removed by an erasure (the data key goes first, separately)
 ERASED_FIELDS = (
     "candidate",
@@ -471,10 +473,12 @@ class Store:
 
     async def erasure_logged(self, scope: str, iv_id: str, erased_ms: int) -> bool:
         """Whether the log of ``scope`` holds the erase entry of ``iv_id``'s erasure at
-        ``erased_ms``: it is among the first entries after it (ids never run behind the
-        entries' times), so only those are read."""
+        ``erased_ms`` (an interview is erased once: any such entry is it). Ids never run
+        behind their entries' times, so it is among the first entries from a little before
+        (another hub's clock may be behind) and only those are read."""
+        since = max(erased_ms - ERASE_CLOCK_SKEW_MS, 0)
         rows = await self.redis.xrange(
-            log_keys(scope)[0], min=f"{erased_ms}-0", count=ERASE_ENTRY_WITHIN
+            log_keys(scope)[0], min=f"{since}-0", count=ERASE_ENTRY_WITHIN
         )
         for _, found in rows:
             entry = json.loads(found.get("e") or "{}")

@@ -562,7 +562,7 @@ async def test_an_erased_interview_offers_no_changes_and_shows_its_files(
     erased = await api(
         hub, org, "admin", "POST", f"/api/hr/interviews/{iv}/erase", json={"confirm": True}
     )
-    assert erased["files"] == "rewritten"
+    assert erased["erased_ms"] > 0
     # as from a console that has not looked again since (it may have, and hidden it)
     await page.locator("#reset-open").dispatch_event("click")
     await page.click("#reset-confirm")
