@@ -41,6 +41,7 @@ class Reason(StrEnum):
     TOO_MANY_CONNECTIONS = "too_many_connections"
     IDLE_TIMEOUT = "idle_timeout"
     ERASE_NOT_ALLOWED = "erase_not_allowed"
+    INTERVIEW_ERASED = "interview_erased"
     NO_RECORDING = "no_recording"
     CHUNK_TOO_LARGE = "chunk_too_large"
     ANSWER_TOO_LONG = "answer_too_long"
@@ -176,6 +177,11 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.ERASE_NOT_ALLOWED: (
         "Only an interview that is over can be erased; end it first.",
         "只有已结束的面试才能删除，请先终止面试。",
+    ),
+    Reason.INTERVIEW_ERASED: (
+        "This interview's data has been erased; it can no longer be ended, reset, reopened "
+        "or sent a new link.",
+        "该面试的数据已被删除，无法再终止、重置、重新开放或发送新链接。",
     ),
     Reason.IDLE_TIMEOUT: (
         "Paused after a long time without activity. Your answers are saved; continue to reconnect.",

@@ -551,14 +551,21 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     ids = result["due"] if args.dry_run else result["erased"]
     print(f"{verb} {len(ids)}: {' '.join(ids) or '-'}")
     print(f"kept (retention not over): {result['kept']}; no end time: {result['no_end_time']}")
+    if result["unfinished"]:
+        done = result["unfinished"] if args.dry_run else result["finished"]
+        verb = "would finish" if args.dry_run else "finished"
+        print(f"{verb} {len(done)} erasures cut short before: {' '.join(done) or '-'}")
     keks = " ".join(result["keks_destroyed"]) or "-"
     print(f"month keys (KEKs) {'to destroy' if args.dry_run else 'destroyed'}: {keks}")
+    if result["files_retried"]:
+        retried = " ".join(result["files_retried"])
+        print(f"erased before, files not rewritten since: {retried}")
     if result["files"]:
         print(f"redis files: {result['files']}")
-    complete = len(result["erased"]) == len(result["due"]) and result["files"] in (
-        "rewritten",
-        "not_persisted",
-        None,
+    complete = (
+        len(result["erased"]) == len(result["due"])
+        and len(result["finished"]) == len(result["unfinished"])
+        and result["files"] in ("rewritten", "not_persisted", None)
     )
     return 0 if args.dry_run or complete else 1
 

@@ -17,7 +17,7 @@ from protocol.reasons import Reason
 from server import audit, identity
 from server.accounts import Principal
 from server.anchors import AnchorBook, Checkpoint, public_key_pem
-from server.candidates import Caller, CandidateService, Refusal, next_action
+from server.candidates import Caller, CandidateService, Refusal, Rule, next_action
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.notify import Notifier
 from server.reports import Reports, unreadable_parts
@@ -109,6 +109,8 @@ class HRService:
             "link_expires_ms": snap.link_expires_ms,
             "attempt": int(meta.get("attempt", 1)),
             "erased_ms": int(meta.get("erased_ms", 0)),
+            # after an erasure: were Redis' files rewritten without it ("" before, unknown)
+            "files": meta.get("files", ""),
             "next": next_action(snap),
         }
         unreadable = [name for name, value in sealed.items() if value is None]
@@ -324,10 +326,13 @@ class HRService:
         await self.interview_meta(req, iv_id)
         if not confirm:
             raise Refusal(Reason.CONFIRM_REQUIRED)
-        erased = await retention.erase(self.candidates, iv_id, req.caller, "request")
+        erased = await retention.erase(
+            self.candidates, iv_id, req.caller, "request", wait_s=self.settings.erase_wait_s
+        )
         if erased.refusal:
             raise Refusal(erased.refusal)
-        # "files": whether Redis' own files were rewritten without it (else: not yet)
+        # "files": whether Redis' own files were rewritten without it ("pending": not yet,
+        # the rewrite goes on and the interview's detail shows how it ended)
         return {"interview_id": iv_id, "erased_ms": erased.erased_ms, "files": erased.files}
 
     async def retention(self, req: Request, days: int | None = None) -> dict[str, Any]:
@@ -393,9 +398,17 @@ class HRService:
         return {"interview_id": iv_id, "token": token, "link": link}
 
     async def _decide(
-        self, iv_id: str, rule: Any, req: Request, action: str, detail: Any = None, **kw: Any
+        self, iv_id: str, rule: Rule, req: Request, action: str, detail: Any = None, **kw: Any
     ) -> Decision:
-        decision = await self.candidates.decide(iv_id, rule, req.caller, action, detail, **kw)
+        async def unless_erased(snap: Snapshot, meta: dict[str, str]) -> Decision:
+            # no data key, no identity hashes, no link: brought back, nobody could join it
+            if meta.get("erased_ms"):
+                return Decision(snap, refusal=Reason.INTERVIEW_ERASED)
+            return await rule(snap, meta)
+
+        decision = await self.candidates.decide(
+            iv_id, unless_erased, req.caller, action, detail, **kw
+        )
         if decision.refusal:
             raise Refusal(decision.refusal)
         return decision

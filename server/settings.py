@@ -141,6 +141,9 @@ class Settings:
     purge_interval_s: float = 3600.0
     # an erasure waits this long for Redis to rewrite its files without the erased data
     rewrite_timeout_s: float = 300.0
+    # an erase request is answered after at most this long ("files": "pending"); the
+    # rewrite goes on, and the interview's detail says how it ended
+    erase_wait_s: float = 10.0
     # The operation log's signed checkpoints (server/anchors.py): the Ed25519 signing key's
     # file (default key_dir/log-signing.key, made on first use), the directory of the
     # anchor files (default key_dir/log-anchors), an optional webhook that receives every

@@ -18,6 +18,11 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     timers             zset   interview id by when settle() next changes it
     kek:<epoch>:interviews  set     interviews whose data key is wrapped under the month's KEK
     kek:<epoch>:destroyed   string  when retention destroyed that KEK (ms)
+    claim:<job>        string one process's claim on a job (``erasing:<id>``), expires
+
+An erased interview's meta keeps ``erased_ms``, ``erasing`` (the erasure's log entry and
+what is left to forget outside its keys) until the steps after its script are done, and
+``files`` / ``files_ms``: what became of Redis' files since ("pending", "rewritten"...).
 
 The KEKs themselves are files in the key directory (server/keys.py), never in Redis.
 """
@@ -27,6 +32,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import fields
@@ -81,6 +88,14 @@ SEALED_META = ("candidate", *MASKED_META)
 LOG_HEAD_CACHE = 4096  # logs whose head a process remembers from its own last append
 LOG_BATCH = 100  # operation-log entries appended by one script call
 LOG_RETRIES = 50  # compare-and-set tries of one append before giving up
+# an interview's meta, or an archived attempt's: {iv:<id>}:meta, {iv:<id>}:a<n>:meta
+META_KEY = re.compile(r"\{iv:([^}]+)\}:(?:a[0-9]+:)?meta")
+# the meta field holding an erasure's log entry until every step after its script is done
+ERASING = "erasing"
+# an erase entry is looked for among this many log entries from a little before the
+# erasure's time (hubs' clocks may differ by this much)
+ERASE_ENTRY_WITHIN = 1000
+ERASE_CLOCK_SKEW_MS = 300_000
 # personal fields of the meta removed by an erasure (the data key goes first, separately)
 ERASED_FIELDS = (
     "candidate",
@@ -280,6 +295,10 @@ class Store:
         self._set_if_script = redis.register_script((SCRIPTS / "set_if.lua").read_text())
         self._erase = redis.register_script((SCRIPTS / "erase_interview.lua").read_text())
         self._forget_hub = redis.register_script((SCRIPTS / "forget_hub.lua").read_text())
+        self._release_claim = redis.register_script((SCRIPTS / "release_claim.lua").read_text())
+        self._forget_org_events_script = redis.register_script(
+            (SCRIPTS / "forget_org_events.lua").read_text()
+        )
 
     @classmethod
     def from_url(
@@ -412,41 +431,114 @@ class Store:
     def forget_cipher(self, iv_id: str) -> None:
         self._ciphers.pop(iv_id, None)
 
-    async def erase(self, iv_id: str, meta: dict[str, str], now: int) -> bool:
+    async def erase(
+        self, iv_id: str, meta: dict[str, str], now: int, entry: dict[str, Any]
+    ) -> bool:
         """Shred and delete one interview's data (``erase_interview.lua``); False when it
-        changed since ``meta`` was read."""
+        changed since ``meta`` was read. What is left to do outside its keys, and ``entry``
+        (the erasure's log entry), wait in the meta's ERASING (``forget_erased``)."""
         attempts = int(meta.get("attempt", 1))
-        parts = [*ATTEMPT_PARTS, "contact", "events", "notifications", "attempts"]
+        parts = [*ATTEMPT_PARTS, "contact", "events", "attempts"]
         keys = [key(iv_id, "meta"), *(key(iv_id, p) for p in parts)]
         for n in range(1, attempts):
             keys += [key(iv_id, f"a{n}:{p}") for p in ("meta", *ATTEMPT_PARTS)]
-        done = await self._erase(keys=keys, args=[meta.get("version", ""), now, *ERASED_FIELDS])
+        left = {
+            "entry": entry,
+            "org": meta.get("org", "default"),
+            "people": [meta[f] for f in ("id_hash", "phone_hash") if meta.get(f)],
+            "epoch": epoch_of_data_key(meta.get("dek", "")) or "",
+        }
+        args = [meta.get("version", ""), now, json.dumps(left), *ERASED_FIELDS]
+        done = await self._erase(keys=keys, args=args)
         if not int(done):
             return False
         self.forget_cipher(iv_id)
-        epoch = epoch_of_data_key(meta.get("dek", ""))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for field in ("id_hash", "phone_hash"):
-                if meta.get(field):
-                    pipe.srem(f"person:{meta[field]}", iv_id)  # not in the candidate centre
-            pipe.zrem("timers", iv_id)
-            if epoch:
-                pipe.srem(epoch_members_key(epoch), iv_id)  # its KEK may go once all have
-            await pipe.execute()
-        await self._forget_org_events(meta.get("org", "default"), iv_id)
         return True
 
-    async def _forget_org_events(self, org: str, iv_id: str) -> None:
-        """The organisation's copies of the interview's events (devices, notes) go too."""
+    async def forget_erased(self, iv_id: str, left: dict[str, Any]) -> None:
+        """What an erasure removes outside the interview's own keys (so not in its script),
+        from what ``erase`` left in ERASING; each step harmless to repeat."""
+        sent = await self.redis.lrange(key(iv_id, "notifications"), 0, -1)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for person in left.get("people", []):
+                pipe.srem(f"person:{person}", iv_id)  # not in the candidate centre
+            pipe.zrem("timers", iv_id)
+            if left.get("epoch"):
+                pipe.srem(epoch_members_key(left["epoch"]), iv_id)  # its KEK may go
+            for msg_id in sent:  # a delivery error may quote an address
+                pipe.delete(f"notify:status:{msg_id}", f"notify:done:{msg_id}")
+            pipe.delete(key(iv_id, "notifications"))
+            await pipe.execute()
+        await self._forget_org_events(left.get("org", "default"), iv_id)
+
+    async def erasure_logged(self, scope: str, iv_id: str, erased_ms: int) -> bool:
+        """Whether the log of ``scope`` holds the erase entry of ``iv_id``'s erasure at
+        ``erased_ms`` (an interview is erased once: any such entry is it). Ids never run
+        behind their entries' times, so it is among the first entries from a little before
+        (another hub's clock may be behind) and only those are read."""
+        since = max(erased_ms - ERASE_CLOCK_SKEW_MS, 0)
+        rows = await self.redis.xrange(
+            log_keys(scope)[0], min=f"{since}-0", count=ERASE_ENTRY_WITHIN
+        )
+        for _, found in rows:
+            entry = json.loads(found.get("e") or "{}")
+            if (
+                entry.get("action") == "erase"
+                and entry.get("outcome") == "ok"
+                and entry.get("interview_id", iv_id) == iv_id
+            ):
+                return True
+        return False
+
+    async def set_files_state(self, ids: list[str], state: str, now: int) -> None:
+        """Record on erased interviews what became of Redis' files since (``files``)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for iv_id in ids:
+                pipe.hset(key(iv_id, "meta"), mapping={"files": state, "files_ms": str(now)})
+            await pipe.execute()
+
+    async def erasure_finished(self, iv_id: str) -> None:
+        await self.redis.hdel(key(iv_id, "meta"), ERASING)
+
+    async def claim(self, name: str, ttl_ms: int) -> str | None:
+        """A claim on ``name`` for ``ttl_ms`` (one process at a time does the work); its
+        token, or None when another process holds it."""
+        token = secrets.token_hex(8)
+        taken = await self.redis.set(f"claim:{name}", token, nx=True, px=ttl_ms)
+        return token if taken else None
+
+    async def release(self, name: str, token: str) -> None:
+        await self._release_claim(keys=[f"claim:{name}"], args=[token])
+
+    async def _forget_org_events(self, org: str, iv_id: str) -> int:
+        """The organisation's copies of the interview's events (devices, notes) go too, and
+        from Redis' files as well: the part of the stream that held them is written anew
+        (forget_org_events.lua). Found page by page first: most erasures (by retention)
+        find nothing left, and paging never holds Redis up."""
         stream, after = f"org:{org}:events", "-"
         while True:
             rows = await self.redis.xrange(stream, min=after, count=1000)
             if not rows:
-                return
+                return 0
             mine = [rid for rid, f in rows if f.get("iv") == iv_id]
             if mine:
-                await self.redis.xdel(stream, *mine)
+                break
             after = f"({rows[-1][0]}"
+        per_node = await self._stream_node_entries()
+        return int(
+            await self._forget_org_events_script(keys=[stream], args=[iv_id, mine[0], per_node])
+        )
+
+    async def _stream_node_entries(self) -> int:
+        """Redis' stream-node-max-entries (0 when it will not say: the whole stream is
+        written anew). Nodes made before it was lowered may be longer: not covered."""
+        try:
+            value = (await self.redis.config_get("stream-node-max-entries")).get(
+                "stream-node-max-entries"
+            )
+        except redis.exceptions.ResponseError:
+            return 0
+        return int(value or 0)
 
     async def add_event(self, iv_id: str, fact: dict[str, Any]) -> None:
         """An event that is not a state change (e.g. the media's), for monitors."""
@@ -568,6 +660,35 @@ class Store:
     async def epoch_in_use(self, epoch: str) -> bool:
         return bool(await self.redis.scard(epoch_members_key(epoch)))
 
+    async def wrapped_under(self, epoch: str) -> list[str]:
+        """Every interview with a data key wrapped under ``epoch``'s KEK in its meta or an
+        archived attempt's, found by scanning the metas themselves: the month's set is a
+        Redis key like any other, and one emptied by someone who can write to Redis must
+        not get a KEK destroyed that live data needs."""
+        holders: set[str] = set()
+        metas: list[tuple[str, str]] = []  # (key, interview id)
+        async for name in self.redis.scan_iter(match="{iv:*}*meta", count=1000):
+            found = META_KEY.fullmatch(name)
+            if found:
+                metas.append((name, found.group(1)))
+        for start in range(0, len(metas), 1000):
+            batch = metas[start : start + 1000]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name, _ in batch:
+                    pipe.hget(name, "dek")
+                deks = await pipe.execute()
+            for (_, iv_id), dek in zip(batch, deks, strict=True):
+                if dek and epoch_of_data_key(dek) == epoch:
+                    holders.add(iv_id)
+        return sorted(holders)
+
+    async def keep_epoch(self, epoch: str, holders: list[str]) -> None:
+        """Put ``holders`` back in the month's set and take the destruction mark back."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(epoch_members_key(epoch), *holders)
+            pipe.delete(epoch_destroyed_key(epoch))
+            await pipe.execute()
+
     async def retire_epoch(self, epoch: str, now: int) -> bool:
         """Mark ``epoch`` destroyed if no interview is wrapped under its KEK; True: the
         caller destroys the KEK file (False: one is, and the mark is taken back)."""
@@ -635,7 +756,13 @@ class Store:
     ) -> str:
         """Start ``command`` (after whatever such job already runs: it may predate the
         deletion), wait until it is done, and report how it went."""
-        children = ("aof_rewrite_in_progress", "rdb_bgsave_in_progress", *busy)
+        children = (
+            "aof_rewrite_in_progress",
+            "rdb_bgsave_in_progress",
+            "module_fork_in_progress",
+            *busy,
+        )
+        pause = 0.05
         while True:
             try:
                 await self.redis.execute_command(command)
@@ -646,6 +773,12 @@ class Store:
                     return f"failed: {command}: {exc}"
             if not await self._wait_idle(deadline, children):
                 return "pending"
+            # Redis named a child that INFO does not show (one of another kind, or gone
+            # meanwhile): try again after a pause, never past the deadline
+            if time.monotonic() >= deadline:
+                return "pending"
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
         if not await self._wait_idle(deadline, busy):
             return "pending"
         result = (await self.redis.info("persistence")).get(status_field)

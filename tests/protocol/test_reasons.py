@@ -38,6 +38,7 @@ PUBLISHED = {
     "too_many_connections",
     "idle_timeout",
     "erase_not_allowed",
+    "interview_erased",
     "no_recording",
     "chunk_too_large",
     "answer_too_long",

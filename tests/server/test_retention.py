@@ -9,6 +9,8 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 import redis
 
 from client.candidate import CandidateClient, JoinRefused
+from protocol.reasons import messages
 from server.crypto import CryptoError, DataKeys, epoch_of
 from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, create_interview
@@ -438,6 +441,415 @@ async def test_a_rewrite_already_running_is_waited_for_and_done_again(
         await store.redis.delete("doomed")
         assert await store.rewrite_persistence(timeout_s=120) == "rewritten"
         assert b"DOOMED-VALUE" not in file_bytes(redis_server.data_dir)
+    finally:
+        await store.close()
+        redis_server.stop()
+
+
+def in_background(redis_url: str, command: str, seconds: float) -> tuple[str, int]:
+    """``Store._in_background`` with a deadline ``seconds`` away, in a thread of its own (a
+    loop that never yields cannot be timed out by its own event loop): its outcome ("" if
+    it did not return within 30 s) and how many errors Redis answered meanwhile."""
+    found: list[tuple[str, int]] = []
+
+    async def run() -> None:
+        store = Store.from_url(redis_url)
+
+        async def errors() -> int:
+            stats = await store.redis.info("errorstats")
+            return sum(int(v["count"]) for v in stats.values() if isinstance(v, dict))
+
+        try:
+            before = await errors()
+            deadline = time.monotonic() + seconds
+            outcome = await store._in_background(
+                deadline, command, ("aof_rewrite_in_progress",), "aof_last_bgrewrite_status"
+            )
+            found.append((outcome, await errors() - before))
+        finally:
+            await store.close()
+
+    worker = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+    worker.start()
+    worker.join(30)
+    return found[0] if found else ("", 0)
+
+
+async def test_a_refusal_naming_a_child_that_info_does_not_show_backs_off_until_the_deadline(
+    redis_server: EmbeddedRedis,
+) -> None:
+    """When Redis refuses with a message naming a child while INFO shows none running, the rewrite retries with back-off and answers "pending" at its deadline instead of looping for ever."""
+    command = "NO-SUCH-COMMAND-child"  # a real refusal whose text names a child
+    outcome, _ = await asyncio.to_thread(in_background, redis_server.url, command, -1)
+    assert outcome == "pending"  # the deadline had passed: one try, then an answer
+    outcome, tries = await asyncio.to_thread(in_background, redis_server.url, command, 1.5)
+    assert outcome == "pending"
+    assert tries <= 20  # backed off: a loop without a pause sends thousands in 1.5 s
+
+
+async def test_an_erased_interview_cannot_be_reset_reopened_or_given_a_new_link(
+    hub: Hub, fresh_org: Org, store: Store
+) -> None:
+    """Reset, second entry (grant and revoke), a new link and end are refused on an erased interview with 409 interview_erased (zh-CN and en), logged, and change nothing."""
+    org = fresh_org
+    iv_id = (await finished_interview(hub, org))["interview_id"]
+    r = await api(
+        hub, org, "admin", "POST", f"/api/hr/interviews/{iv_id}/erase", json={"confirm": True}
+    )
+    assert r.status_code == 200, r.text
+    before = await store.meta(iv_id)
+    asks = {
+        "reset": ("/reset", {"confirm": True}),
+        "reentry_grant": ("/reentry", {"grant": True, "window_s": 3600}),
+        "reentry_revoke": ("/reentry", {"grant": False}),
+        "link_resend": ("/link", {}),
+        "end": ("/end", {"confirm": True, "note": "NOTE-AFTER-ERASURE"}),
+    }
+    for action, (path, body) in asks.items():
+        r = await api(hub, org, "admin", "POST", f"/api/hr/interviews/{iv_id}{path}", json=body)
+        assert r.status_code == 409, (action, r.text)
+        assert r.json()["reason"] == "interview_erased", action
+        assert r.json()["message"] == messages("interview_erased"), action
+    assert await store.meta(iv_id) == before  # still erased: no state, link or key came back
+    entries = await store.oplog(iv_id)
+    refused = {e["action"] for e in entries if e.get("outcome") == "interview_erased"}
+    assert refused == set(asks)
+    assert "NOTE-AFTER-ERASURE" not in str(await store.redis.xrange(key(iv_id, "log")))
+
+
+async def test_a_decision_read_before_the_erasure_is_not_applied_after_it(
+    make_interview: Any, store: Store, settings: Settings
+) -> None:
+    """The erasure changes the interview's version, so a change decided on what was read before it (a reset racing the erasure) loses its compare-and-set and is decided again."""
+    from protocol import interview as sm
+    from server.candidates import Caller, CandidateService
+
+    iv_id, _ = await make_interview()
+    service = CandidateService(store, settings)
+    await service.join(iv_id, "s1", Caller())
+    await service.request_exit(iv_id, "s1", Caller())
+    await service.confirm_exit(iv_id, "s1", Caller())
+    snap, meta = await store.snapshot(iv_id)  # type: ignore[misc]
+    now = now_ms()
+    reset = sm.reset(snap, now, "hr", now + DAY_MS)
+    assert reset.refusal is None
+    assert await store.erase(iv_id, meta, now, {"action": "erase", "outcome": "ok"})
+    assert await store.apply(iv_id, snap, reset, now) is None
+    assert (await store.meta(iv_id)).get("state") == str(snap.state)
+
+
+def logical_count(client: redis.Redis, needle: bytes) -> int:
+    """How many times ``needle`` occurs in what Redis holds, value by value, as its commands
+    read it (entries that XDEL hid are not read)."""
+    count = 0
+    for name in client.scan_iter(count=1000):
+        kind = client.type(name)
+        if kind == b"string":
+            values: list[Any] = [client.get(name)]
+        elif kind == b"hash":
+            values = list(client.hgetall(name).items())
+        elif kind == b"stream":
+            values = [list(f.items()) for _, f in client.xrange(name)]
+        elif kind == b"set":
+            values = list(client.smembers(name))
+        elif kind == b"zset":
+            values = client.zrange(name, 0, -1)
+        else:
+            values = client.lrange(name, 0, -1) if kind == b"list" else []
+        count += str(values).encode().count(needle)
+    return count
+
+
+async def candidate_ended_by_hr(hub: Hub, org: Org, device: str, note: str) -> str:
+    """An interview the candidate joined from ``device`` and HR ended with ``note``."""
+    r = await api(hub, org, "admin", "POST", "/api/hr/interviews", json=interview_body(2))
+    created = r.json()
+    async with CandidateClient(hub.ws, created["token"], PHONE, device=device) as c:
+        await c.join()
+        await c.send_text("an answer")
+        await c.wait_acked()
+        ended = await api(
+            hub,
+            org,
+            "admin",
+            "POST",
+            f"/api/hr/interviews/{created['interview_id']}/end",
+            json={"confirm": True, "note": note},
+        )
+        assert ended.status_code == 200, ended.text
+    return str(created["interview_id"])
+
+
+@pytest.mark.parametrize("binary", redis_binaries())
+async def test_after_erasure_no_file_of_redis_holds_the_notes_and_devices_of_its_events(
+    binary: str, tmp_path: Path
+) -> None:
+    """After an erasure and the rewrite, HR's end note is in no file of Redis and the candidate's device string only in the operation logs' entries (the audit record), not in the organisation's event stream's nodes; the organisation's other events keep their ids and data, and its stream's last id."""
+    redis_server = own_redis(tmp_path, binary)
+    hub = start_hub(redis_server.url, tmp_path, HUB_KEY_DIR=str(tmp_path / "keys"))
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        org = await make_org(hub, redis_server.url)
+        stream = f"org:{org.name}:events"
+        for n in range(300):  # other interviews' events before: several listpack nodes
+            client.xadd(stream, {"iv": "f" * 16, "src": f"{n}-0", "e": '{"kind":"x"}', "t": n})
+        gone = await candidate_ended_by_hr(hub, org, "GONE-DEVICE-canary", "GONE-NOTE-canary")
+        kept = await candidate_ended_by_hr(hub, org, "KEPT-DEVICE-canary", "KEPT-NOTE-canary")
+        for _ in range(200):  # the reports made on the end announce themselves last
+            ready = {f[b"iv"] for _, f in client.xrange(stream) if b"report_ready" in f[b"e"]}
+            if {gone.encode(), kept.encode()} <= ready:
+                break
+            await asyncio.sleep(0.05)
+        for n in range(50):  # and after
+            client.xadd(stream, {"iv": "f" * 16, "src": f"{n}-0", "e": '{"kind":"y"}', "t": n})
+        before = [(i, f) for i, f in client.xrange(stream) if f[b"iv"] != gone.encode()]
+        last_id = client.xinfo_stream(stream)["last-generated-id"]
+        folder = redis_server.data_dir
+        await wait_in_files(folder, b"GONE-NOTE-canary", b"GONE-DEVICE-canary")
+        r = await api(
+            hub, org, "admin", "POST", f"/api/hr/interviews/{gone}/erase", json={"confirm": True}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["files"] == "rewritten"
+        assert client.xrange(stream) == before  # the others' ids and data, in order
+        assert client.xinfo_stream(stream)["last-generated-id"] == last_id
+        assert b"GONE-NOTE-canary" not in file_bytes(folder)
+        in_logs = logical_count(client, b"GONE-DEVICE-canary")
+        assert in_logs >= 1  # the join's entries in the operation logs: the audit record
+        for part in sorted(p for p in folder.rglob("*") if p.is_file() and "aof" in p.name):
+            # the AOF parts (6.2: one file; 7: a base and increments) and the RDB
+            assert part.read_bytes().count(b"GONE-DEVICE-canary") <= in_logs, part
+        rdb = (folder / "dump.rdb").read_bytes()
+        assert rdb.count(b"GONE-DEVICE-canary") == in_logs
+        assert b"KEPT-NOTE-canary" in client.dump(stream)  # the search finds what is kept
+        assert any(kept.encode() == f[b"iv"] for _, f in client.xrange(stream))
+    finally:
+        client.close()
+        hub.stop()
+        redis_server.stop()
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        [("other", 300), ("gone", 5), ("other", 50), ("gone", 2), ("other", 10)],
+        [("gone", 5), ("other", 400)],  # at the start: the whole stream is written anew
+        [("other", 400), ("gone", 3)],  # at the end
+        [("other", 100), ("gone", 1), ("other", 1)],  # exactly a node's worth before it
+        [("gone", 4)],  # nothing else: an empty stream
+        [("other", 2), ("gone", 1), ("other", 2)],
+    ],
+    ids=["middle", "start", "end", "one-node-before", "only", "tiny"],
+)
+async def test_forgetting_an_interviews_org_events_leaves_no_byte_of_them_in_the_stream(
+    store: Store, layout: list[tuple[str, int]]
+) -> None:
+    """An erased interview's entries leave the organisation's stream and its serialised form (what the RDB and a rewritten AOF hold, as DUMP shows), wherever they are in it; every other entry keeps its id and data, and the stream its last id."""
+    org = f"forget{secrets.token_hex(4)}"
+    stream = f"org:{org}:events"
+    for who, count in layout:
+        for n in range(count):
+            note = f"NOTE-OF-{who}-{n}"
+            await store.redis.xadd(stream, {"iv": who, "e": f'{{"note":"{note}"}}', "t": n})
+    others = [(i, f) for i, f in await store.redis.xrange(stream) if f["iv"] != "gone"]
+    last_id = (await store.redis.xinfo_stream(stream))["last-generated-id"]
+    compression = (await store.redis.config_get("rdbcompression"))["rdbcompression"]
+    await store.redis.config_set("rdbcompression", "no")  # DUMP's bytes as they are
+    try:
+        assert b"NOTE-OF-gone" in await store.raw.dump(stream)
+        removed = await store._forget_org_events(org, "gone")
+        assert await store.redis.xrange(stream) == others
+        assert (await store.redis.xinfo_stream(stream))["last-generated-id"] == last_id
+        assert b"NOTE-OF-gone" not in await store.raw.dump(stream)
+        assert removed == sum(count for who, count in layout if who == "gone")
+        assert await store._forget_org_events(org, "gone") == 0  # again: nothing to do
+    finally:
+        await store.redis.config_set("rdbcompression", compression)
+
+
+def erase_entries(entries: list[dict[str, Any]], iv_id: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in entries
+        if e.get("action") == "erase"
+        and e.get("outcome") == "ok"
+        and e.get("interview_id", iv_id) == iv_id
+    ]
+
+
+async def test_an_erasure_cut_short_after_its_script_is_finished_and_logged_once_on_retry(
+    hub: Hub, fresh_org: Org, store: Store, settings: Settings
+) -> None:
+    """When a step after the erasure's script fails (here the organisation's event stream is not a stream), the request fails; three retries at once (two hubs' worth, one the purge's) finish the erasure and write its erase entry, with the first request's actor and reason, exactly once in the interview's and the organisation's logs."""
+    org = fresh_org
+    iv_id = (await finished_interview(hub, org))["interview_id"]
+    stream = f"org:{org.name}:events"
+    await store.redis.rename(stream, f"{stream}:aside")
+    await store.redis.set(stream, "not a stream")  # the step after the script fails
+    try:
+        r = await api(
+            hub, org, "admin", "POST", f"/api/hr/interviews/{iv_id}/erase", json={"confirm": True}
+        )
+        assert r.status_code == 500
+        assert "erased_ms" in await store.meta(iv_id)  # the script ran: the data is gone
+    finally:
+        await store.redis.delete(stream)
+        await store.redis.rename(f"{stream}:aside", stream)
+    assert erase_entries(await store.oplog(iv_id), iv_id) == []  # not logged yet
+    from server import retention
+    from server.candidates import CandidateService
+
+    service = CandidateService(store, settings)
+    path = f"/api/hr/interviews/{iv_id}/erase"
+    retries = await asyncio.gather(  # two through the hub, one here (the purge's way)
+        api(hub, org, "admin", "POST", path, json={"confirm": True}),
+        api(hub, org, "admin", "POST", path, json={"confirm": True}),
+        retention.erase(service, iv_id, retention.SYSTEM, "retention", rewrite=False),
+    )
+    assert [r.status_code for r in retries[:2]] == [200, 200]
+    assert retries[2].refusal is None
+    for entries in (await store.oplog(iv_id), await store.org_log(org.name)):
+        logged = erase_entries(entries, iv_id)
+        assert len(logged) == 1, logged
+        assert logged[0]["actor"] == org.users["admin"] and logged[0]["detail"]["why"] == "request"
+    assert "erasing" not in await store.meta(iv_id)
+    assert not [f for _, f in await store.redis.xrange(stream) if f.get("iv") == iv_id]
+
+
+async def test_the_purge_finishes_and_logs_an_erasure_cut_short(
+    hub: Hub, fresh_org: Org, store: Store, settings: Settings
+) -> None:
+    """An erasure by retention that failed after its script (nobody retries it: it is no longer due) is finished and logged once by the next purge."""
+    from server import retention
+    from server.candidates import CandidateService
+
+    org = fresh_org
+    iv_id = (await finished_interview(hub, org))["interview_id"]
+    service = CandidateService(store, settings)
+    stream = f"org:{org.name}:events"
+    await store.redis.rename(stream, f"{stream}:aside")
+    await store.redis.set(stream, "not a stream")
+    try:
+        with pytest.raises(redis.exceptions.ResponseError):
+            await retention.erase(service, iv_id, retention.SYSTEM, "retention", rewrite=False)
+    finally:
+        await store.redis.delete(stream)
+        await store.redis.rename(f"{stream}:aside", stream)
+    result = await retention.purge(service, settings)
+    assert iv_id in result["finished"] and iv_id not in result["due"]
+    for entries in (await store.oplog(iv_id), await store.org_log(org.name)):
+        logged = erase_entries(entries, iv_id)
+        assert len(logged) == 1 and logged[0]["detail"]["why"] == "retention", logged
+    assert iv_id not in (await retention.purge(service, settings))["finished"]  # done
+
+
+async def test_an_erase_request_answers_pending_while_a_slow_rewrite_goes_on(
+    tmp_path: Path,
+) -> None:
+    """With a rewrite that takes longer than HUB_ERASE_WAIT_S, the erase request answers at once with files "pending"; the rewrite finishes in the background and the interview's detail (and the list) then say "rewritten", and the files are clean."""
+    redis_server = own_redis(tmp_path)
+    hub = start_hub(
+        redis_server.url, tmp_path, HUB_KEY_DIR=str(tmp_path / "keys"), HUB_ERASE_WAIT_S="1"
+    )
+    store = Store.from_url(redis_server.url, master_keys=MASTER_KEYS, key_dir=tmp_path / "keys")
+    try:
+        org = await make_org(hub, redis_server.url)
+        iv_id = (await finished_interview(hub, org, "SLOW-canary"))["interview_id"]
+        gone_key = (await store.meta(iv_id))["dek"].encode()
+        await wait_in_files(redis_server.data_dir, gone_key)
+        await store.redis.mset({f"filler:{n}": "x" for n in range(40)})
+        # every rewrite from now on takes at least 40 keys x 0.1 s: far past the 1 s wait
+        await store.redis.config_set("rdb-key-save-delay", "100000")
+        r = await api(
+            hub, org, "admin", "POST", f"/api/hr/interviews/{iv_id}/erase", json={"confirm": True}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["files"] == "pending" and r.json()["erased_ms"] > 0
+        detail = (await api(hub, org, "admin", "GET", f"/api/hr/interviews/{iv_id}")).json()
+        assert detail["files"] == "pending"
+        for _ in range(1200):  # until the rewrite in the background is done (state, not time)
+            detail = (await api(hub, org, "admin", "GET", f"/api/hr/interviews/{iv_id}")).json()
+            if detail["files"] != "pending":
+                break
+            await asyncio.sleep(0.1)
+        assert detail["files"] == "rewritten"
+        listed = (await api(hub, org, "admin", "GET", "/api/hr/interviews")).json()["interviews"]
+        assert [i["files"] for i in listed if i["interview_id"] == iv_id] == ["rewritten"]
+        assert gone_key not in file_bytes(redis_server.data_dir)
+        assert hub.errors() == []
+    finally:
+        await store.close()
+        hub.stop()
+        redis_server.stop()
+
+
+async def test_the_purge_rewrites_again_for_an_erasure_whose_rewrite_was_left_pending(
+    hub: Hub, fresh_org: Org, store: Store, settings: Settings
+) -> None:
+    """An erased interview whose files stayed "pending" past HUB_REWRITE_TIMEOUT_S (the hub waiting for it stopped) or "failed" gets a new rewrite from the next purge, and its state says "rewritten"."""
+    from server import retention
+    from server.candidates import CandidateService
+
+    org = fresh_org
+    service = CandidateService(store, settings)
+    ids = [(await finished_interview(hub, org))["interview_id"] for _ in range(3)]
+    for iv_id in ids:
+        erased = await retention.erase(service, iv_id, retention.SYSTEM, "request", rewrite=False)
+        assert erased.refusal is None
+    long_ago = now_ms() - int(settings.rewrite_timeout_s * 1000) - 1000
+    await store.set_files_state([ids[0]], "pending", long_ago)  # its hub stopped
+    await store.set_files_state([ids[1]], "failed: BGREWRITEAOF: refused", now_ms())
+    await store.set_files_state([ids[2]], "pending", now_ms())  # still running elsewhere
+    result = await retention.purge(service, settings)
+    assert ids[0] in result["files_retried"] and ids[1] in result["files_retried"]
+    assert ids[2] not in result["files_retried"]
+    assert result["files"] == "rewritten"
+    states = [(await store.meta(i)).get("files") for i in ids]
+    assert states == ["rewritten", "rewritten", "pending"]
+
+
+async def test_a_months_key_is_kept_while_a_meta_holds_a_data_key_under_it_whatever_its_set_says(
+    tmp_path: Path,
+) -> None:
+    """Someone who can write to Redis empties a spent month's set while an interview of that month is alive: the purge keeps the month key (the metas are scanned), repairs the set, and the interview still opens; a data key left only in an archived attempt's meta keeps it too; with none left anywhere the key is destroyed."""
+    from server import retention
+
+    redis_server = own_redis(tmp_path)
+    key_dir = tmp_path / "keys"
+    store = Store.from_url(redis_server.url, master_keys=MASTER_KEYS, key_dir=key_dir)
+    settings = Settings(
+        redis_url=redis_server.url, secret=SECRET, master_keys=MASTER_KEYS, key_dir=key_dir
+    )
+    try:
+        made_at = now_ms() - 40 * DAY_MS  # a month that is over
+        month = epoch_of(made_at)
+        spec = InterviewSpec.from_dict({**interview_body(1), "org": "keks"})
+        iv_id = (await create_interview(store, settings, spec, made_at)).interview_id
+        dek = (await store.meta(iv_id))["dek"]
+        assert f".kek-{month}:" in dek
+        kek_file = key_dir / "kek" / f"{month}.key"
+        members = f"kek:{month}:interviews"
+
+        await store.redis.delete(members)  # the set emptied behind the hub's back
+        assert await retention.destroy_spent_keks(store, now_ms(), dry_run=True) == []
+        assert await retention.destroy_spent_keks(store, now_ms()) == []
+        assert kek_file.exists()
+        assert await store.redis.smembers(members) == {iv_id}  # repaired
+        assert not await store.redis.exists(f"kek:{month}:destroyed")
+        store.forget_cipher(iv_id)
+        assert store.open_meta(iv_id, await store.meta(iv_id), "candidate") == "HR Test"
+
+        # only an archived attempt's meta holds a key of that month now
+        await store.redis.hset(key(iv_id, "a1:meta"), "dek", dek)
+        await store.redis.hdel(key(iv_id, "meta"), "dek")
+        await store.redis.delete(members)
+        assert await retention.destroy_spent_keks(store, now_ms()) == []
+        assert kek_file.exists()
+
+        await store.redis.delete(key(iv_id, "a1:meta"))  # none left anywhere
+        await store.redis.delete(members)
+        assert await retention.destroy_spent_keks(store, now_ms()) == [month]
+        assert not kek_file.exists()
     finally:
         await store.close()
         redis_server.stop()

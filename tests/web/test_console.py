@@ -542,6 +542,51 @@ async def test_admin_erases_an_interview_and_sets_the_retention(
     no_js_errors(page, REFUSALS)
 
 
+async def test_an_erased_interview_offers_no_changes_and_shows_its_files(
+    hub: Hub, new_context: Any, fresh_org: Org
+) -> None:
+    """A reset clicked on an interview erased behind the console's back shows the server's interview_erased message; the erased interview's detail then hides end, reset, new link and second entry, and shows Redis' files as "pending" until they are "rewritten", by itself."""
+    from tests.conftest import keyed_store
+
+    org = fresh_org
+    created = await create(hub, org)
+    iv = created["interview_id"]
+    async with CandidateClient(hub.ws, created["token"], PHONE) as c:
+        await c.join()
+        await c.request_exit()
+        await c.confirm_exit()
+    page = await login(new_context, org, "admin")
+    await open_detail(page, iv)
+    await expect(page.locator("#reset-open")).to_be_visible()
+    await expect(page.locator("#detail-erased-box")).to_be_hidden()
+    erased = await api(
+        hub, org, "admin", "POST", f"/api/hr/interviews/{iv}/erase", json={"confirm": True}
+    )
+    assert erased["erased_ms"] > 0
+    # as from a console that has not looked again since (it may have, and hidden it)
+    await page.locator("#reset-open").dispatch_event("click")
+    await page.click("#reset-confirm")
+    error = page.locator("#action-error")
+    await expect(error).to_have_attribute("data-reason", "interview_erased", timeout=T)
+    await expect(error).to_contain_text(messages("interview_erased")["en"])
+    store = keyed_store(hub.redis_url)
+    try:  # as while a slow rewrite runs on: the console looks again until it is done
+        await store.set_files_state([iv], "pending", 0)
+        await page.reload()
+        files = page.locator("#detail-erased")
+        await expect(files).to_have_attribute("data-files", "pending", timeout=T)
+        await expect(files).to_contain_text("being rewritten")
+        for hidden in ("#end-open", "#reset-open", "#link-resend", "#reentry-grant"):
+            await expect(page.locator(hidden)).to_be_hidden()
+        await expect(page.locator("#erase-open")).to_be_visible()  # again: a retry
+        await store.set_files_state([iv], "rewritten", 0)
+        await expect(files).to_have_attribute("data-files", "rewritten", timeout=T)
+        await expect(files).to_contain_text("rewritten without it")
+    finally:
+        await store.close()
+    no_js_errors(page, REFUSALS)
+
+
 STRONG = "Violet-harbour-7-lanterns"  # passes the password policy
 
 

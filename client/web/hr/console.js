@@ -21,7 +21,10 @@
 //                #reset-open → #reset-dialog (#reset-confirm, #reset-cancel);
 //                #erase-open → #erase-dialog (#erase-confirm, #erase-cancel), shown with data.erase;
 //                roles page: #retention-form (#retention-days, #retention-save);
-//                #reentry-window (hours), #reentry-grant, #reentry-revoke;
+//                #reentry-row: #reentry-window (hours), #reentry-grant, #reentry-revoke;
+//                on an erased interview #end-open, #reset-open, #link-resend and
+//                #reentry-row are hidden and #detail-erased-box shows #detail-erased
+//                [data-files=pending|rewritten|not_persisted|failed|""];
 //                #link-resend → the new link in #link-value (#link-output);
 //                #report-generate, #report-open (latest report.html, new tab),
 //                #report-versions > li[data-version] with JSON and printable links;
@@ -475,6 +478,7 @@ async function openDetail(id) {
 }
 
 let detailTimer = null;
+const FILES_POLL_MS = 3000; // how often an erased interview's "pending" rewrite is looked at
 function scheduleDetailRefresh() {
   clearTimeout(detailTimer);
   detailTimer = setTimeout(refreshDetail, 200);
@@ -709,7 +713,29 @@ function renderDetail() {
   $("detail-next").textContent = nextText;
   $("detail-attempt").textContent = x.attempts ? `${x.attempt}/${x.attempts}` : String(x.attempt ?? "");
   $("detail-contact").textContent = [x.phone, x.id_number].filter(Boolean).join(" · ");
+  // an erased interview can only be read (and erased again): the server refuses the rest
+  const erased = Boolean(x.erased_ms);
+  for (const id of ["end-open", "reset-open", "link-resend", "reentry-row"]) $(id).hidden = erased;
+  renderErased(x);
   renderAnswers();
+}
+
+const FILES_STATES = ["pending", "rewritten", "not_persisted", "failed"];
+
+// After an erasure: when, and whether Redis' files were rewritten without it yet (the
+// rewrite may outlast the request: while it is "pending" the detail is read again)
+function renderErased(x) {
+  $("detail-erased-box").hidden = !x.erased_ms;
+  if (!x.erased_ms) return;
+  const raw = x.files || "";
+  const files = FILES_STATES.find((s) => raw === s || raw.startsWith(`${s}:`)) || "";
+  const el = $("detail-erased");
+  el.dataset.files = files;
+  el.textContent = t("erased.at", { when: formatTime(x.erased_ms, i18n.lang), files: t(`files.${files}`) });
+  if (files === "pending") {
+    clearTimeout(detailTimer);
+    detailTimer = setTimeout(refreshDetail, FILES_POLL_MS);
+  }
 }
 
 function renderReports() {
@@ -809,7 +835,7 @@ $("erase-confirm").addEventListener("click", async () => {
   button.disabled = false;
   $("erase-dialog").close();
   if (body) {
-    showDone("done.erased");
+    showDone(body.files === "pending" ? "done.erased_pending" : "done.erased");
     scheduleDetailRefresh();
   }
   $("erase-open").focus();

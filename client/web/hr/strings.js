@@ -94,11 +94,25 @@ const S = {
   "erase.open": { en: "Erase data…", "zh-CN": "删除数据…" },
   "erase.heading": { en: "Erase this interview's data?", "zh-CN": "删除该面试的数据？" },
   "erase.text": {
-    en: "Its answers, recordings, reports and the candidate's personal details are deleted for good (the data key first). The operation log keeps only the fact that it was erased.",
-    "zh-CN": "其回答、录制内容、报告和候选人个人信息将被永久删除（先删除数据密钥）。操作日志只保留删除这一事实。",
+    en: "Its answers, recordings, reports and the candidate's personal details are deleted for good (the data key first). The operation log keeps its record of who did what and when (addresses and devices included), and that it was erased.",
+    "zh-CN": "其回答、录制内容、报告和候选人个人信息将被永久删除（先删除数据密钥）。操作日志保留谁在何时做了什么的记录（包括 IP 地址和设备）以及删除这一事实。",
   },
   "erase.confirm": { en: "Erase for good", "zh-CN": "永久删除" },
   "done.erased": { en: "The interview's data was erased.", "zh-CN": "该面试的数据已删除。" },
+  "done.erased_pending": {
+    en: "The interview's data was erased; Redis is still rewriting its files without it (see below).",
+    "zh-CN": "该面试的数据已删除；Redis 仍在重写其文件以去除这些数据（见下方）。",
+  },
+  "detail.erased": { en: "Erased", "zh-CN": "已删除" },
+  "erased.at": { en: "{when}; Redis' files: {files}", "zh-CN": "{when}；Redis 文件：{files}" },
+  "files.pending": { en: "being rewritten without it…", "zh-CN": "正在重写以去除该数据…" },
+  "files.rewritten": { en: "rewritten without it", "zh-CN": "已重写，不再包含该数据" },
+  "files.not_persisted": { en: "Redis keeps none", "zh-CN": "Redis 不保存文件" },
+  "files.failed": {
+    en: "not rewritten (see the server log); erase again to retry",
+    "zh-CN": "未能重写（见服务器日志）；再次删除即可重试",
+  },
+  "files.": { en: "not recorded", "zh-CN": "未记录" },
   "retention.label": {
     en: "Erase interviews this many days after they are over",
     "zh-CN": "面试结束多少天后删除其数据",
