@@ -13,6 +13,7 @@ they keep keys a later version may add, so reading an older record never fails.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -34,6 +35,7 @@ from server.shapes import (
     Pattern,
     Range,
     Rest,
+    ShapeError,
     conform,
     write,
 )
@@ -400,6 +402,13 @@ class InterviewSummary:
     link_expires_ms: Millis
     attempt: int
     erased_ms: Millis
+    files: Annotated[
+        str,
+        Doc(
+            "After an erasure: whether Redis' own files were rewritten without it (rewritten, "
+            'not_persisted, pending, failed: <why>); "" before an erasure.'
+        ),
+    ] = ""
     next: NextStep
     unreadable: list[Literal["candidate", "phone", "id_number"]] | Absent = ABSENT
 
@@ -692,12 +701,31 @@ AnyReport = Report | UnreadableReport
 
 # --- answering ------------------------------------------------------------------------------
 
+log = logging.getLogger("interview_hub.http")
+
 
 def answer(kind: Any, value: Any, status: int = 200) -> JSONResponse:
     """A route's JSON answer of shape ``kind`` (a shape, or a union of shapes): ``value`` is
-    an instance, or what a service built, read as the shape (ShapeError: our bug, a 500)."""
-    body = write(value) if _is_instance(value, kind) else conform(kind, value)
+    an instance, or what a service built, read as the shape.
+
+    A dict that does not fit its shape is our bug (the document and the code drifted
+    apart): it is logged as an error, once per shape and problem, and the answer is sent as
+    it was built rather than failing the person who asked (tests/server/test_openapi.py
+    checks every route's answers against the document)."""
+    if _is_instance(value, kind):
+        return JSONResponse(write(value), status_code=status)
+    try:
+        body = conform(kind, value)
+    except ShapeError as exc:
+        problem = (getattr(kind, "__name__", str(kind)), str(exc))
+        if problem not in _DRIFT_REPORTED:
+            _DRIFT_REPORTED.add(problem)
+            log.error("answer does not fit its documented shape %s: %s", *problem)
+        body = value
     return JSONResponse(body, status_code=status)
+
+
+_DRIFT_REPORTED: set[tuple[str, str]] = set()
 
 
 def _is_instance(value: Any, kind: Any) -> bool:

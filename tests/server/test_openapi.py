@@ -29,6 +29,7 @@ from server.settings import Settings
 from server.shapes import (
     Lenient,
     ShapeError,
+    conform,
     fields_of,
     read,
     schema,
@@ -458,8 +459,10 @@ ENTRY = {
 }
 
 
-def test_an_answer_carries_only_what_its_shape_names() -> None:
-    """An answer built with a key its shape does not name, or a field of the wrong type, is not sent (ShapeError: our bug, a 500); an open record (a log entry) keeps the keys a later version may add; both ways of writing an answer give the same JSON."""
+def test_an_answer_that_drifts_from_its_shape_is_sent_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An answer built with a key its shape does not name, or a field of the wrong type, is our bug: conform() refuses it (ShapeError), and answer() logs it as an error, once, and still sends what was built (a person is not failed for a documentation drift; the route tests above catch it); an open record (a log entry) keeps the keys a later version may add; both ways of writing an answer give the same JSON."""
     health = {
         "status": "ok",
         "redis": "ok",
@@ -470,11 +473,18 @@ def test_an_answer_carries_only_what_its_shape_names() -> None:
     }
     assert json.loads(m.answer(m.Health, health).body) == health
     with pytest.raises(ShapeError, match="unknown keys"):
-        m.answer(m.Health, {**health, "secret": "x"})
+        conform(m.Health, {**health, "secret": "x"})
     with pytest.raises(ShapeError, match="sockets: expected integer"):
-        m.answer(m.Health, {**health, "sockets": "0"})
+        conform(m.Health, {**health, "sockets": "0"})
     with pytest.raises(ShapeError, match=r"entries\[1\]\.t: expected integer"):
-        m.answer(m.LogEntries, {"entries": [ENTRY, {**ENTRY, "t": "1"}]})
+        conform(m.LogEntries, {"entries": [ENTRY, {**ENTRY, "t": "1"}]})
+    drifted = {**health, "secret": "x"}
+    with caplog.at_level("ERROR", logger="interview_hub.http"):
+        assert json.loads(m.answer(m.Health, drifted).body) == drifted
+        m.answer(m.Health, drifted)
+    assert [r.message for r in caplog.records].count(
+        "answer does not fit its documented shape Health: unknown keys ['secret'] (Health)"
+    ) == 1
     later = {**ENTRY, "detail": {"why": "retention"}, "added_later": [1]}
     assert json.loads(m.answer(m.LogEntries, {"entries": [later]}).body) == {"entries": [later]}
     for kind, value in [
