@@ -330,6 +330,11 @@ class CandidateHub:
                         data = json.loads(item["data"])
                         if not isinstance(data, dict):
                             raise ValueError("not an object")
+                    except ValueError:
+                        # garbage from another Redis writer is not a fault of this hub
+                        log.warning("control message skipped, not a JSON object: %r", item.get("data"))
+                        continue
+                    try:
                         conn = self.connections.get(str(data.get("session", "")))
                         if conn is not None:
                             conn.on_control(data)
