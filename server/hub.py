@@ -332,7 +332,9 @@ class CandidateHub:
                             raise ValueError("not an object")
                     except ValueError:
                         # garbage from another Redis writer is not a fault of this hub
-                        log.warning("control message skipped, not a JSON object: %r", item.get("data"))
+                        log.warning(
+                            "control message skipped, not a JSON object: %r", item.get("data")
+                        )
                         continue
                     try:
                         conn = self.connections.get(str(data.get("session", "")))
