@@ -12,6 +12,7 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     {iv:<id>}:events   stream live events for monitors: e (JSON fact), t (ms)
     {iv:<id>}:log      stream operation log: e (JSON entry), t (ms), n (position), m (MAC)
     {iv:<id>}:loghead  string the log's last entry: "<n> <id> <mac>" (server/audit.py)
+    {iv:<id>}:logcall  string the token of the call that last moved the head (expires)
     {iv:<id>}:attempts string failed identity checks (expires)
     interviews         zset   every interview id by creation time
     person:<hash>      set    interview ids of one person (keyed hash of ID or phone)
@@ -88,6 +89,9 @@ SEALED_META = ("candidate", *MASKED_META)
 LOG_HEAD_CACHE = 4096  # logs whose head a process remembers from its own last append
 LOG_BATCH = 100  # operation-log entries appended by one script call
 LOG_RETRIES = 50  # compare-and-set tries of one append before giving up
+# how long a log's head remembers the (random) token of the call that moved it: a call resent
+# after a lost reply (RETRIES, each within a second or so) is known as applied by it
+LOG_CALL_KEPT_MS = 60_000
 # an interview's meta, or an archived attempt's: {iv:<id>}:meta, {iv:<id>}:a<n>:meta
 META_KEY = re.compile(r"\{iv:([^}]+)\}:(?:a[0-9]+:)?meta")
 # the meta field holding an erasure's log entry until every step after its script is done
@@ -204,6 +208,12 @@ def log_keys(scope: str) -> list[str]:
     if kind == "iv":
         return [key(name, "log"), key(name, "loghead")]
     return org_log_keys(name)
+
+
+def log_call_key(scope: str) -> str:
+    """Beside a log's head: the token of the call that last moved it (append_log.lua)."""
+    kind, _, name = scope.partition(":")
+    return key(name, "logcall") if kind == "iv" else f"{{org:{name}}}:logcall"
 
 
 class LogConflict(Exception):
@@ -1009,7 +1019,8 @@ class Store:
             [(audit.body(e), now) for e in log or []],
             self._log_floor.get(scope, "0-0"),
         )
-        args: list[Any] = [old.version, now, self.events_maxlen, head.raw, new_head.raw, len(meta)]
+        args: list[Any] = [old.version, now, self.events_maxlen, head.raw, new_head.raw]
+        args += [secrets.token_hex(16), LOG_CALL_KEPT_MS, len(meta)]
         for k, v in meta.items():
             args += [k, v]
         args.append(len(answers))
@@ -1025,6 +1036,7 @@ class Store:
             key(iv_id, "answers"),
             key(iv_id, "events"),
             *log_keys(scope),
+            log_call_key(scope),
         ]
         if archive_attempt:
             # before the change: the finished attempt's meta, answers and chunks move aside
@@ -1098,10 +1110,13 @@ class Store:
             sealed, new_head = audit.seal(
                 self.log_key, scope, head, entries, self._log_floor.get(scope, "0-0")
             )
-            args: list[Any] = [head.raw, new_head.raw]
+            # the token tells this call's resend (after a lost reply) from another hub's
+            # call that makes the same new head: the same entries at the same millisecond
+            args: list[Any] = [head.raw, new_head.raw, secrets.token_hex(16), LOG_CALL_KEPT_MS]
             for entry in sealed:
                 args += entry.fields()
-            result = await self._append_log_script(keys=log_keys(scope), args=args)
+            keys = [*log_keys(scope), log_call_key(scope)]
+            result = await self._append_log_script(keys=keys, args=args)
             if int(result[0]) == 1:
                 self._log_appended(scope, new_head)
                 return

@@ -4,21 +4,25 @@
 -- go with the change come sealed from the hub (see append_log.lua) and are written in the
 -- same step, if the log's head is still the one they were chained to.
 -- KEYS[1] meta hash, KEYS[2] answers hash, KEYS[3] events stream, KEYS[4] operation log,
--- KEYS[5] the log's head,
--- optionally (an HR reset keeps the finished attempt read-only): KEYS[6] where to copy the
--- meta hash, then pairs KEYS[7], KEYS[8], ... of keys to rename (source, target).
+-- KEYS[5] the log's head, KEYS[6] the token of the call that last moved it (as append_log.lua),
+-- optionally (an HR reset keeps the finished attempt read-only): KEYS[7] where to copy the
+-- meta hash, then pairs KEYS[8], KEYS[9], ... of keys to rename (source, target).
 -- ARGV[1] expected version, ARGV[2] now_ms, ARGV[3] events maxlen, ARGV[4] expected log
--- head, ARGV[5] new log head,
+-- head, ARGV[5] new log head, ARGV[6] this call's token (random), ARGV[7] how long to keep
+-- it (ms),
 -- then: n_meta, field, value, ... ; n_answers, q, record, ... ; n_events, json, ... ;
 --       n_log, then five per entry: stream id, t, n, e, m
 -- Returns {1, new_version, event_id...}, {0, current_version} when the version or the
 -- log's head moved, or {2, the log's last id} when a log id is not above it.
 -- The same decision applied twice (a client that resent the call after a lost reply) is
--- recognised by its new log head, which only this decision can have made (the entries'
--- MACs chain to it): it answers as the first time did, and changes nothing.
+-- recognised by its new log head and its token: it answers as the first time did, and
+-- changes nothing. The head alone cannot tell: another decision from the same snapshot
+-- with the same entry at the same millisecond (the same device joining on two sockets)
+-- makes the same head, and must decide again.
 local current = redis.call('HGET', KEYS[1], 'version')
 if current ~= ARGV[1] then
-  if ARGV[5] ~= ARGV[4] and redis.call('GET', KEYS[5]) == ARGV[5] then
+  if ARGV[5] ~= ARGV[4] and redis.call('GET', KEYS[5]) == ARGV[5]
+      and redis.call('GET', KEYS[6]) == ARGV[6] then
     local result = {1, current}
     for id in string.gmatch(redis.call('HGET', KEYS[1], 'last_events') or '', '[^,]+') do
       table.insert(result, id)
@@ -29,7 +33,7 @@ if current ~= ARGV[1] then
 end
 -- find the log entries first: they are written before anything else, so a refused id
 -- leaves everything as it was
-local i = 6
+local i = 8
 local sections = {}
 for s = 1, 3 do
   sections[s] = i
@@ -50,11 +54,14 @@ for _ = 1, n_log do
   end
   i = i + 5
 end
-if n_log > 0 then redis.call('SET', KEYS[5], ARGV[5]) end
-if #KEYS >= 6 then
-  redis.call('DEL', KEYS[6])
-  redis.call('HSET', KEYS[6], unpack(redis.call('HGETALL', KEYS[1])))
-  for k = 7, #KEYS - 1, 2 do
+if n_log > 0 then
+  redis.call('SET', KEYS[5], ARGV[5])
+  redis.call('SET', KEYS[6], ARGV[6], 'PX', ARGV[7])
+end
+if #KEYS >= 7 then
+  redis.call('DEL', KEYS[7])
+  redis.call('HSET', KEYS[7], unpack(redis.call('HGETALL', KEYS[1])))
+  for k = 8, #KEYS - 1, 2 do
     if redis.call('EXISTS', KEYS[k]) == 1 then redis.call('RENAME', KEYS[k], KEYS[k + 1]) end
   end
 end

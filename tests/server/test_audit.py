@@ -25,6 +25,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client.candidate import CandidateClient
+from protocol import interview as sm
 from protocol.reasons import Reason
 from server.anchors import (
     AnchorBook,
@@ -563,6 +564,79 @@ async def test_a_clean_log_from_many_writers_verifies(
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_the_same_entry_from_two_hubs_in_the_same_millisecond_is_written_twice(
+    redis_server: EmbeddedRedis, make_interview: Any
+) -> None:
+    """Two hubs appending identical entries (same body, same millisecond, same head) to a log: both are written; the second is not taken for a resend of the first (the cause of the many-writers flake)."""
+    hubs = [
+        Store.from_url(redis_server.url, secret=SECRET, master_keys=MASTER_KEYS) for _ in range(2)
+    ]
+    try:
+        iv_id, _ = await make_interview()
+        org = f"twins{now_ms()}"
+        # a refused identity check whose proof cannot be sealed: nothing in it differs
+        entry = {"action": "join", "outcome": "identity_mismatch", "actor": "candidate"}
+        now = now_ms()
+        for hub in hubs:
+            await hub.log(iv_id, entry, now)
+            await hub.log_org(org, {**entry, "interview_id": iv_id}, now)
+        for scope in (log_scope(iv_id), log_scope(org=org)):
+            entries, head = await hubs[0].log_chain(scope)
+            assert [json.loads(e["e"])["outcome"] for e in entries] == ["identity_mismatch"] * 2
+            assert verify(hubs[0].log_key, scope, entries, head).ok
+    finally:
+        for hub in hubs:
+            await hub.close()
+
+
+async def test_another_decision_making_the_same_log_head_is_not_taken_for_a_resend(
+    redis_server: EmbeddedRedis, make_interview: Any
+) -> None:
+    """Two hubs apply different joins (sessions s1, s2) read from one snapshot, with identical log entries at the same millisecond: the second is refused (it decides again), not answered as if it had been applied."""
+    hubs = [
+        Store.from_url(redis_server.url, secret=SECRET, master_keys=MASTER_KEYS) for _ in range(2)
+    ]
+    try:
+        iv_id, _ = await make_interview()
+        loaded = await hubs[0].snapshot_and_log_head(iv_id)
+        assert loaded is not None
+        snap, _, head = loaded
+        now = now_ms()
+        entry = {"action": "join", "outcome": "ok", "actor": "candidate", "device": "phone"}
+        for hub, session in zip(hubs, ("s1", "s2"), strict=True):
+            decision = sm.join(snap, now, session, identity_ok=True)
+            applied = await hub.apply(iv_id, snap, decision, now, log=[entry], log_head=head)
+            assert (applied is not None) == (session == "s1"), session
+        now_snap = await hubs[0].snapshot_and_log_head(iv_id)
+        assert now_snap is not None and now_snap[0].session == "s1"
+        entries, log_head = await hubs[0].log_chain(log_scope(iv_id))
+        assert len(entries) == 1 and verify(hubs[0].log_key, log_scope(iv_id), entries, log_head).ok
+    finally:
+        for hub in hubs:
+            await hub.close()
+
+
+async def test_a_log_append_resent_after_a_lost_reply_is_written_once(store: Store) -> None:
+    """append_log.lua called twice with the same arguments (redis-py resending after a lost reply) answers success both times and writes the entries once."""
+    scope = log_scope(org=f"resent{now_ms()}")
+    original = store._append_log_script
+    answers: list[Any] = []
+
+    async def twice(*, keys: list[str], args: list[Any]) -> Any:
+        answers.append(await original(keys=keys, args=args))
+        answers.append(await original(keys=keys, args=args))
+        return answers[-1]
+
+    store._append_log_script = twice  # type: ignore[method-assign]
+    try:
+        await store.log_org(scope.partition(":")[2], {"action": "login"}, now_ms())
+    finally:
+        store._append_log_script = original  # type: ignore[method-assign]
+    assert [int(a[0]) for a in answers] == [1, 1]
+    entries, head = await store.log_chain(scope)
+    assert len(entries) == 1 and verify(store.log_key, scope, entries, head).ok
 
 
 async def test_entries_written_past_the_head_do_not_stop_the_hub(
