@@ -500,7 +500,12 @@ class HRApi:
         if not isinstance(perms, list) or not all(isinstance(p, str) for p in perms):
             raise Refusal(Reason.BAD_FIELD)
         role = request.path_params["role"]
-        await self.accounts.set_role_permissions(req.principal.org, role, perms)
+        try:
+            await self.accounts.set_role_permissions(req.principal.org, role, perms)
+        except AccountError as exc:
+            if role in Role._value2member_map_:
+                await self._log_req(req, f"role_change:{role}", exc.reason)
+            raise
         await self.store.publish_control({"org": req.principal.org, "kind": "roles"})
         await self._log_req(req, f"role_change:{role}", "ok")
         return JSONResponse(await self._roles_body(req.principal.org))
@@ -551,11 +556,14 @@ class HRApi:
         await self.hr.require(req, Permission.ROLE_MANAGE, "role_change")
         data = await self.body(request)
         roles = data.get("roles")
-        if not isinstance(roles, list):
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise Refusal(Reason.BAD_FIELD)
         name = request.path_params["name"]
         p = req.principal
         try:
+            # nobody manages an account, or gives roles, stronger than their own
+            await self.accounts.manageable(p, name)
+            await self.accounts.may_give_roles(p, roles)
             await self.accounts.set_user_roles(p.org, name, roles)
         except AccountError as exc:
             if USER_NAME.fullmatch(name):
