@@ -536,7 +536,8 @@ def cmd_log_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"anchors: {problem}")
     if public is None and not book.empty:
         print("anchors: no signing key to check them with (see --public-key)")
-    unanchored = book.empty and any(v.entries for _, v in results)
+    # a log named on the command line counts even when empty: it may have been deleted
+    unanchored = book.empty and (bool(wanted) or any(v.entries for _, v in results))
     if unanchored:
         print(
             f"anchors: no signed checkpoint in {place}: a cut or deleted log cannot be "

@@ -943,9 +943,11 @@ function renderVerify() {
   el.hidden = false;
   el.dataset.ok = String(v.ok);
   el.className = v.ok ? "done" : "error";
-  el.textContent = v.ok
-    ? t("log.ok", { n: v.entries })
-    : t("log.bad", { n: v.first_bad, reason: v.reason || v.first_bad_id });
+  el.dataset.problem = v.problem || "";
+  if (v.ok) el.textContent = t("log.ok", { n: v.entries });
+  else if (v.problem === "unanchored") el.textContent = t("log.unanchored", { n: v.entries });
+  else if (v.first_bad < 0) el.textContent = t("log.unverified", { reason: v.reason });
+  else el.textContent = t("log.bad", { n: v.first_bad, reason: v.reason || v.first_bad_id });
 }
 
 $("log-open").addEventListener("click", () => {
