@@ -385,6 +385,8 @@ async def test_a_log_without_checkpoints_is_not_shown_whole(
         await expect(result).to_have_attribute("data-problem", "unanchored")
         await expect(result).to_contain_text("cannot be proven whole")
         await expect(result).to_have_class("error")
+        await result.scroll_into_view_if_needed()
+        await screenshot(page, "console-log-unanchored")
         no_js_errors(page, REFUSALS)
     finally:
         elsewhere.stop()

@@ -1157,12 +1157,17 @@ function renderRoles() {
     th.scope = "row";
     th.textContent = u.name;
     tr.append(th);
+    // one's own roles are another administrator's to change: the server refuses it here
+    const own = u.name === state.me?.user;
     for (const role of known) {
       const td = tr.insertCell();
       td.dataset.label = roleLabel(role);
-      td.append(checkbox({ user: u.name, userRole: role }, u.roles.includes(role), `${u.name}: ${roleLabel(role)}`));
+      const box = checkbox({ user: u.name, userRole: role }, u.roles.includes(role), `${u.name}: ${roleLabel(role)}`);
+      box.disabled = own;
+      td.append(box);
     }
     const td = tr.insertCell();
+    if (own) continue;
     const save = document.createElement("button");
     save.type = "button";
     save.className = "btn";
