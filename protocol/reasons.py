@@ -69,6 +69,7 @@ class Reason(StrEnum):
     PASSWORD_IS_USER_NAME = "password_is_user_name"
     OWN_ACCOUNT = "own_account"
     LAST_ADMIN = "last_admin"
+    NO_MANAGER_LEFT = "no_manager_left"
 
 
 _MESSAGES: dict[Reason, tuple[str, str]] = {
@@ -290,6 +291,12 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.LAST_ADMIN: (
         "This is the organisation's last active administrator: add or enable another one first.",
         "这是本组织最后一位有效的管理员，请先添加或启用另一位管理员。",
+    ),
+    Reason.NO_MANAGER_LEFT: (
+        "This would leave nobody active in the organisation who can manage roles and users "
+        "(role.manage and user.manage): give both to another active user first.",
+        "此操作将使本组织没有任何有效用户能管理角色和用户（role.manage 和 user.manage），"
+        "请先将这两项权限授予另一位有效用户。",
     ),
 }
 

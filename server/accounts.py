@@ -52,6 +52,8 @@ _hasher = PasswordHasher()
 _hashing = asyncio.Semaphore(4)
 KNOWN_ADDRESSES = 20  # per user: the newest addresses it logged in from
 GUARD_RETRIES = 20  # an admin-count check that lost a race to another change is re-run
+# who holds both can manage everything else (and give both again): an organisation keeps one
+MANAGING = frozenset({Permission.ROLE_MANAGE, Permission.USER_MANAGE})
 
 
 async def _verify(hash_: str, password: str) -> bool:
@@ -96,8 +98,32 @@ def session_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _is_active_admin(user: dict[str, str]) -> bool:
-    return bool(user) and not user.get("disabled_ms") and Role.ADMIN in json.loads(user["roles"])
+def _is_active(user: dict[str, str]) -> bool:
+    return "roles" in user and "org" in user and not user.get("disabled_ms")
+
+
+def _active_admins(users: dict[str, dict[str, str]]) -> int:
+    return sum(1 for u in users.values() if _is_active(u) and Role.ADMIN in json.loads(u["roles"]))
+
+
+def _active_managers(users: dict[str, dict[str, str]], table: dict[str, list[str]]) -> int:
+    """Active users holding both role.manage and user.manage under ``table``."""
+    return sum(
+        1
+        for u in users.values()
+        if _is_active(u) and permissions_of(json.loads(u["roles"]), table) >= MANAGING
+    )
+
+
+def _table_of(custom: dict[str, str]) -> dict[str, list[str]]:
+    """The role table from the organisation's changed roles over the defaults."""
+    table = {str(r): sorted(p.value for p in perms) for r, perms in DEFAULT_ROLES.items()}
+    table.update({r: json.loads(v) for r, v in custom.items()})
+    return table
+
+
+# What a guarded change does, told in memory: to the users (name -> record) and the table
+Projection = Callable[[dict[str, dict[str, str]], dict[str, list[str]]], None]
 
 
 class Accounts:
@@ -188,30 +214,51 @@ class Accounts:
         return sorted(await self.redis.smembers("demousers"))
 
     async def role_table(self, org: str) -> dict[str, list[str]]:
-        custom = await self.redis.hgetall(f"org:{org}:roles")
-        table = {str(r): sorted(p.value for p in perms) for r, perms in DEFAULT_ROLES.items()}
-        table.update({r: json.loads(v) for r, v in custom.items()})
-        return table
+        return _table_of(await self.redis.hgetall(f"org:{org}:roles"))
 
     async def set_role_permissions(self, org: str, role: str, permissions: list[str]) -> None:
+        """Set a role's permissions, unless that leaves nobody active to manage roles and
+        users (``no_manager_left``)."""
         if role not in Role._value2member_map_:
             raise AccountError(Reason.UNKNOWN_ROLE)
         if any(p not in Permission._value2member_map_ for p in permissions):
             raise AccountError(Reason.BAD_FIELD)
-        await self.redis.hset(f"org:{org}:roles", role, json.dumps(sorted(set(permissions))))
+        chosen = sorted(set(permissions))
+
+        def project(users: dict[str, dict[str, str]], table: dict[str, list[str]]) -> None:
+            table[role] = chosen
+
+        await self._guarded_change(
+            org, lambda pipe: pipe.hset(f"org:{org}:roles", role, json.dumps(chosen)), project
+        )
+
+    async def reset_roles(self, org: str) -> None:
+        """Every role of ``org`` back to the defaults (the operator's way back in)."""
+        await self.redis.delete(f"org:{org}:roles")
+
+    async def managers(self, org: str) -> int:
+        """How many active users of ``org`` hold both role.manage and user.manage."""
+        names = await self.redis.smembers(f"org:{org}:users")
+        users = {n: await self.user(n) for n in names}
+        return _active_managers(users, await self.role_table(org))
 
     async def set_user_roles(self, org: str, name: str, roles: list[str]) -> None:
+        """Change a user's roles, keeping an active admin and an active user who manages
+        roles and users."""
         u = await self.user(name)
         if not u or u.get("org") != org:
             raise AccountError(Reason.UNKNOWN_USER)
         if not roles or any(r not in Role._value2member_map_ for r in roles):
             raise AccountError(Reason.UNKNOWN_ROLE)
-        removes_admin = Role.ADMIN not in roles
-        await self._change_keeping_an_admin(
+
+        def project(users: dict[str, dict[str, str]], table: dict[str, list[str]]) -> None:
+            users[name] = {**users[name], "roles": json.dumps(roles)}
+
+        await self._guarded_change(
             org,
-            name,
-            removes_admin,
             lambda pipe: pipe.hset(f"user:{name}", "roles", json.dumps(roles)),
+            project,
+            target=name,
         )
 
     # --- managing another user's account ------------------------------------------------
@@ -241,7 +288,8 @@ class Accounts:
         self, org: str, name: str, disabled: bool, by: str, now: int, *, keep_an_admin: bool = True
     ) -> None:
         """Disable (every session ends at once) or enable a user. ``keep_an_admin``: refuse
-        to disable the organisation's last active admin (the command line may)."""
+        to disable the organisation's last active admin, or its last active user who
+        manages roles and users (the command line may: it is the way back in)."""
         key = f"user:{name}"
 
         def change(pipe: Any) -> None:
@@ -250,7 +298,13 @@ class Accounts:
             else:
                 pipe.hdel(key, "disabled_ms", "disabled_by")
 
-        await self._change_keeping_an_admin(org, name, disabled and keep_an_admin, change)
+        def project(users: dict[str, dict[str, str]], table: dict[str, list[str]]) -> None:
+            if disabled:
+                users[name] = {**users[name], "disabled_ms": str(now)}
+            else:
+                users[name] = {k: v for k, v in users[name].items() if k != "disabled_ms"}
+
+        await self._guarded_change(org, change, project, target=name, guard=keep_an_admin)
         if disabled:
             await self.revoke_sessions(name)
 
@@ -262,7 +316,10 @@ class Accounts:
             pipe.srem(f"org:{org}:users", name)
             pipe.srem("demousers", name)
 
-        await self._change_keeping_an_admin(org, name, True, change)
+        def project(users: dict[str, dict[str, str]], table: dict[str, list[str]]) -> None:
+            users.pop(name, None)
+
+        await self._guarded_change(org, change, project, target=name)
         await self.revoke_sessions(name)
         await self.redis.delete(f"usersessions:{name}")
 
@@ -315,25 +372,44 @@ class Accounts:
         await self.redis.hset(f"user:{name}", mapping={"pw": hashed, "demo": ""})
         await self.redis.srem("demousers", name)  # its password is no longer the published one
 
-    async def _change_keeping_an_admin(
-        self, org: str, name: str, removes_admin: bool, change: Callable[[Any], object]
+    async def _guarded_change(
+        self,
+        org: str,
+        change: Callable[[Any], object],
+        project: Projection,
+        *,
+        target: str = "",
+        guard: bool = True,
     ) -> None:
-        """Apply ``change`` to ``name`` in one transaction; when it ``removes_admin`` (the
-        user may stop being an active admin), only if another active admin remains. The
-        users read are WATCHed: two admins disabling each other at once cannot both win."""
+        """Apply ``change`` in one transaction, unless what ``project`` says it does (to the
+        users and the role table, in memory) takes the organisation's last active admin
+        away (``last_admin``), or its last active user holding both role.manage and
+        user.manage (``no_manager_left``: nobody could give them back). An organisation
+        that already has none may still change: every step towards a fix must be possible.
+        Every user, and the role table, is WATCHed: two changes at once that are each fine
+        alone but together leave nobody cannot both win. ``target``: the user changed,
+        who must be in ``org``; ``guard=False``: no check (the command line)."""
         for _ in range(GUARD_RETRIES):
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
-                    names = sorted(await self.redis.smembers(f"org:{org}:users"))
-                    await pipe.watch(f"org:{org}:users", *(f"user:{n}" for n in names))
-                    target = await pipe.hgetall(f"user:{name}")
-                    if "org" not in target or target["org"] != org:
+                    names = set(await self.redis.smembers(f"org:{org}:users"))
+                    watched = sorted(names | ({target} if target else set()))
+                    await pipe.watch(
+                        f"org:{org}:users", f"org:{org}:roles", *(f"user:{n}" for n in watched)
+                    )
+                    users = {n: await pipe.hgetall(f"user:{n}") for n in watched}
+                    if target and users[target].get("org") != org:
                         raise AccountError(Reason.UNKNOWN_USER)
-                    if removes_admin and _is_active_admin(target):
-                        others = [n for n in names if n != name]
-                        records = [await pipe.hgetall(f"user:{n}") for n in others]
-                        if not any(_is_active_admin(r) for r in records if "roles" in r):
+                    if guard:
+                        table = _table_of(await pipe.hgetall(f"org:{org}:roles"))
+                        after, after_table = dict(users), {r: list(p) for r, p in table.items()}
+                        project(after, after_table)
+                        if _active_admins(users) and not _active_admins(after):
                             raise AccountError(Reason.LAST_ADMIN)
+                        if _active_managers(users, table) and not _active_managers(
+                            after, after_table
+                        ):
+                            raise AccountError(Reason.NO_MANAGER_LEFT)
                     pipe.multi()
                     change(pipe)
                     await pipe.execute()

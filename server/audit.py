@@ -177,6 +177,9 @@ PROBLEMS = {
     "missing_tail": "entries that a signed checkpoint anchors are gone",
     "missing_log": "the log is gone, but signed checkpoints anchor entries of it",
     "bad_anchor": "a checkpoint for this log does not verify with the public key",
+    "unanchored": "no signed checkpoint covers this log, so a cut or deleted log cannot be "
+    "told from a whole one (hubs must share HUB_LOG_ANCHOR_DIR; a new log is anchored "
+    "within a second)",
 }
 
 
@@ -187,10 +190,14 @@ def verify(
     head: str | None,
     anchors: Iterable[Anchor] = (),
     bad_anchors: int = 0,
+    *,
+    need_checkpoint: bool = False,
 ) -> Verdict:
     """Check a log: ``entries`` as stored ({id, e, t, n, m}), oldest first, its head, and
     the signed checkpoints of its scope (already checked against the public key;
-    ``bad_anchors`` counts those that were not)."""
+    ``bad_anchors`` counts those that were not). ``need_checkpoint``: a log that no
+    checkpoint covers is not ok (``unanchored``): nothing then tells a cut or deleted log
+    from a whole one."""
     count = len(entries)
 
     def bad(i: int, entry_id: str, problem: str, detail: str = "") -> Verdict:
@@ -236,4 +243,6 @@ def verify(
         told = Head.decode(head)
         detail = f"it names entry {told.n} ({told.id}); the log has {count}"
         return bad(count if told.n > count else max(told.n, 0), told.id, "head", detail)
+    if need_checkpoint and not pinned:
+        return bad(-1, "", "unanchored")
     return Verdict(True, count, anchored=anchored)

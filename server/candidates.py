@@ -111,7 +111,7 @@ class CandidateService:
         matched = identity.which(self.settings.secret, proof, hashes)
         caller = replace(caller, proof=identity.proof_label(proof, matched))
         if ip_blocked:
-            await self.log(iv_id, caller, action, Reason.ADDRESS_LOCKED_OUT, org=meta.get("org"))
+            await self._log_lockout(iv_id, caller, action, Reason.ADDRESS_LOCKED_OUT, meta)
             raise Refusal(Reason.ADDRESS_LOCKED_OUT)
         # Count the attempt before checking it, atomically: many guesses at once cannot all
         # pass a check made before any of them was counted. A success takes it back.
@@ -122,10 +122,50 @@ class CandidateService:
         if refusal:
             if not ok:
                 await self._count_ip_failure(caller)
-            await self.log(iv_id, caller, action, refusal, org=meta.get("org"))
+            if locked_out:
+                await self._log_lockout(iv_id, caller, action, refusal, meta)
+            else:
+                await self.log(iv_id, caller, action, refusal, org=meta.get("org"))
             raise Refusal(refusal)
         await self.store.clear_failed_identity(iv_id)
         return Verified(iv_id, meta, caller.proof)
+
+    async def _log_lockout(
+        self, iv_id: str, caller: Caller, action: str, reason: str, meta: dict[str, str]
+    ) -> None:
+        """A refusal during a lock-out. Anyone holding the link can cause any number of
+        them: written one by one, they would grow the logs without end, and every entry
+        moves the log head that the candidate's own changes compare-and-set against. The
+        first of each interval is written; the others are counted and summed up in one
+        entry per reason when the interval is over (``sum_up_refusals``)."""
+        interval_ms = int(self.settings.refusal_log_interval_s * 1000)
+        if interval_ms and not await self.store.refusal_to_log(
+            iv_id, reason, caller.ip, self.clock(), interval_ms
+        ):
+            return
+        await self.log(iv_id, caller, action, reason, org=meta.get("org"))
+
+    async def sum_up_refusals(self) -> int:
+        """Write the summary of every interview's lock-out refusals that were counted, not
+        logged one by one, once their interval is over; return how many summaries."""
+        written = 0
+        system = Caller(actor="system", role="system")
+        for iv_id in await self.store.unlogged_refusals_due(self.clock()):
+            counts, addresses = await self.store.take_unlogged_refusals(iv_id)
+            org = (await self.store.meta(iv_id)).get("org")
+            for field, count in sorted(counts.items()):
+                if not field.startswith("n:"):
+                    continue
+                detail = {
+                    "refused": int(count),
+                    "first_ms": int(counts.get("first_ms", 0)),
+                    "last_ms": int(counts.get("last_ms", 0)),
+                    "addresses": addresses,
+                }
+                reason = field.removeprefix("n:")
+                await self.log(iv_id, system, "identity_refusals", reason, detail, org=org)
+                written += 1
+        return written
 
     async def _count_ip_failure(self, caller: Caller) -> None:
         if caller.ip and self.settings.max_identity_failures_per_ip:

@@ -452,6 +452,36 @@ def cmd_user_change(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_role_reset(args: argparse.Namespace, settings: Settings) -> int:
+    """The operator's way back when nobody can manage an organisation's roles any more:
+    every role of ORG back to the defaults (admin holds every permission), at once on every
+    hub. In the organisation's log."""
+    from server.accounts import USER_NAME
+
+    if not USER_NAME.fullmatch(args.org):
+        print(f"error: {args.org!r} is not an organisation name", file=sys.stderr)
+        return 2
+
+    async def run(url: str) -> int:
+        async with open_accounts(url, settings) as accounts:
+            await accounts.reset_roles(args.org)
+            await accounts.store.publish_control({"org": args.org, "kind": "roles"})
+            actor = f"cli:{os.environ.get('USER', 'operator')}"
+            await _log_operator(accounts, args.org, "role_reset", actor)
+            return await accounts.managers(args.org)
+
+    with redis_for(settings) as url:
+        managers = asyncio.run(run(url))
+    print(f"organisation {args.org}: every role is back to its default permissions")
+    if not managers:
+        print(
+            f"note: no active user of {args.org} holds role.manage and user.manage: enable an "
+            f"admin (`user enable NAME`) or add one (`user add NAME --org {args.org} "
+            "--role admin`)"
+        )
+    return 0
+
+
 def cmd_log_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Check logs (MACs, positions, ids, heads) against the signed checkpoints; exit 0 only
     when every one holds."""
@@ -506,7 +536,8 @@ def cmd_log_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"anchors: {problem}")
     if public is None and not book.empty:
         print("anchors: no signing key to check them with (see --public-key)")
-    unanchored = book.empty and any(v.entries for _, v in results)
+    # a log named on the command line counts even when empty: it may have been deleted
+    unanchored = book.empty and (bool(wanted) or any(v.entries for _, v in results))
     if unanchored:
         print(
             f"anchors: no signed checkpoint in {place}: a cut or deleted log cannot be "
@@ -681,6 +712,16 @@ def build_parser() -> argparse.ArgumentParser:
         change = user_sub.add_parser(verb, help=text)
         change.add_argument("name")
         change.set_defaults(func=cmd_user_change)
+
+    role = sub.add_parser("role", help="an organisation's roles")
+    role_sub = role.add_subparsers(dest="role_command", required=True)
+    role_reset = role_sub.add_parser(
+        "reset",
+        help="every role of an organisation back to its default permissions: the way back "
+        "when nobody can manage roles any more",
+    )
+    role_reset.add_argument("org")
+    role_reset.set_defaults(func=cmd_role_reset)
 
     logs = sub.add_parser("log", help="the operation log")
     log_sub = logs.add_subparsers(dest="log_command", required=True)

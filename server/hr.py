@@ -188,7 +188,11 @@ class HRService:
         scope = log_scope(iv_id)
         entries, head = await self.store.log_chain(scope)
         checkpoints, bad = await self._checkpoints(scope)
-        result = audit.verify(self.store.log_key, scope, entries, head, checkpoints, bad).to_json()
+        # as `interview-hub log verify ID` (exit 1): without a checkpoint, no verdict
+        verdict = audit.verify(
+            self.store.log_key, scope, entries, head, checkpoints, bad, need_checkpoint=True
+        )
+        result = verdict.to_json()
         if export:
             book = self.log_anchors
             result.update(

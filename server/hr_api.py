@@ -485,7 +485,12 @@ class HRApi:
         await self.hr.require(req, Permission.ROLE_MANAGE, "role_change")
         body = await self.body(request, m.RolePermissions)
         role = request.path_params["role"]
-        await self.accounts.set_role_permissions(req.principal.org, role, body.permissions)
+        try:
+            await self.accounts.set_role_permissions(req.principal.org, role, body.permissions)
+        except AccountError as exc:
+            if role in Role._value2member_map_:
+                await self._log_req(req, f"role_change:{role}", exc.reason)
+            raise
         await self.store.publish_control({"org": req.principal.org, "kind": "roles"})
         await self._log_req(req, f"role_change:{role}", "ok")
         return m.answer(m.RoleTable, await self._roles_body(req.principal.org))
@@ -531,6 +536,9 @@ class HRApi:
         name = request.path_params["name"]
         p = req.principal
         try:
+            # nobody manages an account, or gives roles, stronger than their own
+            await self.accounts.manageable(p, name)
+            await self.accounts.may_give_roles(p, roles)
             await self.accounts.set_user_roles(p.org, name, roles)
         except AccountError as exc:
             if USER_NAME.fullmatch(name):

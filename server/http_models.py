@@ -567,7 +567,7 @@ class LogEntries:
 
 PROBLEM_DOC = Doc(
     "One of mac, out_of_place, malformed, head, no_head, missing_tail, missing_log, "
-    'anchor_mismatch, bad_anchor, old_format; "" when ok.'
+    'anchor_mismatch, bad_anchor, old_format, unanchored; "" when ok.'
 )
 
 

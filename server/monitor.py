@@ -7,6 +7,11 @@ replays exactly what it missed. Each monitor reads with its own Redis connection
 reader waits (the data stays in Redis); a monitor whose queue does not move for
 ``monitor_stall_s`` is closed with ``too_slow`` (4007). Nothing of it slows the hub or
 anyone else: the candidate path never waits for a monitor.
+
+A monitor whose session ends (logout, a disabled or deleted user, a lost permission) is
+closed at once: what is queued for it is dropped, and only the refusal saying why and the
+close follow what the socket already holds. Its session is read again before every command,
+every ``READ_COUNT`` entries of a replay and every few seconds live.
 """
 
 from __future__ import annotations
@@ -100,7 +105,7 @@ class MonitorHub:
                 p.session == data.get("hr_session")
                 or (p.user == data.get("user") and p.session != data.get("keep"))
             ):
-                conn.close(CloseCode.LOGGED_OUT, refused(why, fatal=True))
+                conn.cut(CloseCode.LOGGED_OUT, refused(why, fatal=True))
             elif kind == "roles" and (p.user == data.get("user") or p.org == data.get("org")):
                 conn.recheck_soon()  # permissions may be gone: look before sending more
 
@@ -147,6 +152,7 @@ class MonitorConnection:
         self._reader: asyncio.Task[None] | None = None
         self._redis: aioredis.Redis | None = None
         self._checks: set[asyncio.Task[bool]] = set()
+        self._cut = False  # closed at once because its session ended (not for not reading)
 
     # --- outgoing ---------------------------------------------------------------------------
 
@@ -174,6 +180,13 @@ class MonitorConnection:
     def close(self, code: int, final: Message | None = None) -> None:
         self.outbox.close(code, encode(final) if final is not None else None)
 
+    def cut(self, code: int, final: Message) -> None:
+        """Close at once: the session ended, so nothing queued may still go to it (a live
+        stream can have thousands of entries queued); ``final`` says why."""
+        if not self.outbox.closed:
+            self._cut = True
+            self.outbox.close_now(code, encode(final))
+
     # --- life -------------------------------------------------------------------------------
 
     async def serve(self, receive: Any, cookie: str) -> None:
@@ -197,7 +210,7 @@ class MonitorConnection:
                     return  # the close goes out in `finally`
                 if not incoming.done():  # the sending side is over: closed, or given up
                     incoming.cancel()
-                    if sender.cancelled():
+                    if sender.cancelled() and not self._cut:
                         log.warning("monitor socket does not read; dropping it")
                     return
                 event = incoming.result()
@@ -252,7 +265,7 @@ class MonitorConnection:
             return False
         if Permission.INTERVIEW_VIEW not in principal.permissions:
             reason = f"{Reason.PERMISSION_DENIED}:{Permission.INTERVIEW_VIEW}"
-            self.close(CloseCode.NOT_AUTHENTICATED, refused(reason, fatal=True))
+            self.cut(CloseCode.NOT_AUTHENTICATED, refused(reason, fatal=True))
             return False
         return True
 
@@ -262,7 +275,9 @@ class MonitorConnection:
             return None
         fresh = await self.hub.accounts.principal_for(self.principal.session)
         if fresh is None:
-            self.close(CloseCode.LOGGED_OUT, refused(Reason.NOT_LOGGED_IN, fatal=True))
+            user = await self.hub.accounts.user(self.principal.user)
+            why = Reason.ACCOUNT_DISABLED if user.get("disabled_ms") else Reason.NOT_LOGGED_IN
+            self.cut(CloseCode.LOGGED_OUT, refused(why, fatal=True))
         self.principal = fresh
         return fresh
 
@@ -354,6 +369,8 @@ class MonitorConnection:
         while True:
             rows = await self._range(stream, position)
             if not rows:
+                return position
+            if not await self._still_allowed():  # a long replay: the session may have ended
                 return position
             for entry_id, fields in rows:
                 entry = await self._entry_or_none(iv_id, stream, entry_id, fields)

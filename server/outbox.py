@@ -4,8 +4,9 @@ A close goes after everything queued before it. Producers that may wait (a monit
 stream reader) use ``put``, which waits while the queue is at its limit and reports a
 stall after ``stall_s``. Once a close is queued, a peer that does not take it within
 ``stall_s`` × 3 (it stopped reading) is given up: the sending task ends. A peer found not
-to read at all is closed with ``close_now``: what is queued is dropped and the close goes
-out at once, behind only what the transport already holds.
+to read at all, or one that must hear nothing more (its HR session ended), is closed with
+``close_now``: what is queued is dropped and the close (after one final message saying
+why, if given) goes out at once, behind only what the transport already holds.
 """
 
 from __future__ import annotations
@@ -86,19 +87,23 @@ class Outbox:
             self._give_up = loop.call_later(self.stall_s * 3, self.task.cancel)
         return True
 
-    def close_now(self, code: int) -> bool:
-        """The peer does not read: drop what is queued and send the close right away (the
-        hub's websocket protocol writes a close without waiting for room). False if a close
-        was already queued."""
+    def close_now(self, code: int, final: bytes | None = None) -> bool:
+        """Drop what is queued and send ``final`` (the refusal saying why) and the close
+        right away: the peer does not read, or must not get anything more. The hub's
+        websocket protocol (server/wsprotocol.py) writes both without waiting for room.
+        False if a close was already queued."""
         if self.closed:
             return False
         self.closed = True
         self._items.clear()
         self._room.set()
         if self.task is not None and not self.task.done():
-            self.task.cancel()  # it waits for room for a message nobody will read
+            self.task.cancel()  # it may wait for room for a message nobody will get
             self.task.add_done_callback(_retrieve)
-        self.task = asyncio.create_task(self._send({"type": "websocket.close", "code": code}))
+        close: dict[str, Any] = {"type": "websocket.close", "code": code}
+        if final is not None:
+            close["final"] = final
+        self.task = asyncio.create_task(self._send(close))
         return True
 
     async def wait(self, timeout: float) -> None:

@@ -95,6 +95,9 @@ class Settings:
     # Identity checks: failures per interview before a lock-out, and its length
     max_identity_attempts: int = 5
     identity_lockout_s: int = 900
+    # refusals during a lock-out (anyone with the link can cause any number): the first of
+    # each interval is logged per interview, the rest summed up when it is over; 0: each
+    refusal_log_interval_s: float = 60.0
     # Interview policy defaults (an interview's own policy overrides them)
     link_ttl_s: int = 24 * 3600
     reentry_window_s: int = 24 * 3600

@@ -14,9 +14,14 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     {iv:<id>}:loghead  string the log's last entry: "<n> <id> <mac>" (server/audit.py)
     {iv:<id>}:logcall  string the token of the call that last moved the head (expires)
     {iv:<id>}:attempts string failed identity checks (expires)
+    {iv:<id>}:refusalbrake  string  held while a lock-out refusal was logged this interval
+    {iv:<id>}:refusals hash   lock-out refusals not logged one by one: n:<reason> counts,
+                              first_ms, last_ms; summed up, then gone
+    {iv:<id>}:refusaladdrs  zset  their newest few addresses -> last time (ms)
     interviews         zset   every interview id by creation time
     person:<hash>      set    interview ids of one person (keyed hash of ID or phone)
     timers             zset   interview id by when settle() next changes it
+    refusalsums        zset   interview id by when its unlogged refusals are summed up
     kek:<epoch>:interviews  set     interviews whose data key is wrapped under the month's KEK
     kek:<epoch>:destroyed   string  when retention destroyed that KEK (ms)
     claim:<job>        string one process's claim on a job (``erasing:<id>``), expires
@@ -82,6 +87,8 @@ ROTATION_COUNTS = (
     "masks_sealed",  # masked ID / phone kept in clear by older versions, now sealed
 )
 CIPHER_CACHE = 4096  # interviews whose unwrapped data key a process keeps
+REFUSAL_ADDRESSES = 10  # addresses a summary of unlogged refusals names, at most
+REFUSALS_KEPT_S = 7 * 86400  # unlogged refusal counts no sweeper summed up by then go
 # meta fields sealed with the interview's data key (purpose "meta|<field>"), opened for display;
 # the masked numbers too: beside a keyed hash, 186****5432 leaves 10^4 phones to try
 MASKED_META = ("id_masked", "phone_masked")
@@ -1213,6 +1220,46 @@ class Store:
             pipe.expire(key(iv_id, "attempts"), lockout_s)
             count, _ = await pipe.execute()
         return int(count)
+
+    async def refusal_to_log(
+        self, iv_id: str, reason: str, ip: str, now: int, interval_ms: int
+    ) -> bool:
+        """Whether a refusal during a lock-out goes to the logs one by one: the first of each
+        ``interval_ms`` of the interview does (True); the others are counted, by reason
+        and with a few of their addresses, for the summary the sweeper writes once the
+        interval is over (``take_unlogged_refusals``)."""
+        if await self.redis.set(key(iv_id, "refusalbrake"), now, nx=True, px=interval_ms):
+            return True
+        counts, addresses = key(iv_id, "refusals"), key(iv_id, "refusaladdrs")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(counts, f"n:{reason}", 1)
+            pipe.hsetnx(counts, "first_ms", now)
+            pipe.hset(counts, "last_ms", now)
+            pipe.expire(counts, REFUSALS_KEPT_S)
+            if ip:  # the newest few say where from; a botnet's every address would not fit
+                pipe.zadd(addresses, {ip: now})
+                pipe.zremrangebyrank(addresses, 0, -REFUSAL_ADDRESSES - 1)
+                pipe.expire(addresses, REFUSALS_KEPT_S)
+            await pipe.execute()
+        # after the count: a summary taken meanwhile has it, or this schedules the next
+        await self.redis.zadd("refusalsums", {iv_id: now + interval_ms}, nx=True)
+        return False
+
+    async def unlogged_refusals_due(self, now: int, limit: int = 100) -> list[str]:
+        """Interviews whose unlogged refusals are due to be summed up."""
+        return await self.redis.zrangebyscore("refusalsums", 0, now, start=0, num=limit)  # type: ignore[no-any-return]
+
+    async def take_unlogged_refusals(self, iv_id: str) -> tuple[dict[str, str], list[str]]:
+        """The interview's unlogged refusal counts and their newest addresses, taken at
+        once (({}, []): none); those counted from now on are summed up next time."""
+        await self.redis.zrem("refusalsums", iv_id)  # first: a later count schedules anew
+        counts, addresses = key(iv_id, "refusals"), key(iv_id, "refusaladdrs")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(counts)
+            pipe.zrange(addresses, 0, -1)
+            pipe.delete(counts, addresses)
+            taken, where, _ = await pipe.execute()
+        return dict(taken), sorted(where)
 
     async def ip_failures(self, kind: str, ip: str) -> int:
         """Failed checks of ``kind`` ("identity", "login") from one address, this window."""

@@ -1,4 +1,5 @@
-"""Makes timeouts real: link expiry, the resume grace running out, the re-entry window.
+"""Makes timeouts real: link expiry, the resume grace running out, the re-entry window;
+and writes the summaries of refused identity checks left out of the logs during a lock-out.
 
 The state machine already treats a timed-out interview as what it has become (settle()
 runs on every read); the sweeper writes it down, so listings, monitors and the log show
@@ -75,6 +76,7 @@ async def run_sweeper(service: CandidateService, interval_s: float, own_hub: str
         try:
             await release_dead_hubs(service, own_hub)
             await sweep_once(service)
+            await service.sum_up_refusals()
             if failing:
                 log.warning("sweeping works again")
             failing = False

@@ -1,11 +1,16 @@
 """uvicorn's websocket protocol, with the closing behaviour the hub promises (SPEC §5.5, §13).
 
-Three things differ from uvicorn's own (``websockets-sansio``):
+What differs from uvicorn's own (``websockets-sansio``):
 
 - A **close frame does not wait for room** in the send buffer. uvicorn's ``send`` waits
   while the transport is paused (the peer does not read); a close decided *because* the
   peer does not read (1008) would then never be written. A close is a few bytes: it goes
   right behind what is buffered, so a client that reads again finds it.
+- A close may carry **one final message** (``{"type": "websocket.close", "code": …,
+  "final": bytes}``, the refusal saying why): it is written just before the close frame,
+  and does not wait for room either, so a socket closed because its HR session ended gets
+  the reason at once, behind only what is already buffered (``Outbox.close_now``). Another
+  ASGI server ignores the key: the close still goes, without the message.
 - A connection whose closing handshake does not complete within ``close_timeout`` is
   **dropped**, not closed gracefully: a graceful close waits until the buffered bytes are
   sent, which for a peer that never reads is for ever.
@@ -24,9 +29,11 @@ Three things differ from uvicorn's own (``websockets-sansio``):
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 
 
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -34,6 +41,11 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         closing = message.get("type") == "websocket.close" and self.handshake_complete
         if closing and not self.close_sent:
             self.writable.set()  # nothing else is sent after a close: no room is needed
+            final = message.get("final")
+            if final is not None and not self.disconnected and not self.transport.is_closing():
+                with contextlib.suppress(InvalidState):  # the peer closed first: no message
+                    self.conn.send_binary(final)
+                    self.transport.write(b"".join(self.conn.data_to_send()))
         await super().send(message)
         if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
             self.handshake_complete = True

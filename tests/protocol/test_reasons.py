@@ -64,6 +64,7 @@ PUBLISHED = {
     "password_is_user_name",
     "own_account",
     "last_admin",
+    "no_manager_left",
 }
 
 

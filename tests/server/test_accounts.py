@@ -9,6 +9,7 @@ X-Forwarded-For on hubs that trust 127.0.0.1 as their proxy (HUB_TRUSTED_PROXIES
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from client.monitor import MonitorClient
 from protocol.messages import Refused, Watching
 from protocol.permissions import Permission
 from protocol.reasons import messages
-from server.accounts import Accounts
+from server.accounts import AccountError, Accounts
 from server.embedded import EmbeddedRedis
 from server.store import Store
 from tests.conftest import MASTER_KEYS, SECRET, Hub, Org, free_port, now_ms, start_hub
@@ -131,8 +132,9 @@ async def test_delete_needs_a_confirm_and_ends_everything(hub: Hub, fresh_org: O
 
 
 async def test_not_oneself_not_the_last_admin(hub: Hub, fresh_org: Org) -> None:
-    """An admin cannot disable, delete or reset themselves, nor take the admin role from the
-    organisation's last active admin; with a second admin they can."""
+    """An admin cannot disable, delete, reset or change the roles of themselves; nobody
+    takes the admin role from the organisation's last active admin; with a second admin
+    they can."""
     org = fresh_org
     me = org.users["admin"]
     async with httpx.AsyncClient(base_url=hub.http) as http:
@@ -140,11 +142,22 @@ async def test_not_oneself_not_the_last_admin(hub: Hub, fresh_org: Org) -> None:
             ("POST", f"/api/hr/users/{me}/disable", {}),
             ("DELETE", f"/api/hr/users/{me}", {"confirm": True}),
             ("POST", f"/api/hr/users/{me}/password", {"password": STRONG}),
+            ("PUT", f"/api/hr/users/{me}/roles", {"roles": ["recruiter"]}),
         ):
             r = await http.request(method, path, json=body, headers=org.auth("admin"))
             assert r.status_code == 409 and r.json()["reason"] == "own_account", path
+        # a manager holding every permission may change an admin's roles, but not take the
+        # organisation's last admin away
+        every = (await http.get("/api/hr/roles", headers=org.auth("admin"))).json()["permissions"]
+        given = await http.put(
+            "/api/hr/roles/recruiting_manager",
+            json={"permissions": every},
+            headers=org.auth("admin"),
+        )
+        assert given.status_code == 200
+        manager = org.auth("recruiting_manager")
         demote = await http.put(
-            f"/api/hr/users/{me}/roles", json={"roles": ["recruiter"]}, headers=org.auth("admin")
+            f"/api/hr/users/{me}/roles", json={"roles": ["recruiter"]}, headers=manager
         )
         assert demote.status_code == 409 and demote.json()["reason"] == "last_admin"
         assert demote.json()["message"] == messages("last_admin")
@@ -156,11 +169,13 @@ async def test_not_oneself_not_the_last_admin(hub: Hub, fresh_org: Org) -> None:
         )
         assert added.status_code == 201, added.text
         demote = await http.put(
-            f"/api/hr/users/{me}/roles",
-            json={"roles": ["admin", "recruiter"]},
-            headers=org.auth("admin"),
+            f"/api/hr/users/{me}/roles", json={"roles": ["recruiter"]}, headers=manager
         )
         assert demote.status_code == 200
+        back = await http.put(
+            f"/api/hr/users/{me}/roles", json={"roles": ["admin"]}, headers=manager
+        )
+        assert back.status_code == 200
         # two admins disabling each other at once: exactly one wins, one admin stays
         token = (await login(http, second, STRONG)).json()["token"]
         results = await asyncio.gather(
@@ -219,6 +234,200 @@ async def test_nobody_manages_a_stronger_account(hub: Hub, fresh_org: Org) -> No
         assert new_admin.status_code == 403
         listed = (await http.get("/api/hr/users", headers=manager)).json()["users"]
         assert f"{org.name}-sneaky" not in [u["name"] for u in listed]
+
+
+async def test_changing_roles_of_a_stronger_user_or_beyond_ones_own_is_refused(
+    hub: Hub, fresh_org: Org
+) -> None:
+    """A user who may change roles (role.manage) but holds less than an admin can neither
+    make someone an admin, nor change an admin's roles: permission_denied, logged."""
+    org = fresh_org
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        roles = (await http.get("/api/hr/roles", headers=org.auth("admin"))).json()["roles"]
+        r = await http.put(
+            "/api/hr/roles/recruiting_manager",
+            json={"permissions": [*roles["recruiting_manager"], "role.manage"]},
+            headers=org.auth("admin"),
+        )
+        assert r.status_code == 200
+        manager = org.auth("recruiting_manager")
+        recruiter, admin = org.users["recruiter"], org.users["admin"]
+        raise_up = await http.put(
+            f"/api/hr/users/{recruiter}/roles", json={"roles": ["admin"]}, headers=manager
+        )
+        assert raise_up.status_code == 403
+        assert raise_up.json()["reason"] == "permission_denied:data.erase"
+        pull_down = await http.put(
+            f"/api/hr/users/{admin}/roles", json={"roles": ["recruiter"]}, headers=manager
+        )
+        assert pull_down.status_code == 403
+        assert pull_down.json()["reason"] == "permission_denied:data.erase"
+        bad = await http.put(
+            f"/api/hr/users/{recruiter}/roles", json={"roles": [{}]}, headers=manager
+        )
+        assert bad.status_code == 400 and bad.json()["reason"] == "bad_field"
+        users = {
+            u["name"]: u["roles"]
+            for u in (await http.get("/api/hr/users", headers=manager)).json()["users"]
+        }
+        assert users[recruiter] == ["recruiter"] and users[admin] == ["admin"]
+        within = await http.put(
+            f"/api/hr/users/{recruiter}/roles", json={"roles": ["interview_lead"]}, headers=manager
+        )
+        assert within.status_code == 200  # nothing beyond the manager's own
+        outcomes = [e["outcome"] for e in await org_log(http, org, f"user_roles:{recruiter}")]
+        assert outcomes == ["permission_denied:data.erase", "ok"]
+
+
+async def test_the_organisation_keeps_someone_who_can_manage_it(hub: Hub, fresh_org: Org) -> None:
+    """Saving the admin role without role.manage or user.manage is refused (409
+    no_manager_left, logged) while admins are the only ones holding both; once another
+    active user holds both it is taken, and then that user cannot be disabled, deleted or
+    changed away, nor their own role emptied."""
+    org = fresh_org
+    admin = org.auth("admin")
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        listed = (await http.get("/api/hr/roles", headers=admin)).json()
+        every = listed["permissions"]
+        for dropped in ("role.manage", "user.manage"):
+            r = await http.put(
+                "/api/hr/roles/admin",
+                json={"permissions": [p for p in every if p != dropped]},
+                headers=admin,
+            )
+            assert r.status_code == 409 and r.json()["reason"] == "no_manager_left", r.text
+            assert r.json()["message"] == messages("no_manager_left")
+        roles = (await http.get("/api/hr/roles", headers=admin)).json()["roles"]
+        assert roles["admin"] == listed["roles"]["admin"]  # unchanged
+        outcomes = [e["outcome"] for e in await org_log(http, org, "role_change:admin")]
+        assert outcomes == ["no_manager_left", "no_manager_left"]
+
+        given = await http.put(
+            "/api/hr/roles/recruiting_manager", json={"permissions": every}, headers=admin
+        )
+        assert given.status_code == 200
+        taken = await http.put(
+            "/api/hr/roles/admin",
+            json={"permissions": [p for p in every if p != "role.manage"]},
+            headers=admin,
+        )
+        assert taken.status_code == 200, taken.text  # the manager holds both now
+        manager = org.auth("recruiting_manager")
+        emptied = await http.put(
+            "/api/hr/roles/recruiting_manager",
+            json={"permissions": [p for p in every if p != "user.manage"]},
+            headers=manager,
+        )
+        assert emptied.status_code == 409 and emptied.json()["reason"] == "no_manager_left"
+
+    # the rule is the accounts' own, whoever calls: a disable, a delete, a role change
+    store = Store.from_url(hub.redis_url, secret=SECRET, master_keys=MASTER_KEYS)
+    try:
+        accounts = Accounts(store, 3600)
+        last = org.users["recruiting_manager"]
+        for change in (
+            accounts.set_disabled(org.name, last, True, "test", now_ms()),
+            accounts.delete_user(org.name, last),
+            accounts.set_user_roles(org.name, last, ["recruiter"]),
+        ):
+            with pytest.raises(AccountError) as refused:
+                await change
+            assert refused.value.reason == "no_manager_left"
+        assert await accounts.managers(org.name) == 1
+        assert (await accounts.user(last)).get("roles") == '["recruiting_manager"]'
+    finally:
+        await store.close()
+
+
+async def test_changes_at_once_cannot_leave_nobody_to_manage(hub: Hub, fresh_org: Org) -> None:
+    """Two changes at once, each fine alone, that together would leave nobody holding
+    role.manage and user.manage: exactly one wins, every time (role tables changed by two
+    managers at once; two managers disabling each other)."""
+    org = fresh_org
+    admin, manager = org.auth("admin"), org.auth("recruiting_manager")
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        every = (await http.get("/api/hr/roles", headers=admin)).json()["permissions"]
+
+        async def put_role(role: str, without: str, auth: dict[str, str]) -> httpx.Response:
+            permissions = [p for p in every if p != without]
+            return await http.put(
+                f"/api/hr/roles/{role}", json={"permissions": permissions}, headers=auth
+            )
+
+        assert (await put_role("recruiting_manager", "", admin)).status_code == 200
+        for _ in range(5):
+            results = await asyncio.gather(
+                put_role("admin", "role.manage", admin),
+                put_role("recruiting_manager", "user.manage", manager),
+            )
+            assert sorted(r.status_code for r in results) == [200, 409], [r.text for r in results]
+            assert [r.json()["reason"] for r in results if r.status_code == 409] == [
+                "no_manager_left"
+            ]
+            # the winner's role lost one; the other role still manages: give it back
+            if results[0].status_code == 200:
+                assert (await put_role("admin", "", manager)).status_code == 200
+            else:
+                assert (await put_role("recruiting_manager", "", admin)).status_code == 200
+
+        # now the admins manage nothing: two managers are the only ones, and disable each other
+        assert (await put_role("admin", "role.manage", manager)).status_code == 200
+        other = f"{org.name}-m2"
+        added = await http.post(
+            "/api/hr/users",
+            json={"username": other, "password": STRONG, "roles": ["recruiting_manager"]},
+            headers=manager,
+        )
+        assert added.status_code == 201, added.text
+        token = (await login(http, other, STRONG)).json()["token"]
+        results = await asyncio.gather(
+            http.post(f"/api/hr/users/{other}/disable", headers=manager),
+            http.post(
+                f"/api/hr/users/{org.users['recruiting_manager']}/disable", headers=bearer(token)
+            ),
+        )
+        assert sorted(r.status_code == 200 for r in results) == [False, True], [
+            r.text for r in results
+        ]
+        assert {r.json().get("reason") for r in results if r.status_code != 200} <= {
+            "no_manager_left",
+            "not_logged_in",
+        }
+    store = Store.from_url(hub.redis_url, secret=SECRET, master_keys=MASTER_KEYS)
+    try:
+        assert await Accounts(store, 3600).managers(org.name) == 1
+    finally:
+        await store.close()
+
+
+async def test_command_line_resets_the_role_table(hub: Hub, fresh_org: Org, store: Store) -> None:
+    """An organisation whose role table nobody can change any more (an older version let
+    the admin role lose role.manage) gets the defaults back from `role reset ORG`, at once,
+    written to its log; with no active admin left it says how to add one."""
+    org = fresh_org
+    everything_else = [
+        p.value for p in Permission if p not in (Permission.ROLE_MANAGE, Permission.USER_MANAGE)
+    ]
+    await store.redis.hset(f"org:{org.name}:roles", "admin", json.dumps(everything_else))
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        stuck = await http.get("/api/hr/roles", headers=org.auth("admin"))
+        assert (
+            stuck.status_code == 403 and stuck.json()["reason"] == "permission_denied:role.manage"
+        )
+        done = run_cli("role", "reset", org.name, redis_url=hub.redis_url)
+        assert f"organisation {org.name}: every role is back" in done.stdout
+        assert "note:" not in done.stdout
+        back = await http.get("/api/hr/roles", headers=org.auth("admin"))
+        assert back.status_code == 200
+        assert sorted(back.json()["roles"]["admin"]) == sorted(p.value for p in Permission)
+        entries = await org_log(http, org, "role_reset")
+        assert [(e["role"], e["outcome"]) for e in entries] == [("operator", "ok")]
+        assert entries[0]["actor"].startswith("cli:")
+    run_cli("user", "disable", org.users["admin"], redis_url=hub.redis_url)
+    alone = run_cli("role", "reset", org.name, redis_url=hub.redis_url)
+    assert "note: no active user" in alone.stdout and "--role admin" in alone.stdout
+    bad = run_cli("role", "reset", "Not An Org", redis_url=hub.redis_url, check=False)
+    assert bad.returncode == 2
 
 
 async def test_password_policy_on_add_reset_and_change(hub: Hub, fresh_org: Org) -> None:

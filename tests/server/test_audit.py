@@ -50,6 +50,7 @@ from tests.conftest import (
     Org,
     interview_body,
     now_ms,
+    start_hub,
 )
 
 KEY = LogKey.from_secret("unit-secret")
@@ -816,6 +817,62 @@ async def test_the_hubs_log_is_anchored_and_a_cut_a_deletion_and_a_transplant_ar
         assert cli.returncode == 1 and f"{scope}: BROKEN at index 0" in cli.stdout
         await write(store, scope, rows, proof["head"])  # put back as it was
         assert hub_cli(hub, "log", "verify", iv).returncode == 0
+
+
+async def test_the_api_never_calls_a_log_without_checkpoints_whole(
+    hub: Hub, org: Org, store: Store, redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    """Read through a hub that does not share the anchor directory, a log (whole, or cut to
+    nothing) is not ok: `unanchored`, saying there are no checkpoints, as the command line
+    exits 1; the hub that anchors it calls it ok, and the deletion missing_log."""
+    elsewhere = start_hub(redis_server.url, tmp_path, HUB_LOG_ANCHOR_DIR=str(tmp_path / "other"))
+    try:
+        async with httpx.AsyncClient() as http:
+            created = (
+                await http.post(
+                    f"{hub.http}/api/hr/interviews",
+                    json=interview_body(),
+                    headers=org.auth("admin"),
+                )
+            ).json()
+            iv = created["interview_id"]
+            scope = log_scope(iv)
+            n = await wait_anchored(hub_book(hub), store, scope)
+
+            async def verdict(on: Hub) -> dict[str, Any]:
+                r = await http.get(
+                    f"{on.http}/api/hr/interviews/{iv}/log/verify", headers=org.auth("admin")
+                )
+                assert r.status_code == 200, r.text
+                return dict(r.json())
+
+            assert (await verdict(hub))["ok"] is True
+            whole = await verdict(elsewhere)
+            assert whole["ok"] is False and whole["problem"] == "unanchored"
+            assert whole["entries"] == n and whole["first_bad"] == -1 and whole["anchored"] == 0
+            assert "no signed checkpoint" in whole["reason"]
+
+            rows, head = await store.log_chain(scope)
+            await store.redis.delete(*log_keys(scope))  # the log cut to nothing
+            try:
+                gone = await verdict(elsewhere)
+                assert gone["ok"] is False and gone["problem"] == "unanchored"
+                assert gone["entries"] == 0
+                assert (await verdict(hub))["problem"] == "missing_log"
+                empty = tmp_path / "no-anchors"
+                empty.mkdir()
+                cli = hub_cli(hub, "log", "verify", iv, "--anchors", str(empty))
+                assert cli.returncode == 1 and "no signed checkpoint" in cli.stdout, cli.stdout
+            finally:
+                await write(
+                    store,
+                    scope,
+                    [(e["id"], {k: v for k, v in e.items() if k != "id"}) for e in rows],
+                    head,
+                )
+            assert (await verdict(hub))["ok"] is True
+    finally:
+        elsewhere.stop()
 
 
 async def test_verify_without_any_checkpoint_says_so_and_fails(

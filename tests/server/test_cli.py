@@ -31,7 +31,8 @@ def run_cli(
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["serve"], ["demo"], ["create"], ["list"], ["show"], ["take"]]
+    "command",
+    [[], ["serve"], ["demo"], ["create"], ["list"], ["show"], ["take"], ["role", "reset"]],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     """`--help` works on the program and on every command."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -181,3 +183,118 @@ async def test_every_chunk_past_a_full_answer_is_too_long_never_a_gap(
         assert c.acked[0] == 1
     chunks = await own_store.chunks(token.split(".")[0])
     assert [(x["q"], x["seq"]) for x in chunks] == [(0, 1)]
+
+
+# --- refusals during a lock-out: anyone with the link can make any number of them -----------
+
+LOCKED_OUT = ("too_many_attempts", "address_locked_out")
+INTERVAL_S = 5.0  # the hub's HUB_REFUSAL_LOG_INTERVAL_S in these tests
+
+
+async def created_interview(store: Store, own_redis: EmbeddedRedis) -> tuple[str, str]:
+    settings = Settings(redis_url=own_redis.url, secret=SECRET, master_keys=MASTER_KEYS)
+    made = await create_interview(store, settings, spec(2), now_ms())
+    return made.interview_id, made.token
+
+
+async def refuse(hub: Hub, token: str, addresses: list[str], times: int) -> list[str]:
+    """``times`` identity checks with a wrong identity, from these addresses in turn (as a
+    trusted proxy reports them), 25 at a time; the reasons they were refused with."""
+    reasons: list[str] = []
+    async with httpx.AsyncClient(base_url=hub.http, timeout=60) as http:
+        for start in range(0, times, 25):
+            answers = await asyncio.gather(
+                *(
+                    http.post(
+                        "/api/candidate/centre",
+                        json={"token": token, "identity": "13900000000"},
+                        headers={"X-Forwarded-For": addresses[i % len(addresses)]},
+                    )
+                    for i in range(start, min(start + 25, times))
+                )
+            )
+            reasons += [a.json()["reason"] for a in answers]
+    return reasons
+
+
+async def accounted(
+    entries_of: Callable[[], Awaitable[list[dict[str, Any]]]], refused: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Wait until every lock-out refusal is in the log, one by one or in a summary's count
+    (summaries come once an interval is over); those entries and those summaries."""
+    for _ in range(1200):
+        entries = await entries_of()
+        single = [
+            e for e in entries if e["outcome"] in LOCKED_OUT and e["action"] != "identity_refusals"
+        ]
+        sums = [e for e in entries if e["action"] == "identity_refusals"]
+        if len(single) + sum(e["detail"]["refused"] for e in sums) == refused:
+            return single, sums
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{len(single)} entries and summaries of {sums} for {refused} refusals")
+
+
+def bounded(entries: int, started: float) -> bool:
+    """At most the first refusal of each interval and a summary per reason of each."""
+    return entries <= 3 * ((time.monotonic() - started) // INTERVAL_S + 2)
+
+
+@pytest.fixture
+def lockout_hub(own_redis: EmbeddedRedis, own_store: Store, tmp_path: Path) -> Iterator[Hub]:
+    hub = start_hub(
+        own_redis.url,
+        tmp_path,
+        **LIMITS,
+        HUB_TRUSTED_PROXIES="127.0.0.1",  # the test names each check's address
+        HUB_REFUSAL_LOG_INTERVAL_S=str(INTERVAL_S),
+    )
+    yield hub
+    hub.stop()
+
+
+async def test_refusals_from_a_locked_out_address_add_a_handful_of_entries(
+    lockout_hub: Hub, own_store: Store, own_redis: EmbeddedRedis
+) -> None:
+    """500 checks from an address locked out add a handful of entries to the interview's and
+    the organisation's logs, which still account for every refusal (summed up per interval);
+    the candidate's own join from elsewhere works right after."""
+    iv_id, token = await created_interview(own_store, own_redis)
+    attacker = "203.0.113.9"
+    async with httpx.AsyncClient(base_url=lockout_hub.http) as http:
+        for guess in ("ffffffffffffffff.nope", "0000000000000000.nope", "1111111111111111.no"):
+            await http.post(
+                "/api/candidate/centre",
+                json={"token": guess, "identity": PHONE},
+                headers={"X-Forwarded-For": attacker},
+            )
+    started = time.monotonic()
+    reasons = await refuse(lockout_hub, token, [attacker], 500)
+    assert set(reasons) == {"address_locked_out"}
+    single, sums = await accounted(lambda: own_store.oplog(iv_id), 500)
+    assert bounded(len(single) + len(sums), started), (len(single), len(sums))
+    assert single[0]["ip"] == attacker and sums and sums[0]["detail"]["addresses"] == [attacker]
+    org_single, org_sums = await accounted(lambda: own_store.org_log("default", count=10_000), 500)
+    assert bounded(len(org_single) + len(org_sums), started)
+    async with CandidateClient(lockout_hub.ws, token, PHONE) as candidate:
+        joined = await candidate.join()
+        assert joined.interview_id == iv_id
+    assert [e["outcome"] for e in await own_store.oplog(iv_id) if e["action"] == "join"] == ["ok"]
+
+
+async def test_refusals_during_an_interview_lock_out_add_a_handful_of_entries(
+    lockout_hub: Hub, own_store: Store, own_redis: EmbeddedRedis
+) -> None:
+    """500 checks from 200 addresses against a locked interview (and, as each address fails
+    its three, from locked-out addresses) add a handful of entries, which account for every
+    refusal and name at most ten of the addresses."""
+    iv_id, token = await created_interview(own_store, own_redis)
+    botnet = [f"198.51.100.{i}" for i in range(1, 201)]
+    await refuse(lockout_hub, token, botnet[:5], 5)  # five wrong identities lock it
+    started = time.monotonic()
+    reasons = await refuse(lockout_hub, token, botnet, 500)
+    assert set(reasons) == set(LOCKED_OUT)
+    single, sums = await accounted(lambda: own_store.oplog(iv_id), 500)
+    assert bounded(len(single) + len(sums), started), (len(single), len(sums))
+    assert {e["outcome"] for e in sums} == set(LOCKED_OUT)
+    assert all(len(e["detail"]["addresses"]) <= 10 for e in sums)
+    assert [e["outcome"] for e in await own_store.oplog(iv_id)].count("identity_mismatch") == 5

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from client.candidate import CandidateClient
 from client.monitor import MonitorClient
 from protocol import MONITOR_SUBPROTOCOL
 from protocol.messages import Behind, EndDone, Ended, LiveChunk, LiveEvent, Refused, Watch
-from tests.conftest import PHONE, Hub, Org, interview_body, start_hub
+from server.accounts import session_hash
+from server.embedded import EmbeddedRedis
+from server.monitor import READ_COUNT
+from tests.conftest import PHONE, Hub, Org, free_port, interview_body, make_org, start_hub
 
 
 async def create(hub: Hub, org: Org, questions: int = 2, **policy) -> dict:
@@ -206,15 +213,21 @@ async def test_monitor_needs_a_session(hub: Hub) -> None:
 
 
 class NonReadingMonitor:
-    """A monitor that authenticates, watches, and then never reads its socket (tiny buffer)."""
+    """A monitor that authenticates, watches, and then never reads its socket (tiny buffer)
+    until told to: what arrives then is counted (chunks, refusals, the close code)."""
 
-    def __init__(self, url: str, token: str, iv: str) -> None:
+    def __init__(
+        self, url: str, token: str, iv: str, after_event: str = "", after_chunk: str = ""
+    ) -> None:
         from websockets.client import ClientProtocol
         from websockets.uri import parse_uri
 
         from protocol.codec import encode
         from protocol.messages import Authenticate, Watch
 
+        self.chunks = 0
+        self.reasons: list[str] = []
+        self.code: int | None = None
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         uri = parse_uri(url)
@@ -226,7 +239,7 @@ class NonReadingMonitor:
             self.protocol.receive_data(self.sock.recv(4096))
             if getattr(self.protocol, "response", None) is not None:
                 break
-        for msg in (Authenticate(token), Watch(iv)):
+        for msg in (Authenticate(token), Watch(iv, after_event, after_chunk)):
             self.protocol.send_binary(encode(msg))
         self._flush()
 
@@ -235,31 +248,44 @@ class NonReadingMonitor:
             if data:
                 self.sock.sendall(data)
 
-    def read_until_closed(self, timeout: float) -> tuple[int | None, int]:
-        """Now read everything: (the close code received, how many chunk messages came)."""
-        from websockets.frames import Opcode
+    def _take(self, data: bytes) -> list[str]:
+        """Feed what was read; the types of the messages it completed."""
+        from websockets.frames import Close, Opcode
 
         from protocol.codec import decode_monitor_server
 
+        self.protocol.receive_data(data)
+        types = []
+        for event in self.protocol.events_received():
+            if event.opcode is Opcode.BINARY:
+                msg = decode_monitor_server(event.data)
+                types.append(msg.TYPE)
+                self.chunks += msg.TYPE == "chunk"
+                if isinstance(msg, Refused):
+                    self.reasons.append(msg.reason)
+            elif event.opcode is Opcode.CLOSE:
+                self.code = Close.parse(event.data).code
+        return types
+
+    def read_until(self, kind: str, timeout: float) -> None:
+        """Read (a little at a time) until a message of type ``kind`` has come."""
         self.sock.settimeout(timeout)
-        chunks, code = 0, None
-        while True:
-            data = self.sock.recv(65536)
+        while kind not in self._take(self.sock.recv(4096)):
+            pass
+
+    def read_until_closed(self, timeout: float) -> tuple[int | None, int]:
+        """Now read everything: (the close code received, how many chunk messages came)."""
+        self.sock.settimeout(timeout)
+        while self.code is None:
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                break
             if not data:
                 break
-            self.protocol.receive_data(data)
-            for event in self.protocol.events_received():
-                if (
-                    event.opcode is Opcode.BINARY
-                    and decode_monitor_server(event.data).TYPE == "chunk"
-                ):
-                    chunks += 1
-                if event.opcode is Opcode.CLOSE:
-                    from websockets.frames import Close
-
-                    code = Close.parse(event.data).code
+            self._take(data)
         self.sock.close()
-        return code, chunks
+        return self.code, self.chunks
 
 
 async def test_slow_monitor_is_dropped_and_nobody_else_waits(
@@ -355,3 +381,133 @@ async def test_a_chunk_written_right_after_watching_from_now_is_delivered(
             chunk = await monitor.next_of(LiveChunk, timeout=10)
             assert (chunk.interview_id, chunk.data) == (target["interview_id"], "right after")
     await monitor.close()
+
+
+# --- a monitor whose session ends while a busy interview's backlog is queued for it ---------
+
+BUSY_CHUNKS = 2_000
+BUSY_CHUNK = 8 * 1024
+SMALL_QUEUE = 100
+
+
+@dataclass
+class Busy:
+    """A Redis of its own (the tests read its client list), an organisation, an interview
+    with 2,000 binary chunks of 8 KB, a hub with the default monitor queue and one with a small
+    queue (monitors wait for their readers, never dropped as too slow meanwhile)."""
+
+    redis: EmbeddedRedis
+    hub: Hub
+    small_queue: Hub
+    org: Org
+    interview_id: str
+
+    async def live_readers(self, count: int) -> None:
+        """Wait until ``count`` monitors read live: each holds a connection whose last
+        command is XREAD (the monitor's own, opened once its replay is over, closed when
+        the monitor is)."""
+        client = aioredis.Redis.from_url(self.redis.url, decode_responses=True)
+        try:
+            for _ in range(1200):
+                found = sum(1 for c in await client.client_list() if c.get("cmd") == "xread")
+                if found == count:
+                    return
+                await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+        raise AssertionError(f"{found} monitors read live, not {count}")
+
+
+def in_flight_bytes() -> int:
+    """The most that socket buffers can hold between the hub and a monitor that does not
+    read: the hub's send buffer (at most tcp_wmem's maximum), the monitor's 4 KB receive
+    buffer (doubled by the kernel), the hub's write buffer (64 KiB before it pauses), and
+    a frame in each."""
+    wmem_max = int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    return wmem_max + 2 * 4096 + 64 * 1024 + 2 * (BUSY_CHUNK + 256)
+
+
+@pytest.fixture(scope="module")
+async def busy(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Busy]:
+    own = EmbeddedRedis(tmp_path_factory.mktemp("busy-redis"), port=free_port())
+    own.start()
+    quick = {
+        "HUB_MONITOR_STALL_S": "300",
+        "HUB_MAX_ANSWER_BYTES": "0",
+        "HUB_CHUNKS_PER_S": "100000",
+        "HUB_CHUNK_BURST": "100000",
+        "HUB_CHUNK_BYTES_PER_S": "1000000000",
+        "HUB_CHUNK_BYTES_BURST": "1000000000",
+    }
+    hub = start_hub(own.url, tmp_path_factory.mktemp("busy-hub"), **quick)
+    small = start_hub(
+        own.url,
+        tmp_path_factory.mktemp("busy-small"),
+        HUB_MONITOR_MAX_QUEUE=str(SMALL_QUEUE),
+        **quick,
+    )
+    try:
+        org = await make_org(hub, own.url)
+        created = await create(hub, org)
+        async with CandidateClient(hub.ws, created["token"], PHONE) as c:
+            await c.join()
+            for i in range(BUSY_CHUNKS):  # binary (say, audio): `watching` carries no text
+                await c.send_text(i.to_bytes(4, "big") * (BUSY_CHUNK // 4))
+            await c.wait_acked(timeout=300)
+            assert c.acked[0] == BUSY_CHUNKS
+        yield Busy(own, hub, small, org, created["interview_id"])
+    finally:
+        hub.stop()
+        small.stop()
+        own.stop()
+
+
+async def test_a_disabled_users_monitor_gets_nothing_more_of_a_busy_interview(
+    busy: Busy,
+) -> None:
+    """Disabling a user closes their monitor at once: none of the busy interview's chunks
+    queued for it is sent after that (only what the socket buffers already held arrives,
+    far fewer than were queued), then refused{account_disabled} and 4008."""
+    org = busy.org
+    slow = await asyncio.to_thread(
+        NonReadingMonitor,
+        monitor_url(busy.hub),
+        org.tokens["recruiter"],
+        busy.interview_id,
+        "0",
+        "0",
+    )
+    await asyncio.to_thread(slow.read_until, "watching", 30)
+    await busy.live_readers(1)  # its replay is over: every chunk is queued for it, or sent
+    async with httpx.AsyncClient(base_url=busy.hub.http) as http:
+        r = await http.post(
+            f"/api/hr/users/{org.users['recruiter']}/disable", headers=org.auth("admin")
+        )
+        assert r.status_code == 200, r.text
+    await busy.live_readers(0)  # the hub has closed it
+    code, chunks = await asyncio.to_thread(slow.read_until_closed, 60)
+    assert (code, slow.reasons[-1:]) == (4008, ["account_disabled"])
+    assert chunks * BUSY_CHUNK <= in_flight_bytes() < BUSY_CHUNKS * BUSY_CHUNK, chunks
+
+
+async def test_a_long_replay_stops_when_the_session_has_ended(busy: Busy) -> None:
+    """A session that ends without word to the hub (it expired) stops a long replay at its
+    next 500 entries: the monitor gets refused{not_logged_in} and 4008, not the backlog."""
+    org = busy.org
+    token = org.tokens["interview_lead"]
+    slow = await asyncio.to_thread(
+        NonReadingMonitor, monitor_url(busy.small_queue), token, busy.interview_id, "0", "0"
+    )
+    await asyncio.to_thread(slow.read_until, "chunk", 30)  # the chunks' replay has begun
+    read_before = slow.chunks
+    client = aioredis.Redis.from_url(busy.redis.url)
+    try:
+        assert await client.delete(f"hrsession:{session_hash(token)}") == 1  # as expiry does
+    finally:
+        await client.aclose()
+    code, chunks = await asyncio.to_thread(slow.read_until_closed, 60)
+    assert (code, slow.reasons[-1:]) == (4008, ["not_logged_in"])
+    # before the session ended: what it read, its queue, the buffers; after: the rest of
+    # the batch of the replay then under way
+    most = read_before + SMALL_QUEUE + in_flight_bytes() // BUSY_CHUNK + READ_COUNT
+    assert chunks <= most < BUSY_CHUNKS, chunks

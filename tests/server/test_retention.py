@@ -24,7 +24,7 @@ from server.crypto import CryptoError, DataKeys, epoch_of
 from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, create_interview
 from server.settings import Settings
-from server.store import Store, key
+from server.store import Store, key, log_scope
 from tests.conftest import (
     MASTER_KEYS,
     PHONE,
@@ -39,6 +39,7 @@ from tests.conftest import (
     redis_binaries,
     start_hub,
 )
+from tests.server.test_audit import hub_book, wait_anchored
 
 DAY_MS = 86_400_000
 
@@ -110,6 +111,7 @@ async def test_erase_on_request_shreds_the_key_then_the_data(
         len(erase) == 1 and erase[0]["outcome"] == "ok" and erase[0]["actor"] == org.users["admin"]
     )
     assert "my answer" not in str(entries)
+    await wait_anchored(hub_book(hub), store, log_scope(iv_id))  # no verdict before that
     verdict = (await api(hub, org, "admin", "GET", f"/api/hr/interviews/{iv_id}/log/verify")).json()
     assert verdict["ok"] is True
     again = await api(

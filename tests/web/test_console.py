@@ -14,7 +14,9 @@ from playwright.async_api import Page, expect
 
 from client.candidate import CandidateClient, Ended, JoinRefused
 from protocol.reasons import messages
-from tests.conftest import PHONE, Hub, Org, interview_body
+from server.store import Store, log_scope
+from tests.conftest import PHONE, Hub, Org, interview_body, start_hub
+from tests.server.test_audit import hub_book, wait_anchored
 from tests.web.conftest import PHONE as PHONE_SIZE
 from tests.web.conftest import new_page, no_js_errors, screenshot
 
@@ -337,7 +339,7 @@ async def test_reentry_link_reset_and_create(hub: Hub, new_context: Any, org: Or
     no_js_errors(page, REFUSALS)
 
 
-async def test_report_and_log(hub: Hub, new_context: Any, org: Org) -> None:
+async def test_report_and_log(hub: Hub, new_context: Any, org: Org, store: Store) -> None:
     """Generate a report (listed, openable), read the operation log and verify it."""
     created = await create(hub, org, report_auto=False)
     iv = created["interview_id"]
@@ -359,9 +361,35 @@ async def test_report_and_log(hub: Hub, new_context: Any, org: Org) -> None:
         1, timeout=T
     )
     await expect(page.locator('#log-table tbody tr[data-action="report"]')).to_have_count(1)
+    await wait_anchored(hub_book(hub), store, log_scope(iv))  # a log is anchored within 1 s
     await page.click("#log-verify")
     await expect(page.locator("#log-verify-result")).to_have_attribute("data-ok", "true", timeout=T)
     no_js_errors(page, REFUSALS)
+
+
+async def test_a_log_without_checkpoints_is_not_shown_whole(
+    hub: Hub, new_context: Any, org: Org, redis_server: Any, tmp_path: Any
+) -> None:
+    """On a hub that does not share the anchor directory, verifying the log says it cannot
+    be proven whole (no checkpoint), never that it is intact."""
+    created = await create(hub, org)
+    elsewhere = start_hub(redis_server.url, tmp_path, HUB_LOG_ANCHOR_DIR=str(tmp_path / "other"))
+    try:
+        page = await login(new_context, org, "admin", base_url=elsewhere.http)
+        await open_detail(page, created["interview_id"])
+        await page.click("#log-open")
+        await expect(page.locator("#log-panel")).to_be_visible(timeout=T)
+        await page.click("#log-verify")
+        result = page.locator("#log-verify-result")
+        await expect(result).to_have_attribute("data-ok", "false", timeout=T)
+        await expect(result).to_have_attribute("data-problem", "unanchored")
+        await expect(result).to_contain_text("cannot be proven whole")
+        await expect(result).to_have_class("error")
+        await result.scroll_into_view_if_needed()
+        await screenshot(page, "console-log-unanchored")
+        no_js_errors(page, REFUSALS)
+    finally:
+        elsewhere.stop()
 
 
 async def test_role_page_for_admins_only(hub: Hub, new_context: Any, fresh_org: Org) -> None:

@@ -969,9 +969,11 @@ function renderVerify() {
   el.hidden = false;
   el.dataset.ok = String(v.ok);
   el.className = v.ok ? "done" : "error";
-  el.textContent = v.ok
-    ? t("log.ok", { n: v.entries })
-    : t("log.bad", { n: v.first_bad, reason: v.reason || v.first_bad_id });
+  el.dataset.problem = v.problem || "";
+  if (v.ok) el.textContent = t("log.ok", { n: v.entries });
+  else if (v.problem === "unanchored") el.textContent = t("log.unanchored", { n: v.entries });
+  else if (v.first_bad < 0) el.textContent = t("log.unverified", { reason: v.reason });
+  else el.textContent = t("log.bad", { n: v.first_bad, reason: v.reason || v.first_bad_id });
 }
 
 $("log-open").addEventListener("click", () => {
@@ -1181,12 +1183,17 @@ function renderRoles() {
     th.scope = "row";
     th.textContent = u.name;
     tr.append(th);
+    // one's own roles are another administrator's to change: the server refuses it here
+    const own = u.name === state.me?.user;
     for (const role of known) {
       const td = tr.insertCell();
       td.dataset.label = roleLabel(role);
-      td.append(checkbox({ user: u.name, userRole: role }, u.roles.includes(role), `${u.name}: ${roleLabel(role)}`));
+      const box = checkbox({ user: u.name, userRole: role }, u.roles.includes(role), `${u.name}: ${roleLabel(role)}`);
+      box.disabled = own;
+      td.append(box);
     }
     const td = tr.insertCell();
+    if (own) continue;
     const save = document.createElement("button");
     save.type = "button";
     save.className = "btn";

@@ -186,6 +186,14 @@ const S = {
     en: "The log is broken at entry {n} ({reason}).",
     "zh-CN": "日志在第 {n} 条处被破坏（{reason}）。",
   },
+  "log.unanchored": {
+    en: "The log cannot be proven whole ({n} entries): no signed checkpoint covers it, so a cut or deleted log would look the same. A new log is anchored within a second; if this stays, the hubs do not share their anchor directory (HUB_LOG_ANCHOR_DIR).",
+    "zh-CN": "无法证明日志完整（共 {n} 条）：没有已签名的检查点覆盖该日志，被截断或删除的日志看起来也会一样。新日志会在一秒内被锚定；若此提示一直存在，说明各服务实例未共享锚点目录（HUB_LOG_ANCHOR_DIR）。",
+  },
+  "log.unverified": {
+    en: "The log cannot be verified ({reason}).",
+    "zh-CN": "无法校验日志（{reason}）。",
+  },
   "log.empty": { en: "No entries.", "zh-CN": "没有记录。" },
   "log.filter": { en: "Action", "zh-CN": "操作" },
   "done.ended": { en: "The interview was ended.", "zh-CN": "面试已终止。" },
