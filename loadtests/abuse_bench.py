@@ -36,9 +36,12 @@ abuser would; all traffic is from 127.0.0.1, so the hub runs with
 HUB_MAX_CONNECTIONS_PER_IP raised to B + K + 100 (nothing else is changed).
 
 Reported per phase: bystander chunk -> ack p50/p99/max and the ratio of p99 to the
-baseline's, the generator's own send lag (a starved generator inflates its latencies),
-hub and Redis CPU, join latency, and what the flooders achieved: frames sent a second,
-chunks stored a second, joins, closes by code, replies by kind. After the run every
+baseline's, the generator's own send and loop lag (a starved generator inflates its
+latencies), the CPU used by the hub, redis-server, the bystanders and the flooders, and how
+busy each CPU was (on a shared machine, what is not ours is someone else's), join
+latency, and what the flooders achieved: frames sent a second (written into the socket,
+which includes what waits in kernel buffers), chunks stored a second, joins, closes by
+code, replies by kind. After the run every
 bystander chunk is checked in Redis (lost, duplicated, reordered, corrupted). The last line
 is one JSON object. Exit status 1 when a bystander chunk was lost, duplicated, reordered,
 corrupted or never acked, or a bystander socket was closed; 2 when the run failed.
@@ -105,6 +108,33 @@ FLOOD_KINDS = (
 FLOOD_QUESTIONS = 3  # a flood interview: questions 0 and 1 are closed, 2 is open
 UNDECODABLE = b"\xc1"  # a byte msgpack never uses
 YIELD_EVERY = 32  # frames sent between yields, so a flooder still reads (acks, pings)
+
+
+def cpu_ticks() -> dict[int, tuple[int, int]]:
+    """Per CPU, from /proc/stat: (busy ticks, all ticks) so far; {} where unreadable."""
+    ticks: dict[int, tuple[int, int]] = {}
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return ticks
+    for line in lines:
+        name, *values = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            counts = [int(v) for v in values]
+            idle = counts[3] + (counts[4] if len(counts) > 4 else 0)  # idle + iowait
+            ticks[int(name[3:])] = (sum(counts[:8]) - idle, sum(counts[:8]))
+    return ticks
+
+
+def cpu_busy(
+    before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]
+) -> dict[str, float]:
+    """Each CPU's busy share between two cpu_ticks() readings (every process on it)."""
+    return {
+        str(cpu): round((after[cpu][0] - b[0]) / max(1, after[cpu][1] - b[1]), 3)
+        for cpu, b in before.items()
+        if cpu in after
+    }
 
 
 # --- the flooders (a process of their own) -----------------------------------------------
@@ -508,17 +538,23 @@ async def run_async(args: argparse.Namespace, env: Environment, pipe: Connection
     async def stored(ivs: list[dict[str, Any]]) -> int:
         return sum([await store.raw.xlen(key(m["interview_id"], "chunks")) for m in ivs])
 
-    def cpu() -> tuple[float | None, float | None]:
-        return proc_cpu_s(env.hub.pid if env.hub else None), proc_cpu_s(env.redis.process.pid)
+    def cpu() -> dict[str, Any]:
+        """CPU seconds so far: the hub, redis-server, this process; and every CPU's ticks."""
+        return {
+            "hub": proc_cpu_s(env.hub.pid if env.hub else None),
+            "redis": proc_cpu_s(env.redis.process.pid),
+            "gen": time.process_time(),
+            "ticks": cpu_ticks(),
+        }
 
     await asyncio.sleep(args.settle)
     windows: list[dict[str, Any]] = []
     try:
         # baseline
-        t0, (h0, r0) = time.monotonic(), cpu()
+        t0, c0 = time.monotonic(), cpu()
         await asyncio.sleep(args.phase_s)
-        t1, (h1, r1) = time.monotonic(), cpu()
-        windows.append({"t0": t0, "t1": t1, "hub_cpu": (h0, h1), "redis_cpu": (r0, r1)})
+        t1, c1 = time.monotonic(), cpu()
+        windows.append({"t0": t0, "t1": t1, "wall": t1 - t0, "cpu": (c0, c1)})
         for (entry, kinds), ivs, newcomers in zip(phases, flood_ivs, joiners, strict=True):
             await asyncio.sleep(args.settle)
             print(f"flood: {entry} ({args.flooders} sockets)", flush=True)
@@ -526,12 +562,12 @@ async def run_async(args: argparse.Namespace, env: Environment, pipe: Connection
                 {**m, "kind": kinds[i % len(kinds)]} for i, m in enumerate(ivs[: args.flooders])
             ]
             before = await stored(ivs)
-            t0, (h0, r0) = time.monotonic(), cpu()
+            t0, c0 = time.monotonic(), cpu()
             pipe.send(("flood", specs, args.phase_s))
             result_f = loop.run_in_executor(None, pipe.recv)
             joins = await join_every_second(url, newcomers, args.phase_s)
             result = await asyncio.wait_for(result_f, args.phase_s + 60)
-            t1, (h1, r1) = time.monotonic(), cpu()
+            t1, c1 = time.monotonic(), cpu()
             if result[0] != "result":
                 raise RuntimeError(f"the flooders failed:\n{result[1]}")
             windows.append(
@@ -541,8 +577,7 @@ async def run_async(args: argparse.Namespace, env: Environment, pipe: Connection
                     "t0": t0,
                     "t1": t0 + args.phase_s,
                     "wall": t1 - t0,
-                    "hub_cpu": (h0, h1),
-                    "redis_cpu": (r0, r1),
+                    "cpu": (c0, c1),
                     "joins": joins,
                     "flood": result[1],
                     "stored": await stored(ivs) - before,
@@ -557,9 +592,23 @@ async def run_async(args: argparse.Namespace, env: Environment, pipe: Connection
     return summarise(args, env, bystanders, windows, check)
 
 
-def util(pair: tuple[float | None, float | None], seconds: float) -> float | None:
-    a, b = pair
-    return None if a is None or b is None or seconds <= 0 else round((b - a) / seconds, 3)
+def cpu_figures(w: dict[str, Any], flood_cpu_s: float = 0.0) -> dict[str, Any]:
+    """Who used the CPUs in a window: the hub, redis-server, this process (the bystanders),
+    the flooders, and every CPU's busy share (anything else on it is another process's)."""
+    c0, c1 = w["cpu"]
+    seconds = w["wall"]
+
+    def util(name: str) -> float | None:
+        a, b = c0[name], c1[name]
+        return None if a is None or b is None else round((b - a) / seconds, 3)
+
+    return {
+        "hub_cpu_util": util("hub"),
+        "redis_cpu_util": util("redis"),
+        "gen_cpu_util": util("gen"),
+        "flood_cpu_util": round(flood_cpu_s / seconds, 3),
+        "cpu_busy": cpu_busy(c0["ticks"], c1["ticks"]),
+    }
 
 
 def summarise(
@@ -570,10 +619,7 @@ def summarise(
     check: dict[str, Any],
 ) -> dict[str, Any]:
     base = windows[0]
-    baseline = bystanders.window(base["t0"], base["t1"])
-    seconds = base["t1"] - base["t0"]
-    baseline["hub_cpu_util"] = util(base["hub_cpu"], seconds)
-    baseline["redis_cpu_util"] = util(base["redis_cpu"], seconds)
+    baseline = {**bystanders.window(base["t0"], base["t1"]), **cpu_figures(base)}
     floods = []
     for w in windows[1:]:
         fig = bystanders.window(w["t0"], w["t1"])
@@ -588,8 +634,7 @@ def summarise(
                 "p99_ratio": round(fig["p99_ms"] / baseline["p99_ms"], 2)
                 if baseline["p99_ms"]
                 else None,
-                "hub_cpu_util": util(w["hub_cpu"], w["wall"]),
-                "redis_cpu_util": util(w["redis_cpu"], w["wall"]),
+                **cpu_figures(w, w["flood"]["cpu_s"]),
                 "joins": {
                     "attempts": len(w["joins"]),
                     "ok": len(ok),
@@ -603,7 +648,6 @@ def summarise(
                     "joins_per_s": round(total["joins"] / args.phase_s, 2),
                     **total,
                     "per_kind": w["flood"]["per_kind"],
-                    "cpu_util": round(w["flood"]["cpu_s"] / args.phase_s, 3),
                 },
             }
         )
@@ -652,7 +696,8 @@ def print_human(s: dict[str, Any]) -> None:
     )
     print(
         f"baseline        : p50 {b['p50_ms']} ms, p99 {b['p99_ms']} ms, max {b['max_ms']} ms; "
-        f"hub cpu {b['hub_cpu_util']}"
+        f"hub cpu {b['hub_cpu_util']}; cpus busy {b['cpu_busy']}; generator loop lag max "
+        f"{b['gen_loop_lag_max_ms']} ms"
     )
     for f in s["floods"]:
         by, fl, j = f["bystanders"], f["flooders"], f["joins"]
@@ -661,7 +706,9 @@ def print_human(s: dict[str, Any]) -> None:
             f" max {by['max_ms']} ms; hub cpu {f['hub_cpu_util']}; joins {j['ok']}/"
             f"{j['attempts']} p50 {j['p50_ms']} ms max {j['max_ms']} ms; flood "
             f"{fl['frames_per_s']} frames/s, {fl['chunks_stored_per_s']} stored/s, "
-            f"{fl['joins_per_s']} joins/s, closes {fl['closes']}"
+            f"{fl['joins_per_s']} joins/s, closes {fl['closes']}; cpus busy {f['cpu_busy']}, "
+            f"flooders {f['flood_cpu_util']}, generator loop lag max "
+            f"{by['gen_loop_lag_max_ms']} ms"
         )
     print(
         f"bystanders      : sent {s['bystander_sent']}, acked {s['bystander_acked']}, lost "
