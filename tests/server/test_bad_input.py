@@ -111,6 +111,36 @@ async def test_seq_gap_is_refused_with_the_expected_seq_and_replays_are_stored_o
     ]
 
 
+async def test_a_resend_that_reaches_the_hub_behind_a_newer_chunk_is_not_lost_for_good(
+    hub: Hub, make_interview
+) -> None:
+    """BUG (found by loadtests.fault_bench: a candidate whose chunks stopped being acked on an open socket until it reconnected): after seq_gap{2}, the client resends 2 and 3 as SPEC §6.5 says while it keeps typing, and its next chunk (4) reaches the hub first, in the same batch; the batch stops at 4 (§6.2), the resend is dropped, and the gap is not reported again (once per gap, §6.3), so nothing is ever stored on this socket again."""
+    _, c = await joined_client(hub, make_interview)
+    await c.send(SendChunk(0, 1, "one"))
+    deadline = asyncio.get_running_loop().time() + 30
+    while c.acked.get(0, 0) < 1:
+        assert asyncio.get_running_loop().time() < deadline, "chunk 1 was never acked"
+        await asyncio.sleep(0.02)
+    await c.send(SendChunk(0, 3, "three"))
+    refusal = await c.expect(Refused)
+    assert (refusal.reason, refusal.expected_seq) == ("seq_gap", 2)
+    # the newly typed chunk 4, then the resend of 2 and 3: one write, read together
+    assert c.ws is not None
+    for msg in (SendChunk(0, 4, "four"), SendChunk(0, 2, "two"), SendChunk(0, 3, "three")):
+        c.ws.protocol.send_binary(encode(msg))
+    c.ws.transport.write(b"".join(c.ws.protocol.data_to_send()))
+    # the client did what it must; it has to hear of it: the chunks acked, or the gap again
+    deadline = asyncio.get_running_loop().time() + 30
+    gaps = 1
+    while c.acked.get(0, 0) < 2 and gaps == 1:
+        if asyncio.get_running_loop().time() > deadline:
+            break  # a bound for the silence only: the hub answers a batch at once
+        await asyncio.sleep(0.05)
+        gaps = sum(1 for m in c.received if isinstance(m, Refused) and m.reason == "seq_gap")
+    assert c.acked.get(0, 0) >= 2 or gaps > 1, "the resend was dropped and nothing said so"
+    await c.close()
+
+
 async def test_finish_with_missing_chunks_is_refused(hub: Hub, make_interview) -> None:
     """Finishing an answer whose chunks are not all stored gets answer_incomplete with the next seq."""
     _, c = await joined_client(hub, make_interview)
