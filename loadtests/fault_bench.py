@@ -48,9 +48,14 @@ counted apart, in ``lost_allowed_by_write_durability``; a kill of the process al
 not lose what the kernel has. ``--durability fsync`` starts Redis with ``appendfsync
 always`` and the hubs with HUB_DURABILITY=fsync: nothing acked may be lost.
 
+A candidate whose chunks are still unacked after the drain (``--drain-timeout``) is
+``stuck``: ``stuck_samples`` shows its client (socket, outbox, last messages, its seq_gap
+resends) and a fault row whose recovery wait ran out shows the same under ``stuck``.
+
 The last line printed is one JSON object. Exit status 1 when a chunk was lost (beyond what
-write durability allows), duplicated, reordered or corrupted, or a candidate saw 4002 or
-taken_over; 2 when the run failed. Traffic stays on 127.0.0.0/8; the run stops by itself.
+write durability allows), duplicated, reordered or corrupted, a typed chunk was never acked,
+a candidate saw 4002 or taken_over, or a client's reconnect loop died; 2 when the run
+failed. Traffic stays on 127.0.0.0/8; the run stops by itself.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ from typing import Any
 
 import httpx
 import redis
+import redis.asyncio
 
 from client.candidate import CandidateClient, JoinRefused
 from loadtests.bench import DEFAULT_MASTER_KEYS, DEFAULT_SECRET, free_port, percentile
@@ -121,6 +127,7 @@ class ResumingClient(CandidateClient):
         super().__init__(*args, **kwargs)
         self.ack_times = array("d")  # monotonic time of each rise of the acked seq
         self.ack_tops = array("q")  # the acked seq it rose to
+        self.resends: list[str] = []  # what each seq_gap resend sent (the last few)
 
     def queue_text(self, data: str) -> int:
         """Keep a chunk typed while offline; the next join resends it."""
@@ -128,6 +135,17 @@ class ResumingClient(CandidateClient):
         self.next_seq[QUESTION] = seq + 1
         self.outbox[(QUESTION, seq)] = data
         return seq
+
+    async def _resend_from(self, expected_seq: int) -> None:
+        ws, before = self.ws, len(self.outbox)
+        seqs = [seq for (q, seq) in self.outbox if q == QUESTION and seq >= expected_seq]
+        await super()._resend_from(expected_seq)
+        self.resends = [
+            *self.resends[-4:],
+            f"gap {expected_seq}: outbox {before}, resent {len(seqs)} "
+            f"({seqs[0] if seqs else '-'}..{seqs[-1] if seqs else '-'}), "
+            f"same socket {ws is self.ws}, socket open {getattr(ws, 'state', None)}",
+        ]
 
     def _on_ack(self, ack: ChunkAcked) -> None:
         before = self.acked.get(ack.q, 0)
@@ -159,6 +177,34 @@ class Candidate:
     hops: int = 0  # join attempts so far: the next goes to hub (home + hops) % hubs
     closes: Counter[str] = field(default_factory=Counter)  # "code" or "code reason"
     join_failures: Counter[str] = field(default_factory=Counter)
+    loop_error: str = ""  # the reconnect loop died of this (a client bug): nobody reconnects
+
+    def state(self) -> dict[str, Any]:
+        """What a stuck candidate's client looks like, for the report."""
+        client = self.client
+        reader = client._reader
+        reader_error = ""
+        if reader is not None and reader.done() and not reader.cancelled():
+            reader_error = repr(reader.exception())
+        return {
+            "interview": self.iv,
+            "url": client.url,
+            "ready": self.ready,
+            "socket_state": str(getattr(client.ws, "state", None)),
+            "close_code": client.close_code,
+            "reader_done": bool(reader and reader.done()),
+            "reader_error": reader_error[:300],
+            "loop_error": self.loop_error,
+            "acked": client.acked.get(QUESTION, 0),
+            "typed": len(self.sent_t) - 1,
+            "outbox": len(client.outbox),
+            "last_messages": [
+                f"{type(m).__name__} {getattr(m, 'reason', '')} seq {getattr(m, 'seq', '')}"
+                f" expected {getattr(m, 'expected_seq', '')} acked {getattr(m, 'acked_seq', '')}"
+                for m in client.received[-8:]
+            ],
+            "resends": client.resends,
+        }
 
     def first_typed_after(self, t: float) -> int | None:
         seq = bisect_left(self.sent_t, t, lo=1)
@@ -195,8 +241,17 @@ class Candidates:
                 c.joins, c.ready = 1, True
 
         await asyncio.gather(*(first(c) for c in self.cands))
-        self._tasks = [asyncio.create_task(self._keep_connected(c)) for c in self.cands]
+        self._tasks = [asyncio.create_task(self._watched(c)) for c in self.cands]
         self._tasks.append(asyncio.create_task(self._watch_loop()))
+
+    async def _watched(self, c: Candidate) -> None:
+        try:
+            await self._keep_connected(c)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # counted as a failure of the client, not the hub
+            c.loop_error = f"{type(exc).__name__}: {exc}"[:300]
+            raise
 
     async def _keep_connected(self, c: Candidate) -> None:
         """Wait for the socket to close; unless the close is final, back off and join
@@ -310,6 +365,7 @@ class Fault:
     healthz_s: float | None = None  # fault end -> every hub answered /healthz with 200
     recovered_s: float | None = None  # fault end -> every candidate had a fresh ack
     extra: dict[str, Any] = field(default_factory=dict)
+    stuck: list[dict[str, Any]] = field(default_factory=list)  # not recovered in time
 
 
 class System:
@@ -477,6 +533,21 @@ class FaultRun:
             if fault.healthz_s is not None and fault.recovered_s is not None:
                 return
             await asyncio.sleep(0.1)
+        # not recovered in time: how the candidates that are not look now (their clients,
+        # and what Redis says of their interviews)
+        late = [c for c in self.cands.cands if c.final is None and not self._fresh(c, fault.end)]
+        store = redis.asyncio.Redis.from_url(self.system.redis.url, decode_responses=True)
+        try:
+            for c in late[:5]:
+                meta = await store.hmget(f"{{iv:{c.iv}}}:meta", "state", "session")
+                fault.stuck.append({**c.state(), "redis_state": meta[0], "session": meta[1]})
+        finally:
+            await store.aclose()
+
+    @staticmethod
+    def _fresh(c: Candidate, t: float) -> bool:
+        seq = c.first_typed_after(t)
+        return seq is not None and c.client.acked.get(QUESTION, 0) >= seq
 
     async def run(self) -> None:
         started = time.monotonic()
@@ -519,26 +590,30 @@ async def run_async(args: argparse.Namespace, system: System) -> dict[str, Any]:
     deadline = time.monotonic() + args.drain_timeout
     while not cands.drained() and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
+    # candidates with chunks never acked: how their clients look, before they are closed
+    stuck = [c.state() for c in cands.cands if c.client.outbox and c.final is None]
     await cands.close()
     acked = {c.iv: {QUESTION: c.client.acked.get(QUESTION, 0)} for c in cands.cands}
     check = await check_chunks(
         system.redis.url, acked, master_keys=DEFAULT_MASTER_KEYS, list_missing=True
     )
-    return summarise(args, system, cands, faults.faults, check, schedule_s)
+    return summarise(args, system, cands, faults.faults, check, schedule_s, stuck)
 
 
-def recovery_of(cands: Candidates, fault: Fault) -> tuple[float | None, float | None, int]:
+def recovery_of(
+    cands: Candidates, fault: Fault
+) -> tuple[float | None, float | None, list[Candidate]]:
     """Fault end -> the first ack of a chunk typed after it: (first candidate, last
     candidate, candidates that never got one)."""
     times: list[float] = []
-    never = 0
+    never: list[Candidate] = []
     for c in cands.cands:
         seq = c.first_typed_after(fault.end)
         if seq is None:
             continue  # it typed nothing after this fault (the run ended, or it left)
         at = c.client.acked_at(seq)
         if at is None:
-            never += 1
+            never.append(c)
         else:
             times.append(at - fault.end)
     if not times:
@@ -553,6 +628,7 @@ def summarise(
     faults: list[Fault],
     check: dict[str, Any],
     schedule_s: float,
+    stuck: list[dict[str, Any]],
 ) -> dict[str, Any]:
     by_iv = {c.iv: c for c in cands.cands}
     kills = [f.start for f in faults if f.kind == "redis-kill"]
@@ -579,7 +655,8 @@ def summarise(
     rows = []
     per_kind: dict[str, dict[str, list[float]]] = {}
     for f in faults:
-        first, last, never = recovery_of(cands, f)
+        first, last, never_got = recovery_of(cands, f)
+        never = len(never_got)
         rows.append(
             {
                 "kind": f.kind,
@@ -592,6 +669,7 @@ def summarise(
                 "healthz_200": f.healthz_s is not None,
                 "healthz_s": None if f.healthz_s is None else round(f.healthz_s, 2),
                 **f.extra,
+                **({"stuck": f.stuck} if f.stuck else {}),
             }
         )
         k = per_kind.setdefault(f.kind, {"first": [], "all": [], "healthz": [], "bad": []})
@@ -644,6 +722,9 @@ def summarise(
         "joins": sum(c.joins for c in cands.cands),
         "join_failures": dict(sorted(join_failures.items())),
         "candidates_gone": sum(1 for c in cands.cands if c.final is not None),
+        "client_loop_errors": sum(1 for c in cands.cands if c.loop_error),
+        "stuck_candidates": len(stuck),
+        "stuck_samples": stuck[:5],
         "recovery": recovery,
         "faults": rows,
         "loop_lag_max_ms": round(cands.loop_lag_max_ms, 1),
@@ -774,7 +855,10 @@ def main(argv: list[str] | None = None) -> int:
     system.stop()
     print_human(summary)
     print(json.dumps(summary, ensure_ascii=False), flush=True)
-    failed = ("lost", "duplicated", "reordered", "corrupted", "closes_4002", "taken_over_messages")
+    failed = (
+        *("lost", "duplicated", "reordered", "corrupted", "unacked"),
+        *("closes_4002", "taken_over_messages", "client_loop_errors"),
+    )
     return 1 if any(summary[k] for k in failed) else 0
 
 
