@@ -331,6 +331,7 @@ class Bystanders:
         self.errors: Counter[str] = Counter()
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
+        self.typing: list[asyncio.Task[None]] = []
 
     async def join_all(self) -> None:
         sem = asyncio.Semaphore(32)
@@ -358,7 +359,7 @@ class Bystanders:
 
     def start(self) -> None:
         t0 = time.monotonic() + 0.2
-        self.tasks += [asyncio.create_task(self.stream(c, t0)) for c in self.cands]
+        self.typing = [asyncio.create_task(self.stream(c, t0)) for c in self.cands]
         self.tasks.append(asyncio.create_task(self.watch_loop()))
 
     async def read(self, c: Bystander) -> None:
@@ -392,6 +393,8 @@ class Bystanders:
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if self.stop.is_set() or c.closed:
+                return
             k += 1
             now = time.monotonic()
             self.lag_t.append(due)
@@ -423,7 +426,9 @@ class Bystanders:
         }
 
     async def finish(self, timeout: float) -> None:
+        """Stop typing, wait (bounded) for the last acks, then close every socket."""
         self.stop.set()
+        await asyncio.gather(*self.typing)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(c.closed or c.acked >= c.sent for c in self.cands):
