@@ -74,6 +74,7 @@ import time
 from array import array
 from bisect import bisect_left
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -398,8 +399,8 @@ class System:
             "HUB_KEY_DIR": str(self.tmp / "keys"),  # hubs on one Redis share their keys
             "HUB_MAX_CHUNKS_PER_ANSWER": "1000000",
         }
-        for i in range(a.hubs):
-            hub = HubProcess(
+        self.hubs = [
+            HubProcess(
                 port=free_port(),
                 redis_url=self.redis_proxy.url,
                 secret=DEFAULT_SECRET,
@@ -409,8 +410,10 @@ class System:
                 cpus=a.hub_cpu,
                 env=env,
             )
-            self.hubs.append(hub)
-            hub.start()
+            for i in range(a.hubs)
+        ]
+        with ThreadPoolExecutor(len(self.hubs)) as starting:  # each waits for its /healthz
+            list(starting.map(HubProcess.start, self.hubs))
         if a.client_proxy:
             self.client_proxies = [FaultProxy(h.port).start() for h in self.hubs]
 
