@@ -15,8 +15,10 @@ loadtests.bench. The phases, ``--phase-s`` S seconds each, ``--settle`` seconds 
    joined to an interview of its own, flood the hub while the bystanders go on, and a new
    candidate joins every second (join latency: connect -> the open question).
 
-A flood entry is kinds joined by "+" (or ``all``); flooder i floods with kind i mod their
-number. The kinds, each answered by the hub's rules (server/hub.py, SPEC §5.5, §13):
+A flood entry is kinds joined by "+", ``all``, or ``none`` (no flooders: the baseline
+again, with the joins; on a shared machine, interleave ``none`` phases and compare
+neighbours: ``p99_ratio_to_last_quiet``); flooder i floods with kind i mod their number.
+The kinds, each answered by the hub's rules (server/hub.py, SPEC §5.5, §13):
 
   valid              new chunks (1 byte each), as fast as the socket takes them: the hub
                      reads an interview's chunks at HUB_CHUNKS_PER_S (burst
@@ -517,6 +519,9 @@ class Environment:
 
 
 def floods_of(entry: str) -> list[str]:
+    """The kinds of a flood phase: "all", "none" (a baseline again), or kinds joined by "+"."""
+    if entry == "none":
+        return []
     return list(FLOOD_KINDS) if entry == "all" else entry.split("+")
 
 
@@ -543,6 +548,12 @@ async def run_async(args: argparse.Namespace, env: Environment, pipe: Connection
     async def stored(ivs: list[dict[str, Any]]) -> int:
         return sum([await store.raw.xlen(key(m["interview_id"], "chunks")) for m in ivs])
 
+    async def stored_at(when: float, ivs: list[dict[str, Any]]) -> int:
+        """What the flood interviews hold at ``when`` (the phase's end, not later: the hub
+        goes on reading what the flooders left in their sockets)."""
+        await asyncio.sleep(when - time.monotonic())
+        return await stored(ivs)
+
     def cpu() -> dict[str, Any]:
         """CPU seconds so far: the hub, redis-server, this process; and every CPU's ticks."""
         return {
@@ -562,14 +573,17 @@ async def run_async(args: argparse.Namespace, env: Environment, pipe: Connection
         windows.append({"t0": t0, "t1": t1, "wall": t1 - t0, "cpu": (c0, c1)})
         for (entry, kinds), ivs, newcomers in zip(phases, flood_ivs, joiners, strict=True):
             await asyncio.sleep(args.settle)
-            print(f"flood: {entry} ({args.flooders} sockets)", flush=True)
+            print(f"flood: {entry} ({len(kinds) and args.flooders} sockets)", flush=True)
             specs = [
-                {**m, "kind": kinds[i % len(kinds)]} for i, m in enumerate(ivs[: args.flooders])
+                {**m, "kind": kinds[i % len(kinds)]}
+                for i, m in enumerate(ivs[: args.flooders] if kinds else [])
             ]
             before = await stored(ivs)
             t0, c0 = time.monotonic(), cpu()
             pipe.send(("flood", specs, args.phase_s))
             result_f = loop.run_in_executor(None, pipe.recv)
+
+            at_end = asyncio.create_task(stored_at(t0 + args.phase_s, ivs))
             joins = await join_every_second(url, newcomers, args.phase_s)
             result = await asyncio.wait_for(result_f, args.phase_s + 60)
             t1, c1 = time.monotonic(), cpu()
@@ -585,7 +599,7 @@ async def run_async(args: argparse.Namespace, env: Environment, pipe: Connection
                     "cpu": (c0, c1),
                     "joins": joins,
                     "flood": result[1],
-                    "stored": await stored(ivs) - before,
+                    "stored": await at_end - before,
                 }
             )
         await asyncio.sleep(args.settle)
@@ -626,6 +640,7 @@ def summarise(
     base = windows[0]
     baseline = {**bystanders.window(base["t0"], base["t1"]), **cpu_figures(base)}
     floods = []
+    quiet_p99 = baseline["p99_ms"]  # of the last phase without a flood
     for w in windows[1:]:
         fig = bystanders.window(w["t0"], w["t1"])
         ok = sorted(x for x in w["joins"] if isinstance(x, float))
@@ -638,6 +653,9 @@ def summarise(
                 "bystanders": fig,
                 "p99_ratio": round(fig["p99_ms"] / baseline["p99_ms"], 2)
                 if baseline["p99_ms"]
+                else None,
+                "p99_ratio_to_last_quiet": round(fig["p99_ms"] / quiet_p99, 2)
+                if quiet_p99
                 else None,
                 **cpu_figures(w, w["flood"]["cpu_s"]),
                 "joins": {
@@ -656,6 +674,8 @@ def summarise(
                 },
             }
         )
+        if not w["kinds"]:
+            quiet_p99 = fig["p99_ms"]
     text = env.hub.log_text() if env.hub else ""
     sent = sum(c.sent for c in bystanders.cands)
     acked = sum(c.acked for c in bystanders.cands)
