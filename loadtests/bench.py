@@ -56,17 +56,14 @@ import json
 import math
 import multiprocessing as mp
 import os
-import re
 import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
-import urllib.request
 from array import array
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -78,6 +75,7 @@ import websockets
 
 from client.monitor import login
 from loadtests.interviews import check_chunks, create_interviews, held_sessions, now_ms, payload
+from loadtests.processes import HubProcess, log_problems, parse_cpus, pin_all_threads
 from protocol import MONITOR_SUBPROTOCOL, SUBPROTOCOL
 from protocol.closecodes import CloseCode
 from protocol.codec import decode_monitor_server, decode_server, encode
@@ -110,7 +108,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # a throwaway secret and keyring for the hub this starts (the hub refuses weak ones)
 DEFAULT_SECRET = "9c0f3e7a5d2b8146e1f0a7c3b5d9e2f48a6c1b7d3e5f0a9c2b4d6e8f1a3c5b7d"
 DEFAULT_MASTER_KEYS = "bench:n19-zmo7jaSrKOFR2fGx79SIIXhVvelmwiEWl2KhCGQ"
-NOTIFICATION_LINE = re.compile(r"interview_hub\.notify WARNING notification \w+ via \w+ to ")
 
 
 # --- small helpers ------------------------------------------------------------------------
@@ -120,23 +117,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def parse_cpus(spec: str) -> set[int]:
-    """A taskset-style CPU list: "1", "0,2", "2-3"."""
-    cpus: set[int] = set()
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            cpus.update(range(int(lo), int(hi) + 1))
-        else:
-            cpus.add(int(part))
-    if not cpus:
-        raise ValueError(f"no CPUs in {spec!r}")
-    return cpus
 
 
 def proc_cpu_s(pid: int | None) -> float | None:
@@ -150,17 +130,6 @@ def proc_cpu_s(pid: int | None) -> float | None:
     fields = raw[raw.rindex(")") + 2 :].split()
     # fields[0] is field 3 (state); utime is field 14, stime field 15
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def pin_all_threads(pid: int, cpus: set[int]) -> None:
-    """sched_setaffinity for every thread of ``pid`` (it affects one thread at a time)."""
-    try:
-        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-    except OSError:
-        tids = [pid]
-    for tid in tids:
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(tid, cpus)
 
 
 def percentile(sorted_values: Any, p: float) -> float:
@@ -849,9 +818,7 @@ class Environment:
         self.args = args
         self.tmp: Path | None = None
         self.redis: Any = None
-        self.hub: subprocess.Popen[bytes] | None = None
-        self.hub_log: Path | None = None
-        self.hub_out: Any = None
+        self.hub: HubProcess | None = None
         self.url = ""
         self.redis_url = ""
         self.secret = ""
@@ -880,71 +847,30 @@ class Environment:
             pin_all_threads(self.redis_pid, a.load_cpu_set)
         self.secret = a.secret or DEFAULT_SECRET
         self.master_keys = a.master_keys or DEFAULT_MASTER_KEYS
-        port = free_port()
-        env = {
-            **os.environ,
-            "REDIS_URL": self.redis_url,
-            "HUB_SECRET": self.secret,
-            "HUB_MASTER_KEYS": self.master_keys,
-            "HUB_MAX_CONNECTIONS_PER_IP": "0",  # every simulated candidate is 127.0.0.1
-            "HUB_MAX_WAITING_CONNECTIONS_PER_IP": "0",
-            "HUB_HOST": "127.0.0.1",
-            "HUB_PORT": str(port),
-            "PYTHONUNBUFFERED": "1",
-        }
-        cmd = [sys.executable, "-m", "server.cli", "--data-dir", str(self.tmp / "hub")]
-        cmd += ["serve", "--port", str(port), "--log-level", "warning"]
-        if a.hub_cpu and shutil.which("taskset"):
-            cmd = ["taskset", "-c", a.hub_cpu, *cmd]
-        self.hub_log = self.tmp / "hub.log"
-        self.hub_out = self.hub_log.open("wb")
-        self.hub = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=self.hub_out, stderr=subprocess.STDOUT
+        self.hub = HubProcess(
+            port=free_port(),
+            redis_url=self.redis_url,
+            secret=self.secret,
+            master_keys=self.master_keys,
+            data_dir=self.tmp / "hub",
+            log_path=self.tmp / "hub.log",
+            cpus=a.hub_cpu,
+            # every simulated candidate is 127.0.0.1
+            env={"HUB_MAX_CONNECTIONS_PER_IP": "0", "HUB_MAX_WAITING_CONNECTIONS_PER_IP": "0"},
         )
+        self.hub.start()
         self.hub_pid = self.hub.pid
-        if a.hub_cpu and not shutil.which("taskset"):
-            pin_all_threads(self.hub_pid, parse_cpus(a.hub_cpu))
-        deadline = time.monotonic() + 30
-        health = f"http://127.0.0.1:{port}/healthz"
-        while time.monotonic() < deadline:
-            if self.hub.poll() is not None:
-                raise RuntimeError(f"hub exited at start:\n{self.hub_log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(health, timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"hub not healthy in 30 s:\n{self.hub_log.read_text()[-3000:]}")
-        self.url = f"ws://127.0.0.1:{port}/ws/candidate"
+        self.url = self.hub.ws_url
 
     def stop(self) -> list[str]:
         """Stop what was started; returns the hub's log lines that look like problems."""
         problems: list[str] = []
         if self.hub is not None:
-            if self.hub.poll() is None:
-                t_stop = time.monotonic()
-                self.hub.terminate()
-                try:
-                    self.hub.wait(15)
-                except subprocess.TimeoutExpired:
-                    self.killed = True
-                    self.hub.kill()
-                    self.hub.wait()
-                self.stop_s = time.monotonic() - t_stop
-            self.hub_out.close()
-        if self.hub_log is not None and self.hub_log.exists():
-            for line in self.hub_log.read_text(errors="replace").splitlines():
-                if NOTIFICATION_LINE.search(line):
-                    # the "log" notification provider reports each delivery at WARNING: the
-                    # end/exit sample sends one per interview; not a problem
-                    self.notifications += 1
-                elif any(w in line for w in ("ERROR", "WARNING", "Traceback", "Exception")):
-                    problems.append(line)
+            self.hub.stop()
+            self.stop_s, self.killed = self.hub.stop_s, self.hub.killed
+            problems, self.notifications = log_problems(self.hub.log_text())
             if self.args.keep_tmp:
-                print(f"hub log kept at {self.hub_log}", file=sys.stderr)
+                print(f"hub log kept at {self.hub.log_path}", file=sys.stderr)
         if self.redis is not None:
             self.redis.stop()
         if self.tmp is not None and not self.args.keep_tmp:

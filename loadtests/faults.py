@@ -28,8 +28,9 @@ from typing import Any
 class _Pipe(asyncio.Protocol):
     """One side of a proxied connection: what it receives goes to ``peer``."""
 
-    def __init__(self, proxy: FaultProxy) -> None:
+    def __init__(self, proxy: FaultProxy, accepted: bool = False) -> None:
         self.proxy = proxy
+        self.accepted = accepted  # the client's side: connect it onwards once it exists
         self.transport: asyncio.Transport | None = None
         self.peer: _Pipe | None = None
         self.held: list[bytes] = []  # received while black-holed
@@ -37,6 +38,10 @@ class _Pipe(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if self.accepted:
+            # only now: a refusal must have a transport to abort, or the client would be
+            # left connected to nothing, waiting (a hang, not a refusal)
+            asyncio.get_running_loop().create_task(self.proxy._connect(self))
 
     def data_received(self, data: bytes) -> None:
         if self.proxy.blackholed or self.peer is None or self.peer.transport is None:
@@ -138,10 +143,9 @@ class FaultProxy:
         await asyncio.sleep(0)  # let the aborted transports close their sockets
 
     def _accept(self) -> _Pipe:
-        downstream = _Pipe(self)
+        downstream = _Pipe(self, accepted=True)
         self.pipes.add(downstream)
         self.connections += 1
-        self._loop.create_task(self._connect(downstream))
         return downstream
 
     async def _connect(self, downstream: _Pipe) -> None:

@@ -126,14 +126,18 @@ async def check_chunks(
     expected: Callable[[str, int, int], str | bytes | None] | None = payload,
     concurrency: int = 32,
     master_keys: str = "",
+    list_missing: bool = False,
 ) -> dict[str, Any]:
     """Compare what clients saw acknowledged with what Redis holds, per interview.
 
     ``acked`` maps interview id -> {question: highest acknowledged seq}. Counted from
     Redis only: ``lost`` = acknowledged chunks missing from the chunk stream,
     ``duplicated`` = stream entries beyond the first for the same (q, seq),
-    ``corrupted`` = stored data that differs from ``expected(iv, q, seq)`` (opened with the
-    hub's master keys: chunks are sealed at rest).
+    ``reordered`` = entries whose seq is below one stored before it for the same question
+    (a question's seqs must rise strictly in stream order), ``corrupted`` = stored data
+    that differs from ``expected(iv, q, seq)`` (opened with the hub's master keys: chunks
+    are sealed at rest). With ``list_missing``, ``missing`` maps interview id -> {question:
+    the lost seqs}.
     """
     store = Store.from_url(redis_url, master_keys=master_keys or env_master_keys())
     sem = asyncio.Semaphore(concurrency)
@@ -143,12 +147,14 @@ async def check_chunks(
         "acked": 0,
         "lost": 0,
         "duplicated": 0,
+        "reordered": 0,
         "corrupted": 0,
         "stored_unacked": 0,
         "xlen_mismatch": 0,
         "seqs_mismatch": 0,
     }
     problems: list[str] = []
+    missing_seqs: dict[str, dict[int, list[int]]] = {}
 
     async def one(iv_id: str, per_q: dict[int, int]) -> None:
         async with sem:
@@ -158,8 +164,14 @@ async def check_chunks(
         if xlen != len(chunks):
             totals["xlen_mismatch"] += 1
         seen: dict[tuple[int, int], int] = {}
+        highest: dict[int, int] = {}
         for c in chunks:
             k = (c["q"], c["seq"])
+            if c["seq"] < highest.get(c["q"], 0):
+                totals["reordered"] += 1
+                if len(problems) < 20:
+                    problems.append(f"{iv_id} q{c['q']}: seq {c['seq']} stored after a higher one")
+            highest[c["q"]] = max(highest.get(c["q"], 0), c["seq"])
             seen[k] = seen.get(k, 0) + 1
             if seen[k] == 1 and expected is not None:
                 want = expected(iv_id, c["q"], c["seq"])
@@ -182,6 +194,8 @@ async def check_chunks(
             totals["acked"] += top
             missing = [s for s in range(1, top + 1) if (q, s) not in seen]
             totals["lost"] += len(missing)
+            if missing and list_missing:
+                missing_seqs.setdefault(iv_id, {})[q] = missing
             if missing and len(problems) < 20:
                 problems.append(
                     f"{iv_id} q{q}: {len(missing)} acked chunks missing, first seq {missing[0]}"
@@ -192,7 +206,10 @@ async def check_chunks(
         await asyncio.gather(*(one(iv, per_q) for iv, per_q in acked.items()))
     finally:
         await store.close()
-    return {**totals, "problems": problems}
+    result: dict[str, Any] = {**totals, "problems": problems}
+    if list_missing:
+        result["missing"] = missing_seqs
+    return result
 
 
 async def held_sessions(redis_url: str, interview_ids: Iterable[str]) -> dict[str, str]:
@@ -264,7 +281,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         acked = _int_keys(json.load(fh))
     result = asyncio.run(check_chunks(args.redis_url, acked, master_keys=args.master_keys))
     _write_json(result, args.out)
-    return 1 if result["lost"] or result["duplicated"] or result["corrupted"] else 0
+    failed = ("lost", "duplicated", "reordered", "corrupted")
+    return 1 if any(result[k] for k in failed) else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 from tests.conftest import MASTER_KEYS, ROOT, SECRET, Hub
 
@@ -111,3 +112,58 @@ def test_media_bench_runs_and_prints_its_figures() -> None:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["connected"] == 1 and result["stored_frames"] > 0 and result["stored_audio_s"] > 0
     assert result["hub_cpu_per_media_candidate"] > 0 and result["chunks_acked"] > 0
+
+
+def run_json(module: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """Run ``python -m module args``; its result and the JSON object on its last line."""
+    out = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.stdout.strip(), out.stderr[-3000:]
+    return out, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_fault_bench_small_run_accounts_for_every_chunk() -> None:
+    """`python -m loadtests.fault_bench` through one fault of each cheap kind (two hubs; Redis RST, a 1 s outage, a restart, a kill -9 with fsync; client RST and black hole; a paused hub): every typed chunk acked and stored once, in order, no 4002, each fault followed by a healthy hub."""
+    cheap = "redis-rst,redis-outage,redis-restart,redis-kill,client-rst,client-blackhole,hub-stop"
+    out, result = run_json(
+        "loadtests.fault_bench",
+        *("--candidates", "3", "--rate", "5", "--duration", "0", "--gap", "0.5"),
+        *("--faults", cheap),
+        *("--outage-s", "1", "--blackhole-s", "1", "--pause-s", "1", "--lease-s", "1.5"),
+        *("--durability", "fsync"),
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert [f["kind"] for f in result["faults"]] == cheap.split(",")
+    assert result["sent"] > 0 and result["acked"] == result["sent"] == result["stored"]
+    counts = ("lost", "lost_allowed_by_write_durability", "duplicated", "reordered", "corrupted")
+    assert [result[k] for k in counts] == [0, 0, 0, 0, 0]
+    assert (result["closes_4002"], result["taken_over_messages"]) == (0, 0)
+    assert all(f["healthz_200"] and f["never_recovered"] == 0 for f in result["faults"])
+    assert result["hub_tracebacks"] == 0, result["hub_traceback_samples"]
+
+
+def test_abuse_bench_small_run_keeps_every_bystander_chunk() -> None:
+    """`python -m loadtests.abuse_bench` with one flooder of each kind: every bystander chunk is acked and stored once, no bystander socket closes, every newcomer's join is accounted for, and the flooders' frames are counted."""
+    out, result = run_json(
+        "loadtests.abuse_bench",
+        *("--bystanders", "3", "--rate", "5", "--flooders", "6", "--floods", "all"),
+        *("--phase-s", "3", "--settle", "0.5"),
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert result["bystander_sent"] > 0 and result["bystander_unacked"] == 0
+    assert [result[k] for k in ("lost", "duplicated", "reordered", "corrupted")] == [0, 0, 0, 0]
+    assert result["bystander_errors"] == {}
+    (flood,) = result["floods"]
+    assert set(flood["flooders"]["per_kind"]) == set(flood["kinds"])
+    assert flood["flooders"]["frames"] == sum(
+        s["frames"] for s in flood["flooders"]["per_kind"].values()
+    )
+    assert flood["flooders"]["frames"] > 0
+    assert flood["joins"]["attempts"] == flood["joins"]["ok"] == 3
+    assert result["baseline"]["chunks_acked"] > 0 and flood["bystanders"]["chunks_acked"] > 0
+    assert result["hub_tracebacks"] == 0, result["hub_traceback_samples"]

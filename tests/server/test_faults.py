@@ -279,3 +279,55 @@ async def test_after_a_redis_restart_no_stale_connection_fails_a_request(tmp_pat
         hub.stop()
         await store.close()
         redis.stop()
+
+
+async def test_a_redis_error_during_the_reclaim_after_a_lapsed_lease_does_not_lose_the_reclaim(
+    own_redis: EmbeddedRedis, own_store: Store, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """BUG (found by loadtests.fault_bench, Redis restarting and answering LOADING just after a long outage): a Redis error between the lease renewal and the end of `_reclaim_after_lapse` escapes the lease task (traceback, supervisor restart); the restarted task finds its lease held and never redoes the reclaim, so an idle socket released by another hub meanwhile is not told to resume. Here the error is an ACL denial of the interview keys for a moment."""
+    iv_id, token = await new_interview(own_store, own_redis)
+    cut_off = start_hub(proxy.url, tmp_path, HUB_HUB_LEASE_S=LEASE_S)  # reaches Redis via proxy
+    other = start_hub(own_redis.url, tmp_path, HUB_HUB_LEASE_S=LEASE_S)
+    admin = Store.from_url(own_redis.url).redis
+    await admin.execute_command("ACL", "SETUSER", "admin", "on", ">admin-pw", "~*", "&*", "+@all")
+    await admin.aclose()
+    admin = Store.from_url(own_redis.url.replace("redis://", "redis://admin:admin-pw@")).redis
+    try:
+        c = CandidateClient(cut_off.ws, token, PHONE)
+        await c.join()
+        await c.send_text("1,")
+        await c.wait_acked()
+        proxy.refuse(True)
+        proxy.reset()
+
+        async def released() -> bool:
+            return (await admin.hget(f"{{iv:{iv_id}}}:meta", "session")) == ""
+
+        await wait_until(released, "the other hub released the cut-off hub's socket")
+        # the cut-off hub may renew its lease (hub* keys) but not read its interviews
+        await admin.execute_command("ACL", "LOG", "RESET")
+        await admin.execute_command("ACL", "SETUSER", "default", "resetkeys", "~hub*")
+        proxy.refuse(False)
+
+        async def reclaim_denied() -> bool:
+            entries = await admin.execute_command("ACL", "LOG")
+            return any(f"{{iv:{iv_id}}}:meta" in str(entry) for entry in entries)
+
+        await wait_until(reclaim_denied, "the reclaim read the interview and was denied")
+        await admin.execute_command("ACL", "SETUSER", "default", "allkeys")
+        # the socket no longer holds the interview and no other device took it: resume
+        with pytest.raises(ClientClosed) as closed:
+            while True:
+                await c.next_message(timeout=30)
+        assert closed.value.code == CloseCode.INTERNAL_ERROR
+        last = closed.value.last
+        assert isinstance(last, Refused) and last.reason == "connection_interrupted"
+        restarts = httpx.get(cut_off.http + "/healthz", timeout=5).json()["restarts"]
+        assert "lease" not in restarts
+    finally:
+        await admin.execute_command("ACL", "SETUSER", "default", "allkeys")
+        await admin.execute_command("ACL", "DELUSER", "admin")
+        await admin.aclose()
+        cut_off.stop()
+        other.stop()
+    assert "_reclaim_after_lapse" not in cut_off.log()

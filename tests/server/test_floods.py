@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,18 @@ from loadtests.faults import FaultProxy
 from protocol import SUBPROTOCOL, SUBPROTOCOL_V2
 from protocol.closecodes import CloseCode
 from protocol.codec import decode_server, encode
-from protocol.messages import ChunkAcked, Join, Ping, Pong, Refused, SendChunk
+from protocol.messages import (
+    AnswerSaved,
+    ChunkAcked,
+    FinishAnswer,
+    Join,
+    Joined,
+    Ping,
+    Pong,
+    QuestionStarted,
+    Refused,
+    SendChunk,
+)
 from server.embedded import EmbeddedRedis
 from server.interviews import create_interview
 from server.settings import Settings
@@ -257,3 +269,37 @@ async def test_ping_is_unknown_on_v1(own_redis: EmbeddedRedis, hub: Hub) -> None
         await ws.send(encode(Ping()))
         refusal = decode_server(await ws.recv())
         assert isinstance(refusal, Refused) and refusal.reason == "unknown_type"
+
+
+async def test_a_connection_reset_while_its_frames_wait_leaves_no_unretrieved_task_error(
+    own_redis: EmbeddedRedis, hub: Hub
+) -> None:
+    """BUG (found by loadtests.abuse_bench): a client reset (RST) while the hub still holds thousands of its frames: the hub's sender dies with ClientDisconnected, the replies pile up, and close_now() replaces the dead sender without retrieving its exception, so asyncio logs "Task exception was never retrieved" with a traceback."""
+    iv_id, token = await new_interview(own_redis)
+    async with websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL]) as ws:
+        await ws.send(encode(Join(token, PHONE)))
+        assert isinstance(decode_server(await ws.recv()), Joined)
+        assert isinstance(decode_server(await ws.recv()), QuestionStarted)
+        await ws.send(encode(FinishAnswer(0, 0)))
+        assert isinstance(decode_server(await ws.recv()), AnswerSaved)
+        assert decode_server(await ws.recv()) == QuestionStarted(1, "Question 2", 2, 0, 0, 0)
+        # chunks for the question just closed: each is answered, none closes the socket;
+        # written in one go, so the hub has them all queued when the reset comes
+        frame = encode(SendChunk(0, 1, "x"))
+        for _ in range(3000):
+            ws.protocol.send_binary(frame)
+        ws.transport.write(b"".join(ws.protocol.data_to_send()))
+        sock = ws.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        ws.transport.abort()
+    store = Store.from_url(own_redis.url)
+    try:
+        deadline = time.monotonic() + 60
+        while (await store.meta(iv_id)).get("session"):
+            assert time.monotonic() < deadline, "the hub never recorded the disconnect"
+            await asyncio.sleep(0.1)
+    finally:
+        await store.close()
+    log = hub.log()
+    assert "never retrieved" not in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
