@@ -9,6 +9,7 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     {iv:<id>}:chunks   stream answer chunks: q, seq, k (s text | b binary), d (sealed data), t
     {iv:<id>}:contact  hash   how to reach the candidate: lang, and phone/email sealed
     {iv:<id>}:answers  hash   question -> JSON record of how it closed
+    {iv:<id>}:transcripts  hash  question -> sealed JSON transcript of a spoken answer
     {iv:<id>}:events   stream live events for monitors: e (JSON fact), t (ms)
     {iv:<id>}:log      stream operation log: e (JSON entry), t (ms), n (position), m (MAC)
     {iv:<id>}:loghead  string the log's last entry: "<n> <id> <mac>" (server/audit.py)
@@ -75,7 +76,15 @@ SCRIPTS = Path(__file__).parent / "scripts"
 UNREADABLE = (CryptoError, ValueError)
 CONTROL_CHANNEL = "hub:control"
 # what belongs to one attempt (a reset moves these aside, read-only)
-ATTEMPT_PARTS = ("answers", "chunks", "seqs", "reports", "media", "mediacount")
+ATTEMPT_PARTS = (
+    "answers",
+    "chunks",
+    "seqs",
+    "reports",
+    "media",
+    "mediacount",
+    "transcripts",
+)
 POOL_SIZE = 64  # connections per hub process and client kind; Redis serves them one by one
 POOL_WAIT_S = 20.0
 ROTATION_COUNTS = (
@@ -311,6 +320,7 @@ class Store:
         self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
         self._set_if_script = redis.register_script((SCRIPTS / "set_if.lua").read_text())
         self._erase = redis.register_script((SCRIPTS / "erase_interview.lua").read_text())
+        self._save_transcript = redis.register_script((SCRIPTS / "save_transcript.lua").read_text())
         self._forget_hub = redis.register_script((SCRIPTS / "forget_hub.lua").read_text())
         self._release_claim = redis.register_script((SCRIPTS / "release_claim.lua").read_text())
         self._forget_org_events_script = redis.register_script(
@@ -894,6 +904,48 @@ class Store:
         rows = await self.redis.xrange(key(iv_id, "log"))
         entries = [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
         return await self.open_personal(entries, iv_id)
+
+    # --- transcripts of spoken answers ---------------------------------------------------
+    # One JSON record per answer (server/transcribe.py makes it): {"text", "language",
+    # "engine", "model", "segments": [{"start_ms", "end_ms", "text", "words": [{"start_ms",
+    # "end_ms", "word"}]}], "audio_ms", "speech_ms", "pauses": [{"start_ms", "end_ms"}],
+    # "made_ms"}; times from the start of the answer's audio. Sealed like the chunks it
+    # comes from, bound to its question and attempt.
+
+    async def save_transcript(
+        self, iv_id: str, attempt: int, q: int, record: dict[str, Any]
+    ) -> bool:
+        """Keep ``record`` as the transcript of answer ``q`` of ``attempt``; False (nothing
+        written) when the interview moved to another attempt or was erased meanwhile."""
+        dek = await self.redis.hget(key(iv_id, "meta"), "dek")
+        if not dek:
+            return False
+        sealed = self.cipher_for(iv_id, dek).seal_text(
+            f"transcript|a{attempt}|{q}", json.dumps(record, ensure_ascii=False)
+        )
+        written = await self._save_transcript(
+            keys=[key(iv_id, "meta"), key(iv_id, "transcripts")], args=[attempt, q, sealed]
+        )
+        return bool(int(written))
+
+    async def transcripts(self, iv_id: str) -> dict[int, dict[str, Any]]:
+        """The interview's transcripts by question (current attempt); one that does not
+        open is ``{"unreadable": ["transcript"]}``."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(key(iv_id, "transcripts"))
+            pipe.hmget(key(iv_id, "meta"), ["dek", "attempt"])
+            stored, (dek, attempt) = await pipe.execute()
+        opened: dict[int, dict[str, Any]] = {}
+        for q, sealed in stored.items():
+            try:
+                raw = self.cipher_for(iv_id, dek or "").open_text(
+                    f"transcript|a{attempt or 1}|{q}", sealed
+                )
+                opened[int(q)] = json.loads(raw)
+            except UNREADABLE as exc:
+                self.report_unreadable(iv_id, f"transcript of question {q}", exc)
+                opened[int(q)] = {"unreadable": ["transcript"]}
+        return opened
 
     # --- personal data in log entries -----------------------------------------------------
     # The operation log is append-only and MAC-chained: what is written there stays. So the
