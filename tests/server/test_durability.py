@@ -175,7 +175,7 @@ async def test_embedded_serve_keeps_data_across_restart(tmp_path: Path) -> None:
         await c.close()
     finally:
         serve.terminate()
-        serve.wait(30)
+        serve.wait(120)  # the embedded Redis saves on the way out; a busy disk is slow
     assert serve.returncode == 0
     assert not (data_dir / "redis.sock").exists()  # the embedded redis-server shut down too
     serve = _serve(data_dir, port)
@@ -190,7 +190,7 @@ async def test_embedded_serve_keeps_data_across_restart(tmp_path: Path) -> None:
         assert [e["action"] for e in shown["log"]][:2] == ["join", "disconnect"]
     finally:
         serve.terminate()
-        serve.wait(30)
+        serve.wait(120)  # the embedded Redis saves on the way out; a busy disk is slow
 
 
 async def test_serve_after_a_killed_hub_takes_over_its_embedded_redis(tmp_path: Path) -> None:
@@ -207,7 +207,7 @@ async def test_serve_after_a_killed_hub_takes_over_its_embedded_redis(tmp_path: 
         assert listing == ""  # it answers (no interviews yet), through the adopted server
     finally:
         second.terminate()
-        assert second.wait(30) == 0
+        assert second.wait(120) == 0
     assert not (data_dir / "redis.sock").exists()  # and it was shut down with the hub
     out = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True)
     assert out.stdout.strip() == ""
