@@ -97,8 +97,10 @@ class Outbox:
         self.closed = True
         self._items.clear()
         self._room.set()
-        if self.task is not None and not self.task.done():
-            self.task.cancel()  # it may wait for room for a message nobody will get
+        if self.task is not None:
+            if not self.task.done():
+                self.task.cancel()  # it may wait for room for a message nobody will get
+            # cancelled, or dead already (the peer vanished): its end is not worth a report
             self.task.add_done_callback(_retrieve)
         close: dict[str, Any] = {"type": "websocket.close", "code": code}
         if final is not None:
@@ -132,7 +134,16 @@ class Outbox:
                 item = self._items.popleft()
                 if len(self._items) < self.limit // 2:
                     self._room.set()
-                if type(item) is tuple:
-                    await self._send({"type": "websocket.close", "code": int(item[1])})
+                message: dict[str, Any] = (
+                    {"type": "websocket.close", "code": int(item[1])}
+                    if type(item) is tuple
+                    else {"type": "websocket.send", "bytes": item}
+                )
+                try:
+                    await self._send(message)
+                except RuntimeError:
+                    # the server closed the socket itself (its keep-alive dropped the peer):
+                    # nothing more can go out, and that is no failure of this socket's
                     return
-                await self._send({"type": "websocket.send", "bytes": item})
+                if message["type"] == "websocket.close":
+                    return
