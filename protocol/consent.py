@@ -55,15 +55,6 @@ class Consent:
             "notice": self.notice,
         }
 
-    @property
-    def recorded(self) -> bool:
-        return bool(self.review)
-
-    @property
-    def video_allowed(self) -> bool:
-        """Face data is stored only with its own, recorded consent."""
-        return self.camera == "on"
-
 
 @dataclass(frozen=True, slots=True)
 class ConsentChange:
@@ -72,6 +63,11 @@ class ConsentChange:
     consent: Consent
     refusal: str | None = None
     changed: bool = False
+
+
+def video_allowed(camera: str | None) -> bool:
+    """Face data is stored only with its own, recorded consent (the meta's ``camera``)."""
+    return camera == "on"
 
 
 def choose(current: Consent, review: str, camera: str, notice: str, now: int) -> ConsentChange:
@@ -86,4 +82,4 @@ def choose(current: Consent, review: str, camera: str, notice: str, now: int) ->
     return ConsentChange(Consent(review, camera, now, notice), changed=True)
 
 
-__all__ = ["CAMERAS", "REVIEWS", "Consent", "ConsentChange", "choose"]
+__all__ = ["CAMERAS", "REVIEWS", "Consent", "ConsentChange", "choose", "video_allowed"]

@@ -29,6 +29,7 @@ import av
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from protocol.consent import video_allowed
 from protocol.messages import MediaState
 from server.crypto import RecordCipher
 from server.store import Store, key, media_purpose
@@ -171,7 +172,7 @@ class MediaSession:
         whatever the client sends. Read at each kept frame: a consent withdrawn during the
         interview stops the recording at the next one. HR is told once why none is kept."""
         camera = await self.store.redis.hget(key(self.iv_id, "meta"), "camera")
-        if camera == "on":
+        if video_allowed(camera):
             return True
         if not self.video_refused:
             self.video_refused = True

@@ -15,7 +15,6 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from client.candidate import CandidateClient
 from protocol import SUBPROTOCOL_V2
 from protocol.codec import encode
-from protocol.consent import Consent, choose
 from protocol.messages import Join, MediaAnswer, MediaOffer
 from protocol.reasons import messages
 from server.store import Store
@@ -36,22 +35,6 @@ def choices(token: str, review: str = "ai", camera: bool = True) -> dict[str, An
 async def consent(hub: Hub, token: str, review: str = "ai", camera: bool = True) -> Any:
     async with httpx.AsyncClient(base_url=hub.http) as http:
         return await http.post("/api/candidate/consent", json=choices(token, review, camera))
-
-
-def test_human_only_review_is_never_undone_by_the_rule() -> None:
-    """The pure rule: human-only may be asked at any time; a later "ai" is refused; the camera may be withdrawn; bad values are bad_field."""
-    start = Consent()
-    ai = choose(start, "ai", "on", "1", 10)
-    assert ai.changed and ai.consent == Consent("ai", "on", 10, "1")
-    human = choose(ai.consent, "human_only", "on", "1", 20)
-    assert human.changed and human.consent.review == "human_only"
-    assert choose(human.consent, "ai", "on", "1", 30).refusal == "human_review_kept"
-    off = choose(human.consent, "human_only", "off", "1", 40)
-    assert off.changed and off.consent == Consent("human_only", "off", 40, "1")
-    assert not choose(off.consent, "human_only", "off", "1", 50).changed
-    assert choose(start, "maybe", "on", "1", 1).refusal == "bad_field"
-    assert choose(start, "ai", "yes", "1", 1).refusal == "bad_field"
-    assert not Consent().video_allowed and not Consent("ai", "off").video_allowed
 
 
 async def test_consent_is_recorded_in_the_meta_the_log_and_hr_detail(
