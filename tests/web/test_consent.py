@@ -207,6 +207,9 @@ async def test_hr_detail_shows_the_candidates_choices_in_both_languages(
     await expect(choices).to_contain_text("human-only review requested: no AI scores")
     await expect(choices).to_contain_text("camera off (voice and text only)")
     await expect(choices).to_contain_text("chosen ")
+    await expect(hr.locator("#media-note")).to_have_text(
+        "No camera: the candidate chose voice and text only."
+    )
     await screenshot(hr, "hr-detail-consent-desktop")
     await hr.select_option("#lang-select", "zh-CN")
     await expect(choices).to_contain_text("要求仅人工评估：不计算 AI 评分")

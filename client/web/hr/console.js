@@ -679,6 +679,9 @@ function untilText(ms) {
 
 // The candidate's choices after the notice (docs/privacy.md): plainly, in the chosen language.
 function renderConsent(consent) {
+  const note = $("media-note"); // no picture will come without the camera consent
+  note.dataset.i18n = consent?.camera === "off" ? "detail.media.camera_off" : "detail.media.none";
+  note.textContent = t(note.dataset.i18n);
   const box = $("detail-consent");
   box.dataset.review = consent?.review || "";
   box.dataset.camera = consent?.camera || "";

@@ -141,6 +141,10 @@ const S = {
   "detail.live_frame": { en: "The candidate's camera, live", "zh-CN": "候选人摄像头实时画面" },
   "detail.audio_level": { en: "Audio level", "zh-CN": "音量" },
   "detail.media.none": { en: "No camera picture yet.", "zh-CN": "暂无摄像头画面。" },
+  "detail.media.camera_off": {
+    en: "No camera: the candidate chose voice and text only.",
+    "zh-CN": "无摄像头画面：候选人选择仅以语音和文字作答。",
+  },
   "event.joined": { en: "Joined", "zh-CN": "已进入" },
   "event.taken_over": { en: "Taken over by another device", "zh-CN": "被另一台设备接管" },
   "event.question_started": { en: "Question {n} started", "zh-CN": "第 {n} 题开始" },
