@@ -436,10 +436,12 @@ class CandidateService:
             entry = self.store.seal_personal(
                 iv_id, meta.get("dek", ""), self._entry(caller, "consent", "ok", detail)
             )
+            # an event too, so HR watching the interview sees the choice as it is made
+            fact = {"kind": "consent", "review": review, "camera": camera}
             ids = await self.store.apply(
                 iv_id,
                 snap,
-                Decision(snap),
+                Decision(snap, (fact,)),
                 now,
                 extra_meta=change.consent.to_meta(),
                 log=[entry],
@@ -448,6 +450,7 @@ class CandidateService:
             if ids is None:
                 continue  # another change came first: read again, decide again
             await self.store.log_org(org, {**entry, "interview_id": iv_id}, now)
+            await self.store.org_event(org, iv_id, ids, [fact], now)
             return change.consent
         raise Conflict(f"consent on {iv_id}: compare-and-set lost {MAX_CAS_RETRIES} times")
 

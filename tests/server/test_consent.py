@@ -71,6 +71,8 @@ async def test_consent_is_recorded_in_the_meta_the_log_and_hr_detail(
     assert len(entries) == 1 and entries[0]["outcome"] == "ok"
     assert entries[0]["detail"] == {"review": "ai", "camera": "off", "notice": "1"}
     assert entries[0]["actor"] == "candidate" and entries[0]["proof"].startswith("phone")
+    events = [e for e in await store.events(iv_id) if e["kind"] == "consent"]
+    assert [(e["review"], e["camera"]) for e in events] == [("ai", "off")]
     org_entries = [e for e in await store.org_log(org.name) if e["action"] == "consent"]
     assert [e["interview_id"] for e in org_entries if e["interview_id"] == iv_id] == [iv_id]
     report = await hub_report(hub, org, iv_id)

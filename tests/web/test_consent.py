@@ -189,7 +189,7 @@ async def test_human_only_review_can_be_asked_for_later_from_the_centre(
 async def test_hr_detail_shows_the_candidates_choices_in_both_languages(
     hub: Hub, org: Org, new_context
 ) -> None:
-    """HR's interview detail says plainly what the candidate chose (human-only review, camera off, when) in en and zh-CN, and "not recorded" for an interview whose candidate never saw the notice."""
+    """HR's interview detail says plainly what the candidate chose (human-only review, camera off, when) in en and zh-CN, "not recorded" for an interview whose candidate never saw the notice, and a choice made while HR watches at once (event `consent`)."""
     from tests.web.test_side_by_side import hr_login, open_detail
 
     chosen = await create(hub, org, questions=1)
@@ -218,4 +218,12 @@ async def test_hr_detail_shows_the_candidates_choices_in_both_languages(
     await open_detail(hr, silent["interview_id"])
     await expect(choices).to_have_attribute("data-review", "")
     await expect(choices).to_have_text("未记录（候选人未经过告知页）")
+    # a choice made while HR watches shows at once, with its event
+    body = {"token": silent["token"], "identity": PHONE, "review": "ai", "camera": True}
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        r = await http.post("/api/candidate/consent", json={**body, "notice_version": "1"})
+    assert r.status_code == 200, r.text
+    await expect(hr.locator("#events li[data-kind='consent']")).to_contain_text("同意 AI 辅助评估")
+    await expect(choices).to_have_attribute("data-review", "ai")
+    await expect(choices).to_contain_text("同意录制摄像头")
     no_js_errors(hr)

@@ -543,6 +543,9 @@ function eventExtras(e) {
     out.push(t("event.device", { device: data.device }));
   }
   if (e.kind === "ended" && data.note) out.push(t("event.note", { note: data.note }));
+  if (e.kind === "consent" && data.review) {
+    out.push(t(`detail.consent.${data.review}`), t(`detail.consent.camera_${data.camera}`));
+  }
   if (data.progress) out.push(progressText(data.progress));
   return out.join(" · ");
 }

@@ -65,6 +65,7 @@ const S = {
   "detail.second_entry.yes_open": { en: "allowed", "zh-CN": "允许" },
   "detail.second_entry.no": { en: "not allowed", "zh-CN": "不允许" },
   "detail.consent": { en: "Candidate's choices", "zh-CN": "候选人的选择" },
+  "event.consent": { en: "Candidate's choices recorded", "zh-CN": "已记录候选人的选择" },
   "detail.consent.none": {
     en: "not recorded (the candidate did not go through the notice)",
     "zh-CN": "未记录（候选人未经过告知页）",
