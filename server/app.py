@@ -23,7 +23,7 @@ from server import anchors, web
 from server import http_models as m
 from server.accounts import Accounts
 from server.bodies import read_body
-from server.candidates import Caller, CandidateService, Refusal, consent_record
+from server.candidates import Caller, CandidateService, Refusal
 from server.headers import SecurityHeaders
 from server.hr import HRService
 from server.hr_api import HRApi
@@ -222,7 +222,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             )
         except Refusal as exc:
             return refusal_response(exc.reason)
-        return m.answer(m.ConsentRecord, consent_record(recorded.to_meta()))
+        return m.answer(m.ConsentRecord, recorded.to_record())
 
     async def media_config(request: Request) -> Response:
         """
