@@ -170,6 +170,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ivs = await create_interviews(
             redis.url, DEFAULT_SECRET, args.candidates, master_keys=DEFAULT_MASTER_KEYS
         )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            for iv in ivs:  # the camera consent the candidate page records before joining
+                choices = {"review": "ai", "camera": True, "notice_version": "1"}
+                proof = {"token": iv["token"], "identity": iv["identity"]}
+                await http.post("/api/candidate/consent", json={**proof, **choices})
         out: dict[str, Any] = {"latencies": [], "states": [], "measuring": False}
         stop = asyncio.Event()
         rss0 = rss_mb(hub.pid)

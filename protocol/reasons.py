@@ -43,6 +43,7 @@ class Reason(StrEnum):
     ERASE_NOT_ALLOWED = "erase_not_allowed"
     INTERVIEW_ERASED = "interview_erased"
     NO_RECORDING = "no_recording"
+    HUMAN_REVIEW_KEPT = "human_review_kept"
     CHUNK_TOO_LARGE = "chunk_too_large"
     ANSWER_TOO_LONG = "answer_too_long"
     SUBPROTOCOL_REQUIRED = "subprotocol_required"
@@ -183,6 +184,11 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
         "This interview's data has been erased; it can no longer be ended, reset, reopened "
         "or sent a new link.",
         "该面试的数据已被删除，无法再终止、重置、重新开放或发送新链接。",
+    ),
+    Reason.HUMAN_REVIEW_KEPT: (
+        "You asked for human-only review of this interview; that choice stays. Contact HR "
+        "if you have questions.",
+        "您已要求本次面试仅由人工评估，该选择不可撤回。如有疑问，请联系 HR。",
     ),
     Reason.IDLE_TIMEOUT: (
         "Paused after a long time without activity. Your answers are saved; continue to reconnect.",

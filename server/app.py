@@ -203,7 +203,26 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             return refusal_response(exc.reason)
         items = await service.centre(body.identity, verified)
         name = store.candidate_name(verified.interview_id, verified.meta)
-        return m.answer(m.Centre, {"candidate": name, "interviews": items})
+        days = await service.retention_days(verified.meta.get("org", "default"))
+        notice = {"retention_days": days}
+        return m.answer(m.Centre, {"candidate": name, "interviews": items, "notice": notice})
+
+    async def candidate_consent(request: Request) -> Response:
+        """
+        summary: "Record the candidate's choices after the notice: review, camera."
+        """
+        caller = _caller(request, hub.trusted_proxies)
+        try:
+            body = await read_body(request, m.ConsentBody)
+            verified = await service.verify(body.token, body.identity, caller, "consent")
+            caller = replace(caller, proof=verified.proof)
+            camera = "on" if body.camera else "off"
+            recorded = await service.record_consent(
+                verified.interview_id, body.review, camera, body.notice_version, caller
+            )
+        except Refusal as exc:
+            return refusal_response(exc.reason)
+        return m.answer(m.ConsentRecord, recorded.to_record())
 
     async def media_config(request: Request) -> Response:
         """
@@ -238,6 +257,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/api/candidate/exit", candidate_exit, methods=["POST"]),
         Route("/api/candidate/centre", candidate_centre, methods=["POST"]),
+        Route("/api/candidate/consent", candidate_consent, methods=["POST"]),
         Route("/api/candidate/answer", candidate_answer, methods=["POST"]),
         Route("/api/candidate/media-config", media_config, methods=["GET"]),
         WebSocketRoute("/ws/candidate", hub),

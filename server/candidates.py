@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from protocol import consent as consent_rule
 from protocol import interview as sm
+from protocol.consent import Consent
 from protocol.interview import Decision, Snapshot, State
 from protocol.messages import AnswerSaved, Exited
 from protocol.reasons import Reason, messages
@@ -410,6 +412,48 @@ class CandidateService:
 
         return await self.decide(iv_id, rule, Caller(actor="system", role="system"), "timeout")
 
+    async def record_consent(
+        self, iv_id: str, review: str, camera: str, notice: str, caller: Caller
+    ) -> Consent:
+        """Record the candidate's choices (protocol/consent.py) in the meta, with their log
+        entry in the same step; a refusal (going back from human-only review) is logged and
+        raised. The state does not change, so any state will do: human-only review may be
+        asked for after the interview too. The log's head is the compare-and-set here."""
+        detail = {"review": review, "camera": camera, "notice": notice}
+        for _ in range(MAX_CAS_RETRIES):
+            loaded = await self.store.snapshot_and_log_head(iv_id)
+            if loaded is None:
+                raise Refusal(Reason.LINK_INVALID)
+            snap, meta, log_head = loaded
+            now = self.clock()
+            change = consent_rule.choose(Consent.from_meta(meta), review, camera, notice, now)
+            org = meta.get("org", "default")
+            if change.refusal:
+                await self.log(iv_id, caller, "consent", change.refusal, detail, org=org)
+                raise Refusal(change.refusal)
+            if not change.changed:
+                return change.consent  # the same choices again: nothing new to record
+            entry = self.store.seal_personal(
+                iv_id, meta.get("dek", ""), self._entry(caller, "consent", "ok", detail)
+            )
+            # an event too, so HR watching the interview sees the choice as it is made
+            fact = {"kind": "consent", "review": review, "camera": camera}
+            ids = await self.store.apply(
+                iv_id,
+                snap,
+                Decision(snap, (fact,)),
+                now,
+                extra_meta=change.consent.to_meta(),
+                log=[entry],
+                log_head=log_head,
+            )
+            if ids is None:
+                continue  # another change came first: read again, decide again
+            await self.store.log_org(org, {**entry, "interview_id": iv_id}, now)
+            await self.store.org_event(org, iv_id, ids, [fact], now)
+            return change.consent
+        raise Conflict(f"consent on {iv_id}: compare-and-set lost {MAX_CAS_RETRIES} times")
+
     async def exited_message(self, iv_id: str) -> Exited | None:
         """What a socket is told of an exit made elsewhere (over HTTP), read back from the
         stored state: the same ``exited`` its control message carries. None: not exited."""
@@ -472,9 +516,19 @@ class CandidateService:
                     },
                     "created_ms": int(meta.get("created_ms", 0)),
                     "next": next_step(snap, now),
+                    "consent": consent_record(meta),
                 }
             )
         return items
+
+    async def retention_days(self, org: str) -> int:
+        """The organisation's retention (the notice before recording states it)."""
+        return await self.store.retention_days(org) or self.settings.retention_days
+
+
+def consent_record(meta: dict[str, str]) -> dict[str, Any]:
+    """The candidate's recorded choices, for the candidate centre and HR (ConsentRecord)."""
+    return Consent.from_meta(meta).to_record()
 
 
 def with_device(decision: Decision, kind: str, caller: Caller) -> Decision:
@@ -527,4 +581,4 @@ def _counters(meta: dict[str, str], decision: Decision, caller: Caller) -> dict[
     return out
 
 
-__all__ = ["Caller", "CandidateService", "Conflict", "Refusal", "Verified"]
+__all__ = ["Caller", "CandidateService", "Conflict", "Refusal", "Verified", "consent_record"]

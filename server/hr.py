@@ -17,7 +17,7 @@ from protocol.reasons import Reason
 from server import audit, identity
 from server.accounts import Principal
 from server.anchors import AnchorBook, Checkpoint, public_key_pem
-from server.candidates import Caller, CandidateService, Refusal, Rule, next_action
+from server.candidates import Caller, CandidateService, Refusal, Rule, consent_record, next_action
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.notify import Notifier
 from server.reports import Reports, unreadable_parts
@@ -112,6 +112,7 @@ class HRService:
             # after an erasure: were Redis' files rewritten without it ("" before, unknown)
             "files": meta.get("files", ""),
             "next": next_action(snap),
+            "consent": consent_record(meta),  # the candidate's choices (docs/privacy.md)
         }
         unreadable = [name for name, value in sealed.items() if value is None]
         if unreadable:

@@ -153,6 +153,31 @@ class ExitBody(CandidateProof):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentBody(CandidateProof):
+    """The candidate's choices after reading the notice (docs/privacy.md)."""
+
+    review: Annotated[
+        Literal["ai", "human_only"],
+        Doc("ai: AI assists HR; human_only: no AI score is computed. Never back to ai."),
+    ]
+    camera: Annotated[bool, Doc("Consent to record the face (video); false: audio and text.")]
+    notice_version: Annotated[
+        str, Pattern("[A-Za-z0-9._-]{1,32}"), Doc("The version of the notice shown.")
+    ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentRecord:
+    """The candidate's choices as recorded; "" and 0: not recorded (a client that never
+    showed the notice, SPEC §10.5)."""
+
+    review: Literal["ai", "human_only", ""]
+    camera: Literal["on", "off", ""]
+    consent_ms: Annotated[int, Doc("When the latest choice was recorded (Unix ms); 0: never.")]
+    notice: Annotated[str, Doc("The version of the notice the choice was made on.")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExitPreview:
     """What an exit would mean now (confirm not true): the exit is requested, not done."""
 
@@ -184,6 +209,14 @@ class CentreInterview:
     interruptions: Interruptions
     created_ms: Millis
     next: NextStep
+    consent: ConsentRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """What the notice before recording needs from the hub: the organisation's retention."""
+
+    retention_days: Annotated[int, Doc("Days the data is kept after the interview is over.")]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,6 +225,7 @@ class Centre:
 
     candidate: str
     interviews: list[CentreInterview]
+    notice: Notice
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -410,6 +444,7 @@ class InterviewSummary:
         ),
     ] = ""
     next: NextStep
+    consent: Annotated[ConsentRecord, Doc("The candidate's choices after the notice.")]
     unreadable: list[Literal["candidate", "phone", "id_number"]] | Absent = ABSENT
 
 

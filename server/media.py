@@ -7,8 +7,10 @@ and encoded as JPEG; received audio is resampled to 16 kHz mono 16-bit PCM and c
 one-second segments (small, lossless, and any player or speech model reads it; Opus would
 be smaller but needs a container to be useful on its own). Each frame and segment goes into
 the interview's ``media`` stream as it is made, tagged with the open question and the time,
-sealed like the answers. The stream is durable (it is the recording); what one interview may
-store is capped (``HUB_MAX_MEDIA_ENTRIES``), after which the client is told ``limited``.
+sealed like the answers. Video is kept only when the candidate consented to the camera
+(meta ``camera`` "on", protocol/consent.py). The stream is durable (it is the recording);
+what one interview may store is capped (``HUB_MAX_MEDIA_ENTRIES``), after which the client
+is told ``limited``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import av
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from protocol.consent import video_allowed
 from protocol.messages import MediaState
 from server.crypto import RecordCipher
 from server.store import Store, key, media_purpose
@@ -111,6 +114,7 @@ class MediaSession:
         self.stored = {"jpeg": 0, "pcm16k": 0}
         self.entries = 0
         self.limited = False
+        self.video_refused = False  # video came without camera consent (told HR once)
         self.closed = False
         self.watchdog: asyncio.Task[None] | None = None
 
@@ -157,9 +161,23 @@ class MediaSession:
                 if now < next_at:
                     continue  # sampled: HUB_MEDIA_FPS frames a second are kept
                 next_at = now + 1 / self.fps
+                if not await self._video_allowed():
+                    continue
                 q = self.current_q()  # the question open when the frame arrived
                 jpeg = await asyncio.to_thread(encode_jpeg, frame, self.max_width)
                 await self._store("jpeg", jpeg, 0, q)
+
+    async def _video_allowed(self) -> bool:
+        """Face data is stored only with its own consent (camera "on", docs/privacy.md),
+        whatever the client sends. Read at each kept frame: a consent withdrawn during the
+        interview stops the recording at the next one. HR is told once why none is kept."""
+        camera = await self.store.redis.hget(key(self.iv_id, "meta"), "camera")
+        if video_allowed(camera):
+            return True
+        if not self.video_refused:
+            self.video_refused = True
+            await self.on_state("video_not_stored", "no_camera_consent")
+        return False
 
     async def _audio(self, track: Any) -> None:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=PCM_RATE)

@@ -133,6 +133,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         R.NO_EXIT_REQUESTED,
     ),
     ("POST", "/api/candidate/centre"): candidate(m.Centre, m.CandidateProof),
+    ("POST", "/api/candidate/consent"): candidate(
+        m.ConsentRecord, m.ConsentBody, R.HUMAN_REVIEW_KEPT
+    ),
     ("POST", "/api/candidate/answer"): candidate(
         m.SavedAnswer, m.CandidateProof, R.NOT_IN_PROGRESS
     ),

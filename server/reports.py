@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from protocol.answers import fold_text
+from protocol.consent import Consent
 from protocol.interview import Decision, State
 from server.store import UNREADABLE, Store, key, snapshot_from_hash
 
@@ -123,6 +124,7 @@ class Reports:
             if snap.state is State.ENDED
             else ("candidate" if snap.state in (State.COMPLETED, State.EXITED) else "system"),
             "progress": snap.progress.to_wire(),
+            "consent": Consent.from_meta(meta).to_record(),  # review, camera (docs/privacy.md)
             "started_ms": snap.started_ms,
             "answers": answers,
             "interruptions": {

@@ -40,6 +40,7 @@ PUBLISHED = {
     "erase_not_allowed",
     "interview_erased",
     "no_recording",
+    "human_review_kept",
     "chunk_too_large",
     "answer_too_long",
     "subprotocol_required",

@@ -69,6 +69,17 @@ class ToneAudio(AudioStreamTrack):
         return frame
 
 
+async def allow_camera(base_url: str, token: str) -> None:
+    """The camera consent the candidate page records before joining (docs/privacy.md):
+    without it the hub keeps no video frame."""
+    import httpx
+
+    body = {"token": token, "identity": PHONE, "review": "ai", "camera": True}
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        r = await http.post("/api/candidate/consent", json={**body, "notice_version": "1"})
+    assert r.status_code == 200, r.text
+
+
 async def next_of(ws: Any, kind: type, timeout: float = 15) -> Any:
     while True:
         msg = decode_server(await asyncio.wait_for(ws.recv(), timeout), media=True)
@@ -109,6 +120,7 @@ async def test_frames_and_audio_reach_redis_and_survive_the_exit(
 ) -> None:
     """Synthetic camera and microphone: sampled JPEG frames and one-second PCM segments are stored (sealed) as they arrive, tagged with the question; the exit closes the peer connection and keeps them."""
     iv_id, token = await make_interview(questions=2)
+    await allow_camera(hub.http, token)
     pc = RTCPeerConnection()
     video, audio = CountingVideo(), ToneAudio()
     pc.addTrack(video)
@@ -166,6 +178,7 @@ async def test_hr_monitor_sees_frames_and_audio_level_live(hub: Hub, org) -> Non
     async with httpx.AsyncClient(base_url=hub.http) as http:
         r = await http.post("/api/hr/interviews", json=interview_body(1), headers=org.auth("admin"))
     created = r.json()
+    await allow_camera(hub.http, created["token"])
     monitor = MonitorClient(hub.ws.replace("/ws/candidate", "/ws/monitor"), org.tokens["recruiter"])
     await monitor.connect()
     await monitor.watch(created["interview_id"])
@@ -230,6 +243,7 @@ async def test_media_store_is_capped_per_interview(redis_server, tmp_path, store
     try:
         settings = Settings(redis_url=redis_server.url, secret=SECRET, master_keys=MASTER_KEYS)
         created = await create_interview(store, settings, spec(1), now_ms())
+        await allow_camera(capped.http, created.token)
         pc = RTCPeerConnection()
         pc.addTrack(CountingVideo())
         pc.addTrack(ToneAudio())
@@ -260,6 +274,7 @@ async def test_a_resume_starts_a_new_peer_connection_and_takeover_closes_the_old
 ) -> None:
     """After a drop the resumed socket offers again and media goes on; a second device's join closes the first device's media."""
     iv_id, token = await make_interview(questions=1)
+    await allow_camera(hub.http, token)
     first = RTCPeerConnection()
     first.addTrack(CountingVideo())
     ws = await websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL_V2])

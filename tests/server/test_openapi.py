@@ -183,6 +183,10 @@ async def test_every_answer_of_every_route_matches_the_document(
             "POST", "/api/candidate/centre", 404, json={"token": "no.such", "identity": PHONE}
         )
         await call("POST", "/api/candidate/answer", 409, json=proof)  # not in progress yet
+        choices = {**proof, "review": "human_only", "camera": False, "notice_version": "1"}
+        await call("POST", "/api/candidate/consent", 200, json=choices)
+        await call("POST", "/api/candidate/consent", 409, json={**choices, "review": "ai"})
+        await call("POST", "/api/candidate/consent", 400, json={**choices, "camera": "yes"})
         async with CandidateClient(hub.ws, token, PHONE) as candidate:
             await candidate.join()
             await candidate.send_text("an answer")

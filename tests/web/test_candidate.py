@@ -47,11 +47,24 @@ def once_each(seqs: list[int]) -> bool:
     return seqs == list(range(1, len(seqs) + 1))
 
 
+async def agree(page: Page, camera: bool = True, human_only: bool = False) -> None:
+    """The notice before recording: make the choices and agree (recorded before the join)."""
+    await expect(page.locator("#screen-consent")).to_be_visible()
+    if camera:
+        await page.check("#consent-camera")
+    if human_only:
+        await page.check("#consent-human")
+    await page.check("#consent-agree")
+    await page.click("#consent-continue")
+
+
 async def enter(page: Page, link: str, identity: str = PHONE) -> None:
-    """Open the invitation, verify, pass the device check and start the interview."""
+    """Open the invitation, verify, agree to the notice (camera on), pass the device check and
+    start the interview."""
     await page.goto(link)
     await page.fill("#identity", identity)
     await page.click("#verify")
+    await agree(page)
     await expect(page.locator("#screen-device")).to_be_visible()
     await expect(page.locator("#check-camera")).to_have_attribute("data-status", "ok")
     await page.click("#device-continue")
@@ -257,7 +270,7 @@ async def test_reentry_refused_or_allowed(hub: Hub, org: Org, new_context, secon
     if not second_entry:
         item = again.locator(f"#centre-list li[data-id='{iv['interview_id']}']")
         await expect(item).to_contain_text("A second entry is not allowed for this interview.")
-        await expect(item.locator("button")).to_have_count(0)
+        await expect(item.locator("button[data-action='open']")).to_have_count(0)
         return
     await expect(again.locator("#screen-device")).to_be_visible()
     await again.click("#device-continue")
@@ -296,6 +309,7 @@ async def test_practice_sends_nothing_to_the_server(hub: Hub, org: Org, new_cont
     await page.goto(iv["link"])
     await page.fill("#identity", PHONE)
     await page.click("#verify")
+    await agree(page)
     await page.click("#device-continue")
     sockets: list[str] = []
     posts: list[str] = []
@@ -381,6 +395,10 @@ async def test_phone_screens_fit_and_keep_the_confirm_out_of_thumb_reach(
     await screenshot(page, "candidate-identity-phone")
     await page.fill("#identity", PHONE)
     await page.click("#verify")
+    await expect(page.locator("#screen-consent")).to_be_visible()
+    await no_sideways_scroll(page)
+    await screenshot(page, "candidate-consent-phone")
+    await agree(page)
     await expect(page.locator("#check-camera")).to_have_attribute("data-status", "ok")
     await expect(page.locator("#check-connection")).to_have_attribute("data-status", "ok")
     await no_sideways_scroll(page)
@@ -505,5 +523,5 @@ async def test_ended_and_expired_links_say_why(hub: Hub, org: Org, new_context) 
         await page.click("#verify")
         await expect(page.locator("#centre-summary")).to_contain_text(reason)
         item = page.locator(f"#centre-list li[data-id='{iv['interview_id']}']")
-        await expect(item.locator("button")).to_have_count(0)
+        await expect(item.locator("button[data-action='open']")).to_have_count(0)
         no_js_errors(page)

@@ -143,7 +143,9 @@ async def test_no_automatic_reentry_after_the_resume_grace(hub: Hub, org: Org, n
     await page.evaluate(UNBLOCK)
     item = page.locator(f"#centre-list li[data-id='{iv['interview_id']}']")
     await expect(item).to_contain_text("come back once")
-    await expect(item.locator("button")).to_have_count(1)  # the candidate's choice
+    await expect(item.locator("button[data-action='open']")).to_have_count(
+        1
+    )  # the candidate's choice
     detail = await hr(hub, org, "GET", f"/api/hr/interviews/{iv['interview_id']}")
     assert detail["state"] == "exited" and detail["second_entry"] is True
     no_js_errors(page)

@@ -9,7 +9,7 @@ from playwright.async_api import expect
 
 from tests.conftest import Hub, Org, keyed_store
 from tests.web.conftest import new_page, no_js_errors, screenshot
-from tests.web.test_candidate import candidate, create, enter, saved, stored
+from tests.web.test_candidate import agree, candidate, create, enter, saved, stored
 
 
 async def media_entries(hub: Hub, iv_id: str) -> list[dict]:
@@ -68,6 +68,7 @@ async def test_no_camera_still_answers_by_text_and_hr_sees_why(
     await page.goto(iv["link"])
     await page.fill("#identity", "13800138000")
     await page.click("#verify")
+    await agree(page)
     await page.click("#device-continue")
     await page.click("#interview-start")
     await expect(page.locator("#media-status")).to_have_attribute("data-state", "off")

@@ -1,17 +1,17 @@
-// The candidate web app: identity check → device check → (practice) → interview → exit or
-// completion → candidate centre. Pages: /i/<token> (the invitation link) and /practice.
+// The candidate web app: identity check → notice and consent (once per interview) → device
+// check → (practice) → interview → exit or completion → candidate centre. Pages: /i/<token> (the invitation link) and /practice.
 import { bindLangSelect, formatTime, makeI18n } from "/web/shared/i18n.js";
 import { postJson } from "/web/shared/wire.js";
 import { memoryOutbox, openOutbox } from "./outbox.js";
 import { practiceTransport } from "./practice.js";
 import { Session } from "./session.js";
-import { TEXTS } from "./texts.js";
+import { NOTICE_VERSION, TEXTS } from "./texts.js";
 import { socketTransport } from "./transport.js";
 
 const i18n = makeI18n(TEXTS);
 const t = i18n.t;
 const $ = (id) => document.getElementById(id);
-const SCREENS = ["identity", "device", "ready", "question", "stopped", "centre"];
+const SCREENS = ["identity", "consent", "device", "ready", "question", "stopped", "centre"];
 
 const token = decodeURIComponent(location.pathname.match(/^\/i\/([^/]+)$/)?.[1] || "");
 const interviewId = token.split(".")[0];
@@ -28,6 +28,9 @@ const app = {
   deadline: 0,
   timerHandle: null,
   media: null,
+  camera: false, // the candidate's camera consent (the notice): no video without it
+  notice: null, // {retention_days} from the centre, for the notice
+  consentNext: "", // what the consent leads to: start, continue or reenter
   stopped: null, // {title, message, note} of the last stop, re-rendered on a language switch
 };
 
@@ -82,11 +85,85 @@ async function onIdentitySubmit(event) {
 // What the verified candidate can do with this link decides the next screen.
 function route(centre) {
   app.candidate = centre.candidate;
+  app.notice = centre.notice;
   app.centreItem = centre.interviews.find((item) => item.interview_id === interviewId) || null;
   const action = app.centreItem?.next.action;
+  if (["start", "continue", "reenter"].includes(action)) {
+    // Nothing is recorded before the candidate has read the notice and chosen (once).
+    const consent = app.centreItem.consent;
+    if (!consent?.review) return showConsent(action);
+    app.camera = consent.camera === "on";
+  }
   if (action === "continue") return startInterview();
   if (action === "start" || action === "reenter") return deviceCheck();
   renderCentre(centre);
+}
+
+// --- notice and consent (docs/privacy.md) ----------------------------------------------------
+function renderNotice() {
+  $("consent-kept").textContent = t("consent.kept", { days: app.notice?.retention_days ?? "" });
+}
+
+function showConsent(action) {
+  app.consentNext = action;
+  renderNotice();
+  showError($("consent-error"), "");
+  show("consent");
+  $("consent-title").focus();
+}
+
+async function onConsentSubmit(event) {
+  event.preventDefault();
+  if (!$("consent-agree").checked) {
+    showError($("consent-error"), t("consent.required"));
+    $("consent-agree").setAttribute("aria-invalid", "true");
+    return $("consent-agree").focus();
+  }
+  $("consent-agree").removeAttribute("aria-invalid");
+  const body = await postConsent($("consent-human").checked ? "human_only" : "ai", $("consent-camera").checked);
+  if (body.error) return showError($("consent-error"), body.error);
+  showError($("consent-error"), "");
+  if (app.consentNext === "continue") return startInterview();
+  return deviceCheck();
+}
+
+// Record the choices; {error} when refused or unreachable.
+async function postConsent(review, camera) {
+  const button = $("consent-continue");
+  button.disabled = true;
+  button.textContent = t("consent.saving");
+  let result;
+  try {
+    result = await postJson("/api/candidate/consent", {
+      token,
+      identity: app.identity,
+      review,
+      camera,
+      notice_version: NOTICE_VERSION,
+    });
+  } catch {
+    result = null;
+  } finally {
+    button.disabled = false;
+    button.textContent = t("consent.continue");
+  }
+  if (!result) return { error: t("network.error") };
+  if (!result.ok) return { error: refusalText(result.body) };
+  app.camera = result.body.camera === "on";
+  if (app.centreItem) app.centreItem.consent = result.body;
+  return result.body;
+}
+
+// The right to human-only review at any time: from the centre, for this link's interview.
+async function askHumanOnly(item, button) {
+  button.disabled = true;
+  const body = await postConsent("human_only", item.consent.camera === "on");
+  button.disabled = false;
+  if (body.error) return showError($("centre-error"), body.error);
+  showError($("centre-error"), "");
+  item.consent = body;
+  renderCentre(app.lastCentre);
+  $("centre-title").focus();
 }
 
 // --- device check (camera, microphone, connection) ------------------------------------------
@@ -102,18 +179,23 @@ async function deviceCheck() {
   } catch {
     setCheck("check-connection", "failed", t("device.connection_failed"), "device.connection_failed");
   }
+  // Without the camera consent the camera is never opened, not even for the preview.
+  $("preview").hidden = !app.camera;
+  const checks = [["check-microphone", "audio"]];
+  if (app.camera) checks.push(["check-camera", "video"]);
+  else setCheck("check-camera", "off", t("device.camera_off"), "device.camera_off");
   try {
-    const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+    const stream = await navigator.mediaDevices.getUserMedia({ video: app.camera, audio: true });
     app.media = stream;
-    $("preview").srcObject = stream;
-    for (const [id, tracks] of [["check-camera", stream.getVideoTracks()], ["check-microphone", stream.getAudioTracks()]]) {
-      const key = tracks.length ? "device.ok" : "device.failed";
-      setCheck(id, tracks.length ? "ok" : "failed", t(key), key);
+    $("preview").srcObject = app.camera ? stream : null;
+    for (const [id, kind] of checks) {
+      const found = stream.getTracks().some((track) => track.kind === kind);
+      const key = found ? "device.ok" : "device.failed";
+      setCheck(id, found ? "ok" : "failed", t(key), key);
     }
     meterMicrophone(stream);
   } catch {
-    setCheck("check-camera", "failed", t("device.failed"), "device.failed");
-    setCheck("check-microphone", "failed", t("device.failed"), "device.failed");
+    for (const [id] of checks) setCheck(id, "failed", t("device.failed"), "device.failed");
   }
 }
 
@@ -251,10 +333,12 @@ const ui = {
     const status = $("media-status");
     status.dataset.state = state;
     status.dataset.reason = reason || "";
-    status.textContent = t(`media.${state}`) || "";
+    // camera off by the candidate's choice: the microphone alone is recording
+    const key = !app.camera && TEXTS[`media.${state}_audio`] ? `media.${state}_audio` : `media.${state}`;
+    status.textContent = t(key) || "";
     const view = $("self-view");
     const stream = app.session?.mediaLink?.stream;
-    view.hidden = !stream || state === "off" || state === "failed";
+    view.hidden = !stream || !app.camera || state === "off" || state === "failed";
     if (stream && view.srcObject !== stream) view.srcObject = stream;
   },
   notice(m) {
@@ -348,6 +432,7 @@ async function startSession({ practice }) {
     outbox,
     ui,
     practice,
+    camera: app.camera,
   });
   app.session = session;
   window.__interviewHub = { session }; // for tests: session.block() / unblock()
@@ -483,10 +568,29 @@ function renderCentre(centre) {
       ? i18n.message(item.next.message)
       : t(key, { until: formatTime(item.next.until_ms, i18n.lang) });
     li.append(title, progress, interruptions, next);
+    if (item.interview_id === interviewId && item.consent?.review) {
+      // the candidate's choice, and the right to ask for human-only review at any time
+      if (item.consent.review === "human_only") {
+        const held = document.createElement("div");
+        held.className = "consent-state";
+        held.dataset.review = "human_only";
+        held.textContent = t("consent.human_requested");
+        li.append(held);
+      } else {
+        const ask = document.createElement("button");
+        ask.type = "button";
+        ask.className = "secondary";
+        ask.id = "ask-human-only";
+        ask.textContent = t("consent.ask_human");
+        ask.addEventListener("click", () => askHumanOnly(item, ask));
+        li.append(ask);
+      }
+    }
     if (item.interview_id === interviewId && ["start", "continue", "reenter"].includes(action)) {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "primary";
+      button.dataset.action = "open";
       button.textContent = t("centre.open");
       button.addEventListener("click", () => route(centre));
       li.append(button);
@@ -517,9 +621,11 @@ function main() {
     for (const [id, c] of Object.entries(app.checks || {})) setCheck(id, c.status, t(c.key, c.vars));
     if (!$("screen-centre").hidden && app.lastCentre) renderCentre(app.lastCentre);
     if (!$("screen-ready").hidden) showReady();
+    if (!$("screen-consent").hidden) renderNotice();
   });
 
   $("identity-form").addEventListener("submit", onIdentitySubmit);
+  $("consent-form").addEventListener("submit", onConsentSubmit);
   $("device-continue").addEventListener("click", showReady);
   $("practice-start").addEventListener("click", () => startSession({ practice: true }));
   $("interview-start").addEventListener("click", startInterview);

@@ -5,8 +5,9 @@
 const GATHER_TIMEOUT_MS = 5000;
 
 export class MediaLink {
-  constructor({ send, onState }) {
+  constructor({ send, onState, camera = true }) {
     this.send = send;
+    this.camera = camera; // false: the candidate did not consent to video; never opened
     this.onState = onState;
     this.pc = null;
     this.stream = null;
@@ -19,7 +20,8 @@ export class MediaLink {
     const stale = () => generation !== this.generation;
     let stream;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640 }, audio: true });
+      const video = this.camera ? { width: 640 } : false;
+      stream = await navigator.mediaDevices.getUserMedia({ video, audio: true });
     } catch (error) {
       if (stale()) return;
       const reason = error?.name === "NotAllowedError" ? "permission_denied" : "no_camera";

@@ -19,7 +19,7 @@ const FINAL_FACTS = new Set(["exited", "completed", "ended", "taken_over"]);
 const IDLE_CLOSE = 4010;
 
 export class Session {
-  constructor({ token, identity, device, openTransport, outbox, ui, practice = false }) {
+  constructor({ token, identity, device, openTransport, outbox, ui, practice = false, camera = true }) {
     this.token = token;
     this.identity = identity;
     this.device = device;
@@ -27,6 +27,7 @@ export class Session {
     this.outbox = outbox;
     this.ui = ui;
     this.practice = practice;
+    this.camera = camera; // the candidate's camera consent: without it only the microphone
     this.boxKey = practice ? "" : `interview-hub.box.${token.split(".")[0]}`;
     this.transport = null;
     this.joined = false;
@@ -272,6 +273,7 @@ export class Session {
     this.mediaLink = new MediaLink({
       send: (message) => transport.send(message),
       onState: (state, reason) => this.ui.mediaState(state, reason),
+      camera: this.camera,
     });
     this.mediaLink.start().catch((error) => {
       this.ui.mediaState("off", "no_camera");

@@ -1,6 +1,70 @@
 // Every string the candidate app shows, in en and zh-CN. Refusals from the hub carry their
 // own {en, zh-CN} message (protocol/reasons.py) and are shown as they come.
+// The notice before recording (docs/privacy.md): its version is recorded with the choices,
+// so a change of its words needs a new version.
+export const NOTICE_VERSION = "1";
+
 export const TEXTS = {
+  "consent.title": { en: "Before you start: your data and your choices", "zh-CN": "开始之前：您的数据与您的选择" },
+  "consent.intro": {
+    en: "Please read how this interview is recorded and assessed. Nothing is recorded until you agree.",
+    "zh-CN": "请阅读本次面试如何录制和评估。在您同意之前，不会录制任何内容。",
+  },
+  "consent.recorded_title": { en: "What is recorded", "zh-CN": "录制哪些内容" },
+  "consent.recorded": {
+    en: "Your typed answers, your voice through the microphone, and the times and interruptions of the interview. Your camera (video of your face) only if you allow it below.",
+    "zh-CN": "您输入的回答、通过麦克风录制的声音，以及面试的时间和中断记录。只有在您于下方同意时，才会录制摄像头画面（您的面部影像）。",
+  },
+  "consent.ai_title": { en: "How AI assists HR", "zh-CN": "AI 如何辅助 HR" },
+  "consent.ai": {
+    en: "AI turns what you say into text and scores your language expression, logical thinking and composure from the words you say and type. It never judges your face, the sound of your voice or your emotions.",
+    "zh-CN": "AI 会将您说的话转为文字，并根据您说出和输入的内容，评估语言表达、逻辑思维和作答稳定性。AI 绝不会根据您的面部、声音特征或情绪作出判断。",
+  },
+  "consent.decides_title": { en: "Who decides", "zh-CN": "由谁决定" },
+  "consent.decides": {
+    en: "A person at the organisation that invited you reviews your interview and decides. AI scores are only advice; nothing rejects you automatically.",
+    "zh-CN": "由邀请您的单位的工作人员审阅您的面试并作出决定。AI 评分仅供参考，系统不会自动淘汰您。",
+  },
+  "consent.kept_title": { en: "How long it is kept", "zh-CN": "保存多久" },
+  "consent.kept": {
+    en: "{days} days after the interview is over; then it is erased.",
+    "zh-CN": "面试结束后保存 {days} 天，之后删除。",
+  },
+  "consent.rights_title": { en: "Your rights", "zh-CN": "您的权利" },
+  "consent.rights": {
+    en: "You may ask for human-only review now or at any time later (from your interview list): then no AI scores are computed. You may ask to see or erase your data: contact the HR team that invited you, through the contact in your invitation.",
+    "zh-CN": "您可以现在或之后随时（在面试列表中）要求仅由人工评估，届时不计算 AI 评分。您可以要求查阅或删除您的数据：请通过邀请中的联系方式联系邀请您的 HR 团队。",
+  },
+  "consent.choices": { en: "Your choices", "zh-CN": "您的选择" },
+  "consent.camera": {
+    en: "Record my camera (video of my face). Optional: without it you answer by voice and text.",
+    "zh-CN": "录制我的摄像头画面（面部影像）。可选：不开启时，您以语音和文字作答。",
+  },
+  "consent.human_only": {
+    en: "I want human-only review: no AI scores, a person reviews my answers.",
+    "zh-CN": "我要求仅由人工评估：不计算 AI 评分，由工作人员审阅我的回答。",
+  },
+  "consent.agree": {
+    en: "I have read this notice and agree to the recording and assessment described above.",
+    "zh-CN": "我已阅读本说明，并同意上述录制与评估。",
+  },
+  "consent.continue": { en: "Agree and continue", "zh-CN": "同意并继续" },
+  "consent.saving": { en: "Saving…", "zh-CN": "正在保存…" },
+  "consent.required": {
+    en: "Please tick the box to agree before you continue.",
+    "zh-CN": "请先勾选同意后再继续。",
+  },
+  "consent.human_requested": {
+    en: "Human-only review requested: no AI scores.",
+    "zh-CN": "已要求仅人工评估：不计算 AI 评分。",
+  },
+  "consent.ask_human": { en: "Ask for human-only review", "zh-CN": "要求仅人工评估" },
+  "device.camera_off": {
+    en: "Off, as you chose: you answer by voice and text.",
+    "zh-CN": "已按您的选择关闭：您以语音和文字作答。",
+  },
+  "media.connecting_audio": { en: "Microphone: connecting… (camera off)", "zh-CN": "麦克风：正在连接…（摄像头关闭）" },
+  "media.connected_audio": { en: "Microphone: recording (camera off)", "zh-CN": "麦克风：正在录制（摄像头关闭）" },
   "app.title": { en: "Online interview", "zh-CN": "在线面试" },
   "lang.label": { en: "Language", "zh-CN": "语言" },
   "exit.button": { en: "Exit the interview", "zh-CN": "退出面试" },

@@ -543,6 +543,9 @@ function eventExtras(e) {
     out.push(t("event.device", { device: data.device }));
   }
   if (e.kind === "ended" && data.note) out.push(t("event.note", { note: data.note }));
+  if (e.kind === "consent" && data.review) {
+    out.push(t(`detail.consent.${data.review}`), t(`detail.consent.camera_${data.camera}`));
+  }
   if (data.progress) out.push(progressText(data.progress));
   return out.join(" · ");
 }
@@ -677,6 +680,25 @@ function untilText(ms) {
   return formatTime(ms, i18n.lang);
 }
 
+// The candidate's choices after the notice (docs/privacy.md): plainly, in the chosen language.
+function renderConsent(consent) {
+  const note = $("media-note"); // no picture will come without the camera consent
+  note.dataset.i18n = consent?.camera === "off" ? "detail.media.camera_off" : "detail.media.none";
+  note.textContent = t(note.dataset.i18n);
+  const box = $("detail-consent");
+  box.dataset.review = consent?.review || "";
+  box.dataset.camera = consent?.camera || "";
+  if (!consent?.review) {
+    box.textContent = t("detail.consent.none");
+    return;
+  }
+  box.textContent = [
+    t(`detail.consent.${consent.review}`),
+    t(`detail.consent.camera_${consent.camera}`),
+    t("detail.consent.at", { at: formatTime(consent.consent_ms, i18n.lang) }),
+  ].join(" · ");
+}
+
 function renderDetail() {
   const d = state.detail;
   if (!d || !d.data) return;
@@ -703,6 +725,7 @@ function renderDetail() {
   if (!x.second_entry) second.textContent = t("detail.second_entry.no");
   else if (x.reentry_until_ms) second.textContent = t("detail.second_entry.yes", { until: untilText(x.reentry_until_ms) });
   else second.textContent = t("detail.second_entry.yes_open");
+  renderConsent(x.consent);
   const next = x.next || {};
   let nextText = "";
   if (next.action === "start") nextText = t("next.start", { until: untilText(next.until_ms) });
