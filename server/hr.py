@@ -20,6 +20,7 @@ from server.anchors import AnchorBook, Checkpoint, public_key_pem
 from server.candidates import Caller, CandidateService, Refusal, Rule, next_action
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.notify import Notifier
+from server.report_view import DEFAULT_TIME_ZONE, LANGS, Presentation, is_time_zone
 from server.reports import Reports, unreadable_parts
 from server.store import Store, log_scope, snapshot_from_hash
 
@@ -360,6 +361,50 @@ class HRService:
             "retention_days": own or self.settings.retention_days,
             "default": own is None,
         }
+
+    async def org_profile(
+        self, req: Request, display_name: str | None = None, time_zone: str | None = None
+    ) -> dict[str, Any]:
+        """How reports show the organisation: its name and time zone; given values set them
+        (user.manage, logged)."""
+        org = req.principal.org
+        if display_name is None and time_zone is None:
+            await self.require(req, Permission.INTERVIEW_VIEW, "org_profile_view")
+        else:
+            await self.require(req, Permission.USER_MANAGE, "org_profile_set")
+            if time_zone is not None and time_zone and not is_time_zone(time_zone):
+                raise Refusal(
+                    f"{Reason.BAD_FIELD}:time_zone must be an IANA name like Asia/Shanghai"
+                )
+            changed = {
+                k: v
+                for k, v in (("display_name", display_name), ("time_zone", time_zone))
+                if v is not None
+            }
+            await self.store.set_org_profile(org, changed)
+            await self.store.log_org(
+                org,
+                self.candidates._entry(req.caller, "org_profile_set", "ok", changed),
+                self.clock(),
+            )
+        profile = await self.store.org_profile(org)
+        return {
+            "org": org,
+            "display_name": profile["display_name"],
+            "time_zone": profile["time_zone"] or DEFAULT_TIME_ZONE,
+        }
+
+    async def report_presentation(
+        self, req: Request, report: dict[str, Any], lang: str, base: str = ""
+    ) -> Presentation:
+        """One language (``lang``, else the interview's), the organisation's name and zone."""
+        profile = await self.store.org_profile(req.principal.org)
+        return Presentation(
+            lang=lang if lang in LANGS else str(report.get("lang") or "zh-CN"),
+            org_name=profile["display_name"] or req.principal.org,
+            time_zone=profile["time_zone"] or DEFAULT_TIME_ZONE,
+            base=base,
+        )
 
     async def grant_reentry(
         self, req: Request, iv_id: str, grant: bool, window_s: int | None

@@ -23,7 +23,13 @@ from protocol.interview import State
 from protocol.permissions import Permission, Role
 from protocol.reasons import Reason, messages
 from server.accounts import USER_NAME
-from server.interviews import MAX_QUESTIONS, MAX_S, MAX_TEXT
+from server.interviews import (
+    MAX_EXPECTED_POINTS,
+    MAX_POINT_TEXT,
+    MAX_QUESTIONS,
+    MAX_S,
+    MAX_TEXT,
+)
 from server.shapes import (
     ABSENT,
     Absent,
@@ -341,6 +347,14 @@ class CandidateSpec(IgnoresUnknownKeys):
 class QuestionSpec(IgnoresUnknownKeys):
     text: Annotated[str, Length(1, MAX_TEXT)]
     time_limit_s: Annotated[int, Range(0, MAX_S), Doc("0: no limit.")] = 0
+    expected_points: Annotated[
+        list[Annotated[str, Length(1, MAX_POINT_TEXT)]],
+        Length(0, MAX_EXPECTED_POINTS),
+        Doc("Short phrases a good answer touches; the assessment checks them (optional)."),
+    ] = field(default_factory=list)
+    pressure: Annotated[
+        bool, Doc("A pressure/setback question: composure is scored from these answers only.")
+    ] = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -513,6 +527,25 @@ class Retention:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrgProfileBody(IgnoresUnknownKeys):
+    """What to change; an absent field stays as it is."""
+
+    display_name: Annotated[str | None, Length(0, 200), Doc("Shown on reports.")] = None
+    time_zone: Annotated[
+        str | None, Length(0, 64), Doc('An IANA time zone, e.g. "Asia/Shanghai"; "": default.')
+    ] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrgProfile:
+    """How reports show the organisation (its name; local times in its time zone)."""
+
+    org: str
+    display_name: Annotated[str, Doc('"": reports show the organisation\'s id.')]
+    time_zone: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewLink:
     """A new link (the old one stops working), sent again."""
 
@@ -657,11 +690,16 @@ class ReportInterruptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Scores:
-    """What the configured scorer says; the default scores nothing (not_scored)."""
+    """What the scorer says (docs/assessment.md): status "scored" or "insufficient_data"
+    (the rubric, with rubric_version, recommendation and per dimension its score, band,
+    explanation, measures and evidence), "not_scored" (HUB_SCORER=none) or "human_only"
+    (the candidate asked for a person only; no AI score is computed)."""
 
-    status: str
+    status: Literal["scored", "insufficient_data", "not_scored", "human_only"]
     scorer: str
     dimensions: dict[str, Any]
+    rubric_version: str | Absent = ABSENT
+    reason: str | Absent = ABSENT
     more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
 
 

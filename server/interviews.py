@@ -21,6 +21,8 @@ ORG_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # it goes into key names
 MAX_S = 366 * 24 * 3600  # a year: every time stays far below 2**53 ms
 MAX_TEXT = 4000
 MAX_QUESTIONS = 200
+MAX_EXPECTED_POINTS = 10  # per question: short phrases HR expects a good answer to touch
+MAX_POINT_TEXT = 200
 
 
 class SpecError(ValueError):
@@ -31,6 +33,13 @@ class SpecError(ValueError):
 class Question:
     text: str
     time_limit_s: int = 0
+    # for the assessment (docs/assessment.md): what a good answer touches, and whether this
+    # is a pressure/setback question (composure is scored from those answers only)
+    expected_points: tuple[str, ...] = ()
+    pressure: bool = False
+
+    def rubric(self) -> dict[str, Any]:
+        return {"expected_points": list(self.expected_points), "pressure": self.pressure}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +98,20 @@ class InterviewSpec:
             limit = q.get("time_limit_s", 0)
             if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= MAX_S:
                 raise SpecError(f"questions[{i}].time_limit_s must be 0 to {MAX_S} seconds")
-            questions.append(Question(q["text"], limit))
+            points = q.get("expected_points") or []
+            if (
+                not isinstance(points, list)
+                or len(points) > MAX_EXPECTED_POINTS
+                or not all(isinstance(p, str) and 0 < len(p) <= MAX_POINT_TEXT for p in points)
+            ):
+                raise SpecError(
+                    f"questions[{i}].expected_points must be a list of at most "
+                    f"{MAX_EXPECTED_POINTS} phrases of 1 to {MAX_POINT_TEXT} characters"
+                )
+            pressure = q.get("pressure", False)
+            if not isinstance(pressure, bool):
+                raise SpecError(f"questions[{i}].pressure must be true or false")
+            questions.append(Question(q["text"], limit, tuple(points), pressure))
         policy = data.get("policy") or {}
         if not isinstance(policy, dict):
             raise SpecError("policy must be a mapping")
@@ -226,6 +248,7 @@ async def create_interview(
         "candidate": "",  # sealed below
         "position": spec.position,
         "questions": json.dumps([q.text for q in spec.questions], ensure_ascii=False),
+        "question_rubric": json.dumps([q.rubric() for q in spec.questions], ensure_ascii=False),
         "token_sha": token_sha,
         "id_hash": identity.keyed_hash(settings.secret, spec.id_number) if spec.id_number else "",
         "phone_hash": identity.keyed_hash(settings.secret, spec.phone) if spec.phone else "",

@@ -110,6 +110,7 @@ CHANGE_REFUSED = (R.INTERVIEW_ENDED, R.ALREADY_COMPLETED, R.LINK_EXPIRED)  # by 
 PASSWORD_RULES = (R.PASSWORD_TOO_SHORT, R.PASSWORD_TOO_COMMON, R.PASSWORD_IS_USER_NAME)
 IV = "/api/hr/interviews/{iv}"
 VERSION_QUERY = Query("version", int, "A report version (1, 2, ...); absent: the latest.")
+LANG_QUERY = Query("lang", str, '"zh-CN" or "en"; absent or other: the interview\'s language.')
 LOG_QUERIES = (
     Query("action", str, "Only entries of this action."),
     Query("since_ms", int, "Only entries at or after this time (Unix ms)."),
@@ -191,7 +192,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", IV + "/notifications"): hr(m.NotificationList, None, DENIED),
     ("POST", IV + "/report"): hr(m.AnyReport, None, DENIED, status=201),
     ("GET", IV + "/report"): hr(m.AnyReport, None, DENIED, query=(VERSION_QUERY,)),
-    ("GET", IV + "/report.html"): hr("text/html", None, DENIED, query=(VERSION_QUERY,)),
+    ("GET", IV + "/report.html"): hr("text/html", None, DENIED, query=(VERSION_QUERY, LANG_QUERY)),
+    ("GET", IV + "/report.pdf"): hr(
+        "application/pdf", None, DENIED, query=(VERSION_QUERY, LANG_QUERY)
+    ),
+    ("GET", "/api/hr/org"): hr(m.OrgProfile, None, DENIED),
+    ("PUT", "/api/hr/org"): hr(m.OrgProfile, m.OrgProfileBody, DENIED),
     ("GET", "/api/hr/log"): hr(m.LogEntries, None, DENIED, query=LOG_QUERIES),
     # HR: roles and users
     ("GET", "/api/hr/roles"): hr(m.RoleTable, None, DENIED),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 DURABILITIES = ("write", "fsync")
+SCORERS = ("default", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,9 @@ class Settings:
     log_anchor_dir: str = ""
     log_anchor_url: str = ""
     log_checkpoint_s: float = 1.0
+    # Reports' scores (server/scoring.py, docs/assessment.md): "default" (the rubric) or
+    # "none" (no scores)
+    scorer: str = "default"
     # Background work
     sweep_interval_s: float = 1.0
     # a hub that has not renewed its lease this long is taken as dead: its sockets are lost
@@ -164,6 +168,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.durability not in DURABILITIES:
             raise ValueError(f"HUB_DURABILITY must be one of {DURABILITIES}")
+        if self.scorer not in SCORERS:
+            raise ValueError(f"HUB_SCORER must be one of {SCORERS}")
 
     @property
     def base_url(self) -> str:

@@ -587,6 +587,14 @@ class Store:
     async def set_retention_days(self, org: str, days: int) -> None:
         await self.redis.hset(f"org:{org}:settings", "retention_days", str(days))
 
+    async def org_profile(self, org: str) -> dict[str, str]:
+        """How reports present the organisation: its display name and time zone ("" unset)."""
+        name, zone = await self.redis.hmget(f"org:{org}:settings", ["display_name", "time_zone"])
+        return {"display_name": name or "", "time_zone": zone or ""}
+
+    async def set_org_profile(self, org: str, profile: dict[str, str]) -> None:
+        await self.redis.hset(f"org:{org}:settings", mapping=profile)
+
     async def rotate_data_keys(self, now: int) -> dict[str, int]:
         """After a new master key is added: every KEK sealed under it, every data key still
         wrapped under a master key moved to its month's KEK, and masked forms older versions

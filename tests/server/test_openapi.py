@@ -229,6 +229,8 @@ async def test_every_answer_of_every_route_matches_the_document(
         await call("GET", ivp + "/report", 404, headers=admin, iv=iv, params={"version": 99})
         await call("GET", ivp + "/report.html", 200, headers=admin, iv=iv)
         await call("GET", ivp + "/report.html", 404, headers=admin, iv=iv, params={"version": 9})
+        await call("GET", ivp + "/report.pdf", 200, headers=admin, iv=iv, params={"lang": "en"})
+        await call("GET", ivp + "/report.pdf", 404, headers=admin, iv=iv, params={"version": 9})
         for part in ("/log", "/log/verify", "/log/export"):
             await call("GET", ivp + part, 200, headers=admin, iv=iv)
             await call("GET", ivp + part, 403, headers=recruiter, iv=iv)
@@ -267,6 +269,13 @@ async def test_every_answer_of_every_route_matches_the_document(
         await call("GET", "/api/hr/retention", 401)
         await call("PUT", "/api/hr/retention", 200, json={"days": 200}, headers=admin)
         await call("PUT", "/api/hr/retention", 400, json={"days": 0}, headers=admin)
+        await call("GET", "/api/hr/org", 200, headers=admin)
+        await call("GET", "/api/hr/org", 401)
+        await call("PUT", "/api/hr/org", 200, json={"time_zone": "Europe/Paris"}, headers=admin)
+        await call("PUT", "/api/hr/org", 400, json={"time_zone": "Mars/Base"}, headers=admin)
+        await call(
+            "PUT", "/api/hr/org", 403, json={"display_name": "X"}, headers=org.auth("recruiter")
+        )
         await call("GET", "/api/hr/log", 200, headers=admin, params={"action": "login"})
         await call("GET", "/api/hr/log", 403, headers=recruiter)
 

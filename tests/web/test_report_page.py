@@ -1,0 +1,47 @@
+"""The report page in Chromium: readable on a 390 px phone without horizontal scrolling, printable, no script."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from playwright.async_api import expect
+
+from server.store import Store
+from tests.conftest import Hub, Org
+from tests.server.test_reports_scoring import answered_interview
+from tests.web.conftest import PHONE as PHONE_SIZE
+from tests.web.conftest import new_page, no_js_errors, screenshot
+
+T = 10_000  # ms: the longest any expectation waits
+NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+
+
+async def test_report_page_fits_a_phone_and_prints(
+    hub: Hub, new_context: Any, org: Org, store: Store
+) -> None:
+    """At 390 px the scored report (long quotes, tables, transcript) has no horizontal scroll, in both languages and in print."""
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        iv = await answered_interview(hub, org, http, store)
+    context = await new_context(
+        locale="zh-CN",
+        viewport=PHONE_SIZE,
+        is_mobile=True,
+        extra_http_headers={"Authorization": f"Bearer {org.tokens['admin']}"},
+    )
+    page = await new_page(context)
+    for lang, heading in (("zh-CN", "语言表达"), ("en", "Language expression")):
+        await page.goto(f"/api/hr/interviews/{iv}/report.html?lang={lang}")
+        await expect(page.locator(".dimension strong").first).to_have_text(heading, timeout=T)
+        assert await page.evaluate("document.documentElement.lang") == lang
+        assert await page.evaluate("document.documentElement.clientWidth") <= 390
+        assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+        await screenshot(page, f"report-phone-{lang}")
+    await page.emulate_media(media="print")
+    assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+    assert await page.locator(".noprint").first.is_hidden()
+    await page.emulate_media(media="screen")
+    # a quote's link goes to its answer on the page
+    await page.locator(".dimension blockquote a[href^='#answer-']").first.click()
+    assert (await page.evaluate("location.hash")).startswith("#answer-")
+    no_js_errors(page)
