@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 from playwright.async_api import expect
 
-from server.store import Store
-from tests.conftest import Hub, Org
+from server.store import Store, snapshot_from_hash
+from tests.conftest import PHONE, Hub, Org
 from tests.server.test_reports_scoring import answered_interview
 from tests.web.conftest import PHONE as PHONE_SIZE
 from tests.web.conftest import new_page, no_js_errors, screenshot
+from tests.web.test_console import login
 
 T = 10_000  # ms: the longest any expectation waits
 NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
@@ -44,4 +46,37 @@ async def test_report_page_fits_a_phone_and_prints(
     # a quote's link goes to its answer on the page
     await page.locator(".dimension blockquote a[href^='#answer-']").first.click()
     assert (await page.evaluate("location.hash")).startswith("#answer-")
+    no_js_errors(page)
+
+
+async def test_the_create_dialog_takes_expected_points_and_pressure(
+    hub: Hub, new_context: Any, org: Org, store: Store
+) -> None:
+    """A question line's "| pressure" and "| points: a; b" (or 压力题 / 要点：) reach the interview spec; a plain line stays plain."""
+    page = await login(new_context, org, "admin", locale="zh-CN")
+    await page.click("#create-open")
+    await page.fill("#create-name", "Form Candidate")
+    await page.fill("#create-phone", PHONE)
+    await page.fill("#create-position", "Form Position")
+    await page.fill(
+        "#create-questions",
+        "Tell us about a failure | 120 | pressure | points: ownership; lesson\n"
+        "讲一次被批评的经历 | 压力题 | 要点：担当；反思\n"
+        "Plain question\n",
+    )
+    await page.click("#create-submit")
+    await expect(page.locator("#create-dialog")).to_be_hidden(timeout=T)
+    new_id = await page.locator("#action-done").get_attribute("data-interview-id")
+    meta = await store.meta(new_id)
+    assert json.loads(meta["questions"]) == [
+        "Tell us about a failure",
+        "讲一次被批评的经历",
+        "Plain question",
+    ]
+    assert json.loads(meta["question_rubric"]) == [
+        {"expected_points": ["ownership", "lesson"], "pressure": True},
+        {"expected_points": ["担当", "反思"], "pressure": True},
+        {"expected_points": [], "pressure": False},
+    ]
+    assert snapshot_from_hash(meta).time_limits_s == (120, 0, 0)
     no_js_errors(page)

@@ -1012,15 +1012,32 @@ $("org-log-action").addEventListener("change", loadOrgLog);
 
 // --- create -------------------------------------------------------------------------------
 
+// One question per line: "text | 120 | pressure | points: a; b"; after the text, in any
+// order, a time limit in seconds, the pressure mark and the expected points (the
+// assessment's input, docs/assessment.md). A line without bars is just the text.
+const PRESSURE_MARKS = new Set(["pressure", "压力题", "压力"]);
+const POINTS_PREFIX = /^(?:points|expected|要点)\s*[:：]\s*/i;
+
 function parseQuestions(text) {
   return text
     .split("\n")
     .map((line) => line.trim())
     .filter(Boolean)
     .map((line) => {
-      const m = line.match(/^(.*?)\s*\|\s*(\d+)\s*$/);
-      if (m && m[1]) return { text: m[1], time_limit_s: Number(m[2]) };
-      return { text: line };
+      const [first, ...options] = line.split("|").map((part) => part.trim());
+      const question = { text: first || line };
+      for (const option of options) {
+        if (/^\d+$/.test(option)) question.time_limit_s = Number(option);
+        else if (PRESSURE_MARKS.has(option.toLowerCase())) question.pressure = true;
+        else if (POINTS_PREFIX.test(option)) {
+          question.expected_points = option
+            .replace(POINTS_PREFIX, "")
+            .split(/[;；]/)
+            .map((p) => p.trim())
+            .filter(Boolean);
+        } else question.text += ` | ${option}`; // a bar that is part of the question
+      }
+      return question;
     });
 }
 

@@ -220,8 +220,13 @@ const S = {
   "create.position": { en: "Position", "zh-CN": "职位" },
   "create.questions": { en: "Questions, one per line", "zh-CN": "题目，每行一题" },
   "create.questions_hint": {
-    en: "Add a time limit in seconds after a bar: “Tell us about yourself | 120”.",
-    "zh-CN": "可在竖线后加时限（秒）：“请介绍一下自己 | 120”。",
+    en:
+      "After a bar, optionally: a time limit in seconds, “pressure” for a pressure/setback " +
+      "question (composure is scored from these), “points:” and the expected points separated " +
+      "by “;”: “Tell us about a failure | 120 | pressure | points: ownership; lesson”.",
+    "zh-CN":
+      "竖线后可选：时限（秒）；“压力题”（抗压表现仅依据这类题目评估）；“要点：”后接预期要点，" +
+      "用分号分隔。例如：“讲一次失败的经历 | 120 | 压力题 | 要点：担当；教训”。",
   },
   "create.second_entry": {
     en: "Allow one second entry after an exit",
