@@ -21,7 +21,8 @@ from server.candidates import Caller, CandidateService, Refusal, Rule, next_acti
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.notify import Notifier
 from server.report_view import DEFAULT_TIME_ZONE, LANGS, Presentation, is_time_zone
-from server.reports import Reports, unreadable_parts
+from server.reports import DECISIONS, Reports, unreadable_parts
+from server.scoring import DIMENSIONS
 from server.store import Store, log_scope, snapshot_from_hash
 
 
@@ -230,6 +231,103 @@ class HRService:
             iv_id, req.caller, "report", "ok", {"version": report["version"]}, org=req.principal.org
         )
         return report
+
+    async def override_score(
+        self, req: Request, iv_id: str, dimension: str, score: int, reason: str
+    ) -> dict[str, Any]:
+        """A person's score for one dimension, with the reason, kept beside the machine's;
+        a new report version; logged (the reason sealed like HR's other notes)."""
+        await self.require(req, Permission.REPORT_GENERATE, "report_override", iv_id)
+        meta = await self.interview_meta(req, iv_id)
+        if dimension not in DIMENSIONS:
+            raise Refusal(f"{Reason.BAD_FIELD}:dimension must be one of {', '.join(DIMENSIONS)}")
+        if not reason.strip():
+            raise Refusal(f"{Reason.BAD_FIELD}:reason is required")
+        latest = await self._reviewable_report(iv_id)
+        machine = (latest["scores"].get("dimensions") or {}).get(dimension)
+        now = self.clock()
+        record = {
+            "score": score,
+            "machine_score": machine.get("score") if isinstance(machine, dict) else None,
+            "reason": reason.strip(),
+            "by": req.principal.user,
+            "at_ms": now,
+        }
+        await self.reports.keep_review(iv_id, meta, dimension, record)
+        report = await self.reports.generate(iv_id, meta, now, trigger="review")
+        await self.candidates.log(
+            iv_id,
+            req.caller,
+            "report_override",
+            "ok",
+            {
+                "dimension": dimension,
+                "score": score,
+                "machine_score": record["machine_score"],
+                "version": report["version"],
+                "note": record["reason"],
+            },
+            org=req.principal.org,
+        )
+        return report
+
+    async def decide(self, req: Request, iv_id: str, decision: str, comment: str) -> dict[str, Any]:
+        """A person's decision (advance, hold, reject) with their comment: a new report
+        version; logged. Nothing else decides."""
+        await self.require(req, Permission.REPORT_GENERATE, "report_decision", iv_id)
+        meta = await self.interview_meta(req, iv_id)
+        if decision not in DECISIONS:
+            raise Refusal(f"{Reason.BAD_FIELD}:decision must be one of {', '.join(DECISIONS)}")
+        await self._reviewable_report(iv_id)
+        now = self.clock()
+        record = {
+            "decision": decision,
+            "comment": comment.strip(),
+            "by": req.principal.user,
+            "at_ms": now,
+        }
+        await self.reports.keep_review(iv_id, meta, "decision", record)
+        report = await self.reports.generate(iv_id, meta, now, trigger="review")
+        detail: dict[str, Any] = {"decision": decision, "version": report["version"]}
+        if record["comment"]:
+            detail["note"] = record["comment"]
+        await self.candidates.log(
+            iv_id, req.caller, "report_decision", "ok", detail, org=req.principal.org
+        )
+        return report
+
+    async def compare(
+        self, req: Request, position: str, sort: str = "", state: str = "", decision: str = ""
+    ) -> dict[str, Any]:
+        """A position's candidates side by side: each interview's state, its latest report's
+        scores (the machine's and a person's override), the first quote per dimension, the
+        advisory suggestion and the decision. Filtered by state and decision; sorted by a
+        dimension or "overall" (highest first, unscored last), else by name."""
+        await self.require(req, Permission.INTERVIEW_VIEW, "compare")
+        ids = await self.store.interview_ids(req.principal.org)
+        now = self.clock()
+        rows = []
+        for meta in await self.store.metas(ids):
+            if not meta or meta.get("position") != position:
+                continue
+            summary = self.summary(meta, now)
+            report = await self.reports.get(meta["id"]) or {}
+            rows.append(compare_row(summary, report))
+        if state:
+            rows = [r for r in rows if r["state"] == state]
+        if decision:
+            rows = [r for r in rows if (r["decision"] or {}).get("decision", "none") == decision]
+        rows.sort(key=lambda r: (r["candidate"], r["interview_id"]))
+        if sort in (*DIMENSIONS, "overall"):
+            rows.sort(key=lambda r: -1 if r["effective"][sort] is None else -r["effective"][sort])
+        return {"position": position, "sort": sort, "candidates": rows}
+
+    async def _reviewable_report(self, iv_id: str) -> dict[str, Any]:
+        """The latest report, which a review starts from: not_found without a readable one."""
+        latest = await self.reports.get(iv_id)
+        if latest is None or latest.get("unreadable"):
+            raise Refusal(Reason.NOT_FOUND)
+        return latest
 
     async def notifications(self, req: Request, iv_id: str) -> list[dict[str, Any]]:
         await self.require(req, Permission.INTERVIEW_VIEW, "notifications_view", iv_id)
@@ -477,3 +575,38 @@ def _filter(
         and (not since_ms or e["t"] >= since_ms)
         and (not until_ms or e["t"] <= until_ms)
     ]
+
+
+def compare_row(summary: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """One candidate's line in the comparison (HRService.compare)."""
+    scores = report.get("scores") or {}
+    review = report.get("hr_review") or {}
+    overrides = review.get("overrides") or {}
+    dimensions: dict[str, Any] = {}
+    effective: dict[str, float | None] = {}
+    for name in DIMENSIONS:
+        d = (scores.get("dimensions") or {}).get(name)
+        d = d if isinstance(d, dict) else {}
+        override = overrides.get(name) or {}
+        evidence = d.get("evidence") or []
+        dimensions[name] = {
+            "machine": d.get("score"),
+            "status": d.get("status") or scores.get("status") or "no_report",
+            "override": override.get("score"),
+            "quote": evidence[0]["quote"] if evidence else "",
+        }
+        effective[name] = override["score"] if override.get("score") is not None else d.get("score")
+    known = [v for v in effective.values() if v is not None]
+    effective["overall"] = round(sum(known) / len(known), 1) if known else None
+    return {
+        "interview_id": summary["interview_id"],
+        "candidate": summary["candidate"],
+        "state": summary["state"],
+        "progress": summary["progress"],
+        "report_version": report.get("version", 0),
+        "scores_status": scores.get("status", "no_report"),
+        "recommendation": (scores.get("recommendation") or {}).get("value", ""),
+        "dimensions": dimensions,
+        "effective": effective,
+        "decision": review.get("decision"),
+    }

@@ -440,6 +440,40 @@ class HRApi:
             headers={"content-disposition": f'attachment; filename="{name}"'},
         )
 
+    async def override_score(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "A person's score for a dimension, with a reason (report.generate): a new version"
+        """
+        body = await self.body(request, m.OverrideBody)
+        report = await self.hr.override_score(
+            req, request.path_params["iv"], body.dimension, body.score, body.reason
+        )
+        return m.answer(m.AnyReport, report, 201)
+
+    async def decide(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "A person's decision (advance, hold, reject) and comment (report.generate)."
+        """
+        body = await self.body(request, m.DecisionBody)
+        report = await self.hr.decide(req, request.path_params["iv"], body.decision, body.comment)
+        return m.answer(m.AnyReport, report, 201)
+
+    async def compare(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "A position's candidates side by side: state, scores, overrides, decision."
+        """
+        q = request.query_params
+        return m.answer(
+            m.Comparison,
+            await self.hr.compare(
+                req,
+                q.get("position", ""),
+                q.get("sort", ""),
+                q.get("state", ""),
+                q.get("decision", ""),
+            ),
+        )
+
     async def get_org_profile(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "How reports show the organisation: its display name and time zone."
@@ -688,6 +722,9 @@ class HRApi:
             Route(iv + "/report", g(self.report), methods=["GET"]),
             Route(iv + "/report.html", g(self.report_html), methods=["GET"]),
             Route(iv + "/report.pdf", g(self.report_pdf), methods=["GET"]),
+            Route(iv + "/report/override", g(self.override_score), methods=["POST"]),
+            Route(iv + "/report/decision", g(self.decide), methods=["POST"]),
+            Route("/api/hr/compare", g(self.compare), methods=["GET"]),
             Route("/api/hr/org", g(self.get_org_profile), methods=["GET"]),
             Route("/api/hr/org", g(self.set_org_profile), methods=["PUT"]),
             Route("/api/hr/log", g(self.org_log), methods=["GET"]),

@@ -726,6 +726,54 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OverrideBody(IgnoresUnknownKeys):
+    dimension: Annotated[
+        Literal["language_expression", "logical_thinking", "emotional_stability"],
+        Doc("The dimension a person scores."),
+    ]
+    score: Annotated[int, Range(0, 100)]
+    reason: Annotated[str, Length(1, 2000), Doc("Required: why; kept beside the machine score.")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionBody(IgnoresUnknownKeys):
+    decision: Literal["advance", "hold", "reject"]
+    comment: Annotated[str, Length(0, 2000)] = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComparedDimension:
+    machine: Annotated[int | None, Doc("The scorer's score; null: not scored.")]
+    status: str
+    override: Annotated[int | None, Doc("A person's score, if they gave one.")]
+    quote: Annotated[str, Doc("The first evidence quote.")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComparedCandidate:
+    interview_id: str
+    candidate: str
+    state: State
+    progress: Progress
+    report_version: Annotated[int, Doc("0: no report yet.")]
+    scores_status: str
+    recommendation: Annotated[str, Doc("The scorer's advisory suggestion.")]
+    dimensions: dict[str, ComparedDimension]
+    effective: Annotated[
+        dict[str, float | None],
+        Doc("Per dimension the override if any, else the machine score; overall: their mean."),
+    ]
+    decision: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison:
+    position: str
+    sort: str
+    candidates: list[ComparedCandidate]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnreadableReport:
     """A report version whose sealed record does not open."""
 

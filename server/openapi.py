@@ -111,6 +111,12 @@ PASSWORD_RULES = (R.PASSWORD_TOO_SHORT, R.PASSWORD_TOO_COMMON, R.PASSWORD_IS_USE
 IV = "/api/hr/interviews/{iv}"
 VERSION_QUERY = Query("version", int, "A report version (1, 2, ...); absent: the latest.")
 LANG_QUERY = Query("lang", str, '"zh-CN" or "en"; absent or other: the interview\'s language.')
+COMPARE_QUERIES = (
+    Query("position", str, "The position, exactly as the interviews name it."),
+    Query("sort", str, "language_expression, logical_thinking, emotional_stability or overall."),
+    Query("state", str, "Only interviews in this state."),
+    Query("decision", str, "Only candidates with this decision: advance, hold, reject, none."),
+)
 LOG_QUERIES = (
     Query("action", str, "Only entries of this action."),
     Query("since_ms", int, "Only entries at or after this time (Unix ms)."),
@@ -196,6 +202,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", IV + "/report.pdf"): hr(
         "application/pdf", None, DENIED, query=(VERSION_QUERY, LANG_QUERY)
     ),
+    ("POST", IV + "/report/override"): hr(m.AnyReport, m.OverrideBody, DENIED, status=201),
+    ("POST", IV + "/report/decision"): hr(m.AnyReport, m.DecisionBody, DENIED, status=201),
+    ("GET", "/api/hr/compare"): hr(m.Comparison, None, DENIED, query=COMPARE_QUERIES),
     ("GET", "/api/hr/org"): hr(m.OrgProfile, None, DENIED),
     ("PUT", "/api/hr/org"): hr(m.OrgProfile, m.OrgProfileBody, DENIED),
     ("GET", "/api/hr/log"): hr(m.LogEntries, None, DENIED, query=LOG_QUERIES),

@@ -107,6 +107,23 @@ def render(v: dict[str, Any]) -> bytes:
     story.append(Spacer(1, 2 * mm))
     story.append(para(t["advisory"]))
 
+    story.append(para(t["hr_review"], H2))
+    rv = v["review"]
+    if not rv["overrides"] and not rv["decision"]:
+        story.append(para(t["no_review"]))
+    if rv["decision"]:
+        d = rv["decision"]
+        story.append(para(f"{t['decision']}: {d['value']} · {d['by']} · {d['time']}"))
+        if d["comment"]:
+            story.append(para(f"{t['comment']}: {d['comment']}"))
+    for o in rv["overrides"]:
+        machine = o["machine"] if o["machine"] is not None else "-"
+        who = f"{o['by']} · {o['time']}"
+        story.append(
+            para(f"{o['label']}: {t['override']} {o['score']} ({t['machine']} {machine}) · {who}")
+        )
+        story.append(para(f"{t['reason']}: {o['reason']}"))
+
     story.append(para(t["answers"], H2))
     for a in v["answers"]:
         story.append(para(f"{a['label']}. {a['question']}", H3))

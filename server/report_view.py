@@ -75,6 +75,14 @@ TEXT: dict[str, dict[str, str]] = {
         "system": "系统",
         "candidate_actor": "候选人",
         "pdf": "下载 PDF",
+        "hr_review": "人工评审",
+        "override": "人工评分",
+        "machine": "机器评分",
+        "reason": "理由",
+        "decision": "人工决定",
+        "comment": "意见",
+        "no_review": "尚无人工评审。",
+        "decisions": "advance=进入下一轮|hold=待定|reject=不通过",
     },
     "en": {
         "title": "AI interview assessment report",
@@ -149,6 +157,14 @@ TEXT: dict[str, dict[str, str]] = {
         "system": "system",
         "candidate_actor": "the candidate",
         "pdf": "Download PDF",
+        "hr_review": "Review by a person",
+        "override": "Person's score",
+        "machine": "machine score",
+        "reason": "Reason",
+        "decision": "Decision",
+        "comment": "Comment",
+        "no_review": "No review by a person yet.",
+        "decisions": "advance=advance|hold=hold|reject=reject",
     },
 }
 
@@ -274,7 +290,12 @@ def view(report: dict[str, Any], p: Presentation) -> dict[str, Any]:
             for e in breaks.get("history", [])
         ],
     )
+    out["review"] = review_view(report.get("hr_review") or {}, lang, zone)
     scores = scores_view(report.get("scores") or {}, report["answers"], lang, p.base)
+    for d in scores["dimensions"]:
+        d["override"] = next(
+            (o["score"] for o in out["review"]["overrides"] if o["name"] == d["name"]), None
+        )
     out["scores"] = scores
     out["method"] = t["method_body"].format(
         rubric=scores["rubric"] or "-", scorer=scores["scorer"] or "-"
@@ -356,6 +377,7 @@ def scores_view(
             continue
         out["dimensions"].append(
             {
+                "name": name,
                 "label": d.get("label", DIMENSION_LABELS.get(name, {})).get(lang, name),
                 "score": d.get("score"),
                 "band": BAND_LABELS.get(d.get("band") or "", {}).get(lang, ""),
@@ -385,3 +407,36 @@ def scores_view(
     if rec:
         out["recommendation"] = RECOMMENDATIONS.get(rec.get("value", ""), {}).get(lang, "")
     return out
+
+
+def review_view(review: dict[str, Any], lang: str, zone: ZoneInfo) -> dict[str, Any]:
+    """A person's overrides (beside the machine's scores) and decision, in ``lang``."""
+    t = TEXT[lang]
+    decisions = dict(item.split("=") for item in t["decisions"].split("|"))
+    overrides = []
+    for name, o in sorted((review.get("overrides") or {}).items()):
+        if o.get("unreadable"):
+            continue
+        overrides.append(
+            {
+                "name": name,
+                "label": DIMENSION_LABELS.get(name, {}).get(lang, name),
+                "score": o.get("score"),
+                "machine": o.get("machine_score"),
+                "reason": o.get("reason", ""),
+                "by": o.get("by", ""),
+                "time": local_time(o.get("at_ms", 0), zone),
+            }
+        )
+    decision = review.get("decision") or {}
+    return {
+        "overrides": overrides,
+        "decision": {
+            "value": decisions.get(decision.get("decision", ""), decision.get("decision", "")),
+            "comment": decision.get("comment", ""),
+            "by": decision.get("by", ""),
+            "time": local_time(decision.get("at_ms", 0), zone),
+        }
+        if decision and not decision.get("unreadable")
+        else None,
+    }

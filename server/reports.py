@@ -24,6 +24,7 @@ from server.store import UNREADABLE, Store, key, snapshot_from_hash
 
 log = logging.getLogger("interview_hub.reports")
 
+DECISIONS = ("advance", "hold", "reject")  # a person's, never the scorer's
 INTERRUPTIONS = {
     "disconnected",
     "exited",
@@ -154,6 +155,9 @@ class Reports:
             report["scores"] = human_only()
         else:
             report["scores"] = await self.scorer.score(report)
+        # a person's overrides and decision stay beside the machine's scores, in every
+        # version made after them
+        report["hr_review"] = await self.hr_review(iv_id, meta)
         # a report's version is its place in the list (append-only): kept out of the stored
         # JSON, so writing it is one atomic RPUSH that a reader never sees half done
         raw = json.dumps(report, ensure_ascii=False)
@@ -189,6 +193,36 @@ class Reports:
             # this version is shown as unreadable; the others, and the interview, still read
             self.store.report_unreadable(iv_id, f"report version {version}", exc)
             return {"interview_id": iv_id, "version": version, "unreadable": ["report"]}
+
+    # --- HR's review: overrides beside the machine's scores, and a person's decision ---------
+
+    async def hr_review(self, iv_id: str, meta: dict[str, str]) -> dict[str, Any]:
+        """{"overrides": {dimension: {score, machine_score, reason, by, at_ms}},
+        "decision": {decision, comment, by, at_ms} | None} of the current attempt."""
+        stored = await self.store.redis.hgetall(key(iv_id, "review"))
+        cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
+        attempt = meta.get("attempt", "1")
+        out: dict[str, Any] = {"overrides": {}, "decision": None}
+        for field in sorted(stored):
+            try:
+                record = json.loads(cipher.open_text(f"review|a{attempt}|{field}", stored[field]))
+            except UNREADABLE as exc:
+                self.store.report_unreadable(iv_id, f"review {field}", exc)
+                record = {"unreadable": ["review"]}
+            if field == "decision":
+                out["decision"] = record
+            else:
+                out["overrides"][field] = record
+        return out
+
+    async def keep_review(
+        self, iv_id: str, meta: dict[str, str], field: str, record: dict[str, Any]
+    ) -> None:
+        cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
+        sealed = cipher.seal_text(
+            f"review|a{meta.get('attempt', '1')}|{field}", json.dumps(record, ensure_ascii=False)
+        )
+        await self.store.redis.hset(key(iv_id, "review"), field, sealed)
 
     async def versions(self, iv_id: str) -> int:
         return int(await self.store.redis.llen(key(iv_id, "reports")))

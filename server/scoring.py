@@ -129,4 +129,4 @@ def scorer_for(name: str) -> Scorer:
     return DefaultScorer()
 
 
-__all__ = ["DefaultScorer", "NotScored", "Scorer", "human_only", "scorer_for"]
+__all__ = ["DIMENSIONS", "DefaultScorer", "NotScored", "Scorer", "human_only", "scorer_for"]

@@ -10,6 +10,7 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     {iv:<id>}:contact  hash   how to reach the candidate: lang, and phone/email sealed
     {iv:<id>}:answers  hash   question -> JSON record of how it closed
     {iv:<id>}:transcripts  hash  question -> sealed JSON transcript of a spoken answer
+    {iv:<id>}:review       hash  dimension | "decision" -> sealed JSON: HR's override / decision
     {iv:<id>}:events   stream live events for monitors: e (JSON fact), t (ms)
     {iv:<id>}:log      stream operation log: e (JSON entry), t (ms), n (position), m (MAC)
     {iv:<id>}:loghead  string the log's last entry: "<n> <id> <mac>" (server/audit.py)
@@ -84,6 +85,7 @@ ATTEMPT_PARTS = (
     "media",
     "mediacount",
     "transcripts",
+    "review",  # HR's overrides and decision (server/reports.py)
 )
 POOL_SIZE = 64  # connections per hub process and client kind; Redis serves them one by one
 POOL_WAIT_S = 20.0
