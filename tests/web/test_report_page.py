@@ -80,3 +80,51 @@ async def test_the_create_dialog_takes_expected_points_and_pressure(
     ]
     assert snapshot_from_hash(meta).time_limits_s == (120, 0, 0)
     no_js_errors(page)
+
+
+async def test_a_person_reviews_and_compares_in_the_console(
+    hub: Hub, new_context: Any, fresh_org: Org, store: Store
+) -> None:
+    """In the console a lead overrides a score with a reason and records a decision; the comparison shows both beside the machine score; an admin sets the name and time zone reports show."""
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        iv = await answered_interview(hub, fresh_org, http, store)
+    page = await login(new_context, fresh_org, "interview_lead", locale="en-US")
+    await page.goto(f"/hr#iv/{iv}")
+    await expect(page.locator("#review-box")).to_be_visible(timeout=T)
+    await page.select_option("#review-dimension", "emotional_stability")
+    await page.fill("#review-score", "35")
+    await page.click("#review-save")  # no reason: refused on the page, nothing sent
+    await expect(page.locator("#action-error")).to_contain_text("reason", timeout=T)
+    await page.fill("#review-reason", "Blamed the team in the follow-up")
+    await page.click("#review-save")
+    await expect(page.locator("#action-done")).to_contain_text("version 2", timeout=T)
+    await page.select_option("#decision-value", "advance")
+    await page.fill("#decision-comment", "Strong overall")
+    await page.click("#decision-save")
+    await expect(page.locator("#action-done")).to_contain_text("version 3", timeout=T)
+    await expect(
+        page.locator('#report-versions li[data-version="3"] a[data-format="pdf"]')
+    ).to_have_count(1)
+    await page.click("#compare-position")
+    row = page.locator(f'#compare-table tr[data-testid="compare-row"][data-id="{iv}"]')
+    await expect(row).to_be_visible(timeout=T)
+    await expect(row).to_contain_text("35 person")
+    await expect(row).to_contain_text("machine")
+    await expect(row.locator('[data-field="decision"]')).to_have_text("Advance")
+    await page.select_option("#compare-decision", "reject")
+    await expect(row).to_have_count(0, timeout=T)
+    await expect(page.locator("#compare-empty")).to_be_visible()
+    no_js_errors(page)
+
+    admin = await login(new_context, fresh_org, "admin", locale="en-US")
+    await admin.goto("/hr#roles")
+    await expect(admin.locator("#org-profile-form")).to_be_visible(timeout=T)
+    await admin.fill("#org-display-name", "Acme Hiring")
+    await admin.fill("#org-time-zone", "Europe/Berlin")
+    await admin.click("#org-profile-save")
+    await expect(admin.locator("#action-done")).to_have_text("Saved.", timeout=T)
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        profile = await http.get("/api/hr/org", headers=fresh_org.auth("recruiter"))
+    assert profile.json()["display_name"] == "Acme Hiring"
+    assert profile.json()["time_zone"] == "Europe/Berlin"
+    no_js_errors(admin)
