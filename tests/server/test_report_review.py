@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from client.candidate import CandidateClient
-from server.store import Store
+from server.store import Store, key
 from tests.conftest import PHONE, Hub, Org, interview_body
 from tests.server.test_reports_scoring import answered_interview, report_version
 
@@ -154,3 +154,33 @@ async def test_a_positions_candidates_side_by_side(hub: Hub, fresh_org: Org, sto
             "/api/hr/compare", params={"position": "Analyst"}, headers=fresh_org.auth("recruiter")
         )
         assert other_org.status_code == 200  # viewing is interview.view
+
+
+async def test_a_review_belongs_to_its_attempt_and_goes_with_an_erasure(
+    hub: Hub, org: Org, store: Store
+) -> None:
+    """A reset's new attempt starts without the old overrides (kept with the old attempt); an erasure removes the review."""
+    lead, admin = org.auth("interview_lead"), org.auth("admin")
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        iv = await answered_interview(hub, org, http, store)
+        override = {"dimension": "language_expression", "score": 50, "reason": "Too terse"}
+        made = await http.post(
+            f"/api/hr/interviews/{iv}/report/override", json=override, headers=lead
+        )
+        assert made.status_code == 201
+        assert await store.redis.exists(key(iv, "review"))
+        reset = await http.post(
+            f"/api/hr/interviews/{iv}/reset", json={"confirm": True}, headers=admin
+        )
+        assert reset.status_code == 200, reset.text
+        assert await store.redis.exists(key(iv, "a1:review"))  # kept with attempt 1
+        assert not await store.redis.exists(key(iv, "review"))
+        ended = await http.post(
+            f"/api/hr/interviews/{iv}/end", json={"confirm": True}, headers=admin
+        )
+        assert ended.status_code == 200, ended.text
+        erased = await http.post(
+            f"/api/hr/interviews/{iv}/erase", json={"confirm": True}, headers=admin
+        )
+        assert erased.status_code == 200, erased.text
+        assert not await store.redis.exists(key(iv, "a1:review"), key(iv, "review"))
