@@ -71,12 +71,18 @@ def render(v: dict[str, Any]) -> bytes:
     if s.get("message"):
         story.append(para(s["message"]))
     else:
+        if s.get("fallback"):
+            story.append(para(s["fallback"], SMALL))
         if s.get("recommendation"):
             story.append(para(f"{t['recommendation']}: {s['recommendation']}"))
         for d in s["dimensions"]:
             score = f"{d['score']} · {d['band']}" if d["score"] is not None else ""
             story.append(para(f"{d['label']}  {score}", H3))
             story.append(para(d["explanation"]))
+            made = f"{t['made_by']}: {d['made_by']}" + (
+                f" · {d['dropped']}" if d["dropped"] else ""
+            )
+            story.append(para(made, SMALL))
             if d["measures"]:
                 rows = [
                     [para(t["measure"], SMALL), para(t["score"], SMALL), para(t["weight"], SMALL)]

@@ -75,6 +75,11 @@ TEXT: dict[str, dict[str, str]] = {
         "system": "系统",
         "candidate_actor": "候选人",
         "pdf": "下载 PDF",
+        "made_by": "评分来源",
+        "scorer_llm": "大语言模型（{model}），引文已逐字核对",
+        "scorer_default": "规则评分 {rubric}",
+        "dropped": "已删除 {n} 条无法在回答中逐字找到的引文",
+        "fallback": "大语言模型评分不可用（{reason}），以下为规则评分。",
         "hr_review": "人工评审",
         "override": "人工评分",
         "machine": "机器评分",
@@ -157,6 +162,11 @@ TEXT: dict[str, dict[str, str]] = {
         "system": "system",
         "candidate_actor": "the candidate",
         "pdf": "Download PDF",
+        "made_by": "Scored by",
+        "scorer_llm": "a language model ({model}); quotes checked verbatim",
+        "scorer_default": "the rubric {rubric}",
+        "dropped": "{n} quote(s) not found verbatim in the answers were dropped",
+        "fallback": "The language model's scoring failed ({reason}); these are the rubric's.",
         "hr_review": "Review by a person",
         "override": "Person's score",
         "machine": "machine score",
@@ -372,6 +382,8 @@ def scores_view(
         out["message"] = t["not_scored"]
         return out
     kinds = {a["q"]: a.get("kind") for a in answers}
+    if scores.get("fallback_from"):
+        out["fallback"] = t["fallback"].format(reason=scores["fallback_from"].get("reason", ""))
     for name, d in (scores.get("dimensions") or {}).items():
         if not isinstance(d, dict):
             continue
@@ -379,6 +391,12 @@ def scores_view(
             {
                 "name": name,
                 "label": d.get("label", DIMENSION_LABELS.get(name, {})).get(lang, name),
+                "made_by": t["scorer_llm"].format(model=scores.get("model", ""))
+                if d.get("scorer") == "llm"
+                else t["scorer_default"].format(rubric=scores.get("rubric_version", "")),
+                "dropped": t["dropped"].format(n=d["dropped_quotes"])
+                if d.get("dropped_quotes")
+                else "",
                 "score": d.get("score"),
                 "band": BAND_LABELS.get(d.get("band") or "", {}).get(lang, ""),
                 "explanation": (d.get("explanation") or {}).get(lang, ""),

@@ -1,7 +1,8 @@
 """Scorers for reports: the default rubric (protocol/assessment.py) fed from a report's facts.
 
-``HUB_SCORER`` chooses: ``default`` (the rubric, offline and deterministic) or ``none``
-(no scores, said so). Whichever is configured, an interview whose candidate asked for
+``HUB_SCORER`` chooses: ``default`` (the rubric, offline and deterministic), ``none``
+(no scores, said so) or ``llm`` (server/llm_scorer.py, checked against the rubric's rules
+and falling back to it). Whichever is configured, an interview whose candidate asked for
 human-only review (meta ``review`` = ``human_only``, PIPL Art. 24) gets no AI score at
 all: the report says why.
 """
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 
 from protocol import assessment
 from protocol.assessment import DIMENSIONS, Answer, Completion, Segment
+from server.settings import Settings
 
 log = logging.getLogger("interview_hub.scoring")
 
@@ -123,9 +125,16 @@ class DefaultScorer:
         return await asyncio.to_thread(assessment.assess, answers, completion, jieba_tokenize)
 
 
-def scorer_for(name: str) -> Scorer:
-    if name == "none":
+def scorer_for(settings: Settings) -> Scorer:
+    """The scorer HUB_SCORER names."""
+    if settings.scorer == "none":
         return NotScored()
+    if settings.scorer == "llm":
+        from server.llm_scorer import LLMScorer
+
+        return LLMScorer(
+            settings.llm_url, settings.llm_model, settings.llm_key, settings.llm_timeout_s
+        )
     return DefaultScorer()
 
 
