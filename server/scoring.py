@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import warnings
 from typing import Any, Protocol
 
 from protocol import assessment
@@ -63,7 +64,13 @@ def jieba_tokenize(text: str) -> list[str]:
     """Words of ``text`` by jieba (Chinese words; Latin words whole), lower-cased, without
     punctuation and white space."""
     global _jieba_ready
-    import jieba
+    with warnings.catch_warnings():
+        # jieba 0.42.1's sources hold invalid escape sequences ("\."): a warning when Python
+        # compiles them (DeprecationWarning on 3.11, SyntaxWarning later), harmless (the
+        # regexes mean what they say)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", SyntaxWarning)
+        import jieba
 
     if not _jieba_ready:
         jieba.setLogLevel(logging.WARNING)  # it logs its dictionary loading at INFO
