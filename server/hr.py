@@ -23,7 +23,7 @@ from server.notify import Notifier
 from server.report_view import DEFAULT_TIME_ZONE, LANGS, Presentation, is_time_zone
 from server.reports import DECISIONS, Reports, unreadable_parts
 from server.scoring import DIMENSIONS
-from server.store import Store, log_scope, snapshot_from_hash
+from server.store import Store, key, log_scope, snapshot_from_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,8 +497,14 @@ class HRService:
     ) -> Presentation:
         """One language (``lang``, else the interview's), the organisation's name and zone."""
         profile = await self.store.org_profile(req.principal.org)
+        if lang not in LANGS:
+            # a version that does not open has no "lang": the interview's own, then zh-CN
+            lang = str(report.get("lang") or "")
+            if lang not in LANGS:
+                contact = key(str(report.get("interview_id", "")), "contact")
+                lang = await self.store.redis.hget(contact, "lang") or "zh-CN"
         return Presentation(
-            lang=lang if lang in LANGS else str(report.get("lang") or "zh-CN"),
+            lang=lang,
             org_name=profile["display_name"] or req.principal.org,
             time_zone=profile["time_zone"] or DEFAULT_TIME_ZONE,
             base=base,
