@@ -671,6 +671,18 @@ class ReportAnswer:
     duration_s: float | None
     unreadable: list[Literal["text"]] | Absent = ABSENT
     unreadable_chunks: int | Absent = ABSENT
+    kind: Annotated[
+        Literal["typed", "spoken"] | Absent, Doc("Spoken: given by voice (has a recording).")
+    ] = ABSENT
+    transcript: Annotated[
+        dict[str, Any] | Absent | None,
+        Doc(
+            "Spoken answers: text, language, segments [{start_ms, end_ms, text}], audio_ms, "
+            "speech_ms, pauses [{start_ms, end_ms}]; null while it is not made yet."
+        ),
+    ] = ABSENT
+    expected_points: list[str] | Absent = ABSENT
+    pressure: bool | Absent = ABSENT
     more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
 
 
@@ -722,6 +734,18 @@ class Report:
     trigger: str
     scores: Scores
     unreadable: list[Literal["candidate"]] | Absent = ABSENT
+    lang: Annotated[str | Absent, Doc("The interview's language: the page's default.")] = ABSENT
+    review: Annotated[
+        str | Absent,
+        Doc('The candidate\'s choice: "ai", "human_only" (no AI score), "" not recorded.'),
+    ] = ABSENT
+    hr_review: Annotated[
+        dict[str, Any] | Absent,
+        Doc(
+            "A person's review: overrides {dimension: {score, machine_score, reason, by, "
+            "at_ms}} and decision {decision, comment, by, at_ms} or null."
+        ),
+    ] = ABSENT
     more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
 
 
