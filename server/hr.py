@@ -114,6 +114,7 @@ class HRService:
             # after an erasure: were Redis' files rewritten without it ("" before, unknown)
             "files": meta.get("files", ""),
             "next": next_action(snap),
+            "report_auto": meta.get("report_auto", "1") == "1",
         }
         unreadable = [name for name, value in sealed.items() if value is None]
         if unreadable:
@@ -461,12 +462,17 @@ class HRService:
         }
 
     async def org_profile(
-        self, req: Request, display_name: str | None = None, time_zone: str | None = None
+        self,
+        req: Request,
+        display_name: str | None = None,
+        time_zone: str | None = None,
+        report_auto: bool | None = None,
     ) -> dict[str, Any]:
-        """How reports show the organisation: its name and time zone; given values set them
-        (user.manage, logged)."""
+        """How reports show the organisation (its name and time zone) and whether new
+        interviews make their report by themselves; given values set them (user.manage,
+        logged)."""
         org = req.principal.org
-        if display_name is None and time_zone is None:
+        if display_name is None and time_zone is None and report_auto is None:
             await self.require(req, Permission.INTERVIEW_VIEW, "org_profile_view")
         else:
             await self.require(req, Permission.USER_MANAGE, "org_profile_set")
@@ -479,6 +485,8 @@ class HRService:
                 for k, v in (("display_name", display_name), ("time_zone", time_zone))
                 if v is not None
             }
+            if report_auto is not None:
+                changed["report_auto"] = "1" if report_auto else "0"
             await self.store.set_org_profile(org, changed)
             await self.store.log_org(
                 org,
@@ -490,7 +498,18 @@ class HRService:
             "org": org,
             "display_name": profile["display_name"],
             "time_zone": profile["time_zone"] or DEFAULT_TIME_ZONE,
+            "report_auto": await self.store.org_report_auto(org),
         }
+
+    async def set_report_auto(self, req: Request, iv_id: str, on: bool) -> dict[str, Any]:
+        """Switch the interview's automatic report on or off (report.generate, logged)."""
+        await self.require(req, Permission.REPORT_GENERATE, "report_auto_set", iv_id)
+        await self.interview_meta(req, iv_id)
+        await self.store.redis.hset(key(iv_id, "meta"), "report_auto", "1" if on else "0")
+        await self.candidates.log(
+            iv_id, req.caller, "report_auto_set", "ok", {"on": on}, org=req.principal.org
+        )
+        return {"interview_id": iv_id, "report_auto": on}
 
     async def report_presentation(
         self, req: Request, report: dict[str, Any], lang: str, base: str = ""

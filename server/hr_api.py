@@ -485,9 +485,18 @@ class HRApi:
         summary: "Set the organisation's display name and/or time zone (user.manage)."
         """
         body = await self.body(request, m.OrgProfileBody)
-        return m.answer(
-            m.OrgProfile, await self.hr.org_profile(req, body.display_name, body.time_zone)
+        profile = await self.hr.org_profile(
+            req, body.display_name, body.time_zone, body.report_auto
         )
+        return m.answer(m.OrgProfile, profile)
+
+    async def set_report_auto(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Switch the interview's automatic report on or off (report.generate)."
+        """
+        body = await self.body(request, m.ReportAutoBody)
+        done = await self.hr.set_report_auto(req, request.path_params["iv"], body.on)
+        return m.answer(m.ReportAuto, done)
 
     async def notifications(self, request: Request, req: HRRequest) -> Response:
         """
@@ -722,6 +731,7 @@ class HRApi:
             Route(iv + "/report", g(self.report), methods=["GET"]),
             Route(iv + "/report.html", g(self.report_html), methods=["GET"]),
             Route(iv + "/report.pdf", g(self.report_pdf), methods=["GET"]),
+            Route(iv + "/report_auto", g(self.set_report_auto), methods=["PUT"]),
             Route(iv + "/report/override", g(self.override_score), methods=["POST"]),
             Route(iv + "/report/decision", g(self.decide), methods=["POST"]),
             Route("/api/hr/compare", g(self.compare), methods=["GET"]),

@@ -366,7 +366,10 @@ class PolicySpec(IgnoresUnknownKeys):
     reentry_window_s: Annotated[int | None, Range(0, MAX_S)] = None
     resume_grace_s: Annotated[int | None, Range(0, MAX_S)] = None
     grace_exits: bool = True
-    report_auto: bool = True
+    report_auto: Annotated[
+        bool | None,
+        Doc("A report when it completes or HR ends it; absent: the organisation's default."),
+    ] = None
     notify: bool = True
 
 
@@ -424,6 +427,9 @@ class InterviewSummary:
         ),
     ] = ""
     next: NextStep
+    report_auto: Annotated[
+        bool, Doc("Whether a report is made when it completes or HR ends it.")
+    ] = True
     unreadable: list[Literal["candidate", "phone", "id_number"]] | Absent = ABSENT
 
 
@@ -534,6 +540,20 @@ class OrgProfileBody(IgnoresUnknownKeys):
     time_zone: Annotated[
         str | None, Length(0, 64), Doc('An IANA time zone, e.g. "Asia/Shanghai"; "": default.')
     ] = None
+    report_auto: Annotated[
+        bool | None, Doc("New interviews make their report by themselves unless their spec says.")
+    ] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportAutoBody(IgnoresUnknownKeys):
+    on: Annotated[bool, Doc("Make the report when the interview completes or HR ends it.")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportAuto:
+    interview_id: str
+    report_auto: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -543,6 +563,7 @@ class OrgProfile:
     org: str
     display_name: Annotated[str, Doc('"": reports show the organisation\'s id.')]
     time_zone: str
+    report_auto: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -55,7 +55,7 @@ class InterviewSpec:
     reentry_window_s: int | None = None
     resume_grace_s: int | None = None
     grace_exits: bool = True
-    report_auto: bool = True
+    report_auto: bool | None = None  # None: the organisation's default (on unless set off)
     notify: bool = True
     email: str = ""
     lang: str = "zh-CN"
@@ -141,7 +141,9 @@ class InterviewSpec:
             reentry_window_s=seconds("reentry_window_s"),
             resume_grace_s=seconds("resume_grace_s"),
             grace_exits=bool(policy.get("grace_exits", True)),
-            report_auto=bool(policy.get("report_auto", True)),
+            report_auto=None
+            if policy.get("report_auto") is None
+            else bool(policy.get("report_auto")),
             notify=bool(policy.get("notify", True)),
             email=str(cand.get("email") or "").strip(),
             lang="en" if cand.get("lang") == "en" else "zh-CN",
@@ -235,6 +237,9 @@ async def create_interview(
         resume_grace_ms=grace * 1000,
         grace_exits=spec.grace_exits,
     )
+    report_auto = (
+        spec.report_auto if spec.report_auto is not None else await store.org_report_auto(spec.org)
+    )
     hashes = [
         identity.keyed_hash(settings.secret, v)
         for v in (spec.id_number, spec.phone)
@@ -255,7 +260,7 @@ async def create_interview(
         "id_masked": "",  # sealed below
         "phone_masked": "",
         "link_ttl_s": str(link_ttl),
-        "report_auto": "1" if spec.report_auto else "0",
+        "report_auto": "1" if report_auto else "0",
         "notify": "1" if spec.notify else "0",
         "disconnects": "0",
         "exits": "0",

@@ -202,6 +202,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", IV + "/report.pdf"): hr(
         "application/pdf", None, DENIED, query=(VERSION_QUERY, LANG_QUERY)
     ),
+    ("PUT", IV + "/report_auto"): hr(m.ReportAuto, m.ReportAutoBody, DENIED),
     ("POST", IV + "/report/override"): hr(m.AnyReport, m.OverrideBody, DENIED, status=201),
     ("POST", IV + "/report/decision"): hr(m.AnyReport, m.DecisionBody, DENIED, status=201),
     ("GET", "/api/hr/compare"): hr(m.Comparison, None, DENIED, query=COMPARE_QUERIES),

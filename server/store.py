@@ -594,6 +594,11 @@ class Store:
         name, zone = await self.redis.hmget(f"org:{org}:settings", ["display_name", "time_zone"])
         return {"display_name": name or "", "time_zone": zone or ""}
 
+    async def org_report_auto(self, org: str) -> bool:
+        """Whether the organisation's new interviews make their report by themselves (on
+        unless set off) when their spec does not say."""
+        return await self.redis.hget(f"org:{org}:settings", "report_auto") != "0"
+
     async def set_org_profile(self, org: str, profile: dict[str, str]) -> None:
         await self.redis.hset(f"org:{org}:settings", mapping=profile)
 

@@ -242,6 +242,8 @@ async def test_every_answer_of_every_route_matches_the_document(
             headers=admin,
             iv=iv,
         )
+        await call("PUT", ivp + "/report_auto", 200, json={"on": False}, headers=admin, iv=iv)
+        await call("PUT", ivp + "/report_auto", 403, json={"on": True}, headers=recruiter, iv=iv)
         decision = {"decision": "hold", "comment": "Later"}
         await call("POST", ivp + "/report/decision", 201, json=decision, headers=admin, iv=iv)
         await call("POST", ivp + "/report/decision", 403, json=decision, headers=recruiter, iv=iv)

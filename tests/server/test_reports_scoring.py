@@ -220,3 +220,50 @@ async def test_bad_expected_points_or_pressure_are_refused_with_the_field(
             r = await http.post("/api/hr/interviews", json=body, headers=org.auth("admin"))
             assert r.status_code == 400, r.text
             assert r.json()["reason"].startswith("bad_field") and field in r.json()["reason"]
+
+
+async def test_the_automatic_report_switch_per_organisation_and_per_interview(
+    hub: Hub, fresh_org: Org
+) -> None:
+    """The organisation's default applies when a spec does not say; a spec's own policy wins; HR switches one interview on, and its completion then makes the report (logged)."""
+    admin, lead = fresh_org.auth("admin"), fresh_org.auth("interview_lead")
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        off = await http.put("/api/hr/org", json={"report_auto": False}, headers=admin)
+        assert off.status_code == 200 and off.json()["report_auto"] is False
+        plain = (await http.post("/api/hr/interviews", json=interview_body(1), headers=lead)).json()
+        explicit = (
+            await http.post(
+                "/api/hr/interviews", json=interview_body(1, report_auto=True), headers=lead
+            )
+        ).json()
+
+        async def auto(iv: str) -> bool:
+            return (await http.get(f"/api/hr/interviews/{iv}", headers=lead)).json()["report_auto"]
+
+        assert await auto(plain["interview_id"]) is False
+        assert await auto(explicit["interview_id"]) is True
+        iv = plain["interview_id"]
+        denied = await http.put(
+            f"/api/hr/interviews/{iv}/report_auto",
+            json={"on": True},
+            headers=fresh_org.auth("recruiter"),
+        )
+        assert denied.status_code == 403
+        switched = await http.put(
+            f"/api/hr/interviews/{iv}/report_auto", json={"on": True}, headers=lead
+        )
+        assert switched.json() == {"interview_id": iv, "report_auto": True}
+        assert await auto(iv) is True
+        async with CandidateClient(hub.ws, plain["token"], PHONE) as c:
+            await c.join()
+            await c.finish()
+        report = await report_version(http, iv, lead, 1)
+        assert report["trigger"] == "completed"
+        log = (
+            await http.get(
+                f"/api/hr/interviews/{iv}/log", params={"action": "report_auto_set"}, headers=admin
+            )
+        ).json()["entries"]
+        assert [(e["outcome"], e["detail"]["on"]) for e in log if e["outcome"] == "ok"] == [
+            ("ok", True)
+        ]

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from playwright.async_api import expect
 
-from server.store import Store, snapshot_from_hash
+from server.store import Store, key, snapshot_from_hash
 from tests.conftest import PHONE, Hub, Org
 from tests.server.test_reports_scoring import answered_interview
 from tests.web.conftest import PHONE as PHONE_SIZE
@@ -85,7 +85,7 @@ async def test_the_create_dialog_takes_expected_points_and_pressure(
 async def test_a_person_reviews_and_compares_in_the_console(
     hub: Hub, new_context: Any, fresh_org: Org, store: Store
 ) -> None:
-    """In the console a lead overrides a score with a reason and records a decision; the comparison shows both beside the machine score; an admin sets the name and time zone reports show."""
+    """In the console a lead overrides a score with a reason, records a decision and switches the automatic report off; the comparison shows both beside the machine score; an admin sets the name, time zone and report default."""
     async with httpx.AsyncClient(base_url=hub.http) as http:
         iv = await answered_interview(hub, fresh_org, http, store)
     page = await login(new_context, fresh_org, "interview_lead", locale="en-US")
@@ -105,6 +105,8 @@ async def test_a_person_reviews_and_compares_in_the_console(
     await expect(
         page.locator('#report-versions li[data-version="3"] a[data-format="pdf"]')
     ).to_have_count(1)
+    await page.uncheck("#report-auto")  # this interview: no automatic report from now on
+    await expect(page.locator("#action-done")).to_contain_text("No automatic report", timeout=T)
     await page.click("#compare-position")
     row = page.locator(f'#compare-table tr[data-testid="compare-row"][data-id="{iv}"]')
     await expect(row).to_be_visible(timeout=T)
@@ -121,10 +123,13 @@ async def test_a_person_reviews_and_compares_in_the_console(
     await expect(admin.locator("#org-profile-form")).to_be_visible(timeout=T)
     await admin.fill("#org-display-name", "Acme Hiring")
     await admin.fill("#org-time-zone", "Europe/Berlin")
+    await admin.uncheck("#org-report-auto")
     await admin.click("#org-profile-save")
     await expect(admin.locator("#action-done")).to_have_text("Saved.", timeout=T)
     async with httpx.AsyncClient(base_url=hub.http) as http:
         profile = await http.get("/api/hr/org", headers=fresh_org.auth("recruiter"))
     assert profile.json()["display_name"] == "Acme Hiring"
     assert profile.json()["time_zone"] == "Europe/Berlin"
+    assert profile.json()["report_auto"] is False
+    assert (await store.redis.hget(key(iv, "meta"), "report_auto")) == "0"
     no_js_errors(admin)

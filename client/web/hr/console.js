@@ -21,13 +21,15 @@
 //                #reset-open → #reset-dialog (#reset-confirm, #reset-cancel);
 //                #erase-open → #erase-dialog (#erase-confirm, #erase-cancel), shown with data.erase;
 //                roles page: #retention-form (#retention-days, #retention-save),
-//                #org-profile-form (#org-display-name, #org-time-zone, #org-profile-save);
+//                #org-profile-form (#org-display-name, #org-time-zone, #org-report-auto,
+//                #org-profile-save);
 //                #reentry-row: #reentry-window (hours), #reentry-grant, #reentry-revoke;
 //                on an erased interview #end-open, #reset-open, #link-resend and
 //                #reentry-row are hidden and #detail-erased-box shows #detail-erased
 //                [data-files=pending|rewritten|not_persisted|failed|""];
 //                #link-resend → the new link in #link-value (#link-output);
-//                #report-generate, #report-open (latest report.html, new tab),
+//                #report-generate, #report-auto (the interview's automatic report),
+//                #report-open (latest report.html, new tab),
 //                #report-versions > li[data-version] with JSON, printable and
 //                a[data-format=pdf] links; #review-box (a report and report.generate):
 //                #review-form (#review-dimension, #review-score, #review-reason,
@@ -707,6 +709,8 @@ function renderDetail() {
     d: x.interruptions?.disconnects ?? 0,
     e: x.interruptions?.exits ?? 0,
   });
+  $("report-auto").checked = x.report_auto !== false;
+  $("report-auto").disabled = !can("report.generate");
   const second = $("detail-second-entry");
   second.dataset.allowed = String(Boolean(x.second_entry));
   if (!x.second_entry) second.textContent = t("detail.second_entry.no");
@@ -869,6 +873,17 @@ async function saveReview(rest, body) {
   showDone("done.review", { v: made.version });
 }
 
+$("report-auto").addEventListener("change", async () => {
+  const box = $("report-auto");
+  const done = await act("PUT", "/report_auto", { on: box.checked });
+  if (!done) {
+    box.checked = !box.checked; // refused: show what is true
+    return;
+  }
+  if (state.detail?.data) state.detail.data.report_auto = done.report_auto;
+  showDone(done.report_auto ? "done.report_auto_on" : "done.report_auto_off");
+});
+
 $("review-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const raw = $("review-score").value.trim();
@@ -998,6 +1013,7 @@ async function loadOrgProfile() {
   if (r.ok) {
     $("org-display-name").value = r.body.display_name;
     $("org-time-zone").value = r.body.time_zone;
+    $("org-report-auto").checked = r.body.report_auto;
   }
 }
 
@@ -1006,6 +1022,7 @@ $("org-profile-form").addEventListener("submit", async (event) => {
   const r = await api("PUT", "/api/hr/org", {
     display_name: $("org-display-name").value.trim(),
     time_zone: $("org-time-zone").value.trim(),
+    report_auto: $("org-report-auto").checked,
   });
   if (!r.ok) {
     if (r.status !== 401) showError(r.body, r.status);

@@ -65,6 +65,19 @@ const S = {
   "org.time_zone": { en: "Time zone (e.g. Asia/Shanghai)", "zh-CN": "时区（如 Asia/Shanghai）" },
   "done.org_profile": { en: "Saved.", "zh-CN": "已保存。" },
   "report.pdf": { en: "PDF", "zh-CN": "PDF" },
+  "report.auto": {
+    en: "Make the report when it completes or is ended",
+    "zh-CN": "面试完成或终止时自动生成报告",
+  },
+  "org.report_auto": {
+    en: "New interviews make their report by themselves",
+    "zh-CN": "新建面试默认自动生成报告",
+  },
+  "done.report_auto_on": { en: "The report will be made automatically.", "zh-CN": "将自动生成报告。" },
+  "done.report_auto_off": {
+    en: "No automatic report: use “Generate report”.",
+    "zh-CN": "不自动生成报告：请使用“生成报告”。",
+  },
   "suggest.strong_match": { en: "strong; consider advancing", "zh-CN": "较强，可考虑进入下一轮" },
   "suggest.possible_match": { en: "mixed; review closely", "zh-CN": "中等，建议仔细复核" },
   "suggest.weak_match": { en: "low; check the evidence", "zh-CN": "偏低，请结合证据复核" },
