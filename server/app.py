@@ -33,6 +33,7 @@ from server.notify import Notifier, providers_from
 from server.openapi import CANDIDATE_STATUS, openapi_routes
 from server.reports import Reports
 from server.retention import run_purger
+from server.scoring import scorer_for
 from server.settings import Settings
 from server.store import Store
 from server.supervisor import Supervisor
@@ -87,7 +88,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     supervisor = Supervisor()
     hub = CandidateHub(store, service, settings, supervisor)
     accounts = Accounts(store, settings.session_ttl_s, settings)
-    reports = Reports(store)
+    reports = Reports(store, scorer_for(settings))
     notifier = Notifier(store, settings, providers_from(settings))
     service.after_change += [reports.on_change, notifier.on_change]
     hr = HRService(service, reports, notifier)

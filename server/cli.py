@@ -40,7 +40,13 @@ DEMO_SPEC: dict[str, Any] = {
     "questions": [
         {
             "text": "Tell us about a system you built and what you would change today. "
-            "请介绍一个你构建过的系统，以及今天你会如何改进它。"
+            "请介绍一个你构建过的系统，以及今天你会如何改进它。",
+            "expected_points": ["trade-offs 取舍", "measurable result 量化结果"],
+        },
+        {
+            "text": "Tell us about a time a plan failed and you were criticised. "
+            "请讲一次计划失败并受到批评的经历。",
+            "pressure": True,
         },
         {
             "text": "How would you make sure no answer is lost when a connection drops? "

@@ -20,8 +20,10 @@ from server.anchors import AnchorBook, Checkpoint, public_key_pem
 from server.candidates import Caller, CandidateService, Refusal, Rule, consent_record, next_action
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.notify import Notifier
-from server.reports import Reports, unreadable_parts
-from server.store import Store, log_scope, snapshot_from_hash
+from server.report_view import DEFAULT_TIME_ZONE, LANGS, Presentation, is_time_zone
+from server.reports import DECISIONS, Reports, unreadable_parts
+from server.scoring import DIMENSIONS
+from server.store import Store, key, log_scope, snapshot_from_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,7 @@ class HRService:
             "files": meta.get("files", ""),
             "next": next_action(snap),
             "consent": consent_record(meta),  # the candidate's choices (docs/privacy.md)
+            "report_auto": meta.get("report_auto", "1") == "1",
         }
         unreadable = [name for name, value in sealed.items() if value is None]
         if unreadable:
@@ -230,6 +233,103 @@ class HRService:
             iv_id, req.caller, "report", "ok", {"version": report["version"]}, org=req.principal.org
         )
         return report
+
+    async def override_score(
+        self, req: Request, iv_id: str, dimension: str, score: int, reason: str
+    ) -> dict[str, Any]:
+        """A person's score for one dimension, with the reason, kept beside the machine's;
+        a new report version; logged (the reason sealed like HR's other notes)."""
+        await self.require(req, Permission.REPORT_GENERATE, "report_override", iv_id)
+        meta = await self.interview_meta(req, iv_id)
+        if dimension not in DIMENSIONS:
+            raise Refusal(f"{Reason.BAD_FIELD}:dimension must be one of {', '.join(DIMENSIONS)}")
+        if not reason.strip():
+            raise Refusal(f"{Reason.BAD_FIELD}:reason is required")
+        latest = await self._reviewable_report(iv_id)
+        machine = (latest["scores"].get("dimensions") or {}).get(dimension)
+        now = self.clock()
+        record = {
+            "score": score,
+            "machine_score": machine.get("score") if isinstance(machine, dict) else None,
+            "reason": reason.strip(),
+            "by": req.principal.user,
+            "at_ms": now,
+        }
+        await self.reports.keep_review(iv_id, meta, dimension, record)
+        report = await self.reports.generate(iv_id, meta, now, trigger="review")
+        await self.candidates.log(
+            iv_id,
+            req.caller,
+            "report_override",
+            "ok",
+            {
+                "dimension": dimension,
+                "score": score,
+                "machine_score": record["machine_score"],
+                "version": report["version"],
+                "note": record["reason"],
+            },
+            org=req.principal.org,
+        )
+        return report
+
+    async def decide(self, req: Request, iv_id: str, decision: str, comment: str) -> dict[str, Any]:
+        """A person's decision (advance, hold, reject) with their comment: a new report
+        version; logged. Nothing else decides."""
+        await self.require(req, Permission.REPORT_GENERATE, "report_decision", iv_id)
+        meta = await self.interview_meta(req, iv_id)
+        if decision not in DECISIONS:
+            raise Refusal(f"{Reason.BAD_FIELD}:decision must be one of {', '.join(DECISIONS)}")
+        await self._reviewable_report(iv_id)
+        now = self.clock()
+        record = {
+            "decision": decision,
+            "comment": comment.strip(),
+            "by": req.principal.user,
+            "at_ms": now,
+        }
+        await self.reports.keep_review(iv_id, meta, "decision", record)
+        report = await self.reports.generate(iv_id, meta, now, trigger="review")
+        detail: dict[str, Any] = {"decision": decision, "version": report["version"]}
+        if record["comment"]:
+            detail["note"] = record["comment"]
+        await self.candidates.log(
+            iv_id, req.caller, "report_decision", "ok", detail, org=req.principal.org
+        )
+        return report
+
+    async def compare(
+        self, req: Request, position: str, sort: str = "", state: str = "", decision: str = ""
+    ) -> dict[str, Any]:
+        """A position's candidates side by side: each interview's state, its latest report's
+        scores (the machine's and a person's override), the first quote per dimension, the
+        advisory suggestion and the decision. Filtered by state and decision; sorted by a
+        dimension or "overall" (highest first, unscored last), else by name."""
+        await self.require(req, Permission.INTERVIEW_VIEW, "compare")
+        ids = await self.store.interview_ids(req.principal.org)
+        now = self.clock()
+        rows = []
+        for meta in await self.store.metas(ids):
+            if not meta or meta.get("position") != position:
+                continue
+            summary = self.summary(meta, now)
+            report = await self.reports.get(meta["id"]) or {}
+            rows.append(compare_row(summary, report))
+        if state:
+            rows = [r for r in rows if r["state"] == state]
+        if decision:
+            rows = [r for r in rows if (r["decision"] or {}).get("decision", "none") == decision]
+        rows.sort(key=lambda r: (r["candidate"], r["interview_id"]))
+        if sort in (*DIMENSIONS, "overall"):
+            rows.sort(key=lambda r: -1 if r["effective"][sort] is None else -r["effective"][sort])
+        return {"position": position, "sort": sort, "candidates": rows}
+
+    async def _reviewable_report(self, iv_id: str) -> dict[str, Any]:
+        """The latest report, which a review starts from: not_found without a readable one."""
+        latest = await self.reports.get(iv_id)
+        if latest is None or latest.get("unreadable"):
+            raise Refusal(Reason.NOT_FOUND)
+        return latest
 
     async def notifications(self, req: Request, iv_id: str) -> list[dict[str, Any]]:
         await self.require(req, Permission.INTERVIEW_VIEW, "notifications_view", iv_id)
@@ -362,6 +462,74 @@ class HRService:
             "default": own is None,
         }
 
+    async def org_profile(
+        self,
+        req: Request,
+        display_name: str | None = None,
+        time_zone: str | None = None,
+        report_auto: bool | None = None,
+    ) -> dict[str, Any]:
+        """How reports show the organisation (its name and time zone) and whether new
+        interviews make their report by themselves; given values set them (user.manage,
+        logged)."""
+        org = req.principal.org
+        if display_name is None and time_zone is None and report_auto is None:
+            await self.require(req, Permission.INTERVIEW_VIEW, "org_profile_view")
+        else:
+            await self.require(req, Permission.USER_MANAGE, "org_profile_set")
+            if time_zone is not None and time_zone and not is_time_zone(time_zone):
+                raise Refusal(
+                    f"{Reason.BAD_FIELD}:time_zone must be an IANA name like Asia/Shanghai"
+                )
+            changed = {
+                k: v
+                for k, v in (("display_name", display_name), ("time_zone", time_zone))
+                if v is not None
+            }
+            if report_auto is not None:
+                changed["report_auto"] = "1" if report_auto else "0"
+            await self.store.set_org_profile(org, changed)
+            await self.store.log_org(
+                org,
+                self.candidates._entry(req.caller, "org_profile_set", "ok", changed),
+                self.clock(),
+            )
+        profile = await self.store.org_profile(org)
+        return {
+            "org": org,
+            "display_name": profile["display_name"],
+            "time_zone": profile["time_zone"] or DEFAULT_TIME_ZONE,
+            "report_auto": await self.store.org_report_auto(org),
+        }
+
+    async def set_report_auto(self, req: Request, iv_id: str, on: bool) -> dict[str, Any]:
+        """Switch the interview's automatic report on or off (report.generate, logged)."""
+        await self.require(req, Permission.REPORT_GENERATE, "report_auto_set", iv_id)
+        await self.interview_meta(req, iv_id)
+        await self.store.redis.hset(key(iv_id, "meta"), "report_auto", "1" if on else "0")
+        await self.candidates.log(
+            iv_id, req.caller, "report_auto_set", "ok", {"on": on}, org=req.principal.org
+        )
+        return {"interview_id": iv_id, "report_auto": on}
+
+    async def report_presentation(
+        self, req: Request, report: dict[str, Any], lang: str, base: str = ""
+    ) -> Presentation:
+        """One language (``lang``, else the interview's), the organisation's name and zone."""
+        profile = await self.store.org_profile(req.principal.org)
+        if lang not in LANGS:
+            # a version that does not open has no "lang": the interview's own, then zh-CN
+            lang = str(report.get("lang") or "")
+            if lang not in LANGS:
+                contact = key(str(report.get("interview_id", "")), "contact")
+                lang = await self.store.redis.hget(contact, "lang") or "zh-CN"
+        return Presentation(
+            lang=lang,
+            org_name=profile["display_name"] or req.principal.org,
+            time_zone=profile["time_zone"] or DEFAULT_TIME_ZONE,
+            base=base,
+        )
+
     async def grant_reentry(
         self, req: Request, iv_id: str, grant: bool, window_s: int | None
     ) -> Decision:
@@ -433,3 +601,38 @@ def _filter(
         and (not since_ms or e["t"] >= since_ms)
         and (not until_ms or e["t"] <= until_ms)
     ]
+
+
+def compare_row(summary: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """One candidate's line in the comparison (HRService.compare)."""
+    scores = report.get("scores") or {}
+    review = report.get("hr_review") or {}
+    overrides = review.get("overrides") or {}
+    dimensions: dict[str, Any] = {}
+    effective: dict[str, float | None] = {}
+    for name in DIMENSIONS:
+        d = (scores.get("dimensions") or {}).get(name)
+        d = d if isinstance(d, dict) else {}
+        override = overrides.get(name) or {}
+        evidence = d.get("evidence") or []
+        dimensions[name] = {
+            "machine": d.get("score"),
+            "status": d.get("status") or scores.get("status") or "no_report",
+            "override": override.get("score"),
+            "quote": evidence[0]["quote"] if evidence else "",
+        }
+        effective[name] = override["score"] if override.get("score") is not None else d.get("score")
+    known = [v for v in effective.values() if v is not None]
+    effective["overall"] = round(sum(known) / len(known), 1) if known else None
+    return {
+        "interview_id": summary["interview_id"],
+        "candidate": summary["candidate"],
+        "state": summary["state"],
+        "progress": summary["progress"],
+        "report_version": report.get("version", 0),
+        "scores_status": scores.get("status", "no_report"),
+        "recommendation": (scores.get("recommendation") or {}).get("value", ""),
+        "dimensions": dimensions,
+        "effective": effective,
+        "decision": review.get("decision"),
+    }

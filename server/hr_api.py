@@ -12,6 +12,7 @@ Bodies and answers are shapes from server/http_models.py, which the OpenAPI desc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from starlette.routing import Route
 from protocol.permissions import Permission, Role
 from protocol.reasons import Reason
 from server import http_models as m
+from server import report_pdf
 from server.accounts import USER_NAME, AccountError, Accounts, Principal
 from server.bodies import json_body, read_body
 from server.candidates import Refusal
@@ -30,6 +32,7 @@ from server.headers import REPORT_CSP
 from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import peer_ip
+from server.report_view import view
 
 log = logging.getLogger("interview_hub.hr_api")
 
@@ -409,13 +412,91 @@ class HRApi:
 
     async def report_html(self, request: Request, req: HRRequest) -> Response:
         """
-        summary: "The report as a printable HTML page."
+        summary: "The report as a printable HTML page in one language (?lang=; the interview's)."
         """
         version = _int(request.query_params.get("version"), 0)
         report = await self.hr.read_report(req, request.path_params["iv"], version)
+        shown = await self.hr.report_presentation(req, report, request.query_params.get("lang", ""))
         return HTMLResponse(
-            self.hr.reports.html(report), headers={"content-security-policy": REPORT_CSP}
+            self.hr.reports.html(report, shown), headers={"content-security-policy": REPORT_CSP}
         )
+
+    async def report_pdf(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The report as a PDF in one language (?lang=; the interview's)."
+        """
+        iv_id = request.path_params["iv"]
+        version = _int(request.query_params.get("version"), 0)
+        report = await self.hr.read_report(req, iv_id, version)
+        base = f"{self.hr.settings.base_url}/api/hr/interviews/{iv_id}/"
+        shown = await self.hr.report_presentation(
+            req, report, request.query_params.get("lang", ""), base
+        )
+        pdf = await asyncio.to_thread(report_pdf.render, view(report, shown))
+        name = f"report-{iv_id}-v{report.get('version', 0)}.pdf"
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"content-disposition": f'attachment; filename="{name}"'},
+        )
+
+    async def override_score(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "A person's score for a dimension, with a reason (report.generate): a new version"
+        """
+        body = await self.body(request, m.OverrideBody)
+        report = await self.hr.override_score(
+            req, request.path_params["iv"], body.dimension, body.score, body.reason
+        )
+        return m.answer(m.AnyReport, report, 201)
+
+    async def decide(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "A person's decision (advance, hold, reject) and comment (report.generate)."
+        """
+        body = await self.body(request, m.DecisionBody)
+        report = await self.hr.decide(req, request.path_params["iv"], body.decision, body.comment)
+        return m.answer(m.AnyReport, report, 201)
+
+    async def compare(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "A position's candidates side by side: state, scores, overrides, decision."
+        """
+        q = request.query_params
+        return m.answer(
+            m.Comparison,
+            await self.hr.compare(
+                req,
+                q.get("position", ""),
+                q.get("sort", ""),
+                q.get("state", ""),
+                q.get("decision", ""),
+            ),
+        )
+
+    async def get_org_profile(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "How reports show the organisation: its display name and time zone."
+        """
+        return m.answer(m.OrgProfile, await self.hr.org_profile(req))
+
+    async def set_org_profile(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Set the organisation's display name and/or time zone (user.manage)."
+        """
+        body = await self.body(request, m.OrgProfileBody)
+        profile = await self.hr.org_profile(
+            req, body.display_name, body.time_zone, body.report_auto
+        )
+        return m.answer(m.OrgProfile, profile)
+
+    async def set_report_auto(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Switch the interview's automatic report on or off (report.generate)."
+        """
+        body = await self.body(request, m.ReportAutoBody)
+        done = await self.hr.set_report_auto(req, request.path_params["iv"], body.on)
+        return m.answer(m.ReportAuto, done)
 
     async def notifications(self, request: Request, req: HRRequest) -> Response:
         """
@@ -649,6 +730,13 @@ class HRApi:
             Route(iv + "/report", g(self.generate_report), methods=["POST"]),
             Route(iv + "/report", g(self.report), methods=["GET"]),
             Route(iv + "/report.html", g(self.report_html), methods=["GET"]),
+            Route(iv + "/report.pdf", g(self.report_pdf), methods=["GET"]),
+            Route(iv + "/report_auto", g(self.set_report_auto), methods=["PUT"]),
+            Route(iv + "/report/override", g(self.override_score), methods=["POST"]),
+            Route(iv + "/report/decision", g(self.decide), methods=["POST"]),
+            Route("/api/hr/compare", g(self.compare), methods=["GET"]),
+            Route("/api/hr/org", g(self.get_org_profile), methods=["GET"]),
+            Route("/api/hr/org", g(self.set_org_profile), methods=["PUT"]),
             Route("/api/hr/log", g(self.org_log), methods=["GET"]),
             Route("/api/hr/roles", g(self.roles), methods=["GET"]),
             Route("/api/hr/roles/{role}", g(self.set_role), methods=["PUT"]),

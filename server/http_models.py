@@ -23,7 +23,13 @@ from protocol.interview import State
 from protocol.permissions import Permission, Role
 from protocol.reasons import Reason, messages
 from server.accounts import USER_NAME
-from server.interviews import MAX_QUESTIONS, MAX_S, MAX_TEXT
+from server.interviews import (
+    MAX_EXPECTED_POINTS,
+    MAX_POINT_TEXT,
+    MAX_QUESTIONS,
+    MAX_S,
+    MAX_TEXT,
+)
 from server.shapes import (
     ABSENT,
     Absent,
@@ -375,6 +381,14 @@ class CandidateSpec(IgnoresUnknownKeys):
 class QuestionSpec(IgnoresUnknownKeys):
     text: Annotated[str, Length(1, MAX_TEXT)]
     time_limit_s: Annotated[int, Range(0, MAX_S), Doc("0: no limit.")] = 0
+    expected_points: Annotated[
+        list[Annotated[str, Length(1, MAX_POINT_TEXT)]],
+        Length(0, MAX_EXPECTED_POINTS),
+        Doc("Short phrases a good answer touches; the assessment checks them (optional)."),
+    ] = field(default_factory=list)
+    pressure: Annotated[
+        bool, Doc("A pressure/setback question: composure is scored from these answers only.")
+    ] = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -386,7 +400,10 @@ class PolicySpec(IgnoresUnknownKeys):
     reentry_window_s: Annotated[int | None, Range(0, MAX_S)] = None
     resume_grace_s: Annotated[int | None, Range(0, MAX_S)] = None
     grace_exits: bool = True
-    report_auto: bool = True
+    report_auto: Annotated[
+        bool | None,
+        Doc("A report when it completes or HR ends it; absent: the organisation's default."),
+    ] = None
     notify: bool = True
 
 
@@ -445,6 +462,9 @@ class InterviewSummary:
     ] = ""
     next: NextStep
     consent: Annotated[ConsentRecord, Doc("The candidate's choices after the notice.")]
+    report_auto: Annotated[
+        bool, Doc("Whether a report is made when it completes or HR ends it.")
+    ] = True
     unreadable: list[Literal["candidate", "phone", "id_number"]] | Absent = ABSENT
 
 
@@ -545,6 +565,40 @@ class Retention:
     org: str
     retention_days: int
     default: Annotated[bool, Doc("Whether it is the hub's default (HUB_RETENTION_DAYS).")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrgProfileBody(IgnoresUnknownKeys):
+    """What to change; an absent field stays as it is."""
+
+    display_name: Annotated[str | None, Length(0, 200), Doc("Shown on reports.")] = None
+    time_zone: Annotated[
+        str | None, Length(0, 64), Doc('An IANA time zone, e.g. "Asia/Shanghai"; "": default.')
+    ] = None
+    report_auto: Annotated[
+        bool | None, Doc("New interviews make their report by themselves unless their spec says.")
+    ] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportAutoBody(IgnoresUnknownKeys):
+    on: Annotated[bool, Doc("Make the report when the interview completes or HR ends it.")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportAuto:
+    interview_id: str
+    report_auto: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrgProfile:
+    """How reports show the organisation (its name; local times in its time zone)."""
+
+    org: str
+    display_name: Annotated[str, Doc('"": reports show the organisation\'s id.')]
+    time_zone: str
+    report_auto: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -673,6 +727,18 @@ class ReportAnswer:
     duration_s: float | None
     unreadable: list[Literal["text"]] | Absent = ABSENT
     unreadable_chunks: int | Absent = ABSENT
+    kind: Annotated[
+        Literal["typed", "spoken"] | Absent, Doc("Spoken: given by voice (has a recording).")
+    ] = ABSENT
+    transcript: Annotated[
+        dict[str, Any] | Absent | None,
+        Doc(
+            "Spoken answers: text, language, segments [{start_ms, end_ms, text}], audio_ms, "
+            "speech_ms, pauses [{start_ms, end_ms}]; null while it is not made yet."
+        ),
+    ] = ABSENT
+    expected_points: list[str] | Absent = ABSENT
+    pressure: bool | Absent = ABSENT
     more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
 
 
@@ -692,11 +758,16 @@ class ReportInterruptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Scores:
-    """What the configured scorer says; the default scores nothing (not_scored)."""
+    """What the scorer says (docs/assessment.md): status "scored" or "insufficient_data"
+    (the rubric, with rubric_version, recommendation and per dimension its score, band,
+    explanation, measures and evidence), "not_scored" (HUB_SCORER=none) or "human_only"
+    (the candidate asked for a person only; no AI score is computed)."""
 
-    status: str
+    status: Literal["scored", "insufficient_data", "not_scored", "human_only"]
     scorer: str
     dimensions: dict[str, Any]
+    rubric_version: str | Absent = ABSENT
+    reason: str | Absent = ABSENT
     more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
 
 
@@ -719,7 +790,67 @@ class Report:
     trigger: str
     scores: Scores
     unreadable: list[Literal["candidate"]] | Absent = ABSENT
+    lang: Annotated[str | Absent, Doc("The interview's language: the page's default.")] = ABSENT
+    review: Annotated[
+        str | Absent,
+        Doc('The candidate\'s choice: "ai", "human_only" (no AI score), "" not recorded.'),
+    ] = ABSENT
+    hr_review: Annotated[
+        dict[str, Any] | Absent,
+        Doc(
+            "A person's review: overrides {dimension: {score, machine_score, reason, by, "
+            "at_ms}} and decision {decision, comment, by, at_ms} or null."
+        ),
+    ] = ABSENT
     more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverrideBody(IgnoresUnknownKeys):
+    dimension: Annotated[
+        Literal["language_expression", "logical_thinking", "emotional_stability"],
+        Doc("The dimension a person scores."),
+    ]
+    score: Annotated[int, Range(0, 100)]
+    reason: Annotated[str, Length(1, 2000), Doc("Required: why; kept beside the machine score.")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionBody(IgnoresUnknownKeys):
+    decision: Literal["advance", "hold", "reject"]
+    comment: Annotated[str, Length(0, 2000)] = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComparedDimension:
+    machine: Annotated[int | None, Doc("The scorer's score; null: not scored.")]
+    status: str
+    override: Annotated[int | None, Doc("A person's score, if they gave one.")]
+    quote: Annotated[str, Doc("The first evidence quote.")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComparedCandidate:
+    interview_id: str
+    candidate: str
+    state: State
+    progress: Progress
+    report_version: Annotated[int, Doc("0: no report yet.")]
+    scores_status: str
+    recommendation: Annotated[str, Doc("The scorer's advisory suggestion.")]
+    dimensions: dict[str, ComparedDimension]
+    effective: Annotated[
+        dict[str, float | None],
+        Doc("Per dimension the override if any, else the machine score; overall: their mean."),
+    ]
+    decision: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison:
+    position: str
+    sort: str
+    candidates: list[ComparedCandidate]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

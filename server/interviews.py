@@ -21,6 +21,8 @@ ORG_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # it goes into key names
 MAX_S = 366 * 24 * 3600  # a year: every time stays far below 2**53 ms
 MAX_TEXT = 4000
 MAX_QUESTIONS = 200
+MAX_EXPECTED_POINTS = 10  # per question: short phrases HR expects a good answer to touch
+MAX_POINT_TEXT = 200
 
 
 class SpecError(ValueError):
@@ -31,6 +33,13 @@ class SpecError(ValueError):
 class Question:
     text: str
     time_limit_s: int = 0
+    # for the assessment (docs/assessment.md): what a good answer touches, and whether this
+    # is a pressure/setback question (composure is scored from those answers only)
+    expected_points: tuple[str, ...] = ()
+    pressure: bool = False
+
+    def rubric(self) -> dict[str, Any]:
+        return {"expected_points": list(self.expected_points), "pressure": self.pressure}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +55,7 @@ class InterviewSpec:
     reentry_window_s: int | None = None
     resume_grace_s: int | None = None
     grace_exits: bool = True
-    report_auto: bool = True
+    report_auto: bool | None = None  # None: the organisation's default (on unless set off)
     notify: bool = True
     email: str = ""
     lang: str = "zh-CN"
@@ -89,7 +98,20 @@ class InterviewSpec:
             limit = q.get("time_limit_s", 0)
             if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= MAX_S:
                 raise SpecError(f"questions[{i}].time_limit_s must be 0 to {MAX_S} seconds")
-            questions.append(Question(q["text"], limit))
+            points = q.get("expected_points") or []
+            if (
+                not isinstance(points, list)
+                or len(points) > MAX_EXPECTED_POINTS
+                or not all(isinstance(p, str) and 0 < len(p) <= MAX_POINT_TEXT for p in points)
+            ):
+                raise SpecError(
+                    f"questions[{i}].expected_points must be a list of at most "
+                    f"{MAX_EXPECTED_POINTS} phrases of 1 to {MAX_POINT_TEXT} characters"
+                )
+            pressure = q.get("pressure", False)
+            if not isinstance(pressure, bool):
+                raise SpecError(f"questions[{i}].pressure must be true or false")
+            questions.append(Question(q["text"], limit, tuple(points), pressure))
         policy = data.get("policy") or {}
         if not isinstance(policy, dict):
             raise SpecError("policy must be a mapping")
@@ -119,7 +141,9 @@ class InterviewSpec:
             reentry_window_s=seconds("reentry_window_s"),
             resume_grace_s=seconds("resume_grace_s"),
             grace_exits=bool(policy.get("grace_exits", True)),
-            report_auto=bool(policy.get("report_auto", True)),
+            report_auto=None
+            if policy.get("report_auto") is None
+            else bool(policy.get("report_auto")),
             notify=bool(policy.get("notify", True)),
             email=str(cand.get("email") or "").strip(),
             lang="en" if cand.get("lang") == "en" else "zh-CN",
@@ -213,6 +237,9 @@ async def create_interview(
         resume_grace_ms=grace * 1000,
         grace_exits=spec.grace_exits,
     )
+    report_auto = (
+        spec.report_auto if spec.report_auto is not None else await store.org_report_auto(spec.org)
+    )
     hashes = [
         identity.keyed_hash(settings.secret, v)
         for v in (spec.id_number, spec.phone)
@@ -226,13 +253,14 @@ async def create_interview(
         "candidate": "",  # sealed below
         "position": spec.position,
         "questions": json.dumps([q.text for q in spec.questions], ensure_ascii=False),
+        "question_rubric": json.dumps([q.rubric() for q in spec.questions], ensure_ascii=False),
         "token_sha": token_sha,
         "id_hash": identity.keyed_hash(settings.secret, spec.id_number) if spec.id_number else "",
         "phone_hash": identity.keyed_hash(settings.secret, spec.phone) if spec.phone else "",
         "id_masked": "",  # sealed below
         "phone_masked": "",
         "link_ttl_s": str(link_ttl),
-        "report_auto": "1" if spec.report_auto else "0",
+        "report_auto": "1" if report_auto else "0",
         "notify": "1" if spec.notify else "0",
         "disconnects": "0",
         "exits": "0",

@@ -110,6 +110,13 @@ CHANGE_REFUSED = (R.INTERVIEW_ENDED, R.ALREADY_COMPLETED, R.LINK_EXPIRED)  # by 
 PASSWORD_RULES = (R.PASSWORD_TOO_SHORT, R.PASSWORD_TOO_COMMON, R.PASSWORD_IS_USER_NAME)
 IV = "/api/hr/interviews/{iv}"
 VERSION_QUERY = Query("version", int, "A report version (1, 2, ...); absent: the latest.")
+LANG_QUERY = Query("lang", str, '"zh-CN" or "en"; absent or other: the interview\'s language.')
+COMPARE_QUERIES = (
+    Query("position", str, "The position, exactly as the interviews name it."),
+    Query("sort", str, "language_expression, logical_thinking, emotional_stability or overall."),
+    Query("state", str, "Only interviews in this state."),
+    Query("decision", str, "Only candidates with this decision: advance, hold, reject, none."),
+)
 LOG_QUERIES = (
     Query("action", str, "Only entries of this action."),
     Query("since_ms", int, "Only entries at or after this time (Unix ms)."),
@@ -194,7 +201,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", IV + "/notifications"): hr(m.NotificationList, None, DENIED),
     ("POST", IV + "/report"): hr(m.AnyReport, None, DENIED, status=201),
     ("GET", IV + "/report"): hr(m.AnyReport, None, DENIED, query=(VERSION_QUERY,)),
-    ("GET", IV + "/report.html"): hr("text/html", None, DENIED, query=(VERSION_QUERY,)),
+    ("GET", IV + "/report.html"): hr("text/html", None, DENIED, query=(VERSION_QUERY, LANG_QUERY)),
+    ("GET", IV + "/report.pdf"): hr(
+        "application/pdf", None, DENIED, query=(VERSION_QUERY, LANG_QUERY)
+    ),
+    ("PUT", IV + "/report_auto"): hr(m.ReportAuto, m.ReportAutoBody, DENIED),
+    ("POST", IV + "/report/override"): hr(m.AnyReport, m.OverrideBody, DENIED, status=201),
+    ("POST", IV + "/report/decision"): hr(m.AnyReport, m.DecisionBody, DENIED, status=201),
+    ("GET", "/api/hr/compare"): hr(m.Comparison, None, DENIED, query=COMPARE_QUERIES),
+    ("GET", "/api/hr/org"): hr(m.OrgProfile, None, DENIED),
+    ("PUT", "/api/hr/org"): hr(m.OrgProfile, m.OrgProfileBody, DENIED),
     ("GET", "/api/hr/log"): hr(m.LogEntries, None, DENIED, query=LOG_QUERIES),
     # HR: roles and users
     ("GET", "/api/hr/roles"): hr(m.RoleTable, None, DENIED),

@@ -2,8 +2,8 @@
 
 A report is built when an interview completes or HR ends it (if its report switch is on)
 and on demand; each build is a new version kept with the attempt (a reset moves them
-aside with the attempt). The default scorer scores nothing: it says so, and never makes
-up a number.
+aside with the attempt). The default scorer is the rubric of protocol/assessment.py
+(server/scoring.py); a candidate who asked for human-only review gets no AI score at all.
 """
 
 from __future__ import annotations
@@ -12,18 +12,20 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from protocol.answers import fold_text
 from protocol.consent import Consent
 from protocol.interview import Decision, State
+from server.report_view import Presentation, view
+from server.scoring import HUMAN_ONLY, DefaultScorer, Scorer, human_only
 from server.store import UNREADABLE, Store, key, snapshot_from_hash
 
 log = logging.getLogger("interview_hub.reports")
 
-DIMENSIONS = ("language_expression", "logical_thinking", "emotional_stability")
+DECISIONS = ("advance", "hold", "reject")  # a person's, never the scorer's
 INTERRUPTIONS = {
     "disconnected",
     "exited",
@@ -38,33 +40,34 @@ INTERRUPTIONS = {
 }
 
 
-class Scorer(Protocol):
-    """Scores a report's answers. Returns {"status", "scorer", "dimensions": {name: score|None}}."""
-
-    name: str
-
-    async def score(self, facts: dict[str, Any]) -> dict[str, Any]: ...
-
-
-class NotScored:
-    """The default: no scoring model is configured, so every dimension is None."""
-
-    name = "none"
-
-    async def score(self, facts: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "status": "not_scored",
-            "scorer": self.name,
-            "reason": "no scorer is configured",
-            "dimensions": {d: None for d in DIMENSIONS},
-        }
-
-
 def unreadable_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """For an answer some of whose chunks do not open: the marker and how many (its text
     is what the others say); {} when every chunk opened."""
     bad = sum(1 for c in parts if c.get("unreadable"))
     return {"unreadable": ["text"], "unreadable_chunks": bad} if bad else {}
+
+
+def spoken_parts(transcript: dict[str, Any] | None, audio_s: float) -> dict[str, Any]:
+    """For an answer given by voice: "spoken", and its transcript (text, segment times,
+    speech time and pauses), None while it is not made yet; or "typed"."""
+    if transcript is None and not audio_s:
+        return {"kind": "typed"}
+    if transcript is None or transcript.get("unreadable"):
+        return {"kind": "spoken", "transcript": transcript}
+    return {
+        "kind": "spoken",
+        "transcript": {
+            "text": transcript.get("text", ""),
+            "language": transcript.get("language", ""),
+            "segments": [
+                {k: s.get(k) for k in ("start_ms", "end_ms", "text")}
+                for s in transcript.get("segments") or []
+            ],
+            "audio_ms": transcript.get("audio_ms", 0),
+            "speech_ms": transcript.get("speech_ms", 0),
+            "pauses": transcript.get("pauses") or [],
+        },
+    }
 
 
 _templates = Environment(
@@ -76,7 +79,7 @@ _templates = Environment(
 class Reports:
     def __init__(self, store: Store, scorer: Scorer | None = None) -> None:
         self.store = store
-        self.scorer: Scorer = scorer or NotScored()
+        self.scorer: Scorer = scorer or DefaultScorer()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def facts(self, iv_id: str, meta: dict[str, str], now: int) -> dict[str, Any]:
@@ -85,6 +88,9 @@ class Reports:
         chunks = await self.store.chunks(iv_id)
         closed = await self.store.answers(iv_id)
         events = await self.store.events(iv_id)
+        transcripts = await self.store.transcripts(iv_id)
+        audio = await self.store.media_counts(iv_id)
+        rubric = json.loads(meta.get("question_rubric") or "[]")
         attempt_started = snap.started_ms
         answers = []
         for q, text in enumerate(questions):
@@ -104,6 +110,8 @@ class Reports:
                     "started_ms": started,
                     "ended_ms": ended,
                     "duration_s": round((ended - started) / 1000, 1) if started and ended else None,
+                    **spoken_parts(transcripts.get(q), audio.get(q, {}).get("audio_s", 0)),
+                    **(rubric[q] if q < len(rubric) else {}),
                 }
             )
         history = [
@@ -133,6 +141,10 @@ class Reports:
                 "history": history,
             },
             "generated_ms": now,
+            "lang": await self.store.redis.hget(key(iv_id, "contact"), "lang") or "zh-CN",
+            # the candidate's choice on the consent screen: "ai", "human_only", or "" (none
+            # recorded: the interview predates the screen)
+            "review": meta.get("review", ""),
         }
 
     async def generate(
@@ -141,7 +153,13 @@ class Reports:
         """Build and keep a new version; announce it on the event streams."""
         report = await self.facts(iv_id, meta, now)
         report["trigger"] = trigger
-        report["scores"] = await self.scorer.score(report)
+        if meta.get("review") == HUMAN_ONLY:
+            report["scores"] = human_only()
+        else:
+            report["scores"] = await self.scorer.score(report)
+        # a person's overrides and decision stay beside the machine's scores, in every
+        # version made after them
+        report["hr_review"] = await self.hr_review(iv_id, meta)
         # a report's version is its place in the list (append-only): kept out of the stored
         # JSON, so writing it is one atomic RPUSH that a reader never sees half done
         raw = json.dumps(report, ensure_ascii=False)
@@ -178,12 +196,43 @@ class Reports:
             self.store.report_unreadable(iv_id, f"report version {version}", exc)
             return {"interview_id": iv_id, "version": version, "unreadable": ["report"]}
 
+    # --- HR's review: overrides beside the machine's scores, and a person's decision ---------
+
+    async def hr_review(self, iv_id: str, meta: dict[str, str]) -> dict[str, Any]:
+        """{"overrides": {dimension: {score, machine_score, reason, by, at_ms}},
+        "decision": {decision, comment, by, at_ms} | None} of the current attempt."""
+        stored = await self.store.redis.hgetall(key(iv_id, "review"))
+        cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
+        attempt = meta.get("attempt", "1")
+        out: dict[str, Any] = {"overrides": {}, "decision": None}
+        for field in sorted(stored):
+            try:
+                record = json.loads(cipher.open_text(f"review|a{attempt}|{field}", stored[field]))
+            except UNREADABLE as exc:
+                self.store.report_unreadable(iv_id, f"review {field}", exc)
+                record = {"unreadable": ["review"]}
+            if field == "decision":
+                out["decision"] = record
+            else:
+                out["overrides"][field] = record
+        return out
+
+    async def keep_review(
+        self, iv_id: str, meta: dict[str, str], field: str, record: dict[str, Any]
+    ) -> None:
+        cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
+        sealed = cipher.seal_text(
+            f"review|a{meta.get('attempt', '1')}|{field}", json.dumps(record, ensure_ascii=False)
+        )
+        await self.store.redis.hset(key(iv_id, "review"), field, sealed)
+
     async def versions(self, iv_id: str) -> int:
         return int(await self.store.redis.llen(key(iv_id, "reports")))
 
     @staticmethod
-    def html(report: dict[str, Any]) -> str:
-        return _templates.get_template("report.html").render(r=report)
+    def html(report: dict[str, Any], presentation: Presentation) -> str:
+        """The printable page, in one language (server/report_view.py)."""
+        return _templates.get_template("report.html").render(v=view(report, presentation))
 
     # --- automatic reports --------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 DURABILITIES = ("write", "fsync")
+SCORERS = ("default", "none", "llm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,14 @@ class Settings:
     log_anchor_dir: str = ""
     log_anchor_url: str = ""
     log_checkpoint_s: float = 1.0
+    # Reports' scores (server/scoring.py, docs/assessment.md): "default" (the rubric), "none"
+    # (no scores) or "llm" (an OpenAI-compatible chat service at llm_url, API base such as
+    # https://host/v1; any failure or a reply after llm_timeout_s falls back to the rubric)
+    scorer: str = "default"
+    llm_url: str = ""
+    llm_model: str = ""
+    llm_key: str = ""
+    llm_timeout_s: float = 60.0
     # Background work
     sweep_interval_s: float = 1.0
     # a hub that has not renewed its lease this long is taken as dead: its sockets are lost
@@ -164,6 +173,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.durability not in DURABILITIES:
             raise ValueError(f"HUB_DURABILITY must be one of {DURABILITIES}")
+        if self.scorer not in SCORERS:
+            raise ValueError(f"HUB_SCORER must be one of {SCORERS}")
+        if self.scorer == "llm" and not (self.llm_url and self.llm_model):
+            raise ValueError("HUB_SCORER=llm needs HUB_LLM_URL and HUB_LLM_MODEL")
 
     @property
     def base_url(self) -> str:

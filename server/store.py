@@ -10,6 +10,7 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     {iv:<id>}:contact  hash   how to reach the candidate: lang, and phone/email sealed
     {iv:<id>}:answers  hash   question -> JSON record of how it closed
     {iv:<id>}:transcripts  hash  question -> sealed JSON transcript of a spoken answer
+    {iv:<id>}:review       hash  dimension | "decision" -> sealed JSON: HR's override / decision
     {iv:<id>}:events   stream live events for monitors: e (JSON fact), t (ms)
     {iv:<id>}:log      stream operation log: e (JSON entry), t (ms), n (position), m (MAC)
     {iv:<id>}:loghead  string the log's last entry: "<n> <id> <mac>" (server/audit.py)
@@ -84,6 +85,7 @@ ATTEMPT_PARTS = (
     "media",
     "mediacount",
     "transcripts",
+    "review",  # HR's overrides and decision (server/reports.py)
 )
 POOL_SIZE = 64  # connections per hub process and client kind; Redis serves them one by one
 POOL_WAIT_S = 20.0
@@ -586,6 +588,19 @@ class Store:
 
     async def set_retention_days(self, org: str, days: int) -> None:
         await self.redis.hset(f"org:{org}:settings", "retention_days", str(days))
+
+    async def org_profile(self, org: str) -> dict[str, str]:
+        """How reports present the organisation: its display name and time zone ("" unset)."""
+        name, zone = await self.redis.hmget(f"org:{org}:settings", ["display_name", "time_zone"])
+        return {"display_name": name or "", "time_zone": zone or ""}
+
+    async def org_report_auto(self, org: str) -> bool:
+        """Whether the organisation's new interviews make their report by themselves (on
+        unless set off) when their spec does not say."""
+        return await self.redis.hget(f"org:{org}:settings", "report_auto") != "0"
+
+    async def set_org_profile(self, org: str, profile: dict[str, str]) -> None:
+        await self.redis.hset(f"org:{org}:settings", mapping=profile)
 
     async def rotate_data_keys(self, now: int) -> dict[str, int]:
         """After a new master key is added: every KEK sealed under it, every data key still

@@ -83,8 +83,13 @@ async def hub_report(hub: Hub, org: Org, iv_id: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=hub.http) as http:
         r = await http.post(f"/api/hr/interviews/{iv_id}/report", headers=org.auth("admin"))
         assert r.status_code == 201, r.text
-        html = await http.get(f"/api/hr/interviews/{iv_id}/report.html", headers=org.auth("admin"))
-    assert "AI-assisted review accepted" in html.text or "human-only review" in html.text
+        html = await http.get(
+            f"/api/hr/interviews/{iv_id}/report.html?lang=en", headers=org.auth("admin")
+        )
+    choice = "consented to AI-assisted" if r.json()["consent"]["review"] == "ai" else "human-only"
+    assert choice in html.text
+    camera = "voice and text only" if r.json()["consent"]["camera"] == "off" else "separate consent"
+    assert camera in html.text
     return dict(r.json())
 
 

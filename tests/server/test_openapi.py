@@ -233,6 +233,26 @@ async def test_every_answer_of_every_route_matches_the_document(
         await call("GET", ivp + "/report", 404, headers=admin, iv=iv, params={"version": 99})
         await call("GET", ivp + "/report.html", 200, headers=admin, iv=iv)
         await call("GET", ivp + "/report.html", 404, headers=admin, iv=iv, params={"version": 9})
+        await call("GET", ivp + "/report.pdf", 200, headers=admin, iv=iv, params={"lang": "en"})
+        await call("GET", ivp + "/report.pdf", 404, headers=admin, iv=iv, params={"version": 9})
+        override = {"dimension": "logical_thinking", "score": 70, "reason": "Reasoned well"}
+        await call("POST", ivp + "/report/override", 201, json=override, headers=admin, iv=iv)
+        await call("POST", ivp + "/report/override", 403, json=override, headers=recruiter, iv=iv)
+        await call(
+            "POST",
+            ivp + "/report/override",
+            400,
+            json={**override, "reason": ""},
+            headers=admin,
+            iv=iv,
+        )
+        await call("PUT", ivp + "/report_auto", 200, json={"on": False}, headers=admin, iv=iv)
+        await call("PUT", ivp + "/report_auto", 403, json={"on": True}, headers=recruiter, iv=iv)
+        decision = {"decision": "hold", "comment": "Later"}
+        await call("POST", ivp + "/report/decision", 201, json=decision, headers=admin, iv=iv)
+        await call("POST", ivp + "/report/decision", 403, json=decision, headers=recruiter, iv=iv)
+        await call("GET", "/api/hr/compare", 200, headers=admin, params={"position": "Analyst"})
+        await call("GET", "/api/hr/compare", 401, params={"position": "Analyst"})
         for part in ("/log", "/log/verify", "/log/export"):
             await call("GET", ivp + part, 200, headers=admin, iv=iv)
             await call("GET", ivp + part, 403, headers=recruiter, iv=iv)
@@ -271,6 +291,13 @@ async def test_every_answer_of_every_route_matches_the_document(
         await call("GET", "/api/hr/retention", 401)
         await call("PUT", "/api/hr/retention", 200, json={"days": 200}, headers=admin)
         await call("PUT", "/api/hr/retention", 400, json={"days": 0}, headers=admin)
+        await call("GET", "/api/hr/org", 200, headers=admin)
+        await call("GET", "/api/hr/org", 401)
+        await call("PUT", "/api/hr/org", 200, json={"time_zone": "Europe/Paris"}, headers=admin)
+        await call("PUT", "/api/hr/org", 400, json={"time_zone": "Mars/Base"}, headers=admin)
+        await call(
+            "PUT", "/api/hr/org", 403, json={"display_name": "X"}, headers=org.auth("recruiter")
+        )
         await call("GET", "/api/hr/log", 200, headers=admin, params={"action": "login"})
         await call("GET", "/api/hr/log", 403, headers=recruiter)
 

@@ -1,4 +1,4 @@
-"""Reports: made on completion and on end (switch on), on demand in versions, facts first, never invented scores."""
+"""Reports: made on completion and on end (switch on), on demand in versions, facts first, thin answers never scored low."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ async def wait_report(http: httpx.AsyncClient, iv: str, headers: dict, version: 
 
 
 async def test_report_on_end_has_the_facts_and_no_made_up_scores(hub: Hub, org: Org) -> None:
-    """An ended interview gets a report: who ended it, progress, answers with times, partial marked, history."""
+    """An ended interview gets a report: who ended it, progress, answers with times, partial marked, history; too little said is insufficient data."""
     h = org.auth("admin")
     async with httpx.AsyncClient(base_url=hub.http) as http:
         created = (await http.post("/api/hr/interviews", json=interview_body(3), headers=h)).json()
@@ -49,17 +49,20 @@ async def test_report_on_end_has_the_facts_and_no_made_up_scores(hub: Hub, org: 
         assert third["status"] == "not_reached"
         kinds = [e["kind"] for e in report["interruptions"]["history"]]
         assert "joined" in kinds and "ended" in kinds
-        assert report["scores"]["status"] == "not_scored"
+        assert report["scores"]["status"] == "insufficient_data"
+        assert report["scores"]["scorer"] == "default" and report["scores"]["rubric_version"]
         log = (
             await http.get(f"/api/hr/interviews/{iv}/log", params={"action": "report"}, headers=h)
         ).json()["entries"]
         assert [(e["actor"], e["detail"]["trigger"]) for e in log] == [("system", "ended")]
-        assert set(report["scores"]["dimensions"].values()) == {None}  # no invented numbers
+        dimensions = report["scores"]["dimensions"].values()
+        assert {d["score"] for d in dimensions} == {None}  # no invented numbers
+        assert {d["status"] for d in dimensions} == {"insufficient_data"}
         html = await http.get(f"/api/hr/interviews/{iv}/report.html", headers=h)
         assert (
             html.status_code == 200
             and "My first answer." in html.text
-            and "Not scored" in html.text
+            and "数据不足" in html.text  # the interview's language is zh-CN
         )
 
 

@@ -4,9 +4,9 @@
 //   login        #login-user #login-password #login-submit #login-error; logged in: #whoami,
 //                #logout; language: #lang-select; connection: #live-status[data-status=
 //                live|reconnecting|offline]
-//   navigation   #nav-list #nav-log #nav-roles (hidden without role.manage) #nav-users
-//                (hidden without user.manage) #nav-account; routes are hashes: #list,
-//                #iv/<id>, #log, #roles, #users, #account
+//   navigation   #nav-list #nav-compare #nav-log #nav-roles (hidden without role.manage)
+//                #nav-users (hidden without user.manage) #nav-account; routes are hashes:
+//                #list, #iv/<id>, #compare[/<position>], #log, #roles, #users, #account
 //   list         #state-filter, #list-refresh, #create-open; rows
 //                [data-testid=iv-row][data-id=<id>] with [data-field=state][data-state]
 //                (translated label), [data-field=progress][data-percent] ("1/3"),
@@ -20,20 +20,31 @@
 //   actions      #end-open → #end-dialog (#end-note, #end-confirm, #end-cancel);
 //                #reset-open → #reset-dialog (#reset-confirm, #reset-cancel);
 //                #erase-open → #erase-dialog (#erase-confirm, #erase-cancel), shown with data.erase;
-//                roles page: #retention-form (#retention-days, #retention-save);
+//                roles page: #retention-form (#retention-days, #retention-save),
+//                #org-profile-form (#org-display-name, #org-time-zone, #org-report-auto,
+//                #org-profile-save);
 //                #reentry-row: #reentry-window (hours), #reentry-grant, #reentry-revoke;
 //                on an erased interview #end-open, #reset-open, #link-resend and
 //                #reentry-row are hidden and #detail-erased-box shows #detail-erased
 //                [data-files=pending|rewritten|not_persisted|failed|""];
 //                #link-resend → the new link in #link-value (#link-output);
-//                #report-generate, #report-open (latest report.html, new tab),
-//                #report-versions > li[data-version] with JSON and printable links;
+//                #report-generate, #report-auto (the interview's automatic report),
+//                #report-open (latest report.html, new tab),
+//                #report-versions > li[data-version] with JSON, printable and
+//                a[data-format=pdf] links; #review-box (a report and report.generate):
+//                #review-form (#review-dimension, #review-score, #review-reason,
+//                #review-save), #decision-form (#decision-value, #decision-comment,
+//                #decision-save), #compare-position (this position's comparison);
 //                #log-open → #log-panel, #log-table, #log-verify → #log-verify-result[data-ok]
 //   create       #create-open → #create-dialog: #create-name #create-id-number #create-phone
 //                #create-email #create-lang #create-position #create-questions (one per
-//                line, "text | seconds" for a time limit) #create-second-entry
+//                line, "text | seconds | pressure | points: a; b") #create-second-entry
 //                #create-submit #create-cancel #create-error
 //   messages     refusals: #action-error (role=alert, data-reason); successes: #action-done
+//   compare      #compare-view: #compare-position-input, #compare-sort, #compare-state,
+//                #compare-decision, #compare-load; rows #compare-table
+//                tr[data-testid=compare-row][data-id=<id>] with [data-field=overall],
+//                [data-field=decision]; #compare-empty
 //   org log      #org-log-view, #org-log-action, #org-log-refresh, #org-log-table
 //   roles        #roles-view; permission boxes input[data-role=<role>][data-perm=<perm>]
 //                (one per permission the server names in GET /api/hr/roles, never a list
@@ -720,6 +731,8 @@ function renderDetail() {
     d: x.interruptions?.disconnects ?? 0,
     e: x.interruptions?.exits ?? 0,
   });
+  $("report-auto").checked = x.report_auto !== false;
+  $("report-auto").disabled = !can("report.generate");
   const second = $("detail-second-entry");
   second.dataset.allowed = String(Boolean(x.second_entry));
   if (!x.second_entry) second.textContent = t("detail.second_entry.no");
@@ -766,6 +779,11 @@ function renderReports() {
   const list = $("report-versions");
   const open = $("report-open");
   const versions = d ? [...d.reports].sort((a, b) => b - a) : [];
+  // a person reviews a report: there must be one, and they need report.generate
+  $("review-box").hidden = !versions.length || !can("report.generate");
+  if (d?.data?.position) {
+    $("compare-position").href = `#compare/${encodeURIComponent(d.data.position)}`;
+  }
   if (!versions.length) {
     const li = document.createElement("li");
     li.className = "muted";
@@ -797,7 +815,11 @@ function renderReports() {
       html.rel = "noopener";
       html.textContent = t("report.html");
       html.dataset.format = "html";
-      li.append(name, " ", json, " ", html);
+      const pdf = document.createElement("a");
+      pdf.href = ivPath(d.id, `/report.pdf?version=${v}`);
+      pdf.textContent = t("report.pdf");
+      pdf.dataset.format = "pdf";
+      li.append(name, " ", json, " ", html, " ", pdf);
       return li;
     }),
   );
@@ -862,6 +884,175 @@ $("erase-confirm").addEventListener("click", async () => {
     scheduleDetailRefresh();
   }
   $("erase-open").focus();
+});
+
+// --- a person's review: an override with its reason, a decision ----------------------------
+
+async function saveReview(rest, body) {
+  const made = await act("POST", rest, body);
+  if (!made) return;
+  state.detail?.reports.add(made.version);
+  renderReports();
+  showDone("done.review", { v: made.version });
+}
+
+$("report-auto").addEventListener("change", async () => {
+  const box = $("report-auto");
+  const done = await act("PUT", "/report_auto", { on: box.checked });
+  if (!done) {
+    box.checked = !box.checked; // refused: show what is true
+    return;
+  }
+  if (state.detail?.data) state.detail.data.report_auto = done.report_auto;
+  showDone(done.report_auto ? "done.report_auto_on" : "done.report_auto_off");
+});
+
+$("review-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const raw = $("review-score").value.trim();
+  const score = Number(raw);
+  const reason = $("review-reason").value.trim();
+  if (!raw || !Number.isInteger(score) || score < 0 || score > 100 || !reason) {
+    state.done = null;
+    state.error = { map: null, key: "review.reason_missing", reason: "" };
+    renderBanners();
+    return;
+  }
+  await saveReview("/report/override", { dimension: $("review-dimension").value, score, reason });
+  $("review-reason").value = "";
+});
+
+$("decision-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const comment = $("decision-comment").value.trim();
+  await saveReview("/report/decision", { decision: $("decision-value").value, comment });
+  $("decision-comment").value = "";
+});
+
+// --- a position's candidates side by side -------------------------------------------------
+
+const DIMENSIONS = ["language_expression", "logical_thinking", "emotional_stability"];
+
+function scoreCell(d) {
+  const td = document.createElement("td");
+  if (!d || d.machine === null) {
+    td.textContent = t(d?.status === "no_report" ? "compare.no_report" : "compare.insufficient");
+    td.className = "muted";
+  } else {
+    td.textContent = `${d.machine} ${t("compare.machine")}`;
+  }
+  if (d && d.override !== null) {
+    const person = document.createElement("strong");
+    person.textContent = ` · ${d.override} ${t("compare.person")}`;
+    td.append(person);
+  }
+  if (d?.quote) {
+    const quote = document.createElement("q");
+    quote.className = "small muted quote";
+    quote.textContent = d.quote;
+    td.append(document.createElement("br"), quote);
+  }
+  return td;
+}
+
+async function loadCompare() {
+  const position = $("compare-position-input").value.trim();
+  const list = await api("GET", "/api/hr/interviews");
+  if (list.ok) {
+    const positions = [...new Set(list.body.interviews.map((i) => i.position))].sort();
+    $("compare-positions").replaceChildren(
+      ...positions.map((p) => Object.assign(document.createElement("option"), { value: p })),
+    );
+  }
+  const head = document.createElement("tr");
+  for (const key of ["col.candidate", "col.state", ...DIMENSIONS.map((d) => `dim.${d}`),
+    "compare.overall", "compare.suggestion", "decision.label"]) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = t(key);
+    head.append(th);
+  }
+  $("compare-table").tHead.replaceChildren(head);
+  if (!position) {
+    $("compare-table").tBodies[0].replaceChildren();
+    return;
+  }
+  const query = new URLSearchParams({
+    position,
+    sort: $("compare-sort").value,
+    state: $("compare-state").value,
+    decision: $("compare-decision").value,
+  });
+  const r = await api("GET", `/api/hr/compare?${query}`);
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    return;
+  }
+  const rows = r.body.candidates.map((c) => {
+    const tr = document.createElement("tr");
+    tr.dataset.testid = "compare-row";
+    tr.dataset.id = c.interview_id;
+    const name = document.createElement("td");
+    const link = document.createElement("a");
+    link.href = `#iv/${encodeURIComponent(c.interview_id)}`;
+    link.textContent = c.candidate || "—";
+    name.append(link);
+    const st = document.createElement("td");
+    st.textContent = t(`state.${c.state}`);
+    const overall = document.createElement("td");
+    overall.dataset.field = "overall";
+    overall.textContent = c.effective.overall ?? "—";
+    const suggestion = document.createElement("td");
+    suggestion.textContent = c.recommendation ? t(`suggest.${c.recommendation}`) : "—";
+    const decision = document.createElement("td");
+    decision.dataset.field = "decision";
+    decision.textContent = c.decision ? t(`decision.${c.decision.decision}`) : t("decision.none");
+    if (c.decision?.comment) decision.title = c.decision.comment;
+    tr.append(name, st, ...DIMENSIONS.map((d) => scoreCell(c.dimensions[d])), overall, suggestion, decision);
+    return tr;
+  });
+  $("compare-table").tBodies[0].replaceChildren(...rows);
+  $("compare-empty").hidden = rows.length > 0;
+}
+
+$("compare-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const position = $("compare-position-input").value.trim();
+  const target = `#compare/${encodeURIComponent(position)}`;
+  if (location.hash === target) loadCompare();
+  else location.hash = target;
+});
+for (const id of ["compare-sort", "compare-state", "compare-decision"]) {
+  $(id).addEventListener("change", loadCompare);
+}
+
+// --- how reports show the organisation ----------------------------------------------------
+
+async function loadOrgProfile() {
+  const form = $("org-profile-form");
+  form.hidden = !can("user.manage");
+  if (form.hidden) return;
+  const r = await api("GET", "/api/hr/org");
+  if (r.ok) {
+    $("org-display-name").value = r.body.display_name;
+    $("org-time-zone").value = r.body.time_zone;
+    $("org-report-auto").checked = r.body.report_auto;
+  }
+}
+
+$("org-profile-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const r = await api("PUT", "/api/hr/org", {
+    display_name: $("org-display-name").value.trim(),
+    time_zone: $("org-time-zone").value.trim(),
+    report_auto: $("org-report-auto").checked,
+  });
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    return;
+  }
+  $("org-time-zone").value = r.body.time_zone;
+  showDone("done.org_profile");
 });
 
 $("retention-form").addEventListener("submit", async (event) => {
@@ -1035,15 +1226,32 @@ $("org-log-action").addEventListener("change", loadOrgLog);
 
 // --- create -------------------------------------------------------------------------------
 
+// One question per line: "text | 120 | pressure | points: a; b"; after the text, in any
+// order, a time limit in seconds, the pressure mark and the expected points (the
+// assessment's input, docs/assessment.md). A line without bars is just the text.
+const PRESSURE_MARKS = new Set(["pressure", "压力题", "压力"]);
+const POINTS_PREFIX = /^(?:points|expected|要点)\s*[:：]\s*/i;
+
 function parseQuestions(text) {
   return text
     .split("\n")
     .map((line) => line.trim())
     .filter(Boolean)
     .map((line) => {
-      const m = line.match(/^(.*?)\s*\|\s*(\d+)\s*$/);
-      if (m && m[1]) return { text: m[1], time_limit_s: Number(m[2]) };
-      return { text: line };
+      const [first, ...options] = line.split("|").map((part) => part.trim());
+      const question = { text: first || line };
+      for (const option of options) {
+        if (/^\d+$/.test(option)) question.time_limit_s = Number(option);
+        else if (PRESSURE_MARKS.has(option.toLowerCase())) question.pressure = true;
+        else if (POINTS_PREFIX.test(option)) {
+          question.expected_points = option
+            .replace(POINTS_PREFIX, "")
+            .split(/[;；]/)
+            .map((p) => p.trim())
+            .filter(Boolean);
+        } else question.text += ` | ${option}`; // a bar that is part of the question
+      }
+      return question;
     });
 }
 
@@ -1116,6 +1324,7 @@ async function loadRetention() {
 
 async function loadRoles() {
   loadRetention();
+  loadOrgProfile();
   const [roles, users] = await Promise.all([api("GET", "/api/hr/roles"), api("GET", "/api/hr/users")]);
   if (!roles.ok) {
     if (roles.status !== 401) showError(roles.body, roles.status);
@@ -1515,6 +1724,7 @@ const VIEWS = {
   list: "list-view",
   detail: "detail",
   log: "org-log-view",
+  compare: "compare-view",
   roles: "roles-view",
   users: "users-view",
   account: "account-view",
@@ -1523,6 +1733,7 @@ const TABS = {
   list: "nav-list",
   detail: "nav-list",
   log: "nav-log",
+  compare: "nav-compare",
   roles: "nav-roles",
   users: "nav-users",
   account: "nav-account",
@@ -1556,6 +1767,10 @@ function route() {
   } else if (hash === "log") {
     showView("log");
     loadOrgLog();
+  } else if (hash === "compare" || hash.startsWith("compare/")) {
+    showView("compare");
+    if (hash.startsWith("compare/")) $("compare-position-input").value = hash.slice(8);
+    loadCompare();
   } else {
     showView("list");
     loadList();
