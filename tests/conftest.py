@@ -135,6 +135,8 @@ def start_hub(
         "HUB_MAX_IDENTITY_FAILURES_PER_IP": "0",
         "HUB_MAX_LOGIN_FAILURES_PER_IP": "0",
         "HUB_SWEEP_INTERVAL_S": "0.2",
+        # transcription only where a test asks for it (tests/server/test_transcribe.py)
+        "HUB_ASR": "off",
         **env,
     }
     out = log_path.open("wb")

@@ -40,6 +40,7 @@ PUBLISHED = {
     "erase_not_allowed",
     "interview_erased",
     "no_recording",
+    "no_transcript",
     "chunk_too_large",
     "answer_too_long",
     "subprotocol_required",
