@@ -135,8 +135,13 @@ class EngineProcess:
             raise
 
     def close(self) -> None:
+        """Stop the child now, even mid-answer: that job is not acknowledged, so another
+        worker takes it after the lease (a hub's shutdown does not wait on the model)."""
         if self._pool is not None:
+            children = list(getattr(self._pool, "_processes", {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
+            for child in children:
+                child.terminate()
             self._pool = None
 
 

@@ -35,16 +35,20 @@ def record(audio_ms: int) -> dict[str, Any]:
 async def test_a_transcript_shows_beside_the_recording_and_its_lines_seek_it(
     hub: Hub, new_context: Any, org: Org, store: Store
 ) -> None:
-    """A done transcript's segments show under the answer; clicking one plays the recording from that segment's start; searching a phrase of it finds the answer."""
+    """A pending transcript shows as such and, once the worker saves it, its segments show under the answer without a reload; clicking one plays the recording from that segment's start; searching a phrase of it finds the answer."""
     created = await create(hub, org, questions=2)
     iv = created["interview_id"]
     pcm = espeak("We moved") + silence(1200) + espeak("the payment service") + silence(1000)
     await store_audio(store, iv, 0, pcm)
-    assert await store.save_transcript(iv, 1, 0, record(len(pcm) * 1000 // 32_000))
+    assert await store.set_transcription_state(iv, 1, 0, {"status": "pending"})
     page = await login(new_context, org, "admin")
     await page.goto(f"/hr#iv/{iv}")
     answer = page.locator("[data-testid='answer'][data-q='0']")
     transcript = answer.locator("[data-testid='transcript']")
+    await expect(transcript).to_have_attribute("data-status", "pending", timeout=T)
+    await expect(transcript).to_contain_text("being made")
+    # the worker saves it: the open page shows it without a reload
+    assert await store.save_transcript(iv, 1, 0, record(len(pcm) * 1000 // 32_000))
     await expect(transcript).to_have_attribute("data-status", "done", timeout=T)
     segments = transcript.locator("[data-testid='transcript-segment']")
     await expect(segments).to_have_count(2, timeout=T)

@@ -485,6 +485,7 @@ async function openDetail(id) {
 }
 
 let detailTimer = null;
+const TRANSCRIPT_POLL_MS = 3000; // how often a detail with a pending transcript is read again
 const FILES_POLL_MS = 3000; // how often an erased interview's "pending" rewrite is looked at
 function scheduleDetailRefresh() {
   clearTimeout(detailTimer);
@@ -638,6 +639,11 @@ function renderAnswers() {
     renderRecording(art, a);
     renderTranscript(art, a);
   }
+  if ((d.data.answers || []).some((a) => a.transcript === "pending")) {
+    // made by a worker, no live event: the detail is read again until it is there
+    clearTimeout(detailTimer);
+    detailTimer = setTimeout(refreshDetail, TRANSCRIPT_POLL_MS);
+  }
   for (const art of [...box.children]) {
     if (Number(art.dataset.q) >= (d.data.answers || []).length) art.remove();
   }
@@ -733,7 +739,12 @@ function renderTranscript(art, a) {
   box.dataset.status = status;
   const line = box.querySelector(".transcript-status");
   line.textContent = t(`transcript.status.${status}`, { reason: a.transcript_reason || "" });
-  if (status !== "done" || before === "done") return;
+  if (status !== "done") {
+    box.querySelector(".transcript-segments").replaceChildren(); // e.g. after a reset
+    box.querySelector(".transcript-facts").textContent = "";
+    return;
+  }
+  if (before === "done") return;
   const id = state.detail.id;
   api("GET", ivPath(id, `/answers/${a.q}/transcript`)).then((r) => {
     if (!r.ok || state.detail?.id !== id) return;
