@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from loadtests import bench
 from loadtests.interviews import create_interviews, now_ms
@@ -55,7 +56,7 @@ async def plant_answers(env: bench.Environment, count: int, seconds: float) -> l
         for m in made:
             iv_id = m["interview_id"]
             cipher = await store.cipher(iv_id)
-            await store.redis.hset(f"{{iv:{iv_id}}}:meta", "lang", "en")
+            await store.redis.hset(f"{{iv:{iv_id}}}:contact", "lang", "en")
             for piece in seconds_of(pcm, now_ms()):
                 entry = {"attempt": 1, "q": 0, "kind": "pcm16k", "session": "load", "level": 50}
                 entry |= {"n": piece["n"], "t": piece["t"]}
@@ -67,16 +68,23 @@ async def plant_answers(env: bench.Environment, count: int, seconds: float) -> l
     return ids
 
 
-async def transcribed(env: bench.Environment, ids: list[str]) -> tuple[int, float]:
+async def transcribed(env: bench.Environment, ids: list[str]) -> dict[str, Any]:
+    """How the planted answers stand: transcribed (and their audio seconds), by state."""
     store = Store.from_url(env.redis_url, secret=env.secret, master_keys=env.master_keys)
     try:
-        done, audio_ms = 0, 0
+        done, audio_ms, states = 0, 0, {}
         for iv_id in ids:
             records = await store.transcripts(iv_id)
             if 0 in records:
                 done += 1
                 audio_ms += int(records[0].get("audio_ms", 0))
-        return done, round(audio_ms / 1000, 1)
+            state = (await store.transcription_states(iv_id)).get(0, {})
+            states[state.get("status", "?")] = states.get(state.get("status", "?"), 0) + 1
+        return {
+            "transcribed": done,
+            "transcribed_audio_s": round(audio_ms / 1000, 1),
+            "transcription_states": states,
+        }
     finally:
         await store.close()
 
@@ -112,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             org, _, token = asyncio.run(bench._hr_login(env))
         made = asyncio.run(bench._create(env, args.candidates, org))
         run = bench.run_generators(args, env, made, token)
-        done, audio_s = asyncio.run(transcribed(env, ids))
+        asr_done = asyncio.run(transcribed(env, ids))
         per_iv = {iv: v for r in run["results"] for iv, v in r["per_interview"].items()}
         check = asyncio.run(bench._check(env, per_iv))
     finally:
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = env.stop()
         shutil.rmtree(cache, ignore_errors=True)
     summary = bench.summarise(args, run, check, problems)
-    summary |= {"asr": ours.asr, "transcribed": done, "transcribed_audio_s": audio_s}
+    summary |= {"asr": ours.asr, **asr_done}
     bench.print_human(summary)
     print(json.dumps(summary, ensure_ascii=False), flush=True)
     return 0

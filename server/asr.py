@@ -38,8 +38,9 @@ log = logging.getLogger("interview_hub.asr")
 
 SAMPLE_RATE = 16_000
 ENGINES = ASR_ENGINES
-# the interview's language (meta "lang") -> Whisper's code; anything else: detected
+# the interview's language (its contact's "lang") -> Whisper's code; anything else: detected
 LANGUAGES = {"zh-CN": "zh", "zh": "zh", "en": "en"}
+ZH_PROMPT = "以下是普通话的句子。"
 VAD_FILE = "silero_vad_v6.onnx"
 VAD_SHA256 = "4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2"
 HASH_BLOCK = 1 << 20
@@ -308,6 +309,9 @@ class WhisperEngine(Engine):
             beam_size=5,
             vad_filter=True,  # long silences are skipped, not "heard" as words
             condition_on_previous_text=False,  # one bad guess does not repeat itself
+            # Whisper writes Mandarin in traditional or simplified characters at random;
+            # a simplified prompt tips it to simplified (the candidates' script)
+            initial_prompt=ZH_PROMPT if language == "zh" else None,
         )
         out = []
         for s in segments:

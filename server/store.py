@@ -930,6 +930,10 @@ class Store:
             },
         )
 
+    async def language(self, iv_id: str) -> str:
+        """The interview's language (zh-CN, en), kept with the contact details."""
+        return str(await self.redis.hget(key(iv_id, "contact"), "lang") or "")
+
     async def audio_ms(self, iv_id: str, q: int) -> int:
         """Milliseconds of audio stored for answer ``q`` (counted as written)."""
         return int(await self.redis.hget(key(iv_id, "mediacount"), f"{q}:audio_ms") or 0)

@@ -139,9 +139,9 @@ class EngineProcess:
         worker takes it after the lease (a hub's shutdown does not wait on the model)."""
         if self._pool is not None:
             children = list(getattr(self._pool, "_processes", {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
             for child in children:
                 child.terminate()
+            self._pool.shutdown(wait=True, cancel_futures=True)  # its queues are released
             self._pool = None
 
 
@@ -195,7 +195,7 @@ class Transcriber:
                 await self.store.set_transcription_state(iv_id, attempt, q, {"status": "none"})
                 await self._finish(job_id)
                 return
-            record = await self.engine.transcribe(pcm, meta.get("lang", ""))
+            record = await self.engine.transcribe(pcm, await self.store.language(iv_id))
             if await self.store.save_transcript(iv_id, attempt, q, record):
                 await self.store.set_transcription_state(iv_id, attempt, q, {"status": "done"})
             else:

@@ -91,7 +91,7 @@ async def test_a_spoken_english_answer_is_transcribed_with_word_times_and_pauses
 ) -> None:
     """espeak-ng's English, stored as an answer's PCM seconds, comes back from the worker within the word-error bound, with word times, speaking time and the long pause, sealed at rest."""
     iv_id, _ = await make_interview()
-    await store.redis.hset(key(iv_id, "meta"), "lang", "en")
+    await store.redis.hset(key(iv_id, "contact"), "lang", "en")
     first, second = espeak(ENGLISH[0]), espeak(ENGLISH[1])
     pcm = silence(500) + first + silence(GAP_MS) + second + silence(500)
     await store_audio(store, iv_id, 0, pcm)
@@ -133,7 +133,7 @@ async def test_a_chinese_answer_in_espeaks_pinyin_voice_is_kept_as_heard(
 ) -> None:
     """A zh-CN interview's spoken answer (espeak-ng cmn-latn-pinyin) is transcribed as Chinese; what base hears is printed and recorded in docs/assessment.md, not asserted word for word."""
     iv_id, _ = await make_interview()
-    await store.redis.hset(key(iv_id, "meta"), "lang", "zh-CN")
+    await store.redis.hset(key(iv_id, "contact"), "lang", "zh-CN")
     await store_audio(store, iv_id, 0, silence(300) + espeak(PINYIN, "cmn-latn-pinyin"))
     await Transcription(store, asr_settings).queue(iv_id, 1, 0)
     worker = Transcriber(store, asr_settings, whisper)
@@ -323,6 +323,7 @@ async def test_the_hub_queues_a_closed_spoken_answer_and_hr_reads_its_transcript
         try:
             org = await make_org(hub, redis_server.url)
             body = interview_body(3)
+            body["candidate"]["lang"] = "en"  # the language the worker asks the service for
             async with httpx.AsyncClient(base_url=hub.http, headers=org.auth("admin")) as http:
                 created = (await http.post("/api/hr/interviews", json=body)).json()
                 iv_id = created["interview_id"]
@@ -364,6 +365,7 @@ async def test_the_hub_queues_a_closed_spoken_answer_and_hr_reads_its_transcript
                     "hits"
                 ] == []
             assert len(service.requests) == 2
+            assert all(r["language"] == ["en"] for r in service.requests)
             assert hub.errors() == []
         finally:
             hub.stop()
