@@ -34,14 +34,13 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from protocol.interview import Decision, State
+from protocol.interview import Decision
 from server import asr
 from server.settings import Settings
 from server.store import Store
 
 log = logging.getLogger("interview_hub.transcribe")
 
-OVER = (State.EXITED, State.ENDED, State.COMPLETED, State.EXPIRED)
 READ_BLOCK_MS = 1000  # a worker waits this long for a job, then moves due ones and claims
 REASON_CHARS = 300
 
@@ -58,15 +57,12 @@ class Transcription:
         self.settings = settings
 
     async def on_change(self, iv_id: str, meta: dict[str, str], decision: Decision) -> None:
-        """After a change: every answer it closed, and the one open when the interview
-        ended, is queued if it has audio. Never raises: the chunk path does not wait on it."""
+        """After a change: every answer it closed is queued if it has audio. The state
+        machine closes the open question on every way out of an interview in progress
+        (finished, timed out, exit, HR's end: an ``answer_closed`` fact each), so the last
+        answer is among them. Never raises: the chunk path does not wait on it."""
         try:
             closed = {int(f["q"]) for f in decision.facts if f.get("kind") == "answer_closed"}
-            was_open = meta.get("state") == str(State.IN_PROGRESS)
-            if decision.snapshot.state in OVER and was_open:
-                current = int(meta.get("current_q", -1))
-                if 0 <= current < decision.snapshot.total:
-                    closed.add(current)
             for q in sorted(closed):
                 await self.queue(iv_id, int(meta.get("attempt", 1)), q)
         except Exception:

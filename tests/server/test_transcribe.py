@@ -311,7 +311,7 @@ async def test_a_worker_killed_mid_job_leaves_it_to_another_after_the_lease(
 async def test_the_hub_queues_a_closed_spoken_answer_and_hr_reads_its_transcript(
     redis_server: Any, store: Store, tmp_path: Path
 ) -> None:
-    """A hub with HUB_ASR on queues the answer whose question closed (and the one open at the exit), its own worker transcribes them, and HR sees done in the detail and reads the transcript; searching finds it."""
+    """A hub with HUB_ASR on queues the spoken answers whose question closed (finished, cut short by an exit, or by HR's end), its own worker transcribes them, and HR sees done in the detail and reads the transcript; searching finds it."""
     with SpeechService(text="I built the payment service") as service:
         hub = start_hub(
             redis_server.url,
@@ -357,6 +357,18 @@ async def test_the_hub_queues_a_closed_spoken_answer_and_hr_reads_its_transcript
                 }
                 typed = (await http.get("/api/hr/search", params={"q": "typed words"})).json()
                 assert [(h["q"], h["source"]) for h in typed["hits"]] == [(0, "text")]
+                # HR ends an interview mid-answer: the open (spoken) answer is queued too
+                ended = (await http.post("/api/hr/interviews", json=body)).json()
+                async with CandidateClient(hub.ws, ended["token"], PHONE) as c:
+                    await c.join()
+                    await store_audio(store, ended["interview_id"], 0, espeak("three"))
+                    r = await http.post(
+                        f"/api/hr/interviews/{ended['interview_id']}/end", json={"confirm": True}
+                    )
+                    assert r.status_code == 200, r.text
+                ended_path = f"/api/hr/interviews/{ended['interview_id']}"
+                while (await http.get(ended_path)).json()["answers"][0]["transcript"] != "done":
+                    await asyncio.sleep(0.1)
             other = await make_org(hub, redis_server.url)
             async with httpx.AsyncClient(base_url=hub.http, headers=other.auth("admin")) as http:
                 theirs = await http.get(f"/api/hr/interviews/{iv_id}/answers/0/transcript")
@@ -364,7 +376,7 @@ async def test_the_hub_queues_a_closed_spoken_answer_and_hr_reads_its_transcript
                 assert (await http.get("/api/hr/search", params={"q": "payment"})).json()[
                     "hits"
                 ] == []
-            assert len(service.requests) == 2
+            assert len(service.requests) == 3
             assert all(r["language"] == ["en"] for r in service.requests)
             assert hub.errors() == []
         finally:
