@@ -422,6 +422,7 @@ def transcribe_answer(
         "audio_ms": len(audio) * 1000 // SAMPLE_RATE,
         "speech_ms": activity["speech_ms"],
         "pauses": activity["pauses"],
+        "pause_min_ms": pause_ms,
         "made_ms": now_ms,
     }
 

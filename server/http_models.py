@@ -482,7 +482,8 @@ class Transcript:
     segments: list[TranscriptSegment] | Absent = ABSENT
     audio_ms: int | Absent = ABSENT
     speech_ms: Annotated[int, Doc("Speaking time (voice activity).")] | Absent = ABSENT
-    pauses: Annotated[list[Pause], Doc("Silences of HUB_ASR_PAUSE_MS or more.")] | Absent = ABSENT
+    pauses: Annotated[list[Pause], Doc("Silences of pause_min_ms or more.")] | Absent = ABSENT
+    pause_min_ms: Annotated[int, Doc("HUB_ASR_PAUSE_MS when it was made.")] | Absent = ABSENT
     made_ms: Millis | Absent = ABSENT
     unreadable: list[Literal["transcript"]] | Absent = ABSENT
     more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)

@@ -958,8 +958,8 @@ class Store:
     # One JSON record per answer (server/transcribe.py makes it): {"text", "language",
     # "engine", "model", "segments": [{"start_ms", "end_ms", "text", "words": [{"start_ms",
     # "end_ms", "word"}]}], "audio_ms", "speech_ms", "pauses": [{"start_ms", "end_ms"}],
-    # "made_ms"}; times from the start of the answer's audio. Sealed like the chunks it
-    # comes from, bound to its question and attempt.
+    # "pause_min_ms", "made_ms"}; times from the start of the answer's audio. Sealed like
+    # the chunks it comes from, bound to its question and attempt.
 
     async def save_transcript(
         self, iv_id: str, attempt: int, q: int, record: dict[str, Any]

@@ -108,7 +108,7 @@ async def test_a_spoken_english_answer_is_transcribed_with_word_times_and_pauses
     print(f"\nen: {record['text']!r} speech {record['speech_ms']} ms pauses {record['pauses']}")
     assert word_error_rate(" ".join(ENGLISH), record["text"]) <= MAX_WER
     assert record["language"] == "en" and record["engine"] == "faster-whisper"
-    assert record["model"] == "whisper-base"
+    assert record["model"] == "whisper-base" and record["pause_min_ms"] == 700
     audio_ms = len(pcm) * 1000 // 32_000
     assert record["audio_ms"] == audio_ms
     words = [w for s in record["segments"] for w in s["words"]]

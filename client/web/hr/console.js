@@ -774,6 +774,7 @@ function renderTranscript(art, a) {
       speech: Math.round((record.speech_ms || 0) / 1000),
       audio: Math.round((record.audio_ms || 0) / 1000),
       pauses: (record.pauses || []).length,
+      min: ((record.pause_min_ms || 700) / 1000).toFixed(1),
     });
   });
 }

@@ -144,8 +144,8 @@ const S = {
   },
   "transcript.seek": { en: "Play from {at}", "zh-CN": "从 {at} 开始播放" },
   "transcript.facts": {
-    en: "Speaking time {speech} s of {audio} s; {pauses} pauses of 0.7 s or more.",
-    "zh-CN": "说话时长 {speech} 秒（共 {audio} 秒）；停顿 0.7 秒以上 {pauses} 次。",
+    en: "Speaking time {speech} s of {audio} s; {pauses} pauses of {min} s or more.",
+    "zh-CN": "说话时长 {speech} 秒（共 {audio} 秒）；停顿 {min} 秒以上 {pauses} 次。",
   },
   "search.label": { en: "Find in answers", "zh-CN": "在回答中查找" },
   "search.placeholder": {
