@@ -484,6 +484,9 @@ class Transcript:
     speech_ms: Annotated[int, Doc("Speaking time (voice activity).")] | Absent = ABSENT
     pauses: Annotated[list[Pause], Doc("Silences of pause_min_ms or more.")] | Absent = ABSENT
     pause_min_ms: Annotated[int, Doc("HUB_ASR_PAUSE_MS when it was made.")] | Absent = ABSENT
+    recording_offset_ms: (
+        Annotated[int, Doc("Where the transcript's time 0 is in the answer's recording.")] | Absent
+    ) = ABSENT
     made_ms: Millis | Absent = ABSENT
     unreadable: list[Literal["transcript"]] | Absent = ABSENT
     more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)

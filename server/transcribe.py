@@ -36,6 +36,7 @@ from typing import Any
 
 from protocol.interview import Decision
 from server import asr
+from server.recording import start_ms
 from server.settings import Settings
 from server.store import Store
 
@@ -186,12 +187,16 @@ class Transcriber:
             return
         holding = asyncio.create_task(self._keep_hold(job_id))
         try:
-            pcm = asr.answer_audio(await self.store.media(iv_id, q))
+            entries = await self.store.media(iv_id, q)
+            pcm = asr.answer_audio(entries)
             if not pcm:
                 await self.store.set_transcription_state(iv_id, attempt, q, {"status": "none"})
                 await self._finish(job_id)
                 return
             record = await self.engine.transcribe(pcm, await self.store.language(iv_id))
+            # the recording HR plays may start earlier (a camera frame before the first
+            # sound): where the transcript's time 0 is in it
+            record["recording_offset_ms"] = start_ms(entries, ("pcm16k",)) - start_ms(entries)
             if await self.store.save_transcript(iv_id, attempt, q, record):
                 await self.store.set_transcription_state(iv_id, attempt, q, {"status": "done"})
             else:

@@ -63,10 +63,12 @@ def whisper(asr_settings: Settings) -> Iterator[EngineProcess]:
     engine.close()
 
 
-async def store_audio(store: Store, iv_id: str, q: int, pcm: bytes) -> None:
+async def store_audio(
+    store: Store, iv_id: str, q: int, pcm: bytes, start_ms: int | None = None
+) -> None:
     """``pcm`` stored as answer ``q``'s one-second pcm16k entries, as server/media.py does."""
     cipher = await store.cipher(iv_id)
-    for piece in seconds_of(pcm, now_ms()):
+    for piece in seconds_of(pcm, now_ms() if start_ms is None else start_ms):
         entry = {"attempt": 1, "q": q, "kind": "pcm16k", "session": "test", "level": 50}
         await store.add_media(
             iv_id, cipher, {**entry, "n": piece["n"], "t": piece["t"]}, piece["data"]
@@ -89,12 +91,18 @@ def state_of(store: Store, iv_id: str, q: int) -> Callable[[], Awaitable[dict[st
 async def test_a_spoken_english_answer_is_transcribed_with_word_times_and_pauses(
     store: Store, make_interview: Any, whisper: EngineProcess, asr_settings: Settings
 ) -> None:
-    """espeak-ng's English, stored as an answer's PCM seconds, comes back from the worker within the word-error bound, with word times, speaking time and the long pause, sealed at rest."""
+    """espeak-ng's English, stored as an answer's PCM seconds, comes back from the worker within the word-error bound, with word times, speaking time, the long pause and where it starts in the recording, sealed at rest."""
     iv_id, _ = await make_interview()
     await store.redis.hset(key(iv_id, "contact"), "lang", "en")
     first, second = espeak(ENGLISH[0]), espeak(ENGLISH[1])
     pcm = silence(500) + first + silence(GAP_MS) + second + silence(500)
-    await store_audio(store, iv_id, 0, pcm)
+    started = now_ms()
+    await store_audio(store, iv_id, 0, pcm, started)
+    # the camera's first frame came 1.2 s before the first sound: the recording starts there
+    frame = {"attempt": 1, "q": 0, "kind": "jpeg", "session": "test", "n": 99, "level": 0}
+    await store.add_media(
+        iv_id, await store.cipher(iv_id), {**frame, "t": started - 1200}, b"\xff\xd8"
+    )
     assert await Transcription(store, asr_settings).queue(iv_id, 1, 0)
     assert (await state_of(store, iv_id, 0)())["status"] == "pending"
     worker = Transcriber(store, asr_settings, whisper)
@@ -109,6 +117,7 @@ async def test_a_spoken_english_answer_is_transcribed_with_word_times_and_pauses
     assert word_error_rate(" ".join(ENGLISH), record["text"]) <= MAX_WER
     assert record["language"] == "en" and record["engine"] == "faster-whisper"
     assert record["model"] == "whisper-base" and record["pause_min_ms"] == 700
+    assert record["recording_offset_ms"] == 1200
     audio_ms = len(pcm) * 1000 // 32_000
     assert record["audio_ms"] == audio_ms
     words = [w for s in record["segments"] for w in s["words"]]

@@ -766,7 +766,8 @@ function renderTranscript(art, a) {
       at.textContent = clock(seg.start_ms);
       b.append(at, " ", seg.text);
       b.title = t("transcript.seek", { at: clock(seg.start_ms) });
-      b.addEventListener("click", () => seekRecording(art, seg.start_ms));
+      const offset = record.recording_offset_ms || 0; // the recording may start before the sound
+      b.addEventListener("click", () => seekRecording(art, offset + seg.start_ms));
       segments.append(b);
     }
     line.textContent = t("transcript.heading", { model: record.model || record.engine || "" });
