@@ -164,6 +164,8 @@ class Settings:
     asr: str = "whisper-base"
     asr_in_hub: int = 1
     asr_threads: int = 1
+    # the model's process runs at this niceness (0-19): below the hub and Redis on a shared CPU
+    asr_nice: int = 10
     asr_cache: str = ""
     asr_url: str = ""
     asr_key: str = ""

@@ -118,6 +118,9 @@ async def test_a_spoken_english_answer_is_transcribed_with_word_times_and_pauses
     assert record["language"] == "en" and record["engine"] == "faster-whisper"
     assert record["model"] == "whisper-base" and record["pause_min_ms"] == 700
     assert record["recording_offset_ms"] == 1200
+    # the model runs niced, below the hub and Redis
+    assert whisper.pids()
+    assert all(os.getpriority(os.PRIO_PROCESS, pid) >= 10 for pid in whisper.pids())
     audio_ms = len(pcm) * 1000 // 32_000
     assert record["audio_ms"] == audio_ms
     words = [w for s in record["segments"] for w in s["words"]]
