@@ -44,6 +44,7 @@ class Reason(StrEnum):
     INTERVIEW_ERASED = "interview_erased"
     NO_RECORDING = "no_recording"
     HUMAN_REVIEW_KEPT = "human_review_kept"
+    NO_TRANSCRIPT = "no_transcript"
     CHUNK_TOO_LARGE = "chunk_too_large"
     ANSWER_TOO_LONG = "answer_too_long"
     SUBPROTOCOL_REQUIRED = "subprotocol_required"
@@ -175,6 +176,11 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.NO_RECORDING: (
         "Nothing was recorded by camera or microphone for this answer.",
         "该题没有摄像头或麦克风录制的内容。",
+    ),
+    Reason.NO_TRANSCRIPT: (
+        "This answer has no transcript (yet): nothing spoken was recorded, or it is still "
+        "being transcribed.",
+        "该题暂无文字转写：没有录到语音，或仍在转写中。",
     ),
     Reason.ERASE_NOT_ALLOWED: (
         "Only an interview that is over can be erased; end it first.",

@@ -38,6 +38,7 @@ from server.settings import Settings
 from server.store import Store
 from server.supervisor import Supervisor
 from server.sweeper import run_sweeper
+from server.transcribe import Transcriber, Transcription, check_engine
 
 log = logging.getLogger("interview_hub.app")
 TOKEN_CHARS = re.compile(r"[A-Za-z0-9._-]{1,200}")
@@ -91,6 +92,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     reports = Reports(store, scorer_for(settings))
     notifier = Notifier(store, settings, providers_from(settings))
     service.after_change += [reports.on_change, notifier.on_change]
+    if settings.asr != "off":
+        check_engine(settings)  # a model selected but not installed: refused at start
+        service.after_change.append(Transcription(store, settings).on_change)
     hr = HRService(service, reports, notifier)
     # signed checkpoints of the operation logs, anchored outside Redis (server/anchors.py)
     checkpointer = anchors.checkpointer_for(
@@ -120,6 +124,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         supervisor.start("notifications", notifier.run)
         supervisor.start("retention", lambda: run_purger(service, settings))
         supervisor.start("log-checkpoints", checkpointer.run)
+        if settings.asr != "off" and settings.asr_in_hub:
+            supervisor.start("transcriber", Transcriber(store, settings).run)
         try:
             yield
         finally:

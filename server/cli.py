@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -129,6 +130,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from server import listener
     from server.app import create_app
+    from server.asr import ModelError
     from server.wsprotocol import HubWebSocketProtocol
 
     embedded: EmbeddedRedis | None = None
@@ -151,7 +153,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                     "passwords are published. `serve --demo` enables them again",
                     file=sys.stderr,
                 )
-        app = create_app(settings)
+        try:
+            app = create_app(settings)
+        except ModelError as exc:  # HUB_ASR names a model that cannot run here
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         files_before, files = listener.raise_fd_limit()
         print(listener.describe_limits(settings, files_before, files))
         config = uvicorn.Config(
@@ -647,6 +653,35 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if counts["changed_meanwhile"] or counts["cannot_open"] else 0
 
 
+def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    from server.asr import ModelError
+    from server.transcribe import Transcriber, check_engine
+
+    if settings.asr == "off":
+        print("error: HUB_ASR is off: nothing to transcribe with", file=sys.stderr)
+        return 2
+    try:
+        check_engine(settings)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def run(url: str) -> None:
+        async with open_store(url, settings) as store:
+            worker = Transcriber(store, settings)
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task()
+            assert task is not None
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, task.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker.run()
+
+    with redis_for(settings) as url:
+        asyncio.run(run(url))
+    return 0
+
+
 def cmd_take(args: argparse.Namespace, settings: Settings) -> int:
     from client.terminal import take_interview
 
@@ -775,6 +810,11 @@ def build_parser() -> argparse.ArgumentParser:
         "data keys under their month's KEK",
     )
     rotate.set_defaults(func=cmd_keys_rotate)
+
+    transcribe = sub.add_parser(
+        "transcribe", help="run a transcription worker (HUB_ASR; docs/assessment.md)"
+    )
+    transcribe.set_defaults(func=cmd_transcribe)
 
     take = sub.add_parser("take", help="take an interview from this terminal (Python client)")
     take.add_argument("link", help="the invitation link (or just its token)")

@@ -25,6 +25,11 @@ from server.reports import DECISIONS, Reports, unreadable_parts
 from server.scoring import DIMENSIONS
 from server.store import Store, key, log_scope, snapshot_from_hash
 
+# the console's answer search reads this many of the organisation's newest interviews (each
+# one's chunks and transcripts) and returns at most this many answers
+SEARCH_INTERVIEWS = 200
+SEARCH_HITS = 50
+
 
 @dataclass(frozen=True, slots=True)
 class Request:
@@ -156,6 +161,7 @@ class HRService:
         chunks = await self.store.chunks(iv_id, part)
         closed = await self.store.answers(iv_id, part)
         media = await self.store.media_counts(iv_id) if not part else {}
+        transcribed = await self.transcript_states(iv_id) if not part else {}
         current_q = int(meta.get("current_q", 0))
         out = []
         for q, text in enumerate(questions):
@@ -173,9 +179,69 @@ class HRService:
                     "ended_ms": record.get("ended_ms", 0),
                     "chunks": len(parts),
                     "text": fold_text(c["data"] for c in parts),
+                    "transcript": transcribed.get(q, {}).get("status", "none"),
+                    **(
+                        {"transcript_reason": transcribed[q]["reason"]}
+                        if transcribed.get(q, {}).get("status") == "failed"
+                        else {}
+                    ),
                 }
             )
         return out
+
+    async def transcript_states(self, iv_id: str) -> dict[int, dict[str, Any]]:
+        """Per answer: how its transcription stands (none / pending / done / failed)."""
+        states = await self.store.transcription_states(iv_id)
+        done = await self.store.redis.hkeys(key(iv_id, "transcripts"))
+        for q in done:
+            states[int(q)] = {"status": "done"}
+        return states
+
+    async def transcript(self, req: Request, iv_id: str, q: int) -> dict[str, Any]:
+        """One answer's transcript (as the worker made it); permission as for the recording."""
+        await self.require(req, Permission.INTERVIEW_VIEW, "transcript", iv_id)
+        await self.interview_meta(req, iv_id)
+        record = (await self.store.transcripts(iv_id)).get(q)
+        if record is None:
+            raise Refusal(Reason.NO_TRANSCRIPT)
+        return {"q": q, **record}
+
+    async def search(self, req: Request, phrase: str) -> dict[str, Any]:
+        """Interviews of the caller's organisation whose answers (typed text or transcript)
+        contain ``phrase`` (case-folded), newest first; at most SEARCH_INTERVIEWS
+        interviews are read, and SEARCH_HITS answers returned."""
+        await self.require(req, Permission.INTERVIEW_VIEW, "search")
+        needle = phrase.strip().casefold()
+        if not needle:
+            raise Refusal(Reason.BAD_FIELD)
+        ids = (await self.store.interview_ids(req.principal.org))[-SEARCH_INTERVIEWS:][::-1]
+        hits: list[dict[str, Any]] = []
+        for iv_id, meta in zip(ids, await self.store.metas(ids), strict=True):
+            if not meta or meta.get("erased_ms") or not meta.get("dek"):
+                continue
+            questions = json.loads(meta.get("questions", "[]"))
+            chunks = await self.store.chunks(iv_id)
+            spoken = await self.store.transcripts(iv_id)
+            for q in range(len(questions)):
+                typed = fold_text(c["data"] for c in chunks if c["q"] == q)
+                said = str(spoken.get(q, {}).get("text", ""))
+                for source, text in (("text", typed), ("transcript", said)):
+                    at = text.casefold().find(needle)
+                    if at < 0:
+                        continue
+                    hits.append(
+                        {
+                            "interview_id": iv_id,
+                            "candidate": self.store.read_candidate_name(iv_id, meta) or "",
+                            "position": meta.get("position", ""),
+                            "q": q,
+                            "source": source,
+                            "excerpt": text[max(0, at - 40) : at + len(needle) + 40],
+                        }
+                    )
+                    if len(hits) >= SEARCH_HITS:
+                        return {"hits": hits, "searched": len(ids), "truncated": True}
+        return {"hits": hits, "searched": len(ids), "truncated": False}
 
     async def interview_log(
         self, req: Request, iv_id: str, action: str = "", since_ms: int = 0, until_ms: int = 0

@@ -63,6 +63,7 @@ STATUS = {
     "address_locked_out": 429,
     "rate_limited": 429,
     "no_recording": 404,
+    "no_transcript": 404,
 }
 
 
@@ -335,6 +336,24 @@ class HRApi:
         return m.answer(
             m.ResetDone, await self.hr.reset(req, request.path_params["iv"], body.confirm)
         )
+
+    async def transcript(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "One spoken answer's transcript: segments and words with their times."
+        """
+        try:
+            q = int(request.path_params["q"])
+        except ValueError:
+            raise Refusal(Reason.BAD_FIELD) from None
+        record = await self.hr.transcript(req, request.path_params["iv"], q)
+        return m.answer(m.Transcript, record)
+
+    async def search(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Answers (typed or transcribed) in the organisation containing a phrase."
+        """
+        phrase = request.query_params.get("q", "")[:200]
+        return m.answer(m.SearchResult, await self.hr.search(req, phrase))
 
     async def recording(self, request: Request, req: HRRequest) -> Response:
         """
@@ -720,6 +739,8 @@ class HRApi:
             Route(iv + "/reentry", g(self.reentry), methods=["POST"]),
             Route(iv + "/erase", g(self.erase), methods=["POST"]),
             Route(iv + "/answers/{q}/recording.webm", g(self.recording), methods=["GET"]),
+            Route(iv + "/answers/{q}/transcript", g(self.transcript), methods=["GET"]),
+            Route("/api/hr/search", g(self.search), methods=["GET"]),
             Route("/api/hr/retention", g(self.get_retention), methods=["GET"]),
             Route("/api/hr/retention", g(self.set_retention), methods=["PUT"]),
             Route(iv + "/link", g(self.resend_link), methods=["POST"]),

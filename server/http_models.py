@@ -491,8 +491,79 @@ class Answer:
     ended_ms: Millis
     chunks: int
     text: str
+    transcript: Annotated[
+        Literal["none", "pending", "done", "failed"],
+        Doc(
+            "The spoken answer's transcription: none (no audio, or transcription off), "
+            "pending (queued or being retried), done, failed (given up: transcript_reason)."
+        ),
+    ] = "none"
+    transcript_reason: str | Absent = ABSENT
     unreadable: list[Literal["text"]] | Absent = ABSENT
     unreadable_chunks: int | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptWord:
+    start_ms: int
+    end_ms: int
+    word: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptSegment:
+    start_ms: Annotated[int, Doc("From the start of the answer's audio.")]
+    end_ms: int
+    text: str
+    words: list[TranscriptWord]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pause:
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transcript:
+    """One spoken answer's transcript (server/transcribe.py); times in ms from the start of
+    the answer's audio. A record that does not open is unreadable ["transcript"]."""
+
+    q: int
+    text: str | Absent = ABSENT
+    language: str | Absent = ABSENT
+    engine: Annotated[str, Doc("faster-whisper, or remote.")] | Absent = ABSENT
+    model: str | Absent = ABSENT
+    segments: list[TranscriptSegment] | Absent = ABSENT
+    audio_ms: int | Absent = ABSENT
+    speech_ms: Annotated[int, Doc("Speaking time (voice activity).")] | Absent = ABSENT
+    pauses: Annotated[list[Pause], Doc("Silences of pause_min_ms or more.")] | Absent = ABSENT
+    pause_min_ms: Annotated[int, Doc("HUB_ASR_PAUSE_MS when it was made.")] | Absent = ABSENT
+    recording_offset_ms: (
+        Annotated[int, Doc("Where the transcript's time 0 is in the answer's recording.")] | Absent
+    ) = ABSENT
+    made_ms: Millis | Absent = ABSENT
+    unreadable: list[Literal["transcript"]] | Absent = ABSENT
+    more: Annotated[dict[str, Any], Rest()] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchHit:
+    interview_id: str
+    candidate: str
+    position: str
+    q: int
+    source: Literal["text", "transcript"]
+    excerpt: Annotated[str, Doc("The phrase with up to 40 characters either side.")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchResult:
+    """Answers containing the phrase, newest interviews first."""
+
+    hits: list[SearchHit]
+    searched: Annotated[int, Doc("Interviews read (the organisation's newest 200 at most).")]
+    truncated: Annotated[bool, Doc("More answers matched than the 50 returned.")]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -216,22 +216,9 @@ class MediaSession:
             return
         n = self.entries
         self.entries += 1
-        sealed = self.cipher.seal(media_purpose(self.attempt, q, kind, self.session, n), data)
-        counted = "frames" if kind == "jpeg" else "audio_ms"
-        amount = 1 if kind == "jpeg" else len(data) * 1000 // SEGMENT_BYTES
-        await self.store.redis.hincrby(key(self.iv_id, "mediacount"), f"{q}:{counted}", amount)
-        await self.store.raw.xadd(
-            key(self.iv_id, "media"),
-            {
-                "q": q,
-                "k": kind,
-                "s": self.session,
-                "n": n,
-                "lvl": level,
-                "d": sealed,
-                "t": time.time_ns() // 1_000_000,
-            },
-        )
+        entry = {"attempt": self.attempt, "q": q, "kind": kind, "session": self.session, "n": n}
+        entry |= {"level": level, "t": time.time_ns() // 1_000_000}
+        await self.store.add_media(self.iv_id, self.cipher, entry, data)
         self.stored[kind] += 1
 
     async def close(self) -> None:

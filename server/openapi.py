@@ -192,6 +192,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", IV + "/answers/{q}/recording.webm"): hr(
         "video/webm", None, DENIED, R.NO_RECORDING, R.BAD_FIELD
     ),
+    ("GET", IV + "/answers/{q}/transcript"): hr(
+        m.Transcript, None, DENIED, R.NO_TRANSCRIPT, R.BAD_FIELD
+    ),
+    ("GET", "/api/hr/search"): hr(
+        m.SearchResult,
+        None,
+        DENIED,
+        R.BAD_FIELD,
+        query=(Query("q", str, "The phrase (case-folded; up to 200 characters)."),),
+    ),
     ("GET", "/api/hr/retention"): hr(m.Retention, None, DENIED),
     ("PUT", "/api/hr/retention"): hr(m.Retention, m.RetentionBody, DENIED),
     ("POST", IV + "/link"): hr(m.NewLink, None, DENIED, *CHANGE_REFUSED),

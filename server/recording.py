@@ -22,9 +22,7 @@ def assemble_webm(entries: list[dict[str, Any]]) -> bytes:
     audio = [e for e in entries if e["kind"] == "pcm16k"]
     if not frames and not audio:
         raise ValueError("nothing recorded for this answer")
-    # an audio segment is stored when its second is complete: it started a second earlier
-    starts = [e["t"] for e in frames] + [e["t"] - len(e["data"]) * 1000 // 32_000 for e in audio]
-    t0 = min(starts)
+    t0 = start_ms(entries)
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="webm") as out:
         video = None
@@ -52,6 +50,17 @@ def assemble_webm(entries: list[dict[str, Any]]) -> bytes:
         if sound is not None:
             _encode_audio(out, sound, audio, t0)
     return buf.getvalue()
+
+
+def start_ms(entries: list[dict[str, Any]], kinds: tuple[str, ...] = ("jpeg", "pcm16k")) -> int:
+    """When the recording of these entries starts (its time 0), counting only ``kinds``."""
+    # an audio segment is stored when its second is complete: it started that long before
+    starts = [
+        e["t"] if e["kind"] == "jpeg" else e["t"] - len(e["data"]) * 1000 // 32_000
+        for e in entries
+        if e["kind"] in kinds
+    ]
+    return min(starts)
 
 
 def _decode_jpeg(data: bytes) -> av.VideoFrame:
@@ -101,4 +110,4 @@ def _pcm_frame(pcm: bytes) -> av.AudioFrame:
     return frame
 
 
-__all__ = ["assemble_webm"]
+__all__ = ["assemble_webm", "start_ms"]

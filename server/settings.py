@@ -13,6 +13,7 @@ from typing import Any
 
 DURABILITIES = ("write", "fsync")
 SCORERS = ("default", "none", "llm")
+ASR_ENGINES = ("off", "whisper-base", "whisper-small", "remote")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,30 @@ class Settings:
     llm_model: str = ""
     llm_key: str = ""
     llm_timeout_s: float = 60.0
+    # Transcription of spoken answers (server/asr.py, server/transcribe.py; docs/assessment.md):
+    # the engine ("whisper-base", "whisper-small" with its wheels installed, "remote" for
+    # an OpenAI-compatible service at asr_url, "off"); whether the serve process runs the
+    # worker too (0: only `interview-hub transcribe` processes do); the CPU threads of the
+    # model; where the joined model is kept (default <data_dir>/asr-models)
+    asr: str = "whisper-base"
+    asr_in_hub: int = 1
+    asr_threads: int = 1
+    # the model's process runs at this niceness (0-19): below the hub and Redis on a shared CPU
+    asr_nice: int = 10
+    asr_cache: str = ""
+    asr_url: str = ""
+    asr_key: str = ""
+    asr_model: str = "whisper-1"
+    asr_timeout_s: float = 300.0
+    # a silence this long between stretches of speech is a pause in the transcript
+    asr_pause_ms: int = 700
+    # a job waits this long after its question closed (the last second of audio lands);
+    # one held this long by a worker that stopped renewing it (dead) goes to another;
+    # a failing one is tried this many times, its back-off doubling from the base
+    asr_settle_ms: int = 2000
+    asr_lease_s: float = 60.0
+    asr_max_tries: int = 4
+    asr_retry_base_s: float = 10.0
     # Background work
     sweep_interval_s: float = 1.0
     # a hub that has not renewed its lease this long is taken as dead: its sockets are lost
@@ -177,6 +202,8 @@ class Settings:
             raise ValueError(f"HUB_SCORER must be one of {SCORERS}")
         if self.scorer == "llm" and not (self.llm_url and self.llm_model):
             raise ValueError("HUB_SCORER=llm needs HUB_LLM_URL and HUB_LLM_MODEL")
+        if self.asr not in ASR_ENGINES:
+            raise ValueError(f"HUB_ASR must be one of {ASR_ENGINES}")
 
     @property
     def base_url(self) -> str:

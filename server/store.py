@@ -11,6 +11,8 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     {iv:<id>}:answers  hash   question -> JSON record of how it closed
     {iv:<id>}:transcripts  hash  question -> sealed JSON transcript of a spoken answer
     {iv:<id>}:review       hash  dimension | "decision" -> sealed JSON: HR's override / decision
+    {iv:<id>}:asr      hash   question -> JSON state of its transcription: pending (tries,
+                              reason of the last failure), none (no audio), done, failed
     {iv:<id>}:events   stream live events for monitors: e (JSON fact), t (ms)
     {iv:<id>}:log      stream operation log: e (JSON entry), t (ms), n (position), m (MAC)
     {iv:<id>}:loghead  string the log's last entry: "<n> <id> <mac>" (server/audit.py)
@@ -27,6 +29,10 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     kek:<epoch>:interviews  set     interviews whose data key is wrapped under the month's KEK
     kek:<epoch>:destroyed   string  when retention destroyed that KEK (ms)
     claim:<job>        string one process's claim on a job (``erasing:<id>``), expires
+    transcribe:jobs    stream transcription jobs (job: JSON {iv, attempt, q, tries}), read
+                       by the consumer group ``transcribers`` (server/transcribe.py)
+    transcribe:later   zset   jobs not due yet (a question just closed, a retry's back-off)
+    transcribe:dead    stream jobs given up (job, reason, t), capped
 
 An erased interview's meta keeps ``erased_ms``, ``erasing`` (the erasure's log entry and
 what is left to forget outside its keys) until the steps after its script are done, and
@@ -76,6 +82,12 @@ SCRIPTS = Path(__file__).parent / "scripts"
 # key gone) or is not a sealed record at all (bad base64, too short)
 UNREADABLE = (CryptoError, ValueError)
 CONTROL_CHANNEL = "hub:control"
+TRANSCRIBE_JOBS = "transcribe:jobs"
+TRANSCRIBE_LATER = "transcribe:later"
+TRANSCRIBE_DEAD = "transcribe:dead"
+TRANSCRIBERS = "transcribers"  # the consumer group
+DEAD_JOBS_KEPT = 10_000
+PCM_BYTES_PER_S = 32_000  # 16 kHz, 16-bit, mono
 # what belongs to one attempt (a reset moves these aside, read-only)
 ATTEMPT_PARTS = (
     "answers",
@@ -86,6 +98,7 @@ ATTEMPT_PARTS = (
     "mediacount",
     "transcripts",
     "review",  # HR's overrides and decision (server/reports.py)
+    "asr",
 )
 POOL_SIZE = 64  # connections per hub process and client kind; Redis serves them one by one
 POOL_WAIT_S = 20.0
@@ -323,6 +336,7 @@ class Store:
         self._set_if_script = redis.register_script((SCRIPTS / "set_if.lua").read_text())
         self._erase = redis.register_script((SCRIPTS / "erase_interview.lua").read_text())
         self._save_transcript = redis.register_script((SCRIPTS / "save_transcript.lua").read_text())
+        self._move_due_jobs = redis.register_script((SCRIPTS / "move_due_jobs.lua").read_text())
         self._forget_hub = redis.register_script((SCRIPTS / "forget_hub.lua").read_text())
         self._release_claim = redis.register_script((SCRIPTS / "release_claim.lua").read_text())
         self._forget_org_events_script = redis.register_script(
@@ -904,6 +918,41 @@ class Store:
             )
         return out
 
+    async def add_media(
+        self,
+        iv_id: str,
+        cipher: RecordCipher,
+        entry: dict[str, Any],
+        data: bytes,
+    ) -> None:
+        """Keep one media entry (``entry``: attempt, q, kind, session, n, level, t), sealed,
+        and count it in ``{iv}:mediacount``."""
+        kind, q = entry["kind"], entry["q"]
+        purpose = media_purpose(entry["attempt"], q, kind, entry["session"], entry["n"])
+        counted = "frames" if kind == "jpeg" else "audio_ms"
+        amount = 1 if kind == "jpeg" else len(data) * 1000 // PCM_BYTES_PER_S
+        await self.redis.hincrby(key(iv_id, "mediacount"), f"{q}:{counted}", amount)
+        await self.raw.xadd(
+            key(iv_id, "media"),
+            {
+                "q": q,
+                "k": kind,
+                "s": entry["session"],
+                "n": entry["n"],
+                "lvl": entry["level"],
+                "d": cipher.seal(purpose, data),
+                "t": entry["t"],
+            },
+        )
+
+    async def language(self, iv_id: str) -> str:
+        """The interview's language (zh-CN, en), kept with the contact details."""
+        return str(await self.redis.hget(key(iv_id, "contact"), "lang") or "")
+
+    async def audio_ms(self, iv_id: str, q: int) -> int:
+        """Milliseconds of audio stored for answer ``q`` (counted as written)."""
+        return int(await self.redis.hget(key(iv_id, "mediacount"), f"{q}:audio_ms") or 0)
+
     async def answers(self, iv_id: str, attempt: str = "") -> dict[int, dict[str, Any]]:
         raw = await self.redis.hgetall(key(iv_id, f"{attempt}:answers" if attempt else "answers"))
         return {int(q): json.loads(v) for q, v in raw.items()}
@@ -924,8 +973,8 @@ class Store:
     # One JSON record per answer (server/transcribe.py makes it): {"text", "language",
     # "engine", "model", "segments": [{"start_ms", "end_ms", "text", "words": [{"start_ms",
     # "end_ms", "word"}]}], "audio_ms", "speech_ms", "pauses": [{"start_ms", "end_ms"}],
-    # "made_ms"}; times from the start of the answer's audio. Sealed like the chunks it
-    # comes from, bound to its question and attempt.
+    # "pause_min_ms", "made_ms"}; times from the start of the answer's audio. Sealed like
+    # the chunks it comes from, bound to its question and attempt.
 
     async def save_transcript(
         self, iv_id: str, attempt: int, q: int, record: dict[str, Any]
@@ -961,6 +1010,101 @@ class Store:
                 self.report_unreadable(iv_id, f"transcript of question {q}", exc)
                 opened[int(q)] = {"unreadable": ["transcript"]}
         return opened
+
+    # --- transcription jobs (server/transcribe.py) ------------------------------------------
+    # At least once: a job is read by one worker of the group and acknowledged once its
+    # transcript is saved (or it is dropped, or given up); one held by a worker that stopped
+    # renewing its hold is claimed by another. Jobs wait in TRANSCRIBE_LATER until due.
+
+    async def set_transcription_state(
+        self, iv_id: str, attempt: int, q: int, state: dict[str, Any]
+    ) -> bool:
+        """Record how answer ``q``'s transcription stands; like a transcript, never for
+        another attempt nor after an erasure (the same guarded write)."""
+        written = await self._save_transcript(
+            keys=[key(iv_id, "meta"), key(iv_id, "asr")], args=[attempt, q, json.dumps(state)]
+        )
+        return bool(int(written))
+
+    async def transcription_states(self, iv_id: str) -> dict[int, dict[str, Any]]:
+        raw = await self.redis.hgetall(key(iv_id, "asr"))
+        return {int(q): json.loads(v) for q, v in raw.items()}
+
+    async def queue_transcription(self, job: dict[str, Any], due_ms: int) -> None:
+        await self.redis.zadd(TRANSCRIBE_LATER, {json.dumps(job, sort_keys=True): due_ms})
+
+    async def move_due_transcriptions(self, now_ms: int, limit: int = 100) -> int:
+        return int(
+            await self._move_due_jobs(
+                keys=[TRANSCRIBE_LATER, TRANSCRIBE_JOBS], args=[now_ms, limit]
+            )
+        )
+
+    async def transcription_group(self) -> None:
+        """The consumer group, made once (by whichever worker comes first)."""
+        try:
+            await self.redis.xgroup_create(TRANSCRIBE_JOBS, TRANSCRIBERS, id="0", mkstream=True)
+        except redis.exceptions.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read_transcription_jobs(
+        self, consumer: str, count: int, block_ms: int
+    ) -> list[tuple[str, dict[str, Any]]]:
+        reply = await self.redis.xreadgroup(
+            TRANSCRIBERS, consumer, {TRANSCRIBE_JOBS: ">"}, count=count, block=block_ms
+        )
+        return [(rid, json.loads(f["job"])) for _, rows in reply or [] for rid, f in rows]
+
+    async def claim_stale_transcriptions(
+        self, consumer: str, lease_ms: int, count: int = 10
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Jobs whose worker has not renewed its hold for ``lease_ms``: now ``consumer``'s."""
+        reply = await self.redis.xautoclaim(
+            TRANSCRIBE_JOBS, TRANSCRIBERS, consumer, lease_ms, "0-0", count=count
+        )
+        return [(rid, json.loads(f["job"])) for rid, f in reply[1] if f]
+
+    async def hold_transcription(self, consumer: str, job_id: str) -> None:
+        """Renew ``consumer``'s hold on a job it is working on (its idle time starts again)."""
+        await self.redis.xclaim(TRANSCRIBE_JOBS, TRANSCRIBERS, consumer, 0, [job_id], justid=True)
+
+    async def transcription_done(self, job_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(TRANSCRIBE_JOBS, TRANSCRIBERS, job_id)
+            pipe.xdel(TRANSCRIBE_JOBS, job_id)
+            await pipe.execute()
+
+    async def transcription_again(self, job_id: str, job: dict[str, Any], due_ms: int) -> None:
+        """Put a job back to wait until ``due_ms`` (a retry), in place of the one held."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(TRANSCRIBE_LATER, {json.dumps(job, sort_keys=True): due_ms})
+            pipe.xack(TRANSCRIBE_JOBS, TRANSCRIBERS, job_id)
+            pipe.xdel(TRANSCRIBE_JOBS, job_id)
+            await pipe.execute()
+
+    async def transcription_given_up(
+        self, job_id: str, job: dict[str, Any], reason: str, now_ms: int
+    ) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            fields = {"job": json.dumps(job, sort_keys=True), "reason": reason, "t": now_ms}
+            pipe.xadd(TRANSCRIBE_DEAD, fields, maxlen=DEAD_JOBS_KEPT, approximate=True)
+            pipe.xack(TRANSCRIBE_JOBS, TRANSCRIBERS, job_id)
+            pipe.xdel(TRANSCRIBE_JOBS, job_id)
+            await pipe.execute()
+
+    async def transcriptions_held(self) -> list[dict[str, Any]]:
+        """Jobs read and not acknowledged: id, consumer, idle ms, deliveries."""
+        rows = await self.redis.xpending_range(TRANSCRIBE_JOBS, TRANSCRIBERS, "-", "+", 1000)
+        return [
+            {
+                "id": r["message_id"],
+                "consumer": r["consumer"],
+                "idle_ms": r["time_since_delivered"],
+                "deliveries": r["times_delivered"],
+            }
+            for r in rows
+        ]
 
     # --- personal data in log entries -----------------------------------------------------
     # The operation log is append-only and MAC-chained: what is written there stays. So the

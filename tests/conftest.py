@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # hubs sharing a Redis share one in production; subprocesses find it in the environment.
 KEY_DIR = Path(tempfile.mkdtemp(prefix="interview-hub-test-keys-"))
 os.environ["HUB_KEY_DIR"] = str(KEY_DIR)
+# No transcription worker in the hubs and benches the tests start, unless a test asks for one
+# (tests/server/test_transcribe.py, tests/web/test_spoken_answer.py).
+os.environ["HUB_ASR"] = "off"
 
 
 def free_port() -> int:

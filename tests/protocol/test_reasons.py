@@ -41,6 +41,7 @@ PUBLISHED = {
     "interview_erased",
     "no_recording",
     "human_review_kept",
+    "no_transcript",
     "chunk_too_large",
     "answer_too_long",
     "subprotocol_required",

@@ -260,6 +260,15 @@ async def test_every_answer_of_every_route_matches_the_document(
         recording = ivp + "/answers/{q}/recording.webm"
         await call("GET", recording, 200, headers=admin, iv=iv, q=0)
         await call("GET", recording, 404, headers=admin, iv=iv, q=1)
+        said = {"text": "planted", "language": "en", "engine": "remote", "model": "m"}
+        said |= {"segments": [{"start_ms": 0, "end_ms": 900, "text": "planted", "words": []}]}
+        said |= {"audio_ms": 1000, "speech_ms": 800, "pauses": [], "made_ms": 1}
+        assert await store.save_transcript(iv, 1, 0, said)
+        transcript = ivp + "/answers/{q}/transcript"
+        await call("GET", transcript, 200, headers=admin, iv=iv, q=0)
+        await call("GET", transcript, 404, headers=admin, iv=iv, q=1)
+        await call("GET", "/api/hr/search", 200, headers=admin, params={"q": "planted"})
+        await call("GET", "/api/hr/search", 400, headers=admin, params={"q": " "})
         await call("POST", ivp + "/end", 400, json={"confirm": False}, headers=admin, iv=iv)
         await call(
             "POST", ivp + "/end", 200, json={"confirm": True, "note": "n"}, headers=admin, iv=iv

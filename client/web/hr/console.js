@@ -7,6 +7,13 @@
 //   navigation   #nav-list #nav-compare #nav-log #nav-roles (hidden without role.manage)
 //                #nav-users (hidden without user.manage) #nav-account; routes are hashes:
 //                #list, #iv/<id>, #compare[/<position>], #log, #roles, #users, #account
+//   search       #search-form (#search-input, #search-submit) → #search-results >
+//                li[data-testid=search-hit][data-id][data-q][data-source=text|transcript]
+//                (a link to the interview), #search-empty
+//   transcript   in an answer: [data-testid=transcript][data-status=none|pending|done|failed]
+//                with [data-testid=transcript-status]; when done [data-testid=
+//                transcript-segment][data-start-ms] buttons that seek the recording
+//                ([data-testid=recording]) to their start, and [data-testid=transcript-facts]
 //   list         #state-filter, #list-refresh, #create-open; rows
 //                [data-testid=iv-row][data-id=<id>] with [data-field=state][data-state]
 //                (translated label), [data-field=progress][data-percent] ("1/3"),
@@ -489,6 +496,7 @@ async function openDetail(id) {
 }
 
 let detailTimer = null;
+const TRANSCRIPT_POLL_MS = 3000; // how often a detail with a pending transcript is read again
 const FILES_POLL_MS = 3000; // how often an erased interview's "pending" rewrite is looked at
 function scheduleDetailRefresh() {
   clearTimeout(detailTimer);
@@ -643,6 +651,12 @@ function renderAnswers() {
     unreadable.hidden = !a.unreadable;
     unreadable.textContent = a.unreadable ? t("answer.unreadable", { n: a.unreadable_chunks }) : "";
     renderRecording(art, a);
+    renderTranscript(art, a);
+  }
+  if ((d.data.answers || []).some((a) => a.transcript === "pending")) {
+    // made by a worker, no live event: the detail is read again until it is there
+    clearTimeout(detailTimer);
+    detailTimer = setTimeout(refreshDetail, TRANSCRIPT_POLL_MS);
   }
   for (const art of [...box.children]) {
     if (Number(art.dataset.q) >= (d.data.answers || []).length) art.remove();
@@ -686,6 +700,134 @@ function renderRecording(art, a) {
   download.download = `${state.detail.id}-q${a.q + 1}.webm`;
   download.textContent = t("recording.download");
 }
+
+// The recording's video element, made (and loaded) on demand.
+function recordingVideo(art) {
+  const box = art.querySelector(".answer-media");
+  if (!box) return null;
+  let video = box.querySelector("video");
+  if (!video) box.querySelector("button").click(); // opens it with what is stored now
+  video = box.querySelector("video");
+  return video;
+}
+
+function seekRecording(art, ms) {
+  const video = recordingVideo(art);
+  if (!video) return;
+  const go = () => {
+    video.currentTime = ms / 1000;
+    video.play().catch(() => {}); // a browser may refuse to play unasked: the seek stays
+  };
+  if (video.readyState >= 1) go();
+  else video.addEventListener("loadedmetadata", go, { once: true });
+  video.scrollIntoView({ block: "nearest" });
+}
+
+function clock(ms) {
+  const s = Math.floor(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// A spoken answer's transcript (made off the hot path, server/transcribe.py): its state,
+// and once done its segments, each a button that plays the recording from there.
+function renderTranscript(art, a) {
+  const status = a.transcript || "none";
+  let box = art.querySelector(".answer-transcript");
+  if (status === "none" && !box) return;
+  if (!box) {
+    box = document.createElement("div");
+    box.className = "answer-transcript";
+    box.dataset.testid = "transcript";
+    const line = document.createElement("p");
+    line.className = "transcript-status muted";
+    line.dataset.testid = "transcript-status";
+    const facts = document.createElement("p");
+    facts.className = "transcript-facts muted";
+    facts.dataset.testid = "transcript-facts";
+    const segments = document.createElement("div");
+    segments.className = "transcript-segments";
+    box.append(line, segments, facts);
+    art.append(box);
+  }
+  const before = box.dataset.status;
+  box.dataset.status = status;
+  const line = box.querySelector(".transcript-status");
+  line.textContent = t(`transcript.status.${status}`, { reason: a.transcript_reason || "" });
+  if (status !== "done") {
+    box.querySelector(".transcript-segments").replaceChildren(); // e.g. after a reset
+    box.querySelector(".transcript-facts").textContent = "";
+    return;
+  }
+  if (before === "done") return;
+  const id = state.detail.id;
+  api("GET", ivPath(id, `/answers/${a.q}/transcript`)).then((r) => {
+    if (!r.ok || state.detail?.id !== id) return;
+    const record = r.body;
+    const segments = box.querySelector(".transcript-segments");
+    segments.replaceChildren();
+    if (record.unreadable) {
+      line.textContent = t("transcript.unreadable");
+      return;
+    }
+    for (const seg of record.segments || []) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "transcript-segment";
+      b.dataset.testid = "transcript-segment";
+      b.dataset.startMs = String(seg.start_ms);
+      const at = document.createElement("span");
+      at.className = "transcript-time";
+      at.textContent = clock(seg.start_ms);
+      b.append(at, " ", seg.text);
+      b.title = t("transcript.seek", { at: clock(seg.start_ms) });
+      const offset = record.recording_offset_ms || 0; // the recording may start before the sound
+      b.addEventListener("click", () => seekRecording(art, offset + seg.start_ms));
+      segments.append(b);
+    }
+    line.textContent = t("transcript.heading", { model: record.model || record.engine || "" });
+    box.querySelector(".transcript-facts").textContent = t("transcript.facts", {
+      speech: Math.round((record.speech_ms || 0) / 1000),
+      audio: Math.round((record.audio_ms || 0) / 1000),
+      pauses: (record.pauses || []).length,
+      min: ((record.pause_min_ms || 700) / 1000).toFixed(1),
+    });
+  });
+}
+
+// --- search -------------------------------------------------------------------------------
+
+async function runSearch(event) {
+  event.preventDefault();
+  const phrase = $("search-input").value.trim();
+  const list = $("search-results");
+  list.replaceChildren();
+  $("search-empty").hidden = true;
+  if (!phrase) return;
+  const r = await api("GET", `/api/hr/search?q=${encodeURIComponent(phrase)}`);
+  if (!r.ok) {
+    showError(r.body, r.status);
+    return;
+  }
+  for (const hit of r.body.hits || []) {
+    const li = document.createElement("li");
+    li.dataset.testid = "search-hit";
+    li.dataset.id = hit.interview_id;
+    li.dataset.q = String(hit.q);
+    li.dataset.source = hit.source;
+    const link = document.createElement("a");
+    link.href = `#iv/${encodeURIComponent(hit.interview_id)}`;
+    link.textContent = `${hit.candidate || hit.interview_id} · ${hit.position} · ${t("question", { n: hit.q + 1 })}`;
+    const where = document.createElement("span");
+    where.className = "muted";
+    where.textContent = ` (${t(`search.source.${hit.source}`)}) `;
+    const excerpt = document.createElement("q");
+    excerpt.textContent = hit.excerpt;
+    li.append(link, where, excerpt);
+    list.append(li);
+  }
+  $("search-empty").hidden = (r.body.hits || []).length > 0;
+}
+$("search-form").addEventListener("submit", runSearch);
 
 function untilText(ms) {
   return formatTime(ms, i18n.lang);

@@ -202,6 +202,38 @@ const S = {
     "zh-CN": "播放录制内容（{frames} 帧画面，{seconds} 秒声音）",
   },
   "recording.download": { en: "Download", "zh-CN": "下载" },
+  "transcript.status.none": { en: "No transcript", "zh-CN": "无文字转写" },
+  "transcript.status.pending": {
+    en: "Transcript: being made…",
+    "zh-CN": "文字转写：正在生成…",
+  },
+  "transcript.status.done": { en: "Transcript", "zh-CN": "文字转写" },
+  "transcript.status.failed": {
+    en: "Transcript: could not be made ({reason})",
+    "zh-CN": "文字转写：未能生成（{reason}）",
+  },
+  "transcript.heading": {
+    en: "Transcript ({model}; machine-made, may contain errors). Click a line to play the recording from there.",
+    "zh-CN": "文字转写（{model}，机器生成，可能有误）。点击一行即从该处播放录制内容。",
+  },
+  "transcript.unreadable": {
+    en: "The transcript cannot be read (its key is missing or it was changed).",
+    "zh-CN": "无法读取文字转写（密钥缺失或内容被改动）。",
+  },
+  "transcript.seek": { en: "Play from {at}", "zh-CN": "从 {at} 开始播放" },
+  "transcript.facts": {
+    en: "Speaking time {speech} s of {audio} s; {pauses} pauses of {min} s or more.",
+    "zh-CN": "说话时长 {speech} 秒（共 {audio} 秒）；停顿 {min} 秒以上 {pauses} 次。",
+  },
+  "search.label": { en: "Find in answers", "zh-CN": "在回答中查找" },
+  "search.placeholder": {
+    en: "A phrase from a typed or spoken answer",
+    "zh-CN": "输入文字回答或语音转写中的词句",
+  },
+  "search.submit": { en: "Search", "zh-CN": "搜索" },
+  "search.empty": { en: "No answer contains that.", "zh-CN": "没有回答包含该内容。" },
+  "search.source.text": { en: "typed", "zh-CN": "文字回答" },
+  "search.source.transcript": { en: "spoken", "zh-CN": "语音转写" },
   "detail.media": { en: "Camera and microphone", "zh-CN": "摄像头和麦克风" },
   "detail.live_frame": { en: "The candidate's camera, live", "zh-CN": "候选人摄像头实时画面" },
   "detail.audio_level": { en: "Audio level", "zh-CN": "音量" },
