@@ -125,7 +125,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         supervisor.start("retention", lambda: run_purger(service, settings))
         supervisor.start("log-checkpoints", checkpointer.run)
         if settings.asr != "off" and settings.asr_in_hub:
-            supervisor.start("transcriber", Transcriber(store, settings).run)
+            transcriber = Transcriber(store, settings, reports=reports)
+            supervisor.start("transcriber", transcriber.run)
         try:
             yield
         finally:

@@ -668,7 +668,11 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run(url: str) -> None:
         async with open_store(url, settings) as store:
-            worker = Transcriber(store, settings)
+            from server.reports import Reports
+            from server.scoring import scorer_for
+
+            reports = Reports(store, scorer_for(settings))
+            worker = Transcriber(store, settings, reports=reports)
             loop = asyncio.get_running_loop()
             task = asyncio.current_task()
             assert task is not None

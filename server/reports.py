@@ -247,6 +247,26 @@ class Reports:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def after_transcription(self, iv_id: str, attempt: int) -> None:
+        """A transcript landed (server/transcribe.py). When it was the last one pending of
+        an interview that is over and whose reports are automatic, a new version scores
+        the spoken answers with their words (trigger ``transcribed``): the version made at
+        the end could only say their transcripts were pending. One version for all of them:
+        a short claim keeps two workers finishing the last two together from making two."""
+        meta = await self.store.meta(iv_id)
+        if int(meta.get("attempt", 1)) != attempt or not meta.get("dek"):
+            return
+        if meta.get("state") not in (State.COMPLETED, State.ENDED):
+            return
+        if meta.get("report_auto", "1") != "1":
+            return
+        states = await self.store.transcription_states(iv_id)
+        if any(s.get("status") == "pending" for s in states.values()):
+            return
+        if await self.store.claim(f"transcribed-report:{iv_id}:a{attempt}", 30_000) is None:
+            return
+        await self._auto(iv_id, "transcribed")
+
     async def _auto(self, iv_id: str, trigger: str) -> None:
         try:
             meta = await self.store.meta(iv_id)

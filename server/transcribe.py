@@ -32,13 +32,16 @@ import os
 import socket
 import time
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protocol.interview import Decision
 from server import asr
 from server.recording import start_ms
 from server.settings import Settings
 from server.store import Store
+
+if TYPE_CHECKING:
+    from server.reports import Reports
 
 log = logging.getLogger("interview_hub.transcribe")
 
@@ -155,10 +158,16 @@ class Transcriber:
     """One worker of the group: reads, claims, transcribes, saves, acknowledges."""
 
     def __init__(
-        self, store: Store, settings: Settings, engine: EngineProcess | None = None
+        self,
+        store: Store,
+        settings: Settings,
+        engine: EngineProcess | None = None,
+        reports: Reports | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
+        # told when a transcript lands, so an automatic report can score it
+        self.reports = reports
         self.engine = engine or EngineProcess(settings)
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.lease_ms = int(settings.asr_lease_s * 1000)
@@ -206,11 +215,17 @@ class Transcriber:
             # the recording HR plays may start earlier (a camera frame before the first
             # sound): where the transcript's time 0 is in it
             record["recording_offset_ms"] = start_ms(entries, ("pcm16k",)) - start_ms(entries)
-            if await self.store.save_transcript(iv_id, attempt, q, record):
+            saved = await self.store.save_transcript(iv_id, attempt, q, record)
+            if saved:
                 await self.store.set_transcription_state(iv_id, attempt, q, {"status": "done"})
             else:
                 log.info("transcript of %s q%d not kept: erased, or another attempt", iv_id, q)
             await self._finish(job_id)
+            if saved and self.reports is not None:
+                try:
+                    await self.reports.after_transcription(iv_id, attempt)
+                except Exception:  # the transcript is kept; HR can make the report by hand
+                    log.exception("report after the transcripts of %s failed", iv_id)
         except asyncio.CancelledError:
             raise  # not acknowledged: after the lease another worker takes it
         except Exception as exc:

@@ -381,6 +381,17 @@ async def test_the_hub_queues_a_closed_spoken_answer_and_hr_reads_its_transcript
                 ended_path = f"/api/hr/interviews/{ended['interview_id']}"
                 while (await http.get(ended_path)).json()["answers"][0]["transcript"] != "done":
                     await asyncio.sleep(0.1)
+                # the automatic report made at the end said the transcript was pending; the
+                # last transcript's landing makes one more version that has its words
+                report: dict[str, Any] = {}
+                while report.get("trigger") != "transcribed":
+                    report = (await http.get(f"{ended_path}/report")).json()
+                    await asyncio.sleep(0.1)
+                assert report["version"] == 2
+                first = (await http.get(f"{ended_path}/report", params={"version": 1})).json()
+                assert first["trigger"] == "ended" and first["answers"][0]["transcript"] is None
+                heard = report["answers"][0]["transcript"]
+                assert heard["text"] == "I built the payment service"
             other = await make_org(hub, redis_server.url)
             async with httpx.AsyncClient(base_url=hub.http, headers=other.auth("admin")) as http:
                 theirs = await http.get(f"/api/hr/interviews/{iv_id}/answers/0/transcript")
