@@ -94,7 +94,7 @@ class HubProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self, timeout_s: float = 30.0) -> None:
+    def start(self, timeout_s: float = 120.0) -> None:
         """Start it and wait until /healthz answers 200."""
         env = {
             **os.environ,

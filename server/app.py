@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from typing import Any
 
@@ -42,6 +43,21 @@ from server.transcribe import Transcriber, Transcription, check_engine
 
 log = logging.getLogger("interview_hub.app")
 TOKEN_CHARS = re.compile(r"[A-Za-z0-9._-]{1,200}")
+
+
+SHUTDOWN_STEP_S = 20.0
+
+
+async def bounded_step(name: str, step: Awaitable[None]) -> None:
+    """One step of the shutdown, given at most SHUTDOWN_STEP_S; one that does not finish
+    is logged and left (cancelled, not awaited: it may not take the cancellation)."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_STEP_S)
+    if not done:
+        task.cancel()
+        log.error("shutdown: %s did not finish in %.0f s; going on", name, SHUTDOWN_STEP_S)
+    elif not task.cancelled() and task.exception() is not None:
+        log.error("shutdown: %s failed: %r", name, task.exception())
 
 
 def refusal_response(reason: str) -> JSONResponse:
@@ -130,10 +146,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
-            await monitors.stop()
-            await hub.stop()
-            await store.close()  # waits for the log entries still being appended
-            await checkpointer.flush()  # and anchors them
+            # every step bounded: a hub that was asked to stop stops (one that hangs here is
+            # named in the log), and its clients resume on another hub
+            await bounded_step("monitors", monitors.stop())
+            await bounded_step("sockets and tasks", hub.stop())
+            # waits for the log entries still being appended, then anchors them
+            await bounded_step("log appends", store.close())
+            await bounded_step("log checkpoints", checkpointer.flush())
 
     async def health(request: Request, *, ready: bool) -> Response:
         """Liveness (/healthz): Redis answers and every background task is running.

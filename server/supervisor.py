@@ -20,6 +20,8 @@ log = logging.getLogger("interview_hub.supervisor")
 
 BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)  # between restarts; the last one repeats
 STABLE_S = 30.0  # a task that ran this long before failing starts its back-off afresh
+# how long stop() waits for the cancelled tasks (a stuck one is named and left behind)
+STOP_WAIT_S = 10.0
 
 
 class Supervisor:
@@ -55,13 +57,20 @@ class Supervisor:
         tasks |= {name: f"down: {why}" for name, why in self.down.items()}
         return {"tasks": tasks, "restarts": {n: c for n, c in self.restarts.items() if c}}
 
-    async def stop(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
+    async def stop(self, timeout_s: float = STOP_WAIT_S) -> None:
+        """Cancel every task and wait for them, at most ``timeout_s``: a task stuck in its
+        cleanup must not keep the process from stopping (it is named in the log)."""
+        tasks = {name: task for name, task in self._tasks.items() if not task.done()}
+        for task in tasks.values():
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            _, pending = await asyncio.wait(tasks.values(), timeout=timeout_s)
+            for name, task in tasks.items():
+                if task in pending:
+                    log.error("task %s did not stop within %.0f s; left behind", name, timeout_s)
+                elif not task.cancelled():
+                    with contextlib.suppress(Exception):
+                        task.result()
         self._tasks.clear()
 
     async def _keep(self, name: str, run: Callable[[], Awaitable[None]]) -> None:

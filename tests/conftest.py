@@ -162,7 +162,7 @@ def start_hub(
         preexec_fn=preexec_fn,  # e.g. a lower open-files limit for the hub alone
     )
     hub = Hub(port, redis_url, process, log_path, out)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded machine starts slowly; a hub that fails exits
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"hub exited at start:\n{hub.log()}")

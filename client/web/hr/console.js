@@ -1174,12 +1174,16 @@ async function loadOrgProfile() {
   const form = $("org-profile-form");
   form.hidden = !can("user.manage");
   if (form.hidden) return;
+  // disabled until the stored values are in: what someone types first is not overwritten
+  const fields = form.querySelectorAll("input, button");
+  for (const field of fields) field.disabled = true;
   const r = await api("GET", "/api/hr/org");
   if (r.ok) {
     $("org-display-name").value = r.body.display_name;
     $("org-time-zone").value = r.body.time_zone;
     $("org-report-auto").checked = r.body.report_auto;
   }
+  for (const field of fields) field.disabled = false;
 }
 
 $("org-profile-form").addEventListener("submit", async (event) => {
