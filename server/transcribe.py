@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("interview_hub.transcribe")
 
 READ_BLOCK_MS = 1000  # a worker waits this long for a job, then moves due ones and claims
+# how long a job's end waits for its hold-renewing task to stop
+HOLD_STOP_S = 5.0
 REASON_CHARS = 300
 
 
@@ -130,9 +132,19 @@ class EngineProcess:
         loop = asyncio.get_running_loop()
         pause_ms = self.settings.asr_pause_ms
         try:
-            return await loop.run_in_executor(
-                self._executor(), _transcribe_in_child, pcm, lang, pause_ms, now_ms()
+            # bounded: a child that never answers (seen once: the job lost between the
+            # pool and its process) must not hold the worker, nor its job, for ever
+            return await asyncio.wait_for(
+                loop.run_in_executor(
+                    self._executor(), _transcribe_in_child, pcm, lang, pause_ms, now_ms()
+                ),
+                self.settings.asr_timeout_s,
             )
+        except TimeoutError:
+            self.close()  # the next job starts a new process
+            raise TranscriptionFailed(
+                f"no answer from the engine within {self.settings.asr_timeout_s:.0f} s"
+            ) from None
         except BrokenProcessPool:
             self.close()  # the next job starts a new one
             raise
@@ -203,7 +215,8 @@ class Transcriber:
             log.info("transcription of %s q%d dropped: erased, or another attempt", iv_id, q)
             await self._finish(job_id)
             return
-        holding = asyncio.create_task(self._keep_hold(job_id))
+        stop_holding = asyncio.Event()
+        holding = asyncio.create_task(self._keep_hold(job_id, stop_holding))
         try:
             entries = await self.store.media(iv_id, q)
             pcm = asr.answer_audio(entries)
@@ -235,13 +248,17 @@ class Transcriber:
             )
             await self._failed(job_id, job, why)
         finally:
+            # told by the event, not only by the cancellation: a cancellation that lands
+            # inside a Redis command may come back as a connection error, and be retried
+            stop_holding.set()
             holding.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await holding
+            await asyncio.wait({holding}, timeout=HOLD_STOP_S)
 
-    async def _keep_hold(self, job_id: str) -> None:
-        while True:
-            await asyncio.sleep(self.settings.asr_lease_s / 3)
+    async def _keep_hold(self, job_id: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.asr_lease_s / 3)
+                return
             try:
                 await self.store.hold_transcription(self.consumer, job_id)
             except Exception as exc:  # Redis away: the lease may lapse; the job is redone

@@ -41,6 +41,7 @@ ENGLISH = (
 PINYIN = "wo3 men5 tuan2 dui4 you3 wu3 ge4 gong1 cheng2 shi1"  # 我们团队有五个工程师
 MAX_WER = 0.2
 GAP_MS = 1500
+WORK_ROUNDS = 20_000  # each a read of at most 100 ms, or one job
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +53,7 @@ def asr_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
         asr_lease_s=1.0,
         asr_retry_base_s=0.05,
         asr_max_tries=2,
+        asr_timeout_s=120.0,  # a job lost by the engine's process is retried, not waited for
     )
 
 
@@ -76,9 +78,13 @@ async def store_audio(
 
 
 async def work_until(worker: Transcriber, done: Callable[[], Awaitable[bool]]) -> None:
-    """Run the worker's rounds until ``done`` (the test's own timeout bounds it)."""
-    while not await done():
+    """Run the worker's rounds until ``done``; a run that never gets there fails (bounded
+    by rounds, not by a clock: HUB_ASR_TIMEOUT_S bounds each job, tries are counted)."""
+    for _ in range(WORK_ROUNDS):
+        if await done():
+            return
         await worker.step(100)
+    raise AssertionError(f"not done after {WORK_ROUNDS} rounds of the worker")
 
 
 def state_of(store: Store, iv_id: str, q: int) -> Callable[[], Awaitable[dict[str, Any]]]:
@@ -147,7 +153,7 @@ async def test_a_chinese_answer_in_espeaks_pinyin_voice_is_kept_as_heard(
     iv_id, _ = await make_interview()
     await store.redis.hset(key(iv_id, "contact"), "lang", "zh-CN")
     await store_audio(store, iv_id, 0, silence(300) + espeak(PINYIN, "cmn-latn-pinyin"))
-    await Transcription(store, asr_settings).queue(iv_id, 1, 0)
+    assert await Transcription(store, asr_settings).queue(iv_id, 1, 0)
     worker = Transcriber(store, asr_settings, whisper)
 
     async def done() -> bool:
