@@ -4,6 +4,7 @@ the Whisper model shipped in the wheels; a stand-in for an outside speech servic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -458,3 +459,27 @@ def test_a_hub_asked_for_a_model_that_is_not_installed_refuses_to_start(
 
 def _fields(value: Any) -> dict[str, Any]:
     return {f: getattr(value, f) for f in value.__slots__}
+
+
+async def test_the_hold_renewal_stops_even_when_a_command_swallows_its_cancellation(
+    store: Store, asr_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task that renews a job's hold ends when the job ends, even if its cancellation lands inside a Redis command that swallows it (as a retried command does): the job's end never waits for ever."""
+    calls: list[int] = []
+
+    async def swallowing(consumer: str, job_id: str) -> None:
+        calls.append(1)
+        # what a command retried after its connection was dropped looks like
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.05)
+
+    monkeypatch.setattr(store, "hold_transcription", swallowing)
+    worker = Transcriber(store, asr_settings.with_(asr_lease_s=0.03))
+    stop = asyncio.Event()
+    holding = asyncio.create_task(worker._keep_hold("1-0", stop))
+    while len(calls) < 3:
+        await asyncio.sleep(0.01)
+    stop.set()
+    holding.cancel()
+    done, _ = await asyncio.wait({holding}, timeout=30)
+    assert holding in done
