@@ -45,7 +45,7 @@ log = logging.getLogger("interview_hub.app")
 TOKEN_CHARS = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
-SHUTDOWN_STEP_S = 20.0
+SHUTDOWN_STEP_S = 30.0  # above the supervisor's own wait for its tasks
 
 
 async def bounded_step(name: str, step: Awaitable[None]) -> None:
@@ -55,7 +55,7 @@ async def bounded_step(name: str, step: Awaitable[None]) -> None:
     done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_STEP_S)
     if not done:
         task.cancel()
-        log.error("shutdown: %s did not finish in %.0f s; going on", name, SHUTDOWN_STEP_S)
+        log.warning("shutdown: %s did not finish in %.0f s; going on", name, SHUTDOWN_STEP_S)
     elif not task.cancelled() and task.exception() is not None:
         log.error("shutdown: %s failed: %r", name, task.exception())
 

@@ -21,7 +21,7 @@ log = logging.getLogger("interview_hub.supervisor")
 BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)  # between restarts; the last one repeats
 STABLE_S = 30.0  # a task that ran this long before failing starts its back-off afresh
 # how long stop() waits for the cancelled tasks (a stuck one is named and left behind)
-STOP_WAIT_S = 10.0
+STOP_WAIT_S = 25.0  # more than a Redis pool wait (20 s): a cleanup may need a connection
 
 
 class Supervisor:
@@ -67,7 +67,7 @@ class Supervisor:
             _, pending = await asyncio.wait(tasks.values(), timeout=timeout_s)
             for name, task in tasks.items():
                 if task in pending:
-                    log.error("task %s did not stop within %.0f s; left behind", name, timeout_s)
+                    log.warning("task %s did not stop within %.0f s; left behind", name, timeout_s)
                 elif not task.cancelled():
                     with contextlib.suppress(Exception):
                         task.result()

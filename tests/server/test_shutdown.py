@@ -45,7 +45,7 @@ async def test_a_task_that_does_not_stop_is_named_and_left_behind(
     stubborn = Stubborn()
     supervisor.start("stubborn", stubborn.run)
     await stubborn.started.wait()
-    with caplog.at_level(logging.ERROR, logger="interview_hub.supervisor"):
+    with caplog.at_level(logging.WARNING, logger="interview_hub.supervisor"):
         await supervisor.stop(timeout_s=0.2)
     await stubborn.release()
     assert "task stubborn did not stop" in caplog.text
@@ -62,7 +62,7 @@ async def test_a_shutdown_step_that_hangs_is_named_and_the_shutdown_goes_on(
     async def next_step() -> None:
         ran.append("next")
 
-    with caplog.at_level(logging.ERROR, logger="interview_hub.app"):
+    with caplog.at_level(logging.WARNING, logger="interview_hub.app"):
         await app.bounded_step("log appends", stubborn.run())
         await app.bounded_step("log checkpoints", next_step())
     await stubborn.release()
