@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # hubs sharing a Redis share one in production; subprocesses find it in the environment.
 KEY_DIR = Path(tempfile.mkdtemp(prefix="interview-hub-test-keys-"))
 os.environ["HUB_KEY_DIR"] = str(KEY_DIR)
+# httpx gives up on an answer after 5 s by default; the suite runs on several workers of a
+# small machine, where a hub may take longer: a test checks what is answered, not how fast
+httpx.AsyncClient.__init__.__kwdefaults__["timeout"] = httpx.Timeout(60.0)
 # No transcription worker in the hubs and benches the tests start, unless a test asks for one
 # (tests/server/test_transcribe.py, tests/web/test_spoken_answer.py).
 os.environ["HUB_ASR"] = "off"
