@@ -40,6 +40,7 @@ from server.store import Store
 from server.supervisor import Supervisor
 from server.sweeper import run_sweeper
 from server.transcribe import Transcriber, Transcription, check_engine
+from server.webhooks import AtsProvider, Webhooks
 
 log = logging.getLogger("interview_hub.app")
 TOKEN_CHARS = re.compile(r"[A-Za-z0-9._-]{1,200}")
@@ -105,13 +106,16 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     supervisor = Supervisor()
     hub = CandidateHub(store, service, settings, supervisor)
     accounts = Accounts(store, settings.session_ttl_s, settings)
-    reports = Reports(store, scorer_for(settings))
-    notifier = Notifier(store, settings, providers_from(settings))
+    notifier = Notifier(
+        store, settings, {**providers_from(settings), "ats": AtsProvider(store, settings)}
+    )
+    webhooks = Webhooks(store, settings, notifier)  # signed, to the organisation's ATS
+    reports = Reports(store, scorer_for(settings), on_ready=[webhooks.report_ready])
     service.after_change += [reports.on_change, notifier.on_change]
     if settings.asr != "off":
         check_engine(settings)  # a model selected but not installed: refused at start
         service.after_change.append(Transcription(store, settings).on_change)
-    hr = HRService(service, reports, notifier)
+    hr = HRService(service, reports, notifier, webhooks)
     # signed checkpoints of the operation logs, anchored outside Redis (server/anchors.py)
     checkpointer = anchors.checkpointer_for(
         settings, store.take_unanchored, store.give_back_unanchored

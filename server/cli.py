@@ -668,10 +668,15 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run(url: str) -> None:
         async with open_store(url, settings) as store:
+            from server.notify import Notifier
             from server.reports import Reports
             from server.scoring import scorer_for
+            from server.webhooks import Webhooks
 
-            reports = Reports(store, scorer_for(settings))
+            # a version made here after the last transcript reaches the ATS too (the hubs'
+            # notification workers deliver it)
+            webhooks = Webhooks(store, settings, Notifier(store, settings, {}))
+            reports = Reports(store, scorer_for(settings), on_ready=[webhooks.report_ready])
             worker = Transcriber(store, settings, reports=reports)
             loop = asyncio.get_running_loop()
             task = asyncio.current_task()

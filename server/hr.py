@@ -24,6 +24,7 @@ from server.report_view import DEFAULT_TIME_ZONE, LANGS, Presentation, is_time_z
 from server.reports import DECISIONS, Reports, unreadable_parts
 from server.scoring import DIMENSIONS
 from server.store import Store, key, log_scope, snapshot_from_hash
+from server.webhooks import Webhooks, strip_query
 
 # the console's answer search reads this many of the organisation's newest interviews (each
 # one's chunks and transcripts) and returns at most this many answers
@@ -46,10 +47,17 @@ class Request:
 
 
 class HRService:
-    def __init__(self, candidates: CandidateService, reports: Reports, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        candidates: CandidateService,
+        reports: Reports,
+        notifier: Notifier,
+        webhooks: Webhooks | None = None,
+    ) -> None:
         self.candidates = candidates
         self.reports = reports
         self.notifier = notifier
+        self.webhooks = webhooks or Webhooks(candidates.store, candidates.settings, notifier)
         self.store: Store = candidates.store
         self.settings = candidates.settings
         self.clock = candidates.clock
@@ -362,7 +370,112 @@ class HRService:
         await self.candidates.log(
             iv_id, req.caller, "report_decision", "ok", detail, org=req.principal.org
         )
+        await self.webhooks.emit(
+            "decision.made", {**meta, "id": iv_id}, {"decision": record, "report": report}, now
+        )
         return report
+
+    # --- the candidate's file -----------------------------------------------------------
+
+    async def profile(self, req: Request, iv_id: str = "", profile_id: str = "") -> dict[str, Any]:
+        """The candidate's file in this organisation (from one of their interviews, or by
+        its id): every interview of theirs, each attempt, its reports and a decision."""
+        await self.require(req, Permission.INTERVIEW_VIEW, "profile_view", iv_id)
+        org = req.principal.org
+        if iv_id:
+            meta = await self.interview_meta(req, iv_id)
+            profile_id = meta.get("profile") or identity.profile_id(
+                self.settings.secret, org, meta.get("id_hash", ""), meta.get("phone_hash", "")
+            )
+            if profile_id and not meta.get("profile"):  # made before profiles existed
+                await self.store.file_in_profile(iv_id, org, profile_id)
+        if not profile_id or not profile_id.isalnum():
+            raise Refusal(Reason.NOT_FOUND)
+        ids = sorted(await self.store.profile_interviews(org, profile_id))
+        metas = [
+            m
+            for m in await self.store.metas(ids)
+            if m and m.get("org") == org and m.get("profile") == profile_id
+        ]
+        if not metas:
+            raise Refusal(Reason.NOT_FOUND)
+        now = self.clock()
+        metas.sort(key=lambda m: int(m.get("created_ms", 0)))
+        interviews = []
+        for meta in metas:
+            summary = self.summary(meta, now)
+            interviews.append(
+                {
+                    **{
+                        k: summary[k]
+                        for k in ("interview_id", "candidate", "position", "state", "progress")
+                    },
+                    "created_ms": summary["created_ms"],
+                    "attempts": await self._attempts(meta),
+                    **({"unreadable": summary["unreadable"]} if "unreadable" in summary else {}),
+                }
+            )
+        latest = interviews[-1]
+        newest = self.summary(metas[-1], now)
+        return {
+            "profile_id": profile_id,
+            "candidate": latest["candidate"],
+            "phone": newest["phone"],
+            "id_number": newest["id_number"],
+            "interviews": interviews,
+        }
+
+    async def _attempts(self, meta: dict[str, str]) -> list[dict[str, Any]]:
+        """Each attempt of an interview, the current one last: its state and reports."""
+        iv_id = meta["id"]
+        current = int(meta.get("attempt", 1))
+        out = []
+        for n in range(1, current + 1):
+            if n == current:
+                state = self.summary(meta, self.clock())["state"]
+            else:
+                state = await self.store.redis.hget(key(iv_id, f"a{n}:meta"), "state") or ""
+            reports = await self.reports.attempt_reports(iv_id, n, current=n == current)
+            out.append({"attempt": n, "current": n == current, "state": state, **reports})
+        return out
+
+    # --- the organisation's ATS webhook ---------------------------------------------------
+
+    async def webhook(self, req: Request) -> dict[str, Any]:
+        """The webhook as set, and its newest deliveries (user.manage)."""
+        await self.require(req, Permission.USER_MANAGE, "webhook_view")
+        org = req.principal.org
+        return {
+            **await self.webhooks.config(org),
+            "deliveries": await self.store.webhook_deliveries(org),
+        }
+
+    async def set_webhook(
+        self, req: Request, url: str, events: list[str], rotate: bool
+    ) -> dict[str, Any]:
+        """Set the URL and events; a signing secret is made the first time and on
+        ``rotate`` and returned this once (user.manage, logged without it)."""
+        await self.require(req, Permission.USER_MANAGE, "webhook_set")
+        org, now = req.principal.org, self.clock()
+        try:
+            config, secret = await self.webhooks.configure(org, url, events, rotate, now)
+        except ValueError as exc:
+            raise Refusal(f"{Reason.BAD_FIELD}:{exc}") from None
+        detail = {"url": strip_query(config["url"]), "events": config["events"]}
+        if secret:
+            detail["secret"] = config["secret_fingerprint"]  # which one, never the secret
+        entry = self.candidates._entry(req.caller, "webhook_set", "ok", detail)
+        await self.store.log_org(org, entry, now)
+        out = {**config, "deliveries": await self.store.webhook_deliveries(org)}
+        return {**out, "secret": secret} if secret else out
+
+    async def remove_webhook(self, req: Request) -> dict[str, Any]:
+        await self.require(req, Permission.USER_MANAGE, "webhook_remove")
+        org = req.principal.org
+        await self.webhooks.remove(org)
+        entry = self.candidates._entry(req.caller, "webhook_remove", "ok")
+        await self.store.log_org(org, entry, self.clock())
+        return await self.webhook(req)
 
     async def compare(
         self, req: Request, position: str, sort: str = "", state: str = "", decision: str = ""

@@ -509,6 +509,40 @@ class HRApi:
         )
         return m.answer(m.OrgProfile, profile)
 
+    async def interview_profile(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The candidate's file: every interview of theirs here, attempts, reports."
+        """
+        profile = await self.hr.profile(req, iv_id=request.path_params["iv"])
+        return m.answer(m.CandidateProfile, profile)
+
+    async def profile(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The candidate's file by its profile_id (as a webhook names it)."
+        """
+        profile = await self.hr.profile(req, profile_id=request.path_params["profile"])
+        return m.answer(m.CandidateProfile, profile)
+
+    async def get_webhook(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "The organisation's ATS webhook and its newest deliveries (user.manage)."
+        """
+        return m.answer(m.WebhookSetting, await self.hr.webhook(req))
+
+    async def set_webhook(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Set the ATS webhook (user.manage); a new secret is shown once."
+        """
+        body = await self.body(request, m.WebhookBody)
+        done = await self.hr.set_webhook(req, body.url, list(body.events), body.rotate_secret)
+        return m.answer(m.WebhookSetting, done)
+
+    async def remove_webhook(self, request: Request, req: HRRequest) -> Response:
+        """
+        summary: "Remove the ATS webhook (user.manage); waiting deliveries fail."
+        """
+        return m.answer(m.WebhookSetting, await self.hr.remove_webhook(req))
+
     async def set_report_auto(self, request: Request, req: HRRequest) -> Response:
         """
         summary: "Switch the interview's automatic report on or off (report.generate)."
@@ -758,6 +792,11 @@ class HRApi:
             Route("/api/hr/compare", g(self.compare), methods=["GET"]),
             Route("/api/hr/org", g(self.get_org_profile), methods=["GET"]),
             Route("/api/hr/org", g(self.set_org_profile), methods=["PUT"]),
+            Route("/api/hr/org/webhook", g(self.get_webhook), methods=["GET"]),
+            Route("/api/hr/org/webhook", g(self.set_webhook), methods=["PUT"]),
+            Route("/api/hr/org/webhook", g(self.remove_webhook), methods=["DELETE"]),
+            Route(iv + "/profile", g(self.interview_profile), methods=["GET"]),
+            Route("/api/hr/profiles/{profile}", g(self.profile), methods=["GET"]),
             Route("/api/hr/log", g(self.org_log), methods=["GET"]),
             Route("/api/hr/roles", g(self.roles), methods=["GET"]),
             Route("/api/hr/roles/{role}", g(self.set_role), methods=["PUT"]),

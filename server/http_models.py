@@ -692,6 +692,7 @@ class Notification:
     queued_ms: Millis
     sent_ms: Millis
     provider: str | Absent = ABSENT
+    interview_id: Annotated[str | Absent, Doc("An ATS webhook delivery's interview.")] = ABSENT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -922,6 +923,87 @@ class Comparison:
     position: str
     sort: str
     candidates: list[ComparedCandidate]
+
+
+# --- HR: the candidate's file and the ATS webhook ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportOutline:
+    """An attempt's latest report version, in outline."""
+
+    version: int
+    generated_ms: Millis | Absent = ABSENT
+    trigger: str | Absent = ABSENT
+    scores_status: Annotated[str | Absent, Doc('"scored", "insufficient_data"...')] = ABSENT
+    recommendation: Annotated[str | Absent, Doc("Advisory; a person decides.")] = ABSENT
+    decision: Annotated[
+        str | Absent, Doc('A person\'s: "advance", "hold", "reject"; "": none yet.')
+    ] = ABSENT
+    unreadable: Annotated[bool | Absent, Doc("Its sealed record does not open.")] = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptOutline:
+    attempt: int
+    current: Annotated[bool, Doc("The attempt in progress now (earlier ones were reset).")]
+    state: str
+    versions: Annotated[int, Doc("How many report versions it has.")]
+    latest: ReportOutline | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileInterview:
+    interview_id: str
+    candidate: str
+    position: str
+    state: State
+    progress: Progress
+    created_ms: Millis
+    attempts: list[AttemptOutline]
+    unreadable: list[Literal["candidate", "phone", "id_number"]] | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CandidateProfile:
+    """Every interview of one candidate in the organisation (docs/assessment.md)."""
+
+    profile_id: Annotated[
+        str,
+        Doc("From the ID-card number, else the phone, and the organisation: stable per org."),
+    ]
+    candidate: Annotated[str, Doc("The name on the newest interview.")]
+    phone: Annotated[str, Doc("Masked.")]
+    id_number: Annotated[str, Doc("Masked.")]
+    interviews: Annotated[list[ProfileInterview], Doc("Oldest first.")]
+
+
+WebhookEvent = Literal["report.ready", "decision.made"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookBody(IgnoresUnknownKeys):
+    url: Annotated[
+        str,
+        Length(1, 2000),
+        Doc("https:// (http:// and private addresses only where the operator allows them)."),
+    ]
+    events: Annotated[list[WebhookEvent], Length(1, 2)] = field(
+        default_factory=lambda: ["report.ready", "decision.made"]
+    )
+    rotate_secret: Annotated[bool, Doc("Make a new signing secret; the old one stops.")] = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookSetting:
+    url: Annotated[str, Doc('"": no webhook.')]
+    events: list[WebhookEvent]
+    secret_fingerprint: Annotated[str, Doc("The first 12 hex digits of the secret's SHA-256.")]
+    secret_made_ms: Millis
+    secret: Annotated[
+        str | Absent, Doc("The signing secret: only in the answer that made it, never again.")
+    ] = ABSENT
+    deliveries: Annotated[list[Notification], Doc("The newest 100, newest first.")]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,6 +27,23 @@ def keyed_hash(secret: str, identity: str) -> str:
     return hmac.new(secret.encode(), normalise(identity).encode(), hashlib.sha256).hexdigest()
 
 
+# Domain separation: identity hashes are HMAC(secret, normalised number), which is only
+# upper-case letters and digits, so it can never equal a message that starts with this label.
+PROFILE_LABEL = "interview-hub/candidate-profile/v1"
+
+
+def profile_id(secret: str, org: str, id_hash: str, phone_hash: str) -> str:
+    """The candidate's profile in one organisation: from the ID-card number when the
+    invitation has one, else from the phone (docs/assessment.md "The candidate's file").
+    Keyed by the organisation too, so two employers' ATSs cannot match their candidates
+    by it. "" without either number."""
+    person = id_hash or phone_hash
+    if not person:
+        return ""
+    message = f"{PROFILE_LABEL}|{org}|{person}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
 def which(secret: str, identity: str, stored: dict[str, str]) -> str | None:
     """Which stored hash (``{"id": ..., "phone": ...}``) the identity matches, or None.
     Every one is compared, always, so timing does not tell which one matched."""

@@ -267,6 +267,9 @@ async def create_interview(
         "device": "",
         "last_activity_ms": "0",
     }
+    static["profile"] = identity.profile_id(
+        settings.secret, spec.org, static["id_hash"], static["phone_hash"]
+    )
     # the name, the masked numbers (a mask narrows a keyed hash to 10^4 guesses) and how to
     # reach the candidate are sealed like the answers
     cipher = store.cipher_for(iv_id, data_key)

@@ -1,5 +1,8 @@
 """Notifications to candidates: a durable outbox in Redis, a worker, and providers.
 
+The same outbox carries the organisations' signed ATS webhooks (channel "ats",
+server/webhooks.py), with their own number of attempts and back-off.
+
 Messages (invitation, exit reminder with the re-entry deadline, ended, reset, second
 entry) are rendered from templates in zh-CN and en and put on the stream
 ``notify:outbox``. Every hub runs a worker in the consumer group ``senders``: a message is
@@ -107,6 +110,11 @@ _URL = re.compile(r"https?://\S+")
 def describe(exc: BaseException) -> str:
     """An error for HR to read: no URLs (a webhook's may carry a key)."""
     return _URL.sub("<url>", f"{type(exc).__name__}: {exc}")[:300]
+
+
+class Undeliverable(Exception):
+    """A delivery that no retry can help (its webhook was removed, its URL is refused):
+    failed at once, with this reason."""
 
 
 class Provider(Protocol):
@@ -267,6 +275,50 @@ class Notifier:
             usable[channel] = address
         return usable, unusable
 
+    async def enqueue_webhook(
+        self, iv_id: str, org: str, event: str, payload: dict[str, Any], now: int
+    ) -> str:
+        """Queue a signed webhook delivery to the organisation's ATS (server/webhooks.py):
+        channel "ats", sealed at rest like a notification (its body holds the report)."""
+        meta = await self.store.meta(iv_id)
+        cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
+        msg_id = uuid.uuid4().hex
+        body = json.dumps({"id": msg_id, **payload}, ensure_ascii=False, separators=(",", ":"))
+        record = {
+            "id": msg_id,
+            "kind": event,
+            "channel": "ats",
+            "to": org,
+            "subject": event,
+            "body": body,
+            "interview_id": iv_id,
+        }
+        status = {
+            "id": msg_id,
+            "kind": event,
+            "channel": "ats",
+            "state": "queued",
+            "attempts": 0,
+            "last_error": "",
+            "queued_ms": now,
+            "sent_ms": 0,
+            "interview_id": iv_id,
+        }
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(f"notify:status:{msg_id}", json.dumps(status), ex=STATUS_TTL_S)
+            pipe.rpush(key(iv_id, "notifications"), msg_id)
+            pipe.xadd(OUTBOX, {"m": seal_record(cipher, record)})
+            await pipe.execute()
+        await self.store.note_webhook_delivery(org, msg_id)
+        return msg_id
+
+    def _retries(self, channel: str) -> tuple[int, float]:
+        """(attempts, first back-off in s): an ATS may be down for longer than a gateway."""
+        s = self.settings
+        if channel == "ats":
+            return s.webhook_max_attempts, s.webhook_retry_base_s
+        return s.notify_max_attempts, s.notify_retry_base_s
+
     async def _record_failed(self, iv_id: str, kind: str, channel: str, why: str, now: int) -> str:
         msg_id = uuid.uuid4().hex
         status = {
@@ -399,12 +451,13 @@ class Notifier:
             )
         except Exception as exc:
             status["last_error"] = describe(exc)
-            if status["attempts"] >= self.settings.notify_max_attempts:
+            attempts, base_s = self._retries(record["channel"])
+            if status["attempts"] >= attempts or isinstance(exc, Undeliverable):
                 status["state"] = "failed"
                 log.warning("notification %s failed for good: %s", msg_id, status["last_error"])
             else:
                 status["state"] = "retrying"
-                delay = self.settings.notify_retry_base_s * 2 ** (status["attempts"] - 1)
+                delay = base_s * 2 ** (status["attempts"] - 1)
                 due = int(datetime.now(UTC).timestamp() * 1000 + delay * 1000)
                 cipher = await self.store.cipher(record["interview_id"])
                 await self.redis.zadd(RETRY, {seal_record(cipher, record): due})

@@ -221,6 +221,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/hr/compare"): hr(m.Comparison, None, DENIED, query=COMPARE_QUERIES),
     ("GET", "/api/hr/org"): hr(m.OrgProfile, None, DENIED),
     ("PUT", "/api/hr/org"): hr(m.OrgProfile, m.OrgProfileBody, DENIED),
+    ("GET", "/api/hr/org/webhook"): hr(m.WebhookSetting, None, DENIED),
+    ("PUT", "/api/hr/org/webhook"): hr(m.WebhookSetting, m.WebhookBody, DENIED, R.BAD_FIELD),
+    ("DELETE", "/api/hr/org/webhook"): hr(m.WebhookSetting, None, DENIED),
+    ("GET", IV + "/profile"): hr(m.CandidateProfile, None, DENIED),
+    ("GET", "/api/hr/profiles/{profile}"): hr(m.CandidateProfile, None, DENIED, R.NOT_FOUND),
     ("GET", "/api/hr/log"): hr(m.LogEntries, None, DENIED, query=LOG_QUERIES),
     # HR: roles and users
     ("GET", "/api/hr/roles"): hr(m.RoleTable, None, DENIED),
@@ -255,6 +260,7 @@ PATH_PARAMETERS = {
     "q": (int, "The question's index (0, 1, ...)."),
     "role": (str, "A role name."),
     "name": (str, "A user name."),
+    "profile": (str, "A candidate profile's id (profile_id: 32 hex digits)."),
 }
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"session_cookie": []}]
 SECURITY_SCHEMES = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,20 @@ _templates = Environment(
 )
 
 
+# called with (meta, report, now) after each new version is kept (the ATS webhook)
+ReportListener = Callable[[dict[str, str], dict[str, Any], int], Awaitable[Any]]
+
+
 class Reports:
-    def __init__(self, store: Store, scorer: Scorer | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        scorer: Scorer | None = None,
+        on_ready: list[ReportListener] | None = None,
+    ) -> None:
         self.store = store
         self.scorer: Scorer = scorer or DefaultScorer()
+        self.on_ready = on_ready or []
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def facts(self, iv_id: str, meta: dict[str, str], now: int) -> dict[str, Any]:
@@ -173,7 +184,44 @@ class Reports:
             key(iv_id, "events"), {"e": json.dumps(fact), "t": now}
         )
         await self.store.org_event(meta.get("org", "default"), iv_id, [event_id], [fact], now)
+        for listener in self.on_ready:
+            try:
+                await listener({**meta, "id": iv_id}, report, now)
+            except Exception:  # the report is kept; what failed to hear of it is named
+                log.exception("report %s v%d: a listener failed", iv_id, version)
         return report
+
+    async def attempt_reports(self, iv_id: str, attempt: int, current: bool) -> dict[str, Any]:
+        """How many versions an attempt's reports have and the latest one's outline
+        (version, when, trigger, scores' status, recommendation, a person's decision)."""
+        reports = key(iv_id, "reports" if current else f"a{attempt}:reports")
+        async with self.store.redis.pipeline(transaction=False) as pipe:
+            pipe.llen(reports)
+            pipe.lindex(reports, -1)
+            pipe.hget(key(iv_id, "meta"), "dek")
+            count, sealed, dek = await pipe.execute()
+        if not sealed:
+            return {"versions": 0, "latest": None}
+        try:
+            report = json.loads(
+                self.store.cipher_for(iv_id, dek or "").open_text(f"report|a{attempt}", sealed)
+            )
+        except UNREADABLE as exc:
+            self.store.report_unreadable(iv_id, f"report a{attempt} v{count}", exc)
+            return {"versions": int(count), "latest": {"version": int(count), "unreadable": True}}
+        scores = report.get("scores") or {}
+        decision = (report.get("hr_review") or {}).get("decision") or {}
+        return {
+            "versions": int(count),
+            "latest": {
+                "version": int(count),
+                "generated_ms": int(report.get("generated_ms", 0)),
+                "trigger": report.get("trigger", ""),
+                "scores_status": scores.get("status", ""),
+                "recommendation": (scores.get("recommendation") or {}).get("value", ""),
+                "decision": decision.get("decision", ""),
+            },
+        }
 
     async def get(self, iv_id: str, version: int = 0) -> dict[str, Any] | None:
         """Version ``version`` (1, 2, ...), or the latest with 0."""

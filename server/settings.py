@@ -129,6 +129,13 @@ class Settings:
     smtp_from: str = "interview-hub@localhost"
     notify_max_attempts: int = 5
     notify_retry_base_s: float = 2.0
+    # The organisations' ATS webhooks (server/webhooks.py, docs/assessment.md): a delivery
+    # is tried this many times, its back-off doubling from the base (8 × 10 s: 42 minutes in
+    # all); 1 lets a webhook point at a loopback or private address (then http:// too),
+    # which is refused otherwise: an organisation's admin must not reach the hub's network
+    webhook_max_attempts: int = 8
+    webhook_retry_base_s: float = 10.0
+    webhook_private: int = 0
     # Media (v2, server/media.py): video frames kept per second, their largest width, and
     # how many frames and audio seconds one interview may store
     media_fps: float = 2.0

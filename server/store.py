@@ -24,6 +24,9 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
     {iv:<id>}:refusaladdrs  zset  their newest few addresses -> last time (ms)
     interviews         zset   every interview id by creation time
     person:<hash>      set    interview ids of one person (keyed hash of ID or phone)
+    org:<org>:profile:<id>  set  the organisation's interview ids of one candidate profile
+                              (server/identity.py profile_id; the meta's ``profile``)
+    org:<org>:webhookdeliveries  list  the newest ATS webhook deliveries' ids (server/webhooks.py)
     timers             zset   interview id by when settle() next changes it
     refusalsums        zset   interview id by when its unlogged refusals are summed up
     kek:<epoch>:interviews  set     interviews whose data key is wrapped under the month's KEK
@@ -140,6 +143,7 @@ ERASED_FIELDS = (
     "phone_masked",
     "token_sha",
     "device",
+    "profile",
 )
 
 
@@ -221,6 +225,10 @@ def epoch_members_key(epoch: str) -> str:
 
 def epoch_destroyed_key(epoch: str) -> str:
     return f"kek:{epoch}:destroyed"
+
+
+def profile_key(org: str, profile: str) -> str:
+    return f"org:{org}:profile:{profile}"
 
 
 def org_log_keys(org: str) -> list[str]:
@@ -489,6 +497,7 @@ class Store:
             "entry": entry,
             "org": meta.get("org", "default"),
             "people": [meta[f] for f in ("id_hash", "phone_hash") if meta.get(f)],
+            "profile": meta.get("profile", ""),
             "epoch": epoch_of_data_key(meta.get("dek", "")) or "",
         }
         args = [meta.get("version", ""), now, json.dumps(left), *ERASED_FIELDS]
@@ -505,6 +514,8 @@ class Store:
         async with self.redis.pipeline(transaction=False) as pipe:
             for person in left.get("people", []):
                 pipe.srem(f"person:{person}", iv_id)  # not in the candidate centre
+            if left.get("profile"):  # nor in the candidate's file HR sees
+                pipe.srem(profile_key(left.get("org", "default"), left["profile"]), iv_id)
             pipe.zrem("timers", iv_id)
             if left.get("epoch"):
                 pipe.srem(epoch_members_key(left["epoch"]), iv_id)  # its KEK may go
@@ -1179,6 +1190,46 @@ class Store:
         entries = [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
         return await self.open_personal(entries)
 
+    async def profile_interviews(self, org: str, profile: str) -> set[str]:
+        """The organisation's interview ids of one candidate profile."""
+        return await self.redis.smembers(profile_key(org, profile))  # type: ignore[no-any-return]
+
+    async def file_in_profile(self, iv_id: str, org: str, profile: str) -> None:
+        """Put an interview made before profiles existed into its profile (the meta's
+        ``profile`` and the set; both harmless to repeat)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key(iv_id, "meta"), "profile", profile)
+            pipe.sadd(profile_key(org, profile), iv_id)
+            await pipe.execute()
+
+    async def webhook(self, org: str) -> dict[str, str]:
+        """The organisation's ATS webhook: url, events (comma-separated), generation of
+        its signing secret, when that was made; "" unset (server/webhooks.py)."""
+        fields = ["webhook_url", "webhook_events", "webhook_gen", "webhook_secret_ms"]
+        values = await self.redis.hmget(f"org:{org}:settings", fields)
+        return {f.removeprefix("webhook_"): v or "" for f, v in zip(fields, values, strict=True)}
+
+    async def set_webhook(self, org: str, changes: dict[str, str]) -> None:
+        """Set the webhook's fields (keys as ``webhook`` returns them); "" url removes it."""
+        mapping = {f"webhook_{k}": v for k, v in changes.items()}
+        await self.redis.hset(f"org:{org}:settings", mapping=mapping)
+
+    async def next_webhook_generation(self, org: str) -> int:
+        """A new signing secret's generation (the old secret stops signing at once)."""
+        return int(await self.redis.hincrby(f"org:{org}:settings", "webhook_gen", 1))
+
+    async def note_webhook_delivery(self, org: str, msg_id: str, keep: int = 100) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(f"org:{org}:webhookdeliveries", msg_id)
+            pipe.ltrim(f"org:{org}:webhookdeliveries", 0, keep - 1)
+            await pipe.execute()
+
+    async def webhook_deliveries(self, org: str) -> list[dict[str, Any]]:
+        """The newest deliveries' states, newest first (an erased interview's are gone)."""
+        ids = await self.redis.lrange(f"org:{org}:webhookdeliveries", 0, -1)
+        raw = await self.redis.mget([f"notify:status:{i}" for i in ids]) if ids else []
+        return [json.loads(r) for r in raw if r]
+
     async def person_interviews(self, person_hash: str) -> set[str]:
         return await self.redis.smembers(f"person:{person_hash}")  # type: ignore[no-any-return]
 
@@ -1194,6 +1245,8 @@ class Store:
             pipe.zadd(f"org:{static['org']}:interviews", {iv_id: now})
             for h in person_hashes:
                 pipe.sadd(f"person:{h}", iv_id)
+            if static.get("profile"):
+                pipe.sadd(profile_key(static["org"], static["profile"]), iv_id)
             epoch = epoch_of_data_key(static.get("dek", ""))
             if epoch:
                 pipe.sadd(epoch_members_key(epoch), iv_id)  # keeps the month's KEK alive

@@ -252,6 +252,14 @@ async def test_every_answer_of_every_route_matches_the_document(
         await call("POST", ivp + "/report/decision", 201, json=decision, headers=admin, iv=iv)
         await call("POST", ivp + "/report/decision", 403, json=decision, headers=recruiter, iv=iv)
         await call("GET", "/api/hr/compare", 200, headers=admin, params={"position": "Analyst"})
+        await call("GET", ivp + "/profile", 200, headers=recruiter, iv=iv)
+        await call("GET", ivp + "/profile", 401, iv=iv)
+        profile_id = (await call("GET", ivp + "/profile", 200, headers=admin, iv=iv)).json()[
+            "profile_id"
+        ]
+        profiles = "/api/hr/profiles/{profile}"
+        await call("GET", profiles, 200, headers=admin, profile=profile_id)
+        await call("GET", profiles, 404, headers=admin, profile="0123456789abcdef0123456789abcdef")
         await call("GET", "/api/hr/compare", 401, params={"position": "Analyst"})
         for part in ("/log", "/log/verify", "/log/export"):
             await call("GET", ivp + part, 200, headers=admin, iv=iv)
@@ -302,6 +310,14 @@ async def test_every_answer_of_every_route_matches_the_document(
         await call("PUT", "/api/hr/retention", 400, json={"days": 0}, headers=admin)
         await call("GET", "/api/hr/org", 200, headers=admin)
         await call("GET", "/api/hr/org", 401)
+        hook = {"url": "https://8.8.8.8/ats", "events": ["decision.made"]}
+        await call("PUT", "/api/hr/org/webhook", 200, json=hook, headers=admin)
+        await call("PUT", "/api/hr/org/webhook", 400, json={"url": "ftp://x/"}, headers=admin)
+        await call("PUT", "/api/hr/org/webhook", 403, json=hook, headers=recruiter)
+        await call("GET", "/api/hr/org/webhook", 200, headers=admin)
+        await call("GET", "/api/hr/org/webhook", 403, headers=recruiter)
+        await call("DELETE", "/api/hr/org/webhook", 200, headers=admin)
+        await call("DELETE", "/api/hr/org/webhook", 403, headers=recruiter)
         await call("PUT", "/api/hr/org", 200, json={"time_zone": "Europe/Paris"}, headers=admin)
         await call("PUT", "/api/hr/org", 400, json={"time_zone": "Mars/Base"}, headers=admin)
         await call(
