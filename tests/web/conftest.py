@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.conftest import Hub
+
+# expect() waits for a state, by default only 5 s: a loaded 2-core machine running four
+# workers can take longer to get there, and a state that never comes still fails the test
+expect.set_options(timeout=60_000)
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
