@@ -6,7 +6,8 @@
 //                live|reconnecting|offline]
 //   navigation   #nav-list #nav-compare #nav-log #nav-roles (hidden without role.manage)
 //                #nav-users (hidden without user.manage) #nav-account; routes are hashes:
-//                #list, #iv/<id>, #compare[/<position>], #log, #roles, #users, #account
+//                #list, #iv/<id>, #file/<interview id>, #profile/<profile_id>,
+//                #compare[/<position>], #log, #roles, #users, #account
 //   search       #search-form (#search-input, #search-submit) → #search-results >
 //                li[data-testid=search-hit][data-id][data-q][data-source=text|transcript]
 //                (a link to the interview), #search-empty
@@ -48,6 +49,29 @@
 //                line, "text | seconds | pressure | points: a; b") #create-second-entry
 //                #create-submit #create-cancel #create-error
 //   messages     refusals: #action-error (role=alert, data-reason); successes: #action-done
+//   file         the detail's #file-open (hidden on an erased interview) → #file-view
+//                [data-profile-id]: #file-name, #file-phone, #file-id-number, #file-count,
+//                #file-refresh, #file-back, #file-error[data-reason=not_found|network|refused];
+//                interviews #file-interviews > li[data-testid=file-interview][data-id]
+//                [data-current=true on the one opened from] with a[data-testid=
+//                file-interview-open] (its detail), [data-field=state][data-state],
+//                [data-field=created], [data-field=progress][data-percent]; attempts
+//                tr[data-testid=file-attempt][data-attempt][data-current] with
+//                [data-field=attempt-state][data-state], [data-field=versions],
+//                [data-field=latest] (a[data-testid=file-report]: the current attempt's
+//                latest report.html), [data-field=suggestion], [data-field=decision]
+//                [data-decision]
+//   webhook      roles page, with user.manage: #webhook-section: #webhook-status[data-set],
+//                #webhook-form (#webhook-url, #webhook-event-report, #webhook-event-decision,
+//                #webhook-save, #webhook-error[data-reason], #webhook-done), #webhook-rotate →
+//                #webhook-rotate-dialog (#webhook-rotate-confirm, #webhook-rotate-cancel),
+//                #webhook-remove → #webhook-remove-dialog (#webhook-remove-confirm,
+//                #webhook-remove-cancel); a new secret, once: #webhook-secret-box
+//                (#webhook-secret, #webhook-secret-copy, #webhook-secret-hide);
+//                #webhook-fingerprint, #webhook-secret-made, #webhook-refresh; deliveries
+//                #webhook-deliveries tr[data-testid=webhook-delivery][data-id][data-kind]
+//                [data-state=queued|retrying|sent|failed] with a[data-testid=
+//                webhook-delivery-interview]; #webhook-deliveries-empty
 //   compare      #compare-view: #compare-position-input, #compare-sort, #compare-state,
 //                #compare-decision, #compare-load; rows #compare-table
 //                tr[data-testid=compare-row][data-id=<id>] with [data-field=overall],
@@ -96,6 +120,11 @@ const state = {
   roleNames: [],
   users: null,
   accounts: null, // the users screen: [{name, roles, disabled, demo, last_login_ms, ...}]
+  file: null, // the candidate's file: {by: "iv" | "profile", id, data, error, refusal}
+  // the ATS webhook as set, never its secret (that is shown once, in its box, and dropped)
+  webhook: null, // {url, events, secret_fingerprint, secret_made_ms, deliveries}
+  webhookMessage: null, // {error: {body, status}} or {done: key}
+  interviewNames: new Map(), // interview id -> "name · position", for the deliveries
 };
 
 // --- HTTP ---------------------------------------------------------------------------------
@@ -183,6 +212,9 @@ function renderLoginError() {
 
 function showLogin() {
   state.me = null;
+  forgetWebhookSecret();
+  state.webhook = null; // the next user may be another organisation's
+  state.interviewNames.clear();
   $("console-view").hidden = true;
   $("whoami-box").hidden = true;
   $("live-status").hidden = true;
@@ -282,8 +314,13 @@ function onFact(msg) {
   const d = state.detail;
   switch (msg.type) {
     case "event":
-      if (msg.watch === "") scheduleListRefresh();
-      else if (d && msg.watch === d.id) onDetailEvent(msg);
+      if (msg.watch === "") {
+        scheduleListRefresh();
+        if (state.file?.data?.interviews.some((i) => i.interview_id === msg.interview_id)) {
+          scheduleFileRefresh();
+        }
+        if (msg.kind === "report_ready") expectDelivery();
+      } else if (d && msg.watch === d.id) onDetailEvent(msg);
       break;
     case "chunk":
       if (d && msg.interview_id === d.id && typeof msg.data === "string") {
@@ -477,6 +514,7 @@ async function openDetail(id) {
   state.log = null;
   const view = $("detail");
   view.dataset.id = id;
+  $("file-open").href = `#file/${encodeURIComponent(id)}`;
   $("detail-name").textContent = t("detail.loading");
   stateBadge($("detail-state"), "");
   $("answers").replaceChildren();
@@ -894,6 +932,9 @@ function renderDetail() {
   // an erased interview can only be read (and erased again): the server refuses the rest
   const erased = Boolean(x.erased_ms);
   for (const id of ["end-open", "reset-open", "link-resend", "reentry-row"]) $(id).hidden = erased;
+  // an erased interview has left the candidate's file (and forgotten whose it was)
+  $("file-open").hidden = erased;
+  $("file-open").href = `#file/${encodeURIComponent(d.id)}`;
   renderErased(x);
   renderAnswers();
 }
@@ -966,6 +1007,211 @@ function renderReports() {
     }),
   );
 }
+
+// --- the candidate's file -------------------------------------------------------------------
+
+// Every interview of one person in the organisation (docs/assessment.md "The candidate's
+// file"), from one of their interviews (#file/<id>) or by the file's id (#profile/<id>, as a
+// webhook names it). Read when opened, and again when one of its interviews has an event.
+
+function filePath(file) {
+  if (file.by === "iv") return ivPath(file.id, "/profile");
+  return `/api/hr/profiles/${encodeURIComponent(file.id)}`;
+}
+
+async function openFile(by, id) {
+  const file = { by, id, data: null, error: "", refusal: null };
+  state.file = file;
+  renderFile();
+  await readFile(file);
+}
+
+async function readFile(file) {
+  const r = await api("GET", filePath(file));
+  if (state.file !== file || r.status === 401) return;
+  if (r.ok) {
+    file.data = r.body;
+    file.error = "";
+  } else if (!file.data) {
+    file.error = r.status === 404 ? "not_found" : r.status === 0 ? "network" : "refused";
+    file.refusal = r.body?.message;
+  }
+  renderFile();
+}
+
+let fileTimer = null;
+function scheduleFileRefresh() {
+  clearTimeout(fileTimer);
+  fileTimer = setTimeout(() => state.file && readFile(state.file), 300);
+}
+
+function leaveFile() {
+  state.file = null;
+  clearTimeout(fileTimer);
+}
+
+function fileErrorText(file) {
+  if (file.error === "not_found") return t("file.not_found");
+  if (file.error === "network") return t("error.network");
+  return i18n.message(file.refusal, "error.generic");
+}
+
+function renderFile() {
+  const file = state.file;
+  if (!file) return;
+  const back = $("file-back");
+  back.href = file.by === "iv" ? `#iv/${encodeURIComponent(file.id)}` : "#list";
+  back.textContent = t(file.by === "iv" ? "file.back" : "detail.back");
+  const err = $("file-error");
+  err.hidden = !file.error;
+  err.dataset.reason = file.error;
+  err.textContent = file.error ? fileErrorText(file) : "";
+  $("file-refresh").hidden = Boolean(file.error);
+  const x = file.data;
+  $("file-body").hidden = !x;
+  $("file-view").dataset.profileId = x?.profile_id || "";
+  if (!x) {
+    $("file-name").textContent = t(file.error ? "file.unavailable" : "detail.loading");
+    return;
+  }
+  const newest = x.interviews[x.interviews.length - 1] || {};
+  const unreadable = (field) => newest.unreadable?.includes(field);
+  $("file-name").textContent = candidateName({ candidate: x.candidate, unreadable: newest.unreadable }, "—");
+  $("file-phone").textContent = unreadable("phone") ? t("unreadable.name") : x.phone || "—";
+  $("file-id-number").textContent = unreadable("id_number") ? t("unreadable.name") : x.id_number || "—";
+  $("file-count").textContent = String(x.interviews.length);
+  $("file-interviews").replaceChildren(...x.interviews.map((i) => fileInterview(i, x)));
+}
+
+function fileInterview(item, file) {
+  const li = document.createElement("li");
+  li.className = "file-interview";
+  li.dataset.testid = "file-interview";
+  li.dataset.id = item.interview_id;
+  const here = state.file.by === "iv" && state.file.id === item.interview_id;
+  li.dataset.current = String(here);
+  const head = document.createElement("div");
+  head.className = "file-iv-head";
+  const h = document.createElement("h3");
+  const link = document.createElement("a");
+  link.href = `#iv/${encodeURIComponent(item.interview_id)}`;
+  link.dataset.testid = "file-interview-open";
+  link.textContent = item.position || t("file.no_position");
+  link.setAttribute("aria-label", t("file.open_interview", { position: link.textContent }));
+  h.append(link);
+  const badge = document.createElement("span");
+  stateBadge(badge, item.state);
+  badge.dataset.field = "state";
+  head.append(h, badge);
+  if (here) {
+    const mark = document.createElement("span");
+    mark.className = "badge file-here";
+    mark.textContent = t("file.this_one");
+    head.append(mark);
+  }
+  const facts = document.createElement("p");
+  facts.className = "muted small file-iv-facts";
+  const created = document.createElement("span");
+  created.dataset.field = "created";
+  created.textContent = t("file.created", { when: formatTime(item.created_ms, i18n.lang) });
+  const progress = document.createElement("span");
+  progress.dataset.field = "progress";
+  progress.dataset.percent = String(item.progress?.percent ?? 0);
+  progress.textContent = t("file.progress", { p: progressText(item.progress) });
+  const meter = document.createElement("meter");
+  meter.min = 0;
+  meter.max = 100;
+  meter.value = item.progress?.percent ?? 0;
+  meter.setAttribute("aria-hidden", "true");
+  facts.append(created, " · ", progress, " ", meter);
+  const name = candidateName(item, "");
+  if (name && name !== file.candidate) facts.append(" · ", t("file.invited_as", { name }));
+  const wrap = document.createElement("div");
+  wrap.className = "scroll-x";
+  wrap.append(attemptsTable(item));
+  li.append(head, facts, wrap);
+  return li;
+}
+
+const ATTEMPT_COLS = [
+  "file.col.attempt",
+  "col.state",
+  "file.col.versions",
+  "file.col.latest",
+  "compare.suggestion",
+  "decision.label",
+];
+
+function attemptsTable(item) {
+  const table = gridTable(ATTEMPT_COLS.map((key) => t(key)));
+  table.className = "grid attempts-table";
+  // the current attempt first: what HR acts on
+  for (const a of [...item.attempts].reverse()) {
+    const tr = table.tBodies[0].insertRow();
+    tr.dataset.testid = "file-attempt";
+    tr.dataset.attempt = String(a.attempt);
+    tr.dataset.current = String(a.current);
+    const td = (col, field) => {
+      const cellEl = tr.insertCell();
+      cellEl.dataset.label = t(col);
+      cellEl.dataset.field = field;
+      return cellEl;
+    };
+    td("file.col.attempt", "attempt").textContent = t(
+      a.current ? "file.attempt.current" : "file.attempt.earlier",
+      { n: a.attempt },
+    );
+    const st = document.createElement("span");
+    stateBadge(st, a.state);
+    const stateCell = td("col.state", "attempt-state");
+    stateCell.dataset.state = a.state || "";
+    stateCell.append(st);
+    td("file.col.versions", "versions").textContent = String(a.versions);
+    latestReport(td("file.col.latest", "latest"), item.interview_id, a);
+    const r = a.latest && !a.latest.unreadable ? a.latest : null;
+    const suggestion = td("compare.suggestion", "suggestion");
+    if (r?.recommendation && S[`suggest.${r.recommendation}`]) {
+      suggestion.textContent = t(`suggest.${r.recommendation}`);
+    } else if (r && S[`file.scores.${r.scores_status}`]) {
+      suggestion.textContent = t(`file.scores.${r.scores_status}`);
+    } else suggestion.textContent = "—";
+    const decision = td("decision.label", "decision");
+    decision.dataset.decision = r?.decision || "";
+    if (!r) decision.textContent = "—";
+    else decision.textContent = t(r.decision ? `decision.${r.decision}` : "decision.none");
+  }
+  return table;
+}
+
+// The latest version's outline; the current attempt's opens (report.html reads the
+// current attempt's versions: an earlier attempt's are outlined here only)
+function latestReport(td, interviewId, attempt) {
+  const r = attempt.latest;
+  if (!r) {
+    td.textContent = t("report.none");
+    td.classList.add("muted");
+    return;
+  }
+  if (r.unreadable) {
+    td.textContent = t("file.report_unreadable", { v: r.version });
+    td.classList.add("bad");
+    return;
+  }
+  const parts = [t("report.version", { v: r.version }), formatTime(r.generated_ms, i18n.lang)];
+  if (S[`file.trigger.${r.trigger}`]) parts.push(t(`file.trigger.${r.trigger}`));
+  td.append(parts.filter(Boolean).join(" · "));
+  if (attempt.current) {
+    const open = document.createElement("a");
+    open.href = ivPath(interviewId, `/report.html?version=${r.version}`);
+    open.target = "_blank";
+    open.rel = "noopener";
+    open.dataset.testid = "file-report";
+    open.textContent = t("file.open_report");
+    td.append(" ", open);
+  }
+}
+
+$("file-refresh").addEventListener("click", () => state.file && readFile(state.file));
 
 // --- actions ------------------------------------------------------------------------------
 
@@ -1200,6 +1446,310 @@ $("org-profile-form").addEventListener("submit", async (event) => {
   $("org-time-zone").value = r.body.time_zone;
   showDone("done.org_profile");
 });
+
+// --- the organisation's ATS webhook (user.manage) -------------------------------------------
+
+// The signing secret comes in the one answer that made it (the first save, a rotation) and
+// is put in its box only: never in `state`, storage or a later render. Deliveries are read
+// when the page opens, after a report is announced on the organisation's events (until the
+// new delivery is listed), and every few seconds while one is waiting or retrying.
+
+const WEBHOOK_EVENTS = [
+  ["report.ready", "webhook-event-report"],
+  ["decision.made", "webhook-event-decision"],
+];
+const WEBHOOK_POLL_MS = 3000; // how often waiting deliveries are looked at again
+// the hub's reasons for a refused address ("bad_field:<why>", server/webhooks.py), in words
+const WEBHOOK_PROBLEMS = [
+  ["inside the hub's network", "webhook.why.inside"],
+  ["must use https", "webhook.why.https"],
+  ["credentials", "webhook.why.credentials"],
+  ["http(s)", "webhook.why.scheme"],
+  ["does not resolve", "webhook.why.resolve"],
+  ["does not parse", "webhook.why.parse"],
+  ["longer than", "webhook.why.long"],
+  ["events must be", "webhook.why.events"],
+];
+
+let webhookTimer = null;
+let webhookWatch = null;
+
+function webhookShown() {
+  return !$("roles-view").hidden && !$("webhook-section").hidden;
+}
+
+async function loadWebhook() {
+  const section = $("webhook-section");
+  section.hidden = !can("user.manage");
+  if (section.hidden) return;
+  // disabled until the stored values are in: what someone types first is not overwritten
+  const fields = $("webhook-form").querySelectorAll("input, button");
+  for (const field of fields) field.disabled = true;
+  const r = await api("GET", "/api/hr/org/webhook");
+  for (const field of fields) field.disabled = false;
+  if (!r.ok) {
+    if (r.status !== 401) setWebhookMessage({ error: { body: r.body, status: r.status } });
+    return;
+  }
+  takeWebhook(r.body, true);
+}
+
+async function refreshWebhook() {
+  if (!webhookShown()) return;
+  const r = await api("GET", "/api/hr/org/webhook");
+  if (r.ok && webhookShown()) takeWebhook(r.body, false);
+}
+
+// A new report was announced: its delivery is queued just after; read until it is listed.
+function expectDelivery() {
+  if (!webhookShown() || !state.webhook?.url) return;
+  const before = state.webhook.deliveries[0]?.id || "";
+  let delay = 300;
+  let tries = 0;
+  clearTimeout(webhookWatch);
+  const again = async () => {
+    await refreshWebhook();
+    if ((state.webhook?.deliveries[0]?.id || "") === before && ++tries < 6) {
+      delay *= 2;
+      webhookWatch = setTimeout(again, delay);
+    }
+  };
+  webhookWatch = setTimeout(again, delay);
+}
+
+function takeWebhook(body, fillForm) {
+  const { url, events, secret_fingerprint, secret_made_ms, deliveries } = body;
+  state.webhook = { url, events, secret_fingerprint, secret_made_ms, deliveries };
+  if (fillForm) {
+    $("webhook-url").value = url;
+    for (const [event, id] of WEBHOOK_EVENTS) $(id).checked = !url || events.includes(event);
+  }
+  loadInterviewNames(deliveries);
+  renderWebhook();
+  clearTimeout(webhookTimer);
+  if (deliveries.some((d) => d.state === "queued" || d.state === "retrying")) {
+    webhookTimer = setTimeout(refreshWebhook, WEBHOOK_POLL_MS);
+  }
+}
+
+// The deliveries name interviews by id: shown as the candidate and position where known.
+async function loadInterviewNames(deliveries) {
+  if (deliveries.every((d) => !d.interview_id || state.interviewNames.has(d.interview_id))) return;
+  const r = await api("GET", "/api/hr/interviews");
+  if (!r.ok) return;
+  for (const i of r.body.interviews) {
+    state.interviewNames.set(i.interview_id, `${candidateName(i, "—")} · ${i.position}`);
+  }
+  renderWebhook();
+}
+
+function setWebhookMessage(message) {
+  state.webhookMessage = message;
+  renderWebhookMessage();
+}
+
+function webhookRefusal({ body, status }) {
+  if (status === 0) return t("error.network");
+  const reason = body?.reason || "";
+  if (reason === "bad_field" || reason.startsWith("bad_field:")) {
+    const detail = reason.slice("bad_field:".length);
+    const known = WEBHOOK_PROBLEMS.find(([needle]) => detail.includes(needle));
+    // the hub's detail (English, with the host) after the words for it
+    let why = known ? t(known[1]) : t("webhook.why.invalid");
+    if (detail) why += ` (${detail})`;
+    return t("webhook.refused", { why });
+  }
+  return i18n.message(body?.message, "error.generic");
+}
+
+function renderWebhookMessage() {
+  const m = state.webhookMessage;
+  const err = $("webhook-error");
+  const done = $("webhook-done");
+  err.hidden = !m?.error;
+  err.dataset.reason = m?.error?.body?.reason || (m?.error?.key ? "client" : "");
+  err.textContent = !m?.error ? "" : m.error.key ? t(m.error.key) : webhookRefusal(m.error);
+  done.hidden = !m?.done;
+  done.textContent = m?.done ? t(m.done) : "";
+}
+
+function renderWebhook() {
+  const w = state.webhook;
+  if (!w) return;
+  const status = $("webhook-status");
+  status.dataset.set = String(Boolean(w.url));
+  const events = w.events.map((e) => t(`webhook.event.${e}`)).join(", ");
+  status.textContent = w.url ? t("webhook.on", { url: withoutQuery(w.url), events }) : t("webhook.off");
+  $("webhook-rotate").hidden = !w.url;
+  $("webhook-remove").hidden = !w.url;
+  $("webhook-fingerprint").textContent = w.secret_fingerprint || "—";
+  $("webhook-secret-made").textContent = w.secret_made_ms ? formatTime(w.secret_made_ms, i18n.lang) : "—";
+  renderWebhookMessage();
+  renderDeliveries(w.deliveries);
+}
+
+// The address without its query (a key may be in it), as the hub's log shows it.
+function withoutQuery(url) {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return url;
+  }
+}
+
+const DELIVERY_COLS = [
+  "webhook.col.event",
+  "webhook.col.interview",
+  "col.state",
+  "webhook.col.attempts",
+  "webhook.col.error",
+  "webhook.col.queued",
+  "webhook.col.sent",
+];
+
+function renderDeliveries(deliveries) {
+  const table = $("webhook-deliveries");
+  const head = document.createElement("tr");
+  for (const key of DELIVERY_COLS) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = t(key);
+    head.append(th);
+  }
+  table.tHead.replaceChildren(head);
+  const rows = deliveries.map((d) => {
+    const tr = document.createElement("tr");
+    tr.dataset.testid = "webhook-delivery";
+    tr.dataset.id = d.id;
+    tr.dataset.kind = d.kind;
+    tr.dataset.state = d.state;
+    const td = (key) => {
+      const cellEl = tr.insertCell();
+      cellEl.dataset.label = t(key);
+      return cellEl;
+    };
+    td("webhook.col.event").textContent = S[`webhook.kind.${d.kind}`] ? t(`webhook.kind.${d.kind}`) : "—";
+    const which = td("webhook.col.interview");
+    if (d.interview_id) {
+      const link = document.createElement("a");
+      link.href = `#iv/${encodeURIComponent(d.interview_id)}`;
+      link.dataset.testid = "webhook-delivery-interview";
+      link.textContent =
+        state.interviewNames.get(d.interview_id) || t("webhook.interview", { id: d.interview_id.slice(0, 8) });
+      which.append(link);
+    }
+    const st = td("col.state");
+    st.textContent = S[`webhook.state.${d.state}`] ? t(`webhook.state.${d.state}`) : "—";
+    if (d.state === "failed" || d.state === "retrying") st.className = "bad";
+    td("webhook.col.attempts").textContent = String(d.attempts);
+    td("webhook.col.error").textContent = d.last_error || "";
+    td("webhook.col.queued").textContent = formatTime(d.queued_ms, i18n.lang);
+    td("webhook.col.sent").textContent = d.sent_ms ? formatTime(d.sent_ms, i18n.lang) : "—";
+    return tr;
+  });
+  table.tBodies[0].replaceChildren(...rows);
+  $("webhook-deliveries-empty").hidden = rows.length > 0;
+}
+
+function showWebhookSecret(secret) {
+  $("webhook-secret").value = secret;
+  $("webhook-secret-copied").hidden = true;
+  $("webhook-secret-box").hidden = false;
+  $("webhook-secret-box").scrollIntoView({ block: "nearest" });
+  $("webhook-secret").focus();
+  $("webhook-secret").select();
+}
+
+function forgetWebhookSecret() {
+  $("webhook-secret").value = "";
+  $("webhook-secret-box").hidden = true;
+  $("webhook-secret-copied").hidden = true;
+}
+
+function webhookButtons(disabled) {
+  for (const id of ["webhook-save", "webhook-rotate", "webhook-remove"]) $(id).disabled = disabled;
+}
+
+async function putWebhook(body, doneKey) {
+  clearBanners();
+  setWebhookMessage(null);
+  webhookButtons(true);
+  const r = await api("PUT", "/api/hr/org/webhook", body);
+  webhookButtons(false);
+  if (!r.ok) {
+    if (r.status !== 401) setWebhookMessage({ error: { body: r.body, status: r.status } });
+    return;
+  }
+  const { secret, ...config } = r.body;
+  takeWebhook(config, true);
+  setWebhookMessage({ done: doneKey });
+  if (secret) showWebhookSecret(secret);
+}
+
+$("webhook-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const url = $("webhook-url").value.trim();
+  const events = WEBHOOK_EVENTS.filter(([, id]) => $(id).checked).map(([e]) => e);
+  if (!url || !events.length) {
+    setWebhookMessage({ error: { key: url ? "webhook.events_missing" : "webhook.url_missing" } });
+    (url ? $("webhook-event-report") : $("webhook-url")).focus();
+    return;
+  }
+  await putWebhook({ url, events }, "done.webhook_saved");
+});
+
+$("webhook-rotate").addEventListener("click", () => {
+  openDialog($("webhook-rotate-dialog"), $("webhook-rotate-cancel")); // the safe choice first
+});
+$("webhook-rotate-cancel").addEventListener("click", () => $("webhook-rotate-dialog").close());
+$("webhook-rotate-confirm").addEventListener("click", async () => {
+  $("webhook-rotate-dialog").close();
+  const w = state.webhook;
+  if (!w?.url) return;
+  // the address as stored, not what may be half typed in the field
+  await putWebhook({ url: w.url, events: w.events, rotate_secret: true }, "done.webhook_rotated");
+});
+
+$("webhook-remove").addEventListener("click", () => {
+  openDialog($("webhook-remove-dialog"), $("webhook-remove-cancel"));
+});
+$("webhook-remove-cancel").addEventListener("click", () => $("webhook-remove-dialog").close());
+$("webhook-remove-confirm").addEventListener("click", async () => {
+  $("webhook-remove-dialog").close();
+  setWebhookMessage(null);
+  webhookButtons(true);
+  const r = await api("DELETE", "/api/hr/org/webhook", {});
+  webhookButtons(false);
+  if (!r.ok) {
+    if (r.status !== 401) setWebhookMessage({ error: { body: r.body, status: r.status } });
+    return;
+  }
+  forgetWebhookSecret();
+  takeWebhook(r.body, true);
+  setWebhookMessage({ done: "done.webhook_removed" });
+});
+
+$("webhook-secret-copy").addEventListener("click", async () => {
+  const input = $("webhook-secret");
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(input.value);
+    copied = true;
+  } catch {
+    input.select(); // a browser without clipboard access: the person copies it
+    copied = document.execCommand?.("copy") ?? false;
+  }
+  const note = $("webhook-secret-copied");
+  note.textContent = t(copied ? "webhook.copied" : "webhook.copy_failed");
+  note.className = copied ? "done small" : "error small";
+  note.hidden = false;
+});
+$("webhook-secret-hide").addEventListener("click", () => {
+  forgetWebhookSecret();
+  $("webhook-url").focus();
+});
+$("webhook-refresh").addEventListener("click", refreshWebhook);
 
 $("retention-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -1471,6 +2021,7 @@ async function loadRetention() {
 async function loadRoles() {
   loadRetention();
   loadOrgProfile();
+  loadWebhook();
   const [roles, users] = await Promise.all([api("GET", "/api/hr/roles"), api("GET", "/api/hr/users")]);
   if (!roles.ok) {
     if (roles.status !== 401) showError(roles.body, roles.status);
@@ -1869,6 +2420,7 @@ function renderMe() {
 const VIEWS = {
   list: "list-view",
   detail: "detail",
+  file: "file-view",
   log: "org-log-view",
   compare: "compare-view",
   roles: "roles-view",
@@ -1878,6 +2430,7 @@ const VIEWS = {
 const TABS = {
   list: "nav-list",
   detail: "nav-list",
+  file: "nav-list",
   log: "nav-log",
   compare: "nav-compare",
   roles: "nav-roles",
@@ -1895,6 +2448,11 @@ function route() {
   if (!state.me) return;
   const hash = decodeURIComponent(location.hash.slice(1));
   clearBanners();
+  forgetWebhookSecret(); // shown once: leaving the page drops it
+  clearTimeout(webhookTimer);
+  clearTimeout(webhookWatch);
+  state.webhookMessage = null;
+  leaveFile();
   if (hash.startsWith("iv/")) {
     const id = hash.slice(3);
     showView("detail");
@@ -1902,7 +2460,11 @@ function route() {
     return;
   }
   leaveDetail();
-  if (hash === "roles" && can("role.manage")) {
+  if (hash.startsWith("file/") || hash.startsWith("profile/")) {
+    const [by, ...rest] = hash.split("/");
+    showView("file");
+    openFile(by === "file" ? "iv" : "profile", rest.join("/"));
+  } else if (hash === "roles" && can("role.manage")) {
     showView("roles");
     loadRoles();
   } else if (hash === "users" && can("user.manage")) {
@@ -1969,6 +2531,8 @@ function rerender() {
   if (state.orgLog) renderLogTable($("org-log-table"), state.orgLog);
   renderRoles();
   renderAccounts();
+  renderFile();
+  renderWebhook();
   renderPasswordRules();
   if (state.passwordError) {
     const { map, key, reason } = state.passwordError;
