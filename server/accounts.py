@@ -28,6 +28,7 @@ interval between them, while the user's own addresses are never held back.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import re
@@ -70,7 +71,10 @@ async def _hash(password: str) -> str:
 
 
 # verifying against this keeps a login for an unknown user as slow as for a known one
-_DUMMY_HASH = _hasher.hash("not-a-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on the first login, not at import: every process (each CLI call) would pay it."""
+    return _hasher.hash("not-a-password")
 
 
 class AccountError(Exception):
@@ -427,7 +431,7 @@ class Accounts:
             raise AccountError(Reason.LOGIN_FAILED)
         await self._may_guess(name, ip, now)
         u = await self.user(name)
-        if not await _verify(u.get("pw") or _DUMMY_HASH, password) or not u:
+        if not await _verify(u.get("pw") or _dummy_hash(), password) or not u:
             await self._count_failure(name)
             raise AccountError(Reason.LOGIN_FAILED)
         await self._remember_address(name, ip, now)

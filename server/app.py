@@ -39,7 +39,6 @@ from server.settings import Settings
 from server.store import Store
 from server.supervisor import Supervisor
 from server.sweeper import run_sweeper
-from server.transcribe import Transcriber, Transcription, check_engine
 from server.webhooks import AtsProvider, Webhooks
 
 log = logging.getLogger("interview_hub.app")
@@ -113,6 +112,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     reports = Reports(store, scorer_for(settings), on_ready=[webhooks.report_ready])
     service.after_change += [reports.on_change, notifier.on_change]
     if settings.asr != "off":
+        # imported only then: the model's libraries (numpy, CTranslate2) cost a hub that
+        # does not transcribe a second at every start
+        from server.transcribe import Transcription, check_engine
+
         check_engine(settings)  # a model selected but not installed: refused at start
         service.after_change.append(Transcription(store, settings).on_change)
     hr = HRService(service, reports, notifier, webhooks)
@@ -145,6 +148,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         supervisor.start("retention", lambda: run_purger(service, settings))
         supervisor.start("log-checkpoints", checkpointer.run)
         if settings.asr != "off" and settings.asr_in_hub:
+            from server.transcribe import Transcriber
+
             transcriber = Transcriber(store, settings, reports=reports)
             supervisor.start("transcriber", transcriber.run)
         try:

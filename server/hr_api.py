@@ -24,7 +24,6 @@ from starlette.routing import Route
 from protocol.permissions import Permission, Role
 from protocol.reasons import Reason
 from server import http_models as m
-from server import report_pdf
 from server.accounts import USER_NAME, AccountError, Accounts, Principal
 from server.bodies import json_body, read_body
 from server.candidates import Refusal
@@ -451,6 +450,8 @@ class HRApi:
         shown = await self.hr.report_presentation(
             req, report, request.query_params.get("lang", ""), base
         )
+        from server import report_pdf  # reportlab: loaded by the first PDF, not at start
+
         pdf = await asyncio.to_thread(report_pdf.render, view(report, shown))
         name = f"report-{iv_id}-v{report.get('version', 0)}.pdf"
         return Response(

@@ -34,6 +34,8 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
+import redis.exceptions
+
 from protocol.interview import Decision
 from server import asr
 from server.recording import start_ms
@@ -187,7 +189,6 @@ class Transcriber:
 
     async def run(self) -> None:
         """Work for ever (run under the supervisor, or by ``interview-hub transcribe``)."""
-        await self.store.transcription_group()
         try:
             while True:
                 await self.step(READ_BLOCK_MS)
@@ -195,7 +196,18 @@ class Transcriber:
             self.engine.close()
 
     async def step(self, block_ms: int) -> int:
-        """One round: move due jobs in, take over stale ones, then work on what is read."""
+        """One round: move due jobs in, take over stale ones, then work on what is read.
+        The consumer group is made first if it is not there (a Redis that lost its data
+        while the worker ran has none)."""
+        try:
+            return await self._round(block_ms)
+        except redis.exceptions.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.store.transcription_group()
+            return await self._round(block_ms)
+
+    async def _round(self, block_ms: int) -> int:
         await self.store.move_due_transcriptions(now_ms())
         for job_id, job in await self.store.claim_stale_transcriptions(
             self.consumer, self.lease_ms
