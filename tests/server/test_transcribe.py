@@ -20,7 +20,7 @@ import pytest
 from client.candidate import CandidateClient
 from server import asr
 from server.settings import Settings
-from server.store import TRANSCRIBE_DEAD, Store, key
+from server.store import TRANSCRIBE_DEAD, TRANSCRIBE_JOBS, TRANSCRIBERS, Store, key
 from server.transcribe import EngineProcess, Transcriber, Transcription
 from tests.asr_service import SpeechService
 from tests.conftest import (
@@ -166,6 +166,17 @@ async def test_a_chinese_answer_in_espeaks_pinyin_voice_is_kept_as_heard(
     assert record["language"] == "zh"
     assert any("\u4e00" <= ch <= "\u9fff" for ch in record["text"])  # written in Hanzi
     assert record["speech_ms"] > 0
+
+
+async def test_a_worker_makes_its_group_again_after_redis_lost_the_jobs_stream(
+    store: Store, asr_settings: Settings
+) -> None:
+    """With the jobs stream and its consumer group gone (a Redis that lost its data), a worker's round makes them again and reads on: no NOGROUP error."""
+    await store.redis.delete(TRANSCRIBE_JOBS)
+    worker = Transcriber(store, asr_settings, EngineProcess(asr_settings.with_(asr="off")))
+    assert await worker.step(10) == 0  # no job yet; the group is there again
+    groups = await store.redis.xinfo_groups(TRANSCRIBE_JOBS)
+    assert [g["name"] for g in groups] == [TRANSCRIBERS]
 
 
 async def test_an_answer_without_audio_is_not_queued(
