@@ -7,7 +7,9 @@ one parametrised code: the permission name follows the colon.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class Reason(StrEnum):
@@ -313,6 +315,43 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
 }
 
 LANGUAGES = ("en", "zh-CN")
+
+# The HTTP status of a refusal, one map for every endpoint (the candidate's and HR's; SPEC
+# §10 and §12): what the caller did wrong or may not do is 4xx by its kind; a reason about
+# the interview's state, or not listed, is 409 Conflict
+HTTP_STATUS: Mapping[str, int] = MappingProxyType(  # Reason -> status
+    {
+        Reason.MALFORMED: 400,
+        Reason.BAD_FIELD: 400,
+        Reason.CONFIRM_REQUIRED: 400,
+        Reason.UNKNOWN_ROLE: 400,
+        Reason.PASSWORD_TOO_SHORT: 400,
+        Reason.PASSWORD_TOO_COMMON: 400,
+        Reason.PASSWORD_IS_USER_NAME: 400,
+        Reason.LOGIN_FAILED: 401,
+        Reason.NOT_LOGGED_IN: 401,
+        Reason.IDENTITY_MISMATCH: 403,
+        Reason.PERMISSION_DENIED: 403,
+        Reason.ACCOUNT_DISABLED: 403,
+        Reason.WRONG_PASSWORD: 403,
+        Reason.ORIGIN_NOT_ALLOWED: 403,
+        Reason.LINK_INVALID: 404,
+        Reason.NOT_FOUND: 404,
+        Reason.UNKNOWN_USER: 404,
+        Reason.NO_RECORDING: 404,
+        Reason.NO_TRANSCRIPT: 404,
+        Reason.TOO_LARGE: 413,
+        Reason.TOO_MANY_ATTEMPTS: 429,
+        Reason.ADDRESS_LOCKED_OUT: 429,
+        Reason.RATE_LIMITED: 429,
+    }
+)
+CONFLICT = 409
+
+
+def http_status(reason: str) -> int:
+    """The HTTP status of a refusal with ``reason`` (a parameter after a colon aside)."""
+    return HTTP_STATUS.get(reason.partition(":")[0], CONFLICT)
 
 
 def messages(reason: str) -> dict[str, str]:

@@ -44,6 +44,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from protocol.permissions import DEFAULT_ROLES, Permission, Role, beyond, permissions_of
 from protocol.reasons import Reason
 from server.passwords import policy_refusal
+from server.refusals import Refusal
 from server.settings import Settings
 from server.store import Store
 
@@ -75,12 +76,6 @@ async def _hash(password: str) -> str:
 def _dummy_hash() -> str:
     """Made on the first login, not at import: every process (each CLI call) would pay it."""
     return _hasher.hash("not-a-password")
-
-
-class AccountError(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +140,7 @@ class Accounts:
             policy_refusal, password, name, self.settings.password_min_length, org
         )
         if refused:
-            raise AccountError(refused)
+            raise Refusal(refused)
 
     async def add_user(
         self,
@@ -164,16 +159,16 @@ class Accounts:
         always apply it."""
         unknown = [r for r in roles if r not in Role._value2member_map_]
         if unknown or not roles:
-            raise AccountError(Reason.UNKNOWN_ROLE)
+            raise Refusal(Reason.UNKNOWN_ROLE)
         if not USER_NAME.fullmatch(name) or not USER_NAME.fullmatch(org) or not password:
-            raise AccountError(Reason.BAD_FIELD)
+            raise Refusal(Reason.BAD_FIELD)
         if check_policy:
             await self.check_password(password, name, org)
         if await self.user(name):
-            raise AccountError(Reason.USER_EXISTS)
+            raise Refusal(Reason.USER_EXISTS)
         created = await self.redis.hsetnx(f"user:{name}", "name", name)
         if not created:
-            raise AccountError(Reason.USER_EXISTS)
+            raise Refusal(Reason.USER_EXISTS)
         fields = {
             "org": org,
             "pw": await _hash(password),
@@ -224,9 +219,9 @@ class Accounts:
         """Set a role's permissions, unless that leaves nobody active to manage roles and
         users (``no_manager_left``)."""
         if role not in Role._value2member_map_:
-            raise AccountError(Reason.UNKNOWN_ROLE)
+            raise Refusal(Reason.UNKNOWN_ROLE)
         if any(p not in Permission._value2member_map_ for p in permissions):
-            raise AccountError(Reason.BAD_FIELD)
+            raise Refusal(Reason.BAD_FIELD)
         chosen = sorted(set(permissions))
 
         def project(users: dict[str, dict[str, str]], table: dict[str, list[str]]) -> None:
@@ -251,9 +246,9 @@ class Accounts:
         roles and users."""
         u = await self.user(name)
         if not u or u.get("org") != org:
-            raise AccountError(Reason.UNKNOWN_USER)
+            raise Refusal(Reason.UNKNOWN_USER)
         if not roles or any(r not in Role._value2member_map_ for r in roles):
-            raise AccountError(Reason.UNKNOWN_ROLE)
+            raise Refusal(Reason.UNKNOWN_ROLE)
 
         def project(users: dict[str, dict[str, str]], table: dict[str, list[str]]) -> None:
             users[name] = {**users[name], "roles": json.dumps(roles)}
@@ -272,13 +267,13 @@ class Accounts:
         holding no permission they do not hold themselves."""
         u = await self.user(name)
         if not u or u.get("org") != actor.org:
-            raise AccountError(Reason.UNKNOWN_USER)
+            raise Refusal(Reason.UNKNOWN_USER)
         if name == actor.user:
-            raise AccountError(Reason.OWN_ACCOUNT)
+            raise Refusal(Reason.OWN_ACCOUNT)
         table = await self.role_table(actor.org)
         stronger = beyond(actor.permissions, permissions_of(json.loads(u["roles"]), table))
         if stronger:
-            raise AccountError(stronger)
+            raise Refusal(stronger)
         return u
 
     async def may_give_roles(self, actor: Principal, roles: list[str]) -> None:
@@ -286,7 +281,7 @@ class Accounts:
         table = await self.role_table(actor.org)
         stronger = beyond(actor.permissions, permissions_of(roles, table))
         if stronger:
-            raise AccountError(stronger)
+            raise Refusal(stronger)
 
     async def set_disabled(
         self, org: str, name: str, disabled: bool, by: str, now: int, *, keep_an_admin: bool = True
@@ -363,7 +358,7 @@ class Accounts:
         u = await self.user(p.user)
         if not u or not await _verify(u["pw"], current):
             await self._count_failure(p.user)
-            raise AccountError(Reason.WRONG_PASSWORD)
+            raise Refusal(Reason.WRONG_PASSWORD)
         await self.redis.delete(f"loginfail:{p.user}:{ip}")
         await self.check_password(new, p.user, p.org)
         await self._set_password(p.user, new)
@@ -372,7 +367,7 @@ class Accounts:
     async def _set_password(self, name: str, password: str) -> None:
         hashed = await _hash(password)
         if not await self.user(name):
-            raise AccountError(Reason.UNKNOWN_USER)
+            raise Refusal(Reason.UNKNOWN_USER)
         await self.redis.hset(f"user:{name}", mapping={"pw": hashed, "demo": ""})
         await self.redis.srem("demousers", name)  # its password is no longer the published one
 
@@ -403,24 +398,24 @@ class Accounts:
                     )
                     users = {n: await pipe.hgetall(f"user:{n}") for n in watched}
                     if target and users[target].get("org") != org:
-                        raise AccountError(Reason.UNKNOWN_USER)
+                        raise Refusal(Reason.UNKNOWN_USER)
                     if guard:
                         table = _table_of(await pipe.hgetall(f"org:{org}:roles"))
                         after, after_table = dict(users), {r: list(p) for r, p in table.items()}
                         project(after, after_table)
                         if _active_admins(users) and not _active_admins(after):
-                            raise AccountError(Reason.LAST_ADMIN)
+                            raise Refusal(Reason.LAST_ADMIN)
                         if _active_managers(users, table) and not _active_managers(
                             after, after_table
                         ):
-                            raise AccountError(Reason.NO_MANAGER_LEFT)
+                            raise Refusal(Reason.NO_MANAGER_LEFT)
                     pipe.multi()
                     change(pipe)
                     await pipe.execute()
                     return
                 except redis.exceptions.WatchError:
                     continue
-        raise AccountError(Reason.RATE_LIMITED)  # changed under us again and again
+        raise Refusal(Reason.RATE_LIMITED)  # changed under us again and again
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -428,15 +423,15 @@ class Accounts:
         self, name: str, password: str, now: int, ip: str = ""
     ) -> tuple[str, Principal]:
         if not USER_NAME.fullmatch(name):
-            raise AccountError(Reason.LOGIN_FAILED)
+            raise Refusal(Reason.LOGIN_FAILED)
         await self._may_guess(name, ip, now)
         u = await self.user(name)
         if not await _verify(u.get("pw") or _dummy_hash(), password) or not u:
             await self._count_failure(name)
-            raise AccountError(Reason.LOGIN_FAILED)
+            raise Refusal(Reason.LOGIN_FAILED)
         await self._remember_address(name, ip, now)
         if u.get("disabled_ms"):
-            raise AccountError(Reason.ACCOUNT_DISABLED)  # told only to whoever knows the password
+            raise Refusal(Reason.ACCOUNT_DISABLED)  # told only to whoever knows the password
         token = secrets.token_urlsafe(32)
         sha = session_hash(token)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -456,7 +451,7 @@ class Accounts:
             await pipe.execute()
         principal = await self.principal_for(sha)
         if principal is None:  # disabled, deleted or signed out everywhere meanwhile
-            raise AccountError(Reason.LOGIN_FAILED)
+            raise Refusal(Reason.LOGIN_FAILED)
         return token, principal
 
     async def _may_guess(self, name: str, ip: str, now: int) -> None:
@@ -468,7 +463,7 @@ class Accounts:
         ):
             # locked out for this user already: refused before the brake, so a locked-out
             # address cannot keep taking the one check the brake lets through
-            raise AccountError(Reason.TOO_MANY_ATTEMPTS)
+            raise Refusal(Reason.TOO_MANY_ATTEMPTS)
         if s.login_brake_after:
             total = int(await self.redis.get(f"loginfail:{name}") or 0)
             if total >= s.login_brake_after and not await self._known_address(name, ip, now):
@@ -476,7 +471,7 @@ class Accounts:
                 # not logged in from, which never touches the user's own addresses
                 hold_ms = max(1, int(s.login_brake_interval_s * 1000))
                 if not await self.redis.set(f"loginbrake:{name}", ip, nx=True, px=hold_ms):
-                    raise AccountError(Reason.TOO_MANY_ATTEMPTS)
+                    raise Refusal(Reason.TOO_MANY_ATTEMPTS)
         if s.max_login_failures_per_user_ip:
             # counted before the check (atomic, so parallel guesses count), forgiven on success
             async with self.redis.pipeline(transaction=True) as pipe:
@@ -484,7 +479,7 @@ class Accounts:
                 pipe.expire(ip_key, s.login_lockout_s)
                 failures, _ = await pipe.execute()
             if failures > s.max_login_failures_per_user_ip:
-                raise AccountError(Reason.TOO_MANY_ATTEMPTS)
+                raise Refusal(Reason.TOO_MANY_ATTEMPTS)
 
     async def _count_failure(self, name: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -14,7 +14,7 @@ import redis.exceptions
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from protocol.answers import fold_text
@@ -31,7 +31,7 @@ from server.hr_api import HRApi
 from server.hub import CandidateHub, peer_ip
 from server.monitor import MonitorHub
 from server.notify import Notifier, providers_from
-from server.openapi import CANDIDATE_STATUS, openapi_routes
+from server.openapi import openapi_routes
 from server.reports import Reports
 from server.retention import run_purger
 from server.scoring import scorer_for
@@ -58,11 +58,6 @@ async def bounded_step(name: str, step: Awaitable[None]) -> None:
         log.warning("shutdown: %s did not finish in %.0f s; going on", name, SHUTDOWN_STEP_S)
     elif not task.cancelled() and task.exception() is not None:
         log.error("shutdown: %s failed: %r", name, task.exception())
-
-
-def refusal_response(reason: str) -> JSONResponse:
-    status = CANDIDATE_STATUS.get(Reason(reason.partition(":")[0]), 409)
-    return m.answer(m.Refused, m.Refused.of(reason), status)
 
 
 async def check_durability(store: Store, settings: Settings) -> bool:
@@ -211,7 +206,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             if decision.refusal:
                 raise Refusal(decision.refusal)
         except Refusal as exc:
-            return refusal_response(exc.reason)
+            return m.refused(exc.reason)
         snap = decision.snapshot
         if body.confirm:
             partial = next((f["q"] for f in decision.facts if f["kind"] == "answer_closed"), -1)
@@ -236,7 +231,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             body = await read_body(request, m.CandidateProof)
             verified = await service.verify(body.token, body.identity, caller, "centre")
         except Refusal as exc:
-            return refusal_response(exc.reason)
+            return m.refused(exc.reason)
         items = await service.centre(body.identity, verified)
         name = store.candidate_name(verified.interview_id, verified.meta)
         days = await service.retention_days(verified.meta.get("org", "default"))
@@ -257,7 +252,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 verified.interview_id, body.review, camera, body.notice_version, caller
             )
         except Refusal as exc:
-            return refusal_response(exc.reason)
+            return m.refused(exc.reason)
         return m.answer(m.ConsentRecord, recorded.to_record())
 
     async def media_config(request: Request) -> Response:
@@ -277,11 +272,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             body = await read_body(request, m.CandidateProof)
             verified = await service.verify(body.token, body.identity, caller, "answer")
         except Refusal as exc:
-            return refusal_response(exc.reason)
+            return m.refused(exc.reason)
         iv_id = verified.interview_id
         loaded = await store.snapshot(iv_id)
         if loaded is None or str(loaded[0].state) != "in_progress":
-            return refusal_response(Reason.NOT_IN_PROGRESS)
+            return m.refused(Reason.NOT_IN_PROGRESS)
         q = loaded[0].current_q
         parts = [c for c in await store.chunks(iv_id) if c["q"] == q]
         seq = max((c["seq"] for c in parts), default=0)

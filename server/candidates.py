@@ -21,6 +21,7 @@ from protocol.interview import Decision, Snapshot, State
 from protocol.messages import AnswerSaved, Exited
 from protocol.reasons import Reason, messages
 from server import identity
+from server.refusals import Refusal
 from server.settings import Settings
 from server.store import Store
 
@@ -51,14 +52,6 @@ class Verified:
     interview_id: str
     meta: dict[str, str]
     proof: str = ""  # which identity proof passed, masked (for the operation log)
-
-
-class Refusal(Exception):
-    """A refused request; ``reason`` is a protocol.reasons value."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class Conflict(Exception):

@@ -369,7 +369,7 @@ async def _add_user(
 async def _demo_users(url: str, settings: Settings) -> list[tuple[str, str, str]]:
     """One user per role in the demo organisation (kept across restarts), marked as demo
     accounts: their passwords are published, so a start without --demo disables them."""
-    from server.accounts import AccountError
+    from server.refusals import Refusal
 
     made = []
     async with open_accounts(url, settings) as accounts:
@@ -379,7 +379,7 @@ async def _demo_users(url: str, settings: Settings) -> list[tuple[str, str, str]
                 await accounts.add_user(
                     name, password, "demo", [role], now_ms(), demo=True, check_policy=False
                 )
-            except AccountError:  # made by an earlier demo start: enabled again
+            except Refusal:  # made by an earlier demo start: enabled again
                 if not await accounts.restore_demo_user(name, password):
                     print(f"note: {name} is not a demo account; left as it is", file=sys.stderr)
                     continue
@@ -409,13 +409,13 @@ def _account_error(exc: Any) -> int:
 def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
 
-    from server.accounts import AccountError
+    from server.refusals import Refusal
 
     password = args.password or getpass.getpass(f"password for {args.name}: ")
     with redis_for(settings) as url:
         try:
             asyncio.run(_add_user(url, settings, args.name, password, args.org, args.role))
-        except AccountError as exc:
+        except Refusal as exc:
             return _account_error(exc)
     print(f"user {args.name} ({', '.join(args.role)}) added to organisation {args.org}")
     return 0
@@ -426,7 +426,8 @@ def cmd_user_change(args: argparse.Namespace, settings: Settings) -> int:
     of a disabled or reset user ends at once, their monitors too). In the organisation's log."""
     import getpass
 
-    from server.accounts import AccountError
+    from protocol.reasons import Reason
+    from server.refusals import Refusal
 
     password = ""
     if args.user_command == "password":
@@ -436,7 +437,7 @@ def cmd_user_change(args: argparse.Namespace, settings: Settings) -> int:
         async with open_accounts(url, settings) as accounts:
             user = await accounts.user(args.name)
             if not user:
-                raise AccountError("unknown_user")
+                raise Refusal(Reason.UNKNOWN_USER)
             actor = f"cli:{os.environ.get('USER', 'operator')}"
             if args.user_command == "password":
                 await accounts.reset_password(args.name, password, user["org"])
@@ -458,7 +459,7 @@ def cmd_user_change(args: argparse.Namespace, settings: Settings) -> int:
     with redis_for(settings) as url:
         try:
             asyncio.run(run(url))
-        except AccountError as exc:
+        except Refusal as exc:
             return _account_error(exc)
     print(f"user {args.name}: {args.user_command} done")
     return 0

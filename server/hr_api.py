@@ -18,13 +18,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from protocol.permissions import Permission, Role
 from protocol.reasons import Reason
 from server import http_models as m
-from server.accounts import USER_NAME, AccountError, Accounts, Principal
+from server.accounts import USER_NAME, Accounts, Principal
 from server.bodies import json_body, read_body
 from server.candidates import Refusal
 from server.headers import REPORT_CSP
@@ -37,38 +37,6 @@ log = logging.getLogger("interview_hub.hr_api")
 
 COOKIE = "ih_session"
 T = TypeVar("T")
-
-STATUS = {
-    "login_failed": 401,
-    "not_logged_in": 401,
-    "permission_denied": 403,
-    "not_found": 404,
-    "confirm_required": 400,
-    "bad_field": 400,
-    "malformed": 400,
-    "unknown_role": 400,
-    "user_exists": 409,
-    "unknown_user": 404,
-    "account_disabled": 403,
-    "wrong_password": 403,
-    "password_too_short": 400,
-    "password_too_common": 400,
-    "password_is_user_name": 400,
-    "own_account": 409,
-    "last_admin": 409,
-    "origin_not_allowed": 403,
-    "too_large": 413,
-    "too_many_attempts": 429,
-    "address_locked_out": 429,
-    "rate_limited": 429,
-    "no_recording": 404,
-    "no_transcript": 404,
-}
-
-
-def refusal_json(reason: str, status: int | None = None) -> JSONResponse:
-    base = reason.partition(":")[0]
-    return m.answer(m.Refused, m.Refused.of(reason), status or STATUS.get(base, 409))
 
 
 def _device(request: Request) -> str:
@@ -118,9 +86,7 @@ class HRApi:
                 req = HRRequest(principal, ip=self.ip(request), device=_device(request))
                 return await handler(request, req)
             except Refusal as exc:
-                return refusal_json(exc.reason)
-            except AccountError as exc:
-                return refusal_json(exc.reason)
+                return m.refused(exc.reason)
 
         endpoint.__doc__ = handler.__doc__
         endpoint.__name__ = handler.__name__
@@ -158,7 +124,7 @@ class HRApi:
         refused = self.cross_site(request)
         if refused is not None:
             log.warning("refused a login from another site or not JSON (%s, %s)", ip, refused)
-            return refusal_json(refused, status=415 if refused == Reason.MALFORMED else None)
+            return m.refused(refused, status=415 if refused == Reason.MALFORMED else None)
         name = ""
         try:
             if limit and await self.store.ip_failures("login", ip) >= limit:
@@ -167,14 +133,14 @@ class HRApi:
             body = await self.body(request, m.LoginBody)
             name = body.username
             token, p = await self.accounts.login(name, body.password, self.hr.clock(), ip)
-        except (Refusal, AccountError) as exc:
+        except Refusal as exc:
             if exc.reason == Reason.LOGIN_FAILED and limit:
                 await self.store.count_ip_failure("login", ip, settings.identity_lockout_s)
             if exc.reason in (Reason.LOGIN_FAILED, Reason.ACCOUNT_DISABLED):
                 user = await self.accounts.user(name)
                 if user:
                     await self._log(user["org"], name, "", ip, "login", exc.reason, device)
-            return refusal_json(exc.reason)
+            return m.refused(exc.reason)
         await self._log(p.org, p.user, p.role, ip, "login", "ok", device)
         response = m.answer(
             m.LoggedIn,
@@ -261,7 +227,7 @@ class HRApi:
         p = req.principal
         try:
             await self.accounts.change_password(p, body.current, body.new, req.ip, self.hr.clock())
-        except AccountError as exc:
+        except Refusal as exc:
             await self._log_req(req, "password_change", exc.reason)
             raise
         await self._sessions_ended(p.user, Reason.NOT_LOGGED_IN, keep=p.session)
@@ -622,7 +588,7 @@ class HRApi:
         role = request.path_params["role"]
         try:
             await self.accounts.set_role_permissions(req.principal.org, role, body.permissions)
-        except AccountError as exc:
+        except Refusal as exc:
             if role in Role._value2member_map_:
                 await self._log_req(req, f"role_change:{role}", exc.reason)
             raise
@@ -656,7 +622,7 @@ class HRApi:
         try:
             await self.accounts.may_give_roles(p, roles)
             await self.accounts.add_user(name, body.password, p.org, roles, self.hr.clock())
-        except AccountError as exc:
+        except Refusal as exc:
             await self._log_req(req, action, exc.reason)
             raise
         await self._log_req(req, action, "ok")
@@ -675,7 +641,7 @@ class HRApi:
             await self.accounts.manageable(p, name)
             await self.accounts.may_give_roles(p, roles)
             await self.accounts.set_user_roles(p.org, name, roles)
-        except AccountError as exc:
+        except Refusal as exc:
             if USER_NAME.fullmatch(name):
                 await self._log_req(req, f"user_roles:{name}", exc.reason)
             raise
@@ -699,7 +665,7 @@ class HRApi:
         try:
             await self.accounts.manageable(req.principal, name)
             await perform(name)
-        except (AccountError, Refusal) as exc:
+        except Refusal as exc:
             await self._log_req(req, f"{action}:{name}", exc.reason)
             raise
         await self._log_req(req, f"{action}:{name}", "ok")

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 
 from protocol.interview import State
 from protocol.permissions import Permission, Role
-from protocol.reasons import Reason, messages
+from protocol.reasons import Reason, http_status, messages
 from server.accounts import USER_NAME
 from server.interviews import (
     MAX_EXPECTED_POINTS,
@@ -1052,3 +1052,9 @@ def _is_instance(value: Any, kind: Any) -> bool:
         return isinstance(value, kind)
     except TypeError:  # not a class (e.g. a Literal): read it
         return False
+
+
+def refused(reason: str, status: int | None = None) -> JSONResponse:
+    """The one answer to a refusal, on every endpoint: ``Refused`` with the reason's
+    status (protocol.reasons.http_status) unless the route knows better."""
+    return answer(Refused, Refused.of(reason), status or http_status(reason))

@@ -23,24 +23,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.schemas import BaseSchemaGenerator
 
-from protocol.reasons import Reason
+from protocol.reasons import Reason, http_status
 from server import http_models as m
-from server.hr_api import STATUS as HR_STATUS
 from server.shapes import REF_PREFIX, schema, strip_python_names
 
 TITLE = "interview-hub HTTP API"
 VERSION = "1"
-
-# the candidate's endpoints (SPEC §10): any reason not listed here is 409
-CANDIDATE_STATUS: dict[str, int] = {
-    Reason.LINK_INVALID: 404,
-    Reason.IDENTITY_MISMATCH: 403,
-    Reason.TOO_MANY_ATTEMPTS: 429,
-    Reason.ADDRESS_LOCKED_OUT: 429,
-    Reason.BAD_FIELD: 400,
-    Reason.MALFORMED: 400,
-    Reason.TOO_LARGE: 413,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +49,9 @@ class Operation:
     refusals: tuple[str | tuple[str, int], ...] = ()  # beyond the common ones; (reason, status)
     query: tuple[Query, ...] = ()
     also: Mapping[int, Any] = field(default_factory=dict)  # other answers, not refusals
-    statuses: Mapping[str, int] = field(default_factory=lambda: HR_STATUS)  # default 409
 
     def status_of(self, reason: str) -> int:
-        return self.statuses.get(reason.partition(":")[0], 409)
+        return http_status(reason)  # one map for every endpoint (protocol/reasons.py)
 
     def all_refusals(self, path: str, method: str) -> list[tuple[str, int]]:
         """Every reason it may refuse with, and the status of each: the common ones (of
@@ -97,7 +84,7 @@ class Operation:
 
 
 def candidate(answer: Any, body: Any = None, *refusals: str, **kw: Any) -> Operation:
-    return Operation(answer, body, refusals=refusals, statuses=CANDIDATE_STATUS, **kw)
+    return Operation(answer, body, refusals=refusals, **kw)
 
 
 def hr(answer: Any, body: Any = None, *refusals: str | tuple[str, int], **kw: Any) -> Operation:
@@ -128,7 +115,7 @@ STATE_QUERY = Query(
     "Only interviews in this state: ongoing (in_progress), invited, exited, ended, "
     "completed, expired.",
 )
-HEALTH = Operation(m.Health, also={503: m.Health}, statuses=CANDIDATE_STATUS)
+HEALTH = Operation(m.Health, also={503: m.Health})
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     # the candidate's (SPEC §10)
@@ -430,4 +417,4 @@ def _schema_link(response_or_media: dict[str, Any]) -> str:
     return " | ".join(f'<a href="#{name}">{name}</a>' for name in dict.fromkeys(refs))
 
 
-__all__ = ["CANDIDATE_STATUS", "OPERATIONS", "Operation", "document", "openapi_routes"]
+__all__ = ["OPERATIONS", "Operation", "document", "openapi_routes"]

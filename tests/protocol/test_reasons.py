@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from protocol.reasons import LANGUAGES, Reason, message, messages
+from protocol.reasons import HTTP_STATUS, LANGUAGES, Reason, http_status, message, messages
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -140,3 +141,26 @@ def test_reason_is_a_str() -> None:
     """Reason values compare equal to their wire strings."""
     assert Reason.TAKEN_OVER == "taken_over"
     assert str(Reason.TAKEN_OVER) == "taken_over"
+
+
+def spec_statuses() -> dict[str, int]:
+    """SPEC §12's table "The HTTP status of a refusal": reason -> status (409 rows aside)."""
+    spec = (Path(__file__).parents[2] / "protocol" / "SPEC.md").read_text()
+    table = spec.split("**The HTTP status of a refusal**", 1)[1].split("\n\n", 2)[1]
+    out: dict[str, int] = {}
+    for row in table.splitlines()[2:]:
+        status, reasons = (cell.strip() for cell in row.strip("|").split("|"))
+        if status != "409":
+            out.update({code: int(status) for code in re.findall(r"`([a-z_]+)`", reasons)})
+    return out
+
+
+def test_every_http_status_is_the_one_spec_12_names() -> None:
+    """One map gives every endpoint's refusal status; it is exactly SPEC §12's table, every other reason is 409, and a parameter does not change it."""
+    assert spec_statuses() == dict(HTTP_STATUS)
+    for reason in Reason:
+        assert http_status(reason) == HTTP_STATUS.get(reason, 409)
+    assert http_status("permission_denied:interview.end") == 403
+    assert http_status("password_too_short:12") == 400
+    assert http_status("not_in_progress") == 409
+    assert http_status("no_such_reason") == 409

@@ -22,8 +22,9 @@ from client.monitor import MonitorClient
 from protocol.messages import Refused, Watching
 from protocol.permissions import Permission
 from protocol.reasons import messages
-from server.accounts import AccountError, Accounts
+from server.accounts import Accounts
 from server.embedded import EmbeddedRedis
+from server.refusals import Refusal
 from server.store import Store
 from tests.conftest import MASTER_KEYS, SECRET, Hub, Org, free_port, now_ms, start_hub
 from tests.server.test_cli import run_cli
@@ -330,7 +331,7 @@ async def test_the_organisation_keeps_someone_who_can_manage_it(hub: Hub, fresh_
             accounts.delete_user(org.name, last),
             accounts.set_user_roles(org.name, last, ["recruiter"]),
         ):
-            with pytest.raises(AccountError) as refused:
+            with pytest.raises(Refusal) as refused:
                 await change
             assert refused.value.reason == "no_manager_left"
         assert await accounts.managers(org.name) == 1
@@ -763,7 +764,6 @@ async def test_plain_serve_disables_demo_accounts(
 
 async def test_an_address_locked_out_for_a_user_cannot_hog_the_brake(store: Store) -> None:
     """Once the brake is on, an address already locked out for that user is refused before the brake, so it never takes the one check a new address is let through: the owner still gets in."""
-    from server.accounts import AccountError
     from server.settings import Settings
 
     settings = Settings(
@@ -773,7 +773,7 @@ async def test_an_address_locked_out_for_a_user_cannot_hog_the_brake(store: Stor
     name, strong = f"ravi{uuid.uuid4().hex[:6]}", "Vq8#tR2!mZ9$kLp4-owner"
     await accounts.add_user(name, strong, "acme", ["recruiter"], now_ms(), check_policy=False)
     for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):  # failures from all over: the brake is on
-        with pytest.raises(AccountError):
+        with pytest.raises(Refusal):
             await accounts.login(name, "guess", now_ms(), ip)
     # one attacker address already locked out for this user (its two checks used up)
     await store.redis.set(f"loginfail:{name}:10.9.9.9", 2, ex=900)
@@ -781,7 +781,7 @@ async def test_an_address_locked_out_for_a_user_cannot_hog_the_brake(store: Stor
 
     async def attacker() -> None:
         while not stop.is_set():
-            with pytest.raises(AccountError):
+            with pytest.raises(Refusal):
                 await accounts.login(name, "guess", now_ms(), "10.9.9.9")
             await asyncio.sleep(0.005)
 
@@ -793,7 +793,7 @@ async def test_an_address_locked_out_for_a_user_cannot_hog_the_brake(store: Stor
             try:
                 token, principal = await accounts.login(name, strong, now_ms(), "192.0.2.77")
                 break
-            except AccountError as exc:
+            except Refusal as exc:
                 assert exc.reason == "too_many_attempts"
                 await asyncio.sleep(0.5)
         else:
