@@ -36,6 +36,39 @@ KEY_LABEL = b"interview-hub/operation-log/mac-key/v2"
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking, from where: what the operation log says of each entry's author."""
+
+    ip: str = ""
+    device: str = ""
+    actor: str = "candidate"
+    role: str = "candidate"
+    proof: str = ""  # the identity proof used, masked: "phone 138****8000" (candidates)
+
+    def entry(
+        self, action: str, outcome: str, detail: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The log entry of ``action`` by this caller ("ok" or the refusal's reason): the
+        one place an entry is built (the store seals its personal fields and chains it)."""
+        entry: dict[str, Any] = {
+            "action": action,
+            "outcome": outcome,
+            "actor": self.actor,
+            "role": self.role,
+            "ip": self.ip,
+            "device": self.device,
+        }
+        if self.proof:
+            entry["proof"] = self.proof
+        if detail:
+            entry["detail"] = detail
+        return entry
+
+
+SYSTEM = Caller(actor="system", role="system")  # the hub itself: timers, automatic reports
+
+
+@dataclass(frozen=True, slots=True)
 class LogKey:
     """The MAC key of the operation logs (kept out of reprs, so out of tracebacks)."""
 

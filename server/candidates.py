@@ -21,6 +21,7 @@ from protocol.interview import Decision, Snapshot, State
 from protocol.messages import AnswerSaved, Exited
 from protocol.reasons import Reason, messages
 from server import identity
+from server.audit import SYSTEM, Caller
 from server.refusals import Refusal
 from server.settings import Settings
 from server.store import Store
@@ -34,17 +35,6 @@ log = logging.getLogger("interview_hub.candidates")
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is asking, for the operation log."""
-
-    ip: str = ""
-    device: str = ""
-    actor: str = "candidate"
-    role: str = "candidate"
-    proof: str = ""  # the identity proof used, masked: "phone 138****8000" (candidates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +134,7 @@ class CandidateService:
         """Write the summary of every interview's lock-out refusals that were counted, not
         logged one by one, once their interval is over; return how many summaries."""
         written = 0
-        system = Caller(actor="system", role="system")
+        system = SYSTEM
         for iv_id in await self.store.unlogged_refusals_due(self.clock()):
             counts, addresses = await self.store.take_unlogged_refusals(iv_id)
             org = (await self.store.meta(iv_id)).get("org")
@@ -201,7 +191,7 @@ class CandidateService:
             # a refusal may still carry a change (a timeout settle() found): apply it too
             now = self.clock()
             entry = self.store.seal_personal(
-                iv_id, meta.get("dek", ""), self._entry(caller, action, outcome, detail)
+                iv_id, meta.get("dek", ""), caller.entry(action, outcome, detail)
             )
             extra = _counters(meta, decision, caller)
             if decision.snapshot.state in OVER and decision.snapshot.state is not snap.state:
@@ -307,23 +297,6 @@ class CandidateService:
             message = {"kind": "closed", "state": str(new.state)}
         await self.store.publish_control({"session": decision.taken_over, **message})
 
-    def _entry(
-        self, caller: Caller, action: str, outcome: str, detail: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        entry = {
-            "action": action,
-            "outcome": outcome,
-            "actor": caller.actor,
-            "role": caller.role,
-            "ip": caller.ip,
-            "device": caller.device,
-        }
-        if caller.proof:
-            entry["proof"] = caller.proof
-        if detail:
-            entry["detail"] = detail
-        return entry
-
     async def log(
         self,
         iv_id: str,
@@ -333,9 +306,7 @@ class CandidateService:
         detail: dict[str, Any] | None = None,
         org: str | None = None,
     ) -> None:
-        entry = await self.store.seal_personal_now(
-            iv_id, self._entry(caller, action, outcome, detail)
-        )
+        entry = await self.store.seal_personal_now(iv_id, caller.entry(action, outcome, detail))
         now = self.clock()
         await self.store.log(iv_id, entry, now)
         if org:
@@ -403,7 +374,7 @@ class CandidateService:
         async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
             return sm.settle(snap, self.clock())
 
-        return await self.decide(iv_id, rule, Caller(actor="system", role="system"), "timeout")
+        return await self.decide(iv_id, rule, SYSTEM, "timeout")
 
     async def record_consent(
         self, iv_id: str, review: str, camera: str, notice: str, caller: Caller
@@ -427,7 +398,7 @@ class CandidateService:
             if not change.changed:
                 return change.consent  # the same choices again: nothing new to record
             entry = self.store.seal_personal(
-                iv_id, meta.get("dek", ""), self._entry(caller, "consent", "ok", detail)
+                iv_id, meta.get("dek", ""), caller.entry("consent", "ok", detail)
             )
             # an event too, so HR watching the interview sees the choice as it is made
             fact = {"kind": "consent", "review": review, "camera": camera}

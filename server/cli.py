@@ -354,9 +354,10 @@ async def open_accounts(url: str, settings: Settings) -> AsyncIterator[Accounts]
 
 async def _log_operator(accounts: Accounts, org: str, action: str, actor: str) -> None:
     """An account change made from the command line, in the organisation's log."""
-    entry = {"action": action, "outcome": "ok", "actor": actor, "role": "operator"}
-    entry.update(ip="", device="", interview_id="")
-    await accounts.store.log_org(org, entry, now_ms())
+    from server.audit import Caller
+
+    entry = Caller(actor=actor, role="operator").entry(action, "ok")
+    await accounts.store.log_org(org, {**entry, "interview_id": ""}, now_ms())
 
 
 async def _add_user(

@@ -72,7 +72,7 @@ class HRService:
         denied = refusal(req.principal.permissions, needed)
         if denied is None:
             return
-        entry = self.candidates._entry(req.caller, action, denied)
+        entry = req.caller.entry(action, denied)
         now = self.clock()
         if iv_id and await self._in_org(req, iv_id):
             await self.store.log(iv_id, entry, now)
@@ -464,7 +464,7 @@ class HRService:
         detail = {"url": strip_query(config["url"]), "events": config["events"]}
         if secret:
             detail["secret"] = config["secret_fingerprint"]  # which one, never the secret
-        entry = self.candidates._entry(req.caller, "webhook_set", "ok", detail)
+        entry = req.caller.entry("webhook_set", "ok", detail)
         await self.store.log_org(org, entry, now)
         out = {**config, "deliveries": await self.store.webhook_deliveries(org)}
         return {**out, "secret": secret} if secret else out
@@ -473,7 +473,7 @@ class HRService:
         await self.require(req, Permission.USER_MANAGE, "webhook_remove")
         org = req.principal.org
         await self.webhooks.remove(org)
-        entry = self.candidates._entry(req.caller, "webhook_remove", "ok")
+        entry = req.caller.entry("webhook_remove", "ok")
         await self.store.log_org(org, entry, self.clock())
         return await self.webhook(req)
 
@@ -631,7 +631,7 @@ class HRService:
             await self.store.set_retention_days(org, days)
             await self.store.log_org(
                 org,
-                self.candidates._entry(req.caller, "retention_set", "ok", {"days": days}),
+                req.caller.entry("retention_set", "ok", {"days": days}),
                 self.clock(),
             )
         own = await self.store.retention_days(org)
@@ -670,7 +670,7 @@ class HRService:
             await self.store.set_org_profile(org, changed)
             await self.store.log_org(
                 org,
-                self.candidates._entry(req.caller, "org_profile_set", "ok", changed),
+                req.caller.entry("org_profile_set", "ok", changed),
                 self.clock(),
             )
         profile = await self.store.org_profile(org)

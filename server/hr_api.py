@@ -25,6 +25,7 @@ from protocol.permissions import Permission, Role
 from protocol.reasons import Reason
 from server import http_models as m
 from server.accounts import USER_NAME, Accounts, Principal
+from server.audit import Caller
 from server.bodies import json_body, read_body
 from server.candidates import Refusal
 from server.headers import REPORT_CSP
@@ -174,16 +175,8 @@ class HRApi:
         outcome: str,
         device: str = "",
     ) -> None:
-        entry = {
-            "action": action,
-            "outcome": outcome,
-            "actor": user,
-            "role": role,
-            "ip": ip,
-            "device": device,
-            "interview_id": "",
-        }
-        await self.store.log_org(org, entry, self.hr.clock())
+        entry = Caller(ip=ip, device=device, actor=user, role=role).entry(action, outcome)
+        await self.store.log_org(org, {**entry, "interview_id": ""}, self.hr.clock())
 
     async def _log_req(self, req: HRRequest, action: str, outcome: str) -> None:
         p = req.principal

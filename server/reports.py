@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from protocol.answers import fold_text
 from protocol.consent import Consent
 from protocol.interview import Decision, State
+from server.audit import SYSTEM
 from server.report_view import Presentation, view
 from server.scoring import HUMAN_ONLY, DefaultScorer, Scorer, human_only
 from server.store import UNREADABLE, Store, key, snapshot_from_hash
@@ -322,15 +323,8 @@ class Reports:
 
             now = wall_clock_ms()
             report = await self.generate(iv_id, meta, now, trigger)
-            entry = {
-                "action": "report",
-                "outcome": "ok",
-                "actor": "system",
-                "role": "system",
-                "ip": "",
-                "device": "",
-                "detail": {"version": report["version"], "trigger": trigger},
-            }
+            detail = {"version": report["version"], "trigger": trigger}
+            entry = SYSTEM.entry("report", "ok", detail)
             await self.store.log(iv_id, entry, now)
             await self.store.log_org(
                 meta.get("org", "default"), {**entry, "interview_id": iv_id}, now

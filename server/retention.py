@@ -99,7 +99,7 @@ async def erase(
             await service.log(iv_id, caller, "erase", Reason.ERASE_NOT_ALLOWED, org=meta.get("org"))
             return Erased(Reason.ERASE_NOT_ALLOWED)
         entry = store.seal_personal(
-            iv_id, "", service._entry(caller, "erase", "ok", {"why": why})
+            iv_id, "", caller.entry("erase", "ok", {"why": why})
         )  # "": nothing personal goes into it (no key is left to seal it with)
         if await store.erase(iv_id, meta, now, entry):
             log.warning("erased interview %s (%s, by %s)", iv_id, why, caller.actor)

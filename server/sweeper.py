@@ -15,7 +15,8 @@ import logging
 import redis.exceptions
 
 from protocol.interview import next_deadline
-from server.candidates import Caller, CandidateService, Refusal
+from server.audit import SYSTEM
+from server.candidates import CandidateService, Refusal
 
 log = logging.getLogger("interview_hub.sweeper")
 
@@ -53,7 +54,7 @@ async def release_dead_hubs(service: CandidateService, own_hub: str = "") -> int
             if not await service.store.hub_is_dead(hub_id):
                 came_back = True  # it renewed its lease meanwhile: what is left is its own
                 break
-            caller = Caller(actor="system", role="system")
+            caller = SYSTEM
             try:
                 # a no-op when the session no longer holds it (resumed elsewhere since)
                 decision = await service.disconnect(iv_id, session, caller)

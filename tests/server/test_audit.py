@@ -213,7 +213,7 @@ async def build_logs(
             await service.disconnect(iv_id, f"s{round_}", who)
         hr = Caller(ip="10.9.9.9", device="console", actor="boss", role="admin")
         for i in range(6):
-            await store.log_org(org, service._entry(hr, f"login{i}", "ok"), now_ms())
+            await store.log_org(org, hr.entry(f"login{i}", "ok"), now_ms())
     seen = capture.stop()
     await Checkpointer(store.take_unanchored, store.give_back_unanchored, SIGNER, tmp).round()
     book = AnchorBook(tmp, SIGNER.public).refresh()
@@ -972,3 +972,33 @@ async def test_a_cut_log_written_on_by_the_hub_is_still_caught(
     assert newest_only.ok  # the newest checkpoint alone is satisfied by the new entries
     verdict = await check(store, book, scope)
     assert not verdict.ok and verdict.problem == "anchor_mismatch" and verdict.first_bad == 4
+
+
+def test_a_log_entry_is_built_in_one_place_from_its_caller() -> None:
+    """Caller.entry names the action, outcome, who, role, address and device; the masked proof and the detail only when there are any."""
+    from server.audit import SYSTEM, Caller
+
+    hr = Caller(ip="10.0.0.1", device="Firefox", actor="li", role="admin")
+    assert hr.entry("end", "ok", {"note": "n"}) == {
+        "action": "end",
+        "outcome": "ok",
+        "actor": "li",
+        "role": "admin",
+        "ip": "10.0.0.1",
+        "device": "Firefox",
+        "detail": {"note": "n"},
+    }
+    candidate = Caller(ip="1.2.3.4", proof="phone 138****8000")
+    assert candidate.entry("join", "identity_mismatch") == {
+        "action": "join",
+        "outcome": "identity_mismatch",
+        "actor": "candidate",
+        "role": "candidate",
+        "ip": "1.2.3.4",
+        "device": "",
+        "proof": "phone 138****8000",
+    }
+    assert (SYSTEM.entry("timeout", "ok")["actor"], SYSTEM.entry("timeout", "ok")["role"]) == (
+        "system",
+        "system",
+    )
