@@ -61,7 +61,7 @@ from server.store import (
     raw_rows,
     raw_streams,
     redis_client,
-    text,
+    text_value,
 )
 
 log = logging.getLogger("interview_hub.monitor")
@@ -443,7 +443,7 @@ class MonitorConnection:
                 stored_dek, stored_attempt = await store.redis.hmget(
                     key(iv_id, "meta"), ["dek", "attempt"]
                 )
-                self._attempts[iv_id] = (text(stored_dek) or "", int(stored_attempt or 1))
+                self._attempts[iv_id] = (text_value(stored_dek) or "", int(stored_attempt or 1))
             dek, attempt = self._attempts[iv_id]
             try:
                 return opener(store.cipher_for(iv_id, dek), attempt)

@@ -235,10 +235,10 @@ StreamsReply = XReadResponse | XReadGroupResponse | None
 
 
 @overload
-def text(reply: bytes | str) -> str: ...
+def text_value(reply: bytes | str) -> str: ...
 @overload
-def text(reply: bytes | str | None) -> str | None: ...
-def text(reply: bytes | str | None) -> str | None:
+def text_value(reply: bytes | str | None) -> str | None: ...
+def text_value(reply: bytes | str | None) -> str | None:
     """A string (or None: no such key or field) from a decoding client."""
     return cast(str | None, reply)
 
@@ -505,7 +505,9 @@ class Store:
         return cipher
 
     async def cipher(self, iv_id: str) -> RecordCipher:
-        return self.cipher_for(iv_id, text(await self.redis.hget(key(iv_id, "meta"), "dek")) or "")
+        return self.cipher_for(
+            iv_id, text_value(await self.redis.hget(key(iv_id, "meta"), "dek")) or ""
+        )
 
     def new_data_key(self, iv_id: str, now: int) -> str:
         """A data key for an interview made at ``now``: under that month's KEK."""
@@ -668,7 +670,7 @@ class Store:
     async def add_event(self, iv_id: str, fact: dict[str, Any]) -> None:
         """An event that is not a state change (e.g. the media's), for monitors."""
         now = time_ms()
-        event_id = text(
+        event_id = text_value(
             await self.redis.xadd(
                 key(iv_id, "events"),
                 {"e": json.dumps(fact), "t": now},
@@ -676,7 +678,7 @@ class Store:
                 approximate=True,
             )
         )
-        org = text(await self.redis.hget(key(iv_id, "meta"), "org")) or "default"
+        org = text_value(await self.redis.hget(key(iv_id, "meta"), "org")) or "default"
         await self.org_event(org, iv_id, [event_id], [fact], now)
 
     async def retention_days(self, org: str) -> int | None:
@@ -690,7 +692,7 @@ class Store:
     async def org_profile(self, org: str) -> dict[str, str]:
         """How reports present the organisation: its display name and time zone ("" unset)."""
         name, zone = await self.redis.hmget(f"org:{org}:settings", ["display_name", "time_zone"])
-        return {"display_name": text(name) or "", "time_zone": text(zone) or ""}
+        return {"display_name": text_value(name) or "", "time_zone": text_value(zone) or ""}
 
     async def org_report_auto(self, org: str) -> bool:
         """Whether the organisation's new interviews make their report by themselves (on
@@ -956,7 +958,7 @@ class Store:
                 "t": int(f[b"t"]),
             }
             try:
-                chunk["data"] = open_chunk(self.cipher_for(iv_id, text(dek) or ""), number, f)
+                chunk["data"] = open_chunk(self.cipher_for(iv_id, text_value(dek) or ""), number, f)
             except UNREADABLE as exc:
                 # kept in its place, empty and marked: the rest of the answer still reads
                 chunk.update(data=b"", unreadable=True)
@@ -988,7 +990,9 @@ class Store:
             if q is not None and int(f[b"q"]) != q:
                 continue
             try:
-                data = open_media(self.cipher_for(iv_id, text(dek) or ""), int(attempt or 1), f)
+                data = open_media(
+                    self.cipher_for(iv_id, text_value(dek) or ""), int(attempt or 1), f
+                )
             except UNREADABLE as exc:
                 self.report_unreadable(iv_id, "a media entry", exc)
                 continue  # a recording without one frame or second is still a recording
@@ -1067,7 +1071,7 @@ class Store:
     ) -> bool:
         """Keep ``record`` as the transcript of answer ``q`` of ``attempt``; False (nothing
         written) when the interview moved to another attempt or was erased meanwhile."""
-        dek = text(await self.redis.hget(key(iv_id, "meta"), "dek"))
+        dek = text_value(await self.redis.hget(key(iv_id, "meta"), "dek"))
         if not dek:
             return False
         sealed = self.cipher_for(iv_id, dek).seal_text(
@@ -1223,7 +1227,7 @@ class Store:
         return entry
 
     async def seal_personal_now(self, iv_id: str, entry: dict[str, Any]) -> dict[str, Any]:
-        dek = text(await self.redis.hget(key(iv_id, "meta"), "dek")) or ""
+        dek = text_value(await self.redis.hget(key(iv_id, "meta"), "dek")) or ""
         return self.seal_personal(iv_id, dek, entry)
 
     async def open_personal(
@@ -1238,7 +1242,7 @@ class Store:
                 continue
             owner = iv_id or str(entry.get("interview_id", ""))
             if owner not in deks:
-                deks[owner] = text(await self.redis.hget(key(owner, "meta"), "dek")) or ""
+                deks[owner] = text_value(await self.redis.hget(key(owner, "meta"), "dek")) or ""
             for field, value in sealed.items():
                 try:
                     cipher = self.cipher_for(owner, deks[owner])
@@ -1287,7 +1291,8 @@ class Store:
         fields = ["webhook_url", "webhook_events", "webhook_gen", "webhook_secret_ms"]
         values = await self.redis.hmget(f"org:{org}:settings", fields)
         return {
-            f.removeprefix("webhook_"): text(v) or "" for f, v in zip(fields, values, strict=True)
+            f.removeprefix("webhook_"): text_value(v) or ""
+            for f, v in zip(fields, values, strict=True)
         }
 
     async def set_webhook(self, org: str, changes: dict[str, str]) -> None:
@@ -1478,7 +1483,7 @@ class Store:
         raise LogConflict(f"appending to the {scope} log: its head kept moving")
 
     async def _read_log_head(self, scope: str) -> Head:
-        return Head.decode(text(await self.redis.get(log_keys(scope)[1])))
+        return Head.decode(text_value(await self.redis.get(log_keys(scope)[1])))
 
     def _log_appended(self, scope: str, head: Head) -> None:
         if len(self._log_heads) >= LOG_HEAD_CACHE and scope not in self._log_heads:
