@@ -742,7 +742,7 @@ class CandidateConnection:
             self.sent_max[msg.q] = msg.seq
         self.inflight += 1
         self._drained.clear()
-        plain = data.encode() if type(data) is str else data
+        plain = data.encode() if isinstance(data, str) else data
         assert self.cipher is not None  # a joined socket has one
         sealed = self.cipher.seal(chunk_purpose(self.attempt, msg.q, msg.seq), plain)
         self.hub.writer.submit(self, msg.q, msg.seq, "s" if type(data) is str else "b", sealed)
