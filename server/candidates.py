@@ -317,7 +317,7 @@ class CandidateService:
     def _entry(
         self, caller: Caller, action: str, outcome: str, detail: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        entry = {
+        entry: dict[str, Any] = {
             "action": action,
             "outcome": outcome,
             "actor": caller.actor,
