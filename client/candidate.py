@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from typing import Any
+from typing import Any, TypeVar
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Origin, Subprotocol
 
 from protocol import SUBPROTOCOL
 from protocol.codec import decode_server, encode
@@ -43,6 +44,8 @@ from protocol.messages import (
     ServerMessage,
     TakenOver,
 )
+
+M = TypeVar("M")  # a message class
 
 
 class ClientClosed(Exception):
@@ -107,8 +110,8 @@ class CandidateClient:
         self._inbox = asyncio.Queue()
         self.ws = await websockets.connect(
             self.url,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-            origin=self.origin,  # type: ignore[arg-type]
+            subprotocols=[Subprotocol(SUBPROTOCOL)],
+            origin=Origin(self.origin) if self.origin is not None else None,
             compression=None,
             max_size=2**20,
             # a dead network path (no FIN, no RST) shows as silence: the library pings, and
@@ -196,7 +199,7 @@ class CandidateClient:
             raise ClientClosed(self.close_code, last)
         return msg
 
-    async def expect(self, kind: type[Any], timeout: float = 10.0) -> Any:
+    async def expect(self, kind: type[M], timeout: float = 10.0) -> M:
         msg = await self.next_message(timeout)
         if not isinstance(msg, kind):
             raise AssertionError(f"expected {kind.__name__}, got {msg!r}")
@@ -293,7 +296,7 @@ class CandidateClient:
 
     async def request_exit(self) -> ExitPreviewed:
         await self.send(RequestExit())
-        return await self.expect(ExitPreviewed)  # type: ignore[no-any-return]
+        return await self.expect(ExitPreviewed)
 
     async def cancel_exit(self) -> None:
         await self.send(CancelExit())

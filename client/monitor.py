@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Origin, Subprotocol
 
 from protocol import MONITOR_SUBPROTOCOL
 from protocol.codec import decode_monitor_server, encode
@@ -63,10 +64,10 @@ class MonitorClient:
     async def connect(self) -> MonitorReady:
         self.ws = await websockets.connect(
             self.url,
-            subprotocols=[MONITOR_SUBPROTOCOL],  # type: ignore[list-item]
-            origin=self.origin,
+            subprotocols=[Subprotocol(MONITOR_SUBPROTOCOL)],
+            origin=Origin(self.origin) if self.origin is not None else None,
             compression=None,
-            max_size=2**24,  # type: ignore[arg-type]
+            max_size=2**24,
         )
         self._reader = asyncio.create_task(self._read())
         await self.send(Authenticate(self.token))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import msgpack  # type: ignore[import-untyped]
 
@@ -236,6 +236,14 @@ def decode_client(
     return result
 
 
+@overload
+def decode_server(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, media: Literal[False] = False
+) -> ServerMessage: ...
+@overload
+def decode_server(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, media: bool
+) -> ServerMessage | MediaServerMessage: ...
 def decode_server(
     data: bytes, limits: Limits = DEFAULT_LIMITS, *, media: bool = False
 ) -> ServerMessage | MediaServerMessage:

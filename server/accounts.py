@@ -46,7 +46,7 @@ from protocol.reasons import Reason
 from server.passwords import policy_refusal
 from server.refusals import Refusal
 from server.settings import Settings
-from server.store import Store
+from server.store import Store, as_fields, text_hash, text_set
 
 USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # safe in keys, logs and JSON
 _hasher = PasswordHasher()
@@ -178,7 +178,7 @@ class Accounts:
         }
         if demo:
             fields["demo"] = "1"
-        await self.redis.hset(f"user:{name}", mapping=fields)
+        await self.redis.hset(f"user:{name}", mapping=as_fields(fields))
         await self.redis.sadd(f"org:{org}:users", name)
         if demo:
             await self.redis.sadd("demousers", name)
@@ -187,12 +187,12 @@ class Accounts:
         """The user's record; {} for none (also for what a half-done delete left behind)."""
         if not USER_NAME.fullmatch(name):
             return {}
-        u: dict[str, str] = await self.redis.hgetall(f"user:{name}")
+        u = text_hash(await self.redis.hgetall(f"user:{name}"))
         return u if "org" in u and "pw" in u else {}
 
     async def users(self, org: str) -> list[dict[str, Any]]:
         out = []
-        for name in sorted(await self.redis.smembers(f"org:{org}:users")):
+        for name in sorted(text_set(await self.redis.smembers(f"org:{org}:users"))):
             u = await self.user(name)
             if u:
                 out.append(
@@ -210,10 +210,10 @@ class Accounts:
         return out
 
     async def demo_users(self) -> list[str]:
-        return sorted(await self.redis.smembers("demousers"))
+        return sorted(text_set(await self.redis.smembers("demousers")))
 
     async def role_table(self, org: str) -> dict[str, list[str]]:
-        return _table_of(await self.redis.hgetall(f"org:{org}:roles"))
+        return _table_of(text_hash(await self.redis.hgetall(f"org:{org}:roles")))
 
     async def set_role_permissions(self, org: str, role: str, permissions: list[str]) -> None:
         """Set a role's permissions, unless that leaves nobody active to manage roles and
@@ -237,7 +237,7 @@ class Accounts:
 
     async def managers(self, org: str) -> int:
         """How many active users of ``org`` hold both role.manage and user.manage."""
-        names = await self.redis.smembers(f"org:{org}:users")
+        names = text_set(await self.redis.smembers(f"org:{org}:users"))
         users = {n: await self.user(n) for n in names}
         return _active_managers(users, await self.role_table(org))
 
@@ -391,16 +391,16 @@ class Accounts:
         for _ in range(GUARD_RETRIES):
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
-                    names = set(await self.redis.smembers(f"org:{org}:users"))
+                    names = set(text_set(await self.redis.smembers(f"org:{org}:users")))
                     watched = sorted(names | ({target} if target else set()))
                     await pipe.watch(
                         f"org:{org}:users", f"org:{org}:roles", *(f"user:{n}" for n in watched)
                     )
-                    users = {n: await pipe.hgetall(f"user:{n}") for n in watched}
+                    users = {n: text_hash(await pipe.hgetall(f"user:{n}")) for n in watched}
                     if target and users[target].get("org") != org:
                         raise Refusal(Reason.UNKNOWN_USER)
                     if guard:
-                        table = _table_of(await pipe.hgetall(f"org:{org}:roles"))
+                        table = _table_of(text_hash(await pipe.hgetall(f"org:{org}:roles")))
                         after, after_table = dict(users), {r: list(p) for r, p in table.items()}
                         project(after, after_table)
                         if _active_admins(users) and not _active_admins(after):
@@ -507,7 +507,7 @@ class Accounts:
     async def principal_for(self, sha: str) -> Principal | None:
         """None for a session that is gone, or whose user is gone, disabled or has had every
         session ended since it was made (the stamp changed)."""
-        session = await self.redis.hgetall(f"hrsession:{sha}")
+        session = text_hash(await self.redis.hgetall(f"hrsession:{sha}"))
         if not session:
             return None
         u = await self.user(session["user"])
@@ -519,7 +519,7 @@ class Accounts:
 
     async def logout(self, sha: str) -> str | None:
         """End one session; returns its user."""
-        session = await self.redis.hgetall(f"hrsession:{sha}")
+        session = text_hash(await self.redis.hgetall(f"hrsession:{sha}"))
         await self.redis.delete(f"hrsession:{sha}")
         if session:
             await self.redis.srem(f"usersessions:{session['user']}", sha)
@@ -543,4 +543,4 @@ class Accounts:
             await pipe.execute()
 
     async def sessions_of(self, name: str) -> set[str]:
-        return await self.redis.smembers(f"usersessions:{name}")  # type: ignore[no-any-return]
+        return text_set(await self.redis.smembers(f"usersessions:{name}"))

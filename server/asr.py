@@ -183,7 +183,7 @@ def _copy_files(sources: list[Path], target: Path) -> None:
 
 def vad_model_path() -> Path:
     """Silero VAD's ONNX file inside faster-whisper, checked against its pin."""
-    from faster_whisper.utils import get_assets_path  # type: ignore[import-untyped]
+    from faster_whisper.utils import get_assets_path
 
     path = Path(get_assets_path()) / VAD_FILE
     with _verify_lock:
@@ -239,7 +239,7 @@ def voice_activity(audio: np.ndarray, pause_ms: int) -> dict[str, Any]:
     Silero VAD (threshold 0.5, no padding, silences of 100 ms split speech); silence before
     the first and after the last word is not a pause.
     """
-    from faster_whisper import vad  # type: ignore[import-untyped]
+    from faster_whisper import vad
 
     vad_model_path()  # checked before onnxruntime reads it
     options = vad.VadOptions(min_silence_duration_ms=100, speech_pad_ms=0)

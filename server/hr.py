@@ -23,7 +23,7 @@ from server.notify import Notifier
 from server.report_view import DEFAULT_TIME_ZONE, LANGS, Presentation, is_time_zone
 from server.reports import DECISIONS, Reports, unreadable_parts
 from server.scoring import DIMENSIONS
-from server.store import Store, key, log_scope, snapshot_from_hash
+from server.store import Store, key, log_scope, snapshot_from_hash, text_hash, text_value
 from server.webhooks import Webhooks, strip_query
 
 # the console's answer search reads this many of the organisation's newest interviews (each
@@ -154,7 +154,10 @@ class HRService:
             if not 1 <= attempt < current:
                 raise Refusal(Reason.NOT_FOUND)
             part = f"a{attempt}"
-            meta = {**await self.store.redis.hgetall(f"{{iv:{iv_id}}}:{part}:meta"), "id": iv_id}
+            meta = {
+                **text_hash(await self.store.redis.hgetall(f"{{iv:{iv_id}}}:{part}:meta")),
+                "id": iv_id,
+            }
         out = self.summary(meta, self.clock())
         out["attempt"] = attempt or current
         out["attempts"] = current
@@ -701,7 +704,7 @@ class HRService:
             lang = str(report.get("lang") or "")
             if lang not in LANGS:
                 contact = key(str(report.get("interview_id", "")), "contact")
-                lang = await self.store.redis.hget(contact, "lang") or "zh-CN"
+                lang = text_value(await self.store.redis.hget(contact, "lang")) or "zh-CN"
         return Presentation(
             lang=lang,
             org_name=profile["display_name"] or req.principal.org,

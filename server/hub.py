@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import redis.exceptions
@@ -71,14 +72,14 @@ def refused(
     return Refused(reason, messages(reason), refused_type, expected_seq, fatal)
 
 
-def header(scope: dict[str, Any], name: bytes) -> str:
+def header(scope: Mapping[str, Any], name: bytes) -> str:
     for k, v in scope.get("headers", ()):
         if k == name:
             return str(v.decode("latin-1"))
     return ""
 
 
-def peer_ip(scope: dict[str, Any], trusted: frozenset[str]) -> str:
+def peer_ip(scope: Mapping[str, Any], trusted: frozenset[str]) -> str:
     """The client's address for the log: X-Forwarded-For is believed only from a trusted
     proxy (HUB_TRUSTED_PROXIES), and only up to the first hop that is not one."""
     client = scope.get("client") or ("", 0)
@@ -742,7 +743,7 @@ class CandidateConnection:
             self.sent_max[msg.q] = msg.seq
         self.inflight += 1
         self._drained.clear()
-        plain = data.encode() if type(data) is str else data
+        plain = data.encode() if isinstance(data, str) else data
         assert self.cipher is not None  # a joined socket has one
         sealed = self.cipher.seal(chunk_purpose(self.attempt, msg.q, msg.seq), plain)
         self.hub.writer.submit(self, msg.q, msg.seq, "s" if type(data) is str else "b", sealed)

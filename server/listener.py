@@ -151,6 +151,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     guard: ClassVar[ConnectionGuard]
 
+    # narrower than asyncio's BaseTransport, as in uvicorn's own (which ignores it likewise)
     def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.peer_ip = self.client[0] if self.client else ""

@@ -106,13 +106,13 @@ class LLMScorer:
             rubric = baseline["dimensions"][name]
             given = reply["dimensions"].get(name)
             score = given.get("score") if isinstance(given, dict) else None
-            usable = (
-                rubric["status"] == "scored"  # the rubric's data rules bind the model too
-                and isinstance(score, int)
-                and not isinstance(score, bool)
-                and 0 <= score <= 100
-            )
-            if not usable or not isinstance(given, dict):
+            if (
+                rubric["status"] != "scored"  # the rubric's data rules bind the model too
+                or not isinstance(score, int)
+                or isinstance(score, bool)
+                or not 0 <= score <= 100
+                or not isinstance(given, dict)
+            ):
                 dimensions[name] = {**rubric, "scorer": "default"}
                 kept.append(Dimension(name, rubric["status"], rubric["score"]))
                 continue
@@ -158,6 +158,7 @@ def verbatim_quotes(
         start = answer.text.find(quote) if answer and isinstance(quote, str) and quote else -1
         if (
             answer is None
+            or not isinstance(quote, str)
             or start < 0
             or (dimension == "emotional_stability" and not answer.pressure)
             or len(kept) >= assessment.MAX_EVIDENCE

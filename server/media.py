@@ -32,7 +32,7 @@ from aiortc.mediastreams import MediaStreamError
 from protocol.consent import video_allowed
 from protocol.messages import MediaState
 from server.crypto import RecordCipher
-from server.store import Store, key, media_purpose
+from server.store import Store, key, media_purpose, text_value
 
 log = logging.getLogger("interview_hub.media")
 
@@ -65,7 +65,7 @@ def encode_jpeg(frame: av.VideoFrame, max_width: int) -> bytes:
     return b"".join(bytes(p) for p in codec.encode(image))
 
 
-def level_of(pcm: bytes) -> int:
+def level_of(pcm: bytes | bytearray) -> int:
     """Loudness 0..100 of 16-bit PCM (RMS on a log scale from -60 dBFS)."""
     samples = memoryview(pcm).cast("h")
     if not samples:
@@ -171,7 +171,7 @@ class MediaSession:
         """Face data is stored only with its own consent (camera "on", docs/privacy.md),
         whatever the client sends. Read at each kept frame: a consent withdrawn during the
         interview stops the recording at the next one. HR is told once why none is kept."""
-        camera = await self.store.redis.hget(key(self.iv_id, "meta"), "camera")
+        camera = text_value(await self.store.redis.hget(key(self.iv_id, "meta"), "camera"))
         if video_allowed(camera):
             return True
         if not self.video_refused:

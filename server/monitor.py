@@ -21,10 +21,11 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.typing import KeyT, StreamIdT
 
 from protocol import MONITOR_SUBPROTOCOL
 from protocol.closecodes import CloseCode
@@ -52,9 +53,19 @@ from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import ConnectionsPerIP, handshake, header, peer_ip, refused
 from server.outbox import Outbox
-from server.store import UNREADABLE, key, open_chunk, open_media, redis_client
+from server.store import (
+    UNREADABLE,
+    key,
+    open_chunk,
+    open_media,
+    raw_rows,
+    raw_streams,
+    redis_client,
+    text_value,
+)
 
 log = logging.getLogger("interview_hub.monitor")
+T = TypeVar("T")
 
 READ_COUNT = 500  # entries per stream per XREAD
 BLOCK_MS = 5_000
@@ -342,7 +353,7 @@ class MonitorConnection:
 
     async def _now(self, stream: str) -> str:
         """The id of the stream's last entry ("0-0" when empty): what "from now" means."""
-        last = await self.hub.hr.store.raw.xrevrange(stream, count=1)
+        last = raw_rows(await self.hub.hr.store.raw.xrevrange(stream, count=1))
         return str(last[0][0].decode()) if last else "0-0"
 
     async def _replay(self, iv_id: str, stream: str, after: str, given: bool = True) -> str:
@@ -351,19 +362,19 @@ class MonitorConnection:
         one that the capped stream has trimmed away."""
         r = self.hub.hr.store.raw  # chunk data is sealed (binary): read ids as bytes
         if not after:
-            last = await r.xrevrange(stream, count=1)
+            last = raw_rows(await r.xrevrange(stream, count=1))
             return last[0][0].decode() if last else "0-0"
         if after != "0" and given:
             try:
                 mark = _id_tuple(after)
             except ValueError:
                 raise Refusal(Reason.BAD_FIELD) from None
-            first = await r.xrange(stream, count=1)
+            first = raw_rows(await r.xrange(stream, count=1))
             if first and _id_tuple(first[0][0].decode()) > mark and not stream.endswith(":chunks"):
                 # the last entry this monitor saw has been trimmed away (event streams are
                 # capped), so some it did not see may be gone too: it must reload the state
                 self.push(Behind(iv_id, "events"))
-                last = await r.xrevrange(stream, count=1)
+                last = raw_rows(await r.xrevrange(stream, count=1))
                 return str(last[0][0].decode())
         position = "0-0" if after == "0" else after
         while True:
@@ -380,7 +391,7 @@ class MonitorConnection:
 
     async def _range(self, stream: str, after: str) -> list[Any]:
         raw = self.hub.hr.store.raw  # chunk data may be binary
-        rows = await raw.xrange(stream, min=f"({after}", count=READ_COUNT)
+        rows = raw_rows(await raw.xrange(stream, min=f"({after}", count=READ_COUNT))
         return [(rid.decode(), f) for rid, f in rows]
 
     async def _entry_or_none(
@@ -423,14 +434,16 @@ class MonitorConnection:
         """A media entry's data (a JPEG frame, a PCM second), opened likewise."""
         return await self._open(iv_id, lambda cipher, attempt: open_media(cipher, attempt, f))
 
-    async def _open(self, iv_id: str, opener: Callable[[RecordCipher, int], Any]) -> Any:
+    async def _open(self, iv_id: str, opener: Callable[[RecordCipher, int], T]) -> T:
         """Open a record with the interview's key and attempt, read once and cached; read
         again once when it does not open (a reset starts a new attempt under the same key)."""
         store = self.hub.hr.store
         for fresh in (False, True):
             if fresh or iv_id not in self._attempts:
-                dek, attempt = await store.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
-                self._attempts[iv_id] = (dek or "", int(attempt or 1))
+                stored_dek, stored_attempt = await store.redis.hmget(
+                    key(iv_id, "meta"), ["dek", "attempt"]
+                )
+                self._attempts[iv_id] = (text_value(stored_dek) or "", int(stored_attempt or 1))
             dek, attempt = self._attempts[iv_id]
             try:
                 return opener(store.cipher_for(iv_id, dek), attempt)
@@ -477,7 +490,7 @@ class MonitorConnection:
                 if not await self._still_allowed():
                     return
                 checked = loop.time()
-            streams = {
+            streams: dict[KeyT, StreamIdT] = {
                 s: pos for positions in self.watches.values() for s, pos in positions.items()
             }
             try:
@@ -489,7 +502,7 @@ class MonitorConnection:
                 await asyncio.sleep(0.5)
                 continue
             failing = False
-            for stream_b, rows in result or []:
+            for stream_b, rows in raw_streams(result):
                 stream = stream_b.decode()
                 iv_id = owner[stream]
                 for rid_b, fields in rows:

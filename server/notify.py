@@ -39,7 +39,7 @@ from protocol.interview import Decision
 from server.crypto import RecordCipher
 from server.identity import mask
 from server.settings import Settings
-from server.store import UNREADABLE, Store, key
+from server.store import UNREADABLE, Store, key, text_hash, text_streams, texts
 
 log = logging.getLogger("interview_hub.notify")
 
@@ -206,7 +206,7 @@ class Notifier:
         meta = await self.store.meta(iv_id)
         if not meta or meta.get("notify", "1") != "1":
             return []
-        contact = await self.redis.hgetall(key(iv_id, "contact"))
+        contact = text_hash(await self.redis.hgetall(key(iv_id, "contact")))
         lang = contact.get("lang") or "zh-CN"
         addresses, unusable = self._addresses(iv_id, meta, contact)
         variables = {
@@ -363,7 +363,7 @@ class Notifier:
                 await self.enqueue(iv_id, "reentry", {"deadline_ms": fact["until_ms"]}, now)
 
     async def statuses(self, iv_id: str) -> list[dict[str, Any]]:
-        ids = await self.redis.lrange(key(iv_id, "notifications"), 0, -1)
+        ids = texts(await self.redis.lrange(key(iv_id, "notifications"), 0, -1))
         raw = await self.redis.mget([f"notify:status:{i}" for i in ids]) if ids else []
         return [json.loads(r) for r in raw if r]
 
@@ -383,7 +383,7 @@ class Notifier:
                 batch = await self.redis.xreadgroup(
                     GROUP, self.consumer, {OUTBOX: ">"}, count=20, block=1000
                 )
-                for _, entries in batch or []:
+                for _, entries in text_streams(batch):
                     for entry_id, fields in entries:
                         await self._take(entry_id, fields["m"])
                 if failing:
@@ -411,7 +411,7 @@ class Notifier:
 
     async def _release_retries(self) -> None:
         now = int(datetime.now(UTC).timestamp() * 1000)
-        for raw in await self.redis.zrangebyscore(RETRY, 0, now, start=0, num=50):
+        for raw in texts(await self.redis.zrangebyscore(RETRY, 0, now, start=0, num=50)):
             if await self.redis.zrem(RETRY, raw):  # one hub takes it
                 await self.redis.xadd(OUTBOX, {"m": raw})
 

@@ -55,7 +55,7 @@ def assemble_webm(entries: list[dict[str, Any]]) -> bytes:
 def start_ms(entries: list[dict[str, Any]], kinds: tuple[str, ...] = ("jpeg", "pcm16k")) -> int:
     """When the recording of these entries starts (its time 0), counting only ``kinds``."""
     # an audio segment is stored when its second is complete: it started that long before
-    starts = [
+    starts: list[int] = [
         e["t"] if e["kind"] == "jpeg" else e["t"] - len(e["data"]) * 1000 // 32_000
         for e in entries
         if e["kind"] in kinds
@@ -89,12 +89,13 @@ def _encode_audio(out: Any, sound: Any, segments: list[dict[str, Any]], t0: int)
             pieces.append(data[skip * 2 :])
             cursor += len(data) // 2 - skip
     for pcm in pieces:
-        for frame in resampler.resample(_pcm_frame(pcm)):
-            fifo.write(frame)
+        for resampled in resampler.resample(_pcm_frame(pcm)):
+            fifo.write(resampled)
     size = sound.codec_context.frame_size or 960
     pts = 0
     while fifo.samples >= size:
         frame = fifo.read(size)
+        assert frame is not None  # None only when the FIFO holds fewer than ``size`` samples
         frame.pts, frame.time_base = pts, Fraction(1, 48_000)
         pts += frame.samples
         for packet in sound.encode(frame):

@@ -23,7 +23,7 @@ from protocol.interview import Decision, State
 from server.audit import SYSTEM
 from server.report_view import Presentation, view
 from server.scoring import HUMAN_ONLY, DefaultScorer, Scorer, human_only
-from server.store import UNREADABLE, Store, key, snapshot_from_hash
+from server.store import UNREADABLE, Store, key, snapshot_from_hash, text_hash, text_value
 
 log = logging.getLogger("interview_hub.reports")
 
@@ -181,8 +181,8 @@ class Reports:
         version = int(await self.store.redis.rpush(key(iv_id, "reports"), sealed))
         report["version"] = version
         fact = {"kind": "report_ready", "version": version, "trigger": trigger}
-        event_id = await self.store.redis.xadd(
-            key(iv_id, "events"), {"e": json.dumps(fact), "t": now}
+        event_id = text_value(
+            await self.store.redis.xadd(key(iv_id, "events"), {"e": json.dumps(fact), "t": now})
         )
         await self.store.org_event(meta.get("org", "default"), iv_id, [event_id], [fact], now)
         for listener in self.on_ready:
@@ -250,7 +250,7 @@ class Reports:
     async def hr_review(self, iv_id: str, meta: dict[str, str]) -> dict[str, Any]:
         """{"overrides": {dimension: {score, machine_score, reason, by, at_ms}},
         "decision": {decision, comment, by, at_ms} | None} of the current attempt."""
-        stored = await self.store.redis.hgetall(key(iv_id, "review"))
+        stored = text_hash(await self.store.redis.hgetall(key(iv_id, "review")))
         cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
         attempt = meta.get("attempt", "1")
         out: dict[str, Any] = {"overrides": {}, "decision": None}

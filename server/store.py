@@ -52,15 +52,23 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, overload
 
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.typing import (
+    EncodableT,
+    FieldT,
+    StreamRangeResponse,
+    XReadGroupResponse,
+    XReadResponse,
+    ZSetRangeResponse,
+)
 
 from protocol.interview import Decision, Snapshot, State
 from server import audit
@@ -159,7 +167,7 @@ RETRIES = 3
 HEALTH_CHECK_S = 5
 
 
-class _LostOnWrite:
+class _LostOnWrite(aioredis.connection.AbstractConnection):
     """A write on a connection whose peer went away is a connection error.
 
     uvloop raises RuntimeError ("unable to perform operation on <TCPTransport closed=True>")
@@ -169,7 +177,7 @@ class _LostOnWrite:
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         try:
-            await super().send_packed_command(command, check_health)  # type: ignore[misc]
+            await super().send_packed_command(command, check_health)
         except RuntimeError as exc:  # redis-py has already dropped the connection
             raise redis.exceptions.ConnectionError(f"connection lost on write: {exc}") from exc
 
@@ -213,6 +221,69 @@ def redis_client(
     else:
         pool = aioredis.ConnectionPool.from_url(url, **options)
     return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
+
+
+# --- replies as they are ----------------------------------------------------------------
+# redis-py types a reply for either kind of client: a string as ``bytes | str``, a stream's
+# rows as optional. Ours are fixed when made: ``Store.redis`` decodes (its strings are str),
+# ``Store.raw`` does not (bytes). These say which, where a reply is read: casts for the
+# type checker, nothing is checked at run time.
+
+Row = tuple[str, dict[str, str]]  # a stream entry from a decoding client: id, fields
+RawRow = tuple[bytes, dict[bytes, bytes]]  # the same from ``Store.raw``
+StreamsReply = XReadResponse | XReadGroupResponse | None
+
+
+@overload
+def text_value(reply: bytes | str) -> str: ...
+@overload
+def text_value(reply: bytes | str | None) -> str | None: ...
+def text_value(reply: bytes | str | None) -> str | None:
+    """A string (or None: no such key or field) from a decoding client."""
+    return cast(str | None, reply)
+
+
+def texts(reply: list[bytes | str] | ZSetRangeResponse) -> list[str]:
+    """A list of strings (LRANGE; ZRANGE without scores) from a decoding client."""
+    return cast(list[str], reply)
+
+
+def text_set(reply: set[bytes | str]) -> set[str]:
+    """A set (SMEMBERS) from a decoding client."""
+    return cast(set[str], reply)
+
+
+def text_hash(reply: dict[bytes | str, bytes | str]) -> dict[str, str]:
+    """A hash (HGETALL) from a decoding client."""
+    return cast(dict[str, str], reply)
+
+
+def text_rows(reply: StreamRangeResponse | None) -> list[Row]:
+    """A stream's entries (XRANGE, XREVRANGE) from a decoding client: a list, never None,
+    and every entry with its fields (only a pending entry since deleted has none)."""
+    return cast(list[Row], reply)
+
+
+def raw_rows(reply: StreamRangeResponse | None) -> list[RawRow]:
+    """A stream's entries from a client that does not decode (``Store.raw``)."""
+    return cast(list[RawRow], reply)
+
+
+def text_streams(reply: StreamsReply) -> list[tuple[str, list[Row]]]:
+    """What XREAD or XREADGROUP read from a decoding client (RESP2: a list of [stream,
+    entries]; [] for None, when nothing came before the block ran out)."""
+    return cast(list[tuple[str, list[Row]]], reply or [])
+
+
+def raw_streams(reply: StreamsReply) -> list[tuple[bytes, list[RawRow]]]:
+    """The same from a client that does not decode."""
+    return cast(list[tuple[bytes, list[RawRow]]], reply or [])
+
+
+def as_fields(mapping: Mapping[str, str]) -> Mapping[FieldT, EncodableT]:
+    """String fields and values to write (HSET): redis-py's mapping parameter is invariant
+    in its key type, so it refuses a ``dict[str, str]`` it takes as it is."""
+    return cast(Mapping[FieldT, EncodableT], mapping)
 
 
 def key(iv_id: str, part: str) -> str:
@@ -392,13 +463,13 @@ class Store:
 
     async def append_chunks_sha(self) -> str:
         """Load the chunk script (again, after a Redis restart) and return its sha."""
-        return await self.redis.script_load(self._append_source)  # type: ignore[no-any-return]
+        return await self.redis.script_load(self._append_source)
 
     # --- reads ------------------------------------------------------------------------
 
     async def meta(self, iv_id: str) -> dict[str, str]:
         """The whole meta hash ({} when there is no such interview)."""
-        return await self.redis.hgetall(key(iv_id, "meta"))  # type: ignore[no-any-return]
+        return text_hash(await self.redis.hgetall(key(iv_id, "meta")))
 
     async def snapshot(self, iv_id: str) -> tuple[Snapshot, dict[str, str]] | None:
         h = await self.meta(iv_id)
@@ -434,7 +505,9 @@ class Store:
         return cipher
 
     async def cipher(self, iv_id: str) -> RecordCipher:
-        return self.cipher_for(iv_id, await self.redis.hget(key(iv_id, "meta"), "dek") or "")
+        return self.cipher_for(
+            iv_id, text_value(await self.redis.hget(key(iv_id, "meta"), "dek")) or ""
+        )
 
     def new_data_key(self, iv_id: str, now: int) -> str:
         """A data key for an interview made at ``now``: under that month's KEK."""
@@ -500,7 +573,7 @@ class Store:
             "profile": meta.get("profile", ""),
             "epoch": epoch_of_data_key(meta.get("dek", "")) or "",
         }
-        args = [meta.get("version", ""), now, json.dumps(left), *ERASED_FIELDS]
+        args: list[str | int] = [meta.get("version", ""), now, json.dumps(left), *ERASED_FIELDS]
         done = await self._erase(keys=keys, args=args)
         if not int(done):
             return False
@@ -510,7 +583,7 @@ class Store:
     async def forget_erased(self, iv_id: str, left: dict[str, Any]) -> None:
         """What an erasure removes outside the interview's own keys (so not in its script),
         from what ``erase`` left in ERASING; each step harmless to repeat."""
-        sent = await self.redis.lrange(key(iv_id, "notifications"), 0, -1)
+        sent = texts(await self.redis.lrange(key(iv_id, "notifications"), 0, -1))
         async with self.redis.pipeline(transaction=False) as pipe:
             for person in left.get("people", []):
                 pipe.srem(f"person:{person}", iv_id)  # not in the candidate centre
@@ -531,8 +604,8 @@ class Store:
         behind their entries' times, so it is among the first entries from a little before
         (another hub's clock may be behind) and only those are read."""
         since = max(erased_ms - ERASE_CLOCK_SKEW_MS, 0)
-        rows = await self.redis.xrange(
-            log_keys(scope)[0], min=f"{since}-0", count=ERASE_ENTRY_WITHIN
+        rows = text_rows(
+            await self.redis.xrange(log_keys(scope)[0], min=f"{since}-0", count=ERASE_ENTRY_WITHIN)
         )
         for _, found in rows:
             entry = json.loads(found.get("e") or "{}")
@@ -571,7 +644,7 @@ class Store:
         find nothing left, and paging never holds Redis up."""
         stream, after = f"org:{org}:events", "-"
         while True:
-            rows = await self.redis.xrange(stream, min=after, count=1000)
+            rows = text_rows(await self.redis.xrange(stream, min=after, count=1000))
             if not rows:
                 return 0
             mine = [rid for rid, f in rows if f.get("iv") == iv_id]
@@ -597,13 +670,15 @@ class Store:
     async def add_event(self, iv_id: str, fact: dict[str, Any]) -> None:
         """An event that is not a state change (e.g. the media's), for monitors."""
         now = time_ms()
-        event_id = await self.redis.xadd(
-            key(iv_id, "events"),
-            {"e": json.dumps(fact), "t": now},
-            maxlen=self.events_maxlen,
-            approximate=True,
+        event_id = text_value(
+            await self.redis.xadd(
+                key(iv_id, "events"),
+                {"e": json.dumps(fact), "t": now},
+                maxlen=self.events_maxlen,
+                approximate=True,
+            )
         )
-        org = await self.redis.hget(key(iv_id, "meta"), "org") or "default"
+        org = text_value(await self.redis.hget(key(iv_id, "meta"), "org")) or "default"
         await self.org_event(org, iv_id, [event_id], [fact], now)
 
     async def retention_days(self, org: str) -> int | None:
@@ -617,7 +692,7 @@ class Store:
     async def org_profile(self, org: str) -> dict[str, str]:
         """How reports present the organisation: its display name and time zone ("" unset)."""
         name, zone = await self.redis.hmget(f"org:{org}:settings", ["display_name", "time_zone"])
-        return {"display_name": name or "", "time_zone": zone or ""}
+        return {"display_name": text_value(name) or "", "time_zone": text_value(zone) or ""}
 
     async def org_report_auto(self, org: str) -> bool:
         """Whether the organisation's new interviews make their report by themselves (on
@@ -625,7 +700,7 @@ class Store:
         return await self.redis.hget(f"org:{org}:settings", "report_auto") != "0"
 
     async def set_org_profile(self, org: str, profile: dict[str, str]) -> None:
-        await self.redis.hset(f"org:{org}:settings", mapping=profile)
+        await self.redis.hset(f"org:{org}:settings", mapping=as_fields(profile))
 
     async def rotate_data_keys(self, now: int) -> dict[str, int]:
         """After a new master key is added: every KEK sealed under it, every data key still
@@ -659,7 +734,7 @@ class Store:
         master key, without a key directory) and seal its masked forms; ``counts`` tallies."""
         assert self.data_keys is not None
         tally = counts if counts else dict.fromkeys(ROTATION_COUNTS, 0)
-        meta: dict[str, str] = await self.redis.hgetall(meta_key)  # type: ignore[assignment]
+        meta = text_hash(await self.redis.hgetall(meta_key))
         stored = meta.get("dek", "")
         if not stored:
             tally["no_key"] += 1  # erased (crypto-shredded)
@@ -713,7 +788,7 @@ class Store:
 
     async def prune_epoch(self, epoch: str) -> None:
         """Forget members that were erased or deleted (an erasure cut short before its SREM)."""
-        members = sorted(await self.redis.smembers(epoch_members_key(epoch)))
+        members = sorted(text_set(await self.redis.smembers(epoch_members_key(epoch))))
         if not members:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -867,7 +942,9 @@ class Store:
 
         ``attempt``: "" for the current attempt, "a1", "a2"... for ones kept after a reset.
         """
-        rows = await self.raw.xrange(key(iv_id, f"{attempt}:chunks" if attempt else "chunks"))
+        rows = raw_rows(
+            await self.raw.xrange(key(iv_id, f"{attempt}:chunks" if attempt else "chunks"))
+        )
         if not rows:
             return []
         dek, current = await self.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
@@ -881,7 +958,7 @@ class Store:
                 "t": int(f[b"t"]),
             }
             try:
-                chunk["data"] = open_chunk(self.cipher_for(iv_id, dek or ""), number, f)
+                chunk["data"] = open_chunk(self.cipher_for(iv_id, text_value(dek) or ""), number, f)
             except UNREADABLE as exc:
                 # kept in its place, empty and marked: the rest of the answer still reads
                 chunk.update(data=b"", unreadable=True)
@@ -893,7 +970,7 @@ class Store:
         """Per question: how many frames and seconds of audio are stored (kept as they are
         written, in ``{iv}:mediacount``: the stream itself is not read)."""
         counts: dict[int, dict[str, Any]] = {}
-        for field, value in (await self.redis.hgetall(key(iv_id, "mediacount"))).items():
+        for field, value in text_hash(await self.redis.hgetall(key(iv_id, "mediacount"))).items():
             q, _, what = field.partition(":")
             c = counts.setdefault(int(q), {"frames": 0, "audio_s": 0.0})
             if what == "frames":
@@ -904,7 +981,7 @@ class Store:
 
     async def media(self, iv_id: str, q: int | None = None) -> list[dict[str, Any]]:
         """The stored media entries (JPEG frames, PCM seconds) of the current attempt, opened."""
-        rows = await self.raw.xrange(key(iv_id, "media"))
+        rows = raw_rows(await self.raw.xrange(key(iv_id, "media")))
         if not rows:
             return []
         dek, attempt = await self.redis.hmget(key(iv_id, "meta"), ["dek", "attempt"])
@@ -913,7 +990,9 @@ class Store:
             if q is not None and int(f[b"q"]) != q:
                 continue
             try:
-                data = open_media(self.cipher_for(iv_id, dek or ""), int(attempt or 1), f)
+                data = open_media(
+                    self.cipher_for(iv_id, text_value(dek) or ""), int(attempt or 1), f
+                )
             except UNREADABLE as exc:
                 self.report_unreadable(iv_id, "a media entry", exc)
                 continue  # a recording without one frame or second is still a recording
@@ -972,11 +1051,11 @@ class Store:
         self, iv_id: str, after: str = "-", count: int | None = None
     ) -> list[dict[str, Any]]:
         start = "-" if after == "-" else f"({after}"
-        rows = await self.redis.xrange(key(iv_id, "events"), min=start, count=count)
+        rows = text_rows(await self.redis.xrange(key(iv_id, "events"), min=start, count=count))
         return [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
 
     async def oplog(self, iv_id: str) -> list[dict[str, Any]]:
-        rows = await self.redis.xrange(key(iv_id, "log"))
+        rows = text_rows(await self.redis.xrange(key(iv_id, "log")))
         entries = [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
         return await self.open_personal(entries, iv_id)
 
@@ -992,7 +1071,7 @@ class Store:
     ) -> bool:
         """Keep ``record`` as the transcript of answer ``q`` of ``attempt``; False (nothing
         written) when the interview moved to another attempt or was erased meanwhile."""
-        dek = await self.redis.hget(key(iv_id, "meta"), "dek")
+        dek = text_value(await self.redis.hget(key(iv_id, "meta"), "dek"))
         if not dek:
             return False
         sealed = self.cipher_for(iv_id, dek).seal_text(
@@ -1065,7 +1144,7 @@ class Store:
         reply = await self.redis.xreadgroup(
             TRANSCRIBERS, consumer, {TRANSCRIBE_JOBS: ">"}, count=count, block=block_ms
         )
-        return [(rid, json.loads(f["job"])) for _, rows in reply or [] for rid, f in rows]
+        return [(rid, json.loads(f["job"])) for _, rows in text_streams(reply) for rid, f in rows]
 
     async def claim_stale_transcriptions(
         self, consumer: str, lease_ms: int, count: int = 10
@@ -1098,7 +1177,11 @@ class Store:
         self, job_id: str, job: dict[str, Any], reason: str, now_ms: int
     ) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            fields = {"job": json.dumps(job, sort_keys=True), "reason": reason, "t": now_ms}
+            fields: dict[FieldT, EncodableT] = {
+                "job": json.dumps(job, sort_keys=True),
+                "reason": reason,
+                "t": now_ms,
+            }
             pipe.xadd(TRANSCRIBE_DEAD, fields, maxlen=DEAD_JOBS_KEPT, approximate=True)
             pipe.xack(TRANSCRIBE_JOBS, TRANSCRIBERS, job_id)
             pipe.xdel(TRANSCRIBE_JOBS, job_id)
@@ -1144,7 +1227,7 @@ class Store:
         return entry
 
     async def seal_personal_now(self, iv_id: str, entry: dict[str, Any]) -> dict[str, Any]:
-        dek = await self.redis.hget(key(iv_id, "meta"), "dek") or ""
+        dek = text_value(await self.redis.hget(key(iv_id, "meta"), "dek")) or ""
         return self.seal_personal(iv_id, dek, entry)
 
     async def open_personal(
@@ -1159,7 +1242,7 @@ class Store:
                 continue
             owner = iv_id or str(entry.get("interview_id", ""))
             if owner not in deks:
-                deks[owner] = await self.redis.hget(key(owner, "meta"), "dek") or ""
+                deks[owner] = text_value(await self.redis.hget(key(owner, "meta"), "dek")) or ""
             for field, value in sealed.items():
                 try:
                     cipher = self.cipher_for(owner, deks[owner])
@@ -1174,25 +1257,25 @@ class Store:
 
     async def interview_ids(self, org: str | None = None) -> list[str]:
         index = f"org:{org}:interviews" if org else "interviews"
-        return await self.redis.zrange(index, 0, -1)  # type: ignore[no-any-return]
+        return texts(await self.redis.zrange(index, 0, -1))
 
     async def metas(self, ids: list[str]) -> list[dict[str, str]]:
         """Many meta hashes in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for iv_id in ids:
                 pipe.hgetall(key(iv_id, "meta"))
-            return await pipe.execute()  # type: ignore[no-any-return]
+            return await pipe.execute()
 
     async def org_log(self, org: str, after: str = "-", count: int = 1000) -> list[dict[str, Any]]:
         """The newest ``count`` entries at or after ``after``, oldest first."""
-        rows = await self.redis.xrevrange(org_log_keys(org)[0], min=after, count=count)
+        rows = text_rows(await self.redis.xrevrange(org_log_keys(org)[0], min=after, count=count))
         rows.reverse()
         entries = [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
         return await self.open_personal(entries)
 
     async def profile_interviews(self, org: str, profile: str) -> set[str]:
         """The organisation's interview ids of one candidate profile."""
-        return await self.redis.smembers(profile_key(org, profile))  # type: ignore[no-any-return]
+        return text_set(await self.redis.smembers(profile_key(org, profile)))
 
     async def file_in_profile(self, iv_id: str, org: str, profile: str) -> None:
         """Put an interview made before profiles existed into its profile (the meta's
@@ -1207,12 +1290,15 @@ class Store:
         its signing secret, when that was made; "" unset (server/webhooks.py)."""
         fields = ["webhook_url", "webhook_events", "webhook_gen", "webhook_secret_ms"]
         values = await self.redis.hmget(f"org:{org}:settings", fields)
-        return {f.removeprefix("webhook_"): v or "" for f, v in zip(fields, values, strict=True)}
+        return {
+            f.removeprefix("webhook_"): text_value(v) or ""
+            for f, v in zip(fields, values, strict=True)
+        }
 
     async def set_webhook(self, org: str, changes: dict[str, str]) -> None:
         """Set the webhook's fields (keys as ``webhook`` returns them); "" url removes it."""
         mapping = {f"webhook_{k}": v for k, v in changes.items()}
-        await self.redis.hset(f"org:{org}:settings", mapping=mapping)
+        await self.redis.hset(f"org:{org}:settings", mapping=as_fields(mapping))
 
     async def next_webhook_generation(self, org: str) -> int:
         """A new signing secret's generation (the old secret stops signing at once)."""
@@ -1226,12 +1312,12 @@ class Store:
 
     async def webhook_deliveries(self, org: str) -> list[dict[str, Any]]:
         """The newest deliveries' states, newest first (an erased interview's are gone)."""
-        ids = await self.redis.lrange(f"org:{org}:webhookdeliveries", 0, -1)
+        ids = texts(await self.redis.lrange(f"org:{org}:webhookdeliveries", 0, -1))
         raw = await self.redis.mget([f"notify:status:{i}" for i in ids]) if ids else []
         return [json.loads(r) for r in raw if r]
 
     async def person_interviews(self, person_hash: str) -> set[str]:
-        return await self.redis.smembers(f"person:{person_hash}")  # type: ignore[no-any-return]
+        return text_set(await self.redis.smembers(f"person:{person_hash}"))
 
     # --- writes -----------------------------------------------------------------------
 
@@ -1240,7 +1326,7 @@ class Store:
     ) -> None:
         mapping = {**static, **snapshot_to_hash(snap), "created_ms": str(now)}
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key(iv_id, "meta"), mapping=mapping)
+            pipe.hset(key(iv_id, "meta"), mapping=as_fields(mapping))
             pipe.zadd("interviews", {iv_id: now})
             pipe.zadd(f"org:{static['org']}:interviews", {iv_id: now})
             for h in person_hashes:
@@ -1397,7 +1483,7 @@ class Store:
         raise LogConflict(f"appending to the {scope} log: its head kept moving")
 
     async def _read_log_head(self, scope: str) -> Head:
-        return Head.decode(await self.redis.get(log_keys(scope)[1]))
+        return Head.decode(text_value(await self.redis.get(log_keys(scope)[1])))
 
     def _log_appended(self, scope: str, head: Head) -> None:
         if len(self._log_heads) >= LOG_HEAD_CACHE and scope not in self._log_heads:
@@ -1511,7 +1597,7 @@ class Store:
 
     async def unlogged_refusals_due(self, now: int, limit: int = 100) -> list[str]:
         """Interviews whose unlogged refusals are due to be summed up."""
-        return await self.redis.zrangebyscore("refusalsums", 0, now, start=0, num=limit)  # type: ignore[no-any-return]
+        return texts(await self.redis.zrangebyscore("refusalsums", 0, now, start=0, num=limit))
 
     async def take_unlogged_refusals(self, iv_id: str) -> tuple[dict[str, str], list[str]]:
         """The interview's unlogged refusal counts and their newest addresses, taken at
@@ -1545,7 +1631,7 @@ class Store:
             await self.redis.zrem("timers", iv_id)
 
     async def due(self, now: int, limit: int = 100) -> list[str]:
-        return await self.redis.zrangebyscore("timers", 0, now, start=0, num=limit)  # type: ignore[no-any-return]
+        return texts(await self.redis.zrangebyscore("timers", 0, now, start=0, num=limit))
 
     # --- hub leases: sessions of a hub that died are released by the others ----------------
 
@@ -1575,7 +1661,7 @@ class Store:
         await self.redis.delete(f"hub:{hub_id}:alive")
 
     async def dead_hubs(self) -> list[str]:
-        hubs = sorted(await self.redis.smembers("hubs"))
+        hubs = sorted(text_set(await self.redis.smembers("hubs")))
         if not hubs:
             return []
         alive = await self.redis.mget([f"hub:{h}:alive" for h in hubs])
@@ -1583,8 +1669,8 @@ class Store:
 
     async def hub_sockets(self, hub_id: str) -> list[tuple[str, str]]:
         """(interview id, session) of every socket the hub held when it was last seen."""
-        members = await self.redis.smembers(f"hub:{hub_id}:sockets")
-        return [tuple(m.split(" ", 1)) for m in members]  # type: ignore[misc]
+        members = text_set(await self.redis.smembers(f"hub:{hub_id}:sockets"))
+        return [(iv_id, session) for iv_id, session in (m.split(" ", 1) for m in members)]
 
     async def hub_is_dead(self, hub_id: str) -> bool:
         return not await self.redis.exists(f"hub:{hub_id}:alive")
