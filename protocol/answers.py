@@ -9,7 +9,9 @@ the answer and the final text is one fold over them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 BACKSPACE = "\b"
 
@@ -30,6 +32,36 @@ def fold_text(chunks: Iterable[str | bytes]) -> str:
             else:
                 text.append(char)
     return "".join(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One question's answer as its stored chunks make it."""
+
+    text: str = ""  # the fold of its text chunks
+    chunks: int = 0  # how many chunks it has
+    last_seq: int = 0  # the highest stored seq (the next chunk is last_seq + 1)
+    first_ms: int = 0  # when its first chunk was stored
+    unreadable: int = 0  # chunks whose sealed record did not open (kept, empty)
+
+
+def assemble(chunks: Iterable[Mapping[str, Any]]) -> dict[int, Answer]:
+    """Every question's answer from stored chunks in arrival order (``q``, ``seq``, ``t``,
+    ``data``, ``unreadable`` as the store reads them): the one place answers are rebuilt.
+    A question with no chunk is absent; ``.get(q, Answer())`` reads it as empty."""
+    by_q: dict[int, list[Mapping[str, Any]]] = {}
+    for chunk in chunks:
+        by_q.setdefault(int(chunk["q"]), []).append(chunk)
+    return {
+        q: Answer(
+            text=fold_text(c["data"] for c in parts),
+            chunks=len(parts),
+            last_seq=max(int(c["seq"]) for c in parts),
+            first_ms=int(parts[0]["t"]),
+            unreadable=sum(1 for c in parts if c.get("unreadable")),
+        )
+        for q, parts in by_q.items()
+    }
 
 
 def edit_chunk(before: str, after: str) -> str:

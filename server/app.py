@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
-from protocol.answers import fold_text
+from protocol.answers import Answer, assemble
 from protocol.interview import Decision
 from protocol.reasons import Reason
 from server import anchors, web
@@ -278,10 +278,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         if loaded is None or str(loaded[0].state) != "in_progress":
             return m.refused(Reason.NOT_IN_PROGRESS)
         q = loaded[0].current_q
-        parts = [c for c in await store.chunks(iv_id) if c["q"] == q]
-        seq = max((c["seq"] for c in parts), default=0)
-        text = fold_text(c["data"] for c in parts)
-        return m.answer(m.SavedAnswer, m.SavedAnswer(q=q, seq=seq, text=text))
+        answer = assemble(await store.chunks(iv_id)).get(q, Answer())
+        return m.answer(m.SavedAnswer, m.SavedAnswer(q=q, seq=answer.last_seq, text=answer.text))
 
     routes: list[Any] = [
         Route("/healthz", healthz),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from protocol.answers import fold_text
+from protocol.answers import Answer, assemble
 from server import anchors
 from server.crypto import Keyring, new_master_key_line
 from server.embedded import EmbeddedRedis
@@ -268,18 +268,18 @@ async def interview_report(store: Store, iv_id: str) -> dict[str, Any] | None:
         return None
     snap, meta = loaded
     questions = json.loads(meta["questions"])
-    chunks = await store.chunks(iv_id)
+    typed = assemble(await store.chunks(iv_id))
     closed = await store.answers(iv_id)
     answers = []
     for q, text in enumerate(questions):
-        parts = [c for c in chunks if c["q"] == q]
+        answer = typed.get(q, Answer())
         answers.append(
             {
                 "q": q,
                 "question": text,
                 "status": closed.get(q, {}).get("status", "open" if q == snap.current_q else ""),
-                "chunks": len(parts),
-                "text": fold_text(c["data"] for c in parts),
+                "chunks": answer.chunks,
+                "text": answer.text,
             }
         )
     return {

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol import interview as sm
-from protocol.answers import fold_text
+from protocol.answers import Answer, assemble
 from protocol.interview import Decision, Snapshot
 from protocol.permissions import Permission, refusal
 from protocol.reasons import Reason
@@ -169,27 +169,27 @@ class HRService:
         self, iv_id: str, meta: dict[str, str], part: str = ""
     ) -> list[dict[str, Any]]:
         questions = json.loads(meta["questions"])
-        chunks = await self.store.chunks(iv_id, part)
+        typed = assemble(await self.store.chunks(iv_id, part))
         closed = await self.store.answers(iv_id, part)
         media = await self.store.media_counts(iv_id) if not part else {}
         transcribed = await self.transcript_states(iv_id) if not part else {}
         current_q = int(meta.get("current_q", 0))
         out = []
         for q, text in enumerate(questions):
-            parts = [c for c in chunks if c["q"] == q]
+            answer = typed.get(q, Answer())
             record = closed.get(q, {})
             out.append(
                 {
-                    **unreadable_parts(parts),
+                    **unreadable_parts(answer),
                     "media": media.get(q, {"frames": 0, "audio_s": 0.0}),
                     "q": q,
                     "question": text,
                     "status": record.get("status")
                     or ("open" if q == current_q and meta.get("state") == "in_progress" else ""),
-                    "started_ms": record.get("started_ms") or (parts[0]["t"] if parts else 0),
+                    "started_ms": record.get("started_ms") or answer.first_ms,
                     "ended_ms": record.get("ended_ms", 0),
-                    "chunks": len(parts),
-                    "text": fold_text(c["data"] for c in parts),
+                    "chunks": answer.chunks,
+                    "text": answer.text,
                     "transcript": transcribed.get(q, {}).get("status", "none"),
                     **(
                         {"transcript_reason": transcribed[q]["reason"]}
@@ -231,10 +231,10 @@ class HRService:
             if not meta or meta.get("erased_ms") or not meta.get("dek"):
                 continue
             questions = json.loads(meta.get("questions", "[]"))
-            chunks = await self.store.chunks(iv_id)
+            answers = assemble(await self.store.chunks(iv_id))
             spoken = await self.store.transcripts(iv_id)
             for q in range(len(questions)):
-                typed = fold_text(c["data"] for c in chunks if c["q"] == q)
+                typed = answers.get(q, Answer()).text
                 said = str(spoken.get(q, {}).get("text", ""))
                 for source, text in (("text", typed), ("transcript", said)):
                     at = text.casefold().find(needle)

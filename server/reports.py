@@ -17,7 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from protocol.answers import fold_text
+from protocol.answers import Answer, assemble
 from protocol.consent import Consent
 from protocol.interview import Decision, State
 from server.audit import SYSTEM
@@ -42,10 +42,10 @@ INTERRUPTIONS = {
 }
 
 
-def unreadable_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
+def unreadable_parts(answer: Answer) -> dict[str, Any]:
     """For an answer some of whose chunks do not open: the marker and how many (its text
     is what the others say); {} when every chunk opened."""
-    bad = sum(1 for c in parts if c.get("unreadable"))
+    bad = answer.unreadable
     return {"unreadable": ["text"], "unreadable_chunks": bad} if bad else {}
 
 
@@ -97,7 +97,7 @@ class Reports:
     async def facts(self, iv_id: str, meta: dict[str, str], now: int) -> dict[str, Any]:
         snap = snapshot_from_hash(meta)
         questions = json.loads(meta["questions"])
-        chunks = await self.store.chunks(iv_id)
+        typed = assemble(await self.store.chunks(iv_id))
         closed = await self.store.answers(iv_id)
         events = await self.store.events(iv_id)
         transcripts = await self.store.transcripts(iv_id)
@@ -106,19 +106,19 @@ class Reports:
         attempt_started = snap.started_ms
         answers = []
         for q, text in enumerate(questions):
-            parts = [c for c in chunks if c["q"] == q]
+            answer = typed.get(q, Answer())
             record = closed.get(q, {})
-            started = record.get("started_ms") or (parts[0]["t"] if parts else 0)
+            started = record.get("started_ms") or answer.first_ms
             ended = record.get("ended_ms", 0)
             answers.append(
                 {
-                    **unreadable_parts(parts),
+                    **unreadable_parts(answer),
                     "q": q,
                     "question": text,
                     "status": record.get("status", "not_reached" if q > snap.current_q else "open"),
                     "partial": record.get("status") == "partial",
-                    "text": fold_text(c["data"] for c in parts),
-                    "chunks": len(parts),
+                    "text": answer.text,
+                    "chunks": answer.chunks,
                     "started_ms": started,
                     "ended_ms": ended,
                     "duration_s": round((ended - started) / 1000, 1) if started and ended else None,

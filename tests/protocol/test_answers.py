@@ -49,3 +49,20 @@ def test_random_edit_histories_fold_to_the_final_text() -> None:
             chunks.append(edit_chunk(shown, after))
             shown = after
         assert fold_text(chunks) == shown
+
+
+def test_answers_are_assembled_per_question_in_one_place() -> None:
+    """assemble() folds each question's text chunks in arrival order, skips binary data, and counts chunks, the last seq, the first time and the chunks that did not open."""
+    from protocol.answers import Answer, assemble
+
+    stored = [
+        {"q": 0, "seq": 1, "t": 100, "data": "Helo"},
+        {"q": 1, "seq": 1, "t": 150, "data": b"\x00pcm"},
+        {"q": 0, "seq": 2, "t": 200, "data": "\blo world"},
+        {"q": 1, "seq": 2, "t": 250, "data": b"", "unreadable": True},
+        {"q": 0, "seq": 3, "t": 300, "data": "!"},
+    ]
+    answers = assemble(stored)
+    assert answers[0] == Answer(text="Hello world!", chunks=3, last_seq=3, first_ms=100)
+    assert answers[1] == Answer(text="", chunks=2, last_seq=2, first_ms=150, unreadable=1)
+    assert 2 not in answers and answers.get(2, Answer()) == Answer()
