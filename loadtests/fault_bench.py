@@ -88,7 +88,7 @@ from loadtests.bench import DEFAULT_MASTER_KEYS, DEFAULT_SECRET, free_port, perc
 from loadtests.faults import FaultProxy
 from loadtests.interviews import check_chunks, create_interviews, payload
 from loadtests.processes import HubProcess, log_problems, parse_cpus, tracebacks
-from protocol.closecodes import CloseCode
+from protocol.closecodes import CANDIDATE_FINAL, CANDIDATE_WAITS_FOR_ACTIVITY, CloseCode
 from protocol.messages import ChunkAcked, Refused, TakenOver
 from server.embedded import EmbeddedRedis, find_redis_server
 
@@ -105,13 +105,8 @@ FAULT_KINDS = (
 CLIENT_FAULTS = ("client-rst", "client-blackhole")
 # closes after which a client does not reconnect by itself (SPEC §13)
 FINAL_CLOSES = {
-    CloseCode.EXITED,
-    CloseCode.COMPLETED,
-    CloseCode.TAKEN_OVER,
-    CloseCode.ENDED,
-    CloseCode.JOIN_REFUSED,
-    CloseCode.BAD_MESSAGES,
-    CloseCode.IDLE,
+    *CANDIDATE_FINAL,
+    *CANDIDATE_WAITS_FOR_ACTIVITY,  # the bench's candidates never come back from idle
 }
 WRITE_DURABILITY_WINDOW_S = 2.0  # acked this long before a Redis kill: write may lose it
 QUESTION = 0  # each interview has one question, without a time limit

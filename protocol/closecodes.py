@@ -22,3 +22,24 @@ class CloseCode(IntEnum):
     LOGGED_OUT = 4008  # the HR session ended (logout, expiry)
     NOT_AUTHENTICATED = 4009  # a monitor socket without a valid HR session
     IDLE = 4010  # a joined candidate socket that sent nothing for the idle timeout
+
+
+# What a client does after each close (SPEC §13): the candidate's clients (the web app, the
+# Python client, the load tests) and the HR console's monitor read these, never their own
+# lists. After these a candidate's client does not reconnect by itself: the interview is
+# over for this socket (4000, 4001, 4003), another device has it (4002), or reconnecting
+# cannot help (4004 refused, 4005 a broken client).
+CANDIDATE_FINAL = frozenset(
+    {
+        CloseCode.EXITED,
+        CloseCode.COMPLETED,
+        CloseCode.TAKEN_OVER,
+        CloseCode.ENDED,
+        CloseCode.JOIN_REFUSED,
+        CloseCode.BAD_MESSAGES,
+    }
+)
+# After 4010 the candidate's client reconnects when the candidate does something again
+CANDIDATE_WAITS_FOR_ACTIVITY = frozenset({CloseCode.IDLE})
+# After these a monitor does not reconnect: its HR session is gone
+MONITOR_FINAL = frozenset({CloseCode.LOGGED_OUT, CloseCode.NOT_AUTHENTICATED})

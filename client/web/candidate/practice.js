@@ -1,5 +1,7 @@
 // The practice interview: the same screens and the same exit flow as the real one, played
 // against this small simulation of the hub in the page. Nothing leaves the browser.
+import { CLOSE } from "/web/shared/protocol.js";
+
 const PROGRESS = (answered, partial, total) => ({
   answered,
   partial,
@@ -43,7 +45,7 @@ export function practiceTransport(questions) {
     if (q < total) ask();
     else {
       emit({ type: "completed", progress: PROGRESS(answered, partial, total) });
-      close(4001);
+      close(CLOSE.COMPLETED);
     }
   };
 
@@ -80,7 +82,7 @@ export function practiceTransport(questions) {
         type: "exited", progress: PROGRESS(answered, partial, total), partial_q: q,
         reentry_allowed: true, reentry_until_ms: Date.now() + 86400 * 1000,
       });
-      close(4000);
+      close(CLOSE.EXITED);
     },
   };
 

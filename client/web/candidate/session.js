@@ -10,13 +10,14 @@
 // The box itself is also mirrored synchronously on every keystroke (localStorage), so a
 // tab closed within the send interval loses nothing either.
 import { editChunk, foldText, splitChunk } from "/web/shared/answers.js";
+import { CANDIDATE_FINAL_CLOSES, CLOSE } from "/web/shared/protocol.js";
 import { postJson } from "/web/shared/wire.js";
 import { MediaLink } from "./media.js";
 
-// Closes after which the session must not reconnect by itself (SPEC §13).
-const FINAL_CLOSES = new Set([4000, 4001, 4002, 4003, 4004, 4005]);
+// Closes after which the session must not reconnect by itself (SPEC §13; from protocol/)
+const FINAL_CLOSES = new Set(CANDIDATE_FINAL_CLOSES);
 const FINAL_FACTS = new Set(["exited", "completed", "ended", "taken_over"]);
-const IDLE_CLOSE = 4010;
+const IDLE_CLOSE = CLOSE.IDLE;
 
 export class Session {
   constructor({ token, identity, device, openTransport, outbox, ui, practice = false, camera = true }) {

@@ -4,10 +4,11 @@
 // drop it reconnects with backoff and watches again with after_event / after_chunk set to
 // those ids, so the hub replays exactly what was missed. Facts with an id at or before the
 // one already delivered are dropped as well, so nothing is shown twice.
+import { MONITOR_FINAL_CLOSES } from "/web/shared/protocol.js";
 import { openSocket, pack, unpack } from "/web/shared/wire.js";
 
 const SUBPROTOCOL = "interview-hub.monitor.v1";
-const FINAL_CLOSES = new Set([4008, 4009]); // logged out, not authenticated: no reconnect
+const FINAL_CLOSES = new Set(MONITOR_FINAL_CLOSES); // logged out, not authenticated (SPEC §13)
 
 // Stream ids are "<ms>-<seq>"; "0" and "" sort before everything.
 export function idAfter(a, b) {
