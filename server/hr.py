@@ -23,7 +23,7 @@ from server.notify import Notifier
 from server.report_view import DEFAULT_TIME_ZONE, LANGS, Presentation, is_time_zone
 from server.reports import DECISIONS, Reports, unreadable_parts
 from server.scoring import DIMENSIONS
-from server.store import Store, key, log_scope, snapshot_from_hash, text_hash, text_value
+from server.store import Store, log_scope, snapshot_from_hash
 from server.webhooks import Webhooks, strip_query
 
 # the console's answer search reads this many of the organisation's newest interviews (each
@@ -154,10 +154,7 @@ class HRService:
             if not 1 <= attempt < current:
                 raise Refusal(Reason.NOT_FOUND)
             part = f"a{attempt}"
-            meta = {
-                **text_hash(await self.store.redis.hgetall(f"{{iv:{iv_id}}}:{part}:meta")),
-                "id": iv_id,
-            }
+            meta = await self.store.attempt_meta(iv_id, attempt)
         out = self.summary(meta, self.clock())
         out["attempt"] = attempt or current
         out["attempts"] = current
@@ -203,9 +200,8 @@ class HRService:
     async def transcript_states(self, iv_id: str) -> dict[int, dict[str, Any]]:
         """Per answer: how its transcription stands (none / pending / done / failed)."""
         states = await self.store.transcription_states(iv_id)
-        done = await self.store.redis.hkeys(key(iv_id, "transcripts"))
-        for q in done:
-            states[int(q)] = {"status": "done"}
+        for q in await self.store.transcribed_questions(iv_id):
+            states[q] = {"status": "done"}
         return states
 
     async def transcript(self, req: Request, iv_id: str, q: int) -> dict[str, Any]:
@@ -437,7 +433,7 @@ class HRService:
             if n == current:
                 state = self.summary(meta, self.clock())["state"]
             else:
-                state = await self.store.redis.hget(key(iv_id, f"a{n}:meta"), "state") or ""
+                state = (await self.store.attempt_meta(iv_id, n)).get("state", "")
             reports = await self.reports.attempt_reports(iv_id, n, current=n == current)
             out.append({"attempt": n, "current": n == current, "state": state, **reports})
         return out
@@ -688,7 +684,7 @@ class HRService:
         """Switch the interview's automatic report on or off (report.generate, logged)."""
         await self.require(req, Permission.REPORT_GENERATE, "report_auto_set", iv_id)
         await self.interview_meta(req, iv_id)
-        await self.store.redis.hset(key(iv_id, "meta"), "report_auto", "1" if on else "0")
+        await self.store.set_meta_field(iv_id, "report_auto", "1" if on else "0")
         await self.candidates.log(
             iv_id, req.caller, "report_auto_set", "ok", {"on": on}, org=req.principal.org
         )
@@ -703,8 +699,7 @@ class HRService:
             # a version that does not open has no "lang": the interview's own, then zh-CN
             lang = str(report.get("lang") or "")
             if lang not in LANGS:
-                contact = key(str(report.get("interview_id", "")), "contact")
-                lang = text_value(await self.store.redis.hget(contact, "lang")) or "zh-CN"
+                lang = await self.store.contact_lang(str(report.get("interview_id", "")))
         return Presentation(
             lang=lang,
             org_name=profile["display_name"] or req.principal.org,

@@ -15,7 +15,7 @@ from server import identity
 from server.bodies import nested_deeper_than
 from server.notify import is_one_address
 from server.settings import Settings
-from server.store import MASKED_META, Store, key
+from server.store import MASKED_META, Store
 
 ORG_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # it goes into key names
 MAX_S = 366 * 24 * 3600  # a year: every time stays far below 2**53 ms
@@ -286,6 +286,6 @@ async def create_interview(
         "email": cipher.seal_text("contact|email", spec.email) if spec.email else "",
         "lang": spec.lang,
     }
-    await store.redis.hset(key(iv_id, "contact"), mapping={k: v for k, v in contact.items() if v})
+    await store.set_contact(iv_id, {k: v for k, v in contact.items() if v})
     await store.schedule(iv_id, snap.link_expires_ms)
     return CreatedInterview(iv_id, token, f"{settings.base_url}/i/{token}")

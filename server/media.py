@@ -32,7 +32,7 @@ from aiortc.mediastreams import MediaStreamError
 from protocol.consent import video_allowed
 from protocol.messages import MediaState
 from server.crypto import RecordCipher
-from server.store import Store, key, media_purpose, text_value
+from server.store import Store, media_purpose
 
 log = logging.getLogger("interview_hub.media")
 
@@ -171,7 +171,7 @@ class MediaSession:
         """Face data is stored only with its own consent (camera "on", docs/privacy.md),
         whatever the client sends. Read at each kept frame: a consent withdrawn during the
         interview stops the recording at the next one. HR is told once why none is kept."""
-        camera = text_value(await self.store.redis.hget(key(self.iv_id, "meta"), "camera"))
+        camera = await self.store.meta_field(self.iv_id, "camera")
         if video_allowed(camera):
             return True
         if not self.video_refused:
@@ -207,7 +207,7 @@ class MediaSession:
         if q < 0 or self.closed or self.current_q() < 0:
             return  # no question open, or the socket is closing (exit, end, takeover)
         # the cap is the interview's, across every connection and resume (atomic count)
-        used = await self.store.redis.hincrby(key(self.iv_id, "meta"), "media_entries", 1)
+        used = await self.store.count_media_entry(self.iv_id)
         if used > self.max_entries:
             if not self.limited:
                 self.limited = True

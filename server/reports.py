@@ -23,7 +23,7 @@ from protocol.interview import Decision, State
 from server.audit import SYSTEM
 from server.report_view import Presentation, view
 from server.scoring import HUMAN_ONLY, DefaultScorer, Scorer, human_only
-from server.store import UNREADABLE, Store, key, snapshot_from_hash, text_hash, text_value
+from server.store import UNREADABLE, Store, snapshot_from_hash
 
 log = logging.getLogger("interview_hub.reports")
 
@@ -153,7 +153,7 @@ class Reports:
                 "history": history,
             },
             "generated_ms": now,
-            "lang": await self.store.redis.hget(key(iv_id, "contact"), "lang") or "zh-CN",
+            "lang": await self.store.contact_lang(iv_id),
             # the candidate's choice on the consent screen: "ai", "human_only", or "" (none
             # recorded: the interview predates the screen)
             "review": meta.get("review", ""),
@@ -178,12 +178,10 @@ class Reports:
         # sealed at rest like the answers it quotes, bound to its attempt
         cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
         sealed = cipher.seal_text(f"report|a{meta.get('attempt', '1')}", raw)
-        version = int(await self.store.redis.rpush(key(iv_id, "reports"), sealed))
+        fact: dict[str, Any] = {"kind": "report_ready", "trigger": trigger}
+        version, event_id = await self.store.append_report(iv_id, sealed, fact, now)
         report["version"] = version
         fact = {"kind": "report_ready", "version": version, "trigger": trigger}
-        event_id = text_value(
-            await self.store.redis.xadd(key(iv_id, "events"), {"e": json.dumps(fact), "t": now})
-        )
         await self.store.org_event(meta.get("org", "default"), iv_id, [event_id], [fact], now)
         for listener in self.on_ready:
             try:
@@ -195,12 +193,9 @@ class Reports:
     async def attempt_reports(self, iv_id: str, attempt: int, current: bool) -> dict[str, Any]:
         """How many versions an attempt's reports have and the latest one's outline
         (version, when, trigger, scores' status, recommendation, a person's decision)."""
-        reports = key(iv_id, "reports" if current else f"a{attempt}:reports")
-        async with self.store.redis.pipeline(transaction=False) as pipe:
-            pipe.llen(reports)
-            pipe.lindex(reports, -1)
-            pipe.hget(key(iv_id, "meta"), "dek")
-            count, sealed, dek = await pipe.execute()
+        count, sealed, dek, _ = await self.store.report_entry(
+            iv_id, 0, attempt=0 if current else attempt
+        )
         if not sealed:
             return {"versions": 0, "latest": None}
         try:
@@ -226,13 +221,10 @@ class Reports:
 
     async def get(self, iv_id: str, version: int = 0) -> dict[str, Any] | None:
         """Version ``version`` (1, 2, ...), or the latest with 0."""
-        reports = key(iv_id, "reports")
-        async with self.store.redis.pipeline(transaction=True) as pipe:
-            pipe.llen(reports)
-            pipe.lindex(reports, (version - 1) if version > 0 else -1)
-            pipe.hmget(key(iv_id, "meta"), ["dek", "attempt"])
-            count, sealed, (dek, attempt) = await pipe.execute()
-        if not sealed or version < 0:
+        if version < 0:
+            return None
+        count, sealed, dek, attempt = await self.store.report_entry(iv_id, version)
+        if not sealed:
             return None
         version = version or int(count)
         try:
@@ -250,7 +242,7 @@ class Reports:
     async def hr_review(self, iv_id: str, meta: dict[str, str]) -> dict[str, Any]:
         """{"overrides": {dimension: {score, machine_score, reason, by, at_ms}},
         "decision": {decision, comment, by, at_ms} | None} of the current attempt."""
-        stored = text_hash(await self.store.redis.hgetall(key(iv_id, "review")))
+        stored = await self.store.review_fields(iv_id)
         cipher = self.store.cipher_for(iv_id, meta.get("dek", ""))
         attempt = meta.get("attempt", "1")
         out: dict[str, Any] = {"overrides": {}, "decision": None}
@@ -273,10 +265,10 @@ class Reports:
         sealed = cipher.seal_text(
             f"review|a{meta.get('attempt', '1')}|{field}", json.dumps(record, ensure_ascii=False)
         )
-        await self.store.redis.hset(key(iv_id, "review"), field, sealed)
+        await self.store.set_review_field(iv_id, field, sealed)
 
     async def versions(self, iv_id: str) -> int:
-        return int(await self.store.redis.llen(key(iv_id, "reports")))
+        return await self.store.report_count(iv_id)
 
     @staticmethod
     def html(report: dict[str, Any], presentation: Presentation) -> str:

@@ -1273,6 +1273,76 @@ class Store:
         entries = [{"id": rid, "t": int(f["t"]), **json.loads(f["e"])} for rid, f in rows]
         return await self.open_personal(entries)
 
+    # --- an interview's smaller records (the report, review, contact and media wings) ---
+
+    async def attempt_meta(self, iv_id: str, attempt: int) -> dict[str, str]:
+        """The meta an attempt kept by a reset had when it was archived (with ``id``)."""
+        meta = text_hash(await self.redis.hgetall(key(iv_id, f"a{attempt}:meta")))
+        return {**meta, "id": iv_id} if meta else {}
+
+    async def meta_field(self, iv_id: str, field: str) -> str:
+        return text_value(await self.redis.hget(key(iv_id, "meta"), field)) or ""
+
+    async def set_meta_field(self, iv_id: str, field: str, value: str) -> None:
+        """One field the state machine does not own (``report_auto``...)."""
+        await self.redis.hset(key(iv_id, "meta"), field, value)
+
+    async def count_media_entry(self, iv_id: str) -> int:
+        """One more stored frame or audio second of the interview: the count so far."""
+        return int(await self.redis.hincrby(key(iv_id, "meta"), "media_entries", 1))
+
+    async def contact_lang(self, iv_id: str) -> str:
+        """The candidate's language (zh-CN unless the invitation said)."""
+        return text_value(await self.redis.hget(key(iv_id, "contact"), "lang")) or "zh-CN"
+
+    async def set_contact(self, iv_id: str, contact: dict[str, str]) -> None:
+        await self.redis.hset(key(iv_id, "contact"), mapping=as_fields(contact))
+
+    async def transcribed_questions(self, iv_id: str) -> list[int]:
+        return [int(q) for q in texts(await self.redis.hkeys(key(iv_id, "transcripts")))]
+
+    async def append_report(
+        self, iv_id: str, sealed: str, fact: dict[str, Any], now: int
+    ) -> tuple[int, str]:
+        """Keep a new report version (one atomic RPUSH: its version is its place in the
+        list) and announce it on the interview's events: (version, event id)."""
+        version = int(await self.redis.rpush(key(iv_id, "reports"), sealed))
+        fact = {**fact, "version": version}
+        event_id = text_value(
+            await self.redis.xadd(key(iv_id, "events"), {"e": json.dumps(fact), "t": now})
+        )
+        return version, event_id or ""
+
+    async def report_entry(
+        self, iv_id: str, version: int = 0, attempt: int = 0
+    ) -> tuple[int, str | None, str, int]:
+        """(how many versions, version ``version``'s sealed record or None, the data key,
+        the attempt it belongs to) of the current attempt, or of ``attempt`` kept by a
+        reset; ``version`` 0 is the latest."""
+        archived = f"a{attempt}:reports" if attempt else "reports"
+        reports = key(iv_id, archived)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.llen(reports)
+            pipe.lindex(reports, (version - 1) if version > 0 else -1)
+            pipe.hmget(key(iv_id, "meta"), ["dek", "attempt"])
+            count, sealed, (dek, current) = await pipe.execute()
+        return (
+            int(count),
+            text_value(sealed),
+            text_value(dek) or "",
+            attempt or int(text_value(current) or 1),
+        )
+
+    async def report_count(self, iv_id: str) -> int:
+        return int(await self.redis.llen(key(iv_id, "reports")))
+
+    async def review_fields(self, iv_id: str) -> dict[str, str]:
+        """HR's review of the current attempt: dimension | "decision" -> sealed record."""
+        return text_hash(await self.redis.hgetall(key(iv_id, "review")))
+
+    async def set_review_field(self, iv_id: str, field: str, sealed: str) -> None:
+        await self.redis.hset(key(iv_id, "review"), field, sealed)
+
     async def profile_interviews(self, org: str, profile: str) -> set[str]:
         """The organisation's interview ids of one candidate profile."""
         return text_set(await self.redis.smembers(profile_key(org, profile)))
