@@ -52,6 +52,7 @@ from protocol.messages import (
     TakenOver,
 )
 from protocol.reasons import Reason, messages
+from protocol.session import OnRefusal, append_outcome, close_for_state, on_refusal
 from server.candidates import Caller, CandidateService, Refusal
 from server.crypto import RecordCipher, chunk_purpose
 from server.media import MediaSession, ice_servers
@@ -759,35 +760,31 @@ class CandidateConnection:
                 CloseCode.INTERNAL_ERROR, refused(Reason.SERVICE_UNAVAILABLE, "chunk", fatal=True)
             )
             return
-        code, last = int(result[0]), int(result[1])
-        if code == 0 or (code in (2, 3, 4) and last > self.acked.get(q, 0)):
-            # a resend of stored chunks is acknowledged again: the client may have missed it
-            self.acked[q] = max(last, self.acked.get(q, 0))
-            self.push(ChunkAcked(q, last))
+        raw = result[2] if len(result) > 2 else ""
+        detail = raw.decode() if isinstance(raw, bytes) else str(raw)
+        last = int(result[1])
+        outcome = append_outcome(
+            int(result[0]), last, self.acked.get(q, 0), detail, idle=self.inflight == 0
+        )
+        if outcome.ack is not None:
+            self.acked[q] = max(outcome.ack, self.acked.get(q, 0))
+            self.push(ChunkAcked(q, outcome.ack))
         # A gap: chunks above it were dropped and must be sent again. Said once per gap (not
         # once per chunk behind it), but again once the client has resent (its resend may
         # itself have been dropped behind a newer chunk), and when everything this socket
         # sent is written and some of it is still missing (nothing in flight will fill it).
-        if code == 2 or (code == 0 and self.inflight == 0):
+        if outcome.check_gap:
             self._report_missing(q, last)
-        elif code in (3, 4):
+        if outcome.answer_closed:
             self.answer_closed_for_chunks.add(q)  # no resend can add to it now
-        if code == 3:
-            self.push(refused(Reason.ANSWER_TOO_LONG, "chunk"))
-        elif code == -3:
-            self.push(refused(Reason.NOT_CURRENT_QUESTION, "chunk"))
-        elif code == 4:
-            self.push(refused(Reason.TIME_UP, "chunk"))  # the timer closes the question next
-        elif code == -2:
-            holder = result[2].decode() if isinstance(result[2], bytes) else str(result[2])
-            if holder:
-                # another socket holds the interview now; its control message may be coming
-                self.close(CloseCode.TAKEN_OVER, TakenOver(""))
-            else:
-                self.close_interrupted("chunk")
-        elif code == -1:
-            state = result[2].decode() if isinstance(result[2], bytes) else str(result[2])
-            self._spawn(self._close_for_state(state, "chunk"))
+        if outcome.refusal is not None:
+            self.push(refused(outcome.refusal, "chunk"))
+        if outcome.close is CloseCode.TAKEN_OVER:
+            self.close(CloseCode.TAKEN_OVER, TakenOver(""))
+        elif outcome.interrupted:
+            self.close_interrupted("chunk")
+        elif outcome.state is not None:
+            self._spawn(self._close_for_state(outcome.state, "chunk"))
 
     def _report_missing(self, q: int, last: int) -> None:
         """``seq_gap{last+1}`` if this socket sent chunks of ``q`` above ``last`` that are
@@ -808,20 +805,18 @@ class CandidateConnection:
         says, whoever learned of it first (the control message, a write, a command)."""
         if self._closed:
             return
-        if state == State.ENDED:
-            self.close(CloseCode.ENDED, Ended("", ""))
-        elif state == State.EXITED:
-            # an exit confirmed over HTTP, seen by this socket before its control message:
-            # the same exited + 4000 (never a 1000, which a client would answer by rejoining)
+        exited = None
+        if state == State.EXITED:
+            # an exit confirmed over HTTP, seen by this socket before its control message
             try:
                 exited = await self.service.exited_message(self.interview_id)
             except Exception as exc:
                 log.warning("reading the exit of %s failed (%s)", self.interview_id, exc)
-                exited = None
-            if exited is not None:
-                self.close(CloseCode.EXITED, exited)
-            else:
-                self.close(CloseCode.NORMAL, refused(Reason.NOT_IN_PROGRESS, msg_type, True))
+        code = close_for_state(state, exited_known=exited is not None)
+        if code is CloseCode.ENDED:
+            self.close(code, Ended("", ""))
+        elif code is CloseCode.EXITED and exited is not None:
+            self.close(code, exited)
         else:
             self.close(CloseCode.NORMAL, refused(Reason.NOT_IN_PROGRESS, msg_type, fatal=True))
 
@@ -930,11 +925,12 @@ class CandidateConnection:
 
     async def _refuse(self, decision: Decision, msg_type: str, expected_seq: int = 0) -> None:
         reason = decision.refusal or Reason.INTERNAL_ERROR
-        if reason == Reason.TAKEN_OVER:
+        action = on_refusal(reason)
+        if action is OnRefusal.TAKEN_OVER:
             self.close(CloseCode.TAKEN_OVER, TakenOver(""))
-        elif reason == Reason.CONNECTION_INTERRUPTED:
+        elif action is OnRefusal.INTERRUPTED:
             self.close_interrupted(msg_type)
-        elif reason in (Reason.INTERVIEW_ENDED, Reason.NOT_IN_PROGRESS):
+        elif action is OnRefusal.CLOSE_FOR_STATE:
             await self._close_for_state(str(decision.snapshot.state), msg_type)
         else:
             self.push(refused(reason, msg_type, expected_seq))

@@ -6,7 +6,7 @@
 --       chunk of this run. The seqs hash also keeps "<q>:bytes", the answer's size so far,
 --       and "<q>:full" once a chunk did not fit: every later new chunk of q is too long as
 --       well (not a gap, which would ask the client to send again what can never fit).
--- Returns {code, last_stored_seq, detail}:
+-- Returns {code, last_stored_seq, detail} (named in protocol/session.py AppendResult):
 --   0 stored (or already stored: a resend is harmless and acknowledged again),
 --   2 gap before a chunk, 3 answer too long (seqs or bytes), 4 the open question's time was up when a new
 --   chunk arrived (nothing after the deadline is part of the answer),
