@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.typing import Origin, Subprotocol
 
 from protocol import SUBPROTOCOL
+from protocol.client import ClientCore, Payload
 from protocol.codec import decode_server, encode
 from protocol.messages import (
     AnswerSaved,
@@ -40,10 +41,10 @@ from protocol.messages import (
     QuestionStarted,
     Refused,
     RequestExit,
-    SendChunk,
     ServerMessage,
     TakenOver,
 )
+from protocol.reasons import Reason
 
 M = TypeVar("M")  # a message class
 
@@ -86,16 +87,44 @@ class CandidateClient:
         self.ws: ClientConnection | None = None
         self.joined: Joined | None = None
         self.question: QuestionStarted | None = None
-        self.outbox: OrderedDict[tuple[int, int], str | bytes] = OrderedDict()
-        self.next_seq: dict[int, int] = {}
-        self.acked: dict[int, int] = {}
+        self.core = ClientCore()  # the outbox, acks and resends (protocol/client.py)
         self.received: list[ServerMessage] = []  # every message, in order, for inspection
         self.close_code: int | None = None
         self._inbox: asyncio.Queue[ServerMessage | None] = asyncio.Queue()
         self._acked_event = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._resend_task: asyncio.Task[None] | None = None
-        self.closed: set[int] = set()  # questions the server has closed
+
+    # the core's state, readable and settable as before (tests copy one client's outbox to
+    # another, as a second device with the same storage would have it)
+    @property
+    def outbox(self) -> OrderedDict[tuple[int, int], Payload]:
+        return self.core.outbox
+
+    @outbox.setter
+    def outbox(self, value: OrderedDict[tuple[int, int], Payload]) -> None:
+        self.core.outbox = value
+
+    @property
+    def next_seq(self) -> dict[int, int]:
+        return self.core.next_seq
+
+    @next_seq.setter
+    def next_seq(self, value: dict[int, int]) -> None:
+        self.core.next_seq = value
+
+    @property
+    def acked(self) -> dict[int, int]:
+        return self.core.acked
+
+    @acked.setter
+    def acked(self, value: dict[int, int]) -> None:
+        self.core.acked = value
+
+    @property
+    def closed(self) -> set[int]:
+        """Questions the server has closed."""
+        return self.core.closed
 
     async def __aenter__(self) -> CandidateClient:
         return self
@@ -135,16 +164,16 @@ class CandidateClient:
                 if type(msg) is QuestionStarted:
                     self.question = msg
                     self._on_ack(ChunkAcked(msg.q, msg.acked_seq))
+                    self.core.on_question(msg)
                 if type(msg) is AnswerSaved:
-                    # that question is closed (answered, timed out): nothing more to send for it
-                    self.closed.add(msg.q)
-                    self._forget(msg.q)
-                if type(msg) is Refused and msg.reason == "answer_too_long":
-                    # the answer is full: what was not stored never will be; forget it
-                    self._forget_unstored()
-                if type(msg) is Refused and msg.reason == "seq_gap":
+                    self.core.on_answer_saved(msg)
+                    self._acked_event.set()
+                if type(msg) is Refused and msg.reason == Reason.SEQ_GAP:
                     # the server lacks chunks from expected_seq on: send them again, in order
                     self._resend_task = asyncio.create_task(self._resend_from(msg.expected_seq))
+                elif type(msg) is Refused:
+                    self.core.on_refused(msg)  # answer_too_long: what was not stored is gone
+                    self._acked_event.set()
                 await self._inbox.put(msg)
         except websockets.ConnectionClosed:
             pass
@@ -153,26 +182,8 @@ class CandidateClient:
             self._acked_event.set()
             await self._inbox.put(None)
 
-    def _forget(self, q: int) -> None:
-        for key in [k for k in self.outbox if k[0] == q]:
-            del self.outbox[key]
-        self._acked_event.set()
-
-    def _forget_unstored(self) -> None:
-        if self.question is None:
-            return
-        q = self.question.q
-        stored = self.acked.get(q, 0)
-        for key in [k for k in self.outbox if k[0] == q and k[1] > stored]:
-            del self.outbox[key]
-        self.next_seq[q] = stored + 1
-        self._acked_event.set()
-
     def _on_ack(self, ack: ChunkAcked) -> None:
-        if ack.seq > self.acked.get(ack.q, 0):
-            self.acked[ack.q] = ack.seq
-        for key in [k for k in self.outbox if k[0] == ack.q and k[1] <= ack.seq]:
-            del self.outbox[key]
+        self.core.on_ack(ack.q, ack.seq)
         self._acked_event.set()
 
     async def close(self) -> None:
@@ -228,10 +239,7 @@ class CandidateClient:
         while isinstance(nxt, AnswerSaved):  # a question closed by its time limit while away
             nxt = await self.next_message()
         if isinstance(nxt, QuestionStarted):
-            self.next_seq.setdefault(nxt.q, nxt.acked_seq + 1)
-            if self.next_seq[nxt.q] <= nxt.acked_seq:
-                self.next_seq[nxt.q] = nxt.acked_seq + 1
-            await self.resend()
+            await self.resend()  # the reader gave the core the question and its acked seq
         elif isinstance(nxt, Completed):
             pass
         else:
@@ -239,30 +247,22 @@ class CandidateClient:
         return first
 
     async def _resend_from(self, expected_seq: int) -> None:
-        q = self.question.q if self.question else -1
         with contextlib.suppress(websockets.ConnectionClosed):
-            for (cq, seq), data in list(self.outbox.items()):
-                if cq == q and seq >= expected_seq:
-                    await self.send(SendChunk(cq, seq, data))
+            for chunk in self.core.resend_from(expected_seq):
+                await self.send(chunk)
 
     async def resend(self) -> None:
         """Send every unacknowledged chunk of the open question again, in order."""
-        q = self.question.q if self.question else -1
-        for stale in [k for k in self.outbox if k[0] != q]:
-            del self.outbox[stale]  # that question closed (time limit, exit): nothing to resend
-        for (cq, seq), data in list(self.outbox.items()):
-            await self.send(SendChunk(cq, seq, data))
+        for chunk in self.core.resume():
+            await self.send(chunk)
 
     async def send_text(self, data: str | bytes) -> int:
         """Stream one chunk of the open question's answer; returns its seq."""
         assert self.question is not None, "join first"
-        q = self.question.q
-        seq = self.next_seq.get(q, 1)
-        self.next_seq[q] = seq + 1
-        self.outbox[(q, seq)] = data
+        chunk = self.core.chunk(data)
         with contextlib.suppress(websockets.ConnectionClosed):
-            await self.send(SendChunk(q, seq, data))  # kept in the outbox either way
-        return seq
+            await self.send(chunk)  # kept in the outbox either way
+        return chunk.seq
 
     async def wait_acked(self, timeout: float = 10.0) -> None:
         """Until the server has acknowledged every chunk sent (or the socket closed)."""
@@ -270,7 +270,7 @@ class CandidateClient:
         async def wait() -> None:
             while self.outbox and self.close_code is None:
                 if self.question is not None and self.question.q in self.closed:
-                    self._forget(self.question.q)
+                    self.core.forget(self.question.q)
                     break
                 self._acked_event.clear()
                 await self._acked_event.wait()
@@ -283,7 +283,7 @@ class CandidateClient:
         q = self.question.q
         await self.wait_acked()  # returns early if the question's time ran out meanwhile
         if q not in self.closed:
-            await self.send(FinishAnswer(q, self.next_seq.get(q, 1) - 1))
+            await self.send(FinishAnswer(q, self.core.last_seq(q)))
         while True:
             msg = await self.next_message()
             if isinstance(msg, QuestionStarted | Completed):
