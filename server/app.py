@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from typing import Any
 
-import redis.exceptions
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -36,7 +35,7 @@ from server.reports import Reports
 from server.retention import run_purger
 from server.scoring import scorer_for
 from server.settings import Settings
-from server.store import Store
+from server.store import Store, StoreError
 from server.supervisor import Supervisor
 from server.sweeper import run_sweeper
 from server.webhooks import AtsProvider, Webhooks
@@ -64,18 +63,7 @@ async def check_durability(store: Store, settings: Settings) -> bool:
     """For "fsync": whether to add WAITAOF to writes (else Redis must fsync every write)."""
     if settings.durability != "fsync":
         return False
-    try:
-        await store.redis.execute_command("WAITAOF", 0, 0, 0)
-        return True
-    except redis.exceptions.ResponseError:
-        fsync = (await store.redis.config_get("appendfsync")).get("appendfsync")
-        aof = (await store.redis.config_get("appendonly")).get("appendonly")
-        if aof == "yes" and fsync == "always":
-            return False  # every write is on disk before Redis answers
-        raise RuntimeError(
-            "HUB_DURABILITY=fsync needs Redis ≥ 7.2 (WAITAOF) or appendonly yes with "
-            "appendfsync always; this Redis has neither"
-        ) from None
+    return await store.fsync_by_waitaof()
 
 
 def _caller(request: Request, trusted: frozenset[str]) -> Caller:
@@ -134,7 +122,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await store.redis.ping()
+        await store.ping()
         wait_fsync = await check_durability(store, settings)
         await hub.start(wait_fsync=wait_fsync)
         sweep_s = settings.sweep_interval_s
@@ -165,8 +153,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         body |= supervisor.health()
         ok = not supervisor.down and not supervisor.degraded
         try:
-            await store.redis.ping()
-        except redis.exceptions.RedisError as exc:
+            await store.ping()
+        except StoreError as exc:
             body["redis"], ok = str(exc), False
         if ready:
             body["lease"] = "held" if hub.lease_held else "lapsed"

@@ -75,6 +75,10 @@ class EmbeddedRedis:
             return f"redis://127.0.0.1:{self.port}/0"
         return f"unix://{self.socket_path}"
 
+    def answers(self) -> bool:
+        """Whether a redis-server answers on this data directory's socket now."""
+        return self._answers()
+
     def _answers(self) -> bool:
         try:
             client = redis.Redis.from_url(self.url, socket_timeout=1)

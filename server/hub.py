@@ -17,8 +17,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import redis.exceptions
-
 from protocol import SUBPROTOCOL, SUBPROTOCOL_V2
 from protocol.closecodes import CloseCode
 from protocol.codec import Limits, ProtocolError, decode_client, encode
@@ -59,7 +57,7 @@ from server.media import MediaSession, ice_servers
 from server.noise import NoisyEvents
 from server.outbox import Outbox
 from server.settings import Settings
-from server.store import CONTROL_CHANNEL, Store
+from server.store import CONTROL_CHANNEL, Store, StoreError
 from server.supervisor import Supervisor
 from server.writer import ChunkWriter
 
@@ -250,7 +248,7 @@ class CandidateHub:
         for conn in list(self.connections.values()):
             conn.close(CloseCode.INTERNAL_ERROR)  # the client resumes on another hub
         await self.supervisor.stop()
-        with contextlib.suppress(redis.exceptions.RedisError):
+        with contextlib.suppress(StoreError):
             await self.store.hub_gone(self.hub_id)
 
     async def _close_idle(self) -> None:
@@ -273,7 +271,7 @@ class CandidateHub:
             await asyncio.sleep(self.settings.hub_lease_s / 3)
             try:
                 held = await self.store.hub_alive(self.hub_id, self.settings.hub_lease_s)
-            except redis.exceptions.RedisError as exc:
+            except StoreError as exc:
                 if self.lease_held:
                     log.warning("lease not renewed (%s); retrying", exc)
                     self.lease_held = False
@@ -291,7 +289,7 @@ class CandidateHub:
                 try:
                     await self._reclaim_after_lapse()
                     self._reclaims_due -= 1
-                except redis.exceptions.RedisError as exc:
+                except StoreError as exc:
                     log.warning("checking the sockets after the lapse failed (%s); retrying", exc)
                     continue
             await self._record_unrecorded()
@@ -314,7 +312,7 @@ class CandidateHub:
             try:
                 await self.service.disconnect(iv_id, session, caller)
                 await self.store.hub_released(self.hub_id, iv_id, session)
-            except redis.exceptions.RedisError as exc:
+            except StoreError as exc:
                 log.warning("disconnect of %s still not recorded (%s)", session, exc)
                 return
             except Exception:  # a refusal (the interview is gone) or our bug: stop trying
@@ -324,7 +322,7 @@ class CandidateHub:
     async def _listen_control(self) -> None:
         """Control messages for sockets of this process (takeover, HR end, HTTP exit)."""
         while True:
-            pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.store.control_subscription()
             try:
                 await pubsub.subscribe(CONTROL_CHANNEL)
                 async for item in pubsub.listen():
@@ -347,7 +345,7 @@ class CandidateHub:
                     except Exception:
                         # one bad message must not stop the channel every socket relies on
                         log.exception("control message not handled: %r", item.get("data"))
-            except redis.exceptions.RedisError as exc:
+            except StoreError as exc:
                 log.warning("control channel lost (%s); resubscribing", exc)
                 await asyncio.sleep(0.5)
             finally:
@@ -451,7 +449,7 @@ class CandidateConnection:
         self.outbox.start()
         try:
             await self._read_loop(receive)
-        except redis.exceptions.RedisError as exc:
+        except StoreError as exc:
             # Redis away (each retried a few times already): one line, and a retryable close
             log.warning("candidate socket %s: redis unavailable (%s); closing", self.session, exc)
             self.close(CloseCode.INTERNAL_ERROR, refused(Reason.SERVICE_UNAVAILABLE, fatal=True))

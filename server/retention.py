@@ -26,15 +26,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import redis.exceptions
-
 from protocol import interview as sm
 from protocol.interview import State
 from protocol.reasons import Reason
 from server.candidates import OVER, Caller, CandidateService
 from server.crypto import epoch_end_ms
 from server.settings import Settings
-from server.store import ERASING, Store, log_scope, snapshot_from_hash
+from server.store import ERASING, STORE_AWAY, Store, log_scope, snapshot_from_hash
 
 log = logging.getLogger("interview_hub.retention")
 
@@ -49,7 +47,7 @@ _rewrites: set[asyncio.Task[str]] = set()
 # how long one process may take to finish an erasure before another may try (the steps
 # after the script: the organisation's event stream, the two log entries)
 FINISH_CLAIM_MS = 120_000
-REDIS_AWAY = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+REDIS_AWAY = STORE_AWAY
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,7 @@ from typing import Any, cast, overload
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.typing import (
@@ -154,6 +155,13 @@ ERASED_FIELDS = (
     "profile",
 )
 
+
+# What the other modules catch (they never import redis: the store is the one that talks
+# to it): any failure of Redis; Redis away (no connection, no answer in time); a command
+# Redis refused (a script error, an unknown command)
+StoreError = redis.exceptions.RedisError
+STORE_AWAY = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+StoreRefused = redis.exceptions.ResponseError
 
 # Errors that mean "this connection is gone, try another": the command is retried on a fresh
 # connection a few times before the caller sees it (a Redis restart, a reset link). Not a
@@ -1274,6 +1282,33 @@ class Store:
         return await self.open_personal(entries)
 
     # --- an interview's smaller records (the report, review, contact and media wings) ---
+
+    # --- the server itself ------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise StoreError unless Redis answers."""
+        await self.redis.ping()
+
+    async def fsync_by_waitaof(self) -> bool:
+        """For HUB_DURABILITY=fsync: True when writes should wait with WAITAOF (Redis
+        ≥ 7.2), False when Redis fsyncs every write itself (appendonly yes, appendfsync
+        always); RuntimeError when it can do neither."""
+        try:
+            await self.redis.execute_command("WAITAOF", 0, 0, 0)
+            return True
+        except redis.exceptions.ResponseError:
+            fsync = (await self.redis.config_get("appendfsync")).get("appendfsync")
+            aof = (await self.redis.config_get("appendonly")).get("appendonly")
+            if aof == "yes" and fsync == "always":
+                return False  # every write is on disk before Redis answers
+            raise RuntimeError(
+                "HUB_DURABILITY=fsync needs Redis ≥ 7.2 (WAITAOF) or appendonly yes with "
+                "appendfsync always; this Redis has neither"
+            ) from None
+
+    def control_subscription(self) -> PubSub:
+        """A subscription for the control channel (subscribe, listen, aclose)."""
+        return self.redis.pubsub(ignore_subscribe_messages=True)
 
     async def attempt_meta(self, iv_id: str, attempt: int) -> dict[str, str]:
         """The meta an attempt kept by a reset had when it was archived (with ``id``)."""

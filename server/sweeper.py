@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.exceptions
-
 from protocol.interview import next_deadline
 from server.audit import SYSTEM
 from server.candidates import CandidateService, Refusal
+from server.store import StoreError
 
 log = logging.getLogger("interview_hub.sweeper")
 
@@ -81,7 +80,7 @@ async def run_sweeper(service: CandidateService, interval_s: float, own_hub: str
             if failing:
                 log.warning("sweeping works again")
             failing = False
-        except redis.exceptions.RedisError as exc:
+        except StoreError as exc:
             if not failing:
                 log.warning("sweep failed (%s); trying again every %.1f s", exc, interval_s)
             failing = True

@@ -34,13 +34,11 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-import redis.exceptions
-
 from protocol.interview import Decision
 from server import asr
 from server.recording import start_ms
 from server.settings import Settings
-from server.store import Store
+from server.store import Store, StoreRefused
 
 if TYPE_CHECKING:
     from server.reports import Reports
@@ -201,7 +199,7 @@ class Transcriber:
         while the worker ran has none)."""
         try:
             return await self._round(block_ms)
-        except redis.exceptions.ResponseError as exc:
+        except StoreRefused as exc:
             if "NOGROUP" not in str(exc):
                 raise
             await self.store.transcription_group()
