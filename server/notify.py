@@ -32,21 +32,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-import redis.exceptions
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from protocol.interview import Decision
 from server.crypto import RecordCipher
 from server.identity import mask
 from server.settings import Settings
-from server.store import UNREADABLE, Store, key, text_hash, text_streams, texts
+from server.store import UNREADABLE, Store, StoreError
 
 log = logging.getLogger("interview_hub.notify")
 
-OUTBOX = "notify:outbox"
-GROUP = "senders"
-RETRY = "notify:retry"
-STATUS_TTL_S = 90 * 24 * 3600  # how long HR can see a notification's delivery state
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "notify"),
@@ -194,7 +189,6 @@ def providers_from(settings: Settings) -> dict[str, Provider]:
 class Notifier:
     def __init__(self, store: Store, settings: Settings, providers: dict[str, Provider]) -> None:
         self.store = store
-        self.redis = store.redis
         self.settings = settings
         self.providers = providers
         self.consumer = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -206,7 +200,7 @@ class Notifier:
         meta = await self.store.meta(iv_id)
         if not meta or meta.get("notify", "1") != "1":
             return []
-        contact = text_hash(await self.redis.hgetall(key(iv_id, "contact")))
+        contact = await self.store.contact(iv_id)
         lang = contact.get("lang") or "zh-CN"
         addresses, unusable = self._addresses(iv_id, meta, contact)
         variables = {
@@ -243,11 +237,7 @@ class Notifier:
                 "queued_ms": now,
                 "sent_ms": 0,
             }
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(f"notify:status:{msg_id}", json.dumps(status), ex=STATUS_TTL_S)
-                pipe.rpush(key(iv_id, "notifications"), msg_id)
-                pipe.xadd(OUTBOX, {"m": seal_record(cipher, record)})
-                await pipe.execute()
+            await self.store.queue_notification(iv_id, status, seal_record(cipher, record))
             ids.append(msg_id)
         return ids
 
@@ -304,11 +294,7 @@ class Notifier:
             "sent_ms": 0,
             "interview_id": iv_id,
         }
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(f"notify:status:{msg_id}", json.dumps(status), ex=STATUS_TTL_S)
-            pipe.rpush(key(iv_id, "notifications"), msg_id)
-            pipe.xadd(OUTBOX, {"m": seal_record(cipher, record)})
-            await pipe.execute()
+        await self.store.queue_notification(iv_id, status, seal_record(cipher, record))
         await self.store.note_webhook_delivery(org, msg_id)
         return msg_id
 
@@ -331,10 +317,7 @@ class Notifier:
             "queued_ms": now,
             "sent_ms": 0,
         }
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(f"notify:status:{msg_id}", json.dumps(status), ex=STATUS_TTL_S)
-            pipe.rpush(key(iv_id, "notifications"), msg_id)
-            await pipe.execute()
+        await self.store.queue_notification(iv_id, status, None)  # failed: nothing to send
         return msg_id
 
     async def on_change(self, iv_id: str, meta: dict[str, str], decision: Decision) -> None:
@@ -363,35 +346,25 @@ class Notifier:
                 await self.enqueue(iv_id, "reentry", {"deadline_ms": fact["until_ms"]}, now)
 
     async def statuses(self, iv_id: str) -> list[dict[str, Any]]:
-        ids = texts(await self.redis.lrange(key(iv_id, "notifications"), 0, -1))
-        raw = await self.redis.mget([f"notify:status:{i}" for i in ids]) if ids else []
-        return [json.loads(r) for r in raw if r]
+        return await self.store.notification_statuses(iv_id)
 
     # --- the worker -----------------------------------------------------------------------
 
     async def run(self) -> None:
-        try:
-            await self.redis.xgroup_create(OUTBOX, GROUP, id="0", mkstream=True)
-        except Exception as exc:  # BUSYGROUP: made by another hub or an earlier start
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await self.store.outbox_group()
         failing = False
         while True:
             try:
                 await self._release_retries()
                 await self._claim_stale()
-                batch = await self.redis.xreadgroup(
-                    GROUP, self.consumer, {OUTBOX: ">"}, count=20, block=1000
-                )
-                for _, entries in text_streams(batch):
-                    for entry_id, fields in entries:
-                        await self._take(entry_id, fields["m"])
+                for entry_id, packed in await self.store.outbox_read(self.consumer, 20, 1000):
+                    await self._take(entry_id, packed)
                 if failing:
                     log.warning("notification worker works again")
                 failing = False
             except asyncio.CancelledError:
                 raise
-            except redis.exceptions.RedisError as exc:
+            except StoreError as exc:
                 if not failing:  # one line an outage, not a traceback a second
                     log.warning("notification worker: redis unavailable (%s); retrying", exc)
                 failing = True
@@ -402,24 +375,14 @@ class Notifier:
 
     async def _claim_stale(self) -> None:
         """Take over messages a dead worker had claimed but not acknowledged."""
-        result = await self.redis.xautoclaim(
-            OUTBOX, GROUP, self.consumer, min_idle_time=60_000, start_id="0-0", count=20
-        )
-        for entry_id, fields in result[1] if len(result) > 1 else []:
-            if fields:
-                await self._take(entry_id, fields["m"])
+        for entry_id, packed in await self.store.outbox_claim_stale(self.consumer, 60_000, 20):
+            await self._take(entry_id, packed)
 
     async def _release_retries(self) -> None:
-        now = int(datetime.now(UTC).timestamp() * 1000)
-        for raw in texts(await self.redis.zrangebyscore(RETRY, 0, now, start=0, num=50)):
-            if await self.redis.zrem(RETRY, raw):  # one hub takes it
-                await self.redis.xadd(OUTBOX, {"m": raw})
+        await self.store.outbox_release_due(int(datetime.now(UTC).timestamp() * 1000))
 
     async def _done_with(self, entry_id: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(OUTBOX, GROUP, entry_id)
-            pipe.xdel(OUTBOX, entry_id)
-            await pipe.execute()
+        await self.store.outbox_done(entry_id)
 
     async def _take(self, entry_id: str, packed: str) -> None:
         try:
@@ -438,9 +401,8 @@ class Notifier:
 
     async def _deliver(self, entry_id: str, record: dict[str, Any]) -> None:
         msg_id = record["id"]
-        status_key = f"notify:status:{msg_id}"
-        status = json.loads(await self.redis.get(status_key) or "{}")
-        if await self.redis.exists(f"notify:done:{msg_id}"):
+        status = await self.store.notification_status(msg_id)
+        if await self.store.notification_sent(msg_id):
             await self._done_with(entry_id)  # sent before: never twice
             return
         provider = self.providers[record["channel"]]
@@ -460,8 +422,8 @@ class Notifier:
                 delay = base_s * 2 ** (status["attempts"] - 1)
                 due = int(datetime.now(UTC).timestamp() * 1000 + delay * 1000)
                 cipher = await self.store.cipher(record["interview_id"])
-                await self.redis.zadd(RETRY, {seal_record(cipher, record): due})
-            await self.redis.set(status_key, json.dumps(status), ex=STATUS_TTL_S)
+                await self.store.outbox_retry_later(seal_record(cipher, record), due)
+            await self.store.set_notification_status(msg_id, status)
             await self._done_with(entry_id)
             return
         status.update(
@@ -470,12 +432,8 @@ class Notifier:
             sent_ms=int(datetime.now(UTC).timestamp() * 1000),
             last_error="",
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"notify:done:{msg_id}", "1", ex=STATUS_TTL_S)
-            pipe.set(status_key, json.dumps(status), ex=STATUS_TTL_S)
-            pipe.xack(OUTBOX, GROUP, entry_id)
-            pipe.xdel(OUTBOX, entry_id)  # it holds a link and contact data: not kept once done
-            await pipe.execute()
+        status.setdefault("id", msg_id)
+        await self.store.outbox_sent(entry_id, status)
 
 
 def seal_record(cipher: RecordCipher, record: dict[str, Any]) -> str:

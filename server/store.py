@@ -36,6 +36,11 @@ touch several keys of one interview, work unchanged on Redis Cluster. Keys:
                        by the consumer group ``transcribers`` (server/transcribe.py)
     transcribe:later   zset   jobs not due yet (a question just closed, a retry's back-off)
     transcribe:dead    stream jobs given up (job, reason, t), capped
+    notify:outbox      stream sealed notifications and ATS webhook deliveries, read by the
+                       consumer group ``senders`` (server/notify.py)
+    notify:retry       zset   sealed deliveries waiting out their back-off -> due (ms)
+    notify:status:<id> string a delivery's state (JSON), listed in {iv:<id>}:notifications
+    notify:done:<id>   string set once its provider accepted it: never sent again
 
 An erased interview's meta keeps ``erased_ms``, ``erasing`` (the erasure's log entry and
 what is left to forget outside its keys) until the steps after its script are done, and
@@ -304,6 +309,12 @@ def epoch_members_key(epoch: str) -> str:
 
 def epoch_destroyed_key(epoch: str) -> str:
     return f"kek:{epoch}:destroyed"
+
+
+NOTIFY_OUTBOX = "notify:outbox"  # stream of sealed notifications, group NOTIFY_SENDERS
+NOTIFY_SENDERS = "senders"
+NOTIFY_RETRY = "notify:retry"  # zset: sealed notification -> when its retry is due (ms)
+NOTIFY_STATUS_TTL_S = 90 * 24 * 3600  # how long HR can see a notification's delivery state
 
 
 def profile_key(org: str, profile: str) -> str:
@@ -1282,6 +1293,100 @@ class Store:
         return await self.open_personal(entries)
 
     # --- an interview's smaller records (the report, review, contact and media wings) ---
+
+    # --- the notification outbox (server/notify.py: notifications and ATS webhooks) ----------
+
+    async def queue_notification(
+        self, iv_id: str, status: dict[str, Any], sealed: str | None
+    ) -> None:
+        """Record a notification's state (listed with the interview) and, unless it failed
+        before it could be queued (``sealed`` None), put it on the outbox."""
+        msg_id = status["id"]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(f"notify:status:{msg_id}", json.dumps(status), ex=NOTIFY_STATUS_TTL_S)
+            pipe.rpush(key(iv_id, "notifications"), msg_id)
+            if sealed is not None:
+                pipe.xadd(NOTIFY_OUTBOX, {"m": sealed})
+            await pipe.execute()
+
+    async def notification_statuses(self, iv_id: str) -> list[dict[str, Any]]:
+        ids = texts(await self.redis.lrange(key(iv_id, "notifications"), 0, -1))
+        raw = await self.redis.mget([f"notify:status:{i}" for i in ids]) if ids else []
+        return [json.loads(r) for r in raw if r]
+
+    async def notification_status(self, msg_id: str) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(
+            text_value(await self.redis.get(f"notify:status:{msg_id}")) or "{}"
+        )
+        return loaded
+
+    async def set_notification_status(self, msg_id: str, status: dict[str, Any]) -> None:
+        await self.redis.set(f"notify:status:{msg_id}", json.dumps(status), ex=NOTIFY_STATUS_TTL_S)
+
+    async def notification_sent(self, msg_id: str) -> bool:
+        """Whether its provider accepted it before (then it is never sent again)."""
+        return bool(await self.redis.exists(f"notify:done:{msg_id}"))
+
+    async def outbox_group(self) -> None:
+        """The senders' consumer group (made once; BUSYGROUP when another hub made it)."""
+        try:
+            await self.redis.xgroup_create(NOTIFY_OUTBOX, NOTIFY_SENDERS, id="0", mkstream=True)
+        except redis.exceptions.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def outbox_read(self, consumer: str, count: int, block_ms: int) -> list[tuple[str, str]]:
+        """New outbox entries for ``consumer``: (entry id, sealed message)."""
+        batch = await self.redis.xreadgroup(
+            NOTIFY_SENDERS, consumer, {NOTIFY_OUTBOX: ">"}, count=count, block=block_ms
+        )
+        return [(eid, f["m"]) for _, entries in text_streams(batch) for eid, f in entries]
+
+    async def outbox_claim_stale(
+        self, consumer: str, idle_ms: int, count: int
+    ) -> list[tuple[str, str]]:
+        """Entries a dead sender had claimed and not acknowledged for ``idle_ms``."""
+        result = await self.redis.xautoclaim(
+            NOTIFY_OUTBOX,
+            NOTIFY_SENDERS,
+            consumer,
+            min_idle_time=idle_ms,
+            start_id="0-0",
+            count=count,
+        )
+        rows = result[1] if len(result) > 1 else []
+        return [(str(eid), str(f["m"])) for eid, f in rows if f]
+
+    async def outbox_retry_later(self, sealed: str, due_ms: int) -> None:
+        await self.redis.zadd(NOTIFY_RETRY, {sealed: due_ms})
+
+    async def outbox_release_due(self, now_ms: int, count: int = 50) -> None:
+        """Put retries whose back-off is over back on the outbox (each by one hub only)."""
+        for raw in texts(await self.redis.zrangebyscore(NOTIFY_RETRY, 0, now_ms, 0, count)):
+            if await self.redis.zrem(NOTIFY_RETRY, raw):
+                await self.redis.xadd(NOTIFY_OUTBOX, {"m": raw})
+
+    async def outbox_done(self, entry_id: str) -> None:
+        """Acknowledge and delete an entry (it holds a link and contact data)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(NOTIFY_OUTBOX, NOTIFY_SENDERS, entry_id)
+            pipe.xdel(NOTIFY_OUTBOX, entry_id)
+            await pipe.execute()
+
+    async def outbox_sent(self, entry_id: str, status: dict[str, Any]) -> None:
+        """Its provider accepted it: marked sent (never again), state kept, entry gone, in
+        one transaction."""
+        msg_id = status["id"]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"notify:done:{msg_id}", "1", ex=NOTIFY_STATUS_TTL_S)
+            pipe.set(f"notify:status:{msg_id}", json.dumps(status), ex=NOTIFY_STATUS_TTL_S)
+            pipe.xack(NOTIFY_OUTBOX, NOTIFY_SENDERS, entry_id)
+            pipe.xdel(NOTIFY_OUTBOX, entry_id)
+            await pipe.execute()
+
+    async def contact(self, iv_id: str) -> dict[str, str]:
+        """How to reach the candidate: lang, and the sealed phone and e-mail."""
+        return text_hash(await self.redis.hgetall(key(iv_id, "contact")))
 
     # --- the server itself ------------------------------------------------------------------
 
