@@ -341,3 +341,36 @@ def interview_body(questions: int = 2, **policy: Any) -> dict[str, Any]:
         "questions": [f"Q{i + 1}" for i in range(questions)],
         "policy": policy,
     }
+
+
+# --- a hub that may post webhooks to a loopback receiver (tests/server/test_webhooks.py) ---
+
+
+@pytest.fixture(scope="module")
+def ats_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """A Redis of a test module's own: every hub on a Redis delivers its outbox, and only
+    the hubs on this one may post to a loopback receiver."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("ats-redis"), port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def ats_hub(redis: EmbeddedRedis, tmp: Any) -> Hub:
+    """A hub allowed to post webhooks to 127.0.0.1, retrying fast."""
+    return start_hub(
+        redis.url,
+        tmp,
+        HUB_WEBHOOK_PRIVATE="1",
+        HUB_WEBHOOK_RETRY_BASE_S="0.2",
+        HUB_WEBHOOK_MAX_ATTEMPTS="12",
+    )
+
+
+@pytest.fixture(scope="module")
+def webhook_hub(
+    ats_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Hub]:
+    hub = ats_hub(ats_redis, tmp_path_factory.mktemp("ats-hub"))
+    yield hub
+    hub.stop()

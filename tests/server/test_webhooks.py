@@ -6,7 +6,6 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 from client.candidate import CandidateClient
 from server.embedded import EmbeddedRedis
 from server.webhooks import SIGNATURE, sign, verify
-from tests.conftest import PHONE, Hub, Org, free_port, interview_body, make_org, start_hub
+from tests.conftest import PHONE, Hub, Org, ats_hub, free_port, interview_body, make_org
 
 
 class Receiver:
@@ -69,35 +68,6 @@ class Receiver:
 
     def accepted(self, event: str = "") -> list[dict[str, Any]]:
         return [r for r in self.requests if r["accepted"] and event in ("", r["event"])]
-
-
-@pytest.fixture(scope="module")
-def ats_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    """A Redis of its own: every hub on a Redis delivers its outbox, and only this module's
-    hubs may post to a loopback receiver."""
-    server = EmbeddedRedis(tmp_path_factory.mktemp("ats-redis"), port=free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-def ats_hub(redis: EmbeddedRedis, tmp: Any) -> Hub:
-    return start_hub(
-        redis.url,
-        tmp,
-        HUB_WEBHOOK_PRIVATE="1",
-        HUB_WEBHOOK_RETRY_BASE_S="0.2",
-        HUB_WEBHOOK_MAX_ATTEMPTS="12",
-    )
-
-
-@pytest.fixture(scope="module")
-def webhook_hub(
-    ats_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Hub]:
-    hub = ats_hub(ats_redis, tmp_path_factory.mktemp("ats-hub"))
-    yield hub
-    hub.stop()
 
 
 async def until(check: Any, timeout: float = 60.0) -> Any:

@@ -8,39 +8,20 @@ only this module's hub may post to a loopback receiver (``HUB_WEBHOOK_PRIVATE=1`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from playwright.async_api import Page, expect
 
 from server.embedded import EmbeddedRedis
 from server.webhooks import fingerprint
-from tests.conftest import Hub, Org, free_port, make_org
-from tests.server.test_webhooks import Receiver, ats_hub, completed
+from tests.conftest import Hub, Org, make_org
+from tests.server.test_webhooks import Receiver, completed
 from tests.web.conftest import PHONE, no_js_errors, screenshot
 from tests.web.test_console import REFUSALS, T, api, login
 
 LAPTOP = {"width": 1366, "height": 768}
 DELIVERY_T = 30_000  # ms: a report made, queued and posted on a loaded machine
-
-
-@pytest.fixture(scope="module")
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("console-ats-redis"), port=free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def webhook_hub(
-    own_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Hub]:
-    hub = ats_hub(own_redis, tmp_path_factory.mktemp("console-ats-hub"))
-    yield hub
-    hub.stop()
 
 
 async def everything_shown(page: Page) -> str:
@@ -58,11 +39,11 @@ async def sideways_overflow(page: Page) -> int:
 
 
 async def test_admin_sets_the_webhook_sees_the_secret_once_and_the_deliveries(
-    webhook_hub: Hub, own_redis: EmbeddedRedis, new_context: Any
+    webhook_hub: Hub, ats_redis: EmbeddedRedis, new_context: Any
 ) -> None:
     """An admin's refused address is explained in words; a saved one shows its secret once (gone after a reload, its fingerprint stays); a report made then is listed as delivered without a reload; a rotation shows the new secret once; removing it asks first."""
     hub = webhook_hub
-    org = await make_org(hub, own_redis.url)
+    org = await make_org(hub, ats_redis.url)
     receiver = Receiver()
     try:
         page = await login(new_context, org, "admin", base_url=hub.http, viewport=LAPTOP)
