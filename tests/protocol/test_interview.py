@@ -572,6 +572,15 @@ def test_settle_a_drop_after_the_link_expiry_still_gets_the_grace() -> None:
     assert d.facts[0]["ended_ms"] == LINK + 10 + GRACE  # dated when it ran out
 
 
+def test_settle_interrupted_expiry_without_an_open_question_closes_nothing() -> None:
+    """An interrupted interview with no question open (none left) expires without closing one."""
+    snap = disconnect(started(), T0 + 1000, "s1").snapshot
+    snap = replace(snap, current_q=snap.total, question_started_ms=0, question_deadline_ms=0)
+    d = settle(snap, LINK)
+    assert d.snapshot.state is State.EXPIRED and d.snapshot.current_q == snap.total
+    assert d.facts == ({"kind": "expired", "why": "interrupted"},)
+
+
 def test_join_after_an_interrupted_expiry_says_why() -> None:
     """A join after the link expired on an interrupted interview gets link_expired_while_away, not a re-entry refusal."""
     snap = settle(disconnect(started(), T0 + 1000, "s1").snapshot, LINK).snapshot
