@@ -216,7 +216,7 @@ async def held_sessions(redis_url: str, interview_ids: Iterable[str]) -> dict[st
     """Interviews whose meta still names a live socket session: {interview id: state}.
 
     After every client has closed its socket, a hub that recorded each disconnect leaves
-    none: an interview listed here looks connected to HR and never starts its grace timer.
+    none: an interview listed here looks connected to HR and is never seen as interrupted.
     """
     store = Store.from_url(redis_url)
     try:

@@ -7,9 +7,9 @@ snapshot and the facts to record, or a refusal with its reason code. The server 
 decision to Redis with a compare-and-set on ``Snapshot.version``, so two hubs (or a
 candidate's exit and HR's end) racing each other cannot both win.
 
-A lost connection is not an event that changes the state: the interview stays
-``in_progress`` without a session until the candidate resumes or the grace period runs
-out (then it counts as an exit).
+A lost connection is not an exit, however long it lasts: the interview stays
+``in_progress`` without a session, at the same question, until the candidate resumes or
+the link expires (``resumable_until``); it never spends the second entry.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ class Event(StrEnum):
     DISCONNECT = "disconnect"  # the socket was lost: not an exit
     FINISH_ANSWER = "finish_answer"  # a question closed, more remain
     COMPLETE = "complete"  # the last question closed
-    EXIT = "exit"  # confirmed exit, or the resume grace ran out
+    EXIT = "exit"  # the candidate confirmed an exit
     REENTER = "reenter"  # second entry after an exit
     END = "end"  # HR ended it
     RESET = "reset"  # HR reset it: a new attempt
-    EXPIRE = "expire"  # the link or the re-entry window ran out
+    EXPIRE = "expire"  # the link (unstarted or interrupted) or the re-entry window ran out
     GRANT_REENTRY = "grant_reentry"  # HR lets an exited candidate come back (again)
 
 
@@ -59,6 +59,7 @@ TRANSITIONS: dict[State, dict[Event, State]] = {
         Event.COMPLETE: State.COMPLETED,
         Event.EXIT: State.EXITED,
         Event.END: State.ENDED,
+        Event.EXPIRE: State.EXPIRED,  # interrupted, and the link expired before a resume
     },
     State.EXITED: {
         Event.REENTER: State.IN_PROGRESS,
@@ -77,7 +78,7 @@ TRANSITIONS: dict[State, dict[Event, State]] = {
 class AnswerStatus(StrEnum):
     ANSWERED = "answered"
     TIMED_OUT = "timed_out"  # closed by the question's time limit: counts as answered
-    PARTIAL = "partial"  # interrupted by an exit: kept, not counted as answered
+    PARTIAL = "partial"  # interrupted by an exit, an end or an expiry: kept, not counted
 
 
 class JoinMode(StrEnum):
@@ -96,8 +97,7 @@ class Snapshot:
     link_expires_ms: int
     second_entry: bool  # policy or HR grant: may the candidate come back after an exit?
     reentry_window_ms: int
-    resume_grace_ms: int
-    grace_exits: bool = True  # policy: a disconnect past the grace counts as an exit
+    resume_grace_ms: int  # a lost connection stays resumable at least this long
     max_reentries: int = 1
     current_q: int = 0  # the open question; == total when none is left
     question_started_ms: int = 0
@@ -111,6 +111,7 @@ class Snapshot:
     reentries_used: int = 0
     reentry_until_ms: int = 0  # 0: no re-entry open
     started_ms: int = 0
+    expired_why: str = ""  # why it became expired: link, interrupted or reentry_window
 
     @property
     def total(self) -> int:
@@ -201,34 +202,63 @@ def _advance(snap: Snapshot, status: AnswerStatus, now: int, last_seq: int) -> D
     return Decision(new, (closed, {"kind": "question_started", "q": nxt}))
 
 
-def settle(snap: Snapshot, now: int) -> Decision:
-    """Apply the timeouts that have run out by ``now``: link, resume grace, re-entry window.
+def resumable_until(snap: Snapshot, now: int) -> int:
+    """Until when an interview in progress can be resumed if nobody is (or stays) connected.
 
-    The question time limit of a connected candidate is the hub's timer's job
-    (``time_up``); a question whose time ran out while nobody was connected is closed
-    when the candidate comes back (``join``).
+    The link's expiry, but never less than the resume grace after the connection was lost
+    (or after ``now`` while it is still connected): a candidate still answering when the
+    link expires is not locked out by a blip of the network. 0: not in progress.
+    """
+    if snap.state is not State.IN_PROGRESS:
+        return 0
+    lost = snap.disconnected_ms if not snap.session and snap.disconnected_ms else now
+    return max(snap.link_expires_ms, lost + snap.resume_grace_ms)
+
+
+def settle(snap: Snapshot, now: int) -> Decision:
+    """Apply the timeouts that have run out by ``now``: the link (before a start, or while
+    the interview is interrupted) and the re-entry window.
+
+    A lost connection is never an exit. The question time limit of a connected candidate
+    is the hub's timer's job (``time_up``); a question whose time ran out while nobody was
+    connected is closed when the candidate comes back (``join``).
     """
     if snap.state is State.INVITED and now >= snap.link_expires_ms:
-        new = _move(snap, Event.EXPIRE)
+        new = _move(snap, Event.EXPIRE, expired_why="link")
         return Decision(new, ({"kind": "expired", "why": "link"},))
     if (
         snap.state is State.IN_PROGRESS
         and not snap.session
-        and snap.grace_exits
         and snap.disconnected_ms
-        and now >= snap.disconnected_ms + snap.resume_grace_ms
+        and now >= resumable_until(snap, now)
     ):
-        # the exit counts from when the grace ran out, not from when someone noticed
-        at = snap.disconnected_ms + snap.resume_grace_ms
-        deadline = snap.question_deadline_ms
-        # a question whose time ran out before the grace did was not interrupted: it timed out
-        status = AnswerStatus.TIMED_OUT if deadline and deadline <= at else AnswerStatus.PARTIAL
-        exited = _exit(snap, at, why="grace_over", status=status)
-        return _chain(exited, settle(exited.snapshot, now))  # the window may be over too
+        return _expire_interrupted(snap, resumable_until(snap, now))
     if snap.state is State.EXITED and snap.reentry_until_ms and now >= snap.reentry_until_ms:
-        new = _move(snap, Event.EXPIRE, reentry_until_ms=0)
+        new = _move(snap, Event.EXPIRE, reentry_until_ms=0, expired_why="reentry_window")
         return Decision(new, ({"kind": "expired", "why": "reentry_window"},))
     return Decision(snap)
+
+
+def _expire_interrupted(snap: Snapshot, at: int) -> Decision:
+    """Nobody came back before the link expired (``at``, not when someone noticed): the
+    open question is kept as the candidate left it, and the interview is over."""
+    changes: dict[str, Any] = {}
+    facts: list[Fact] = []
+    if snap.current_q < snap.total:
+        deadline = snap.question_deadline_ms
+        # a question whose time ran out before the link did was not interrupted: it timed out
+        timed_out = bool(deadline) and deadline <= at
+        status = AnswerStatus.TIMED_OUT if timed_out else AnswerStatus.PARTIAL
+        closed_changes, closed = _close_question(snap, status, deadline if timed_out else at, -1)
+        changes.update(closed_changes)
+        facts.append(closed)
+        # an HR grant of a second entry continues after it, as after an exit
+        changes.update(_open_question(snap, snap.current_q + 1, at))
+        changes["question_started_ms"] = 0
+        changes["question_deadline_ms"] = 0
+    new = _move(snap, Event.EXPIRE, expired_why="interrupted", **changes)
+    facts.append({"kind": "expired", "why": "interrupted"})
+    return Decision(new, tuple(facts))
 
 
 def _chain(first: Decision, second: Decision) -> Decision:
@@ -312,7 +342,9 @@ def _join_settled(snap: Snapshot, now: int, session: str) -> Decision:
         return _refuse(snap, Reason.ALREADY_COMPLETED)
     if state is State.ENDED:
         return _refuse(snap, Reason.INTERVIEW_ENDED)
-    # expired: either the link ran out before a start, or the re-entry window did
+    # expired: the link ran out before a start or while interrupted, or the re-entry window did
+    if snap.expired_why == "interrupted":
+        return _refuse(snap, Reason.LINK_EXPIRED_WHILE_AWAY)
     return _refuse(snap, Reason.LINK_EXPIRED if not snap.started_ms else Reason.REENTRY_WINDOW_OVER)
 
 
@@ -383,23 +415,15 @@ def reentry_until(snap: Snapshot, exit_ms: int) -> int:
     return exit_ms + snap.reentry_window_ms if snap.may_reenter else 0
 
 
-def _exit(
-    snap: Snapshot,
-    now: int,
-    why: str,
-    last_seq: int = -1,
-    status: AnswerStatus = AnswerStatus.PARTIAL,
-) -> Decision:
+def _exit(snap: Snapshot, now: int, last_seq: int) -> Decision:
     changes: dict[str, Any] = {}
     facts: list[Fact] = []
     partial_q = -1
     if snap.current_q < snap.total:
-        ended_at = snap.question_deadline_ms if status is AnswerStatus.TIMED_OUT else now
-        closed_changes, closed = _close_question(snap, status, ended_at, last_seq)
+        closed_changes, closed = _close_question(snap, AnswerStatus.PARTIAL, now, last_seq)
         changes.update(closed_changes)
         facts.append(closed)
-        if status is AnswerStatus.PARTIAL:
-            partial_q = snap.current_q
+        partial_q = snap.current_q
         changes.update(_open_question(snap, snap.current_q + 1, now))
         changes["question_started_ms"] = 0
         changes["question_deadline_ms"] = 0
@@ -416,7 +440,7 @@ def _exit(
     facts.append(
         {
             "kind": "exited",
-            "why": why,
+            "why": "candidate",  # the only way to exit (a lost connection is not one)
             "partial_q": partial_q,
             "progress": new.progress.to_wire(),
             "reentry_until_ms": until,
@@ -435,16 +459,17 @@ def confirm_exit(snap: Snapshot, now: int, session: str | None, stored_seq: int)
         return _refuse(snap, refusal)
     if not snap.exit_requested:
         return _refuse(snap, Reason.NO_EXIT_REQUESTED)
-    return _exit(snap, now, why="candidate", last_seq=stored_seq)
+    return _exit(snap, now, last_seq=stored_seq)
 
 
 def disconnect(snap: Snapshot, now: int, session: str) -> Decision:
-    """The socket ``session`` was lost without an exit."""
+    """The socket ``session`` was lost without an exit: the interview waits at the same
+    question until the candidate resumes or the link expires."""
     if snap.state is not State.IN_PROGRESS or snap.session != session:
         return Decision(snap)  # taken over, exited, ended or completed already
     new = _move(snap, Event.DISCONNECT, session="", disconnected_ms=now, exit_requested=False)
-    grace_until = now + snap.resume_grace_ms if snap.grace_exits else 0
-    return Decision(new, ({"kind": "disconnected", "grace_until_ms": grace_until},))
+    until = resumable_until(new, now)
+    return Decision(new, ({"kind": "disconnected", "resumable_until_ms": until},))
 
 
 def end(snap: Snapshot, now: int, actor: str, note: str = "") -> Decision:
@@ -492,6 +517,7 @@ def reset(snap: Snapshot, now: int, actor: str, link_expires_ms: int) -> Decisio
         reentries_used=0,
         reentry_until_ms=0,
         started_ms=0,
+        expired_why="",
     )
     return Decision(new, ({"kind": "reset", "by": actor},))
 
@@ -526,6 +552,7 @@ def grant_reentry(snap: Snapshot, now: int, actor: str, window_ms: int) -> Decis
             max_reentries=allowed,
             reentry_window_ms=window_ms,
             reentry_until_ms=until,
+            expired_why="",
         )
     else:
         until = 0
@@ -550,12 +577,14 @@ def revoke_reentry(snap: Snapshot, now: int, actor: str) -> Decision:
 
 
 def renew_link(snap: Snapshot, now: int, actor: str, link_expires_ms: int) -> Decision:
-    """HR sends a new link (the old one stops working); before a start it is valid anew."""
+    """HR sends a new link (the old one stops working). Before a start, and while in
+    progress (an interrupted candidate may resume until it expires), it has a new expiry."""
     refusal = _over_for_hr(snap)
     if refusal:
         return _refuse(snap, refusal)
-    # after a start the link is what resumes and re-enters: a new one replaces it
-    expires = link_expires_ms if snap.state is State.INVITED else snap.link_expires_ms
+    # after an exit the re-entry window, not the link, says until when: the expiry stays
+    renews = snap.state in (State.INVITED, State.IN_PROGRESS)
+    expires = link_expires_ms if renews else snap.link_expires_ms
     new = replace(snap, version=snap.version + 1, link_expires_ms=expires)
     return Decision(new, ({"kind": "link_renewed", "by": actor},))
 
@@ -571,7 +600,7 @@ def next_deadline(snap: Snapshot) -> int:
     if snap.state is State.INVITED:
         return snap.link_expires_ms
     if snap.state is State.IN_PROGRESS and not snap.session and snap.disconnected_ms:
-        return snap.disconnected_ms + snap.resume_grace_ms if snap.grace_exits else 0
+        return resumable_until(snap, snap.disconnected_ms)
     if snap.state is State.EXITED and snap.reentry_until_ms:
         return snap.reentry_until_ms
     return 0
@@ -599,6 +628,7 @@ __all__ = [
     "renew_link",
     "request_exit",
     "reset",
+    "resumable_until",
     "revoke_reentry",
     "settle",
     "settled",

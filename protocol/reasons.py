@@ -16,6 +16,7 @@ class Reason(StrEnum):
     # Joining and identity
     LINK_INVALID = "link_invalid"
     LINK_EXPIRED = "link_expired"
+    LINK_EXPIRED_WHILE_AWAY = "link_expired_while_away"  # interrupted, not resumed in time
     IDENTITY_MISMATCH = "identity_mismatch"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     ADDRESS_LOCKED_OUT = "address_locked_out"
@@ -85,6 +86,12 @@ _MESSAGES: dict[Reason, tuple[str, str]] = {
     Reason.LINK_EXPIRED: (
         "This interview link has expired. Please contact HR for a new one.",
         "面试链接已过期，请联系 HR 获取新的链接。",
+    ),
+    Reason.LINK_EXPIRED_WHILE_AWAY: (
+        "Your interview was interrupted and its link expired before you came back. What you "
+        "answered is saved. Please contact HR, who can let you continue or start again.",
+        "您的面试中断后，在链接过期前未能回来继续。已作答的内容均已保存。"
+        "请联系 HR，HR 可以允许您继续作答或重新开始。",
     ),
     Reason.ADDRESS_LOCKED_OUT: (
         "Too many failed attempts from your network. Please wait up to 15 minutes and try "

@@ -431,9 +431,10 @@ class CandidateService:
         return Exited(snap.progress, partial, snap.reentry_until_ms > 0, snap.reentry_until_ms)
 
     async def closed_while_away(self, iv_id: str, snap: Snapshot) -> AnswerSaved | None:
-        """On a re-entry: the question that an exit without a socket (the grace running out)
-        closed, as ``answer_saved{q, partial | timed_out, -1}``; None after a confirmed exit,
-        whose ``exited`` named it already."""
+        """On a re-entry: the question that closed without a socket (the link expired while
+        the interview was interrupted, before HR granted a second entry), as
+        ``answer_saved{q, partial | timed_out, -1}``; None after a confirmed exit, whose
+        ``exited`` named it already."""
         q = snap.current_q - 1
         record = (await self.store.answers(iv_id)).get(q) if q >= 0 else None
         if not record or int(record.get("last_seq", 0)) != -1:
@@ -508,19 +509,19 @@ def with_device(decision: Decision, kind: str, caller: Caller) -> Decision:
 def next_step(snap: Snapshot, now: int) -> dict[str, Any]:
     """What the candidate can do next with this interview, and until when (and, when they
     cannot enter, the reason a join would get, with its message)."""
-    step = next_action(snap)
+    step = next_action(snap, now)
     if step["action"] in ("none", "contact_hr"):
         why = sm.join(snap, now, "", identity_ok=True).refusal or Reason.NOT_IN_PROGRESS
         step |= {"why": str(why), "message": messages(why)}
     return step
 
 
-def next_action(snap: Snapshot) -> dict[str, Any]:
+def next_action(snap: Snapshot, now: int) -> dict[str, Any]:
     if snap.state is State.INVITED:
         return {"action": "start", "until_ms": snap.link_expires_ms}
     if snap.state is State.IN_PROGRESS:
-        until = snap.disconnected_ms + snap.resume_grace_ms if snap.disconnected_ms else 0
-        return {"action": "continue", "until_ms": until if snap.grace_exits else 0}
+        # connected or not, at the same question: a lost connection is never an exit
+        return {"action": "continue", "until_ms": sm.resumable_until(snap, now)}
     if snap.state is State.EXITED and snap.may_reenter and snap.reentry_until_ms:
         return {"action": "reenter", "until_ms": snap.reentry_until_ms}
     if snap.state is State.COMPLETED:

@@ -11,7 +11,7 @@ from typing import Any
 
 from protocol import interview as sm
 from protocol.answers import Answer, assemble
-from protocol.interview import Decision, Snapshot
+from protocol.interview import Decision, Snapshot, State
 from protocol.permissions import Permission, refusal
 from protocol.reasons import Reason
 from server import audit, identity
@@ -111,6 +111,10 @@ class HRService:
             "state": str(snap.state),
             "progress": snap.progress.to_wire(),
             "connected": bool(snap.session),
+            # in progress without a socket: since when (HR sees "interrupted since ...")
+            "disconnected_ms": snap.disconnected_ms
+            if snap.state is State.IN_PROGRESS and not snap.session
+            else 0,
             "current_q": snap.current_q,
             "device": meta.get("device", ""),
             "last_activity_ms": int(meta.get("last_activity_ms", 0)),
@@ -126,7 +130,7 @@ class HRService:
             "erased_ms": int(meta.get("erased_ms", 0)),
             # after an erasure: were Redis' files rewritten without it ("" before, unknown)
             "files": meta.get("files", ""),
-            "next": next_action(snap),
+            "next": next_action(snap, now),
             "consent": consent_record(meta),  # the candidate's choices (docs/privacy.md)
             "report_auto": meta.get("report_auto", "1") == "1",
         }

@@ -398,8 +398,18 @@ class PolicySpec(IgnoresUnknownKeys):
     link_ttl_s: Annotated[int | None, Range(0, MAX_S)] = None
     second_entry: bool = False
     reentry_window_s: Annotated[int | None, Range(0, MAX_S)] = None
-    resume_grace_s: Annotated[int | None, Range(0, MAX_S)] = None
-    grace_exits: bool = True
+    resume_grace_s: Annotated[
+        int | None,
+        Range(0, MAX_S),
+        Doc("A lost connection stays resumable at least this long, even past the link's expiry."),
+    ] = None
+    grace_exits: Annotated[
+        bool,
+        Doc(
+            "Ignored: a lost connection is never an exit (protocol/SPEC.md §8.1). Accepted so "
+            "that older requests stay valid."
+        ),
+    ] = False
     report_auto: Annotated[
         bool | None,
         Doc("A report when it completes or HR ends it; absent: the organisation's default."),
@@ -443,6 +453,13 @@ class InterviewSummary:
     state: State
     progress: Progress
     connected: bool
+    disconnected_ms: Annotated[
+        Millis,
+        Doc(
+            "In progress without a connected device: when the connection was lost (the "
+            "interview waits at the same question); 0 otherwise."
+        ),
+    ]
     current_q: int
     device: str
     last_activity_ms: Millis

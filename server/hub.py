@@ -468,7 +468,7 @@ class CandidateConnection:
                 self.hub.release_budget(self.interview_id)
             if self._claimed:
                 # a no-op unless this socket still holds the interview (then it is a
-                # disconnect, whatever closed it: the grace period starts now)
+                # disconnect, whatever closed it: never an exit, SPEC §8.1)
                 try:
                     await self.service.disconnect(self._claimed, self.session, self.caller)
                     await self.hub.store.hub_released(self.hub.hub_id, self._claimed, self.session)
@@ -697,8 +697,8 @@ class CandidateConnection:
         if decision.mode is JoinMode.REENTER and not any(
             f["kind"] == "answer_closed" for f in decision.facts
         ):
-            # the grace-over exit was written down before this join (by the sweeper): the
-            # question it closed is reported all the same (SPEC §8.2)
+            # the expiry of the interrupted interview that HR reopened was written down
+            # before this join: the question it closed is reported all the same (SPEC §8.2)
             closed = await self.service.closed_while_away(iv_id, snap)
             if closed is not None:
                 self.push(closed)

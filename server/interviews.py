@@ -54,7 +54,6 @@ class InterviewSpec:
     second_entry: bool = False
     reentry_window_s: int | None = None
     resume_grace_s: int | None = None
-    grace_exits: bool = True
     report_auto: bool | None = None  # None: the organisation's default (on unless set off)
     notify: bool = True
     email: str = ""
@@ -140,7 +139,7 @@ class InterviewSpec:
             second_entry=bool(policy.get("second_entry", False)),
             reentry_window_s=seconds("reentry_window_s"),
             resume_grace_s=seconds("resume_grace_s"),
-            grace_exits=bool(policy.get("grace_exits", True)),
+            # policy.grace_exits is ignored: a lost connection is never an exit (SPEC §8.1)
             report_auto=None
             if policy.get("report_auto") is None
             else bool(policy.get("report_auto")),
@@ -236,7 +235,6 @@ async def create_interview(
         second_entry=spec.second_entry,
         reentry_window_ms=window * 1000,
         resume_grace_ms=grace * 1000,
-        grace_exits=spec.grace_exits,
     )
     report_auto = (
         spec.report_auto if spec.report_auto is not None else await store.org_report_auto(spec.org)

@@ -77,7 +77,7 @@ class Settings:
     ws_ping_timeout_s: float = 7.0
     join_timeout_s: float = 15.0
     # a joined candidate socket that sends nothing this long is closed (4010; 0: never):
-    # an abandoned tab does not hold a socket, and the interview's resume grace starts
+    # an abandoned tab does not hold a socket (a lost connection, not an exit)
     idle_timeout_s: float = 1800.0
     max_outbox_messages: int = 256
     # a candidate socket whose replies pile up unread (half the outbox) this long does not

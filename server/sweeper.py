@@ -1,5 +1,6 @@
-"""Makes timeouts real: link expiry, the resume grace running out, the re-entry window;
-and writes the summaries of refused identity checks left out of the logs during a lock-out.
+"""Makes timeouts real: link expiry (before a start, or of an interrupted interview), the
+re-entry window; and writes the summaries of refused identity checks left out of the logs
+during a lock-out.
 
 The state machine already treats a timed-out interview as what it has become (settle()
 runs on every read); the sweeper writes it down, so listings, monitors and the log show
@@ -39,7 +40,7 @@ async def sweep_once(service: CandidateService) -> int:
 
 async def release_dead_hubs(service: CandidateService, own_hub: str = "") -> int:
     """Sockets of a hub that died (no lease) are lost connections: record the disconnects,
-    so the resume grace runs and the interviews do not look connected for ever.
+    so the interviews show as interrupted, not connected for ever.
 
     A hub never releases its own sockets: its lease can only have lapsed because Redis was
     away or the process was paused, and its sockets are alive (it finds out itself which

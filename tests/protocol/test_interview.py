@@ -136,6 +136,7 @@ EXPECTED_TABLE = {
     (State.IN_PROGRESS, Event.COMPLETE): State.COMPLETED,
     (State.IN_PROGRESS, Event.EXIT): State.EXITED,
     (State.IN_PROGRESS, Event.END): State.ENDED,
+    (State.IN_PROGRESS, Event.EXPIRE): State.EXPIRED,
     (State.EXITED, Event.REENTER): State.IN_PROGRESS,
     (State.EXITED, Event.END): State.ENDED,
     (State.EXITED, Event.EXPIRE): State.EXPIRED,
@@ -149,7 +150,7 @@ EXPECTED_TABLE = {
 
 
 def test_table_is_the_design_diagram() -> None:
-    """TRANSITIONS holds exactly the arrows of DESIGN.md's diagram, for every state."""
+    """TRANSITIONS holds exactly these arrows: DESIGN.md's diagram and an interrupted interview expiring with its link."""
     flat = {(s, e): t for s, row in TRANSITIONS.items() for e, t in row.items()}
     assert flat == EXPECTED_TABLE
     assert set(TRANSITIONS) == set(State)
@@ -351,19 +352,22 @@ def test_join_resume_after_last_deadline_completes() -> None:
     assert d.facts[1]["status"] == "timed_out"
 
 
-def test_join_after_grace_over_is_exit_then_reentry() -> None:
-    """A join after the grace ran out counts as an exit at the grace's end, then a re-entry."""
+@pytest.mark.parametrize("away", [GRACE + 5, LINK - T0 - 1001], ids=["past_grace", "until_link"])
+def test_join_long_after_a_disconnect_resumes_at_the_same_question(away: int) -> None:
+    """A drop is not an exit, however long: until the link expires a join resumes the same question, spending no re-entry."""
     snap = disconnect(started(time_limits_s=(0, 45, 0)), T0 + 1000, "s1").snapshot
-    now = T0 + 1000 + GRACE + 5
-    d = join(snap, now, "s2", identity_ok=True)
+    d = join(snap, T0 + 1000 + away, "s2", identity_ok=True)
     new = d.snapshot
-    assert d.mode is JoinMode.REENTER
-    assert new.state is State.IN_PROGRESS
-    assert new.version == snap.version + 2  # exit, re-enter
-    assert new.reentries_used == 1
-    assert (new.partial, new.current_q) == (1, 1)
-    assert [f["kind"] for f in d.facts] == ["answer_closed", "exited", "joined"]
-    assert d.facts[1]["why"] == "grace_over"
+    assert d.refusal is None
+    assert d.mode is JoinMode.RESUME
+    assert new == replace(snap, version=snap.version + 1, session="s2", disconnected_ms=0)
+    assert (new.current_q, new.question_started_ms, new.partial, new.reentries_used) == (
+        0,
+        T0,
+        0,
+        0,
+    )
+    assert d.facts == ({"kind": "joined", "mode": "resume", "took_over": False},)
 
 
 def test_join_reenters_after_exit() -> None:
@@ -486,9 +490,9 @@ def test_join_on_expired_link() -> None:
     [
         (invited, LINK),
         (lambda: exited(now=T0), T0 + WINDOW),
-        (lambda: disconnect(started(second_entry=False), T0, "s1").snapshot, T0 + GRACE),
+        (lambda: disconnect(started(second_entry=False), T0, "s1").snapshot, LINK),
     ],
-    ids=["link_expired", "reentry_window_over", "grace_over_no_reentry"],
+    ids=["link_expired", "reentry_window_over", "link_expired_while_away"],
 )
 def test_join_refusal_after_settle_keeps_its_facts(make: Any, now: int) -> None:
     """A join refused after settle changed the interview still carries settle's facts."""
@@ -515,18 +519,22 @@ def test_settle_expires_the_link() -> None:
     assert d.refusal is None
 
 
-def test_settle_grace_over_exits_at_end_of_grace() -> None:
-    """A disconnect past the grace is an exit dated at disconnected_ms + grace."""
+def test_settle_never_exits_a_dropped_interview() -> None:
+    """A disconnect past the resume grace changes nothing: no exit, no closed question, until the link expires."""
     snap = disconnect(started(time_limits_s=(0, 45, 0)), T0 + 1000, "s1").snapshot
-    at = T0 + 1000 + GRACE
-    assert_unchanged(settle(snap, at - 1), snap)
-    d = settle(snap, at + 12_345)
+    assert_unchanged(settle(snap, T0 + 1000 + GRACE + 12_345), snap)
+    assert_unchanged(settle(snap, LINK - 1), snap)
+
+
+def test_settle_expires_an_interrupted_interview_with_its_link() -> None:
+    """Interrupted when the link expires: the open question is kept as partial and the interview expires, no exit, no re-entry spent."""
+    snap = disconnect(started(time_limits_s=(0, 45, 0)), T0 + 1000, "s1").snapshot
+    d = settle(snap, LINK + 12_345)
     new = d.snapshot
-    assert new.state is State.EXITED
+    assert new.state is State.EXPIRED
+    assert new.expired_why == "interrupted"
     assert new.version == snap.version + 1
-    assert new.exited_ms == at
-    assert new.session == ""
-    assert new.reentry_until_ms == at + WINDOW
+    assert (new.exited_ms, new.reentries_used, new.reentry_until_ms) == (0, 0, 0)
     assert (new.answered, new.partial, new.current_q) == (0, 1, 1)
     assert (new.question_started_ms, new.question_deadline_ms) == (0, 0)
     assert d.facts == (
@@ -535,30 +543,64 @@ def test_settle_grace_over_exits_at_end_of_grace() -> None:
             "q": 0,
             "status": "partial",
             "started_ms": T0,
-            "ended_ms": at,
+            "ended_ms": LINK,
             "last_seq": -1,
         },
-        {
-            "kind": "exited",
-            "why": "grace_over",
-            "partial_q": 0,
-            "progress": {"answered": 0, "partial": 1, "total": 3, "percent": 0},
-            "reentry_until_ms": at + WINDOW,
-        },
+        {"kind": "expired", "why": "interrupted"},
     )
 
 
-def test_settle_grace_over_after_the_deadline_is_a_time_out() -> None:
-    """If the open question's time ran out before the grace did, it closes timed_out at its deadline."""
-    snap = disconnect(started(), T0 + 1000, "s1").snapshot  # q0 has 60 s, the grace is 60 s
-    at = T0 + 1000 + GRACE
-    d = settle(snap, at + 1)
+def test_settle_interrupted_expiry_after_the_deadline_is_a_time_out() -> None:
+    """If the open question's time ran out before the link did, it closes timed_out at its deadline."""
+    snap = disconnect(started(), T0 + 1000, "s1").snapshot  # q0 has 60 s
+    d = settle(snap, LINK)
     new = d.snapshot
-    assert new.state is State.EXITED
+    assert new.state is State.EXPIRED
     assert (new.answered, new.partial, new.current_q) == (1, 0, 1)
-    closed, exited_fact = d.facts
+    closed, expired = d.facts
     assert (closed["status"], closed["ended_ms"]) == ("timed_out", T0 + 60_000)
-    assert exited_fact["partial_q"] == -1
+    assert expired == {"kind": "expired", "why": "interrupted"}
+
+
+def test_settle_a_drop_after_the_link_expiry_still_gets_the_grace() -> None:
+    """A candidate still answering when the link expires who then drops may resume for the resume grace."""
+    snap = disconnect(started(time_limits_s=(0, 0, 0)), LINK + 10, "s1").snapshot
+    assert_unchanged(settle(snap, LINK + 10 + GRACE - 1), snap)
+    assert join(snap, LINK + 10 + GRACE - 1, "s2", identity_ok=True).mode is JoinMode.RESUME
+    d = settle(snap, LINK + 10 + GRACE + 500)
+    assert d.snapshot.state is State.EXPIRED
+    assert d.facts[0]["ended_ms"] == LINK + 10 + GRACE  # dated when it ran out
+
+
+def test_settle_interrupted_expiry_without_an_open_question_closes_nothing() -> None:
+    """An interrupted interview with no question open (none left) expires without closing one."""
+    snap = disconnect(started(), T0 + 1000, "s1").snapshot
+    snap = replace(snap, current_q=snap.total, question_started_ms=0, question_deadline_ms=0)
+    d = settle(snap, LINK)
+    assert d.snapshot.state is State.EXPIRED and d.snapshot.current_q == snap.total
+    assert d.facts == ({"kind": "expired", "why": "interrupted"},)
+
+
+def test_join_after_an_interrupted_expiry_says_why() -> None:
+    """A join after the link expired on an interrupted interview gets link_expired_while_away, not a re-entry refusal."""
+    snap = settle(disconnect(started(), T0 + 1000, "s1").snapshot, LINK).snapshot
+    assert_refused(
+        join(snap, LINK + 5, "s2", identity_ok=True), snap, Reason.LINK_EXPIRED_WHILE_AWAY
+    )
+
+
+def test_grant_after_an_interrupted_expiry_lets_the_candidate_continue() -> None:
+    """HR's grant after an interrupted expiry opens a window; the candidate continues at the next question."""
+    snap = settle(disconnect(started(), T0 + 1000, "s1").snapshot, LINK).snapshot
+    granted = grant_reentry(snap, LINK + 5, "hr-1", NEW_WINDOW).snapshot
+    assert granted.state is State.EXITED and granted.expired_why == ""
+    d = join(granted, LINK + 10, "s2", identity_ok=True)
+    assert d.mode is JoinMode.REENTER
+    assert d.snapshot.current_q == 1
+    expired_again = settle(granted, LINK + 5 + NEW_WINDOW).snapshot
+    assert join(expired_again, LINK + 5 + NEW_WINDOW, "s2", identity_ok=True).refusal == (
+        Reason.REENTRY_WINDOW_OVER
+    )
 
 
 def test_finish_after_the_deadline_is_a_time_out() -> None:
@@ -569,39 +611,11 @@ def test_finish_after_the_deadline_is_a_time_out() -> None:
     assert d.snapshot.answered == 1
 
 
-def test_settle_grace_and_window_both_over_expires() -> None:
-    """When the grace and the re-entry window have both run out, settle exits then expires."""
-    snap = disconnect(started(), T0 + 1000, "s1").snapshot
-    at = T0 + 1000 + GRACE
-    d = settle(snap, at + WINDOW)
-    new = d.snapshot
-    assert new.state is State.EXPIRED
-    assert new.version == snap.version + 2
-    assert new.reentry_until_ms == 0
-    assert new.exited_ms == at
-    assert [f["kind"] for f in d.facts] == ["answer_closed", "exited", "expired"]
-    assert d.facts[-1] == {"kind": "expired", "why": "reentry_window"}
-
-
-def test_settle_grace_over_without_second_entry_stays_exited() -> None:
-    """Without second entry the grace exit has no window, so nothing expires it later."""
-    snap = disconnect(started(second_entry=False), T0, "s1").snapshot
-    d = settle(snap, T0 + GRACE + 10 * WINDOW)
-    assert d.snapshot.state is State.EXITED
-    assert d.snapshot.reentry_until_ms == 0
-    assert d.facts[-1]["reentry_until_ms"] == 0
-
-
-def test_settle_never_exits_when_grace_exits_is_off() -> None:
-    """With grace_exits off, a disconnected interview stays in progress however long."""
-    snap = disconnect(started(grace_exits=False), T0, "s1").snapshot
-    assert_unchanged(settle(snap, T0 + 1000 * GRACE), snap)
-
-
 def test_settle_never_exits_a_connected_candidate() -> None:
-    """A connected session is never exited by settle, whatever the time."""
+    """A connected session is never exited or expired by settle, whatever the time."""
     snap = started()
     assert_unchanged(settle(snap, T0 + 1000 * GRACE), snap)
+    assert_unchanged(settle(snap, LINK + 10**9), snap)
 
 
 def test_settle_leaves_question_deadlines_to_time_up() -> None:
@@ -937,7 +951,7 @@ def test_exit_when_no_question_is_open_has_no_partial() -> None:
 
 
 def test_disconnect_of_holding_session() -> None:
-    """Losing the holding socket keeps the state, clears the session and starts the grace."""
+    """Losing the holding socket keeps the state, clears the session and says until when it can be resumed (the link's expiry)."""
     snap = request_exit(started(), T0 + 1, "s1").snapshot
     d = disconnect(snap, T0 + 500, "s1")
     new = d.snapshot
@@ -946,13 +960,13 @@ def test_disconnect_of_holding_session() -> None:
     assert new.session == ""
     assert new.disconnected_ms == T0 + 500
     assert not new.exit_requested
-    assert d.facts == ({"kind": "disconnected", "grace_until_ms": T0 + 500 + GRACE},)
+    assert d.facts == ({"kind": "disconnected", "resumable_until_ms": LINK},)
 
 
-def test_disconnect_without_grace_exits_reports_no_grace() -> None:
-    """With grace_exits off, the disconnect fact has grace_until_ms 0."""
-    d = disconnect(started(grace_exits=False), T0 + 500, "s1")
-    assert d.facts == ({"kind": "disconnected", "grace_until_ms": 0},)
+def test_disconnect_after_the_link_expiry_is_resumable_for_the_grace() -> None:
+    """A drop after the link's expiry is resumable until the grace ends."""
+    d = disconnect(started(), LINK + 500, "s1")
+    assert d.facts == ({"kind": "disconnected", "resumable_until_ms": LINK + 500 + GRACE},)
 
 
 def test_disconnect_of_other_session_is_ignored() -> None:
@@ -1073,7 +1087,6 @@ def test_reset_starts_a_fresh_attempt(make: Any) -> None:
     policy = {
         "second_entry": snap.second_entry,
         "max_reentries": snap.max_reentries,
-        "grace_exits": snap.grace_exits,
     }
     assert new == replace(fresh, **policy)
 
@@ -1349,12 +1362,25 @@ def test_renew_link_before_start_moves_the_expiry() -> None:
 
 @pytest.mark.parametrize(
     "make",
-    [started, lambda: disconnect(started(), T0 + 5, "s1").snapshot, lambda: exited()],
-    ids=["connected", "disconnected", "exited"],
+    [started, lambda: disconnect(started(), T0 + 5, "s1").snapshot],
+    ids=["connected", "disconnected"],
 )
-def test_renew_link_after_start_keeps_the_expiry(make: Any) -> None:
-    """After a start a renewal only bumps the version and records the fact; the expiry stays."""
+def test_renew_link_in_progress_moves_the_expiry(make: Any) -> None:
+    """In progress, a renewal sets the new expiry: an interrupted candidate may resume until then."""
     snap = make()
+    new_link = LINK + 10**8
+    d = renew_link(snap, T0 + 10**6, "hr", new_link)
+    assert d.refusal is None
+    assert d.snapshot == replace(snap, version=snap.version + 1, link_expires_ms=new_link)
+    assert d.facts == ({"kind": "link_renewed", "by": "hr"},)
+    if not snap.session:
+        assert next_deadline(d.snapshot) == new_link
+        assert join(d.snapshot, LINK + 1, "s2", identity_ok=True).mode is JoinMode.RESUME
+
+
+def test_renew_link_after_an_exit_keeps_the_expiry() -> None:
+    """After an exit a renewal only bumps the version and records the fact: the re-entry window rules."""
+    snap = exited()
     d = renew_link(snap, T0 + 10**6, "hr", LINK + 10**8)
     assert d.refusal is None
     assert d.snapshot == replace(snap, version=snap.version + 1)
@@ -1406,10 +1432,10 @@ def test_next_deadline_connected_is_never() -> None:
     assert next_deadline(started()) == 0
 
 
-def test_next_deadline_disconnected_is_grace_end() -> None:
-    """A disconnected interview's next deadline is the grace's end; never without grace exits."""
-    assert next_deadline(disconnect(started(), T0 + 5, "s1").snapshot) == T0 + 5 + GRACE
-    assert next_deadline(disconnect(started(grace_exits=False), T0 + 5, "s1").snapshot) == 0
+def test_next_deadline_disconnected_is_the_link_expiry() -> None:
+    """A disconnected interview's next deadline is the link's expiry, or the grace's end after a late drop."""
+    assert next_deadline(disconnect(started(), T0 + 5, "s1").snapshot) == LINK
+    assert next_deadline(disconnect(started(), LINK + 5, "s1").snapshot) == LINK + 5 + GRACE
 
 
 def test_next_deadline_exited_is_window_end() -> None:

@@ -14,6 +14,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 PUBLISHED = {
     "link_invalid",
     "link_expired",
+    "link_expired_while_away",
     "identity_mismatch",
     "too_many_attempts",
     "address_locked_out",

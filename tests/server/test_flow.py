@@ -18,7 +18,8 @@ from protocol.messages import (
     SendChunk,
     TakenOver,
 )
-from tests.conftest import ID_NUMBER, PHONE, Hub
+from server.store import key
+from tests.conftest import ID_NUMBER, PHONE, Hub, Org, interview_body, now_ms
 
 
 async def test_full_interview_stores_every_chunk_once(hub: Hub, make_interview, store) -> None:
@@ -223,41 +224,133 @@ async def test_reentry_window_over(hub: Hub, make_interview, store) -> None:
     assert refused.value.reason == "reentry_window_over"
 
 
-async def test_resume_grace_over_counts_as_exit(hub: Hub, make_interview, store) -> None:
-    """A socket lost for longer than the resume grace counts as an exit (partial kept, re-entry rules apply)."""
-    iv_id, token = await make_interview(questions=2, resume_grace_s=1, second_entry=True)
-    c = CandidateClient(hub.ws, token, PHONE)
-    await c.join()
-    await c.send_text("before the drop")
-    await c.wait_acked()
-    await c.drop()
-    await wait_for_state(store, iv_id, "exited")
-    answers = await store.answers(iv_id)
-    assert answers[0]["status"] == "partial"
-    log = await store.oplog(iv_id)
-    assert any(e["action"] == "timeout" and e["actor"] == "system" for e in log)
-    again = CandidateClient(hub.ws, token, PHONE)
-    assert (await again.join()).mode == "reenter"
-    await again.close()
+async def hr_interview(http: httpx.AsyncClient, org: Org, iv_id: str) -> dict:
+    r = await http.get(f"/api/hr/interviews/{iv_id}", headers=org.auth("admin"))
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
-async def test_reentry_after_a_swept_grace_exit_reports_the_closed_question(
-    hub: Hub, make_interview, store
+async def wait_for_disconnect(store, iv_id: str) -> int:
+    """When the hub recorded the lost connection, once it has."""
+    deadline = asyncio.get_running_loop().time() + 15
+    while True:
+        snap, _ = await store.snapshot(iv_id)
+        if snap.disconnected_ms:
+            return snap.disconnected_ms
+        assert asyncio.get_running_loop().time() < deadline, snap
+        await asyncio.sleep(0.1)
+
+
+async def wait_until(at_ms: int) -> None:
+    """Until the clock the hub reads too (same machine) has passed ``at_ms``."""
+    while now_ms() <= at_ms:
+        await asyncio.sleep(0.1)
+
+
+async def test_a_drop_longer_than_the_grace_is_not_an_exit(hub: Hub, org: Org, store) -> None:
+    """A connection lost for longer than the resume grace is not an exit: still in progress, HR sees since when, the join resumes the same question with its text, no re-entry spent, no exit notification."""
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        body = interview_body(2, second_entry=True, resume_grace_s=1)
+        created = await http.post("/api/hr/interviews", json=body, headers=org.auth("admin"))
+        iv_id, token = created.json()["interview_id"], created.json()["token"]
+        c = CandidateClient(hub.ws, token, PHONE)
+        await c.join()
+        await c.send_text("before the drop")
+        await c.wait_acked()
+        await c.drop()
+        lost_ms = await wait_for_disconnect(store, iv_id)
+        # past the grace, and past sweeps after it (every 0.2 s), by the hub's own clock
+        await wait_until(lost_ms + 1000 + 1000)
+        detail = await hr_interview(http, org, iv_id)
+        assert detail["state"] == "in_progress" and detail["connected"] is False
+        assert detail["disconnected_ms"] == lost_ms  # HR: "interrupted since ..."
+        assert detail["interruptions"] == {"disconnects": 1, "exits": 0}
+        assert detail["second_entry"] is True and detail["reentry_until_ms"] == 0
+        assert detail["next"] == {"action": "continue", "until_ms": detail["link_expires_ms"]}
+        assert [a["status"] for a in detail["answers"]] == ["open", ""]
+        centre = await http.post("/api/candidate/centre", json={"token": token, "identity": PHONE})
+        item = {i["interview_id"]: i for i in centre.json()["interviews"]}[iv_id]
+        assert item["state"] == "in_progress" and item["next"]["action"] == "continue"
+
+        again = CandidateClient(hub.ws, token, PHONE)
+        joined = await again.join()
+        assert joined.mode == "resume" and joined.second_entry is True
+        assert not [m for m in again.received if isinstance(m, AnswerSaved)]
+        assert again.question is not None
+        assert (again.question.q, again.question.acked_seq) == (0, 1)
+        saved = await http.post("/api/candidate/answer", json={"token": token, "identity": PHONE})
+        assert saved.json()["text"] == "before the drop"
+        snap, _ = await store.snapshot(iv_id)
+        assert (snap.reentries_used, snap.partial, snap.current_q) == (0, 0, 0)
+        back = await hr_interview(http, org, iv_id)
+        assert back["connected"] is True and back["disconnected_ms"] == 0
+        await again.close()
+
+        # an end queues its notification after anything the drop could have queued
+        ended = await http.post(
+            f"/api/hr/interviews/{iv_id}/end", json={"confirm": True}, headers=org.auth("admin")
+        )
+        assert ended.status_code == 200, ended.text
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            r = await http.get(
+                f"/api/hr/interviews/{iv_id}/notifications", headers=org.auth("admin")
+            )
+            kinds = [n["kind"] for n in r.json()["notifications"]]
+            if "ended" in kinds or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert "ended" in kinds and "exit" not in kinds, kinds
+
+
+async def test_an_interrupted_interview_expires_with_its_link_and_the_join_says_why(
+    hub: Hub, org: Org, store
 ) -> None:
-    """A re-entry after the sweeper wrote down a grace-over exit still gets answer_saved{q, partial, -1} for the question that exit closed (SPEC §8.2)."""
-    iv_id, token = await make_interview(questions=3, resume_grace_s=1, second_entry=True)
-    c = CandidateClient(hub.ws, token, PHONE)
-    await c.join()
-    await c.send_text("half an answer")
-    await c.wait_acked()
-    await c.drop()
-    await wait_for_state(store, iv_id, "exited")  # the sweeper got there before any join
-    again = CandidateClient(hub.ws, token, PHONE)
-    assert (await again.join()).mode == "reenter"
-    saved = [m for m in again.received if isinstance(m, AnswerSaved)]
-    assert [(m.q, m.status, m.last_seq) for m in saved] == [(0, "partial", -1)]
-    assert again.question is not None and again.question.q == 1
-    await again.close()
+    """Interrupted when the link expires: expired, the question kept as partial, a join gets link_expired_while_away; after HR's grant the candidate continues at the next question (SPEC §8.2)."""
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        body = interview_body(3, second_entry=False, resume_grace_s=1)
+        created = await http.post("/api/hr/interviews", json=body, headers=org.auth("admin"))
+        iv_id, token = created.json()["interview_id"], created.json()["token"]
+        c = CandidateClient(hub.ws, token, PHONE)
+        await c.join()
+        await c.send_text("half an answer")
+        await c.wait_acked()
+        await c.drop()
+        await wait_for_disconnect(store, iv_id)
+        lost = await hr_interview(http, org, iv_id)
+        assert lost["state"] == "in_progress" and lost["next"]["action"] == "continue"
+        # the link runs out (moved into the past instead of waiting a day); the sweeper sees it
+        await store.redis.hset(key(iv_id, "meta"), "link_expires_ms", str(now_ms() - 1))
+        await store.schedule(iv_id, 1)
+        await wait_for_state(store, iv_id, "expired")
+        answers = await store.answers(iv_id)
+        assert answers[0]["status"] == "partial" and int(answers[0]["last_seq"]) == -1
+        snap, meta = await store.snapshot(iv_id)
+        assert (snap.expired_why, snap.reentries_used, snap.exited_ms) == ("interrupted", 0, 0)
+        assert meta.get("exits", "0") == "0"
+        over = await hr_interview(http, org, iv_id)
+        assert over["state"] == "expired" and over["disconnected_ms"] == 0  # not "interrupted"
+        centre = await http.post("/api/candidate/centre", json={"token": token, "identity": PHONE})
+        item = {i["interview_id"]: i for i in centre.json()["interviews"]}[iv_id]
+        assert item["next"]["action"] == "contact_hr"
+        assert item["next"]["why"] == "link_expired_while_away"
+        late = CandidateClient(hub.ws, token, PHONE)
+        with pytest.raises(JoinRefused) as refused:
+            await late.join()
+        assert refused.value.reason == "link_expired_while_away"
+        assert "HR" in refused.value.refusal.message["zh-CN"]
+        assert late.close_code == 4004
+
+        grant = await http.post(
+            f"/api/hr/interviews/{iv_id}/reentry", json={"grant": True}, headers=org.auth("admin")
+        )
+        assert grant.status_code == 200 and grant.json()["state"] == "exited", grant.text
+        again = CandidateClient(hub.ws, token, PHONE)
+        assert (await again.join()).mode == "reenter"
+        saved = [m for m in again.received if isinstance(m, AnswerSaved)]
+        assert [(m.q, m.status, m.last_seq) for m in saved] == [(0, "partial", -1)]
+        assert again.question is not None and again.question.q == 1
+        await again.close()
 
 
 async def test_http_exit_closes_a_live_socket(hub: Hub, make_interview, store) -> None:

@@ -117,7 +117,7 @@ async def test_login_failures_per_address_lock_out_every_user(
     assert r.status_code == 429 and r.json()["reason"] == "address_locked_out"
 
 
-async def test_idle_joined_socket_is_closed_4010_and_the_grace_starts(
+async def test_idle_joined_socket_is_closed_4010_and_its_disconnect_recorded(
     limited_hub: Hub, own_store: Store, own_redis: EmbeddedRedis
 ) -> None:
     """A joined socket silent for the idle timeout (1 s here) gets refused{idle_timeout} and close 4010; one that keeps sending stays open."""

@@ -131,23 +131,40 @@ async def test_device_coming_back_adopts_what_the_newer_device_wrote(
     no_js_errors(laptop)
 
 
-async def test_no_automatic_reentry_after_the_resume_grace(hub: Hub, org: Org, new_context) -> None:
-    """Away longer than the resume grace, the page does not rejoin by itself (that would spend the one re-entry): it offers the choice."""
+async def test_after_the_resume_grace_continue_resumes_the_same_question(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """Away longer than the resume grace, the page does not rejoin by itself; the centre says nothing was lost and "continue" resumes the same question with its text, spending no re-entry."""
     iv = await create(hub, org, questions=2, second_entry=True, resume_grace_s=1)
     _, page = await candidate(new_context)
     await enter(page, iv["link"])
     await page.type("#answer", "before the long outage", delay=5)
     await saved(page)
     await page.evaluate(BLOCK)
-    await asyncio.sleep(2)  # longer than the one-second grace
+    # longer than the one-second grace, by the page's own account of when it lost the hub
+    past_grace = "(s => s.lostAt > 0 && Date.now() - s.lostAt > s.graceMs + 1000)(window.__interviewHub.session)"
+    for _ in range(300):  # a bound for a hung test only (the page's CSP forbids wait_for_function)
+        if await page.evaluate(past_grace):
+            break
+        await asyncio.sleep(0.1)
     await page.evaluate(UNBLOCK)
     item = page.locator(f"#centre-list li[data-id='{iv['interview_id']}']")
-    await expect(item).to_contain_text("come back once")
-    await expect(item.locator("button[data-action='open']")).to_have_count(
-        1
-    )  # the candidate's choice
+    await expect(item).to_have_attribute("data-state", "in_progress")
+    await expect(item).to_contain_text("In progress. You can continue until")
+    await expect(page.locator("#centre-summary")).to_contain_text("nothing counts as an exit")
     detail = await hr(hub, org, "GET", f"/api/hr/interviews/{iv['interview_id']}")
-    assert detail["state"] == "exited" and detail["second_entry"] is True
+    assert detail["state"] == "in_progress" and detail["connected"] is False
+    await item.locator("button[data-action='open']").click()  # the candidate's choice
+    await expect(page.locator("#screen-question")).to_be_visible()
+    await expect(page.locator("#question-number")).to_have_text("Question 1 of 2")
+    await expect(page.locator("#answer")).to_have_value("before the long outage")
+    await page.locator("#answer").press("End")
+    await page.type("#answer", " and after it", delay=5)
+    await saved(page)
+    texts, _, state = await stored(hub, iv["interview_id"])
+    assert texts[0] == "before the long outage and after it" and state == "in_progress"
+    detail = await hr(hub, org, "GET", f"/api/hr/interviews/{iv['interview_id']}")
+    assert detail["second_entry"] is True and detail["interruptions"]["exits"] == 0
     no_js_errors(page)
 
 

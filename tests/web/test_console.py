@@ -6,6 +6,7 @@ shows is checked with Playwright's auto-waiting ``expect``, what it did with the
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from playwright.async_api import Page, expect
 from client.candidate import CandidateClient, Ended, JoinRefused
 from protocol.reasons import messages
 from server.store import Store, log_scope
-from tests.conftest import PHONE, Hub, Org, interview_body, start_hub
+from tests.conftest import PHONE, Hub, Org, interview_body, now_ms, start_hub
 from tests.server.test_audit import hub_book, wait_anchored
 from tests.web.conftest import PHONE as PHONE_SIZE
 from tests.web.conftest import new_page, no_js_errors, screenshot
@@ -127,6 +128,59 @@ async def test_list_updates_live_when_a_candidate_joins(
     assert await page.evaluate("window.__notReloaded") is True
     await screenshot(page, "console-list")
     no_js_errors(page, REFUSALS)
+
+
+async def test_a_dropped_candidate_shows_as_interrupted_since(
+    hub: Hub, new_context: Any, org: Org
+) -> None:
+    """A candidate whose connection is lost shows as "interrupted since <time>" in the list and the detail (en and zh-CN), still ongoing past the resume grace, and connected again after a resume."""
+    created = await create(hub, org, resume_grace_s=1)
+    iv = created["interview_id"]
+    page = await login(new_context, org, "recruiter")
+    row = page.locator(f'[data-testid="iv-row"][data-id="{iv}"]')
+    conn = row.locator('[data-field="connected"]')
+    c = CandidateClient(hub.ws, created["token"], PHONE, device="phone-safari")
+    await c.join()
+    await c.send_text("before the battery died")
+    await c.wait_acked()
+    await expect(conn).to_have_attribute("data-connection", "on", timeout=T)
+    await c.drop()
+    await expect(conn).to_have_attribute("data-connection", "interrupted", timeout=T)
+    since = (await interview(hub, org, iv))["disconnected_ms"]
+    assert since > 0
+    await expect(conn).to_have_attribute("data-interrupted-since", str(since))
+    # past the resume grace (one second) by the hub's clock: still ongoing, still interrupted
+    while now_ms() <= since + 2000:
+        await asyncio.sleep(0.1)
+    await page.click("#list-refresh")
+    await expect(row.locator('[data-field="state"]')).to_have_attribute(
+        "data-state", "in_progress", timeout=T
+    )
+    shown = "ms => new Date(ms).toLocaleString(document.documentElement.lang, {dateStyle: 'medium', timeStyle: 'short'})"
+    at = await page.evaluate(shown, since)
+    await expect(conn).to_have_text(f"interrupted since {at}")
+    await open_detail(page, iv)
+    detail_conn = page.locator("#detail-connected")
+    await expect(detail_conn).to_have_attribute("data-connection", "interrupted", timeout=T)
+    await expect(detail_conn).to_have_text(f"interrupted since {at}")
+    await expect(page.locator('#events li[data-kind="disconnected"]')).to_contain_text(
+        "can resume until", timeout=T
+    )
+    await screenshot(page, "console-detail-interrupted")
+
+    zh = await login(new_context, org, "recruiter", locale="zh-CN")
+    zh_conn = zh.locator(f'[data-testid="iv-row"][data-id="{iv}"] [data-field="connected"]')
+    await expect(zh_conn).to_have_attribute("data-connection", "interrupted", timeout=T)
+    zh_at = await zh.evaluate(shown, since)
+    await expect(zh_conn).to_have_text(f"自 {zh_at} 起中断")
+
+    async with CandidateClient(hub.ws, created["token"], PHONE, device="phone-safari") as back:
+        assert (await back.join()).mode == "resume"
+        await expect(detail_conn).to_have_attribute("data-connection", "on", timeout=T)
+        await expect(detail_conn).to_have_text("connected")
+        await expect(zh_conn).to_have_text("在线", timeout=T)
+    no_js_errors(page, REFUSALS)
+    no_js_errors(zh, REFUSALS)
 
 
 async def test_interview_created_by_a_colleague_appears_live(

@@ -31,6 +31,7 @@ const app = {
   camera: false, // the candidate's camera consent (the notice): no video without it
   notice: null, // {retention_days} from the centre, for the notice
   consentNext: "", // what the consent leads to: start, continue or reenter
+  connectionLost: false, // the centre was opened because the connection stayed lost
   stopped: null, // {title, message, note} of the last stop, re-rendered on a language switch
 };
 
@@ -299,8 +300,10 @@ const ui = {
     showError($("question-error"), i18n.message(m.message, "question.time_up"));
   },
   graceOver() {
-    // Away longer than the resume grace: the hub has counted an exit. Coming back (if
-    // allowed) is the candidate's choice, from the centre.
+    // Away longer than the resume grace: the interview waits at the same question (a lost
+    // connection is never an exit); continuing from here is the candidate's choice, made
+    // in the centre, so a device found again much later takes nothing over unasked.
+    app.connectionLost = true;
     openCentre();
   },
   exitPreview(m) {
@@ -441,6 +444,7 @@ async function startSession({ practice }) {
 }
 
 function startInterview() {
+  app.connectionLost = false;
   return startSession({ practice: false });
 }
 
@@ -541,8 +545,11 @@ function renderCentre(centre) {
   const list = $("centre-list");
   list.replaceChildren();
   const mine = centre.interviews.find((item) => item.interview_id === interviewId);
-  $("centre-summary").hidden = !mine?.next.message;
-  $("centre-summary").textContent = mine?.next.message ? i18n.message(mine.next.message) : "";
+  // why the candidate is here: the hub's reason when they cannot enter, or a lost connection
+  const lost = app.connectionLost && mine?.next.action === "continue";
+  const summary = mine?.next.message ? i18n.message(mine.next.message) : lost ? t("centre.lost") : "";
+  $("centre-summary").hidden = !summary;
+  $("centre-summary").textContent = summary;
   for (const item of centre.interviews) {
     const li = document.createElement("li");
     li.dataset.id = item.interview_id;

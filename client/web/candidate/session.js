@@ -65,8 +65,10 @@ export class Session {
         continue;
       }
       if (this.graceMs && this.lostAt && Date.now() - this.lostAt > this.graceMs) {
-        // Past the resume grace the hub counts this as an exit: coming back now would use
-        // the one re-entry, which is the candidate's choice, not ours (SPEC §8.2, §13).
+        // Past the resume grace, stop coming back by ourselves: the interview still waits at
+        // the same question (SPEC §8.1), but the candidate may have moved to another device
+        // meanwhile, and a join here would take it back from there (§8.4). Continuing is
+        // one click in the centre.
         this.final = true;
         this.ui.graceOver();
         break;

@@ -228,6 +228,10 @@ export const TEXTS = {
   "centre.next.start": { en: "Not started. You can start until {until}.", "zh-CN": "尚未开始，可在 {until} 前开始。" },
   "centre.next.continue": { en: "In progress. You can continue until {until}.", "zh-CN": "进行中，可在 {until} 前继续。" },
   "centre.next.continue_open": { en: "In progress. You can continue.", "zh-CN": "进行中，可以继续作答。" },
+  "centre.lost": {
+    en: "The connection was lost for a while. Nothing was lost and nothing counts as an exit: continue with the same question.",
+    "zh-CN": "连接中断了一段时间。内容均未丢失，也不算作退出：可以从同一题继续作答。",
+  },
   "centre.next.reenter": { en: "You left. You can come back once, until {until}.", "zh-CN": "您已退出，可在 {until} 前再进入一次。" },
   "centre.next.none": { en: "Completed. Nothing more to do.", "zh-CN": "已完成，无需其他操作。" },
   "centre.next.contact_hr": { en: "Closed. Please contact HR if you have questions.", "zh-CN": "已关闭。如有疑问，请联系 HR。" },

@@ -401,6 +401,21 @@ function candidateName(item, fallback) {
   return item.candidate || fallback;
 }
 
+// How the candidate's connection stands: connected, interrupted (in progress, nobody
+// connected: it waits at the same question, SPEC §8.1) since when, or not connected.
+// Returns "on", "interrupted" or "off".
+function showConnection(el, item) {
+  const interrupted = !item.connected && item.state === "in_progress" && item.disconnected_ms > 0;
+  const kind = item.connected ? "on" : interrupted ? "interrupted" : "off";
+  el.dataset.connection = kind;
+  el.dataset.connected = String(Boolean(item.connected));
+  el.dataset.interruptedSince = interrupted ? String(item.disconnected_ms) : "";
+  if (item.connected) el.textContent = t("connected");
+  else if (interrupted) el.textContent = t("interrupted_since", { at: formatTime(item.disconnected_ms, i18n.lang) });
+  else el.textContent = t("not_connected");
+  return kind;
+}
+
 function fillRow(tr, item) {
   const who = cell(tr, "candidate");
   let open = who.querySelector("button");
@@ -443,10 +458,8 @@ function fillRow(tr, item) {
   const dev = cell(tr, "device");
   dev.replaceChildren();
   const dot = document.createElement("span");
-  dot.className = `conn ${item.connected ? "on" : "off"}`;
   dot.dataset.field = "connected";
-  dot.dataset.connected = String(item.connected);
-  dot.textContent = item.connected ? t("connected") : t("not_connected");
+  dot.className = `conn ${showConnection(dot, item)}`;
   const name = document.createElement("span");
   name.className = "device";
   name.dataset.field = "device";
@@ -599,6 +612,11 @@ function eventExtras(e) {
   if ((e.kind === "joined" || e.kind === "disconnected") && data.device) {
     out.push(t("event.device", { device: data.device }));
   }
+  // a lost connection is not an exit: it can be resumed until then
+  if (e.kind === "disconnected" && data.resumable_until_ms) {
+    out.push(t("event.resumable_until", { until: untilText(data.resumable_until_ms) }));
+  }
+  if (e.kind === "expired" && data.why === "interrupted") out.push(t("event.expired.interrupted"));
   if (e.kind === "ended" && data.note) out.push(t("event.note", { note: data.note }));
   if (e.kind === "consent" && data.review) {
     out.push(t(`detail.consent.${data.review}`), t(`detail.consent.camera_${data.camera}`));
@@ -902,9 +920,7 @@ function renderDetail() {
   prog.textContent = progressText(x.progress);
   prog.dataset.percent = String(x.progress?.percent ?? 0);
   $("detail-meter").value = x.progress?.percent ?? 0;
-  const conn = $("detail-connected");
-  conn.textContent = x.connected ? t("connected") : t("not_connected");
-  conn.dataset.connected = String(Boolean(x.connected));
+  showConnection($("detail-connected"), x);
   $("detail-device").textContent = x.device || "";
   $("detail-activity").textContent = formatTime(x.last_activity_ms, i18n.lang);
   $("detail-interruptions").textContent = t("interruptions", {

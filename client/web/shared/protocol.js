@@ -53,6 +53,11 @@ export const REASONS = Object.freeze({
     "en": "This interview link has expired. Please contact HR for a new one.",
     "zh-CN": "面试链接已过期，请联系 HR 获取新的链接。"
   },
+  "link_expired_while_away": {
+    "status": 409,
+    "en": "Your interview was interrupted and its link expired before you came back. What you answered is saved. Please contact HR, who can let you continue or start again.",
+    "zh-CN": "您的面试中断后，在链接过期前未能回来继续。已作答的内容均已保存。请联系 HR，HR 可以允许您继续作答或重新开始。"
+  },
   "identity_mismatch": {
     "status": 403,
     "en": "The ID-card or phone number does not match this interview.",
