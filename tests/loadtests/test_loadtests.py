@@ -67,7 +67,9 @@ def test_locust_scenario_runs_against_a_hub(hub: Hub) -> None:
             "-r",
             "4",
             "-t",
-            "12s",  # room for the users to start on a loaded machine: the check is acked > 0
+            # room for the users to create, join and stream on a loaded machine (in a full
+            # run on two cores 12 s was not enough for one ack): the check is acked > 0
+            "30s",
             "--host",
             f"ws://127.0.0.1:{hub.port}",
         ],
