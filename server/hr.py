@@ -407,6 +407,7 @@ class HRService:
         interviews = []
         for meta in metas:
             summary = self.summary(meta, now)
+            newest = summary
             interviews.append(
                 {
                     **{
@@ -414,12 +415,11 @@ class HRService:
                         for k in ("interview_id", "candidate", "position", "state", "progress")
                     },
                     "created_ms": summary["created_ms"],
-                    "attempts": await self._attempts(meta),
+                    "attempts": await self._attempts(meta, summary["state"]),
                     **({"unreadable": summary["unreadable"]} if "unreadable" in summary else {}),
                 }
             )
         latest = interviews[-1]
-        newest = self.summary(metas[-1], now)
         return {
             "profile_id": profile_id,
             "candidate": latest["candidate"],
@@ -428,14 +428,14 @@ class HRService:
             "interviews": interviews,
         }
 
-    async def _attempts(self, meta: dict[str, str]) -> list[dict[str, Any]]:
+    async def _attempts(self, meta: dict[str, str], state_now: str) -> list[dict[str, Any]]:
         """Each attempt of an interview, the current one last: its state and reports."""
         iv_id = meta["id"]
         current = int(meta.get("attempt", 1))
         out = []
         for n in range(1, current + 1):
             if n == current:
-                state = self.summary(meta, self.clock())["state"]
+                state = state_now  # the current attempt's, as the summary settled it
             else:
                 state = (await self.store.attempt_meta(iv_id, n)).get("state", "")
             reports = await self.reports.attempt_reports(iv_id, n, current=n == current)

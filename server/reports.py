@@ -181,7 +181,7 @@ class Reports:
         fact: dict[str, Any] = {"kind": "report_ready", "trigger": trigger}
         version, event_id = await self.store.append_report(iv_id, sealed, fact, now)
         report["version"] = version
-        fact = {"kind": "report_ready", "version": version, "trigger": trigger}
+        fact["version"] = version  # as the interview's event stream has it
         await self.store.org_event(meta.get("org", "default"), iv_id, [event_id], [fact], now)
         for listener in self.on_ready:
             try:
