@@ -134,7 +134,7 @@ class CandidateClient:
 
     # --- connection -------------------------------------------------------------------------
 
-    async def connect(self) -> None:
+    async def connect(self, open_timeout: float = 10.0) -> None:
         self.close_code = None
         self._inbox = asyncio.Queue()
         self.ws = await websockets.connect(
@@ -143,6 +143,7 @@ class CandidateClient:
             origin=Origin(self.origin) if self.origin is not None else None,
             compression=None,
             max_size=2**20,
+            open_timeout=open_timeout,
             # a dead network path (no FIN, no RST) shows as silence: the library pings, and
             # a missing pong closes the socket (1011) so the caller can reconnect and resume
             ping_interval=self.ping_interval_s,
@@ -222,11 +223,14 @@ class CandidateClient:
 
     # --- the flow ---------------------------------------------------------------------------
 
-    async def join(self) -> Joined:
-        """Connect, verify, and resend what the server does not have yet."""
-        await self.connect()
+    async def join(self, timeout: float = 10.0) -> Joined:
+        """Connect, verify, and resend what the server does not have yet.
+
+        `timeout` bounds the wait for each of the server's first two messages.
+        """
+        await self.connect(open_timeout=timeout)
         await self.send(Join(self.token, self.identity, self.device))
-        first = await self.next_message()
+        first = await self.next_message(timeout)
         if isinstance(first, Refused):
             if self._reader is not None:  # the server closes next: keep its close code
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
@@ -235,9 +239,9 @@ class CandidateClient:
         if not isinstance(first, Joined):
             raise AssertionError(f"expected joined, got {first!r}")
         self.joined = first
-        nxt = await self.next_message()
+        nxt = await self.next_message(timeout)
         while isinstance(nxt, AnswerSaved):  # a question closed by its time limit while away
-            nxt = await self.next_message()
+            nxt = await self.next_message(timeout)
         if isinstance(nxt, QuestionStarted):
             await self.resend()  # the reader gave the core the question and its acked seq
         elif isinstance(nxt, Completed):

@@ -8,7 +8,12 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from tests.conftest import MASTER_KEYS, ROOT, SECRET, Hub
+
+# load and bench runs: their own command (README, "Long runs")
+pytestmark = pytest.mark.long
 
 
 def test_bench_small_run_reports_figures_and_no_loss() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import msgpack
+import pytest
 
 from protocol.codec import ProtocolError, decode_client, decode_monitor_client, encode
 from protocol.messages import (
@@ -18,6 +19,9 @@ from protocol.messages import (
     SendChunk,
     Watch,
 )
+
+# a fuzz run: its own command (README, "Long runs")
+pytestmark = pytest.mark.long
 
 SEEDS = [
     encode(m)

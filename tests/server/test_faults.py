@@ -23,6 +23,9 @@ from server.settings import Settings
 from server.store import Store
 from tests.conftest import MASTER_KEYS, PHONE, SECRET, Hub, free_port, now_ms, spec, start_hub
 
+# Redis fault runs: their own command (README, "Long runs")
+pytestmark = pytest.mark.long
+
 LEASE_S = "1.5"  # short leases, so that an outage "longer than the lease" is a short test
 
 

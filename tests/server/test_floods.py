@@ -76,6 +76,7 @@ def hub(own_redis: EmbeddedRedis, tmp_path: Path) -> Iterator[Hub]:
     running.stop()
 
 
+@pytest.mark.long  # a flood run: its own command (README, "Long runs")
 async def test_a_fast_sender_is_slowed_to_the_budget_and_loses_nothing(
     own_redis: EmbeddedRedis, tmp_path: Path
 ) -> None:
@@ -136,6 +137,7 @@ async def test_resent_acked_chunks_are_acked_from_memory_until_they_become_a_flo
     assert await stored(own_redis, iv_id) == [(0, 1)]
 
 
+@pytest.mark.long  # a flood run: its own command (README, "Long runs")
 async def test_a_client_whose_replies_pile_up_gets_1008_when_it_reads_again(
     own_redis: EmbeddedRedis, tmp_path: Path
 ) -> None:
@@ -167,6 +169,7 @@ async def test_a_client_whose_replies_pile_up_gets_1008_when_it_reads_again(
     assert "Traceback" not in hub.log() and " ERROR " not in hub.log()
 
 
+@pytest.mark.long  # a flood run: its own command (README, "Long runs")
 async def test_a_client_that_reads_nothing_is_dropped_and_recorded(
     own_redis: EmbeddedRedis, tmp_path: Path
 ) -> None:

@@ -415,16 +415,18 @@ async def wait_for_state(store, iv_id: str, state: str, timeout: float = 15.0) -
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.long  # a saturation run: its own command (README, "Long runs")
 async def test_a_burst_of_joins_and_closes_is_served_and_recorded(
     hub: Hub, make_interview, store
 ) -> None:
     """300 candidates joining at once all get in, and when they all leave, every disconnect is recorded."""
     interviews = [await make_interview(questions=1) for _ in range(300)]
     clients = [CandidateClient(hub.ws, token, PHONE) for _, token in interviews]
-    joined = await asyncio.gather(*(c.join() for c in clients))
+    # all are served, however slowly a loaded machine gets there: the bound is only a backstop
+    joined = await asyncio.gather(*(c.join(timeout=180) for c in clients))
     assert {j.mode for j in joined} == {"start"}
     await asyncio.gather(*(c.drop() for c in clients))
-    for _ in range(100):
+    for _ in range(600):
         metas = [m for _, m in [await store.snapshot(i) for i, _ in interviews]]
         if all(m["session"] == "" for m in metas):
             break

@@ -20,6 +20,9 @@ from protocol import SUBPROTOCOL
 from server.embedded import EmbeddedRedis
 from tests.conftest import Hub, start_hub
 
+# flood runs: their own command (README, "Long runs")
+pytestmark = pytest.mark.long
+
 TIMES = 50
 OUTER_S = 60.0
 

@@ -73,6 +73,9 @@ from protocol.reasons import Reason
 from server.interviews import create_interview
 from tests.conftest import PHONE, Hub, interview_body, make_org, now_ms, spec, start_hub
 
+# a fuzz run: its own command (README, "Long runs")
+pytestmark = pytest.mark.long
+
 RELAXED = {
     "HUB_COMMANDS_PER_S": "100000",
     "HUB_COMMAND_BURST": "100000",
