@@ -21,6 +21,8 @@ place a key or a Redis client is made; the atomic parts are Lua scripts in ``scr
     accounts.py     HR users, role tables, sessions, the login lock-out's counters
     monitor.py      HR's live monitor: streams by offset, and its own live reader
     embedded.py     the private redis-server ``serve`` runs
+    records.py      how a snapshot, a chunk and a media entry look in Redis
+    replies.py      Redis' replies typed as our clients give them (casts for mypy)
 
 The KEKs themselves are files in the key directory (server/keys.py), never in Redis.
 """

@@ -87,13 +87,14 @@ Everything else (global):
     interviews             zset    every interview id by creation time (interviews)
     person:<hash>          set     interview ids of one person (keyed hash of ID or phone)
                                    (interviews; erasure)
-    timers                 zset    interview id by when settle() next changes it (lockouts)
+    timers                 zset    interview id by when settle() next changes it
+                                   (interviews; erasure)
     refusalsums            zset    interview id by when its unlogged refusals are summed up
                                    (lockouts)
     ipfail:<kind>:<ip>     string  failed checks of kind "identity" or "login" from one
                                    address; TTL the window (lockouts)
     kek:<epoch>:interviews set     interviews whose data key is wrapped under the month's
-                                   KEK (epochs)
+                                   KEK (epochs; interviews: create; erasure)
     kek:<epoch>:destroyed  string  when retention destroyed that KEK (ms) (epochs)
     claim:<job>            string  one process's claim on a job (``erasing:<id>``); TTL the
                                    claim's (hubs)
