@@ -95,9 +95,9 @@ from protocol.messages import (
     Refused,
     SendChunk,
 )
-from server.embedded import EmbeddedRedis, find_redis_server
 from server.settings import Settings
-from server.store import Store, key
+from server.store import Store
+from server.store.embedded import EmbeddedRedis, find_redis_server
 
 FLOOD_KINDS = (
     "valid",
@@ -546,7 +546,7 @@ async def run_async(args: argparse.Namespace, env: Environment, pipe: Connection
     store = Store.from_url(redis_url)
 
     async def stored(ivs: list[dict[str, Any]]) -> int:
-        return sum([await store.raw.xlen(key(m["interview_id"], "chunks")) for m in ivs])
+        return sum([await store.stored_chunk_count(m["interview_id"]) for m in ivs])
 
     async def stored_at(when: float, ivs: list[dict[str, Any]]) -> int:
         """What the flood interviews hold at ``when`` (the phase's end, not later: the hub

@@ -56,7 +56,7 @@ async def plant_answers(env: bench.Environment, count: int, seconds: float) -> l
         for m in made:
             iv_id = m["interview_id"]
             cipher = await store.cipher(iv_id)
-            await store.redis.hset(f"{{iv:{iv_id}}}:contact", "lang", "en")
+            await store.set_contact(iv_id, {"lang": "en"})
             for piece in seconds_of(pcm, now_ms()):
                 entry = {"attempt": 1, "q": 0, "kind": "pcm16k", "session": "load", "level": 50}
                 entry |= {"n": piece["n"], "t": piece["t"]}

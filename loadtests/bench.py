@@ -100,8 +100,8 @@ from protocol.messages import (
     Watching,
 )
 from server.accounts import Accounts
-from server.embedded import EmbeddedRedis
 from server.store import Store
+from server.store.embedded import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -80,8 +80,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
-import redis.asyncio
 
 from client.candidate import CandidateClient, JoinRefused
 from loadtests.bench import DEFAULT_MASTER_KEYS, DEFAULT_SECRET, free_port, percentile
@@ -90,7 +88,8 @@ from loadtests.interviews import check_chunks, create_interviews, payload
 from loadtests.processes import HubProcess, log_problems, parse_cpus, tracebacks
 from protocol.closecodes import CANDIDATE_FINAL, CANDIDATE_WAITS_FOR_ACTIVITY, CloseCode
 from protocol.messages import ChunkAcked, Refused, TakenOver
-from server.embedded import EmbeddedRedis, find_redis_server
+from server.store import Store
+from server.store.embedded import EmbeddedRedis, find_redis_server
 
 FAULT_KINDS = (
     "redis-rst",
@@ -384,8 +383,7 @@ class System:
     def start(self) -> None:
         a = self.args
         self.redis.start()
-        with redis.Redis.from_url(self.redis.url) as r:
-            self.redis_version = str(r.info("server")["redis_version"])
+        self.redis_version = self.redis.version()
         self.redis_proxy = FaultProxy(self.redis.port).start()
         env = {
             "HUB_MAX_CONNECTIONS_PER_IP": "0",  # every simulated candidate is 127.0.0.1
@@ -535,13 +533,13 @@ class FaultRun:
         # not recovered in time: how the candidates that are not look now (their clients,
         # and what Redis says of their interviews)
         late = [c for c in self.cands.cands if c.final is None and not self._fresh(c, fault.end)]
-        store = redis.asyncio.Redis.from_url(self.system.redis.url, decode_responses=True)
+        store = Store.from_url(self.system.redis.url)
         try:
-            for c in late[:5]:
-                meta = await store.hmget(f"{{iv:{c.iv}}}:meta", "state", "session")
-                fault.stuck.append({**c.state(), "redis_state": meta[0], "session": meta[1]})
+            rows = await store.states_and_sessions([c.iv for c in late[:5]])
+            for c, (state, session) in zip(late[:5], rows, strict=True):
+                fault.stuck.append({**c.state(), "redis_state": state, "session": session})
         finally:
-            await store.aclose()
+            await store.close()
 
     @staticmethod
     def _fresh(c: Candidate, t: float) -> bool:

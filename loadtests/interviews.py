@@ -26,7 +26,7 @@ from typing import Any
 
 from server.interviews import InterviewSpec, create_interview
 from server.settings import Settings
-from server.store import Store, key
+from server.store import Store
 
 PAYLOAD_BYTES = 40
 
@@ -159,8 +159,8 @@ async def check_chunks(
     async def one(iv_id: str, per_q: dict[int, int]) -> None:
         async with sem:
             chunks = await store.chunks(iv_id)
-            xlen = await store.raw.xlen(key(iv_id, "chunks"))
-            seqs_raw = await store.redis.hgetall(key(iv_id, "seqs"))
+            xlen = await store.stored_chunk_count(iv_id)
+            seqs_raw = await store.stored_seqs(iv_id)
         if xlen != len(chunks):
             totals["xlen_mismatch"] += 1
         seen: dict[tuple[int, int], int] = {}
@@ -220,11 +220,8 @@ async def held_sessions(redis_url: str, interview_ids: Iterable[str]) -> dict[st
     """
     store = Store.from_url(redis_url)
     try:
-        async with store.redis.pipeline(transaction=False) as pipe:
-            ids = list(interview_ids)
-            for iv in ids:
-                pipe.hmget(key(iv, "meta"), "state", "session")
-            rows = await pipe.execute()
+        ids = list(interview_ids)
+        rows = await store.states_and_sessions(ids)
     finally:
         await store.close()
     return {iv: state or "" for iv, (state, session) in zip(ids, rows, strict=True) if session}

@@ -39,8 +39,8 @@ from loadtests.interviews import create_interviews
 from protocol import SUBPROTOCOL_V2
 from protocol.codec import decode_server, encode
 from protocol.messages import ChunkAcked, Join, MediaAnswer, MediaOffer, MediaState, SendChunk
-from server.embedded import EmbeddedRedis
 from server.store import Store
+from server.store.embedded import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,21 +2,8 @@
 account life cycle (disable, enable, delete, password change and reset) and the login
 lock-out.
 
-Keys (global: one organisation's users may live on any shard):
-
-    user:<name>            hash  name, org, pw (argon2 hash), roles (JSON list), created_ms,
-                                 stamp (a session made under another stamp is void),
-                                 disabled_ms, disabled_by, demo ("1": a published password),
-                                 last_login_ms
-    org:<org>:users        set   user names
-    org:<org>:roles        hash  role -> JSON list of permissions (absent: the defaults)
-    hrsession:<sha256>     hash  user, org, stamp, created_ms (expires with the session)
-    usersessions:<name>    set   session hashes, to end them all at once
-    demousers              set   the demo accounts' names (``serve --demo``)
-    loginfail:<name>:<ip>  str   failed password checks of one user from one address
-    loginfail:<name>       str   failed password checks of one user from every address
-    loginbrake:<name>      str   held while the brake makes the next unfamiliar check wait
-    loginips:<name>        zset  addresses the user logged in from -> last time (ms)
+The records live in Redis through the store (server/store/accounts.py; the keys are listed
+in server/store/keys.py).
 
 The lock-out (docs/hr.md): failures count per user *and* address, so a stranger who
 guesses locks out only their own address; an address guessing many users is capped in
@@ -37,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis.exceptions
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -46,14 +32,14 @@ from protocol.reasons import Reason
 from server.passwords import policy_refusal
 from server.refusals import Refusal
 from server.settings import Settings
-from server.store import Store, as_fields, text_hash, text_set
+from server.store import Store
+from server.store.accounts import AccountWrites
 
 USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # safe in keys, logs and JSON
 _hasher = PasswordHasher()
 # argon2 is slow on purpose: off the event loop, and only a few at a time
 _hashing = asyncio.Semaphore(4)
 KNOWN_ADDRESSES = 20  # per user: the newest addresses it logged in from
-GUARD_RETRIES = 20  # an admin-count check that lost a race to another change is re-run
 # who holds both can manage everything else (and give both again): an organisation keeps one
 MANAGING = frozenset({Permission.ROLE_MANAGE, Permission.USER_MANAGE})
 
@@ -128,7 +114,6 @@ Projection = Callable[[dict[str, dict[str, str]], dict[str, list[str]]], None]
 class Accounts:
     def __init__(self, store: Store, session_ttl_s: int, settings: Settings | None = None) -> None:
         self.store = store
-        self.redis = store.redis
         self.session_ttl_s = session_ttl_s
         self.settings = settings or Settings()
 
@@ -166,8 +151,7 @@ class Accounts:
             await self.check_password(password, name, org)
         if await self.user(name):
             raise Refusal(Reason.USER_EXISTS)
-        created = await self.redis.hsetnx(f"user:{name}", "name", name)
-        if not created:
+        if not await self.store.claim_user_name(name):
             raise Refusal(Reason.USER_EXISTS)
         fields = {
             "org": org,
@@ -178,21 +162,18 @@ class Accounts:
         }
         if demo:
             fields["demo"] = "1"
-        await self.redis.hset(f"user:{name}", mapping=as_fields(fields))
-        await self.redis.sadd(f"org:{org}:users", name)
-        if demo:
-            await self.redis.sadd("demousers", name)
+        await self.store.fill_user(name, org, fields, demo)
 
     async def user(self, name: str) -> dict[str, str]:
         """The user's record; {} for none (also for what a half-done delete left behind)."""
         if not USER_NAME.fullmatch(name):
             return {}
-        u = text_hash(await self.redis.hgetall(f"user:{name}"))
+        u = await self.store.user_record(name)
         return u if "org" in u and "pw" in u else {}
 
     async def users(self, org: str) -> list[dict[str, Any]]:
         out = []
-        for name in sorted(text_set(await self.redis.smembers(f"org:{org}:users"))):
+        for name in sorted(await self.store.user_names(org)):
             u = await self.user(name)
             if u:
                 out.append(
@@ -210,10 +191,10 @@ class Accounts:
         return out
 
     async def demo_users(self) -> list[str]:
-        return sorted(text_set(await self.redis.smembers("demousers")))
+        return sorted(await self.store.demo_user_names())
 
     async def role_table(self, org: str) -> dict[str, list[str]]:
-        return _table_of(text_hash(await self.redis.hgetall(f"org:{org}:roles")))
+        return _table_of(await self.store.changed_roles(org))
 
     async def set_role_permissions(self, org: str, role: str, permissions: list[str]) -> None:
         """Set a role's permissions, unless that leaves nobody active to manage roles and
@@ -228,16 +209,16 @@ class Accounts:
             table[role] = chosen
 
         await self._guarded_change(
-            org, lambda pipe: pipe.hset(f"org:{org}:roles", role, json.dumps(chosen)), project
+            org, lambda writes: writes.set_role_permissions(org, role, json.dumps(chosen)), project
         )
 
     async def reset_roles(self, org: str) -> None:
         """Every role of ``org`` back to the defaults (the operator's way back in)."""
-        await self.redis.delete(f"org:{org}:roles")
+        await self.store.reset_role_table(org)
 
     async def managers(self, org: str) -> int:
         """How many active users of ``org`` hold both role.manage and user.manage."""
-        names = text_set(await self.redis.smembers(f"org:{org}:users"))
+        names = await self.store.user_names(org)
         users = {n: await self.user(n) for n in names}
         return _active_managers(users, await self.role_table(org))
 
@@ -255,7 +236,7 @@ class Accounts:
 
         await self._guarded_change(
             org,
-            lambda pipe: pipe.hset(f"user:{name}", "roles", json.dumps(roles)),
+            lambda writes: writes.set_user_fields(name, {"roles": json.dumps(roles)}),
             project,
             target=name,
         )
@@ -289,13 +270,12 @@ class Accounts:
         """Disable (every session ends at once) or enable a user. ``keep_an_admin``: refuse
         to disable the organisation's last active admin, or its last active user who
         manages roles and users (the command line may: it is the way back in)."""
-        key = f"user:{name}"
 
-        def change(pipe: Any) -> None:
+        def change(writes: AccountWrites) -> None:
             if disabled:
-                pipe.hset(key, mapping={"disabled_ms": str(now), "disabled_by": by})
+                writes.set_user_fields(name, {"disabled_ms": str(now), "disabled_by": by})
             else:
-                pipe.hdel(key, "disabled_ms", "disabled_by")
+                writes.drop_user_fields(name, "disabled_ms", "disabled_by")
 
         def project(users: dict[str, dict[str, str]], table: dict[str, list[str]]) -> None:
             if disabled:
@@ -310,17 +290,15 @@ class Accounts:
     async def delete_user(self, org: str, name: str) -> None:
         """Delete a user: sessions first, then the record; the logs keep their name."""
 
-        def change(pipe: Any) -> None:
-            pipe.delete(f"user:{name}", f"loginips:{name}", f"loginfail:{name}")
-            pipe.srem(f"org:{org}:users", name)
-            pipe.srem("demousers", name)
+        def change(writes: AccountWrites) -> None:
+            writes.remove_user(org, name)
 
         def project(users: dict[str, dict[str, str]], table: dict[str, list[str]]) -> None:
             users.pop(name, None)
 
         await self._guarded_change(org, change, project, target=name)
         await self.revoke_sessions(name)
-        await self.redis.delete(f"usersessions:{name}")
+        await self.store.forget_session_list(name)
 
     async def disable_demo_users(self, by: str, now: int) -> list[str]:
         """Disable every demo account still enabled (a start without ``--demo``: their
@@ -339,8 +317,8 @@ class Accounts:
         u = await self.user(name)
         if not u or u.get("demo") != "1":
             return False
-        await self.redis.hset(f"user:{name}", mapping={"pw": await _hash(password)})
-        await self.redis.hdel(f"user:{name}", "disabled_ms", "disabled_by")
+        await self.store.set_user_fields(name, {"pw": await _hash(password)})
+        await self.store.drop_user_fields(name, "disabled_ms", "disabled_by")
         return True
 
     async def reset_password(self, name: str, password: str, org: str) -> None:
@@ -359,7 +337,7 @@ class Accounts:
         if not u or not await _verify(u["pw"], current):
             await self._count_failure(p.user)
             raise Refusal(Reason.WRONG_PASSWORD)
-        await self.redis.delete(f"loginfail:{p.user}:{ip}")
+        await self.store.forgive_login_tries(p.user, ip)
         await self.check_password(new, p.user, p.org)
         await self._set_password(p.user, new)
         await self.revoke_sessions(p.user, keep=p.session)
@@ -368,13 +346,13 @@ class Accounts:
         hashed = await _hash(password)
         if not await self.user(name):
             raise Refusal(Reason.UNKNOWN_USER)
-        await self.redis.hset(f"user:{name}", mapping={"pw": hashed, "demo": ""})
-        await self.redis.srem("demousers", name)  # its password is no longer the published one
+        await self.store.set_user_fields(name, {"pw": hashed, "demo": ""})
+        await self.store.forget_demo_user(name)  # its password is no longer the published one
 
     async def _guarded_change(
         self,
         org: str,
-        change: Callable[[Any], object],
+        change: Callable[[AccountWrites], object],
         project: Projection,
         *,
         target: str = "",
@@ -385,37 +363,28 @@ class Accounts:
         away (``last_admin``), or its last active user holding both role.manage and
         user.manage (``no_manager_left``: nobody could give them back). An organisation
         that already has none may still change: every step towards a fix must be possible.
-        Every user, and the role table, is WATCHed: two changes at once that are each fine
-        alone but together leave nobody cannot both win. ``target``: the user changed,
-        who must be in ``org``; ``guard=False``: no check (the command line)."""
-        for _ in range(GUARD_RETRIES):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    names = set(text_set(await self.redis.smembers(f"org:{org}:users")))
-                    watched = sorted(names | ({target} if target else set()))
-                    await pipe.watch(
-                        f"org:{org}:users", f"org:{org}:roles", *(f"user:{n}" for n in watched)
-                    )
-                    users = {n: text_hash(await pipe.hgetall(f"user:{n}")) for n in watched}
-                    if target and users[target].get("org") != org:
-                        raise Refusal(Reason.UNKNOWN_USER)
-                    if guard:
-                        table = _table_of(text_hash(await pipe.hgetall(f"org:{org}:roles")))
-                        after, after_table = dict(users), {r: list(p) for r, p in table.items()}
-                        project(after, after_table)
-                        if _active_admins(users) and not _active_admins(after):
-                            raise Refusal(Reason.LAST_ADMIN)
-                        if _active_managers(users, table) and not _active_managers(
-                            after, after_table
-                        ):
-                            raise Refusal(Reason.NO_MANAGER_LEFT)
-                    pipe.multi()
-                    change(pipe)
-                    await pipe.execute()
-                    return
-                except redis.exceptions.WatchError:
-                    continue
-        raise Refusal(Reason.RATE_LIMITED)  # changed under us again and again
+        Every user, and the role table, is WATCHed (``Store.guarded_account_change``): two
+        changes at once that are each fine alone but together leave nobody cannot both
+        win. ``target``: the user changed, who must be in ``org``; ``guard=False``: no
+        check (the command line)."""
+
+        def check(users: dict[str, dict[str, str]], roles: dict[str, str] | None) -> None:
+            if target and users[target].get("org") != org:
+                raise Refusal(Reason.UNKNOWN_USER)
+            if roles is None:
+                return
+            table = _table_of(roles)
+            after, after_table = dict(users), {r: list(p) for r, p in table.items()}
+            project(after, after_table)
+            if _active_admins(users) and not _active_admins(after):
+                raise Refusal(Reason.LAST_ADMIN)
+            if _active_managers(users, table) and not _active_managers(after, after_table):
+                raise Refusal(Reason.NO_MANAGER_LEFT)
+
+        if not await self.store.guarded_account_change(
+            org, check, change, target=target, with_roles=guard
+        ):
+            raise Refusal(Reason.RATE_LIMITED)  # changed under us again and again
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -434,21 +403,9 @@ class Accounts:
             raise Refusal(Reason.ACCOUNT_DISABLED)  # told only to whoever knows the password
         token = secrets.token_urlsafe(32)
         sha = session_hash(token)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                f"hrsession:{sha}",
-                mapping={
-                    "user": name,
-                    "org": u["org"],
-                    "stamp": u.get("stamp", ""),
-                    "created_ms": now,
-                },
-            )
-            pipe.expire(f"hrsession:{sha}", self.session_ttl_s)
-            pipe.sadd(f"usersessions:{name}", sha)
-            pipe.expire(f"usersessions:{name}", self.session_ttl_s)  # as long as the newest
-            pipe.hset(f"user:{name}", "last_login_ms", str(now))
-            await pipe.execute()
+        await self.store.open_hr_session(
+            sha, name, u["org"], u.get("stamp", ""), now, self.session_ttl_s
+        )
         principal = await self.principal_for(sha)
         if principal is None:  # disabled, deleted or signed out everywhere meanwhile
             raise Refusal(Reason.LOGIN_FAILED)
@@ -457,48 +414,38 @@ class Accounts:
     async def _may_guess(self, name: str, ip: str, now: int) -> None:
         """Raise too_many_attempts unless ``name``'s password may be checked for ``ip``."""
         s = self.settings
-        ip_key = f"loginfail:{name}:{ip}"
         if s.max_login_failures_per_user_ip and (
-            int(await self.redis.get(ip_key) or 0) >= s.max_login_failures_per_user_ip
+            await self.store.login_failures(name, ip) >= s.max_login_failures_per_user_ip
         ):
             # locked out for this user already: refused before the brake, so a locked-out
             # address cannot keep taking the one check the brake lets through
             raise Refusal(Reason.TOO_MANY_ATTEMPTS)
         if s.login_brake_after:
-            total = int(await self.redis.get(f"loginfail:{name}") or 0)
+            total = await self.store.login_failures(name)
             if total >= s.login_brake_after and not await self._known_address(name, ip, now):
                 # a distributed guess: one check per interval from addresses the user has
                 # not logged in from, which never touches the user's own addresses
                 hold_ms = max(1, int(s.login_brake_interval_s * 1000))
-                if not await self.redis.set(f"loginbrake:{name}", ip, nx=True, px=hold_ms):
+                if not await self.store.hold_login_brake(name, ip, hold_ms):
                     raise Refusal(Reason.TOO_MANY_ATTEMPTS)
         if s.max_login_failures_per_user_ip:
             # counted before the check (atomic, so parallel guesses count), forgiven on success
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(ip_key)
-                pipe.expire(ip_key, s.login_lockout_s)
-                failures, _ = await pipe.execute()
+            failures = await self.store.count_login_try(name, ip, s.login_lockout_s)
             if failures > s.max_login_failures_per_user_ip:
                 raise Refusal(Reason.TOO_MANY_ATTEMPTS)
 
     async def _count_failure(self, name: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(f"loginfail:{name}")
-            pipe.expire(f"loginfail:{name}", self.settings.login_lockout_s)
-            await pipe.execute()
+        await self.store.count_login_failure(name, self.settings.login_lockout_s)
 
     async def _known_address(self, name: str, ip: str, now: int) -> bool:
-        last = await self.redis.zscore(f"loginips:{name}", ip)
+        last = await self.store.login_address_seen(name, ip)
         window_ms = self.settings.login_known_address_days * 86_400_000
         return last is not None and last >= now - window_ms
 
     async def _remember_address(self, name: str, ip: str, now: int) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(f"loginfail:{name}:{ip}")
-            pipe.zadd(f"loginips:{name}", {ip: now})
-            pipe.zremrangebyrank(f"loginips:{name}", 0, -KNOWN_ADDRESSES - 1)
-            pipe.expire(f"loginips:{name}", self.settings.login_known_address_days * 86_400)
-            await pipe.execute()
+        await self.store.remember_login_address(
+            name, ip, now, KNOWN_ADDRESSES, self.settings.login_known_address_days * 86_400
+        )
 
     async def principal(self, token: str) -> Principal | None:
         """The user behind a session token, with their current permissions (None: logged out)."""
@@ -507,7 +454,7 @@ class Accounts:
     async def principal_for(self, sha: str) -> Principal | None:
         """None for a session that is gone, or whose user is gone, disabled or has had every
         session ended since it was made (the stamp changed)."""
-        session = text_hash(await self.redis.hgetall(f"hrsession:{sha}"))
+        session = await self.store.hr_session(sha)
         if not session:
             return None
         u = await self.user(session["user"])
@@ -519,28 +466,16 @@ class Accounts:
 
     async def logout(self, sha: str) -> str | None:
         """End one session; returns its user."""
-        session = text_hash(await self.redis.hgetall(f"hrsession:{sha}"))
-        await self.redis.delete(f"hrsession:{sha}")
-        if session:
-            await self.redis.srem(f"usersessions:{session['user']}", sha)
-            return str(session["user"])
-        return None
+        session = await self.store.end_hr_session(sha)
+        return str(session["user"]) if session else None
 
     async def revoke_sessions(self, name: str, keep: str = "") -> None:
         """End every session of ``name`` but ``keep``. The user's stamp changes first, so a
         session that a login is making at this moment is void as well."""
         stamp = secrets.token_hex(8)
         if await self.user(name):
-            await self.redis.hset(f"user:{name}", "stamp", stamp)
-        shas = await self.sessions_of(name)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for sha in shas:
-                if sha != keep:
-                    pipe.delete(f"hrsession:{sha}")
-                    pipe.srem(f"usersessions:{name}", sha)
-            if keep in shas:
-                pipe.hset(f"hrsession:{keep}", "stamp", stamp)
-            await pipe.execute()
+            await self.store.set_user_fields(name, {"stamp": stamp})
+        await self.store.end_hr_sessions(name, await self.sessions_of(name), keep, stamp)
 
     async def sessions_of(self, name: str) -> set[str]:
-        return text_set(await self.redis.smembers(f"usersessions:{name}"))
+        return await self.store.session_hashes(name)

@@ -406,7 +406,7 @@ def engine_for(settings: Settings) -> Engine | None:
 def transcribe_answer(
     engine: Engine, pcm: bytes, lang: str, pause_ms: int, now_ms: int
 ) -> dict[str, Any]:
-    """The transcript record of one answer (the shape server/store.py documents)."""
+    """The transcript record of one answer (the shape server/store/transcripts.py documents)."""
     audio = pcm_to_float(pcm)
     made = engine.transcribe(audio, LANGUAGES.get(lang))
     activity = voice_activity(audio, pause_ms)

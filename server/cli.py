@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from protocol.answers import Answer, assemble
 from server import anchors
 from server.crypto import Keyring, new_master_key_line
-from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.keys import KeySetupError, load_keys
 from server.settings import Settings
 from server.store import Store
+from server.store.embedded import EmbeddedRedis
 
 if TYPE_CHECKING:
     from server.accounts import Accounts

@@ -23,10 +23,6 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
-import redis.exceptions
-from redis.typing import KeyT, StreamIdT
-
 from protocol import MONITOR_SUBPROTOCOL
 from protocol.closecodes import CloseCode
 from protocol.codec import ProtocolError, decode_monitor_client, encode
@@ -54,15 +50,18 @@ from server.hr import Request as HRRequest
 from server.hub import ConnectionsPerIP, handshake, header, peer_ip, refused
 from server.outbox import Outbox
 from server.store import (
+    STORE_AWAY,
     UNREADABLE,
-    key,
+    StoreRefused,
+    iv_chunks,
+    iv_events,
+    iv_media,
     open_chunk,
     open_media,
-    raw_rows,
-    raw_streams,
-    redis_client,
-    text_value,
+    org_events,
+    stream_part,
 )
+from server.store.monitor import StreamReader
 
 log = logging.getLogger("interview_hub.monitor")
 T = TypeVar("T")
@@ -161,7 +160,7 @@ class MonitorConnection:
         self._attempts: dict[str, tuple[str, int]] = {}  # interview -> (data key, attempt)
         self.outbox = Outbox(send, limit=hub.max_queue, stall_s=hub.stall_s)
         self._reader: asyncio.Task[None] | None = None
-        self._redis: aioredis.Redis | None = None
+        self._live_reader: StreamReader | None = None
         self._checks: set[asyncio.Task[bool]] = set()
         self._cut = False  # closed at once because its session ended (not for not reading)
 
@@ -244,8 +243,8 @@ class MonitorConnection:
             self.close(CloseCode.INTERNAL_ERROR, refused(Reason.INTERNAL_ERROR, fatal=True))
         finally:
             await self._stop_reader()
-            if self._redis is not None:
-                await self._redis.aclose()
+            if self._live_reader is not None:
+                await self._live_reader.aclose()
             self.close(CloseCode.NORMAL)  # a no-op when a close is already queued
             await self.outbox.wait(5)
             failure = self.outbox.stop()
@@ -322,15 +321,15 @@ class MonitorConnection:
         iv_id = msg.interview_id
         if iv_id:
             meta = await self.hub.hr.interview_meta(req, iv_id)
-            streams = {key(iv_id, "events"): msg.after_event, key(iv_id, "chunks"): msg.after_chunk}
+            streams = {iv_events(iv_id): msg.after_event, iv_chunks(iv_id): msg.after_chunk}
         else:
-            streams = {f"org:{req.principal.org}:events": msg.after_event}
+            streams = {org_events(req.principal.org): msg.after_event}
         # "From now" is fixed before the summary is read and before `watching` goes out:
         # an entry written meanwhile is then delivered live (it may also be in the summary)
         # rather than lost between the two.
         if iv_id:
             # the camera frames and audio seconds: live only (the recording is on the API)
-            streams[key(iv_id, "media")] = ""
+            streams[iv_media(iv_id)] = ""
         given = {s for s, after in streams.items() if after}  # offsets the monitor named
         streams = {s: after or await self._now(s) for s, after in streams.items()}
         if iv_id:
@@ -339,46 +338,43 @@ class MonitorConnection:
         else:
             summary = {"org": req.principal.org}
         await self._stop_reader()  # replay first, then go live from where the replay ended
-        events = key(iv_id, "events") if iv_id else f"org:{req.principal.org}:events"
-        chunks = streams.get(key(iv_id, "chunks"), "") if iv_id else ""
+        events = iv_events(iv_id) if iv_id else org_events(req.principal.org)
+        chunks = streams.get(iv_chunks(iv_id), "") if iv_id else ""
         self.push(Watching(iv_id, summary, streams[events], chunks))
         positions: dict[str, str] = {}
         for stream, after in streams.items():
             try:
                 positions[stream] = await self._replay(iv_id, stream, after, stream in given)
-            except redis.exceptions.ResponseError:
+            except StoreRefused:
                 raise Refusal(Reason.BAD_FIELD) from None  # not a stream id Redis accepts
         self.watches[iv_id] = positions
         await self._restart_reader()
 
     async def _now(self, stream: str) -> str:
         """The id of the stream's last entry ("0-0" when empty): what "from now" means."""
-        last = raw_rows(await self.hub.hr.store.raw.xrevrange(stream, count=1))
-        return str(last[0][0].decode()) if last else "0-0"
+        return await self.hub.hr.store.last_entry_id(stream) or "0-0"
 
     async def _replay(self, iv_id: str, stream: str, after: str, given: bool = True) -> str:
         """Send what ``stream`` holds after ``after``; return the id to read on from.
         ``given``: the monitor named the offset (else it is "now"): only then can it be
         one that the capped stream has trimmed away."""
-        r = self.hub.hr.store.raw  # chunk data is sealed (binary): read ids as bytes
+        store = self.hub.hr.store
         if not after:
-            last = raw_rows(await r.xrevrange(stream, count=1))
-            return last[0][0].decode() if last else "0-0"
+            return await self._now(stream)
         if after != "0" and given:
             try:
                 mark = _id_tuple(after)
             except ValueError:
                 raise Refusal(Reason.BAD_FIELD) from None
-            first = raw_rows(await r.xrange(stream, count=1))
-            if first and _id_tuple(first[0][0].decode()) > mark and not stream.endswith(":chunks"):
+            first = await store.first_entry_id(stream)
+            if first and _id_tuple(first) > mark and stream_part(stream) != "chunks":
                 # the last entry this monitor saw has been trimmed away (event streams are
                 # capped), so some it did not see may be gone too: it must reload the state
                 self.push(Behind(iv_id, "events"))
-                last = raw_rows(await r.xrevrange(stream, count=1))
-                return str(last[0][0].decode())
+                return await self._now(stream)
         position = "0-0" if after == "0" else after
         while True:
-            rows = await self._range(stream, position)
+            rows = await store.entries_after(stream, position, READ_COUNT)
             if not rows:
                 return position
             if not await self._still_allowed():  # a long replay: the session may have ended
@@ -388,11 +384,6 @@ class MonitorConnection:
                 if entry is not None and not await self.put(entry):
                     return position
                 position = entry_id
-
-    async def _range(self, stream: str, after: str) -> list[Any]:
-        raw = self.hub.hr.store.raw  # chunk data may be binary
-        rows = raw_rows(await raw.xrange(stream, min=f"({after}", count=READ_COUNT))
-        return [(rid.decode(), f) for rid, f in rows]
 
     async def _entry_or_none(
         self, iv_id: str, stream: str, entry_id: str, f: dict[bytes, bytes]
@@ -408,10 +399,10 @@ class MonitorConnection:
     async def _entry(
         self, iv_id: str, stream: str, entry_id: str, f: dict[bytes, bytes]
     ) -> Message:
-        if stream.endswith(":chunks"):
+        if stream_part(stream) == "chunks":
             data = await self._open_chunk(iv_id, f)
             return LiveChunk(iv_id, entry_id, int(f[b"t"]), int(f[b"q"]), int(f[b"seq"]), data)
-        if stream.endswith(":media"):
+        if stream_part(stream) == "media":
             return LiveMedia(
                 iv_id,
                 entry_id,
@@ -440,10 +431,7 @@ class MonitorConnection:
         store = self.hub.hr.store
         for fresh in (False, True):
             if fresh or iv_id not in self._attempts:
-                stored_dek, stored_attempt = await store.redis.hmget(
-                    key(iv_id, "meta"), ["dek", "attempt"]
-                )
-                self._attempts[iv_id] = (text_value(stored_dek) or "", int(stored_attempt or 1))
+                self._attempts[iv_id] = await store.data_key_and_attempt(iv_id)
             dek, attempt = self._attempts[iv_id]
             try:
                 return opener(store.cipher_for(iv_id, dek), attempt)
@@ -460,14 +448,14 @@ class MonitorConnection:
             while not reader.done():
                 reader.cancel()
                 await asyncio.wait({reader}, timeout=0.5)
-                if not reader.done() and self._redis is not None:
-                    await self._redis.connection_pool.disconnect()  # break the blocked read
+                if not reader.done() and self._live_reader is not None:
+                    await self._live_reader.break_read()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 reader.result()
-        if self._redis is not None:
+        if self._live_reader is not None:
             # a cancelled XREAD leaves its connection mid-reply: start afresh
-            await self._redis.aclose()
-            self._redis = None
+            await self._live_reader.aclose()
+            self._live_reader = None
 
     async def _restart_reader(self) -> None:
         await self._stop_reader()
@@ -475,11 +463,10 @@ class MonitorConnection:
             self._reader = asyncio.create_task(self._read_live())
 
     async def _read_live(self) -> None:
-        if self._redis is None:
-            # Its own connection: XREAD BLOCK holds it. No socket timeout: redis-py would wrap
-            # every write in wait_for, which can swallow our cancel (see _stop_reader); the
-            # BLOCK bounds each read instead.
-            self._redis = redis_client(self.hub.redis_url, decode=False, socket_timeout=None)
+        if self._live_reader is None:
+            # its own connection, which XREAD BLOCK holds (without a socket timeout, which
+            # could swallow our cancel: see _stop_reader)
+            self._live_reader = StreamReader(self.hub.redis_url)
         owner = {s: iv for iv, positions in self.watches.items() for s in positions}
         loop = asyncio.get_running_loop()
         checked = loop.time()
@@ -490,23 +477,21 @@ class MonitorConnection:
                 if not await self._still_allowed():
                     return
                 checked = loop.time()
-            streams: dict[KeyT, StreamIdT] = {
+            streams = {
                 s: pos for positions in self.watches.values() for s, pos in positions.items()
             }
             try:
-                result = await self._redis.xread(streams, count=READ_COUNT, block=BLOCK_MS)
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                result = await self._live_reader.read(streams, READ_COUNT, BLOCK_MS)
+            except STORE_AWAY as exc:
                 if not failing:  # one line an outage, not one every half second
                     log.warning("monitor read failed (%s); retrying", exc)
                 failing = True
                 await asyncio.sleep(0.5)
                 continue
             failing = False
-            for stream_b, rows in raw_streams(result):
-                stream = stream_b.decode()
+            for stream, rows in result:
                 iv_id = owner[stream]
-                for rid_b, fields in rows:
-                    rid = rid_b.decode()
+                for rid, fields in rows:
                     entry = await self._entry_or_none(iv_id, stream, rid, fields)
                     if entry is not None and not await self.put(entry):
                         return

@@ -1,9 +1,10 @@
 """Batches answer chunks from every socket of a hub into pipelined script calls.
 
 Sockets hand chunks to ``submit`` and go on reading; one task writes everything pending
-in a single pipeline (one ``append_chunks`` call per socket and question), and while that
-pipeline is in flight the next batch collects. So the round trips to Redis grow with the
-number of flushes, not of chunks, and an ack is sent only after Redis answered.
+in a single pipeline (``Store.append_chunk_runs``: one ``append_chunks`` call per socket
+and question), and while that pipeline is in flight the next batch collects. So the round
+trips to Redis grow with the number of flushes, not of chunks, and an ack is sent only
+after Redis answered.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from collections.abc import Callable
 from itertools import pairwise
 from typing import Any, Protocol
 
-import redis.exceptions
-
 from server.crypto import SEAL_OVERHEAD
-from server.store import Store, key
+from server.store import Store, StoreError
+from server.store.chunks import ChunkLimits, ChunkRun
 
 log = logging.getLogger("interview_hub.writer")
 
@@ -44,13 +44,11 @@ class ChunkWriter:
         max_answer_bytes: int = 0,
     ) -> None:
         self.store = store
-        self.max_seq = max_chunks_per_answer
-        self.max_bytes = max_answer_bytes  # 0: no cap
+        self.limits = ChunkLimits(max_chunks_per_answer, max_answer_bytes, SEAL_OVERHEAD)
         self.clock = clock
         self.wait_fsync = wait_fsync  # add WAITAOF 1 0 0 to every pipeline
         self._pending: dict[tuple[ChunkSink, int], list[Any]] = {}
         self._wake = asyncio.Event()
-        self._sha: str | None = None
         self.flushes = 0
         self.chunks = 0
         self.failing = False  # a write failed and is being retried (Redis away?)
@@ -92,7 +90,7 @@ class ChunkWriter:
                 if not self.failing:
                     self.failing = True
                     self.on_degraded(f"{type(exc).__name__}: {exc}")
-                    if isinstance(exc, redis.exceptions.RedisError):
+                    if isinstance(exc, StoreError):
                         log.warning("chunk write failed (%s); retrying", exc)
                     else:
                         log.exception("chunk write failed unexpectedly; retrying")
@@ -110,43 +108,13 @@ class ChunkWriter:
                 log.exception("handing a write result to %s failed", sink.session)
 
     async def _write(self, batch: dict[tuple[ChunkSink, int], list[Any]]) -> list[Any]:
-        if self._sha is None:
-            self._sha = await self.store.append_chunks_sha()
-        pipe = self.store.writer.pipeline(transaction=False)
+        runs: list[ChunkRun] = []
         for (sink, q), (arrived, *items) in batch.items():
-            iv = sink.interview_id
             # in seq order: a resend that arrived behind a newer chunk still fills the gap
             # (the hub never keeps chunks across batches; within one, order is free)
             seqs = items[0::3]
             if any(a > b for a, b in pairwise(seqs)):
                 triples = sorted(zip(seqs, items[1::3], items[2::3], strict=True))
                 items = [x for triple in triples for x in triple]
-            pipe.evalsha(
-                self._sha,
-                3,
-                key(iv, "meta"),
-                key(iv, "seqs"),
-                key(iv, "chunks"),
-                sink.session,
-                q,
-                arrived,
-                self.max_seq,
-                self.max_bytes,
-                SEAL_OVERHEAD,
-                *items,
-            )
-        if self.wait_fsync:
-            pipe.execute_command("WAITAOF", 1, 0, 0)
-        results: list[Any] = await pipe.execute(raise_on_error=False)
-        if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
-            # Redis restarted and forgot the script: load it again, write again (idempotent)
-            self._sha = await self.store.append_chunks_sha()
-            return await self._write(batch)
-        if self.wait_fsync:
-            fsync = results.pop()
-            if isinstance(fsync, Exception) or int(fsync[0]) < 1:
-                error = (
-                    fsync if isinstance(fsync, Exception) else RuntimeError("WAITAOF: not fsynced")
-                )
-                return [error] * len(results)
-        return results
+            runs.append((sink.interview_id, sink.session, q, arrived, items))
+        return await self.store.append_chunk_runs(runs, self.limits, wait_fsync=self.wait_fsync)

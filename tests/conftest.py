@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, create_interview
 from server.settings import Settings
 from server.store import Store
+from server.store.embedded import EmbeddedRedis
 
 # random-looking, as the hub demands (server/keys.py refuses weak secrets and keys)
 SECRET = "4e51df04818c648ff314848dc522e87f934ab676dd13e9e87bf994c1637b261d"

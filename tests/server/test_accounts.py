@@ -23,9 +23,9 @@ from protocol.messages import Refused, Watching
 from protocol.permissions import Permission
 from protocol.reasons import messages
 from server.accounts import Accounts
-from server.embedded import EmbeddedRedis
 from server.refusals import Refusal
 from server.store import Store
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import MASTER_KEYS, SECRET, Hub, Org, free_port, now_ms, start_hub
 from tests.server.test_cli import run_cli
 

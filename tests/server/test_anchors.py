@@ -32,8 +32,8 @@ from server.anchors import (
     public_key_pem,
 )
 from server.audit import Head
-from server.embedded import EmbeddedRedis
 from server.store import Store, log_scope
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import MASTER_KEYS, PHONE, ROOT, SECRET, Hub, now_ms, start_hub
 
 

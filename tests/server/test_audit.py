@@ -37,9 +37,9 @@ from server.anchors import (
 )
 from server.audit import Head, LogKey, Verdict, next_id, seal, verify
 from server.candidates import Caller, CandidateService, Refusal
-from server.embedded import EmbeddedRedis
 from server.settings import Settings
 from server.store import Store, log_keys, log_scope
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import (
     ID_NUMBER,
     MASTER_KEYS,

@@ -27,11 +27,11 @@ from server.crypto import (
     new_master_key_line,
     rewrap,
 )
-from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, create_interview
 from server.keys import KekFiles
 from server.settings import Settings
 from server.store import Store, epoch_members_key, key
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import ROOT, SECRET, Hub, Org, free_port, now_ms
 
 ONE = Keyring.parse(new_master_key_line("one"))

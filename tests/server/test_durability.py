@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 
 from client.candidate import CandidateClient
-from server.embedded import EmbeddedRedis
 from server.interviews import create_interview
 from server.settings import Settings
 from server.store import Store
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import MASTER_KEYS, PHONE, ROOT, SECRET, free_port, now_ms, spec, start_hub
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from server.embedded import EmbeddedRedis
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import free_port, redis_binaries
 
 

@@ -17,10 +17,10 @@ from client.candidate import CandidateClient, ClientClosed
 from loadtests.faults import FaultProxy
 from protocol.closecodes import CloseCode
 from protocol.messages import Refused, TakenOver
-from server.embedded import EmbeddedRedis
 from server.interviews import create_interview
 from server.settings import Settings
 from server.store import Store
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import MASTER_KEYS, PHONE, SECRET, Hub, free_port, now_ms, spec, start_hub
 
 # Redis fault runs: their own command (README, "Long runs")

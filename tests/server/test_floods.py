@@ -31,10 +31,10 @@ from protocol.messages import (
     Refused,
     SendChunk,
 )
-from server.embedded import EmbeddedRedis
 from server.interviews import create_interview
 from server.settings import Settings
 from server.store import Store
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import MASTER_KEYS, PHONE, SECRET, Hub, free_port, now_ms, spec, start_hub
 
 

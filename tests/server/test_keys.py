@@ -14,10 +14,10 @@ import pytest
 
 from client.candidate import CandidateClient
 from server.crypto import new_master_key_line
-from server.embedded import EmbeddedRedis
 from server.interviews import create_interview
 from server.settings import Settings
 from server.store import Store
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import MASTER_KEYS, PHONE, ROOT, SECRET, free_port, now_ms, spec, start_hub
 
 SPEC = {

@@ -16,10 +16,10 @@ from client.candidate import CandidateClient, JoinRefused
 from protocol import MONITOR_SUBPROTOCOL, SUBPROTOCOL
 from protocol.messages import Refused, SendChunk
 from server.accounts import Accounts
-from server.embedded import EmbeddedRedis
 from server.interviews import create_interview
 from server.settings import Settings
 from server.store import Store
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import MASTER_KEYS, PHONE, SECRET, Hub, free_port, now_ms, spec, start_hub
 
 LIMITS = {

@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from client.candidate import CandidateClient
-from server.embedded import EmbeddedRedis
 from server.listener import ConnectionGuard
 from server.settings import Settings
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import PHONE, Hub, start_hub
 
 OUTER_S = 60.0  # far above every limit the hubs below are given: only a hang reaches it

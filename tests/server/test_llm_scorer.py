@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.embedded import EmbeddedRedis
 from server.store import Store
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import Hub, free_port, make_org, start_hub
 from tests.server.test_reports_scoring import SPOKEN, answered_interview, report_version
 

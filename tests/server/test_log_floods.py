@@ -17,7 +17,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from protocol import SUBPROTOCOL
-from server.embedded import EmbeddedRedis
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import Hub, start_hub
 
 # flood runs: their own command (README, "Long runs")

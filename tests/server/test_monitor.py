@@ -17,8 +17,8 @@ from client.monitor import MonitorClient
 from protocol import MONITOR_SUBPROTOCOL
 from protocol.messages import Behind, EndDone, Ended, LiveChunk, LiveEvent, Refused, Watch
 from server.accounts import session_hash
-from server.embedded import EmbeddedRedis
 from server.monitor import READ_COUNT
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import PHONE, Hub, Org, free_port, interview_body, make_org, start_hub
 
 

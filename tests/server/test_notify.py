@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from client.candidate import CandidateClient
-from server.embedded import EmbeddedRedis
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import PHONE, Hub, free_port, interview_body, make_org, start_hub
 
 

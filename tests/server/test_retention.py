@@ -21,10 +21,10 @@ import redis
 from client.candidate import CandidateClient, JoinRefused
 from protocol.reasons import messages
 from server.crypto import CryptoError, DataKeys, epoch_of
-from server.embedded import EmbeddedRedis
 from server.interviews import InterviewSpec, create_interview
 from server.settings import Settings
 from server.store import Store, key, log_scope
+from server.store.embedded import EmbeddedRedis
 from tests.conftest import (
     MASTER_KEYS,
     PHONE,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from client.candidate import CandidateClient
-from server.embedded import EmbeddedRedis
+from server.store.embedded import EmbeddedRedis
 from server.webhooks import SIGNATURE, sign, verify
 from tests.conftest import PHONE, Hub, Org, ats_hub, free_port, interview_body, make_org
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from playwright.async_api import Page, expect
 
-from server.embedded import EmbeddedRedis
+from server.store.embedded import EmbeddedRedis
 from server.webhooks import fingerprint
 from tests.conftest import Hub, Org, make_org
 from tests.server.test_webhooks import Receiver, completed

