@@ -23,16 +23,17 @@ import time
 import uuid
 from collections.abc import Callable
 from fractions import Fraction
-from typing import Any
-
-import av
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from typing import TYPE_CHECKING, Any
 
 from protocol.consent import video_allowed
 from protocol.messages import MediaState
 from server.crypto import RecordCipher
 from server.store import Store, media_purpose
+
+# aiortc and av (about half a second of CPU to import) load with the first media session,
+# not with every hub and command that imports this module
+if TYPE_CHECKING:
+    import av
 
 log = logging.getLogger("interview_hub.media")
 
@@ -55,6 +56,8 @@ def ice_servers(entries: tuple[str, ...]) -> list[dict[str, str]]:
 
 def encode_jpeg(frame: av.VideoFrame, max_width: int) -> bytes:
     """One video frame as a JPEG, at most ``max_width`` wide (even sizes, for yuvj420p)."""
+    import av
+
     width = min(frame.width, max_width)
     height = max(2, int(frame.height * width / frame.width) // 2 * 2)
     width = max(2, width // 2 * 2)
@@ -107,6 +110,8 @@ class MediaSession:
         self.max_entries = max_entries
         self.connect_timeout_s = connect_timeout_s
         self.session = uuid.uuid4().hex[:8]
+        from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+
         self.pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[RTCIceServer(**server) for server in ice or []])
         )
@@ -136,6 +141,8 @@ class MediaSession:
                 self.push(MediaState(state, "ice_failed" if state == "failed" else ""))
                 await self.on_state(state, "ice_failed" if state == "failed" else "")
 
+        from aiortc import RTCSessionDescription
+
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self.watchdog = asyncio.create_task(self._connect_or_give_up())
@@ -152,6 +159,8 @@ class MediaSession:
             await self.pc.close()
 
     async def _video(self, track: Any) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
         loop = asyncio.get_running_loop()
         next_at = 0.0
         with contextlib.suppress(MediaStreamError):
@@ -180,6 +189,9 @@ class MediaSession:
         return False
 
     async def _audio(self, track: Any) -> None:
+        import av
+        from aiortc.mediastreams import MediaStreamError
+
         resampler = av.AudioResampler(format="s16", layout="mono", rate=PCM_RATE)
         pending = bytearray()
         segment_q = self.current_q()  # the question the pending sound belongs to
