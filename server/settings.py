@@ -23,6 +23,9 @@ class Settings:
     # None: start an embedded redis-server with its data in data_dir
     redis_url: str | None = None
     data_dir: Path = Path("data")
+    # The web pages' directory (candidate/, hr/, shared/ and npm's node_modules/).
+    # Default: client/web beside the code
+    web_root: Path | None = None
     # Where people reach the hub; used for printed links. Default: http://host:port
     public_url: str = ""
     # Where the keys live, apart from the data (server/keys.py): the generated secret and
