@@ -216,6 +216,13 @@ class CentreInterview:
     created_ms: Millis
     next: NextStep
     consent: ConsentRecord
+    connected_device: Annotated[
+        str,
+        Doc(
+            "The device holding the interview now (as its join described it); empty when no"
+            " device is connected. A page asks before a join takes it from there."
+        ),
+    ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -49,6 +49,7 @@ export class Session {
     this.lostAt = 0;
     this.wake = null; // set while paused after an idle close: call it to reconnect
     this.mediaLink = null; // camera and microphone, on a v2 socket
+    this.mediaStarted = false; // a media link was opened at least once (a status to keep true)
     this.work = Promise.resolve(); // facts and edits, one at a time
     this.retry = 0;
   }
@@ -70,6 +71,7 @@ export class Session {
         // meanwhile, and a join here would take it back from there (§8.4). Continuing is
         // one click in the centre.
         this.final = true;
+        this.stopMedia("stopped", "offline");
         this.ui.graceOver();
         break;
       }
@@ -104,8 +106,8 @@ export class Session {
           onClose: (code) => {
             this.joined = false;
             this.transport = null;
-            this.mediaLink?.close(); // the hub closed its side with the socket
-            this.mediaLink = null;
+            // the hub closed its side with the socket: nothing is recorded until a rejoin
+            if (!this.final) this.stopMedia("paused", "offline");
             if (!this.final) this.ui.saveState(this.quickState());
             resolve(code);
           },
@@ -255,6 +257,7 @@ export class Session {
       this.ui.locked(m);
     } else if (m.fatal && (m.refused_type === "join" || r === "malformed" || r === "bad_field")) {
       this.final = true;
+      this.stopMedia("stopped", r);
       this.ui.refused(m);
     } else if (m.fatal) {
       // internal_error (1011), not_in_progress (1000): the socket closes; joining again
@@ -273,6 +276,7 @@ export class Session {
     this.mediaLink = null;
     if (this.practice || !this.transport?.media?.()) return;
     const transport = this.transport;
+    this.mediaStarted = true;
     this.mediaLink = new MediaLink({
       send: (message) => transport.send(message),
       onState: (state, reason) => this.ui.mediaState(state, reason),
@@ -284,9 +288,19 @@ export class Session {
     });
   }
 
+  // Close the peer connection and stop the tracks (the camera light goes off), and say so:
+  // "paused" until a rejoin starts them again, "stopped" for good.
+  stopMedia(state, why) {
+    const had = this.mediaLink !== null;
+    this.mediaLink?.close();
+    this.mediaLink = null;
+    // (a session that never recorded, e.g. practice, has no status to correct)
+    if (had || (state === "stopped" && this.mediaStarted)) this.ui.mediaState(state, why);
+  }
+
   async finalFact(m) {
     this.final = true;
-    this.mediaLink?.close();
+    this.stopMedia("stopped", m.type);
     this.exitPending = false;
     if (m.type !== "taken_over") await this.forgetDevice();
     this.ui[m.type](m);
@@ -436,6 +450,7 @@ export class Session {
     }
     this.final = true;
     this.exitPending = false;
+    this.stopMedia("stopped", "exited");
     await this.forgetDevice();
     if (this.transport) this.transport.close();
     this.ui.exited({ ...done.body, viaHttp: true });
