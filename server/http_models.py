@@ -216,12 +216,12 @@ class CentreInterview:
     created_ms: Millis
     next: NextStep
     consent: ConsentRecord
+    connected: Annotated[
+        bool,
+        Doc("A device holds the interview now: a join would take it over, so a page asks first."),
+    ]
     connected_device: Annotated[
-        str,
-        Doc(
-            "The device holding the interview now (as its join described it); empty when no"
-            " device is connected. A page asks before a join takes it from there."
-        ),
+        str, Doc("That device as its join described it; empty when none is connected.")
     ]
 
 

@@ -41,9 +41,10 @@ UNAVAILABLE_PAGE = """<!doctype html>
 <head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>暂时无法使用 · Temporarily unavailable</title></head>
+<title>暂时无法使用 · Temporarily unavailable</title>
+<link rel="stylesheet" href="/web/candidate/candidate.css"></head>
 <body>
-<main id="pages-unavailable">
+<main><section id="pages-unavailable" class="card">
 <h1>页面暂时无法使用</h1>
 <p>服务器缺少网页端所需的文件，页面无法显示。您的面试和已作答的内容不受影响。
 请稍后再试，或联系邀请您的 HR。</p>
@@ -54,7 +55,7 @@ Your interview and your answers are not affected. Please try again later, or con
 HR team that invited you.</p>
 <p lang="en">Administrators: run <code>npm ci --prefix client/web</code> on the server,
 then restart the hub.</p>
-</main>
+</section></main>
 </body>
 </html>
 """

@@ -101,8 +101,8 @@ function route(centre) {
   if (action === "continue") {
     // A join takes the interview from the device holding it (SPEC §8.4): ask first, unless
     // that device is this very tab (a reload).
-    const holder = app.centreItem.connected_device;
-    if (holder && !sessionStorage.getItem(holdingKey)) return askTakeover(holder);
+    const item = app.centreItem;
+    if (item.connected && !sessionStorage.getItem(holdingKey)) return askTakeover(item.connected_device);
     return startInterview();
   }
   if (action === "start" || action === "reenter") return deviceCheck();
@@ -117,7 +117,7 @@ function askTakeover(device) {
 }
 
 function renderTakeover() {
-  $("takeover-message").textContent = t("takeover.message", { device: app.takeoverDevice || t("takeover.another") });
+  $("takeover-message").textContent = t("takeover.message", { device: app.takeoverDevice || "?" });
 }
 
 // From the centre: what is true now decides (another device may have taken it meanwhile).

@@ -232,10 +232,9 @@ export const TEXTS = {
   },
   "takeover.title": { en: "This interview is open on another device", "zh-CN": "本次面试正在另一台设备上进行" },
   "takeover.message": {
-    en: "It is open on {device}. If you continue here, it stops there and goes on on this device; everything written there is kept.",
-    "zh-CN": "面试正在{device}上进行。如果在此继续，那台设备上的面试会停止，改由本设备继续；在那里作答的内容都会保留。",
+    en: "It is open on another device ({device}). If you continue here, it stops there and goes on on this device; everything written there is kept.",
+    "zh-CN": "面试正在另一台设备（{device}）上进行。如果在此继续，那台设备上的面试会停止，改由本设备继续；在那里作答的内容都会保留。",
   },
-  "takeover.another": { en: "another device", "zh-CN": "另一台设备" },
   "takeover.continue": { en: "Continue on this device", "zh-CN": "在本设备继续" },
   "takeover.cancel": { en: "Not now", "zh-CN": "暂不继续" },
   "stopped.completed": { en: "Interview complete — thank you!", "zh-CN": "面试已完成，感谢您的参与！" },
