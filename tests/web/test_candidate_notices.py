@@ -243,3 +243,24 @@ async def test_stop_notices_come_first_and_a_takeover_is_asked_first(
     assert texts[0] == "written on the laptop. " * 40 + "still here. 手机上继续"
     no_js_errors(laptop)
     no_js_errors(phone)
+
+
+async def test_a_recording_at_its_limit_stops_the_camera(
+    hub: Hub, org: Org, new_context, tmp_path
+) -> None:
+    """When the hub stores no more media (the interview's limit), the page says so and stops every track, so the camera light does not stay on while nothing is recorded."""
+    own = start_hub(hub.redis_url, tmp_path, HUB_MAX_MEDIA_ENTRIES="2")
+    try:
+        iv = await create(hub, org, questions=1)
+        page = await recording_page(new_context, base_url=own.http)
+        await enter(page, iv["link"].replace(hub.http, own.http))
+        status = page.locator("#media-status")
+        await expect(status).to_have_attribute("data-state", "limited")
+        await expect(status).to_contain_text("reached its length limit")
+        await expect(page.locator("#self-view")).to_be_hidden()
+        await until(page, ALL_TRACKS_ENDED)
+        await page.type("#answer", "still typing", delay=5)
+        await saved(page)  # the answer goes on as usual
+        no_js_errors(page)
+    finally:
+        own.stop()

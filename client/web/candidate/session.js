@@ -165,6 +165,9 @@ export class Session {
         await this.mediaLink?.answer(m.sdp);
         break;
       case "media_state":
+        // The hub has given up on this link (failed) or stores no more of it (limited): stop
+        // the tracks, so the camera light does not stay on while nothing is recorded.
+        if (m.state === "failed" || m.state === "limited") this.mediaLink?.close();
         this.ui.mediaState(m.state, m.reason);
         break;
       default:
@@ -279,7 +282,10 @@ export class Session {
     this.mediaStarted = true;
     this.mediaLink = new MediaLink({
       send: (message) => transport.send(message),
-      onState: (state, reason) => this.ui.mediaState(state, reason),
+      onState: (state, reason) => {
+        if (state === "failed") this.mediaLink?.close(); // the light goes off with it
+        this.ui.mediaState(state, reason);
+      },
       camera: this.camera,
     });
     this.mediaLink.start().catch((error) => {
