@@ -3,6 +3,7 @@ stopping, HR's end, another device (issue 13, items 2-4)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from playwright.async_api import Page, expect
@@ -187,6 +188,7 @@ async def test_stop_notices_come_first_and_a_takeover_is_asked_first(
     await phone.goto(iv["link"])
     await phone.fill("#identity", PHONE)
     await phone.click("#verify")
+    await expect(phone.locator("#screen-takeover")).to_be_visible()
     await expect(phone.locator("#takeover-title")).to_have_text("本次面试正在另一台设备上进行")
     await expect(phone.locator("#takeover-message")).to_contain_text("Chrome · Linux computer")
     await screenshot(phone, "candidate-takeover-ask-phone")
@@ -212,6 +214,7 @@ async def test_stop_notices_come_first_and_a_takeover_is_asked_first(
 
     # reloading the old tab asks before taking the interview back
     await laptop.reload()
+    await expect(laptop.locator("#screen-takeover")).to_be_visible()
     await expect(laptop.locator("#takeover-title")).to_have_text(
         "This interview is open on another device"
     )
@@ -264,3 +267,52 @@ async def test_a_recording_at_its_limit_stops_the_camera(
         no_js_errors(page)
     finally:
         own.stop()
+
+
+async def test_a_device_back_from_a_drop_asks_before_taking_the_interview_back(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """A laptop offline while a phone took the interview over: when its network returns it does not take it back unasked; it names the phone and takes it back only when told to, and the phone then says why it stopped."""
+    iv = await create(hub, org, questions=1)
+    iv_id = iv["interview_id"]
+    laptop = await recording_page(new_context, locale="en-US", viewport=LAPTOP)
+    await enter(laptop, iv["link"])
+    await laptop.type("#answer", "common. ", delay=5)
+    await saved(laptop)
+    await laptop.evaluate(BLOCK)
+    await expect(laptop.locator("#conn")).to_be_visible()
+    for _ in range(600):  # until the hub has recorded the laptop's drop (bounded)
+        if not (await hr(hub, org, "GET", f"/api/hr/interviews/{iv_id}"))["connected"]:
+            break
+        await asyncio.sleep(0.1)
+    phone = await recording_page(
+        new_context, locale="zh-CN", viewport=PHONE_SCREEN, is_mobile=True, user_agent=ANDROID
+    )
+    await phone.goto(iv["link"])
+    await phone.fill("#identity", PHONE)
+    await phone.click("#verify")
+    await expect(phone.locator("#answer")).to_have_value("common. ")  # nobody held it: no ask
+    await phone.locator("#answer").press("End")
+    await phone.type("#answer", "from the phone", delay=5)
+    await saved(phone)
+
+    await laptop.evaluate(UNBLOCK)  # the laptop's network is back
+    await expect(laptop.locator("#screen-takeover")).to_be_visible()
+    await expect(laptop.locator("#takeover-title")).to_have_text(
+        "This interview is open on another device"
+    )
+    await expect(laptop.locator("#takeover-message")).to_contain_text("Chrome · Android")
+    await expect(laptop.locator("#conn")).to_be_hidden()
+    await expect(phone.locator("#screen-question")).to_be_visible()  # the phone goes on
+    await phone.type("#answer", ", still", delay=5)
+    await saved(phone)
+    assert (await hr(hub, org, "GET", f"/api/hr/interviews/{iv_id}"))["connected"] is True
+
+    await laptop.click("#takeover-continue")  # now, and only now, it takes it back
+    await expect(laptop.locator("#answer")).to_have_value("common. from the phone, still")
+    await expect(phone.locator("#stopped-title")).to_have_text("已在其他设备上打开")
+    await expect(phone.locator("#stopped-title")).to_be_in_viewport()
+    texts, seqs, _ = await stored(hub, iv_id)
+    assert texts[0] == "common. from the phone, still" and once_each(seqs[0])
+    no_js_errors(laptop)
+    no_js_errors(phone)

@@ -336,6 +336,15 @@ const ui = {
     sessionStorage.removeItem(holdingKey);
     openCentre();
   },
+  // Back from a drop, the interview is held by another device: ask before taking it back.
+  heldElsewhere(device) {
+    clearInterval(app.timerHandle);
+    closeExitDialog();
+    sessionStorage.removeItem(holdingKey);
+    app.connState = null;
+    $("conn").hidden = true; // not reconnecting any more: waiting for the candidate's choice
+    askTakeover(device);
+  },
   exitPreview(m) {
     openExitDialog(m);
   },

@@ -18,6 +18,7 @@ import { MediaLink } from "./media.js";
 const FINAL_CLOSES = new Set(CANDIDATE_FINAL_CLOSES);
 const FINAL_FACTS = new Set(["exited", "completed", "ended", "taken_over"]);
 const IDLE_CLOSE = CLOSE.IDLE;
+const HOLDER_CHECK_MS = 5000;
 
 export class Session {
   constructor({ token, identity, device, openTransport, outbox, ui, practice = false, camera = true }) {
@@ -50,6 +51,7 @@ export class Session {
     this.wake = null; // set while paused after an idle close: call it to reconnect
     this.mediaLink = null; // camera and microphone, on a v2 socket
     this.mediaStarted = false; // a media link was opened at least once (a status to keep true)
+    this.joinedOnce = false; // a rejoin first asks whether another device took over meanwhile
     this.work = Promise.resolve(); // facts and edits, one at a time
     this.retry = 0;
   }
@@ -75,6 +77,15 @@ export class Session {
         this.ui.graceOver();
         break;
       }
+      const holder = this.joinedOnce ? await this.heldElsewhere() : null;
+      if (holder !== null) {
+        // Another device took the interview while this one was away: a join would take it
+        // back unasked (SPEC §8.4). Stop here; the candidate chooses.
+        this.final = true;
+        this.stopMedia("stopped", "taken_over");
+        this.ui.heldElsewhere(holder);
+        break;
+      }
       const closed = await this.connectOnce();
       if (this.final || FINAL_CLOSES.has(closed)) break;
       if (closed === IDLE_CLOSE) {
@@ -91,6 +102,27 @@ export class Session {
       this.retry = Math.min(this.retry + 1, 6);
       await sleep(Math.min(250 * 2 ** this.retry, 5000));
     }
+  }
+
+  // The device holding the interview, when it is not this one ("" if it gave no name), by
+  // the candidate centre (SPEC §10.2); null when nobody else holds it or it cannot be told.
+  // A device described exactly like this one cannot be told from this one's own socket that
+  // the hub has not dropped yet: it is taken for this one.
+  async heldElsewhere() {
+    if (this.practice) return null;
+    try {
+      const answer = await Promise.race([
+        postJson("/api/candidate/centre", { token: this.token, identity: this.identity }),
+        sleep(HOLDER_CHECK_MS).then(() => null), // a dead path: do not wait for ever
+      ]);
+      if (!answer?.ok) return null;
+      const id = this.token.split(".")[0];
+      const item = answer.body.interviews.find((i) => i.interview_id === id);
+      if (item?.connected && item.connected_device !== this.device) return item.connected_device;
+    } catch {
+      // unreachable: the join will tell
+    }
+    return null;
   }
 
   // Resolves with the close code when the transport closes.
@@ -135,6 +167,7 @@ export class Session {
     switch (m.type) {
       case "joined":
         this.joined = true;
+        this.joinedOnce = true;
         this.retry = 0;
         this.lostAt = 0;
         this.graceMs = m.resume_grace_s * 1000;
