@@ -281,7 +281,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         WebSocketRoute("/ws/monitor", monitors),
         *hr_api.routes(),
     ]
-    routes += web.routes()
+    routes += web.routes(settings.web_root)
     routes += openapi_routes(routes)
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
     app.state.hub = hub

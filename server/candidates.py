@@ -482,6 +482,9 @@ class CandidateService:
                     "created_ms": int(meta.get("created_ms", 0)),
                     "next": next_step(snap, now),
                     "consent": consent_record(meta),
+                    # a join takes over from that device (SPEC §8.4): the page asks first
+                    "connected": bool(snap.session),
+                    "connected_device": meta.get("device", "") if snap.session else "",
                 }
             )
         return items

@@ -216,6 +216,13 @@ class CentreInterview:
     created_ms: Millis
     next: NextStep
     consent: ConsentRecord
+    connected: Annotated[
+        bool,
+        Doc("A device holds the interview now: a join would take it over, so a page asks first."),
+    ]
+    connected_device: Annotated[
+        str, Doc("That device as its join described it; empty when none is connected.")
+    ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,6 +23,9 @@ class Settings:
     # None: start an embedded redis-server with its data in data_dir
     redis_url: str | None = None
     data_dir: Path = Path("data")
+    # The web pages' directory (candidate/, hr/, shared/ and npm's node_modules/).
+    # Default: client/web beside the code
+    web_root: Path | None = None
     # Where people reach the hub; used for printed links. Default: http://host:port
     public_url: str = ""
     # Where the keys live, apart from the data (server/keys.py): the generated secret and
@@ -72,9 +75,10 @@ class Settings:
     # this is a bad message
     max_useless_chunks: int = 200
     # keep-alive: the hub pings every socket this often and drops one whose pong does not
-    # come within the timeout (a dead network path: no FIN, no RST)
-    ws_ping_interval_s: float = 5.0
-    ws_ping_timeout_s: float = 7.0
+    # come within the timeout (a dead network path: no FIN, no RST). At most their sum
+    # (9 s) passes before HR sees the candidate's connection lost
+    ws_ping_interval_s: float = 3.0
+    ws_ping_timeout_s: float = 6.0
     join_timeout_s: float = 15.0
     # a joined candidate socket that sends nothing this long is closed (4010; 0: never):
     # an abandoned tab does not hold a socket (a lost connection, not an exit)

@@ -241,6 +241,32 @@ async def wait_for_disconnect(store, iv_id: str) -> int:
         await asyncio.sleep(0.1)
 
 
+async def test_the_centre_names_the_device_holding_the_interview(hub: Hub, org: Org, store) -> None:
+    """The candidate centre says whether a device holds the interview, and which (so a page asks before it takes over): none before, the joined one while connected, none after it dropped."""
+
+    async def holder(http: httpx.AsyncClient, token: str, iv_id: str) -> tuple[bool, str]:
+        r = await http.post("/api/candidate/centre", json={"token": token, "identity": PHONE})
+        item = {i["interview_id"]: i for i in r.json()["interviews"]}[iv_id]
+        return item["connected"], item["connected_device"]
+
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        created = await http.post(
+            "/api/hr/interviews", json=interview_body(2), headers=org.auth("admin")
+        )
+        iv_id, token = created.json()["interview_id"], created.json()["token"]
+        assert await holder(http, token, iv_id) == (False, "")
+        c = CandidateClient(hub.ws, token, PHONE, device="Chrome · Windows computer")
+        await c.join()
+        assert await holder(http, token, iv_id) == (True, "Chrome · Windows computer")
+        await c.drop()
+        await wait_for_disconnect(store, iv_id)
+        assert await holder(http, token, iv_id) == (False, "")
+        quiet = CandidateClient(hub.ws, token, PHONE, device="")
+        await quiet.join()
+        assert await holder(http, token, iv_id) == (True, "")  # held, though unnamed
+        await quiet.close()
+
+
 async def wait_until(at_ms: int) -> None:
     """Until the clock the hub reads too (same machine) has passed ``at_ms``."""
     while now_ms() <= at_ms:

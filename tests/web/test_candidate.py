@@ -214,7 +214,7 @@ async def test_hr_end_locks_the_page_with_the_message(hub: Hub, org: Org, new_co
 async def test_second_device_takes_over_and_shows_the_saved_text(
     hub: Hub, org: Org, new_context
 ) -> None:
-    """The link opened on a phone takes over: the laptop says why it stopped; the phone shows the saved answer and goes on."""
+    """The link opened on a phone asks, then takes over: the laptop says why it stopped; the phone shows the saved answer and goes on."""
     iv = await create(hub, org, questions=2)
     _, laptop = await candidate(new_context)
     await enter(laptop, iv["link"])
@@ -233,7 +233,9 @@ async def test_second_device_takes_over_and_shows_the_saved_text(
     await phone.goto(iv["link"])
     await phone.fill("#identity", PHONE)
     await phone.click("#verify")
-    # In progress: straight back into the question, with what the laptop saved.
+    # In progress on the laptop: asked first, then back into the question with what it saved.
+    await expect(phone.locator("#takeover-message")).to_contain_text("Chrome · Linux computer")
+    await phone.click("#takeover-continue")
     await expect(phone.locator("#answer")).to_have_value("written on the laptop. ")
     await expect(laptop.locator("#stopped-title")).to_have_text("Opened on another device")
     await expect(laptop.locator("#stopped-message")).to_contain_text("Android phone")

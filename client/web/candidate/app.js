@@ -11,11 +11,14 @@ import { socketTransport } from "./transport.js";
 const i18n = makeI18n(TEXTS);
 const t = i18n.t;
 const $ = (id) => document.getElementById(id);
-const SCREENS = ["identity", "consent", "device", "ready", "question", "stopped", "centre"];
+const SCREENS = ["identity", "consent", "device", "ready", "takeover", "question", "stopped", "centre"];
 
 const token = decodeURIComponent(location.pathname.match(/^\/i\/([^/]+)$/)?.[1] || "");
 const interviewId = token.split(".")[0];
 const identityKey = `interview-hub.identity.${interviewId}`;
+// Set while this tab holds the interview (survives a reload, not a closed tab): a reload of
+// the tab that holds it goes on at once; any other page asks before it takes it over.
+const holdingKey = `interview-hub.holding.${interviewId}`;
 
 const app = {
   identity: sessionStorage.getItem(identityKey) || "",
@@ -95,9 +98,34 @@ function route(centre) {
     if (!consent?.review) return showConsent(action);
     app.camera = consent.camera === "on";
   }
-  if (action === "continue") return startInterview();
+  if (action === "continue") {
+    // A join takes the interview from the device holding it (SPEC §8.4): ask first, unless
+    // that device is this very tab (a reload).
+    const item = app.centreItem;
+    if (item.connected && !sessionStorage.getItem(holdingKey)) return askTakeover(item.connected_device);
+    return startInterview();
+  }
   if (action === "start" || action === "reenter") return deviceCheck();
   renderCentre(centre);
+}
+
+function askTakeover(device) {
+  app.takeoverDevice = device;
+  renderTakeover();
+  show("takeover");
+  $("takeover-title").focus();
+}
+
+function renderTakeover() {
+  $("takeover-message").textContent = t("takeover.message", { device: app.takeoverDevice || "?" });
+}
+
+// From the centre: what is true now decides (another device may have taken it meanwhile).
+async function openFromCentre() {
+  const result = await verify(app.identity);
+  if (result.error) return showError($("centre-error"), result.error);
+  showError($("centre-error"), "");
+  route(result.centre);
 }
 
 // --- notice and consent (docs/privacy.md) ----------------------------------------------------
@@ -256,6 +284,7 @@ const ui = {
     updateFinishButton();
   },
   joined(m) {
+    if (!app.practice) sessionStorage.setItem(holdingKey, "1");
     app.lastJoinMode = m.mode;
     app.questionsSinceJoin = 0;
     renderProgress(m.progress);
@@ -304,7 +333,17 @@ const ui = {
     // connection is never an exit); continuing from here is the candidate's choice, made
     // in the centre, so a device found again much later takes nothing over unasked.
     app.connectionLost = true;
+    sessionStorage.removeItem(holdingKey);
     openCentre();
+  },
+  // Back from a drop, the interview is held by another device: ask before taking it back.
+  heldElsewhere(device) {
+    clearInterval(app.timerHandle);
+    closeExitDialog();
+    sessionStorage.removeItem(holdingKey);
+    app.connState = null;
+    $("conn").hidden = true; // not reconnecting any more: waiting for the candidate's choice
+    askTakeover(device);
   },
   exitPreview(m) {
     openExitDialog(m);
@@ -332,6 +371,8 @@ const ui = {
     stop(title, i18n.message(m.message, "network.error"));
   },
   mediaState(state, reason) {
+    // Once the session is over nothing is recorded: a late "connected" must not say otherwise.
+    if (app.session?.final && state !== "stopped") return;
     app.mediaStateNow = state;
     const status = $("media-status");
     status.dataset.state = state;
@@ -341,8 +382,8 @@ const ui = {
     status.textContent = t(key) || "";
     const view = $("self-view");
     const stream = app.session?.mediaLink?.stream;
-    view.hidden = !stream || !app.camera || state === "off" || state === "failed";
-    if (stream && view.srcObject !== stream) view.srcObject = stream;
+    view.hidden = !stream || !app.camera || ["off", "failed", "paused", "stopped"].includes(state);
+    if (view.srcObject !== stream) view.srcObject = stream || null;
   },
   notice(m) {
     showError($("question-error"), i18n.message(m.message, "network.error"));
@@ -359,6 +400,7 @@ function exitedMessage(m) {
 }
 
 function stop(titleKey, message, note = "", options = {}) {
+  if (!app.practice) sessionStorage.removeItem(holdingKey); // a later join asks first
   clearInterval(app.timerHandle);
   $("answer").disabled = true;
   $("finish").disabled = true;
@@ -367,6 +409,7 @@ function stop(titleKey, message, note = "", options = {}) {
   renderStopped();
   $("stopped-centre").hidden = !app.practice && !token;
   show("stopped", options);
+  window.scrollTo(0, 0); // the notice is above the locked question: bring it into view
   $("stopped-title").focus?.();
 }
 
@@ -599,7 +642,7 @@ function renderCentre(centre) {
       button.className = "primary";
       button.dataset.action = "open";
       button.textContent = t("centre.open");
-      button.addEventListener("click", () => route(centre));
+      button.addEventListener("click", openFromCentre);
       li.append(button);
     }
     list.append(li);
@@ -629,6 +672,7 @@ function main() {
     if (!$("screen-centre").hidden && app.lastCentre) renderCentre(app.lastCentre);
     if (!$("screen-ready").hidden) showReady();
     if (!$("screen-consent").hidden) renderNotice();
+    if (!$("screen-takeover").hidden) renderTakeover();
   });
 
   $("identity-form").addEventListener("submit", onIdentitySubmit);
@@ -652,6 +696,8 @@ function main() {
     onExitCancel();
   });
   $("stopped-centre").addEventListener("click", openCentre);
+  $("takeover-continue").addEventListener("click", startInterview);
+  $("takeover-cancel").addEventListener("click", openCentre);
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !$("exit-open").hidden && !$("exit-dialog").open) onExitOpen();
   });

@@ -18,6 +18,7 @@ import { MediaLink } from "./media.js";
 const FINAL_CLOSES = new Set(CANDIDATE_FINAL_CLOSES);
 const FINAL_FACTS = new Set(["exited", "completed", "ended", "taken_over"]);
 const IDLE_CLOSE = CLOSE.IDLE;
+const HOLDER_CHECK_MS = 5000;
 
 export class Session {
   constructor({ token, identity, device, openTransport, outbox, ui, practice = false, camera = true }) {
@@ -49,6 +50,8 @@ export class Session {
     this.lostAt = 0;
     this.wake = null; // set while paused after an idle close: call it to reconnect
     this.mediaLink = null; // camera and microphone, on a v2 socket
+    this.mediaStarted = false; // a media link was opened at least once (a status to keep true)
+    this.joinedOnce = false; // a rejoin first asks whether another device took over meanwhile
     this.work = Promise.resolve(); // facts and edits, one at a time
     this.retry = 0;
   }
@@ -70,7 +73,17 @@ export class Session {
         // meanwhile, and a join here would take it back from there (§8.4). Continuing is
         // one click in the centre.
         this.final = true;
+        this.stopMedia("stopped", "offline");
         this.ui.graceOver();
+        break;
+      }
+      const holder = this.joinedOnce ? await this.heldElsewhere() : null;
+      if (holder !== null) {
+        // Another device took the interview while this one was away: a join would take it
+        // back unasked (SPEC §8.4). Stop here; the candidate chooses.
+        this.final = true;
+        this.stopMedia("stopped", "taken_over");
+        this.ui.heldElsewhere(holder);
         break;
       }
       const closed = await this.connectOnce();
@@ -91,6 +104,27 @@ export class Session {
     }
   }
 
+  // The device holding the interview, when it is not this one ("" if it gave no name), by
+  // the candidate centre (SPEC §10.2); null when nobody else holds it or it cannot be told.
+  // A device described exactly like this one cannot be told from this one's own socket that
+  // the hub has not dropped yet: it is taken for this one.
+  async heldElsewhere() {
+    if (this.practice) return null;
+    try {
+      const answer = await Promise.race([
+        postJson("/api/candidate/centre", { token: this.token, identity: this.identity }),
+        sleep(HOLDER_CHECK_MS).then(() => null), // a dead path: do not wait for ever
+      ]);
+      if (!answer?.ok) return null;
+      const id = this.token.split(".")[0];
+      const item = answer.body.interviews.find((i) => i.interview_id === id);
+      if (item?.connected && item.connected_device !== this.device) return item.connected_device;
+    } catch {
+      // unreachable: the join will tell
+    }
+    return null;
+  }
+
   // Resolves with the close code when the transport closes.
   connectOnce() {
     return new Promise((resolve) => {
@@ -104,8 +138,8 @@ export class Session {
           onClose: (code) => {
             this.joined = false;
             this.transport = null;
-            this.mediaLink?.close(); // the hub closed its side with the socket
-            this.mediaLink = null;
+            // the hub closed its side with the socket: nothing is recorded until a rejoin
+            if (!this.final) this.stopMedia("paused", "offline");
             if (!this.final) this.ui.saveState(this.quickState());
             resolve(code);
           },
@@ -133,6 +167,7 @@ export class Session {
     switch (m.type) {
       case "joined":
         this.joined = true;
+        this.joinedOnce = true;
         this.retry = 0;
         this.lostAt = 0;
         this.graceMs = m.resume_grace_s * 1000;
@@ -163,6 +198,9 @@ export class Session {
         await this.mediaLink?.answer(m.sdp);
         break;
       case "media_state":
+        // The hub has given up on this link (failed) or stores no more of it (limited): stop
+        // the tracks, so the camera light does not stay on while nothing is recorded.
+        if (m.state === "failed" || m.state === "limited") this.mediaLink?.close();
         this.ui.mediaState(m.state, m.reason);
         break;
       default:
@@ -255,6 +293,7 @@ export class Session {
       this.ui.locked(m);
     } else if (m.fatal && (m.refused_type === "join" || r === "malformed" || r === "bad_field")) {
       this.final = true;
+      this.stopMedia("stopped", r);
       this.ui.refused(m);
     } else if (m.fatal) {
       // internal_error (1011), not_in_progress (1000): the socket closes; joining again
@@ -273,9 +312,13 @@ export class Session {
     this.mediaLink = null;
     if (this.practice || !this.transport?.media?.()) return;
     const transport = this.transport;
+    this.mediaStarted = true;
     this.mediaLink = new MediaLink({
       send: (message) => transport.send(message),
-      onState: (state, reason) => this.ui.mediaState(state, reason),
+      onState: (state, reason) => {
+        if (state === "failed") this.mediaLink?.close(); // the light goes off with it
+        this.ui.mediaState(state, reason);
+      },
       camera: this.camera,
     });
     this.mediaLink.start().catch((error) => {
@@ -284,9 +327,19 @@ export class Session {
     });
   }
 
+  // Close the peer connection and stop the tracks (the camera light goes off), and say so:
+  // "paused" until a rejoin starts them again, "stopped" for good.
+  stopMedia(state, why) {
+    const had = this.mediaLink !== null;
+    this.mediaLink?.close();
+    this.mediaLink = null;
+    // (a session that never recorded, e.g. practice, has no status to correct)
+    if (had || (state === "stopped" && this.mediaStarted)) this.ui.mediaState(state, why);
+  }
+
   async finalFact(m) {
     this.final = true;
-    this.mediaLink?.close();
+    this.stopMedia("stopped", m.type);
     this.exitPending = false;
     if (m.type !== "taken_over") await this.forgetDevice();
     this.ui[m.type](m);
@@ -436,6 +489,7 @@ export class Session {
     }
     this.final = true;
     this.exitPending = false;
+    this.stopMedia("stopped", "exited");
     await this.forgetDevice();
     if (this.transport) this.transport.close();
     this.ui.exited({ ...done.body, viaHttp: true });

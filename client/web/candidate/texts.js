@@ -112,6 +112,16 @@ export const TEXTS = {
     en: "Camera off: you can still answer in writing.",
     "zh-CN": "摄像头未开启：您仍可以文字作答。",
   },
+  "media.paused": {
+    en: "Camera and microphone: not recording while the connection is down",
+    "zh-CN": "摄像头和麦克风：连接中断，暂停录制",
+  },
+  "media.paused_audio": {
+    en: "Microphone: not recording while the connection is down (camera off)",
+    "zh-CN": "麦克风：连接中断，暂停录制（摄像头关闭）",
+  },
+  "media.stopped": { en: "Camera and microphone: recording stopped", "zh-CN": "摄像头和麦克风：已停止录制" },
+  "media.stopped_audio": { en: "Microphone: recording stopped (camera off)", "zh-CN": "麦克风：已停止录制（摄像头关闭）" },
   "media.limited": {
     en: "The recording has reached its length limit; your typed answers are saved as usual.",
     "zh-CN": "录制已达到时长上限；您输入的回答照常保存。",
@@ -179,7 +189,10 @@ export const TEXTS = {
     en: "Paused after a long time without activity. Your answers are saved; type or click to continue.",
     "zh-CN": "长时间无操作，连接已暂停。回答均已保存，输入或点击即可继续。",
   },
-  "conn.reconnecting": { en: "Reconnecting… your answer is kept on this device", "zh-CN": "正在重新连接…回答已保存在本设备" },
+  "conn.reconnecting": {
+    en: "Connection lost. What you write is saved on this device and will be sent when the connection is back. Reconnecting…",
+    "zh-CN": "连接已断开。您的作答已保存在本设备，连接恢复后将自动发送。正在重新连接…",
+  },
   "exit.title": { en: "Leave the interview?", "zh-CN": "确定退出面试吗？" },
   "exit.progress": { en: "You have completed {percent}% of the interview ({answered} of {total} questions).", "zh-CN": "您已完成面试的 {percent}%（{answered}/{total} 题）。" },
   "exit.kept": {
@@ -217,6 +230,13 @@ export const TEXTS = {
     en: "This interview continues on another device ({device}). This page has stopped so that nothing is written twice.",
     "zh-CN": "本次面试已在另一台设备（{device}）上继续。为避免重复作答，本页面已停止。",
   },
+  "takeover.title": { en: "This interview is open on another device", "zh-CN": "本次面试正在另一台设备上进行" },
+  "takeover.message": {
+    en: "It is open on another device ({device}). If you continue here, it stops there and goes on on this device; everything written there is kept.",
+    "zh-CN": "面试正在另一台设备（{device}）上进行。如果在此继续，那台设备上的面试会停止，改由本设备继续；在那里作答的内容都会保留。",
+  },
+  "takeover.continue": { en: "Continue on this device", "zh-CN": "在本设备继续" },
+  "takeover.cancel": { en: "Not now", "zh-CN": "暂不继续" },
   "stopped.completed": { en: "Interview complete — thank you!", "zh-CN": "面试已完成，感谢您的参与！" },
   "stopped.completed_detail": { en: "All your answers are saved. HR will contact you.", "zh-CN": "您的全部回答均已保存，HR 将与您联系。" },
   "stopped.exited": { en: "You have left the interview", "zh-CN": "您已退出面试" },

@@ -9,9 +9,9 @@ export const SUBPROTOCOL_V2 = "interview-hub.v2";
 // shows only as silence, and a browser cannot send websocket pings: on v2 the page pings
 // the hub itself and gives the socket up when nothing at all has come back for a while
 // (SPEC §16.1). The session then shows "offline" and reconnects, keeping every unsent
-// chunk in its outbox.
-export const HEARTBEAT_MS = 5000;
-export const SILENCE_MS = 12000;
+// chunk in its outbox. Silence is checked at each heartbeat: noticed within 10 s.
+export const HEARTBEAT_MS = 2000;
+export const SILENCE_MS = 8000;
 // A handshake through a dead path hangs as well: give it up and try again.
 export const CONNECT_MS = 10000;
 
@@ -26,6 +26,7 @@ export function socketTransport({ onOpen, onMessage, onClose }) {
     closed = true;
     clearInterval(timer);
     clearTimeout(connecting);
+    window.removeEventListener("offline", giveUp);
     onClose(code);
   };
   // No close frame comes through a dead path: give the socket up ourselves.
@@ -41,6 +42,8 @@ export function socketTransport({ onOpen, onMessage, onClose }) {
     finish(1006);
   };
   const connecting = setTimeout(giveUp, CONNECT_MS);
+  // The browser knows the network is gone (airplane mode, Wi-Fi off): no need to wait.
+  window.addEventListener("offline", giveUp);
   socket.onopen = () => {
     clearTimeout(connecting);
     lastHeard = Date.now();

@@ -1,0 +1,318 @@
+"""What the candidate page tells when things change under it: a dead network, the camera
+stopping, HR's end, another device (issue 13, items 2-4)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from playwright.async_api import Page, expect
+
+from server.settings import Settings
+from tests.conftest import PHONE, Hub, Org, start_hub
+from tests.web.conftest import PHONE as PHONE_SCREEN
+from tests.web.conftest import new_page, no_js_errors, screenshot
+from tests.web.test_candidate import candidate, create, enter, once_each, saved, stored
+from tests.web.test_candidate_recovery import BLOCK, UNBLOCK, hr
+from tests.web.test_console import login, open_detail
+
+LAPTOP = {"width": 1366, "height": 768}
+ANDROID = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0 Mobile Safari/537.36"
+)
+# Every track the page ever got from getUserMedia (the device check's and each media link's),
+# so a test can see that all of them were stopped: the camera light is off.
+RECORD_TRACKS = """
+window.__tracks = [];
+const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = async (constraints) => {
+  const stream = await getUserMedia(constraints);
+  window.__tracks.push(...stream.getTracks());
+  return stream;
+};
+"""
+ALL_TRACKS_ENDED = (
+    "window.__tracks.length > 0 && window.__tracks.every((t) => t.readyState === 'ended')"
+)
+
+
+async def tracks_ended(page: Page) -> bool:
+    return bool(await page.evaluate(ALL_TRACKS_ENDED))
+
+
+async def recording_page(new_context: Any, **kw: Any) -> Page:
+    context = await new_context(**kw)
+    await context.add_init_script(RECORD_TRACKS)
+    return await new_page(context)
+
+
+async def until(page: Page, script: str) -> None:
+    """Wait for a condition of the page's state (its CSP forbids wait_for_function)."""
+    for _ in range(600):  # a bound for a hung test only
+        if await page.evaluate(script):
+            return
+        await page.wait_for_timeout(100)
+    raise AssertionError(f"never true: {script}")
+
+
+def test_a_dead_connection_is_noticed_within_ten_seconds_by_default() -> None:
+    """The hub's keep-alive (ping interval + pong timeout) drops a silent socket within 10 s by default, so HR sees the connection lost that soon."""
+    settings = Settings()
+    assert settings.ws_ping_interval_s + settings.ws_ping_timeout_s <= 10
+
+
+async def test_a_dead_network_shows_an_offline_banner_and_hr_sees_it_lost(
+    hub: Hub, org: Org, new_context, tmp_path
+) -> None:
+    """A network path gone silent: the page notices within 10 s by its own heartbeat's numbers and shows the offline banner (saved on this device, sent when back; en and zh-CN, in view on a phone); HR's live view says the connection is lost, not connected; when the path returns everything is stored once."""
+    from loadtests.faults import FaultProxy
+    from tests.conftest import free_port
+
+    port = free_port()
+    with FaultProxy(port) as path:
+        origin = f"http://127.0.0.1:{path.port}"
+        own = start_hub(hub.redis_url, tmp_path, port=port, HUB_ALLOWED_ORIGINS=origin)
+        try:
+            ivs = [await create(hub, org, questions=1) for _ in range(2)]
+            pages = []
+            for iv, kw in zip(
+                ivs,
+                [{"locale": "en-US"}, {"locale": "zh-CN", "viewport": PHONE_SCREEN}],
+                strict=True,
+            ):
+                _, page = await candidate(new_context, base_url=origin, **kw)
+                await enter(page, iv["link"].replace(hub.http, origin))
+                await page.type("#answer", "before the tunnel. ", delay=5)
+                await saved(page)
+                pages.append(page)
+            en, zh = pages
+            heartbeat = (
+                "import('/web/candidate/transport.js').then((m) => m.HEARTBEAT_MS + m.SILENCE_MS)"
+            )
+            assert await en.evaluate(heartbeat) <= 10_000  # silence is noticed within 10 s
+            console = await login(new_context, org, "recruiter", base_url=own.http)
+            await open_detail(console, ivs[0]["interview_id"])
+            connection = console.locator("#detail-connected")
+            await expect(connection).to_have_attribute("data-connection", "on")
+            await expect(zh.locator("#conn")).to_be_hidden()
+
+            path.blackhole(True)
+            for page in pages:
+                await page.type("#answer", "typed in the tunnel", delay=5)
+            banner_en, banner_zh = en.locator("#conn"), zh.locator("#conn")
+            await expect(banner_en).to_contain_text(
+                "What you write is saved on this device and will be sent when the connection is back"
+            )
+            await expect(banner_zh).to_contain_text("您的作答已保存在本设备，连接恢复后将自动发送")
+            await expect(en.locator("#save-state")).to_have_attribute("data-state", "offline")
+            await zh.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+            await expect(banner_zh).to_be_in_viewport()  # sticky under the bar on a phone
+            await screenshot(zh, "candidate-offline-phone")
+            await expect(connection).to_have_attribute("data-connection", "interrupted")
+            await expect(connection).not_to_have_text("connected")
+            zh_row = console.locator(
+                f'[data-testid="iv-row"][data-id="{ivs[1]["interview_id"]}"] [data-field="connected"]'
+            )
+            await expect(zh_row).to_have_attribute("data-connection", "interrupted")
+
+            path.blackhole(False)
+            for page, iv in zip(pages, ivs, strict=True):
+                await saved(page)
+                await expect(page.locator("#conn")).to_be_hidden()
+                texts, seqs, _ = await stored(hub, iv["interview_id"])
+                assert texts[0] == "before the tunnel. typed in the tunnel"
+                assert once_each(seqs[0])
+            await expect(connection).to_have_attribute("data-connection", "on")
+            for page in pages:
+                no_js_errors(page, allowed=("WebSocket",))
+        finally:
+            own.stop()
+
+
+async def test_the_camera_status_stops_saying_recording_and_the_tracks_stop(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """During an outage and after HR's end the status no longer says "recording" (en and zh-CN), the self view goes, and every camera and microphone track is stopped (the camera light goes off)."""
+    iv = await create(hub, org, questions=2)
+    page = await recording_page(new_context, locale="zh-CN")
+    await enter(page, iv["link"])
+    status = page.locator("#media-status")
+    await expect(status).to_have_attribute("data-state", "connected")
+    await expect(status).to_have_text("摄像头和麦克风：正在录制")
+    await page.evaluate(BLOCK)  # the connection is down: nothing reaches the hub
+    await expect(status).to_have_attribute("data-state", "paused")
+    await expect(status).to_have_text("摄像头和麦克风：连接中断，暂停录制")
+    await expect(page.locator("#self-view")).to_be_hidden()
+    assert await tracks_ended(page)
+    await page.evaluate(UNBLOCK)
+    await expect(status).to_have_attribute("data-state", "connected")  # recording again
+    await expect(page.locator("#self-view")).to_be_visible()
+
+    ended = await create(hub, org, questions=2)
+    en = await recording_page(new_context, locale="en-US", viewport=LAPTOP)
+    await enter(en, ended["link"])
+    en_status = en.locator("#media-status")
+    await expect(en_status).to_have_attribute("data-state", "connected")
+    await hr(
+        hub, org, "POST", f"/api/hr/interviews/{ended['interview_id']}/end", json={"confirm": True}
+    )
+    await expect(en.locator("#stopped-title")).to_have_text("The interview was ended by HR")
+    await expect(en_status).to_have_attribute("data-state", "stopped")
+    await expect(en_status).to_have_text("Camera and microphone: recording stopped")
+    await expect(en.locator("#self-view")).to_be_hidden()
+    await until(en, ALL_TRACKS_ENDED)
+    no_js_errors(page)
+    no_js_errors(en)
+
+
+async def test_stop_notices_come_first_and_a_takeover_is_asked_first(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """A second device is warned (naming the first) before it takes over, and the first goes on meanwhile; "opened on another device" and "HR ended this interview" show at the top, in view at 1366x768 and 390x844 (en, zh-CN); reloading the old tab asks before taking the interview back."""
+    iv = await create(hub, org, questions=3)
+    iv_id = iv["interview_id"]
+    laptop = await recording_page(new_context, locale="en-US", viewport=LAPTOP)
+    await enter(laptop, iv["link"])
+    await laptop.fill("#answer", "written on the laptop. " * 40)  # a long answer
+    await saved(laptop)
+
+    phone = await recording_page(
+        new_context,
+        locale="zh-CN",
+        viewport=PHONE_SCREEN,
+        is_mobile=True,
+        has_touch=True,
+        user_agent=ANDROID,
+    )
+    await phone.goto(iv["link"])
+    await phone.fill("#identity", PHONE)
+    await phone.click("#verify")
+    await expect(phone.locator("#screen-takeover")).to_be_visible()
+    await expect(phone.locator("#takeover-title")).to_have_text("本次面试正在另一台设备上进行")
+    await expect(phone.locator("#takeover-message")).to_contain_text("Chrome · Linux computer")
+    await screenshot(phone, "candidate-takeover-ask-phone")
+    # asked, not yet taken: the laptop goes on
+    await expect(laptop.locator("#screen-question")).to_be_visible()
+    await laptop.type("#answer", "still here.", delay=0)
+    await saved(laptop)
+    assert (await hr(hub, org, "GET", f"/api/hr/interviews/{iv_id}"))["connected"] is True
+    await phone.click("#takeover-continue")
+    await expect(phone.locator("#answer")).to_have_value(
+        "written on the laptop. " * 40 + "still here."
+    )
+
+    # the laptop's notice is at the top and in view, above its locked question
+    title = laptop.locator("#stopped-title")
+    await expect(title).to_have_text("Opened on another device")
+    await expect(laptop.locator("#stopped-message")).to_contain_text("Chrome · Android")
+    await expect(title).to_be_in_viewport()
+    await expect(laptop.locator("#stopped-message")).to_be_in_viewport()
+    await expect(laptop.locator("#answer")).to_be_disabled()
+    await until(laptop, ALL_TRACKS_ENDED)
+    await screenshot(laptop, "candidate-taken-over-desktop")
+
+    # reloading the old tab asks before taking the interview back
+    await laptop.reload()
+    await expect(laptop.locator("#screen-takeover")).to_be_visible()
+    await expect(laptop.locator("#takeover-title")).to_have_text(
+        "This interview is open on another device"
+    )
+    await expect(laptop.locator("#takeover-message")).to_contain_text("Chrome · Android")
+    await laptop.click("#takeover-cancel")
+    await expect(laptop.locator("#screen-centre")).to_be_visible()
+    await expect(phone.locator("#screen-question")).to_be_visible()
+    assert (await hr(hub, org, "GET", f"/api/hr/interviews/{iv_id}"))["connected"] is True
+
+    # HR ends: the phone's notice is at the top, in view
+    await phone.locator("#answer").press("End")
+    await phone.type("#answer", " 手机上继续", delay=5)
+    await saved(phone)
+    await phone.locator("#answer").evaluate("a => a.scrollIntoView({block: 'end'})")
+    await hr(
+        hub,
+        org,
+        "POST",
+        f"/api/hr/interviews/{iv_id}/end",
+        json={"confirm": True, "note": "面试官有事"},
+    )
+    await expect(phone.locator("#stopped-title")).to_have_text("HR 已结束本次面试")
+    for part in ("#stopped-title", "#stopped-message", "#stopped-note"):
+        await expect(phone.locator(part)).to_be_in_viewport()
+    await expect(phone.locator("#media-status")).to_have_text("摄像头和麦克风：已停止录制")
+    await screenshot(phone, "candidate-ended-phone")
+    texts, seqs, state = await stored(hub, iv_id)
+    assert state == "ended" and once_each(seqs[0])
+    assert texts[0] == "written on the laptop. " * 40 + "still here. 手机上继续"
+    no_js_errors(laptop)
+    no_js_errors(phone)
+
+
+async def test_a_recording_at_its_limit_stops_the_camera(
+    hub: Hub, org: Org, new_context, tmp_path
+) -> None:
+    """When the hub stores no more media (the interview's limit), the page says so and stops every track, so the camera light does not stay on while nothing is recorded."""
+    own = start_hub(hub.redis_url, tmp_path, HUB_MAX_MEDIA_ENTRIES="2")
+    try:
+        iv = await create(hub, org, questions=1)
+        page = await recording_page(new_context, base_url=own.http)
+        await enter(page, iv["link"].replace(hub.http, own.http))
+        status = page.locator("#media-status")
+        await expect(status).to_have_attribute("data-state", "limited")
+        await expect(status).to_contain_text("reached its length limit")
+        await expect(page.locator("#self-view")).to_be_hidden()
+        await until(page, ALL_TRACKS_ENDED)
+        await page.type("#answer", "still typing", delay=5)
+        await saved(page)  # the answer goes on as usual
+        no_js_errors(page)
+    finally:
+        own.stop()
+
+
+async def test_a_device_back_from_a_drop_asks_before_taking_the_interview_back(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """A laptop offline while a phone took the interview over: when its network returns it does not take it back unasked; it names the phone and takes it back only when told to, and the phone then says why it stopped."""
+    iv = await create(hub, org, questions=1)
+    iv_id = iv["interview_id"]
+    laptop = await recording_page(new_context, locale="en-US", viewport=LAPTOP)
+    await enter(laptop, iv["link"])
+    await laptop.type("#answer", "common. ", delay=5)
+    await saved(laptop)
+    await laptop.evaluate(BLOCK)
+    await expect(laptop.locator("#conn")).to_be_visible()
+    for _ in range(600):  # until the hub has recorded the laptop's drop (bounded)
+        if not (await hr(hub, org, "GET", f"/api/hr/interviews/{iv_id}"))["connected"]:
+            break
+        await asyncio.sleep(0.1)
+    phone = await recording_page(
+        new_context, locale="zh-CN", viewport=PHONE_SCREEN, is_mobile=True, user_agent=ANDROID
+    )
+    await phone.goto(iv["link"])
+    await phone.fill("#identity", PHONE)
+    await phone.click("#verify")
+    await expect(phone.locator("#answer")).to_have_value("common. ")  # nobody held it: no ask
+    await phone.locator("#answer").press("End")
+    await phone.type("#answer", "from the phone", delay=5)
+    await saved(phone)
+
+    await laptop.evaluate(UNBLOCK)  # the laptop's network is back
+    await expect(laptop.locator("#screen-takeover")).to_be_visible()
+    await expect(laptop.locator("#takeover-title")).to_have_text(
+        "This interview is open on another device"
+    )
+    await expect(laptop.locator("#takeover-message")).to_contain_text("Chrome · Android")
+    await expect(laptop.locator("#conn")).to_be_hidden()
+    await expect(phone.locator("#screen-question")).to_be_visible()  # the phone goes on
+    await phone.type("#answer", ", still", delay=5)
+    await saved(phone)
+    assert (await hr(hub, org, "GET", f"/api/hr/interviews/{iv_id}"))["connected"] is True
+
+    await laptop.click("#takeover-continue")  # now, and only now, it takes it back
+    await expect(laptop.locator("#answer")).to_have_value("common. from the phone, still")
+    await expect(phone.locator("#stopped-title")).to_have_text("已在其他设备上打开")
+    await expect(phone.locator("#stopped-title")).to_be_in_viewport()
+    texts, seqs, _ = await stored(hub, iv_id)
+    assert texts[0] == "common. from the phone, still" and once_each(seqs[0])
+    no_js_errors(laptop)
+    no_js_errors(phone)
