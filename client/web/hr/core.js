@@ -1,0 +1,134 @@
+// The console's shared core: strings, state, the HTTP call, banners, dialogs, permissions. Part of the HR console (console.js).
+import { makeI18n } from "/web/shared/i18n.js";
+import S from "./strings.js";
+
+export const i18n = makeI18n(S);
+export const t = (key, vars) => i18n.t(key, vars);
+export const $ = (id) => document.getElementById(id);
+
+// The permissions and roles the editors show come from the server (GET /api/hr/roles):
+// a list copied here once dropped a permission on every save.
+
+export const state = {
+  me: null,
+  list: [],
+  detail: null, // {id, data, texts: Map q -> folded text, events: [], reports: Set}
+  error: null, // {map, key, reason}
+  done: null, // {key, vars}
+  loginError: null,
+  log: null, // {entries, verify}
+  orgLog: null,
+  roles: null,
+  permissionNames: [],
+  roleNames: [],
+  users: null,
+  accounts: null, // the users screen: [{name, roles, disabled, demo, last_login_ms, ...}]
+  file: null, // the candidate's file: {by: "iv" | "profile", id, data, error, refusal}
+  // the ATS webhook as set, never its secret (that is shown once, in its box, and dropped)
+  webhook: null, // {url, events, secret_fingerprint, secret_made_ms, deliveries}
+  webhookMessage: null, // {error: {body, status}} or {done: key}
+  interviewNames: new Map(), // interview id -> "name · position", for the deliveries
+};
+
+// --- HTTP ---------------------------------------------------------------------------------
+
+// Set by auth.js: the core imports no screen, so it is evaluated before any of them.
+let onLoggedOut = () => {};
+export function whenLoggedOut(handler) {
+  onLoggedOut = handler;
+}
+
+export async function api(method, path, body) {
+  const init = { method, credentials: "same-origin", headers: {} };
+  if (method !== "GET") {
+    init.headers["X-CSRF"] = "1";
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body ?? {});
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    return { ok: false, status: 0, body: {} };
+  }
+  let parsed = {};
+  try {
+    parsed = await response.json();
+  } catch {
+    parsed = {};
+  }
+  if (response.status === 401 && state.me) onLoggedOut(parsed);
+  return { ok: response.ok, status: response.status, body: parsed };
+}
+
+export const ivPath = (id, rest = "") => `/api/hr/interviews/${encodeURIComponent(id)}${rest}`;
+
+// --- messages -----------------------------------------------------------------------------
+
+export function showError(body, status) {
+  state.done = null;
+  if (status === 0) state.error = { map: null, key: "error.network", reason: "network" };
+  else state.error = { map: body?.message, key: "error.generic", reason: body?.reason || "" };
+  renderBanners();
+  $("action-error").scrollIntoView({ block: "nearest" });
+}
+
+export function showDone(key, vars = {}) {
+  state.error = null;
+  state.done = { key, vars };
+  renderBanners();
+}
+
+export function clearBanners() {
+  state.error = null;
+  state.done = null;
+  renderBanners();
+}
+
+export function renderBanners() {
+  const err = $("action-error");
+  if (state.error) {
+    err.textContent = i18n.message(state.error.map, state.error.key);
+    err.dataset.reason = state.error.reason;
+    err.hidden = false;
+  } else {
+    err.hidden = true;
+    err.textContent = "";
+    err.dataset.reason = "";
+  }
+  const done = $("action-done");
+  if (state.done) {
+    done.textContent = t(state.done.key, state.done.vars);
+    done.hidden = false;
+  } else {
+    done.hidden = true;
+    done.textContent = "";
+  }
+}
+// --- actions ------------------------------------------------------------------------------
+
+export function currentId() {
+  return state.detail?.id;
+}
+
+export async function act(method, rest, body) {
+  const id = currentId();
+  if (!id) return null;
+  const r = await api(method, ivPath(id, rest), body);
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    return null;
+  }
+  return r.body;
+}
+
+export function openDialog(dialog, focus) {
+  clearBanners();
+  dialog.showModal();
+  focus?.focus();
+}
+// --- roles --------------------------------------------------------------------------------
+
+export function can(permission) {
+  return Boolean(state.me?.permissions?.includes(permission));
+}

@@ -1,0 +1,101 @@
+// Operation logs: an interview's and the organisation's. Part of the HR console (console.js).
+import { formatTime } from "/web/shared/i18n.js";
+import { $, act, api, clearBanners, i18n, showError, state, t } from "./core.js";
+
+// --- operation logs -----------------------------------------------------------------------
+
+export const LOG_COLS = ["time", "actor", "role", "action", "outcome", "ip", "device"];
+
+export function renderLogTable(table, entries) {
+  const head = document.createElement("tr");
+  for (const col of LOG_COLS) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = t(`col.${col}`);
+    head.append(th);
+  }
+  table.tHead.replaceChildren(head);
+  const rows = (entries || []).map((e) => {
+    const tr = document.createElement("tr");
+    tr.dataset.action = e.action || "";
+    tr.dataset.outcome = e.outcome || "";
+    for (const col of LOG_COLS) {
+      const td = document.createElement("td");
+      td.dataset.label = t(`col.${col}`);
+      td.textContent = col === "time" ? formatTime(e.t, i18n.lang) : String(e[col] ?? "");
+      if (col === "outcome" && e.outcome !== "ok") td.className = "bad";
+      tr.append(td);
+    }
+    return tr;
+  });
+  if (!rows.length) {
+    const tr = document.createElement("tr");
+    const td = document.createElement("td");
+    td.colSpan = LOG_COLS.length;
+    td.className = "muted";
+    td.textContent = t("log.empty");
+    tr.append(td);
+    rows.push(tr);
+  }
+  table.tBodies[0].replaceChildren(...rows);
+}
+
+export async function loadLog() {
+  const body = await act("GET", "/log");
+  if (!body) return;
+  state.log = { entries: [...body.entries].reverse(), verify: null };
+  $("log-panel").hidden = false;
+  $("log-verify-result").hidden = true;
+  renderLogTable($("log-table"), state.log.entries);
+}
+
+export function renderVerify() {
+  const el = $("log-verify-result");
+  const v = state.log?.verify;
+  if (!v) {
+    el.hidden = true;
+    return;
+  }
+  el.hidden = false;
+  el.dataset.ok = String(v.ok);
+  el.className = v.ok ? "done" : "error";
+  el.dataset.problem = v.problem || "";
+  if (v.ok) el.textContent = t("log.ok", { n: v.entries });
+  else if (v.problem === "unanchored") el.textContent = t("log.unanchored", { n: v.entries });
+  else if (v.first_bad < 0) el.textContent = t("log.unverified", { reason: v.reason });
+  else el.textContent = t("log.bad", { n: v.first_bad, reason: v.reason || v.first_bad_id });
+}
+
+$("log-open").addEventListener("click", () => {
+  clearBanners();
+  loadLog();
+});
+$("log-close").addEventListener("click", () => {
+  $("log-panel").hidden = true;
+  $("log-open").focus();
+});
+$("log-verify").addEventListener("click", async () => {
+  const body = await act("GET", "/log/verify");
+  if (body && state.log) {
+    state.log.verify = body;
+    renderVerify();
+  }
+});
+
+export async function loadOrgLog() {
+  const action = $("org-log-action").value.trim();
+  const r = await api("GET", `/api/hr/log${action ? `?action=${encodeURIComponent(action)}` : ""}`);
+  if (!r.ok) {
+    if (r.status !== 401) showError(r.body, r.status);
+    state.orgLog = [];
+  } else {
+    state.orgLog = [...r.body.entries].reverse();
+    const actions = new Set(state.orgLog.map((e) => e.action).filter(Boolean));
+    $("org-log-actions").replaceChildren(
+      ...[...actions].sort().map((a) => Object.assign(document.createElement("option"), { value: a })),
+    );
+  }
+  renderLogTable($("org-log-table"), state.orgLog);
+}
+$("org-log-refresh").addEventListener("click", loadOrgLog);
+$("org-log-action").addEventListener("change", loadOrgLog);
