@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -82,7 +82,7 @@ async def missing_vendor(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    """Pages: /i/<token> (candidate), /practice (mock interview), /hr (console); assets."""
+    """Pages: /i/<token> and / (candidate), /practice (mock interview), /hr (console); assets."""
     if not (MSGPACK_DIST / "index.mjs").is_file():
         log.error(MISSING_MSGPACK.splitlines()[0])
         vendor: ASGIApp | None = None
@@ -92,7 +92,8 @@ def routes() -> list[BaseRoute]:
         Route("/i/{token}", candidate_page, include_in_schema=False),
         Route("/practice", candidate_page, include_in_schema=False),
         Route("/hr", console_page, include_in_schema=False),
-        Route("/", lambda request: RedirectResponse("/hr"), include_in_schema=False),
+        # the site root is the candidates' way in (the candidate page); HR has /hr
+        Route("/", candidate_page, include_in_schema=False),
         Route("/favicon.ico", favicon, include_in_schema=False),
         Mount("/web/candidate", app=SecureStatic(WEB_ROOT / "candidate")),
         Mount("/web/hr", app=SecureStatic(WEB_ROOT / "hr")),

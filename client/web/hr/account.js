@@ -1,7 +1,20 @@
 // My account: password, log out everywhere. Part of the HR console (console.js).
 import { showLogin } from "./auth.js";
-import { $, api, can, clearBanners, i18n, showDone, showError, state, t } from "./core.js";
-import { leaveDetail } from "./detail.js";
+import {
+  $,
+  api,
+  can,
+  clearBanners,
+  i18n,
+  renderBanners,
+  showDone,
+  showError,
+  state,
+  t,
+  whenPermissionsStale,
+} from "./core.js";
+import { leaveDetail, renderDetail } from "./detail.js";
+import { renderList } from "./list.js";
 import { monitor } from "./live.js";
 
 // --- my account ----------------------------------------------------------------------------
@@ -68,4 +81,11 @@ export function renderMe() {
   $("nav-users").hidden = !can("user.manage");
   renderPasswordRules();
   $("erase-open").hidden = !can("data.erase");
+  // what the user may do shows on the buttons: read again with the permissions
+  renderList();
+  if (state.detail) renderDetail();
+  renderBanners(); // a shown refusal names the roles that hold the permission now
 }
+
+// A refusal for a missing permission means the page's permissions are old: read them again.
+whenPermissionsStale(refreshMe);

@@ -1,29 +1,48 @@
 // The detail's actions: end, erase, reset, second entry, a new link. Part of the HR console (console.js).
-import { $, act, clearBanners, openDialog, showDone, state } from "./core.js";
+import { $, act, actOn, clearBanners, currentId, openDialog, showDone, state } from "./core.js";
 import { renderDetail, scheduleDetailRefresh } from "./detail.js";
+import { scheduleListRefresh } from "./list.js";
 
-$("end-open").addEventListener("click", () => {
+// The end dialog serves the detail's button and a list row's: the interview it ends, and
+// the button to give the focus back to.
+let endTarget = { id: "", opener: null };
+
+export function openEnd(id, opener) {
+  endTarget = { id, opener };
   $("end-note").value = "";
   openDialog($("end-dialog"), $("end-note"));
-});
+}
+
+$("end-open").addEventListener("click", () => openEnd(currentId(), $("end-open")));
 $("end-cancel").addEventListener("click", () => $("end-dialog").close());
 $("end-confirm").addEventListener("click", async () => {
+  const { id, opener } = endTarget;
   const button = $("end-confirm");
   button.disabled = true;
-  const body = await act("POST", "/end", { confirm: true, note: $("end-note").value });
+  const body = await actOn(id, "POST", "/end", { confirm: true, note: $("end-note").value });
   button.disabled = false;
   $("end-dialog").close();
   if (body) {
-    if (state.detail?.data) {
+    if (state.detail?.id === id && state.detail.data) {
       state.detail.data.state = body.state;
       state.detail.data.progress = body.progress;
       renderDetail();
+      scheduleDetailRefresh(); // who ended it and when, as the hub recorded them
     }
     showDone("done.ended");
-    scheduleDetailRefresh();
+    scheduleListRefresh();
   }
-  $("end-open").focus();
+  opener?.focus();
 });
+
+// A row's "grant second entry": the default window (the detail sets another).
+export async function grantReentry(id) {
+  clearBanners();
+  if (await actOn(id, "POST", "/reentry", { grant: true })) {
+    showDone("done.reentry_granted");
+    scheduleListRefresh();
+  }
+}
 
 $("erase-open").addEventListener("click", () => openDialog($("erase-dialog"), $("erase-cancel")));
 $("erase-cancel").addEventListener("click", () => $("erase-dialog").close());

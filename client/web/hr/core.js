@@ -65,10 +65,17 @@ export const ivPath = (id, rest = "") => `/api/hr/interviews/${encodeURIComponen
 
 // --- messages -----------------------------------------------------------------------------
 
+// Set by account.js: a refusal for a missing permission reads the user's permissions again.
+let onPermissionsStale = () => {};
+export function whenPermissionsStale(handler) {
+  onPermissionsStale = handler;
+}
+
 export function showError(body, status) {
   state.done = null;
   if (status === 0) state.error = { map: null, key: "error.network", reason: "network" };
   else state.error = { map: body?.message, key: "error.generic", reason: body?.reason || "" };
+  if (state.error.reason.startsWith("permission_denied:")) onPermissionsStale();
   renderBanners();
   $("action-error").scrollIntoView({ block: "nearest" });
 }
@@ -88,7 +95,7 @@ export function clearBanners() {
 export function renderBanners() {
   const err = $("action-error");
   if (state.error) {
-    err.textContent = i18n.message(state.error.map, state.error.key);
+    err.textContent = refusalText(state.error);
     err.dataset.reason = state.error.reason;
     err.hidden = false;
   } else {
@@ -105,6 +112,14 @@ export function renderBanners() {
     done.textContent = "";
   }
 }
+// A refusal in words: a missing permission is named in words with the roles that hold it
+// (the hub's text ends in the permission's code, which means nothing to a recruiter).
+export function refusalText(error) {
+  const [base, perm] = (error.reason || "").split(":");
+  if (base === "permission_denied" && perm) return t("perm.denied", { perm: permLabel(perm), ask: askText(perm) });
+  return i18n.message(error.map, error.key);
+}
+
 // --- actions ------------------------------------------------------------------------------
 
 export function currentId() {
@@ -112,7 +127,10 @@ export function currentId() {
 }
 
 export async function act(method, rest, body) {
-  const id = currentId();
+  return actOn(currentId(), method, rest, body);
+}
+
+export async function actOn(id, method, rest, body) {
   if (!id) return null;
   const r = await api(method, ivPath(id, rest), body);
   if (!r.ok) {
@@ -131,4 +149,57 @@ export function openDialog(dialog, focus) {
 
 export function can(permission) {
   return Boolean(state.me?.permissions?.includes(permission));
+}
+
+export function roleLabel(role) {
+  return S[`role.${role}`] ? t(`role.${role}`) : role;
+}
+
+export function permLabel(perm) {
+  return S[`perm.${perm}`] ? t(`perm.${perm}`) : perm;
+}
+
+// "Ask an administrator; roles that can: 招聘经理, 面试负责人" (GET /api/hr/me names them).
+export function askText(perm) {
+  const roles = (state.me?.roles_by_permission?.[perm] || []).map(roleLabel);
+  if (!roles.length) return t("perm.ask_none");
+  return t("perm.ask", { roles: roles.join(t("list.separator")) });
+}
+
+// An action this user's roles cannot do is shown unavailable before any form is filled:
+// disabled, with who to ask beside it (a note after the control, made once).
+export function markPermission(control, perm) {
+  const allowed = can(perm);
+  control.disabled = !allowed;
+  control.dataset.denied = String(!allowed);
+  const noteId = `${control.id}-perm`;
+  let note = document.getElementById(noteId);
+  if (!note) {
+    note = document.createElement("span");
+    note.id = noteId;
+    note.className = "perm-note small muted";
+    note.dataset.testid = "perm-note";
+    note.dataset.perm = perm;
+    control.after(note);
+  }
+  note.hidden = allowed || control.hidden;
+  note.textContent = allowed ? "" : askText(perm);
+  if (allowed) control.removeAttribute("aria-describedby");
+  else control.setAttribute("aria-describedby", noteId);
+  return allowed;
+}
+
+// The candidate's device as the candidate's page named it, in the reader's language: the
+// page words the kind ("电脑", "phone") in the candidate's language.
+const DEVICE_KINDS = [
+  ["device.computer", ["电脑", "computer"]],
+  ["device.phone", ["手机", "phone"]],
+];
+export function deviceText(raw) {
+  const text = raw || "";
+  for (const [key, words] of DEVICE_KINDS) {
+    const word = words.find((w) => text.endsWith(` ${w}`));
+    if (word) return `${text.slice(0, -word.length)}${t(key)}`;
+  }
+  return text;
 }

@@ -1,7 +1,14 @@
 // One interview: its facts, answers, recordings, transcripts and live events. Part of the HR console (console.js).
 import { formatTime } from "/web/shared/i18n.js";
-import { $, api, can, i18n, ivPath, showError, state, t } from "./core.js";
-import { candidateName, progressText, showConnection, stateBadge } from "./list.js";
+import { $, api, can, deviceText, i18n, ivPath, markPermission, showError, state, t } from "./core.js";
+import {
+  candidateName,
+  fillEndButton,
+  interruptionsText,
+  progressText,
+  showConnection,
+  stateBadge,
+} from "./list.js";
 import { monitor } from "./live.js";
 import { renderReports } from "./report.js";
 import S from "./strings.js";
@@ -96,19 +103,28 @@ export function eventLabel(e) {
     status: t(`answer.status.${data.status ?? ""}`),
     version: data.version ?? "",
     // media: the state, and why when it is off (failed, stopped by the candidate's device)
-    state: [data.state, data.reason].filter(Boolean).join(" · "),
+    state: [mediaWords("state", data.state), mediaWords("reason", data.reason)]
+      .filter(Boolean)
+      .join(" · "),
   };
   if (e.kind === "joined" && data.took_over) return t("event.taken_over", vars);
   const key = `event.${e.kind}`;
-  return S[key] ? t(key, vars) : e.kind;
+  return S[key] ? t(key, vars) : t("event.other");
 }
 
-export function eventExtras(e) {
+export // The hub's media state and reason codes (server/hub.py, the candidate's media.js) in words;
+// a code this console does not know is said as "other", never shown raw.
+function mediaWords(kind, code) {
+  if (!code) return "";
+  return S[`media.${kind}.${code}`] ? t(`media.${kind}.${code}`) : t(`media.${kind}.other`);
+}
+
+function eventExtras(e) {
   const data = e.data || {};
   const out = [];
   if (e.kind === "joined" && data.mode && S[`event.mode.${data.mode}`]) out.push(t(`event.mode.${data.mode}`));
   if ((e.kind === "joined" || e.kind === "disconnected") && data.device) {
-    out.push(t("event.device", { device: data.device }));
+    out.push(t("event.device", { device: deviceText(data.device) }));
   }
   // a lost connection is not an exit: it can be resumed until then
   if (e.kind === "disconnected" && data.resumable_until_ms) {
@@ -194,7 +210,9 @@ export function renderAnswers() {
       box.append(art);
     }
     const question = typeof a.question === "string" ? a.question : (a.question?.text ?? "");
-    art.querySelector("h4").textContent = `${t("question", { n: a.q + 1 })}: ${question}`;
+    const limit = a.time_limit_s;
+    const vars = { n: a.q + 1, text: question, limit: limit ? durationText(limit) : "" };
+    art.querySelector("h4").textContent = t(limit ? "question.heading_limit" : "question.heading", vars);
     const status = art.querySelector(".answer-status");
     status.dataset.status = a.status || "";
     status.textContent = t(`answer.status.${a.status || ""}`);
@@ -215,6 +233,11 @@ export function renderAnswers() {
   for (const art of [...box.children]) {
     if (Number(art.dataset.q) >= (d.data.answers || []).length) art.remove();
   }
+}
+
+// A question's time limit in words: "2 min" / "2 分钟", "90 s" / "90 秒".
+function durationText(seconds) {
+  return seconds % 60 ? t("duration.s", { n: seconds }) : t("duration.min", { n: seconds / 60 });
 }
 
 // An answer's camera and microphone: played here from the hub's WebM, or downloaded.
@@ -384,17 +407,17 @@ export function renderDetail() {
   prog.dataset.percent = String(x.progress?.percent ?? 0);
   $("detail-meter").value = x.progress?.percent ?? 0;
   showConnection($("detail-connected"), x);
-  $("detail-device").textContent = x.device || "";
+  $("detail-device").textContent = deviceText(x.device);
   $("detail-activity").textContent = formatTime(x.last_activity_ms, i18n.lang);
-  $("detail-interruptions").textContent = t("interruptions", {
-    d: x.interruptions?.disconnects ?? 0,
-    e: x.interruptions?.exits ?? 0,
-  });
+  $("detail-interruptions").textContent = interruptionsText(x);
   $("report-auto").checked = x.report_auto !== false;
   $("report-auto").disabled = !can("report.generate");
   const second = $("detail-second-entry");
-  second.dataset.allowed = String(Boolean(x.second_entry));
-  if (!x.second_entry) second.textContent = t("detail.second_entry.no");
+  // an ended or completed interview takes nobody in again, whatever its policy said
+  const over = x.state === "ended" || x.state === "completed";
+  second.dataset.allowed = String(Boolean(x.second_entry) && !over);
+  if (over) second.textContent = t(`detail.second_entry.over_${x.state}`);
+  else if (!x.second_entry) second.textContent = t("detail.second_entry.no");
   else if (x.reentry_until_ms) second.textContent = t("detail.second_entry.yes", { until: untilText(x.reentry_until_ms) });
   else second.textContent = t("detail.second_entry.yes_open");
   renderConsent(x.consent);
@@ -406,11 +429,17 @@ export function renderDetail() {
   } else if (next.action === "reenter") nextText = t("next.reenter", { until: untilText(next.until_ms) });
   else if (next.action) nextText = t(`next.${next.action}`);
   $("detail-next").textContent = nextText;
-  $("detail-attempt").textContent = x.attempts ? `${x.attempt}/${x.attempts}` : String(x.attempt ?? "");
+  $("detail-attempt").textContent = t(x.attempts > 1 ? "detail.attempt.value" : "detail.attempt.first", {
+    n: x.attempt ?? 1,
+    total: x.attempts ?? 1,
+  });
   $("detail-contact").textContent = [x.phone, x.id_number].filter(Boolean).join(" · ");
   // an erased interview can only be read (and erased again): the server refuses the rest
   const erased = Boolean(x.erased_ms);
-  for (const id of ["end-open", "reset-open", "link-resend", "reentry-row"]) $(id).hidden = erased;
+  for (const id of ["end-open", "reset-open", "link-resend", "reentry-row", "reentry-grant"]) {
+    $(id).hidden = erased;
+  }
+  renderDetailPermissions(x);
   // an erased interview has left the candidate's file (and forgotten whose it was)
   $("file-open").hidden = erased;
   $("file-open").href = `#file/${encodeURIComponent(d.id)}`;
@@ -418,7 +447,23 @@ export function renderDetail() {
   renderAnswers();
 }
 
-export const FILES_STATES = ["pending", "rewritten", "not_persisted", "failed"];
+export // What this user's roles cannot do is unavailable before any form is filled, with who to
+// ask beside it; an ended interview's end button says who ended it and when.
+function renderDetailPermissions(x) {
+  fillEndButton($("end-open"), x, t("end.open"));
+  markPermission($("reset-open"), "interview.reset");
+  markPermission($("link-resend"), "interview.create");
+  const reentry = markPermission($("reentry-grant"), "interview.reentry.grant");
+  $("reentry-revoke").disabled = !reentry;
+  const over = x.state === "ended" || x.state === "completed";
+  for (const id of ["reentry-grant", "reentry-revoke", "reentry-window"]) {
+    if (over) $(id).disabled = true;
+  }
+  markPermission($("report-generate"), "report.generate");
+  markPermission($("log-open"), "log.view");
+}
+
+const FILES_STATES = ["pending", "rewritten", "not_persisted", "failed"];
 
 // After an erasure: when, and whether Redis' files were rewritten without it yet (the
 // rewrite may outlast the request: while it is "pending" the detail is read again)

@@ -1,6 +1,7 @@
 // The interview list, search and the create dialog. Part of the HR console (console.js).
 import { formatTime } from "/web/shared/i18n.js";
-import { $, act, api, i18n, openDialog, showDone, showError, state, t } from "./core.js";
+import { grantReentry, openEnd } from "./actions.js";
+import { $, act, api, askText, can, deviceText, i18n, markPermission, openDialog, showDone, showError, state, t } from "./core.js";
 
 // --- list ---------------------------------------------------------------------------------
 
@@ -112,8 +113,8 @@ export function fillRow(tr, item) {
   const name = document.createElement("span");
   name.className = "device";
   name.dataset.field = "device";
-  name.textContent = item.device || "";
-  name.title = item.device || "";
+  name.textContent = deviceText(item.device);
+  name.title = name.textContent;
   dev.append(dot, name);
 
   const act = cell(tr, "activity");
@@ -121,10 +122,86 @@ export function fillRow(tr, item) {
   act.textContent = formatTime(item.last_activity_ms, i18n.lang);
   const intr = cell(tr, "interruptions");
   intr.dataset.field = "interruptions";
-  intr.textContent = t("interruptions", {
-    d: item.interruptions?.disconnects ?? 0,
-    e: item.interruptions?.exits ?? 0,
-  });
+  intr.textContent = interruptionsText(item);
+  fillRowActions(cell(tr, "actions"), item);
+}
+
+// "disconnected twice, exited once" / "断线 2 次，退出 1 次"; "none" when there were none.
+export function interruptionsText(item) {
+  const d = item.interruptions?.disconnects ?? 0;
+  const e = item.interruptions?.exits ?? 0;
+  if (!d && !e) return t("interruptions.none");
+  const parts = [];
+  if (d) parts.push(t(d === 1 ? "interruptions.disconnect_one" : "interruptions.disconnects", { n: d }));
+  if (e) parts.push(t(e === 1 ? "interruptions.exit_one" : "interruptions.exits", { n: e }));
+  return parts.join(t("list.separator"));
+}
+
+// HR ends an interview, or lets the candidate in again, where it looks: HR's end is possible
+// before the interview is over (SPEC §7); a second entry until it is ended or completed.
+const ENDABLE = new Set(["invited", "in_progress", "exited"]);
+const REENTRY_OFFERED = new Set(["in_progress", "exited"]);
+
+// The end button (the detail's or a row's): after an end it says who ended it and when.
+export function fillEndButton(button, item, label) {
+  const ended = item.state === "ended";
+  button.dataset.ended = String(ended);
+  if (ended) {
+    button.textContent = item.ended_by
+      ? t("end.ended_by", { by: item.ended_by, at: formatTime(item.ended_at_ms, i18n.lang) })
+      : t("end.ended");
+    button.disabled = true;
+    const note = document.getElementById(`${button.id}-perm`);
+    if (note) note.hidden = true;
+    return;
+  }
+  button.textContent = label;
+  const allowed = button.id ? markPermission(button, "interview.end") : can("interview.end");
+  button.disabled = !allowed || !ENDABLE.has(item.state);
+}
+
+function rowButton(box, testid, danger) {
+  let b = box.querySelector(`[data-testid="${testid}"]`);
+  if (!b) {
+    b = document.createElement("button");
+    b.type = "button";
+    b.className = danger ? "btn btn-danger btn-small" : "btn btn-small";
+    b.dataset.testid = testid;
+    b.dataset.rowAction = "true";
+    box.append(b);
+  }
+  return b;
+}
+
+function fillRowActions(td, item) {
+  let box = td.querySelector(".row-actions");
+  if (!box) {
+    box = document.createElement("div");
+    box.className = "row-actions";
+    td.append(box);
+  }
+  const name = candidateName(item, item.interview_id);
+  const end = rowButton(box, "row-end", true);
+  end.hidden = item.erased_ms > 0 || !(ENDABLE.has(item.state) || item.state === "ended");
+  fillEndButton(end, item, t("end.row"));
+  end.setAttribute("aria-label", `${end.textContent}: ${name}`);
+  end.title = end.dataset.ended !== "true" && !can("interview.end") ? askText("interview.end") : "";
+  const again = rowButton(box, "row-reentry", false);
+  again.hidden = item.erased_ms > 0 || !REENTRY_OFFERED.has(item.state);
+  again.textContent = t("reentry.grant");
+  again.setAttribute("aria-label", `${t("reentry.grant")}: ${name}`);
+  again.disabled = !can("interview.reentry.grant");
+  again.title = again.disabled ? askText("interview.reentry.grant") : "";
+}
+
+// What a row action needs and the user lacks, said once above the list.
+function renderListPermissions() {
+  const missing = ["interview.end", "interview.reentry.grant"].filter((p) => !can(p));
+  const note = $("list-perm-note");
+  note.hidden = !missing.length;
+  note.textContent = missing
+    .map((p) => `${t(`perm.${p}`)}: ${askText(p)}`)
+    .join(" ");
 }
 
 export function renderList() {
@@ -148,10 +225,18 @@ export function renderList() {
     body.append(...wanted); // moves rows into order
   }
   $("list-empty").hidden = state.list.length > 0;
+  renderListPermissions();
+  markPermission($("create-open"), "interview.create");
 }
 
 $("iv-rows").addEventListener("click", (event) => {
   const tr = event.target.closest("tr[data-id]");
+  const action = event.target.closest("button[data-row-action]");
+  if (tr && action) {
+    if (action.dataset.testid === "row-end") openEnd(tr.dataset.id, action);
+    else grantReentry(tr.dataset.id);
+    return;
+  }
   if (tr) location.hash = `#iv/${encodeURIComponent(tr.dataset.id)}`;
 });
 $("state-filter").addEventListener("change", loadList);

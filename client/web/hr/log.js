@@ -1,6 +1,6 @@
 // Operation logs: an interview's and the organisation's. Part of the HR console (console.js).
 import { formatTime } from "/web/shared/i18n.js";
-import { $, act, api, clearBanners, i18n, showError, state, t } from "./core.js";
+import { $, act, api, clearBanners, deviceText, i18n, roleLabel, showError, state, t } from "./core.js";
 
 // --- operation logs -----------------------------------------------------------------------
 
@@ -22,7 +22,7 @@ export function renderLogTable(table, entries) {
     for (const col of LOG_COLS) {
       const td = document.createElement("td");
       td.dataset.label = t(`col.${col}`);
-      td.textContent = col === "time" ? formatTime(e.t, i18n.lang) : String(e[col] ?? "");
+      td.textContent = logCell(e, col);
       if (col === "outcome" && e.outcome !== "ok") td.className = "bad";
       tr.append(td);
     }
@@ -38,6 +38,14 @@ export function renderLogTable(table, entries) {
     rows.push(tr);
   }
   table.tBodies[0].replaceChildren(...rows);
+}
+
+// Roles and devices in words; the rest as recorded.
+function logCell(e, col) {
+  if (col === "time") return formatTime(e.t, i18n.lang);
+  if (col === "role") return String(e.role ?? "").split(",").filter(Boolean).map(roleLabel).join(t("list.separator"));
+  if (col === "device") return deviceText(e.device);
+  return String(e[col] ?? "");
 }
 
 export async function loadLog() {

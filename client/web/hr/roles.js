@@ -1,9 +1,8 @@
 // The roles page: role and user editors, retention, how reports show the organisation. Part of the HR console (console.js).
 import { refreshMe } from "./account.js";
-import { $, api, can, showDone, showError, state, t } from "./core.js";
+import { $, api, can, permLabel, roleLabel, showDone, showError, state, t } from "./core.js";
 import { loadAccounts } from "./users.js";
 import { loadWebhook } from "./webhook.js";
-import S from "./strings.js";
 
 // --- how reports show the organisation ----------------------------------------------------
 
@@ -78,14 +77,6 @@ export function takeRoles(body) {
   state.roleNames = body.role_names;
 }
 
-export function roleLabel(role) {
-  return S[`role.${role}`] ? t(`role.${role}`) : role;
-}
-
-export function permLabel(perm) {
-  return S[`perm.${perm}`] ? t(`perm.${perm}`) : perm;
-}
-
 export function checkbox(attrs, checked, label) {
   const input = document.createElement("input");
   input.type = "checkbox";
@@ -93,6 +84,18 @@ export function checkbox(attrs, checked, label) {
   for (const [k, v] of Object.entries(attrs)) input.dataset[k] = v;
   input.setAttribute("aria-label", label);
   return input;
+}
+
+// A checkbox of a matrix with its name beside it: a phone shows each row as a card, where
+// the column heading is out of sight (console.css), and the name is the finger's target.
+function matrixCell(box, name) {
+  const label = document.createElement("label");
+  label.className = "matrix-cell";
+  const text = document.createElement("span");
+  text.className = "matrix-name";
+  text.textContent = name;
+  label.append(box, text);
+  return label;
 }
 
 export function gridTable(headers) {
@@ -126,8 +129,8 @@ export function renderRoles() {
     for (const perm of permissions) {
       const td = tr.insertCell();
       td.dataset.label = permLabel(perm);
-      const label = `${th.textContent}: ${permLabel(perm)} (${perm})`;
-      td.append(checkbox({ role, perm }, (state.roles[role] || []).includes(perm), label));
+      const label = `${th.textContent}: ${permLabel(perm)}`;
+      td.append(matrixCell(checkbox({ role, perm }, (state.roles[role] || []).includes(perm), label), permLabel(perm)));
     }
     const td = tr.insertCell();
     const save = document.createElement("button");
@@ -159,7 +162,7 @@ export function renderRoles() {
       td.dataset.label = roleLabel(role);
       const box = checkbox({ user: u.name, userRole: role }, u.roles.includes(role), `${u.name}: ${roleLabel(role)}`);
       box.disabled = own;
-      td.append(box);
+      td.append(matrixCell(box, roleLabel(role)));
     }
     const td = tr.insertCell();
     if (own) continue;

@@ -1,7 +1,7 @@
 // The users screen: accounts. Part of the HR console (console.js).
 import { formatTime } from "/web/shared/i18n.js";
-import { $, api, clearBanners, i18n, openDialog, showDone, showError, state, t } from "./core.js";
-import { gridTable, roleLabel } from "./roles.js";
+import { $, api, clearBanners, i18n, openDialog, roleLabel, showDone, showError, state, t } from "./core.js";
+import { gridTable } from "./roles.js";
 
 // --- users: accounts ------------------------------------------------------------------------
 
