@@ -164,6 +164,10 @@ async def test_a_refusal_for_a_permission_taken_away_is_in_words(
     await expect(page.locator("#end-open-perm")).to_have_text(
         "请联系管理员；拥有此权限的角色：管理员、招聘经理。"
     )
+    # the log says the refusal in words too
+    await page.click("#log-open")
+    refused = page.locator('#log-table tbody tr[data-outcome="permission_denied:interview.end"]')
+    await expect(refused.locator("td").nth(4)).to_have_text("被拒绝：没有“终止面试”权限", timeout=T)
     await no_raw_codes(page, fresh_org)
     assert (await interview(hub, fresh_org, iv))["state"] == "invited"
     no_js_errors(page, REFUSALS)
@@ -234,6 +238,7 @@ async def test_device_interruptions_attempt_time_limit_and_roles_read_as_words(
         "Administrator" if lang == "en" else "管理员", timeout=T
     )
     await expect(admin_row.locator("td").nth(2)).not_to_have_text("admin")
+    await expect(admin_row.locator("td").nth(4)).to_have_text("done" if lang == "en" else "成功")
     await no_raw_codes(page, org)
     no_js_errors(page, REFUSALS)
 

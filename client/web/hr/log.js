@@ -1,6 +1,7 @@
 // Operation logs: an interview's and the organisation's. Part of the HR console (console.js).
 import { formatTime } from "/web/shared/i18n.js";
-import { $, act, api, clearBanners, deviceText, i18n, roleLabel, showError, state, t } from "./core.js";
+import { REASONS } from "/web/shared/protocol.js";
+import { $, act, api, clearBanners, deviceText, i18n, permLabel, roleLabel, showError, state, t } from "./core.js";
 
 // --- operation logs -----------------------------------------------------------------------
 
@@ -45,7 +46,17 @@ function logCell(e, col) {
   if (col === "time") return formatTime(e.t, i18n.lang);
   if (col === "role") return String(e.role ?? "").split(",").filter(Boolean).map(roleLabel).join(t("list.separator"));
   if (col === "device") return deviceText(e.device);
+  if (col === "outcome") return outcomeText(e.outcome);
   return String(e[col] ?? "");
+}
+
+// "ok", or the refusal's reason code (SPEC §12), in words; a missing permission by its name.
+function outcomeText(outcome) {
+  if (!outcome || outcome === "ok") return t("log.outcome.ok");
+  const [base, detail] = outcome.split(":");
+  if (base === "permission_denied" && detail) return t("log.outcome.permission_denied", { perm: permLabel(detail) });
+  const known = REASONS[base];
+  return known ? known[i18n.lang] || known.en : outcome;
 }
 
 export async function loadLog() {

@@ -169,6 +169,8 @@ const S = {
     en: "Ask an administrator: no role has this permission yet.",
     "zh-CN": "请联系管理员：目前还没有角色拥有此权限。",
   },
+  "log.outcome.ok": { en: "done", "zh-CN": "成功" },
+  "log.outcome.permission_denied": { en: "refused: no permission “{perm}”", "zh-CN": "被拒绝：没有“{perm}”权限" },
   "role.candidate": { en: "Candidate", "zh-CN": "候选人" },
   "role.system": { en: "System", "zh-CN": "系统" },
   "detail.second_entry": { en: "Second entry", "zh-CN": "再次进入" },
