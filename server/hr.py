@@ -128,6 +128,9 @@ class HRService:
             "link_expires_ms": snap.link_expires_ms,
             "attempt": int(meta.get("attempt", 1)),
             "erased_ms": int(meta.get("erased_ms", 0)),
+            # who ended it and when, for the console's disabled "end" ("" / 0 otherwise)
+            "ended_by": meta.get("ended_by", "") if snap.state is State.ENDED else "",
+            "ended_at_ms": int(meta.get("ended_at_ms", 0)) if snap.state is State.ENDED else 0,
             # after an erasure: were Redis' files rewritten without it ("" before, unknown)
             "files": meta.get("files", ""),
             "next": next_action(snap, now),
@@ -175,6 +178,7 @@ class HRService:
         media = await self.store.media_counts(iv_id) if not part else {}
         transcribed = await self.transcript_states(iv_id) if not part else {}
         current_q = int(meta.get("current_q", 0))
+        limits = _snapshot(meta).time_limits_s
         out = []
         for q, text in enumerate(questions):
             answer = typed.get(q, Answer())
@@ -185,6 +189,7 @@ class HRService:
                     "media": media.get(q, {"frames": 0, "audio_s": 0.0}),
                     "q": q,
                     "question": text,
+                    "time_limit_s": limits[q] if q < len(limits) else 0,
                     "status": record.get("status")
                     or ("open" if q == current_q and meta.get("state") == "in_progress" else ""),
                     "started_ms": record.get("started_ms") or answer.first_ms,
@@ -558,7 +563,12 @@ class HRService:
         async def rule(snap: Snapshot, meta: dict[str, str]) -> Decision:
             return sm.settled(snap, now, lambda s: sm.end(s, now, user, note[:500]))
 
-        return await self._decide(iv_id, rule, req, "end", {"note": note[:500]})
+        def ended_by(meta: dict[str, str]) -> dict[str, str]:
+            return {"ended_by": user, "ended_at_ms": str(now)}
+
+        return await self._decide(
+            iv_id, rule, req, "end", {"note": note[:500]}, meta_changes=ended_by
+        )
 
     async def reset(self, req: Request, iv_id: str, confirm: bool) -> dict[str, Any]:
         await self.require(req, Permission.INTERVIEW_RESET, "reset", iv_id)

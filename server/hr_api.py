@@ -231,15 +231,21 @@ class HRApi:
         """
         summary: "The logged-in user, their roles and permissions, the password length rule."
         """
-        return m.answer(m.Me, self._me_body(req.principal))
+        return m.answer(m.Me, await self._me_body(req.principal))
 
-    def _me_body(self, p: Principal) -> dict[str, Any]:
+    async def _me_body(self, p: Principal) -> dict[str, Any]:
+        table = await self.accounts.role_table(p.org)
         return {
             "user": p.user,
             "org": p.org,
             "roles": list(p.roles),
             "permissions": sorted(p.permissions),
             "password_min_length": self.hr.settings.password_min_length,
+            # the console says who to ask before a form is filled, not after a refusal
+            "roles_by_permission": {
+                perm.value: [role for role, perms in table.items() if perm.value in perms]
+                for perm in Permission
+            },
         }
 
     async def session(self, request: Request) -> Response:
@@ -250,7 +256,7 @@ class HRApi:
         p = await self.accounts.principal(token)
         if p is None:
             return m.answer(m.SessionNone, m.SessionNone(logged_in=False))
-        return m.answer(m.SessionHeld, {"logged_in": True, **self._me_body(p)})
+        return m.answer(m.SessionHeld, {"logged_in": True, **(await self._me_body(p))})
 
     # --- interviews -----------------------------------------------------------------------
 

@@ -306,6 +306,10 @@ class Me:
     roles: list[str]
     permissions: list[str]
     password_min_length: int
+    roles_by_permission: Annotated[
+        dict[str, list[str]],
+        Doc("Every permission with the organisation's roles that hold it (who to ask)."),
+    ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -477,6 +481,8 @@ class InterviewSummary:
     link_expires_ms: Millis
     attempt: int
     erased_ms: Millis
+    ended_by: Annotated[str, Doc('Ended by HR: the user who ended it; "" otherwise.')] = ""
+    ended_at_ms: Annotated[Millis, Doc("Ended by HR: when; 0 otherwise.")] = 0
     files: Annotated[
         str,
         Doc(
@@ -510,6 +516,7 @@ class Answer:
     media: MediaCount
     q: int
     question: str
+    time_limit_s: Annotated[int, Doc("The question's time limit in seconds; 0: none.")] = 0
     status: Annotated[str, Doc('answered, timed_out, partial, open, or "" (not reached).')]
     started_ms: Millis
     ended_ms: Millis

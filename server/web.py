@@ -17,7 +17,6 @@ from starlette.responses import (
     FileResponse,
     HTMLResponse,
     PlainTextResponse,
-    RedirectResponse,
     Response,
 )
 from starlette.routing import BaseRoute, Mount, Route
@@ -107,7 +106,7 @@ async def missing_vendor(request: Request) -> Response:
 
 
 def routes(web_root: Path | None = None) -> list[BaseRoute]:
-    """Pages: /i/<token> (candidate), /practice (mock interview), /hr (console); assets.
+    """Pages: /i/<token> and / (candidate), /practice (mock interview), /hr (console); assets.
 
     Without msgpack's browser build every page would load and never render (its module
     import fails): the hub says so at start, and the pages say so instead.
@@ -140,7 +139,8 @@ def routes(web_root: Path | None = None) -> list[BaseRoute]:
         Route("/i/{token}", candidate_page, include_in_schema=False),
         Route("/practice", candidate_page, include_in_schema=False),
         Route("/hr", page("hr"), include_in_schema=False),
-        Route("/", lambda request: RedirectResponse("/hr"), include_in_schema=False),
+        # the site root is the candidates' way in (the candidate page); HR has /hr
+        Route("/", candidate_page, include_in_schema=False),
         Route("/favicon.ico", favicon, include_in_schema=False),
         Mount("/web/candidate", app=SecureStatic(root / "candidate")),
         Mount("/web/hr", app=SecureStatic(root / "hr")),

@@ -289,26 +289,24 @@ async def test_end_needs_a_deliberate_confirm_and_tells_the_candidate(
 
 
 @pytest.mark.parametrize("locale,lang", [("en-US", "en"), ("zh-CN", "zh-CN")])
-async def test_recruiter_end_is_refused_with_the_permission_message(
+async def test_recruiter_end_is_unavailable_with_who_to_ask(
     hub: Hub, new_context: Any, org: Org, locale: str, lang: str
 ) -> None:
-    """A recruiter's end is refused; the server's permission message shows in the page's language."""
+    """A recruiter's end is unavailable before the dialog, saying who to ask in the page's language; the server's refusal stays (tests/web/test_console_actions.py)."""
     created = await create(hub, org)
     iv = created["interview_id"]
     page = await login(new_context, org, "recruiter", locale=locale)
     await open_detail(page, iv)
-    await page.click("#end-open")
-    await page.click("#end-confirm")
-    error = page.locator("#action-error")
-    await expect(error).to_be_visible(timeout=T)
-    await expect(error).to_have_text(messages("permission_denied:interview.end")[lang])
-    await expect(error).to_have_attribute("data-reason", "permission_denied:interview.end")
-    await expect(error).to_have_attribute("role", "alert")
+    await expect(page.locator("#end-open")).to_be_disabled(timeout=T)
+    note = page.locator("#end-open-perm")
+    roles = {"en": "Recruiting manager", "zh-CN": "招聘经理"}
+    await expect(note).to_contain_text(roles[lang])
+    await expect(page.locator("#end-open")).to_have_attribute("aria-describedby", "end-open-perm")
     assert (await interview(hub, org, iv))["state"] == "invited"
-    # switching the language switches the shown refusal too
+    # switching the language switches the note too
     other = "en" if lang == "zh-CN" else "zh-CN"
     await page.select_option("#lang-select", other)
-    await expect(error).to_have_text(messages("permission_denied:interview.end")[other])
+    await expect(note).to_contain_text(roles[other])
     no_js_errors(page, REFUSALS)
 
 
