@@ -133,7 +133,7 @@ async def test_list_updates_live_when_a_candidate_joins(
 async def test_a_dropped_candidate_shows_as_interrupted_since(
     hub: Hub, new_context: Any, org: Org
 ) -> None:
-    """A candidate whose connection is lost shows as "interrupted since <time>" in the list and the detail (en and zh-CN), still ongoing past the resume grace, and connected again after a resume."""
+    """A candidate whose connection is lost shows as "connection lost since <time>" in the list and the detail (en and zh-CN), still ongoing past the resume grace, and connected again after a resume."""
     created = await create(hub, org, resume_grace_s=1)
     iv = created["interview_id"]
     page = await login(new_context, org, "recruiter")
@@ -158,11 +158,11 @@ async def test_a_dropped_candidate_shows_as_interrupted_since(
     )
     shown = "ms => new Date(ms).toLocaleString(document.documentElement.lang, {dateStyle: 'medium', timeStyle: 'short'})"
     at = await page.evaluate(shown, since)
-    await expect(conn).to_have_text(f"interrupted since {at}")
+    await expect(conn).to_have_text(f"connection lost since {at}")
     await open_detail(page, iv)
     detail_conn = page.locator("#detail-connected")
     await expect(detail_conn).to_have_attribute("data-connection", "interrupted", timeout=T)
-    await expect(detail_conn).to_have_text(f"interrupted since {at}")
+    await expect(detail_conn).to_have_text(f"connection lost since {at}")
     await expect(page.locator('#events li[data-kind="disconnected"]')).to_contain_text(
         "can resume until", timeout=T
     )
@@ -172,7 +172,7 @@ async def test_a_dropped_candidate_shows_as_interrupted_since(
     zh_conn = zh.locator(f'[data-testid="iv-row"][data-id="{iv}"] [data-field="connected"]')
     await expect(zh_conn).to_have_attribute("data-connection", "interrupted", timeout=T)
     zh_at = await zh.evaluate(shown, since)
-    await expect(zh_conn).to_have_text(f"自 {zh_at} 起中断")
+    await expect(zh_conn).to_have_text(f"自 {zh_at} 起连接中断")
 
     async with CandidateClient(hub.ws, created["token"], PHONE, device="phone-safari") as back:
         assert (await back.join()).mode == "resume"

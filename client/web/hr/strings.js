@@ -113,7 +113,7 @@ const S = {
   "list.separator": { en: ", ", "zh-CN": "、" },
   "connected": { en: "connected", "zh-CN": "在线" },
   "not_connected": { en: "not connected", "zh-CN": "未连接" },
-  "interrupted_since": { en: "interrupted since {at}", "zh-CN": "自 {at} 起中断" },
+  "interrupted_since": { en: "connection lost since {at}", "zh-CN": "自 {at} 起连接中断" },
   "open": { en: "Open", "zh-CN": "查看" },
   "open.label": { en: "Open the interview of {name}", "zh-CN": "查看 {name} 的面试" },
   "state.invited": { en: "Invited", "zh-CN": "已邀请" },
