@@ -5,10 +5,12 @@ server/webhooks.py), with their own number of attempts and back-off.
 
 Messages (invitation, exit reminder with the re-entry deadline, ended, reset, second
 entry) are rendered from templates in zh-CN and en and put on the stream
-``notify:outbox``. Every hub runs a worker in the consumer group ``senders``: a message is
-handed to one worker, sent by its channel's provider, marked done, and acknowledged. A
-failure is retried with exponential back-off up to ``notify_max_attempts``; its state
-(queued, retrying, sent, failed, with the last error) is readable through the HR API.
+``notify:outbox``. They read as the organisation's: its local time with the zone named,
+and on SMS its ``【name】`` signature (Chinese carriers require one). Every hub runs a
+worker in the consumer group ``senders``: a message is handed to one worker, sent by its
+channel's provider, marked done, and acknowledged. A failure is retried with exponential
+back-off up to ``notify_max_attempts``; its state (queued, retrying, sent, failed, with the
+last error) is readable through the HR API.
 
 Exactly once: a message is marked done (``notify:done:<id>``) after its provider
 accepted it, and a worker never sends a message that is marked done, so a redelivery
@@ -30,6 +32,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import httpx
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -37,6 +40,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from protocol.interview import Decision
 from server.crypto import RecordCipher
 from server.identity import mask
+from server.report_view import zone_of
 from server.settings import Settings
 from server.store import UNREADABLE, Store, StoreError
 
@@ -57,11 +61,36 @@ def render(kind: str, lang: str, variables: dict[str, Any]) -> tuple[str, str]:
     return subject.strip(), body.strip()
 
 
-def fmt_time(ms: int, lang: str) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
+# a zone a reader knows by another name than its IANA one
+ZONE_NAMES: dict[str, dict[str, str]] = {"zh-CN": {"Asia/Shanghai": "北京时间"}, "en": {}}
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def utc_offset(moment: datetime) -> str:
+    """``UTC+8``, ``UTC-4``, ``UTC+5:30``: the offset a person reads, at that moment (DST)."""
+    offset = moment.utcoffset()
+    minutes = int(offset.total_seconds()) // 60 if offset else 0
+    if not minutes:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'+' if minutes > 0 else '-'}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def fmt_time(ms: int, lang: str, zone: ZoneInfo) -> str:
+    """A moment in the organisation's time zone, the zone named: a candidate abroad or a
+    phone set to another zone still reads the right hour."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone)
+    name = ZONE_NAMES.get(lang, {}).get(zone.key, zone.key)
     if lang == "zh-CN":
-        return moment.strftime("%Y年%m月%d日 %H:%M (UTC)")
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+        day = f"{moment.year}年{moment.month}月{moment.day}日"
+        return f"{day} {moment:%H:%M}（{name}，{utc_offset(moment)}）"
+    day = f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+    return f"{day}, {moment:%H:%M} ({name}, {utc_offset(moment)})"
+
+
+def sms_signature(company: str) -> str:
+    """The 【company】 that Chinese carriers require at the start of every SMS."""
+    return "【" + re.sub(r"[【】\s]+", " ", company).strip() + "】"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,14 +232,21 @@ class Notifier:
         contact = await self.store.contact(iv_id)
         lang = contact.get("lang") or "zh-CN"
         addresses, unusable = self._addresses(iv_id, meta, contact)
+        # the organisation as its reports show it: its name and its time zone
+        org = meta.get("org", "default")
+        profile = await self.store.org_profile(org)
+        company = profile["display_name"] or org
         variables = {
             "candidate": self.store.candidate_name(iv_id, meta),
             "position": meta.get("position", ""),
+            "company": company,
             **extra,
         }
         if "deadline_ms" in variables:
-            variables["deadline"] = fmt_time(int(variables.pop("deadline_ms")), lang)
+            zone = zone_of(profile["time_zone"])
+            variables["deadline"] = fmt_time(int(variables.pop("deadline_ms")), lang, zone)
         subject, body = render(kind, lang, variables)
+        subjects = {"sms": sms_signature(company) + subject, "email": subject}
         ids = []
         for channel, why in unusable.items():
             # not sent, and HR sees why among the interview's notifications
@@ -223,7 +259,7 @@ class Notifier:
                 "kind": kind,
                 "channel": channel,
                 "to": address,
-                "subject": subject,
+                "subject": subjects[channel],
                 "body": body,
                 "interview_id": iv_id,
             }
