@@ -1896,6 +1896,28 @@ class Store:
     async def publish_control(self, message: dict[str, Any]) -> None:
         await self.redis.publish(CONTROL_CHANNEL, json.dumps(message))
 
+    # --- for /metrics (server/metrics.py) -------------------------------------------------
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Entries waiting in the shared queues, read in one round trip: notifications (and
+        ATS webhooks) queued or being sent, and waiting for a retry; transcription jobs
+        queued or being worked on, waiting until due, and given up."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(NOTIFY_OUTBOX)
+            pipe.zcard(NOTIFY_RETRY)
+            pipe.xlen(TRANSCRIBE_JOBS)
+            pipe.zcard(TRANSCRIBE_LATER)
+            pipe.xlen(TRANSCRIBE_DEAD)
+            depths = await pipe.execute()
+        names = (
+            "notifications",
+            "notification_retries",
+            "transcriptions",
+            "transcriptions_waiting",
+            "transcriptions_given_up",
+        )
+        return {name: int(depth) for name, depth in zip(names, depths, strict=True)}
+
 
 def time_ms() -> int:
     return time.time_ns() // 1_000_000
