@@ -14,8 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from client.candidate import CandidateClient
 from client.monitor import MonitorClient
+from protocol.messages import SendChunk
 from server.embedded import EmbeddedRedis
 from server.metrics import Histogram, metrics_allowed
+from server.store import Store
 from tests.conftest import PHONE, Hub, make_org, start_hub
 
 TOKEN = "metrics-token-for-the-tests-0123456789"
@@ -90,6 +92,28 @@ async def test_chunks_stored_counter_moves_by_exactly_the_chunks_stored(
     assert value(after, "interview_hub_ack_latency_seconds_bucket", le="+Inf") == value(
         after, "interview_hub_ack_latency_seconds_count"
     )
+
+
+async def test_a_chunk_sent_twice_is_counted_stored_once(
+    metrics_hub: Hub, make_interview: Any, store: Store
+) -> None:
+    """Each of 5 chunks sent twice in a row (before its ack): 5 chunks in Redis and chunks_stored moved by exactly 5, however many of the copies reached Redis (chunks_written)."""
+    iv_id, token = await make_interview(2)
+    before = await scrape(metrics_hub)
+    candidate = CandidateClient(metrics_hub.ws, token, PHONE)
+    await candidate.join()
+    assert candidate.question is not None
+    for i in range(5):
+        seq = await candidate.send_text(f"twice {i} ")
+        await candidate.send(SendChunk(candidate.question.q, seq, f"twice {i} "))
+    await candidate.wait_acked(timeout=60)
+    after = await scrape(metrics_hub)
+    await candidate.close()
+    assert len(await store.chunks(iv_id)) == 5
+    stored = value(after, "interview_hub_chunks_stored_total")
+    assert stored - value(before, "interview_hub_chunks_stored_total") == 5
+    written = value(after, "interview_hub_chunks_written_total")
+    assert 5 <= written - value(before, "interview_hub_chunks_written_total") <= 10
 
 
 async def test_sockets_gauge_follows_joins_and_closes(
