@@ -301,7 +301,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     routes: list[Any] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        # text for Prometheus, not the JSON API: not in /openapi.json (SPEC §10.5)
+        # text for Prometheus, not the JSON API: not in /openapi.json (SPEC §10.8)
         Route("/metrics", metrics, methods=["GET"], include_in_schema=False),
         Route("/api/candidate/exit", candidate_exit, methods=["POST"]),
         Route("/api/candidate/centre", candidate_centre, methods=["POST"]),
