@@ -18,7 +18,8 @@ from protocol.reasons import Reason
 
 
 class AppendResult(IntEnum):
-    """The first value of append_chunks.lua's reply ``{code, last_stored_seq, detail}``."""
+    """The first value of append_chunks.lua's reply ``{code, last_stored_seq, detail}``
+    (codes from 0 up add ``stored``, the run's new chunks, which only /metrics reads)."""
 
     STORED = 0  # stored, or already stored (a resend is harmless and acknowledged again)
     GAP = 2  # a chunk came after a missing one: it and those behind it were dropped

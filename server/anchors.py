@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import secrets
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from server.audit import Head
 from server.keys import default_key_dir, private_dir
+from server.logs import notice
 from server.settings import Settings
 
 log = logging.getLogger("interview_hub.anchors")
@@ -96,10 +96,9 @@ def load_signing_key(path: Path, *, create: bool) -> Ed25519PrivateKey | None:
             os.close(fd)
         try:
             os.link(tmp, path)  # atomic and never overwrites: the first hub's key wins
-            print(
+            notice(
                 f"note: made a new log signing key in {path}; keep it apart from Redis, the "
-                "same on every hub, and set HUB_LOG_SIGNING_KEY_FILE in production",
-                file=sys.stderr,
+                "same on every hub, and set HUB_LOG_SIGNING_KEY_FILE in production"
             )
         except FileExistsError:
             pass

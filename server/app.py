@@ -28,6 +28,8 @@ from server.headers import SecurityHeaders
 from server.hr import HRService
 from server.hr_api import HRApi
 from server.hub import CandidateHub, peer_ip
+from server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from server.metrics import HubView, metrics_allowed
 from server.monitor import MonitorHub
 from server.notify import Notifier, providers_from
 from server.openapi import openapi_routes
@@ -138,6 +140,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
+            hub.draining = True  # /readyz: 503 to whatever still asks while this hub stops
             # every step bounded: a hub that was asked to stop stops (one that hangs here is
             # named in the log), and its clients resume on another hub
             await bounded_step("monitors", monitors.stop())
@@ -148,21 +151,29 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     async def health(request: Request, *, ready: bool) -> Response:
         """Liveness (/healthz): Redis answers and every background task is running.
-        Readiness (/readyz): that, and the hub's lease is held (it may take sockets)."""
+        Readiness (/readyz): that, the hub's lease is held and it is not stopping (it may
+        take sockets). ``reasons`` names each thing that makes it 503 (SPEC §10.3)."""
         body: dict[str, Any] = {"status": "ok", "redis": "ok", "sockets": len(hub.connections)}
         body |= supervisor.health()
-        ok = not supervisor.down and not supervisor.degraded
+        reasons = [f"task_down:{name}" for name in sorted(supervisor.down)]
+        reasons += [f"task_degraded:{name}" for name in sorted(supervisor.degraded)]
         try:
             await store.ping()
         except StoreError as exc:
-            body["redis"], ok = str(exc), False
+            body["redis"] = str(exc)
+            reasons.append("redis_unreachable")
         if ready:
             body["lease"] = "held" if hub.lease_held else "lapsed"
-            ok = ok and hub.lease_held
+            body["draining"] = hub.draining
+            if not hub.lease_held:
+                reasons.append("lease_lapsed")
+            if hub.draining:
+                reasons.append("draining")
         body["log_anchors"] = checkpointer.failing or "ok"
-        if not ok:
+        body["reasons"] = reasons
+        if reasons:
             body["status"] = "degraded"
-        return m.answer(m.Health, body, 200 if ok else 503)
+        return m.answer(m.Health, body, 503 if reasons else 200)
 
     async def healthz(request: Request) -> Response:
         """
@@ -175,6 +186,24 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         summary: "Readiness: that, and this hub holds its lease, so it may take sockets."
         """
         return await health(request, ready=True)
+
+    metrics_view = HubView(hub, monitors, store, supervisor)
+
+    async def metrics(request: Request) -> Response:
+        """
+        summary: "Prometheus metrics (text format): bearer HUB_METRICS_TOKEN, or loopback."
+        """
+        allowed = metrics_allowed(
+            settings.metrics_token,
+            request.headers.get("authorization", ""),
+            request.client.host if request.client else "",
+            request.headers.keys(),
+        )
+        if not allowed:
+            answer = m.refused(Reason.NOT_LOGGED_IN)
+            answer.headers["www-authenticate"] = 'Bearer realm="metrics"'
+            return answer
+        return Response(await metrics_view.render(), media_type=METRICS_CONTENT_TYPE)
 
     async def candidate_exit(request: Request) -> Response:
         """
@@ -272,6 +301,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     routes: list[Any] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        # text for Prometheus, not the JSON API: not in /openapi.json (SPEC §10.8)
+        Route("/metrics", metrics, methods=["GET"], include_in_schema=False),
         Route("/api/candidate/exit", candidate_exit, methods=["POST"]),
         Route("/api/candidate/centre", candidate_centre, methods=["POST"]),
         Route("/api/candidate/consent", candidate_consent, methods=["POST"]),

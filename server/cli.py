@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from protocol.answers import Answer, assemble
-from server import anchors
+from server import anchors, logs
 from server.crypto import Keyring, new_master_key_line
 from server.interviews import InterviewSpec, SpecError, create_interview
 from server.keys import KeySetupError, load_keys
@@ -153,6 +153,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         except ModelError as exc:  # HUB_ASR names a model that cannot run here
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        # JSON logs: uvicorn's own loggers go through ours instead of its text handlers
+        log_config: dict[str, Any] = {"log_config": None} if settings.log_format == "json" else {}
         files_before, files = listener.raise_fd_limit()
         print(listener.describe_limits(settings, files_before, files))
         config = uvicorn.Config(
@@ -171,6 +173,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             log_level=args.log_level,
             access_log=False,
             lifespan="on",
+            **log_config,
         )
         logging.getLogger("uvicorn.error").addFilter(listener.OutsiderNoise())
         print(
@@ -831,15 +834,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
     overrides: dict[str, Any] = {
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
         "data_dir": Path(args.data_dir) if args.data_dir else None,
     }
     settings = Settings.from_env(**overrides)
+    logs.configure(settings.log_format)  # HUB_LOG_FORMAT: text, or one JSON object a line
     if getattr(args, "needs_keys", True):  # every command that opens data loads them alike
         try:
             settings = load_keys(settings)

@@ -276,7 +276,15 @@ class Health:
     ]
     restarts: dict[str, int]
     log_anchors: Annotated[str, Doc('"ok" or why the last checkpoints were not written.')]
+    reasons: Annotated[
+        list[str],
+        Doc(
+            "Why it answers 503 (empty on a 200): redis_unreachable, task_down:<task>, "
+            "task_degraded:<task>; on /readyz also lease_lapsed, draining."
+        ),
+    ]
     lease: Literal["held", "lapsed"] | Absent = ABSENT
+    draining: bool | Absent = ABSENT  # /readyz: the hub is stopping
 
 
 # --- HR: sessions and accounts --------------------------------------------------------------

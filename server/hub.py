@@ -210,6 +210,9 @@ class CandidateHub:
         # no interview stays held by a session that no socket has
         self.unrecorded: dict[str, tuple[str, Caller]] = {}  # session -> (interview, caller)
         self.lease_held = False
+        self.lease_errors = 0  # renewals that failed (Redis away): /metrics
+        # stopping: /readyz answers 503 and /metrics says so (set by app.py's shutdown)
+        self.draining = False
         self._reclaims_due = 0  # rounds of checking our sockets after the lease lapsed
         self.trusted_proxies = frozenset(settings.trusted_proxies)
         self.allowed_origins = {
@@ -272,6 +275,7 @@ class CandidateHub:
             try:
                 held = await self.store.hub_alive(self.hub_id, self.settings.hub_lease_s)
             except StoreError as exc:
+                self.lease_errors += 1
                 if self.lease_held:
                     log.warning("lease not renewed (%s); retrying", exc)
                     self.lease_held = False

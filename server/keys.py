@@ -23,13 +23,13 @@ import fcntl
 import math
 import os
 import secrets
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 from server.crypto import EPOCH, KEY_BYTES, CryptoError, Keyring, new_master_key_line
+from server.logs import notice
 from server.settings import Settings
 
 DIR_MODE = 0o700
@@ -154,7 +154,7 @@ def shred(path: Path) -> bool:
 
 
 def note(text: str) -> None:
-    print(text, file=sys.stderr)
+    notice(text)  # stderr: a bare line, or a JSON one with HUB_LOG_FORMAT=json
 
 
 class KekFiles:

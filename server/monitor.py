@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -48,6 +49,7 @@ from server.crypto import CryptoError, RecordCipher
 from server.hr import HRService
 from server.hr import Request as HRRequest
 from server.hub import ConnectionsPerIP, handshake, header, peer_ip, refused
+from server.metrics import LATENCY_BOUNDS, Histogram
 from server.outbox import Outbox
 from server.store import (
     STORE_AWAY,
@@ -97,6 +99,9 @@ class MonitorHub:
         self.stall_s = stall_s
         self.auth_timeout_s = auth_timeout_s
         self.connections: set[MonitorConnection] = set()
+        # for /metrics: entry written to Redis -> queued for the socket; failed reads
+        self.delivery_latency = Histogram(LATENCY_BOUNDS)
+        self.read_errors = 0
 
     def on_control(self, data: dict[str, Any]) -> None:
         kind = data.get("kind")
@@ -471,6 +476,7 @@ class MonitorConnection:
         loop = asyncio.get_running_loop()
         checked = loop.time()
         failing = False
+        latency = self.hub.delivery_latency
         while not self._closed:
             if loop.time() - checked >= BLOCK_MS / 1000:
                 # a revoked permission or an expired session stops the stream within seconds
@@ -483,6 +489,7 @@ class MonitorConnection:
             try:
                 result = await self._live_reader.read(streams, READ_COUNT, BLOCK_MS)
             except STORE_AWAY as exc:
+                self.hub.read_errors += 1
                 if not failing:  # one line an outage, not one every half second
                     log.warning("monitor read failed (%s); retrying", exc)
                 failing = True
@@ -493,8 +500,12 @@ class MonitorConnection:
                 iv_id = owner[stream]
                 for rid, fields in rows:
                     entry = await self._entry_or_none(iv_id, stream, rid, fields)
-                    if entry is not None and not await self.put(entry):
-                        return
+                    if entry is not None:
+                        if not await self.put(entry):
+                            return
+                        # the id's first part is Redis' clock (ms) when the entry was added
+                        written_ms = int(rid.partition("-")[0])
+                        latency.observe(max(time.time() - written_ms / 1000, 0.0))
                     self.watches[iv_id][stream] = rid
 
 

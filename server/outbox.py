@@ -43,6 +43,11 @@ class Outbox:
         return self.task
 
     @property
+    def queued(self) -> int:
+        """Messages queued and not yet sent (/metrics)."""
+        return len(self._items)
+
+    @property
     def over_limit(self) -> bool:
         return len(self._items) > self.limit
 

@@ -13,6 +13,7 @@ from typing import Any
 
 DURABILITIES = ("write", "fsync")
 SCORERS = ("default", "none", "llm")
+LOG_FORMATS = ("text", "json")
 ASR_ENGINES = ("off", "whisper-base", "whisper-small", "remote")
 
 
@@ -200,6 +201,11 @@ class Settings:
     asr_lease_s: float = 60.0
     asr_max_tries: int = 4
     asr_retry_base_s: float = 10.0
+    # The operator's view (server/metrics.py, docs/operations.md): a bearer token that
+    # GET /metrics demands; empty: /metrics answers only loopback clients that came through
+    # no proxy. The log: "text" lines, or "json" (one JSON object a line)
+    metrics_token: str = ""
+    log_format: str = "text"
     # Background work
     sweep_interval_s: float = 1.0
     # a hub that has not renewed its lease this long is taken as dead: its sockets are lost
@@ -215,6 +221,8 @@ class Settings:
             raise ValueError("HUB_SCORER=llm needs HUB_LLM_URL and HUB_LLM_MODEL")
         if self.asr not in ASR_ENGINES:
             raise ValueError(f"HUB_ASR must be one of {ASR_ENGINES}")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"HUB_LOG_FORMAT must be one of {LOG_FORMATS}")
 
     @property
     def base_url(self) -> str:

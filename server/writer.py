@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from itertools import pairwise
 from typing import Any, Protocol
 
 from server.crypto import SEAL_OVERHEAD
+from server.metrics import BATCH_BOUNDS, LATENCY_BOUNDS, Histogram
 from server.store import Store, StoreError
 from server.store.chunks import ChunkLimits, ChunkRun
 
@@ -51,6 +53,12 @@ class ChunkWriter:
         self._wake = asyncio.Event()
         self.flushes = 0
         self.chunks = 0
+        # for /metrics (server/metrics.py): bumped once per run or flush, never per chunk
+        self.stored = 0  # newly stored (append_chunks.lua's fourth reply); resends are not
+        self.errors = 0  # failed pipelines (each retry counts)
+        self.ack_latency = Histogram(LATENCY_BOUNDS)
+        self.batch_sizes = Histogram(BATCH_BOUNDS)
+        self.round_trips = Histogram(LATENCY_BOUNDS)
         self.failing = False  # a write failed and is being retried (Redis away?)
         # told when writes start failing and when they work again (the hub's health)
         self.on_degraded: Callable[[str], None] = lambda why: None
@@ -77,12 +85,15 @@ class ChunkWriter:
 
     async def _flush(self, batch: dict[tuple[ChunkSink, int], list[Any]]) -> None:
         for delay in (*RETRY_DELAYS_S, None):
+            started = time.perf_counter()
             try:
                 results = await self._write(batch)
+                self.round_trips.observe(time.perf_counter() - started)
                 if self.failing:
                     log.warning("chunk writes work again")
                 break
             except Exception as exc:  # Redis away, a reset link, a bug: never lose the batch
+                self.errors += 1
                 if delay is None:
                     log.error("chunk writes failed for ~10 s; failing %d batches", len(batch))
                     results = [exc] * len(batch)  # the sockets close; their clients resume
@@ -99,13 +110,21 @@ class ChunkWriter:
             self.failing = False
             self.on_recovered()
         self.flushes += 1
+        now = self.clock()
+        flushed = 0
         for ((sink, q), items), result in zip(batch.items(), results, strict=True):
             count = (len(items) - 1) // 3
-            self.chunks += count
+            flushed += count
+            if not isinstance(result, Exception) and len(result) > 3:  # the script ran
+                self.stored += int(result[3])
+                # the run's first chunk waited longest: an upper bound for the others
+                self.ack_latency.observe(max(now - items[0], 0) / 1000, count)
             try:
                 sink.chunks_written(q, count, result)
             except Exception:  # one socket's bug must not cost the others their acks
                 log.exception("handing a write result to %s failed", sink.session)
+        self.chunks += flushed
+        self.batch_sizes.observe(flushed)
 
     async def _write(self, batch: dict[tuple[ChunkSink, int], list[Any]]) -> list[Any]:
         runs: list[ChunkRun] = []

@@ -126,6 +126,7 @@ def start_hub(
     port: int | None = None,
     serve_args: tuple[str, ...] = (),
     preexec_fn: Callable[[], Any] | None = None,
+    stderr_path: Path | None = None,
     **env: str,
 ) -> Hub:
     port = port or free_port()
@@ -144,6 +145,8 @@ def start_hub(
         **env,
     }
     out = log_path.open("wb")
+    # the log alone in a file of its own, if asked (JSON logs: tests/server/test_logs.py)
+    err = stderr_path.open("wb") if stderr_path is not None else None
     process = subprocess.Popen(
         [
             sys.executable,
@@ -161,9 +164,11 @@ def start_hub(
         cwd=ROOT,
         env=environment,
         stdout=out,
-        stderr=subprocess.STDOUT,
+        stderr=err if err is not None else subprocess.STDOUT,
         preexec_fn=preexec_fn,  # e.g. a lower open-files limit for the hub alone
     )
+    if err is not None:
+        err.close()  # the hub has its own copy
     hub = Hub(port, redis_url, process, log_path, out)
     deadline = time.monotonic() + 120  # a loaded machine starts slowly; a hub that fails exits
     while time.monotonic() < deadline:

@@ -12,6 +12,9 @@ from server.store.keys import (
     NOTIFY_OUTBOX,
     NOTIFY_RETRY,
     NOTIFY_SENDERS,
+    TRANSCRIBE_DEAD,
+    TRANSCRIBE_JOBS,
+    TRANSCRIBE_LATER,
     key,
     notify_done,
     notify_status,
@@ -115,3 +118,25 @@ class NotificationOutbox(StoreBase):
             pipe.xack(NOTIFY_OUTBOX, NOTIFY_SENDERS, entry_id)
             pipe.xdel(NOTIFY_OUTBOX, entry_id)
             await pipe.execute()
+
+    # --- for /metrics (server/metrics.py) -------------------------------------------------
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Entries waiting in the shared queues, read in one round trip: notifications (and
+        ATS webhooks) queued or being sent, and waiting for a retry; transcription jobs
+        queued or being worked on, waiting until due, and given up."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(NOTIFY_OUTBOX)
+            pipe.zcard(NOTIFY_RETRY)
+            pipe.xlen(TRANSCRIBE_JOBS)
+            pipe.zcard(TRANSCRIBE_LATER)
+            pipe.xlen(TRANSCRIBE_DEAD)
+            depths = await pipe.execute()
+        names = (
+            "notifications",
+            "notification_retries",
+            "transcriptions",
+            "transcriptions_waiting",
+            "transcriptions_given_up",
+        )
+        return {name: int(depth) for name, depth in zip(names, depths, strict=True)}

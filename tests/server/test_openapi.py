@@ -526,6 +526,7 @@ def test_an_answer_that_drifts_from_its_shape_is_sent_and_logged(
         "tasks": {"sweeper": "running"},
         "restarts": {},
         "log_anchors": "ok",
+        "reasons": [],
     }
     assert json.loads(m.answer(m.Health, health).body) == health
     with pytest.raises(ShapeError, match="unknown keys"):

@@ -6,7 +6,8 @@
 --       chunk of this run. The seqs hash also keeps "<q>:bytes", the answer's size so far,
 --       and "<q>:full" once a chunk did not fit: every later new chunk of q is too long as
 --       well (not a gap, which would ask the client to send again what can never fit).
--- Returns {code, last_stored_seq, detail} (named in protocol/session.py AppendResult):
+-- Returns {code, last_stored_seq, detail, stored} (named in protocol/session.py AppendResult;
+-- stored: how many chunks of this run were new, for /metrics; absent for codes below 0):
 --   0 stored (or already stored: a resend is harmless and acknowledged again),
 --   2 gap before a chunk, 3 answer too long (seqs or bytes), 4 the open question's time was up when a new
 --   chunk arrived (nothing after the deadline is part of the answer),
@@ -35,7 +36,7 @@ local function done(code)
     redis.call('HSET', KEYS[1], 'last_activity_ms', ARGV[3])
   end
   if code == 3 and not full then redis.call('HSET', KEYS[2], full_field, '1') end
-  return {code, last, ''}
+  return {code, last, '', stored}
 end
 
 for i = 7, #ARGV, 3 do
