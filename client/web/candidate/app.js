@@ -21,7 +21,7 @@ const identityKey = `interview-hub.identity.${interviewId}`;
 const holdingKey = `interview-hub.holding.${interviewId}`;
 // How long "time is up" stays in view before the page moves on by itself (the candidate can
 // go on at once). The next question's countdown still starts when the hub opened it.
-const TIME_UP_NOTICE_MS = 4000;
+const TIME_UP_NOTICE_S = 4;
 
 const app = {
   identity: sessionStorage.getItem(identityKey) || "",
@@ -450,12 +450,12 @@ function renderReentryNote() {
 }
 
 // "Time is up" in view and spoken, with the question still on screen; the page moves on
-// when the candidate says so or after TIME_UP_NOTICE_MS, whichever comes first.
+// when the candidate says so or after TIME_UP_NOTICE_S, whichever comes first.
 function announceTimeUp(q) {
   clearInterval(app.timerHandle);
   clearTimeout(app.timeUp?.handle);
   closeSkipDialog();
-  app.timeUp = { q, next: null, handle: setTimeout(moveOnAfterTimeUp, TIME_UP_NOTICE_MS) };
+  app.timeUp = { q, next: null, handle: setTimeout(moveOnAfterTimeUp, TIME_UP_NOTICE_S * 1000) };
   $("answer").disabled = true;
   $("time-left").textContent = t("question.time_left", { time: "0:00" });
   $("time-left").dataset.low = "true";
