@@ -19,6 +19,9 @@ const identityKey = `interview-hub.identity.${interviewId}`;
 // Set while this tab holds the interview (survives a reload, not a closed tab): a reload of
 // the tab that holds it goes on at once; any other page asks before it takes it over.
 const holdingKey = `interview-hub.holding.${interviewId}`;
+// How long "time is up" stays in view before the page moves on by itself (the candidate can
+// go on at once). The next question's countdown still starts when the hub opened it.
+const TIME_UP_NOTICE_S = 4;
 
 const app = {
   identity: sessionStorage.getItem(identityKey) || "",
@@ -36,6 +39,10 @@ const app = {
   consentNext: "", // what the consent leads to: start, continue or reenter
   connectionLost: false, // the centre was opened because the connection stayed lost
   stopped: null, // {title, message, note} of the last stop, re-rendered on a language switch
+  timeUp: null, // {q, next, handle} while "time is up" is announced before moving on
+  reentering: false, // joined as a re-entry: the next question says where the candidate is
+  reentryClosedQ: null, // the question a re-entry reported closed (answer_saved before it)
+  reentryNote: null, // {n, m, q} shown on the question screen after a re-entry
 };
 
 function show(name, { keepQuestion = false } = {}) {
@@ -269,8 +276,19 @@ function showReady() {
     total: item?.progress.total ?? "",
   });
   $("interview-start").textContent = t(item?.next.action === "reenter" ? "ready.resume" : "ready.start");
+  const place = item?.next.action === "reenter" ? reentryPlace(item.progress) : null;
+  $("ready-reentry").hidden = !place;
+  $("ready-reentry").textContent = place ? t("reentry.note", place) : "";
   $("practice-start").hidden = !item || item.next.action !== "start";
   show("ready");
+}
+
+// Where a re-entry continues (1-based): every closed question (answered or partly) comes
+// before the open one, and the question the exit closed is the one just before it (SPEC
+// §8.3). Null when the exit closed the last question (the re-entry completes at once).
+function reentryPlace(progress) {
+  const n = progress.answered + progress.partial + 1;
+  return n <= progress.total && n > 1 ? { n, m: n - 1 } : null;
 }
 
 // --- the interview (real or practice) ---------------------------------------------------------
@@ -287,34 +305,29 @@ const ui = {
     if (!app.practice) sessionStorage.setItem(holdingKey, "1");
     app.lastJoinMode = m.mode;
     app.questionsSinceJoin = 0;
+    app.reentering = m.mode === "reenter";
+    app.reentryClosedQ = null;
     renderProgress(m.progress);
   },
-  progress(progress) {
-    renderProgress(progress);
-  },
-  question(m, text, { keepBox = false } = {}) {
-    const sameQuestion = app.question?.q === m.q && app.deadline !== undefined;
-    app.question = m;
-    // A question opened on this socket counts down from its arrival; the first one after a
-    // resume join from its deadline (SPEC §7.1). A reconnect keeps the countdown it had.
-    const fresh = app.lastJoinMode !== "resume" || app.questionsSinceJoin > 0;
-    app.questionsSinceJoin = (app.questionsSinceJoin || 0) + 1;
-    if (!sameQuestion) {
-      app.deadline = m.time_limit_s ? (fresh ? Date.now() + m.time_limit_s * 1000 : m.deadline_ms) : 0;
+  answerSaved(m) {
+    renderProgress(m.progress);
+    if (app.reentering) app.reentryClosedQ = m.q; // closed by the expiry, reported at the re-entry
+    // The hub closed the question on the screen because its time ran out: say so before the
+    // next question replaces it (a resume that finds the deadline passed says so too).
+    if (m.status === "timed_out" && app.question?.q === m.q && !$("screen-question").hidden) {
+      announceTimeUp(m.q);
     }
-    $("question-number").textContent = t("question.of", { n: m.q + 1, total: m.total });
-    $("question-text").textContent = m.text;
-    const answer = $("answer");
-    answer.disabled = false;
-    app.announced = 0;
-    if (!keepBox) answer.value = text;
-    showError($("question-error"), "");
-    updateFinishButton();
-    startTimer();
-    show("question");
-    answer.focus();
+  },
+  question(m, text, options = {}) {
+    const arrivedAt = Date.now();
+    if (app.timeUp && app.timeUp.q !== m.q) {
+      app.timeUp.next = () => showQuestion(m, text, options, arrivedAt);
+      return;
+    }
+    showQuestion(m, text, options, arrivedAt);
   },
   saveState(state) {
+    if (app.timeUp) return; // the state of the next question: shown with it
     const element = $("save-state");
     element.dataset.state = state;
     element.textContent = t(`save.${state}`);
@@ -354,6 +367,10 @@ const ui = {
     stop("stopped.exited", app.practice ? t("practice.banner") : exitedMessage(m));
   },
   completed(m) {
+    if (app.timeUp) {
+      app.timeUp.next = () => ui.completed(m); // the last question's time ran out: say so first
+      return;
+    }
     renderProgress(m.progress);
     stop("stopped.completed", t("stopped.completed_detail"));
   },
@@ -393,6 +410,80 @@ const ui = {
   },
 };
 
+function showQuestion(m, text, { keepBox = false } = {}, arrivedAt = Date.now()) {
+  const sameQuestion = app.question?.q === m.q && app.deadline !== undefined;
+  app.question = m;
+  // A question opened on this socket counts down from its arrival; the first one after a
+  // resume join from its deadline (SPEC §7.1). A reconnect keeps the countdown it had.
+  const fresh = app.lastJoinMode !== "resume" || app.questionsSinceJoin > 0;
+  app.questionsSinceJoin = (app.questionsSinceJoin || 0) + 1;
+  if (!sameQuestion) {
+    app.deadline = m.time_limit_s ? (fresh ? arrivedAt + m.time_limit_s * 1000 : m.deadline_ms) : 0;
+  }
+  if (app.reentering) {
+    // The first question after a re-entry: where the candidate continues, and what became
+    // of the question the exit closed.
+    const closed = app.reentryClosedQ ?? m.q - 1;
+    app.reentryNote = closed >= 0 ? { n: m.q + 1, m: closed + 1, q: m.q } : null;
+    app.reentering = false;
+  } else if (app.reentryNote?.q !== m.q) {
+    app.reentryNote = null;
+  }
+  renderReentryNote();
+  $("question-number").textContent = t("question.of", { n: m.q + 1, total: m.total });
+  $("question-text").textContent = m.text;
+  const answer = $("answer");
+  answer.disabled = false;
+  app.announced = 0;
+  if (!keepBox) answer.value = text;
+  showError($("question-error"), "");
+  updateFinishButton();
+  startTimer();
+  show("question");
+  answer.focus();
+}
+
+function renderReentryNote() {
+  const note = app.reentryNote;
+  $("reentry-note").hidden = !note;
+  $("reentry-note").textContent = note ? t("reentry.note", note) : "";
+}
+
+// "Time is up" in view and spoken, with the question still on screen; the page moves on
+// when the candidate says so or after TIME_UP_NOTICE_S, whichever comes first.
+function announceTimeUp(q) {
+  clearInterval(app.timerHandle);
+  clearTimeout(app.timeUp?.handle);
+  closeSkipDialog();
+  app.timeUp = { q, next: null, handle: setTimeout(moveOnAfterTimeUp, TIME_UP_NOTICE_S * 1000) };
+  $("answer").disabled = true;
+  $("time-left").textContent = t("question.time_left", { time: "0:00" });
+  $("time-left").dataset.low = "true";
+  $("time-up").hidden = false;
+  renderTimeUp();
+  updateFinishButton();
+  $("time-up").scrollIntoView?.({ block: "nearest" });
+}
+
+function renderTimeUp() {
+  if (app.timeUp) $("time-up-message").textContent = t("question.time_up_next", { n: app.timeUp.q + 1 });
+}
+
+function moveOnAfterTimeUp() {
+  const held = app.timeUp;
+  clearTimeout(held?.handle);
+  app.timeUp = null;
+  $("time-up").hidden = true;
+  if (held?.next) held.next();
+  if (app.session && !app.session.final) ui.saveState(app.session.saveState());
+}
+
+function cancelTimeUp() {
+  clearTimeout(app.timeUp?.handle);
+  app.timeUp = null;
+  $("time-up").hidden = true;
+}
+
 function exitedMessage(m) {
   const parts = [t("exit.kept_none")];
   parts.push(m.reentry_allowed ? t("exit.reentry_until", { until: formatTime(m.reentry_until_ms, i18n.lang) }) : t("exit.no_reentry"));
@@ -402,6 +493,8 @@ function exitedMessage(m) {
 function stop(titleKey, message, note = "", options = {}) {
   if (!app.practice) sessionStorage.removeItem(holdingKey); // a later join asks first
   clearInterval(app.timerHandle);
+  cancelTimeUp();
+  closeSkipDialog();
   $("answer").disabled = true;
   $("finish").disabled = true;
   $("exit-open").hidden = true;
@@ -427,8 +520,15 @@ function renderProgress(progress) {
   if (!progress) return;
   app.progress = progress;
   $("progress-fill").style.width = `${progress.percent}%`;
-  $("progress-text").textContent = t("progress.label", progress);
+  $("progress-partial").style.width = `${progress.total ? (progress.partial * 100) / progress.total : 0}%`;
+  $("progress-text").textContent = progressText("progress.label", progress);
+  $("progress").dataset.partial = String(progress.partial);
   $("progress").dataset.percent = String(progress.percent);
+}
+
+// A progress sentence; partly answered questions are named once there are any.
+function progressText(key, progress) {
+  return t(progress.partial > 0 ? `${key}_partial` : key, progress);
 }
 
 function updateFinishButton() {
@@ -437,7 +537,11 @@ function updateFinishButton() {
   if (!m) return;
   button.textContent = t(m.q + 1 >= m.total ? "answer.last" : "answer.next");
   button.disabled =
-    !app.session?.connected || app.session.final || app.finishing === true || app.lockedQ === m.q;
+    !app.session?.connected ||
+    app.session.final ||
+    app.finishing === true ||
+    app.lockedQ === m.q ||
+    app.timeUp !== null;
 }
 
 function startTimer() {
@@ -532,9 +636,13 @@ function openExitDialog(m) {
   if (m) {
     const p = m.progress;
     $("exit-fill").style.width = `${p.percent}%`;
-    $("exit-progress").textContent = t("exit.progress", p);
+    $("exit-progress").textContent = progressText("exit.progress", p);
     $("exit-progress").dataset.percent = String(p.percent);
-    $("exit-kept").textContent = t(m.current_q >= 0 && m.saved_seq > 0 ? "exit.kept" : "exit.kept_none");
+    $("exit-kept").textContent = t("exit.kept_none");
+    // The open question is closed by the exit, as it is (SPEC §8.3): say which, and how.
+    $("exit-closes").hidden = m.current_q < 0;
+    $("exit-closes").textContent =
+      m.current_q < 0 ? "" : t(m.saved_seq > 0 ? "exit.closes" : "exit.closes_empty", { n: m.current_q + 1 });
     $("exit-reentry").textContent = m.reentry_allowed
       ? t("exit.reentry_until", { until: formatTime(m.reentry_until_ms, i18n.lang) })
       : t("exit.no_reentry");
@@ -605,7 +713,7 @@ function renderCentre(centre) {
     state.textContent = t(`state.${item.state}`);
     title.append(state);
     const progress = document.createElement("div");
-    progress.textContent = t("progress.label", item.progress);
+    progress.textContent = progressText("progress.label", item.progress);
     const interruptions = document.createElement("div");
     interruptions.className = "note";
     interruptions.textContent = t("centre.interruptions", item.interruptions);
@@ -668,6 +776,9 @@ function main() {
     if (app.session) ui.saveState(app.session.saveState());
     if (app.connState) ui.connection(app.connState);
     if ($("exit-dialog").open && app.lastPreview) openExitDialog(app.lastPreview);
+    if ($("skip-dialog").open) renderSkip();
+    renderTimeUp();
+    renderReentryNote();
     for (const [id, c] of Object.entries(app.checks || {})) setCheck(id, c.status, t(c.key, c.vars));
     if (!$("screen-centre").hidden && app.lastCentre) renderCentre(app.lastCentre);
     if (!$("screen-ready").hidden) showReady();
@@ -696,6 +807,16 @@ function main() {
     onExitCancel();
   });
   $("stopped-centre").addEventListener("click", openCentre);
+  $("time-up-go").addEventListener("click", moveOnAfterTimeUp);
+  $("skip-confirm").addEventListener("click", () => {
+    closeSkipDialog();
+    finishAnswer();
+  });
+  $("skip-cancel").addEventListener("click", onSkipCancel);
+  $("skip-dialog").addEventListener("cancel", (event) => {
+    event.preventDefault(); // Escape means "keep answering"
+    onSkipCancel();
+  });
   $("takeover-continue").addEventListener("click", startInterview);
   $("takeover-cancel").addEventListener("click", openCentre);
   document.addEventListener("keydown", (event) => {
@@ -747,7 +868,33 @@ function flushEdit() {
   if (app.session && !app.session.final && !$("answer").disabled) app.session.edit($("answer").value);
 }
 
-async function onFinish() {
+// "Next" on an empty answer asks first: an empty box is more often a slip than a choice.
+// While the camera or microphone records, the answer may be spoken: no question then.
+function onFinish() {
+  const recording = app.mediaStateNow === "connected";
+  if (!$("answer").value.trim() && !recording && app.lockedQ !== app.question?.q) {
+    renderSkip();
+    $("skip-dialog").showModal();
+    $("skip-cancel").focus();
+    return;
+  }
+  return finishAnswer();
+}
+
+function renderSkip() {
+  $("skip-message").textContent = t("skip.message", { n: (app.question?.q ?? 0) + 1 });
+}
+
+function closeSkipDialog() {
+  if ($("skip-dialog").open) $("skip-dialog").close();
+}
+
+function onSkipCancel() {
+  closeSkipDialog();
+  $("answer").focus();
+}
+
+async function finishAnswer() {
   flushEdit();
   const q = app.question?.q;
   app.finishing = true;

@@ -179,7 +179,7 @@ export class Session {
         if (this.exitPending && !this.exitViaHttp) this.transport.send({ type: "exit_request" });
         break;
       case "answer_saved":
-        this.ui.progress(m.progress);
+        this.ui.answerSaved(m);
         break;
       case "question":
         await this.openQuestion(m);

@@ -168,6 +168,22 @@ export const TEXTS = {
   "question.read": { en: "Read the question aloud", "zh-CN": "朗读题目" },
   "question.time_left": { en: "Time left: {time}", "zh-CN": "剩余时间：{time}" },
   "question.no_limit": { en: "No time limit", "zh-CN": "不限时" },
+  "question.time_up_next": {
+    en: "Time is up for question {n}. Your answer is saved as it was. The next step follows in a moment.",
+    "zh-CN": "第 {n} 题时间已到，您的回答已按原样保存。稍后将进入下一步。",
+  },
+  "question.time_up_go": { en: "Continue now", "zh-CN": "立即继续" },
+  "reentry.note": {
+    en: "This is your last entry. You continue at question {n}; question {m} was saved as you left it.",
+    "zh-CN": "这是您最后一次进入。您将从第 {n} 题继续；第 {m} 题已按您离开时的内容保存。",
+  },
+  "skip.title": { en: "Skip this question?", "zh-CN": "跳过这道题吗？" },
+  "skip.message": {
+    en: "Your answer to question {n} is empty. If you go on, it is closed without an answer and you cannot come back to it.",
+    "zh-CN": "第 {n} 题尚未作答。继续后，本题将以未作答关闭，之后无法返回作答。",
+  },
+  "skip.confirm": { en: "Skip this question", "zh-CN": "跳过本题" },
+  "skip.cancel": { en: "Keep answering", "zh-CN": "继续作答" },
   "question.time_up": {
     en: "Time is up for this question; what arrived in time is saved.",
     "zh-CN": "本题时间已到，按时提交的内容已保存。",
@@ -184,6 +200,11 @@ export const TEXTS = {
   },
   "save.empty": { en: "Nothing written yet", "zh-CN": "尚未作答" },
   "progress.label": { en: "Progress: {percent}% ({answered} of {total} answered)", "zh-CN": "进度：{percent}%（已答 {answered}/{total} 题）" },
+  // A question closed by an exit (or HR's end) keeps its answer but is not counted as answered.
+  "progress.label_partial": {
+    en: "Progress: {percent}% ({answered} of {total} answered, {partial} partly answered)",
+    "zh-CN": "进度：{percent}%（已答 {answered}/{total} 题，部分作答 {partial} 题）",
+  },
   "conn.online": { en: "Connected", "zh-CN": "已连接" },
   "conn.paused": {
     en: "Paused after a long time without activity. Your answers are saved; type or click to continue.",
@@ -195,9 +216,17 @@ export const TEXTS = {
   },
   "exit.title": { en: "Leave the interview?", "zh-CN": "确定退出面试吗？" },
   "exit.progress": { en: "You have completed {percent}% of the interview ({answered} of {total} questions).", "zh-CN": "您已完成面试的 {percent}%（{answered}/{total} 题）。" },
-  "exit.kept": {
-    en: "Everything you have written is saved and stays saved, including your unfinished answer to the current question.",
-    "zh-CN": "您已作答的全部内容都已保存，包括当前题目未完成的回答。",
+  "exit.progress_partial": {
+    en: "You have completed {percent}% of the interview ({answered} of {total} questions answered, {partial} partly answered).",
+    "zh-CN": "您已完成面试的 {percent}%（已答 {answered}/{total} 题，部分作答 {partial} 题）。",
+  },
+  "exit.closes": {
+    en: "Question {n} will be closed: what you wrote is saved as it is now, and you cannot change it later.",
+    "zh-CN": "第 {n} 题将被关闭：已作答的内容按现状保存，之后无法再修改。",
+  },
+  "exit.closes_empty": {
+    en: "Question {n} will be closed with nothing written; you cannot answer it later.",
+    "zh-CN": "第 {n} 题将被关闭（尚未作答），之后无法再作答。",
   },
   "exit.kept_none": { en: "Your answers so far are saved.", "zh-CN": "您已作答的内容都已保存。" },
   "exit.reentry_until": {
