@@ -49,7 +49,7 @@ class ChatService:
         if self.mode == "error":
             return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
         if self.mode == "slow":
-            await asyncio.sleep(15)  # longer than the hub's HUB_LLM_TIMEOUT_S
+            await asyncio.sleep(60)  # longer than the hub's HUB_LLM_TIMEOUT_S
         if self.mode == "garbage":
             return JSONResponse({"choices": [{"message": {"content": "I think they are great"}}]})
         answers = json.loads(body["messages"][1]["content"])["answers"]
@@ -113,7 +113,7 @@ def llm_hub(
         HUB_LLM_URL=chat.url,
         HUB_LLM_MODEL="stand-in-1",
         HUB_LLM_KEY="sk-test-key",
-        HUB_LLM_TIMEOUT_S="3",
+        HUB_LLM_TIMEOUT_S="20",  # a loaded machine may take seconds to reach the stand-in
     )
     yield hub
     hub.stop()

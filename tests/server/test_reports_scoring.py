@@ -65,7 +65,9 @@ def scored_body() -> dict[str, Any]:
 
 
 async def report_version(http: httpx.AsyncClient, iv: str, h: dict, version: int) -> dict:
-    for _ in range(100):
+    # waits on the report, not a clock: the bound (about two minutes) is only a backstop for
+    # a loaded machine (an LLM scorer's own timeout may come first)
+    for _ in range(1200):
         r = await http.get(
             f"/api/hr/interviews/{iv}/report", params={"version": version}, headers=h
         )

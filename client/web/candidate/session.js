@@ -275,8 +275,11 @@ export class Session {
   async refused(m) {
     const r = m.reason;
     if (r === "seq_gap" || r === "answer_incomplete") {
-      await this.resend(this.q, m.expected_seq);
-      if (r === "answer_incomplete") this.sendFinish(this.q);
+      // the question refused, taken before the await: a deadline may close it and open
+      // the next meanwhile, and the next must not be finished in its place
+      const q = this.q;
+      await this.resend(q, m.expected_seq);
+      if (r === "answer_incomplete" && this.q === q) this.sendFinish(q);
     } else if (r === "time_up" || r === "answer_too_long") {
       // No more chunks can be stored for this question: stop sending, keep the box as is.
       this.timeUp = r === "time_up";
