@@ -215,6 +215,7 @@ async def test_the_reentry_note_follows_a_language_switch(hub: Hub, org: Org, ne
     await first.type("#answer", "first", delay=5)
     await saved(first)
     await first.click("#finish")
+    await expect(first.locator("#question-text")).to_have_text("Q2")  # typed into the next one
     await first.type("#answer", "half", delay=5)
     await saved(first)
     await first.click("#exit-open")

@@ -410,7 +410,7 @@ export function renderDetail() {
   $("detail-device").textContent = deviceText(x.device);
   $("detail-activity").textContent = formatTime(x.last_activity_ms, i18n.lang);
   $("detail-interruptions").textContent = interruptionsText(x);
-  $("report-auto").checked = x.report_auto !== false;
+  if (!$("report-auto").dataset.pending) $("report-auto").checked = x.report_auto !== false;
   $("report-auto").disabled = !can("report.generate");
   const second = $("detail-second-entry");
   // an ended or completed interview takes nobody in again, whatever its policy said

@@ -64,11 +64,16 @@ export async function saveReview(rest, body) {
 
 $("report-auto").addEventListener("change", async () => {
   const box = $("report-auto");
+  // while the change is on its way, a detail refresh (a live event) must not put back the
+  // state it read before; the hub's answer then says what is true
+  box.dataset.pending = "1";
   const done = await act("PUT", "/report_auto", { on: box.checked });
+  delete box.dataset.pending;
   if (!done) {
     box.checked = !box.checked; // refused: show what is true
     return;
   }
+  box.checked = done.report_auto;
   if (state.detail?.data) state.detail.data.report_auto = done.report_auto;
   showDone(done.report_auto ? "done.report_auto_on" : "done.report_auto_off");
 });
