@@ -13,7 +13,7 @@ from tests.conftest import PHONE, Hub, Org, start_hub
 from tests.web.conftest import PHONE as PHONE_SCREEN
 from tests.web.conftest import new_page, no_js_errors, screenshot
 from tests.web.test_candidate import candidate, create, enter, once_each, saved, stored
-from tests.web.test_candidate_recovery import BLOCK, UNBLOCK, hr
+from tests.web.test_candidate_recovery import BLOCK, UNBLOCK, hr, hub_behind_a_fault_proxy
 from tests.web.test_console import login, open_detail
 
 LAPTOP = {"width": 1366, "height": 768}
@@ -66,68 +66,59 @@ async def test_a_dead_network_shows_an_offline_banner_and_hr_sees_it_lost(
     hub: Hub, org: Org, new_context, tmp_path
 ) -> None:
     """A network path gone silent: the page notices within 10 s by its own heartbeat's numbers and shows the offline banner (saved on this device, sent when back; en and zh-CN, in view on a phone); HR's live view says the connection is lost, not connected; when the path returns everything is stored once."""
-    from loadtests.faults import FaultProxy
-    from tests.conftest import free_port
+    with hub_behind_a_fault_proxy(hub, tmp_path) as (path, own, origin):
+        ivs = [await create(hub, org, questions=1) for _ in range(2)]
+        pages = []
+        for iv, kw in zip(
+            ivs,
+            [{"locale": "en-US"}, {"locale": "zh-CN", "viewport": PHONE_SCREEN}],
+            strict=True,
+        ):
+            _, page = await candidate(new_context, base_url=origin, **kw)
+            await enter(page, iv["link"].replace(hub.http, origin))
+            await page.type("#answer", "before the tunnel. ", delay=5)
+            await saved(page)
+            pages.append(page)
+        en, zh = pages
+        heartbeat = (
+            "import('/web/candidate/transport.js').then((m) => m.HEARTBEAT_MS + m.SILENCE_MS)"
+        )
+        assert await en.evaluate(heartbeat) <= 10_000  # silence is noticed within 10 s
+        console = await login(new_context, org, "recruiter", base_url=own.http)
+        await open_detail(console, ivs[0]["interview_id"])
+        connection = console.locator("#detail-connected")
+        await expect(connection).to_have_attribute("data-connection", "on")
+        await expect(zh.locator("#conn")).to_be_hidden()
 
-    port = free_port()
-    with FaultProxy(port) as path:
-        origin = f"http://127.0.0.1:{path.port}"
-        own = start_hub(hub.redis_url, tmp_path, port=port, HUB_ALLOWED_ORIGINS=origin)
-        try:
-            ivs = [await create(hub, org, questions=1) for _ in range(2)]
-            pages = []
-            for iv, kw in zip(
-                ivs,
-                [{"locale": "en-US"}, {"locale": "zh-CN", "viewport": PHONE_SCREEN}],
-                strict=True,
-            ):
-                _, page = await candidate(new_context, base_url=origin, **kw)
-                await enter(page, iv["link"].replace(hub.http, origin))
-                await page.type("#answer", "before the tunnel. ", delay=5)
-                await saved(page)
-                pages.append(page)
-            en, zh = pages
-            heartbeat = (
-                "import('/web/candidate/transport.js').then((m) => m.HEARTBEAT_MS + m.SILENCE_MS)"
-            )
-            assert await en.evaluate(heartbeat) <= 10_000  # silence is noticed within 10 s
-            console = await login(new_context, org, "recruiter", base_url=own.http)
-            await open_detail(console, ivs[0]["interview_id"])
-            connection = console.locator("#detail-connected")
-            await expect(connection).to_have_attribute("data-connection", "on")
-            await expect(zh.locator("#conn")).to_be_hidden()
+        path.blackhole(True)
+        for page in pages:
+            await page.type("#answer", "typed in the tunnel", delay=5)
+        banner_en, banner_zh = en.locator("#conn"), zh.locator("#conn")
+        await expect(banner_en).to_contain_text(
+            "What you write is saved on this device and will be sent when the connection is back"
+        )
+        await expect(banner_zh).to_contain_text("您的作答已保存在本设备，连接恢复后将自动发送")
+        await expect(en.locator("#save-state")).to_have_attribute("data-state", "offline")
+        await zh.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        await expect(banner_zh).to_be_in_viewport()  # sticky under the bar on a phone
+        await screenshot(zh, "candidate-offline-phone")
+        await expect(connection).to_have_attribute("data-connection", "interrupted")
+        await expect(connection).not_to_have_text("connected")
+        zh_row = console.locator(
+            f'[data-testid="iv-row"][data-id="{ivs[1]["interview_id"]}"] [data-field="connected"]'
+        )
+        await expect(zh_row).to_have_attribute("data-connection", "interrupted")
 
-            path.blackhole(True)
-            for page in pages:
-                await page.type("#answer", "typed in the tunnel", delay=5)
-            banner_en, banner_zh = en.locator("#conn"), zh.locator("#conn")
-            await expect(banner_en).to_contain_text(
-                "What you write is saved on this device and will be sent when the connection is back"
-            )
-            await expect(banner_zh).to_contain_text("您的作答已保存在本设备，连接恢复后将自动发送")
-            await expect(en.locator("#save-state")).to_have_attribute("data-state", "offline")
-            await zh.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-            await expect(banner_zh).to_be_in_viewport()  # sticky under the bar on a phone
-            await screenshot(zh, "candidate-offline-phone")
-            await expect(connection).to_have_attribute("data-connection", "interrupted")
-            await expect(connection).not_to_have_text("connected")
-            zh_row = console.locator(
-                f'[data-testid="iv-row"][data-id="{ivs[1]["interview_id"]}"] [data-field="connected"]'
-            )
-            await expect(zh_row).to_have_attribute("data-connection", "interrupted")
-
-            path.blackhole(False)
-            for page, iv in zip(pages, ivs, strict=True):
-                await saved(page)
-                await expect(page.locator("#conn")).to_be_hidden()
-                texts, seqs, _ = await stored(hub, iv["interview_id"])
-                assert texts[0] == "before the tunnel. typed in the tunnel"
-                assert once_each(seqs[0])
-            await expect(connection).to_have_attribute("data-connection", "on")
-            for page in pages:
-                no_js_errors(page, allowed=("WebSocket",))
-        finally:
-            own.stop()
+        path.blackhole(False)
+        for page, iv in zip(pages, ivs, strict=True):
+            await saved(page)
+            await expect(page.locator("#conn")).to_be_hidden()
+            texts, seqs, _ = await stored(hub, iv["interview_id"])
+            assert texts[0] == "before the tunnel. typed in the tunnel"
+            assert once_each(seqs[0])
+        await expect(connection).to_have_attribute("data-connection", "on")
+        for page in pages:
+            no_js_errors(page, allowed=("WebSocket",))
 
 
 async def test_the_camera_status_stops_saying_recording_and_the_tracks_stop(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 from playwright.async_api import expect
 
-from tests.conftest import PHONE, Hub, Org, interview_body, start_hub
+from loadtests.faults import FaultProxy
+from tests.conftest import PHONE, Hub, Org, free_port, interview_body, start_hub
 from tests.web.conftest import new_page, no_js_errors
 from tests.web.test_candidate import candidate, create, enter, once_each, saved, stored
 
@@ -250,41 +254,46 @@ async def test_a_full_answer_locks_the_box_and_next_still_works(
         small.stop()
 
 
-async def test_a_dead_network_path_is_noticed_shown_and_survived(
-    hub: Hub, org: Org, new_context, tmp_path
-) -> None:
-    """A network path that goes silent (no FIN, no RST): the page's heartbeat notices and shows 'offline' while keeping the typing, HR sees the candidate disconnected (the hub's keep-alive), and when the path returns everything typed is stored once."""
-    from loadtests.faults import FaultProxy
-    from tests.conftest import free_port
-
+@contextlib.contextmanager
+def hub_behind_a_fault_proxy(hub: Hub, tmp_path: Path) -> Iterator[tuple[FaultProxy, Hub, str]]:
+    """A hub of its own (on the shared Redis) reached only through a FaultProxy, whose path
+    a test can make silent: (the proxy, the hub, the pages' origin, which is the proxy's)."""
     port = free_port()
     with FaultProxy(port) as path:
         origin = f"http://127.0.0.1:{path.port}"
         own = start_hub(hub.redis_url, tmp_path, port=port, HUB_ALLOWED_ORIGINS=origin)
         try:
-            iv = await create(hub, org, questions=1)
-            iv_id = iv["interview_id"]
-            link = iv["link"].replace(hub.http, origin)
-            _, page = await candidate(new_context, base_url=origin)
-            await enter(page, link)
-            await page.type("#answer", "before the tunnel. ", delay=5)
-            await saved(page)
-            path.blackhole(True)
-            await page.type("#answer", "typed in the tunnel", delay=5)
-            await expect(page.locator("#save-state")).to_have_attribute(
-                "data-state", "offline", timeout=60_000
-            )
-            detail = {}
-            for _ in range(600):  # the hub's keep-alive drops the silent socket
-                detail = await hr(hub, org, "GET", f"/api/hr/interviews/{iv_id}")
-                if not detail["connected"]:
-                    break
-                await asyncio.sleep(0.1)
-            assert not detail["connected"]
-            path.blackhole(False)
-            await saved(page)
-            texts, seqs, _ = await stored(hub, iv_id)
-            assert texts[0] == "before the tunnel. typed in the tunnel" and once_each(seqs[0])
-            no_js_errors(page, allowed=("WebSocket",))
+            yield path, own, origin
         finally:
             own.stop()
+
+
+async def test_a_dead_network_path_is_noticed_shown_and_survived(
+    hub: Hub, org: Org, new_context, tmp_path
+) -> None:
+    """A network path that goes silent (no FIN, no RST): the page's heartbeat notices and shows 'offline' while keeping the typing, HR sees the candidate disconnected (the hub's keep-alive), and when the path returns everything typed is stored once."""
+    with hub_behind_a_fault_proxy(hub, tmp_path) as (path, _, origin):
+        iv = await create(hub, org, questions=1)
+        iv_id = iv["interview_id"]
+        link = iv["link"].replace(hub.http, origin)
+        _, page = await candidate(new_context, base_url=origin)
+        await enter(page, link)
+        await page.type("#answer", "before the tunnel. ", delay=5)
+        await saved(page)
+        path.blackhole(True)
+        await page.type("#answer", "typed in the tunnel", delay=5)
+        await expect(page.locator("#save-state")).to_have_attribute(
+            "data-state", "offline", timeout=60_000
+        )
+        detail = {}
+        for _ in range(600):  # the hub's keep-alive drops the silent socket
+            detail = await hr(hub, org, "GET", f"/api/hr/interviews/{iv_id}")
+            if not detail["connected"]:
+                break
+            await asyncio.sleep(0.1)
+        assert not detail["connected"]
+        path.blackhole(False)
+        await saved(page)
+        texts, seqs, _ = await stored(hub, iv_id)
+        assert texts[0] == "before the tunnel. typed in the tunnel" and once_each(seqs[0])
+        no_js_errors(page, allowed=("WebSocket",))
