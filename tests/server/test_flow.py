@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from protocol.messages import (
     SendChunk,
     TakenOver,
 )
-from server.store import key
+from server.store import Store, key
 from tests.conftest import ID_NUMBER, PHONE, Hub, Org, interview_body, now_ms
 
 
@@ -273,18 +274,28 @@ async def wait_until(at_ms: int) -> None:
         await asyncio.sleep(0.1)
 
 
+async def dropped_mid_answer(
+    hub: Hub, http: httpx.AsyncClient, org: Org, store: Store, body: dict[str, Any], text: str
+) -> tuple[str, str, int]:
+    """An interview made by HR whose candidate joined, had ``text`` acked and then lost the
+    connection: (interview id, token, when the hub recorded the drop)."""
+    created = await http.post("/api/hr/interviews", json=body, headers=org.auth("admin"))
+    iv_id, token = created.json()["interview_id"], created.json()["token"]
+    c = CandidateClient(hub.ws, token, PHONE)
+    await c.join()
+    await c.send_text(text)
+    await c.wait_acked()
+    await c.drop()
+    return iv_id, token, await wait_for_disconnect(store, iv_id)
+
+
 async def test_a_drop_longer_than_the_grace_is_not_an_exit(hub: Hub, org: Org, store) -> None:
     """A connection lost for longer than the resume grace is not an exit: still in progress, HR sees since when, the join resumes the same question with its text, no re-entry spent, no exit notification."""
     async with httpx.AsyncClient(base_url=hub.http) as http:
         body = interview_body(2, second_entry=True, resume_grace_s=1)
-        created = await http.post("/api/hr/interviews", json=body, headers=org.auth("admin"))
-        iv_id, token = created.json()["interview_id"], created.json()["token"]
-        c = CandidateClient(hub.ws, token, PHONE)
-        await c.join()
-        await c.send_text("before the drop")
-        await c.wait_acked()
-        await c.drop()
-        lost_ms = await wait_for_disconnect(store, iv_id)
+        iv_id, token, lost_ms = await dropped_mid_answer(
+            hub, http, org, store, body, "before the drop"
+        )
         # past the grace, and past sweeps after it (every 0.2 s), by the hub's own clock
         await wait_until(lost_ms + 1000 + 1000)
         detail = await hr_interview(http, org, iv_id)
@@ -335,14 +346,7 @@ async def test_an_interrupted_interview_expires_with_its_link_and_the_join_says_
     """Interrupted when the link expires: expired, the question kept as partial, a join gets link_expired_while_away; after HR's grant the candidate continues at the next question (SPEC §8.2)."""
     async with httpx.AsyncClient(base_url=hub.http) as http:
         body = interview_body(3, second_entry=False, resume_grace_s=1)
-        created = await http.post("/api/hr/interviews", json=body, headers=org.auth("admin"))
-        iv_id, token = created.json()["interview_id"], created.json()["token"]
-        c = CandidateClient(hub.ws, token, PHONE)
-        await c.join()
-        await c.send_text("half an answer")
-        await c.wait_acked()
-        await c.drop()
-        await wait_for_disconnect(store, iv_id)
+        iv_id, token, _ = await dropped_mid_answer(hub, http, org, store, body, "half an answer")
         lost = await hr_interview(http, org, iv_id)
         assert lost["state"] == "in_progress" and lost["next"]["action"] == "continue"
         # the link runs out (moved into the past instead of waiting a day); the sweeper sees it
