@@ -53,6 +53,21 @@ async def open_page(new_context: Any, locale: str, viewport: dict[str, int]) -> 
     return await new_page(context)
 
 
+async def at_the_second_question(
+    hub: Hub, org: Org, new_context: Any, locale: str, viewport: dict[str, int]
+) -> tuple[dict[str, Any], Page]:
+    """A three-question interview (second entry allowed) whose first answer is saved and
+    finished, with the second question shown (so what is typed next goes into it)."""
+    iv = await create(hub, org, questions=3, second_entry=True)
+    page = await open_page(new_context, locale, viewport)
+    await enter(page, iv["link"])
+    await page.type("#answer", "first", delay=5)
+    await saved(page)
+    await page.click("#finish")
+    await expect(page.locator("#question-number")).to_have_text(WORDS[locale]["question2"])
+    return iv, page
+
+
 async def fits(page: Page, viewport: dict[str, int]) -> None:
     if viewport == PHONE_SCREEN:
         await no_sideways_scroll(page)
@@ -64,13 +79,7 @@ async def test_exit_dialog_says_the_current_question_is_closed(
 ) -> None:
     """The exit confirm names the open question and says it is closed as it is (empty or written)."""
     words = WORDS[locale]
-    iv = await create(hub, org, questions=3, second_entry=True)
-    page = await open_page(new_context, locale, viewport)
-    await enter(page, iv["link"])
-    await page.type("#answer", "first", delay=5)
-    await saved(page)
-    await page.click("#finish")
-    await expect(page.locator("#question-number")).to_have_text(words["question2"])
+    _, page = await at_the_second_question(hub, org, new_context, locale, viewport)
     await page.click("#exit-open")
     await expect(page.locator("#exit-closes")).to_have_text(words["closes_empty"])
     await page.click("#exit-cancel")
@@ -89,13 +98,7 @@ async def test_reentry_says_where_it_continues_and_counts_the_partly_answered(
 ) -> None:
     """After an exit, the re-entry says "last entry, question N, question M saved as you left it"; progress counts the partly answered one."""
     words = WORDS[locale]
-    iv = await create(hub, org, questions=3, second_entry=True)
-    first = await open_page(new_context, locale, viewport)
-    await enter(first, iv["link"])
-    await first.type("#answer", "first", delay=5)
-    await saved(first)
-    await first.click("#finish")
-    await expect(first.locator("#question-number")).to_have_text(words["question2"])
+    iv, first = await at_the_second_question(hub, org, new_context, locale, viewport)
     await first.type("#answer", "half of the second", delay=5)
     await saved(first)
     await first.click("#exit-open")
@@ -209,13 +212,7 @@ async def test_an_empty_answer_asks_before_skipping(
 
 async def test_the_reentry_note_follows_a_language_switch(hub: Hub, org: Org, new_context) -> None:
     """The re-entry note and the partly answered count are re-rendered when the language changes."""
-    iv = await create(hub, org, questions=3, second_entry=True)
-    first = await open_page(new_context, "en-US", DESKTOP)
-    await enter(first, iv["link"])
-    await first.type("#answer", "first", delay=5)
-    await saved(first)
-    await first.click("#finish")
-    await expect(first.locator("#question-text")).to_have_text("Q2")  # typed into the next one
+    iv, first = await at_the_second_question(hub, org, new_context, "en-US", DESKTOP)
     await first.type("#answer", "half", delay=5)
     await saved(first)
     await first.click("#exit-open")
