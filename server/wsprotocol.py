@@ -19,6 +19,9 @@ What differs from uvicorn's own (``websockets-sansio``):
   give up, minutes later, and until then the hub would think the candidate connected. But
   while the peer is not even taking what we send (the send buffer is full), a missing pong
   says nothing new: the app closes such a peer itself, with 1008, and the ping is retried.
+  Nor does it while the hub itself has stopped reading (the app is behind on what the
+  peer sent: the pong waits, unread, behind it) or when the peer has sent anything since
+  the ping (a path that carries data is not dead; its pong is queued behind that data).
 - Once the app is done with a connection, it is gone within ``close_timeout``, whatever
   the peer does.
 - A handshake refused with an HTTP answer (``hub.deny``: 403 and the reason as JSON)
@@ -61,9 +64,18 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         else:
             self.transport.close()
 
+    heard_at: float = 0.0
+
+    def data_received(self, data: bytes) -> None:
+        self.heard_at = self.loop.time()
+        super().data_received(data)
+
     def keepalive_timeout(self) -> None:
         closing = self.close_sent or self.transport.is_closing()
-        if not closing and not self.writable.is_set():
+        path_shown_alive = (
+            not self.writable.is_set() or self.read_paused or self.heard_at > self.ping_sent_at
+        )
+        if not closing and path_shown_alive:
             self.pong_timer = None
             self.pending_ping_payload = None
             self.schedule_ping()

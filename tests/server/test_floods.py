@@ -202,6 +202,40 @@ async def test_a_client_that_reads_nothing_is_dropped_and_recorded(
     assert "Traceback" not in hub.log() and " ERROR " not in hub.log()
 
 
+@pytest.mark.long  # a keep-alive run: its own command (README, "Long runs")
+async def test_a_client_that_keeps_sending_is_not_dropped_while_its_pong_is_late(
+    own_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    """A candidate that keeps sending while its pongs wait (it reads nothing for a while, as when the hub's replies queue behind its upload) is not dropped by the keep-alive: data since the ping shows the path alive; when it reads again every chunk is acked and the socket is still open."""
+    hub = start_hub(own_redis.url, tmp_path, HUB_WS_PING_INTERVAL_S="1", HUB_WS_PING_TIMEOUT_S="3")
+    iv_id, token = await new_interview(own_redis)
+    ws = await websockets.connect(hub.ws, subprotocols=[SUBPROTOCOL], ping_interval=None)
+    chunks = 50  # 0.2 s apart: 10 s, over two ping cycles of 1 s + 3 s with no pong at all
+    try:
+        await ws.send(encode(Join(token, PHONE)))
+        await ws.recv()
+        await ws.recv()
+        ws.transport.pause_reading()  # the hub's pings and acks wait unread: no pong goes out
+        for seq in range(1, chunks + 1):
+            await ws.send(encode(SendChunk(0, seq, "x")))
+            await asyncio.sleep(0.2)
+        ws.transport.resume_reading()
+        acked = 0
+        while acked < chunks:
+            reply = decode_server(await asyncio.wait_for(ws.recv(), timeout=60))
+            if isinstance(reply, ChunkAcked):
+                acked = reply.seq
+        await ws.send(encode(FinishAnswer(0, chunks)))
+        while not isinstance(reply, AnswerSaved):  # still open and served
+            reply = decode_server(await asyncio.wait_for(ws.recv(), timeout=60))
+        assert reply.status == "answered"
+    finally:
+        await ws.close()
+        hub.stop()
+    assert await stored(own_redis, iv_id) == [(0, seq) for seq in range(1, chunks + 1)]
+    assert "keepalive" not in hub.log() and "Traceback" not in hub.log()
+
+
 async def test_a_silent_socket_is_dropped_by_the_keepalive_and_recorded(
     own_redis: EmbeddedRedis, tmp_path: Path
 ) -> None:
