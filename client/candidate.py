@@ -74,6 +74,7 @@ class CandidateClient:
         device: str = "python-client",
         *,
         origin: str | None = None,
+        device_id: str = "",
         ping_interval_s: float | None = 5.0,
         ping_timeout_s: float | None = 10.0,
     ) -> None:
@@ -81,6 +82,7 @@ class CandidateClient:
         self.token = token
         self.identity = identity
         self.device = device
+        self.device_id = device_id  # the same on every socket of one device (SPEC §2.1)
         self.origin = origin
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
@@ -229,7 +231,7 @@ class CandidateClient:
         `timeout` bounds the wait for each of the server's first two messages.
         """
         await self.connect(open_timeout=timeout)
-        await self.send(Join(self.token, self.identity, self.device))
+        await self.send(Join(self.token, self.identity, self.device, self.device_id))
         first = await self.next_message(timeout)
         if isinstance(first, Refused):
             if self._reader is not None:  # the server closes next: keep its close code

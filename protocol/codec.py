@@ -130,13 +130,17 @@ class _FieldSpec:
     check: Any
     required: bool
     is_progress: bool
+    omit_default: bool  # a later optional field: not on the wire at its default
+    default: Any
 
 
 def _specs(cls: type) -> tuple[_FieldSpec, ...]:
     specs = []
     for f in dataclasses.fields(cls):
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        specs.append(_FieldSpec(f.name, _CHECKS[str(f.type)], required, f.type == "Progress"))
+        omit = bool(f.metadata.get("omit_default"))
+        check = _CHECKS[str(f.type)]
+        specs.append(_FieldSpec(f.name, check, required, f.type == "Progress", omit, f.default))
     return tuple(specs)
 
 
@@ -163,6 +167,8 @@ def to_wire(msg: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"type": msg.TYPE}
     for spec in _SPECS[type(msg)]:
         value = getattr(msg, spec.name)
+        if spec.omit_default and value == spec.default:
+            continue
         out[spec.name] = value.to_wire() if spec.is_progress else value
     return out
 

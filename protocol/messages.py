@@ -45,6 +45,9 @@ class Join:
     token: str
     identity: str  # the candidate's ID-card number or phone number
     device: str = ""  # free text the client chooses, e.g. its user agent
+    # an opaque id the client keeps per device (its own earlier socket is not "another
+    # device"); left off the wire when empty, so a join without it keeps its bytes
+    device_id: str = field(default="", metadata={"omit_default": True})
 
 
 @dataclass(frozen=True, slots=True)

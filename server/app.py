@@ -249,7 +249,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             verified = await service.verify(body.token, body.identity, caller, "centre")
         except Refusal as exc:
             return m.refused(exc.reason)
-        items = await service.centre(body.identity, verified)
+        items = await service.centre(body.identity, verified, body.device_id[:64])
         name = store.candidate_name(verified.interview_id, verified.meta)
         days = await service.retention_days(verified.meta.get("org", "default"))
         notice = {"retention_days": days}

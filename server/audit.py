@@ -41,6 +41,7 @@ class Caller:
 
     ip: str = ""
     device: str = ""
+    device_id: str = ""  # a candidate device's own id (join): never logged, never shown
     actor: str = "candidate"
     role: str = "candidate"
     proof: str = ""  # the identity proof used, masked: "phone 138****8000" (candidates)

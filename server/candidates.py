@@ -453,8 +453,11 @@ class CandidateService:
             "reentry_until_ms": sm.reentry_until(snap, self.clock()),
         }
 
-    async def centre(self, proof: str, verified: Verified) -> list[dict[str, Any]]:
-        """The verified person's interviews: state, progress, interruptions, what next."""
+    async def centre(
+        self, proof: str, verified: Verified, device_id: str = ""
+    ) -> list[dict[str, Any]]:
+        """The verified person's interviews: state, progress, interruptions, what next, and
+        whether the device holding each is the one asking (``device_id``)."""
         person = identity.keyed_hash(self.settings.secret, proof)
         ids = await self.store.person_interviews(person)
         ids.add(verified.interview_id)
@@ -485,6 +488,9 @@ class CandidateService:
                     # a join takes over from that device (SPEC §8.4): the page asks first
                     "connected": bool(snap.session),
                     "connected_device": meta.get("device", "") if snap.session else "",
+                    "connected_here": bool(
+                        snap.session and device_id and meta.get("device_id") == device_id
+                    ),
                 }
             )
         return items
@@ -546,6 +552,7 @@ def _counters(meta: dict[str, str], decision: Decision, caller: Caller) -> dict[
         out["exits"] = str(int(meta.get("exits", 0)) + 1)
     if "joined" in kinds:
         out["device"] = caller.device[:256]
+        out["device_id"] = caller.device_id[:64]
     return out
 
 

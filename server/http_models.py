@@ -149,6 +149,9 @@ class CandidateProof(IgnoresUnknownKeys):
 
     token: str
     identity: Annotated[str, Doc("The candidate's ID-card number or phone number.")]
+    device_id: Annotated[
+        str, Doc("The asking device's id, as its joins give it (optional): `connected_here`.")
+    ] = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -222,6 +225,10 @@ class CentreInterview:
     ]
     connected_device: Annotated[
         str, Doc("That device as its join described it; empty when none is connected.")
+    ]
+    connected_here: Annotated[
+        bool,
+        Doc("The device holding it joined with the device_id asked with: no need to ask."),
     ]
 
 

@@ -659,7 +659,9 @@ class CandidateConnection:
         if self.interview_id:
             self.push(refused(Reason.ALREADY_JOINED, msg.TYPE))
             return
-        self.caller = Caller(ip=self.caller.ip, device=msg.device[:256])
+        self.caller = Caller(
+            ip=self.caller.ip, device=msg.device[:256], device_id=msg.device_id[:64]
+        )
         try:
             verified = await self.service.verify(msg.token, msg.identity, self.caller, "join")
         except Refusal as exc:

@@ -46,6 +46,7 @@ ERASED_FIELDS = (
     "phone_masked",
     "token_sha",
     "device",
+    "device_id",
     "profile",
 )
 

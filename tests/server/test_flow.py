@@ -268,6 +268,39 @@ async def test_the_centre_names_the_device_holding_the_interview(hub: Hub, org: 
         await quiet.close()
 
 
+async def test_the_centre_tells_the_asking_devices_own_socket(hub: Hub, org: Org) -> None:
+    """`connected_here` is true only while the socket holding the interview joined with the device_id the centre is asked with (a reopened tab whose old socket is still held); another id, no id, or nobody connected gives false."""
+
+    async def here(http: httpx.AsyncClient, token: str, iv_id: str, device_id: str) -> bool:
+        body = {"token": token, "identity": PHONE, "device_id": device_id}
+        r = await http.post("/api/candidate/centre", json=body)
+        assert r.status_code == 200, r.text
+        item = {i["interview_id"]: i for i in r.json()["interviews"]}[iv_id]
+        return bool(item["connected_here"])
+
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        created = await http.post(
+            "/api/hr/interviews", json=interview_body(2), headers=org.auth("admin")
+        )
+        iv_id, token = created.json()["interview_id"], created.json()["token"]
+        assert not await here(http, token, iv_id, "laptop-1")  # nobody holds it
+        c = CandidateClient(hub.ws, token, PHONE, device="Chrome", device_id="laptop-1")
+        await c.join()
+        assert await here(http, token, iv_id, "laptop-1")
+        assert not await here(http, token, iv_id, "phone-2")
+        assert not await here(http, token, iv_id, "")  # no id: never "here"
+        other = CandidateClient(hub.ws, token, PHONE, device="Chrome", device_id="phone-2")
+        await other.join()  # takes over
+        assert not await here(http, token, iv_id, "laptop-1")
+        assert await here(http, token, iv_id, "phone-2")
+        unnamed = CandidateClient(hub.ws, token, PHONE, device="Chrome")
+        await unnamed.join()
+        assert not await here(http, token, iv_id, "")  # an empty id matches nothing
+        await unnamed.close()
+        await other.close()
+        await c.close()
+
+
 async def wait_until(at_ms: int) -> None:
     """Until the clock the hub reads too (same machine) has passed ``at_ms``."""
     while now_ms() <= at_ms:

@@ -4,10 +4,13 @@ stopping, HR's end, another device (issue 13, items 2-4)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from playwright.async_api import Page, expect
 
+from client.candidate import CandidateClient, ClientClosed
+from protocol.closecodes import CloseCode
 from server.settings import Settings
 from tests.conftest import PHONE, Hub, Org, start_hub
 from tests.web.conftest import PHONE as PHONE_SCREEN
@@ -307,3 +310,45 @@ async def test_a_device_back_from_a_drop_asks_before_taking_the_interview_back(
     assert texts[0] == "common. from the phone, still" and once_each(seqs[0])
     no_js_errors(laptop)
     no_js_errors(phone)
+
+
+async def test_a_tab_opened_again_on_the_holding_device_is_not_asked(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """A second tab while the first still holds the interview asks first; a tab opened on the device whose earlier socket the hub still holds (its device id, `connected_here`) goes on at once and takes that socket over."""
+    iv = await create(hub, org, questions=2)
+    context, first = await candidate(new_context)
+    await enter(first, iv["link"])
+    await first.type("#answer", "typed in the first tab. ", delay=5)
+    await saved(first)
+    device_id = await first.evaluate("localStorage.getItem('interview-hub.device-id')")
+    assert device_id and len(device_id) == 32
+
+    second = await new_page(context)  # the first tab is still open: asked like a device
+    await second.goto(iv["link"])
+    await second.fill("#identity", PHONE)
+    await second.click("#verify")
+    await expect(second.locator("#screen-takeover")).to_be_visible()
+    await second.click("#takeover-cancel")
+    await expect(second.locator("#screen-centre")).to_be_visible()
+    await expect(first.locator("#screen-question")).to_be_visible()
+
+    # this device's earlier socket, which the hub still holds, while no tab has it open
+    earlier = CandidateClient(hub.ws, iv["token"], PHONE, device="Chrome", device_id=device_id)
+    await earlier.join()
+    await expect(first.locator("#stopped-title")).to_have_text("Opened on another device")
+    await first.close()
+    third = await new_page(context)
+    await third.goto(iv["link"])
+    await third.fill("#identity", PHONE)
+    await third.click("#verify")
+    await expect(third.locator("#answer")).to_have_value("typed in the first tab. ")
+    with contextlib.suppress(ClientClosed, TimeoutError):
+        while True:
+            await earlier.next_message(timeout=60)
+    assert earlier.close_code == CloseCode.TAKEN_OVER
+    await third.type("#answer", "and the third.", delay=5)
+    await saved(third)
+    texts, seqs, _ = await stored(hub, iv["interview_id"])
+    assert texts[0] == "typed in the first tab. and the third." and once_each(seqs[0])
+    no_js_errors(third)

@@ -19,6 +19,9 @@ const identityKey = `interview-hub.identity.${interviewId}`;
 // Set while this tab holds the interview (survives a reload, not a closed tab): a reload of
 // the tab that holds it goes on at once; any other page asks before it takes it over.
 const holdingKey = `interview-hub.holding.${interviewId}`;
+// The lock a tab holds while it holds the interview: another tab of this browser can tell
+// it is still open (a closed or reloaded tab releases it at once).
+const holdingLock = `interview-hub.holding.${interviewId}`;
 // How long "time is up" stays in view before the page moves on by itself (the candidate can
 // go on at once). The next question's countdown still starts when the hub opened it.
 const TIME_UP_NOTICE_S = 4;
@@ -69,7 +72,7 @@ function refusalText(body, fallbackKey = "network.error") {
 async function verify(identity) {
   let result;
   try {
-    result = await postJson("/api/candidate/centre", { token, identity });
+    result = await postJson("/api/candidate/centre", { token, identity, device_id: thisDeviceId() });
   } catch {
     return { error: t("network.error") };
   }
@@ -105,15 +108,41 @@ function route(centre) {
     if (!consent?.review) return showConsent(action);
     app.camera = consent.camera === "on";
   }
-  if (action === "continue") {
-    // A join takes the interview from the device holding it (SPEC §8.4): ask first, unless
-    // that device is this very tab (a reload).
-    const item = app.centreItem;
-    if (item.connected && !sessionStorage.getItem(holdingKey)) return askTakeover(item.connected_device);
-    return startInterview();
-  }
+  if (action === "continue") return continueOrAsk(app.centreItem);
   if (action === "start" || action === "reenter") return deviceCheck();
   renderCentre(centre);
+}
+
+// A join takes the interview from the device holding it (SPEC §8.4): ask first, unless that
+// is this very tab (a reload) or this device's own earlier socket that the hub has not
+// dropped yet (a tab closed or cut off, then opened again) while no other tab of this
+// browser still has the interview open.
+async function continueOrAsk(item) {
+  const own = sessionStorage.getItem(holdingKey) || (item.connected_here && !(await anotherTabHolds()));
+  if (item.connected && !own) return askTakeover(item.connected_device);
+  return startInterview();
+}
+
+async function anotherTabHolds() {
+  try {
+    const { held } = await navigator.locks.query();
+    return held.some((lock) => lock.name === holdingLock);
+  } catch {
+    return false; // no Web Locks here: a tab of this browser is taken for this one
+  }
+}
+
+// Held from the join until this tab stops holding the interview (or closes).
+function holdTabLock() {
+  if (app.releaseTabLock || !navigator.locks) return;
+  navigator.locks
+    .request(holdingLock, () => new Promise((release) => (app.releaseTabLock = release)))
+    .catch(() => {});
+}
+
+function releaseTabLock() {
+  app.releaseTabLock?.();
+  app.releaseTabLock = null;
 }
 
 function askTakeover(device) {
@@ -302,7 +331,10 @@ const ui = {
     updateFinishButton();
   },
   joined(m) {
-    if (!app.practice) sessionStorage.setItem(holdingKey, "1");
+    if (!app.practice) {
+      sessionStorage.setItem(holdingKey, "1");
+      holdTabLock();
+    }
     app.lastJoinMode = m.mode;
     app.questionsSinceJoin = 0;
     app.reentering = m.mode === "reenter";
@@ -347,6 +379,7 @@ const ui = {
     // in the centre, so a device found again much later takes nothing over unasked.
     app.connectionLost = true;
     sessionStorage.removeItem(holdingKey);
+    releaseTabLock();
     openCentre();
   },
   // Back from a drop, the interview is held by another device: ask before taking it back.
@@ -354,6 +387,7 @@ const ui = {
     clearInterval(app.timerHandle);
     closeExitDialog();
     sessionStorage.removeItem(holdingKey);
+    releaseTabLock();
     app.connState = null;
     $("conn").hidden = true; // not reconnecting any more: waiting for the candidate's choice
     askTakeover(device);
@@ -491,7 +525,10 @@ function exitedMessage(m) {
 }
 
 function stop(titleKey, message, note = "", options = {}) {
-  if (!app.practice) sessionStorage.removeItem(holdingKey); // a later join asks first
+  if (!app.practice) {
+    sessionStorage.removeItem(holdingKey); // a later join asks first
+    releaseTabLock();
+  }
   clearInterval(app.timerHandle);
   cancelTimeUp();
   closeSkipDialog();
@@ -578,6 +615,7 @@ async function startSession({ practice }) {
     token: practice ? "practice" : token,
     identity: practice ? "" : app.identity,
     device: describeDevice(),
+    deviceId: thisDeviceId(),
     openTransport: practice ? practiceTransport(practiceQuestions()) : socketTransport,
     outbox,
     ui,
@@ -601,6 +639,23 @@ function practiceQuestions() {
     { text: t("practice.q2"), time_limit_s: 0 },
     { text: t("practice.q3"), time_limit_s: 60 },
   ];
+}
+
+// One random id per browser, kept in localStorage so every tab shares it: the centre tells
+// this device's own earlier socket from another device's (SPEC §2.1, §10.2). Never shown.
+function thisDeviceId() {
+  const key = "interview-hub.device-id";
+  try {
+    let id = localStorage.getItem(key);
+    if (!id) {
+      const bytes = crypto.getRandomValues(new Uint8Array(16));
+      id = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+      localStorage.setItem(key, id);
+    }
+    return id;
+  } catch {
+    return ""; // no storage: every socket of this device counts as another device's
+  }
 }
 
 // A short, human description of this device, shown to the device it takes over from.

@@ -21,10 +21,11 @@ const IDLE_CLOSE = CLOSE.IDLE;
 const HOLDER_CHECK_MS = 5000;
 
 export class Session {
-  constructor({ token, identity, device, openTransport, outbox, ui, practice = false, camera = true }) {
+  constructor({ token, identity, device, deviceId = "", openTransport, outbox, ui, practice = false, camera = true }) {
     this.token = token;
     this.identity = identity;
     this.device = device;
+    this.deviceId = deviceId;
     this.openTransport = openTransport;
     this.outbox = outbox;
     this.ui = ui;
@@ -106,19 +107,21 @@ export class Session {
 
   // The device holding the interview, when it is not this one ("" if it gave no name), by
   // the candidate centre (SPEC §10.2); null when nobody else holds it or it cannot be told.
-  // A device described exactly like this one cannot be told from this one's own socket that
-  // the hub has not dropped yet: it is taken for this one.
+  // This device's own earlier socket that the hub has not dropped yet is told by the device
+  // id (`connected_here`); without one, a device described exactly like this one is taken
+  // for this one.
   async heldElsewhere() {
     if (this.practice) return null;
     try {
       const answer = await Promise.race([
-        postJson("/api/candidate/centre", { token: this.token, identity: this.identity }),
+        postJson("/api/candidate/centre", { token: this.token, identity: this.identity, device_id: this.deviceId }),
         sleep(HOLDER_CHECK_MS).then(() => null), // a dead path: do not wait for ever
       ]);
       if (!answer?.ok) return null;
       const id = this.token.split(".")[0];
       const item = answer.body.interviews.find((i) => i.interview_id === id);
-      if (item?.connected && item.connected_device !== this.device) return item.connected_device;
+      const own = this.deviceId ? item?.connected_here : item?.connected_device === this.device;
+      if (item?.connected && !own) return item.connected_device;
     } catch {
       // unreachable: the join will tell
     }
@@ -132,7 +135,9 @@ export class Session {
       try {
         transport = this.openTransport({
           onOpen: () => {
-            transport.send({ type: "join", token: this.token, identity: this.identity, device: this.device });
+            const join = { type: "join", token: this.token, identity: this.identity, device: this.device };
+            if (this.deviceId) join.device_id = this.deviceId; // SPEC §2.1
+            transport.send(join);
           },
           onMessage: (message) => this.onFact(message),
           onClose: (code) => {
