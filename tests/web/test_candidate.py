@@ -9,6 +9,7 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
+from client.candidate import CandidateClient
 from protocol.answers import fold_text
 from tests.conftest import ID_NUMBER, PHONE, Hub, Org, interview_body, keyed_store
 from tests.web.conftest import PHONE as PHONE_SCREEN
@@ -302,6 +303,38 @@ async def test_exit_works_over_http_when_the_socket_is_down(
     texts, _, state = await stored(hub, iv["interview_id"])
     assert state == "exited" and texts[0] == "answer before the socket died"
     no_js_errors(page)
+
+
+async def test_an_http_exit_confirm_stands_when_the_hub_cleared_the_request_in_between(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """A disconnect the hub records after the HTTP preview clears the request (SPEC §8.1); the confirm still exits, as a fresh preview says the same."""
+    iv = await create(hub, org, questions=2)
+    _, page = await candidate(new_context)
+    await enter(page, iv["link"])
+    await page.type("#answer", "answer before the socket died", delay=5)
+    await saved(page)
+    await page.evaluate("window.__interviewHub.session.block()")
+    await expect(page.locator("#conn")).to_be_visible()
+    await page.click("#exit-open")
+    await expect(page.locator("#exit-http")).to_be_visible()
+    # A socket resumes and drops, as the page's own late-noticed socket would: the hub
+    # clears the pending request and records a disconnect.
+    late = CandidateClient(hub.ws, iv["token"], PHONE, device="Chrome")
+    await late.join()
+    await late.close()
+    store = keyed_store(hub.redis_url)
+    try:
+        while (meta := await store.meta(iv["interview_id"])).get("session"):
+            await asyncio.sleep(0.05)
+    finally:
+        await store.close()
+    assert meta["exit_requested"] == "0" and meta["state"] == "in_progress"
+    await page.click("#exit-confirm")
+    await expect(page.locator("#stopped-title")).to_have_text("You have left the interview")
+    texts, _, state = await stored(hub, iv["interview_id"])
+    assert state == "exited" and texts[0] == "answer before the socket died"
+    no_js_errors(page, allowed=("status of 409",))  # the first confirm's no_exit_requested
 
 
 async def test_practice_sends_nothing_to_the_server(hub: Hub, org: Org, new_context) -> None:

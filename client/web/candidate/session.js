@@ -194,6 +194,7 @@ export class Session {
         break;
       case "exit_preview":
         this.exitViaHttp = false;
+        this.exitShown = m;
         this.ui.exitPreview({ ...m, viaHttp: false, unsent: await this.outbox.count() });
         break;
       case "refused":
@@ -473,7 +474,26 @@ export class Session {
     const preview = await postJson("/api/candidate/exit", { token: this.token, identity: this.identity });
     if (!preview.ok) throw Object.assign(new Error("exit preview refused"), { body: preview.body });
     this.exitViaHttp = true;
+    this.exitShown = preview.body;
     this.ui.exitPreview({ ...preview.body, viaHttp: true, unsent: await this.outbox.count() });
+  }
+
+  // The hub may learn of the lost socket only after the HTTP preview (its keep-alive, or a
+  // close still on its way), and that disconnect clears the request (SPEC §8.1). If a fresh
+  // preview says exactly what the candidate confirmed, the confirm stands; otherwise they
+  // see the new one and decide again.
+  async exitAgainIfUnchanged() {
+    const shown = this.exitShown;
+    const preview = await postJson("/api/candidate/exit", { token: this.token, identity: this.identity });
+    if (!preview.ok) throw Object.assign(new Error("exit preview refused"), { body: preview.body });
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    if (shown && same(shown.progress, preview.body.progress) && shown.current_q === preview.body.current_q) {
+      return postJson("/api/candidate/exit", { token: this.token, identity: this.identity, confirm: true });
+    }
+    this.exitViaHttp = true;
+    this.exitShown = preview.body;
+    this.ui.exitPreview({ ...preview.body, viaHttp: true, unsent: await this.outbox.count() });
+    return null;
   }
 
   cancelExit() {
@@ -486,15 +506,17 @@ export class Session {
       this.transport.send({ type: "exit_confirm" });
       return;
     }
-    const done = await postJson("/api/candidate/exit", { token: this.token, identity: this.identity, confirm: true });
-    if (!done.ok) {
-      if (done.body.reason === "no_exit_requested") {
+    let done = await postJson("/api/candidate/exit", { token: this.token, identity: this.identity, confirm: true });
+    if (!done.ok && done.body.reason === "no_exit_requested") {
+      if (this.connected) {
         // A reconnect cleared the request in between: show a fresh preview to confirm.
         await this.requestExit();
         return;
       }
-      throw Object.assign(new Error("exit refused"), { body: done.body });
+      done = await this.exitAgainIfUnchanged();
+      if (done === null) return;
     }
+    if (!done.ok) throw Object.assign(new Error("exit refused"), { body: done.body });
     this.final = true;
     this.exitPending = false;
     this.stopMedia("stopped", "exited");
