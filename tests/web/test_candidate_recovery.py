@@ -111,7 +111,7 @@ async def test_typing_through_a_reconnect_loses_no_keystroke(
 async def test_device_coming_back_adopts_what_the_newer_device_wrote(
     hub: Hub, org: Org, new_context
 ) -> None:
-    """A laptop offline while the phone takes over and writes: when the laptop's network returns it shows the stored answer, not its stale draft."""
+    """A laptop offline while the phone takes over and writes: when the laptop's network returns it asks before taking the interview back, then shows the stored answer, not its stale draft."""
     iv = await create(hub, org, questions=1)
     _, laptop = await candidate(new_context)
     await enter(laptop, iv["link"])
@@ -127,7 +127,10 @@ async def test_device_coming_back_adopts_what_the_newer_device_wrote(
     await phone.locator("#answer").press("End")
     await phone.type("#answer", "from the phone, a longer text", delay=5)
     await saved(phone)
-    await laptop.evaluate(UNBLOCK)  # it resumes on its own and takes the interview back
+    await laptop.evaluate(UNBLOCK)
+    # another device (its own device id) holds it now: the laptop asks first (docs/web.md)
+    await expect(laptop.locator("#takeover-title")).to_be_visible()
+    await laptop.click("#takeover-continue")
     await expect(laptop.locator("#answer")).to_have_value("common. from the phone, a longer text")
     await saved(laptop)
     texts, seqs, _ = await stored(hub, iv["interview_id"])
