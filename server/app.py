@@ -253,7 +253,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         name = store.candidate_name(verified.interview_id, verified.meta)
         days = await service.retention_days(verified.meta.get("org", "default"))
         notice = {"retention_days": days}
-        return m.answer(m.Centre, {"candidate": name, "interviews": items, "notice": notice})
+        contact = await service.hr_contact(verified.meta.get("org", "default"))
+        centre = {"candidate": name, "interviews": items, "notice": notice, "hr_contact": contact}
+        return m.answer(m.Centre, centre)
 
     async def candidate_consent(request: Request) -> Response:
         """

@@ -495,6 +495,10 @@ class CandidateService:
             )
         return items
 
+    async def hr_contact(self, org: str) -> dict[str, str]:
+        """Whom the organisation's candidates contact (name, phone, email; "" unset)."""
+        return await self.store.org_hr_contact(org)
+
     async def retention_days(self, org: str) -> int:
         """The organisation's retention (the notice before recording states it)."""
         return await self.store.retention_days(org) or self.settings.retention_days

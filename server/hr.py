@@ -660,12 +660,15 @@ class HRService:
         display_name: str | None = None,
         time_zone: str | None = None,
         report_auto: bool | None = None,
+        hr_contact: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """How reports show the organisation (its name and time zone) and whether new
-        interviews make their report by themselves; given values set them (user.manage,
-        logged)."""
+        """How reports show the organisation (its name and time zone), whether new
+        interviews make their report by themselves, and whom candidates contact
+        (``hr_contact``: name, phone, email, each optional); given values set them
+        (user.manage, logged)."""
         org = req.principal.org
-        if display_name is None and time_zone is None and report_auto is None:
+        contact = {f"hr_contact_{k}": v.strip() for k, v in (hr_contact or {}).items()}
+        if display_name is None and time_zone is None and report_auto is None and not contact:
             await self.require(req, Permission.INTERVIEW_VIEW, "org_profile_view")
         else:
             await self.require(req, Permission.USER_MANAGE, "org_profile_set")
@@ -680,6 +683,7 @@ class HRService:
             }
             if report_auto is not None:
                 changed["report_auto"] = "1" if report_auto else "0"
+            changed.update(contact)
             await self.store.set_org_profile(org, changed)
             await self.store.log_org(
                 org,
@@ -692,6 +696,7 @@ class HRService:
             "display_name": profile["display_name"],
             "time_zone": profile["time_zone"] or DEFAULT_TIME_ZONE,
             "report_auto": await self.store.org_report_auto(org),
+            "hr_contact": await self.store.org_hr_contact(org),
         }
 
     async def set_report_auto(self, req: Request, iv_id: str, on: bool) -> dict[str, Any]:

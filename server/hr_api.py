@@ -461,17 +461,26 @@ class HRApi:
 
     async def get_org_profile(self, request: Request, req: HRRequest) -> Response:
         """
-        summary: "How reports show the organisation: its display name and time zone."
+        summary: "How reports show the organisation (name, time zone) and its HR contact."
         """
         return m.answer(m.OrgProfile, await self.hr.org_profile(req))
 
     async def set_org_profile(self, request: Request, req: HRRequest) -> Response:
         """
-        summary: "Set the organisation's display name and/or time zone (user.manage)."
+        summary: "Set the organisation's name, time zone, report default, HR contact (user.manage)."
         """
         body = await self.body(request, m.OrgProfileBody)
+        contact = {
+            k: v
+            for k, v in (
+                ("name", body.hr_contact_name),
+                ("phone", body.hr_contact_phone),
+                ("email", body.hr_contact_email),
+            )
+            if v is not None
+        }
         profile = await self.hr.org_profile(
-            req, body.display_name, body.time_zone, body.report_auto
+            req, body.display_name, body.time_zone, body.report_auto, contact
         )
         return m.answer(m.OrgProfile, profile)
 

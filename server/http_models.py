@@ -240,12 +240,22 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HrContact:
+    """Whom the organisation's candidates contact (its settings); "" where not set."""
+
+    name: str
+    phone: str
+    email: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Centre:
     """The verified candidate's interviews with this employer, by interview_id."""
 
     candidate: str
     interviews: list[CentreInterview]
     notice: Notice
+    hr_contact: HrContact
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -695,6 +705,15 @@ class OrgProfileBody(IgnoresUnknownKeys):
     report_auto: Annotated[
         bool | None, Doc("New interviews make their report by themselves unless their spec says.")
     ] = None
+    hr_contact_name: Annotated[
+        str | None, Length(0, 100), Doc("Whom candidates contact: shown on their pages.")
+    ] = None
+    hr_contact_phone: Annotated[
+        str | None, Pattern(r"[0-9+()\- ]{0,32}"), Doc('Their phone; "": none.')
+    ] = None
+    hr_contact_email: Annotated[
+        str | None, Pattern(r"([^@\s]{1,64}@[^@\s]{1,190})?"), Doc('Their e-mail; "": none.')
+    ] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -716,6 +735,7 @@ class OrgProfile:
     display_name: Annotated[str, Doc('"": reports show the organisation\'s id.')]
     time_zone: str
     report_auto: bool
+    hr_contact: HrContact
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

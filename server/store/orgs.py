@@ -17,6 +17,14 @@ from server.store.replies import (
     texts,
 )
 
+ORG_PROFILE_FIELDS = (
+    "display_name",
+    "time_zone",
+    "hr_contact_name",
+    "hr_contact_phone",
+    "hr_contact_email",
+)
+
 
 class OrgSettings(StoreBase):
     """An organisation's settings: retention, how reports present it, its ATS webhook."""
@@ -30,9 +38,15 @@ class OrgSettings(StoreBase):
         await self.redis.hset(org_settings(org), "retention_days", str(days))
 
     async def org_profile(self, org: str) -> dict[str, str]:
-        """How reports present the organisation: its display name and time zone ("" unset)."""
-        name, zone = await self.redis.hmget(org_settings(org), ["display_name", "time_zone"])
-        return {"display_name": text_value(name) or "", "time_zone": text_value(zone) or ""}
+        """How reports present the organisation (display name, time zone) and whom its
+        candidates contact (HR contact name, phone, e-mail); "" unset."""
+        values = await self.redis.hmget(org_settings(org), list(ORG_PROFILE_FIELDS))
+        return {f: text_value(v) or "" for f, v in zip(ORG_PROFILE_FIELDS, values, strict=True)}
+
+    async def org_hr_contact(self, org: str) -> dict[str, str]:
+        """Whom the organisation's candidates contact: name, phone, email ("" unset)."""
+        profile = await self.org_profile(org)
+        return {k: profile[f"hr_contact_{k}"] for k in ("name", "phone", "email")}
 
     async def org_report_auto(self, org: str) -> bool:
         """Whether the organisation's new interviews make their report by themselves (on

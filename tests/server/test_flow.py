@@ -301,6 +301,44 @@ async def test_the_centre_tells_the_asking_devices_own_socket(hub: Hub, org: Org
         await c.close()
 
 
+async def test_the_centre_shows_the_hr_contact_the_organisation_set(
+    hub: Hub, fresh_org: Org
+) -> None:
+    """An admin's HR contact (name, phone, e-mail) is in GET /api/hr/org and every candidate centre of that organisation; a bad phone or e-mail is refused with the field; "" removes one; it is logged."""
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        admin = fresh_org.auth("admin")
+        created = await http.post("/api/hr/interviews", json=interview_body(1), headers=admin)
+        proof = {"token": created.json()["token"], "identity": PHONE}
+
+        async def centre_contact() -> dict[str, str]:
+            r = await http.post("/api/candidate/centre", json=proof)
+            assert r.status_code == 200, r.text
+            return dict(r.json()["hr_contact"])
+
+        assert await centre_contact() == {"name": "", "phone": "", "email": ""}
+        contact = {
+            "hr_contact_name": "  Li Wei (HR)  ",
+            "hr_contact_phone": "+86 (10) 5555-0100",
+            "hr_contact_email": "hr@example.com",
+        }
+        r = await http.put("/api/hr/org", json=contact, headers=admin)
+        assert r.status_code == 200, r.text
+        want = {"name": "Li Wei (HR)", "phone": "+86 (10) 5555-0100", "email": "hr@example.com"}
+        assert r.json()["hr_contact"] == want
+        assert (await http.get("/api/hr/org", headers=admin)).json()["hr_contact"] == want
+        assert await centre_contact() == want
+        for field, bad in (("hr_contact_phone", "call me"), ("hr_contact_email", "hr.example")):
+            r = await http.put("/api/hr/org", json={field: bad}, headers=admin)
+            assert r.status_code == 400 and r.json()["reason"] == "bad_field", r.text
+        r = await http.put("/api/hr/org", json={"hr_contact_phone": ""}, headers=admin)
+        assert r.json()["hr_contact"] == {**want, "phone": ""}
+        assert await centre_contact() == {**want, "phone": ""}
+        log = (await http.get("/api/hr/log", headers=admin)).json()
+        sets = [e for e in log["entries"] if e["action"] == "org_profile_set"]
+        assert [e["outcome"] for e in sets].count("ok") == 2, sets
+        assert any(e.get("detail", {}).get("hr_contact_email") == "hr@example.com" for e in sets)
+
+
 async def wait_until(at_ms: int) -> None:
     """Until the clock the hub reads too (same machine) has passed ``at_ms``."""
     while now_ms() <= at_ms:

@@ -352,3 +352,55 @@ async def test_a_tab_opened_again_on_the_holding_device_is_not_asked(
     texts, seqs, _ = await stored(hub, iv["interview_id"])
     assert texts[0] == "typed in the first tab. and the third." and once_each(seqs[0])
     no_js_errors(third)
+
+
+async def test_contact_hr_names_the_contact_the_organisation_set(
+    hub: Hub, fresh_org: Org, new_context
+) -> None:
+    """ "Contact HR" leads somewhere: the organisation's HR contact (name, a tel: and a mailto: link) shows on the ended notice and in the centre, in zh-CN and en; with none set, nothing is shown."""
+    bare = await create(hub, fresh_org, questions=1)
+    _, before = await candidate(new_context, locale="zh-CN")
+    await enter(before, bare["link"])
+    await hr(
+        hub,
+        fresh_org,
+        "POST",
+        f"/api/hr/interviews/{bare['interview_id']}/end",
+        json={"confirm": True},
+    )
+    await expect(before.locator("#stopped-title")).to_have_text("HR 已结束本次面试")
+    await expect(before.locator("#stopped-contact")).to_be_hidden()  # none set yet
+
+    contact = {
+        "hr_contact_name": "李伟（招聘部）",
+        "hr_contact_phone": "+86 10 5555 0100",
+        "hr_contact_email": "hr@example.com",
+    }
+    await hr(hub, fresh_org, "PUT", "/api/hr/org", json=contact)
+    iv = await create(hub, fresh_org, questions=2)
+    _, page = await candidate(new_context, locale="zh-CN", viewport=PHONE_SCREEN)
+    await enter(page, iv["link"])
+    await hr(
+        hub,
+        fresh_org,
+        "POST",
+        f"/api/hr/interviews/{iv['interview_id']}/end",
+        json={"confirm": True},
+    )
+    await expect(page.locator("#stopped-title")).to_have_text("HR 已结束本次面试")
+    shown = page.locator("#stopped-contact")
+    await expect(shown).to_have_text(
+        "HR 联系方式：李伟（招聘部） · +86 10 5555 0100 · hr@example.com"
+    )
+    await expect(shown.locator("a").nth(0)).to_have_attribute("href", "tel:+861055550100")
+    await expect(shown.locator("a").nth(1)).to_have_attribute("href", "mailto:hr@example.com")
+    await expect(shown).to_be_in_viewport()
+    await screenshot(page, "candidate-contact-hr-phone-zh")
+    await page.select_option("#lang", "en")
+    await expect(shown).to_contain_text("Contact HR: 李伟（招聘部） · +86 10 5555 0100")
+    await page.click("#stopped-centre")
+    await expect(page.locator("#centre-contact")).to_have_text(
+        "Contact HR: 李伟（招聘部） · +86 10 5555 0100 · hr@example.com"
+    )
+    no_js_errors(page)
+    no_js_errors(before)

@@ -85,7 +85,7 @@ async def test_the_create_dialog_takes_expected_points_and_pressure(
 async def test_a_person_reviews_and_compares_in_the_console(
     hub: Hub, new_context: Any, fresh_org: Org, store: Store
 ) -> None:
-    """In the console a lead overrides a score with a reason, records a decision and switches the automatic report off; the comparison shows both beside the machine score; an admin sets the name, time zone and report default."""
+    """In the console a lead overrides a score with a reason, records a decision and switches the automatic report off; the comparison shows both beside the machine score; an admin sets the name, time zone, report default and HR contact."""
     async with httpx.AsyncClient(base_url=hub.http) as http:
         iv = await answered_interview(hub, fresh_org, http, store)
     page = await login(new_context, fresh_org, "interview_lead", locale="en-US")
@@ -124,6 +124,9 @@ async def test_a_person_reviews_and_compares_in_the_console(
     await admin.fill("#org-display-name", "Acme Hiring")
     await admin.fill("#org-time-zone", "Europe/Berlin")
     await admin.uncheck("#org-report-auto")
+    await admin.fill("#org-contact-name", "Hiring team")
+    await admin.fill("#org-contact-phone", "+49 30 1234567")
+    await admin.fill("#org-contact-email", "jobs@acme.example")
     await admin.click("#org-profile-save")
     await expect(admin.locator("#action-done")).to_have_text("Saved.", timeout=T)
     async with httpx.AsyncClient(base_url=hub.http) as http:
@@ -131,5 +134,10 @@ async def test_a_person_reviews_and_compares_in_the_console(
     assert profile.json()["display_name"] == "Acme Hiring"
     assert profile.json()["time_zone"] == "Europe/Berlin"
     assert profile.json()["report_auto"] is False
+    assert profile.json()["hr_contact"] == {
+        "name": "Hiring team",
+        "phone": "+49 30 1234567",
+        "email": "jobs@acme.example",
+    }
     assert (await store.redis.hget(key(iv, "meta"), "report_auto")) == "0"
     no_js_errors(admin)

@@ -39,6 +39,7 @@ const app = {
   media: null,
   camera: false, // the candidate's camera consent (the notice): no video without it
   notice: null, // {retention_days} from the centre, for the notice
+  hrContact: null, // {name, phone, email} from the centre: whom "contact HR" means
   consentNext: "", // what the consent leads to: start, continue or reenter
   connectionLost: false, // the centre was opened because the connection stayed lost
   stopped: null, // {title, message, note} of the last stop, re-rendered on a language switch
@@ -100,6 +101,7 @@ async function onIdentitySubmit(event) {
 function route(centre) {
   app.candidate = centre.candidate;
   app.notice = centre.notice;
+  app.hrContact = centre.hr_contact || null;
   app.centreItem = centre.interviews.find((item) => item.interview_id === interviewId) || null;
   const action = app.centreItem?.next.action;
   if (["start", "continue", "reenter"].includes(action)) {
@@ -551,6 +553,27 @@ function renderStopped() {
   $("stopped-note").hidden = !s.note;
   $("stopped-note").textContent = s.note ? t("stopped.note", { note: s.note }) : "";
   $("stopped-centre").textContent = t(app.practice ? "practice.back" : "stopped.to_centre");
+  renderContact($("stopped-contact"));
+}
+
+// "Contact HR" leads somewhere: the organisation's HR contact as its HR set it (SPEC §10.2),
+// as links a phone can call or mail; nothing when none is set (or in a practice).
+function renderContact(element) {
+  const contact = app.practice ? null : app.hrContact;
+  const parts = contact ? [contact.name, contact.phone, contact.email].filter(Boolean) : [];
+  element.hidden = parts.length === 0;
+  element.replaceChildren();
+  if (element.hidden) return;
+  element.append(t("contact.label")); // "Contact HR: " / "HR 联系方式：" (no space after ：)
+  if (contact.name) element.append(contact.name);
+  for (const [value, scheme] of [[contact.phone, "tel:"], [contact.email, "mailto:"]]) {
+    if (!value) continue;
+    if (element.childNodes.length > 1) element.append(" · ");
+    const link = document.createElement("a");
+    link.href = scheme + (scheme === "tel:" ? value.replace(/[^0-9+]/g, "") : value);
+    link.textContent = value;
+    element.append(link);
+  }
 }
 
 function renderProgress(progress) {
@@ -748,6 +771,8 @@ async function openCentre() {
 
 function renderCentre(centre) {
   app.lastCentre = centre;
+  if (centre.hr_contact) app.hrContact = centre.hr_contact;
+  renderContact($("centre-contact"));
   const list = $("centre-list");
   list.replaceChildren();
   const mine = centre.interviews.find((item) => item.interview_id === interviewId);

@@ -272,6 +272,7 @@ export const TEXTS = {
   "stopped.refused": { en: "You cannot enter the interview", "zh-CN": "无法进入面试" },
   "stopped.error": { en: "Something went wrong", "zh-CN": "出现问题" },
   "stopped.to_centre": { en: "Go to my interviews", "zh-CN": "查看我的面试" },
+  "contact.label": { en: "Contact HR: ", "zh-CN": "HR 联系方式：" },
   "centre.title": { en: "My interviews", "zh-CN": "我的面试" },
   "centre.interruptions": { en: "Interruptions: {disconnects} disconnections, {exits} exits", "zh-CN": "中断记录：断线 {disconnects} 次，退出 {exits} 次" },
   "centre.next.start": { en: "Not started. You can start until {until}.", "zh-CN": "尚未开始，可在 {until} 前开始。" },

@@ -18,6 +18,9 @@ export async function loadOrgProfile() {
     $("org-display-name").value = r.body.display_name;
     $("org-time-zone").value = r.body.time_zone;
     $("org-report-auto").checked = r.body.report_auto;
+    $("org-contact-name").value = r.body.hr_contact.name;
+    $("org-contact-phone").value = r.body.hr_contact.phone;
+    $("org-contact-email").value = r.body.hr_contact.email;
   }
   for (const field of fields) field.disabled = false;
 }
@@ -28,6 +31,9 @@ $("org-profile-form").addEventListener("submit", async (event) => {
     display_name: $("org-display-name").value.trim(),
     time_zone: $("org-time-zone").value.trim(),
     report_auto: $("org-report-auto").checked,
+    hr_contact_name: $("org-contact-name").value.trim(),
+    hr_contact_phone: $("org-contact-phone").value.trim(),
+    hr_contact_email: $("org-contact-email").value.trim(),
   });
   if (!r.ok) {
     if (r.status !== 401) showError(r.body, r.status);
