@@ -257,6 +257,20 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         centre = {"candidate": name, "interviews": items, "notice": notice, "hr_contact": contact}
         return m.answer(m.Centre, centre)
 
+    async def candidate_help(request: Request) -> Response:
+        """
+        summary: "The candidate asks HR for a reset or more time (told once while pending)."
+        """
+        caller = _caller(request, hub.trusted_proxies)
+        try:
+            body = await read_body(request, m.HelpBody)
+            verified = await service.verify(body.token, body.identity, caller, "help_request")
+            caller = replace(caller, proof=verified.proof)
+            asked = await service.ask_help(verified, body.kind, caller)
+        except Refusal as exc:
+            return m.refused(exc.reason)
+        return m.answer(m.HelpAsked, asked)
+
     async def candidate_consent(request: Request) -> Response:
         """
         summary: "Record the candidate's choices after the notice: review, camera."
@@ -308,6 +322,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/candidate/exit", candidate_exit, methods=["POST"]),
         Route("/api/candidate/centre", candidate_centre, methods=["POST"]),
         Route("/api/candidate/consent", candidate_consent, methods=["POST"]),
+        Route("/api/candidate/help", candidate_help, methods=["POST"]),
         Route("/api/candidate/answer", candidate_answer, methods=["POST"]),
         Route("/api/candidate/media-config", media_config, methods=["GET"]),
         WebSocketRoute("/ws/candidate", hub),

@@ -24,7 +24,7 @@ from server import identity
 from server.audit import SYSTEM, Caller
 from server.refusals import Refusal
 from server.settings import Settings
-from server.store import Store
+from server.store import Store, help_request
 
 MAX_CAS_RETRIES = 50
 # after an applied change, its follow-up (organisation copies, timer, takeover notice) is
@@ -491,9 +491,20 @@ class CandidateService:
                     "connected_here": bool(
                         snap.session and device_id and meta.get("device_id") == device_id
                     ),
+                    "help_request": help_request(meta),
                 }
             )
         return items
+
+    async def ask_help(self, verified: Verified, kind: str, caller: Caller) -> dict[str, Any]:
+        """The candidate asks HR for a reset or more time: recorded and logged once while
+        pending (a second ask of that kind is answered ``repeated`` and logs nothing)."""
+        iv_id = verified.interview_id
+        since, repeated = await self.store.ask_help(iv_id, kind, self.clock())
+        if not repeated:
+            org = verified.meta.get("org")
+            await self.log(iv_id, caller, "help_request", "ok", {"kind": kind}, org=org)
+        return {"kind": kind, "requested_ms": since, "repeated": repeated}
 
     async def hr_contact(self, org: str) -> dict[str, str]:
         """Whom the organisation's candidates contact (name, phone, email; "" unset)."""

@@ -23,7 +23,7 @@ from server.notify import Notifier
 from server.report_view import DEFAULT_TIME_ZONE, LANGS, Presentation, is_time_zone
 from server.reports import DECISIONS, Reports, unreadable_parts
 from server.scoring import DIMENSIONS
-from server.store import Store, log_scope, snapshot_from_hash
+from server.store import HELP_ANSWERED, Store, help_request, log_scope, snapshot_from_hash
 from server.webhooks import Webhooks, strip_query
 
 # the console's answer search reads this many of the organisation's newest interviews (each
@@ -136,6 +136,7 @@ class HRService:
             "next": next_action(snap, now),
             "consent": consent_record(meta),  # the candidate's choices (docs/privacy.md)
             "report_auto": meta.get("report_auto", "1") == "1",
+            "help_request": help_request(meta),  # what the candidate asked HR for, pending
         }
         unreadable = [name for name, value in sealed.items() if value is None]
         if unreadable:
@@ -590,6 +591,7 @@ class HRService:
                 "disconnects": "0",
                 "exits": "0",
                 "device": "",
+                **HELP_ANSWERED,
             }
 
         decision = await self._decide(iv_id, rule, req, "reset", meta_changes=changes, archive=True)
@@ -743,7 +745,14 @@ class HRService:
             return sm.settled(snap, now, lambda s: sm.grant_reentry(s, now, user, window_ms))
 
         action = "reentry_grant" if grant else "reentry_revoke"
-        return await self._decide(iv_id, rule, req, action, {"window_s": window_s})
+        return await self._decide(
+            iv_id,
+            rule,
+            req,
+            action,
+            {"window_s": window_s},
+            meta_changes=(lambda meta: dict(HELP_ANSWERED)) if grant else None,
+        )
 
     async def renew_link(self, req: Request, iv_id: str) -> dict[str, Any]:
         await self.require(req, Permission.INTERVIEW_CREATE, "link_resend", iv_id)
@@ -757,7 +766,11 @@ class HRService:
             return sm.settled(snap, now, lambda s: sm.renew_link(s, now, user, now + ttl_ms))
 
         decision = await self._decide(
-            iv_id, rule, req, "link_resend", meta_changes=lambda meta: {"token_sha": token_sha}
+            iv_id,
+            rule,
+            req,
+            "link_resend",
+            meta_changes=lambda meta: {"token_sha": token_sha, **HELP_ANSWERED},
         )
         link = f"{self.settings.base_url}/i/{token}"
         deadline = decision.snapshot.link_expires_ms

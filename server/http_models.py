@@ -162,6 +162,32 @@ class ExitBody(CandidateProof):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HelpBody(CandidateProof):
+    """The candidate asks HR for something the page cannot give (SPEC §10.8)."""
+
+    kind: Annotated[
+        Literal["reset", "more_time"],
+        Doc("reset: to start the interview again; more_time: a new link or a second entry."),
+    ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HelpRequest:
+    """The candidate's request to HR, pending until HR resets, renews the link or grants a
+    second entry; kind "" when there is none."""
+
+    kind: Literal["", "reset", "more_time"]
+    requested_ms: Millis
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HelpAsked(HelpRequest):
+    repeated: Annotated[
+        bool, Doc("That kind was pending already: nothing was recorded or told again.")
+    ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConsentBody(CandidateProof):
     """The candidate's choices after reading the notice (docs/privacy.md)."""
 
@@ -230,6 +256,7 @@ class CentreInterview:
         bool,
         Doc("The device holding it joined with the device_id asked with: no need to ask."),
     ]
+    help_request: HelpRequest
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -520,6 +547,9 @@ class InterviewSummary:
     report_auto: Annotated[
         bool, Doc("Whether a report is made when it completes or HR ends it.")
     ] = True
+    help_request: Annotated[
+        HelpRequest, Doc("What the candidate asked HR for, still pending (SPEC §10.9).")
+    ]
     unreadable: list[Literal["candidate", "phone", "id_number"]] | Absent = ABSENT
 
 

@@ -127,6 +127,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         R.NO_EXIT_REQUESTED,
     ),
     ("POST", "/api/candidate/centre"): candidate(m.Centre, m.CandidateProof),
+    ("POST", "/api/candidate/help"): candidate(m.HelpAsked, m.HelpBody),
     ("POST", "/api/candidate/consent"): candidate(
         m.ConsentRecord, m.ConsentBody, R.HUMAN_REVIEW_KEPT
     ),

@@ -38,7 +38,14 @@ from server.audit import LogKey
 from server.crypto import Keyring
 from server.keys import KekFiles
 from server.store.accounts import AccountRecords
-from server.store.base import MASKED_META, SEALED_META, UNREADABLE, StoreBase
+from server.store.base import (
+    HELP_ANSWERED,
+    MASKED_META,
+    SEALED_META,
+    UNREADABLE,
+    StoreBase,
+    help_request,
+)
 from server.store.chunks import Chunks
 from server.store.epochs import ROTATION_COUNTS, KeyEpochs
 from server.store.erasure import ERASING, Erasure
@@ -153,6 +160,7 @@ __all__ = [
     "ATTEMPT_PARTS",
     "CONTROL_CHANNEL",
     "ERASING",
+    "HELP_ANSWERED",
     "MASKED_META",
     "ROTATION_COUNTS",
     "SEALED_META",
@@ -170,6 +178,7 @@ __all__ = [
     "changed_fields",
     "epoch_destroyed_key",
     "epoch_members_key",
+    "help_request",
     "iv_chunks",
     "iv_events",
     "iv_media",

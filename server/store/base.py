@@ -34,6 +34,16 @@ MASKED_META = ("id_masked", "phone_masked")
 SEALED_META = ("candidate", *MASKED_META)
 
 
+# The meta field that ends a pending request to HR: set by the HR decisions that answer it.
+HELP_ANSWERED = {"help_request": ""}
+
+
+def help_request(meta: dict[str, str]) -> dict[str, Any]:
+    """The candidate's pending request to HR, as the API shows it ({"kind": ""} for none)."""
+    kind, _, since = meta.get("help_request", "").partition(":")
+    return {"kind": kind, "requested_ms": int(since) if kind and since.isdigit() else 0}
+
+
 class StoreBase:
     """The clients and what every part of the store shares (server/store/__init__.py puts
     the parts together as ``Store``)."""
@@ -79,6 +89,7 @@ class StoreBase:
         self._append_sha: str | None = None  # loaded on the first write (and after a restart)
         self._apply = redis.register_script((SCRIPTS / "apply_decision.lua").read_text())
         self._set_if_script = redis.register_script((SCRIPTS / "set_if.lua").read_text())
+        self._ask_help = redis.register_script((SCRIPTS / "ask_help.lua").read_text())
         self._erase = redis.register_script((SCRIPTS / "erase_interview.lua").read_text())
         self._save_transcript = redis.register_script((SCRIPTS / "save_transcript.lua").read_text())
         self._move_due_jobs = redis.register_script((SCRIPTS / "move_due_jobs.lua").read_text())
@@ -110,6 +121,13 @@ class StoreBase:
             for iv_id in ids:
                 pipe.hgetall(key(iv_id, "meta"))
             return await pipe.execute()
+
+    async def ask_help(self, iv_id: str, kind: str, now: int) -> tuple[int, bool]:
+        """Record the candidate's request to HR of ``kind`` unless it is pending already:
+        (since when it is pending, whether it already was). HR's reset, renewed link or
+        granted re-entry answers it (``HELP_ANSWERED``)."""
+        since, repeated = await self._ask_help(keys=[key(iv_id, "meta")], args=[kind, now])
+        return int(since), bool(int(repeated))
 
     async def meta_field(self, iv_id: str, field: str) -> str:
         return text_value(await self.redis.hget(key(iv_id, "meta"), field)) or ""

@@ -339,6 +339,59 @@ async def test_the_centre_shows_the_hr_contact_the_organisation_set(
         assert any(e.get("detail", {}).get("hr_contact_email") == "hr@example.com" for e in sets)
 
 
+async def test_a_candidate_asks_hr_once_and_hr_answering_clears_it(
+    hub: Hub, fresh_org: Org
+) -> None:
+    """POST /api/candidate/help records a reset / more-time request and logs it once (a repeat answers repeated with the first time); HR's interview and the centre show it; a new link or a granted second entry clears it; a bad kind or identity is refused."""
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        admin = fresh_org.auth("admin")
+        created = (
+            await http.post("/api/hr/interviews", json=interview_body(1), headers=admin)
+        ).json()
+        iv_id, token = created["interview_id"], created["token"]
+        url = f"/api/hr/interviews/{iv_id}"
+
+        async def ask(kind: str, identity: str = PHONE) -> httpx.Response:
+            body = {"token": token, "identity": identity, "kind": kind}
+            return await http.post("/api/candidate/help", json=body)
+
+        async def pending() -> dict[str, Any]:
+            return dict((await http.get(url, headers=admin)).json()["help_request"])
+
+        async def logged() -> list[str]:
+            r = await http.get(f"{url}/log", params={"action": "help_request"}, headers=admin)
+            return [e["detail"]["kind"] for e in r.json()["entries"] if e["outcome"] == "ok"]
+
+        assert await pending() == {"kind": "", "requested_ms": 0}
+        first = await ask("more_time")
+        assert first.status_code == 200, first.text
+        assert first.json()["kind"] == "more_time" and first.json()["repeated"] is False
+        again = await ask("more_time")
+        assert again.json() == {**first.json(), "repeated": True}  # HR is not told twice
+        assert await logged() == ["more_time"]
+        since = first.json()["requested_ms"]
+        assert await pending() == {"kind": "more_time", "requested_ms": since}
+        centre = await http.post("/api/candidate/centre", json={"token": token, "identity": PHONE})
+        item = centre.json()["interviews"][0]
+        assert item["help_request"] == {"kind": "more_time", "requested_ms": since}
+
+        refused = await ask("everything")
+        assert refused.status_code == 400 and refused.json()["reason"] == "bad_field"
+        assert (await ask("reset", "13900000000")).status_code == 403
+        assert (await ask("reset")).json()["repeated"] is False  # the other kind replaces it
+        assert (await pending())["kind"] == "reset"
+        assert sorted(await logged()) == ["more_time", "reset"]
+
+        renewed = await http.post(f"{url}/link", headers=admin)
+        assert renewed.status_code == 200, renewed.text
+        assert await pending() == {"kind": "", "requested_ms": 0}  # HR answered it
+        token = renewed.json()["token"]
+        assert (await ask("more_time")).json()["repeated"] is False  # a new request
+        grant = await http.post(f"{url}/reentry", json={"grant": True}, headers=admin)
+        assert grant.status_code == 200, grant.text
+        assert (await pending())["kind"] == ""
+
+
 async def wait_until(at_ms: int) -> None:
     """Until the clock the hub reads too (same machine) has passed ``at_ms``."""
     while now_ms() <= at_ms:

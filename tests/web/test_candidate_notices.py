@@ -404,3 +404,43 @@ async def test_contact_hr_names_the_contact_the_organisation_set(
     )
     no_js_errors(page)
     no_js_errors(before)
+
+
+async def test_a_closed_interview_lets_the_candidate_ask_hr_once_and_hr_sees_it(
+    hub: Hub, fresh_org: Org, new_context
+) -> None:
+    """From a closed interview's centre the candidate asks HR for more time (zh-CN): the page says so and offers no second ask, also when opened again; HR's interview shows the request (en) until a reset answers it."""
+    iv = await create(hub, fresh_org, questions=1)
+    iv_id = iv["interview_id"]
+    context, page = await candidate(new_context, locale="zh-CN", viewport=PHONE_SCREEN)
+    await enter(page, iv["link"])
+    await hr(hub, fresh_org, "POST", f"/api/hr/interviews/{iv_id}/end", json={"confirm": True})
+    await expect(page.locator("#stopped-title")).to_have_text("HR 已结束本次面试")
+    await page.click("#stopped-centre")
+    item = page.locator(f"#centre-list li[data-id='{iv_id}']")
+    await item.locator("button[data-help='more_time']").click()
+    status = item.locator(".help-state")
+    await expect(status).to_have_attribute("data-kind", "more_time")
+    await expect(status).to_contain_text("向 HR 申请延长时间。HR 已收到")
+    await expect(item.locator("button[data-help='more_time']")).to_have_count(0)
+    await expect(item.locator("button[data-help='reset']")).to_have_text("向 HR 申请重新面试")
+    await screenshot(page, "candidate-help-asked-phone-zh")
+
+    again = await new_page(context)  # opened again: the hub says what is pending
+    await again.goto(iv["link"])
+    await again.fill("#identity", PHONE)
+    await again.click("#verify")
+    reopened = again.locator(f"#centre-list li[data-id='{iv_id}']")
+    await expect(reopened.locator(".help-state")).to_have_attribute("data-kind", "more_time")
+    await expect(reopened.locator("button[data-help='more_time']")).to_have_count(0)
+
+    admin = await login(new_context, fresh_org, "admin", locale="en-US")
+    await admin.goto(f"/hr#iv/{iv_id}")
+    await expect(admin.locator("#detail")).to_have_attribute("data-id", iv_id)
+    await expect(admin.locator("#detail-help")).to_contain_text("The candidate asked for more time")
+    await hr(hub, fresh_org, "POST", f"/api/hr/interviews/{iv_id}/reset", json={"confirm": True})
+    detail = await hr(hub, fresh_org, "GET", f"/api/hr/interviews/{iv_id}")
+    assert detail["help_request"] == {"kind": "", "requested_ms": 0}
+    no_js_errors(page)
+    no_js_errors(again)
+    no_js_errors(admin)

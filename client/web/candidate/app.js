@@ -222,6 +222,49 @@ async function postConsent(review, camera) {
 }
 
 // The right to human-only review at any time: from the centre, for this link's interview.
+// Closed for this candidate: they can ask HR for a reset or more time from here (SPEC
+// §10.9). What is pending says so, and its button is gone: HR is told once.
+const HELP_KINDS = ["more_time", "reset"];
+
+function renderHelp(li, item) {
+  const pending = item.help_request?.kind || "";
+  if (pending) {
+    const status = document.createElement("div");
+    status.className = "help-state";
+    status.dataset.kind = pending;
+    status.setAttribute("role", "status");
+    status.textContent = t(`help.pending.${pending}`, { at: formatTime(item.help_request.requested_ms, i18n.lang) });
+    li.append(status);
+  }
+  for (const kind of HELP_KINDS) {
+    if (kind === pending) continue;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.dataset.help = kind;
+    button.textContent = t(`help.ask.${kind}`);
+    button.addEventListener("click", () => askHelp(item, kind, button));
+    li.append(button);
+  }
+}
+
+async function askHelp(item, kind, button) {
+  button.disabled = true;
+  let result;
+  try {
+    result = await postJson("/api/candidate/help", { token, identity: app.identity, kind });
+  } catch {
+    result = null;
+  }
+  button.disabled = false;
+  if (!result) return showError($("centre-error"), t("network.error"));
+  if (!result.ok) return showError($("centre-error"), refusalText(result.body));
+  showError($("centre-error"), "");
+  item.help_request = { kind: result.body.kind, requested_ms: result.body.requested_ms };
+  renderCentre(app.lastCentre);
+  $("centre-title").focus();
+}
+
 async function askHumanOnly(item, button) {
   button.disabled = true;
   const body = await postConsent("human_only", item.consent.camera === "on");
@@ -824,6 +867,7 @@ function renderCentre(centre) {
         li.append(ask);
       }
     }
+    if (item.interview_id === interviewId && action === "contact_hr") renderHelp(li, item);
     if (item.interview_id === interviewId && ["start", "continue", "reenter"].includes(action)) {
       const button = document.createElement("button");
       button.type = "button";

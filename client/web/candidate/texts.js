@@ -285,6 +285,16 @@ export const TEXTS = {
   "centre.next.reenter": { en: "You left. You can come back once, until {until}.", "zh-CN": "您已退出，可在 {until} 前再进入一次。" },
   "centre.next.none": { en: "Completed. Nothing more to do.", "zh-CN": "已完成，无需其他操作。" },
   "centre.next.contact_hr": { en: "Closed. Please contact HR if you have questions.", "zh-CN": "已关闭。如有疑问，请联系 HR。" },
+  "help.ask.more_time": { en: "Ask HR for more time", "zh-CN": "向 HR 申请延长时间" },
+  "help.ask.reset": { en: "Ask HR to let me start again", "zh-CN": "向 HR 申请重新面试" },
+  "help.pending.more_time": {
+    en: "You asked HR for more time on {at}. HR has been told and will reply to you.",
+    "zh-CN": "您已于 {at} 向 HR 申请延长时间。HR 已收到，会与您联系。",
+  },
+  "help.pending.reset": {
+    en: "You asked HR to start again on {at}. HR has been told and will reply to you.",
+    "zh-CN": "您已于 {at} 向 HR 申请重新面试。HR 已收到，会与您联系。",
+  },
   "centre.open": { en: "Continue", "zh-CN": "继续" },
   "state.invited": { en: "Not started", "zh-CN": "未开始" },
   "state.in_progress": { en: "In progress", "zh-CN": "进行中" },

@@ -421,6 +421,13 @@ export function renderDetail() {
   else if (x.reentry_until_ms) second.textContent = t("detail.second_entry.yes", { until: untilText(x.reentry_until_ms) });
   else second.textContent = t("detail.second_entry.yes_open");
   renderConsent(x.consent);
+  // what the candidate asked HR for (SPEC §10.9), until a reset, a new link or a second entry
+  const help = x.help_request?.kind || "";
+  $("detail-help").hidden = !help;
+  $("detail-help").dataset.kind = help;
+  $("detail-help").textContent = help
+    ? t(`detail.help.${help}`, { at: formatTime(x.help_request.requested_ms, i18n.lang) })
+    : "";
   const next = x.next || {};
   let nextText = "";
   if (next.action === "start") nextText = t("next.start", { until: untilText(next.until_ms) });

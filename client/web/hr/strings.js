@@ -165,6 +165,14 @@ const S = {
   "media.reason.other": { en: "another reason", "zh-CN": "其他原因" },
   "end.row": { en: "End…", "zh-CN": "终止…" },
   "end.ended": { en: "Ended", "zh-CN": "已终止" },
+  "detail.help.more_time": {
+    en: "The candidate asked for more time on {at}: send a new link or grant a second entry.",
+    "zh-CN": "候选人于 {at} 申请延长时间：可重新发送链接或允许再次进入。",
+  },
+  "detail.help.reset": {
+    en: "The candidate asked to start again on {at}: a reset answers it.",
+    "zh-CN": "候选人于 {at} 申请重新面试：重置面试即可处理。",
+  },
   "end.ended_by": { en: "Ended by {by} at {at}", "zh-CN": "已由 {by} 于 {at} 终止" },
   "perm.denied": { en: "You do not have the permission “{perm}”. {ask}", "zh-CN": "您没有“{perm}”权限。{ask}" },
   "perm.ask": { en: "Ask an administrator; roles that can: {roles}.", "zh-CN": "请联系管理员；拥有此权限的角色：{roles}。" },
