@@ -32,6 +32,8 @@ WORDS: dict[str, dict[str, str]] = {
         "skip": "Your answer to question 1 is empty.",
         "question1": "Question 1 of 3",
         "question2": "Question 2 of 3",
+        "reentry_used": "You have used your second entry. Everything you answered is saved. "
+        "HR can give you more time or let you start again.",
     },
     "zh-CN": {
         "progress": "进度：33%（已答 1/3 题，部分作答 1 题）",
@@ -43,6 +45,8 @@ WORDS: dict[str, dict[str, str]] = {
         "skip": "第 1 题尚未作答。",
         "question1": "第 1 题，共 3 题",
         "question2": "第 2 题，共 3 题",
+        "reentry_used": "您已使用过再次进入的机会，已作答的内容均已保存。"
+        "HR 可以为您延长时间或安排重新面试。",
     },
 }
 
@@ -96,7 +100,7 @@ async def test_exit_dialog_says_the_current_question_is_closed(
 async def test_reentry_says_where_it_continues_and_counts_the_partly_answered(
     hub: Hub, org: Org, new_context, locale, viewport, shot
 ) -> None:
-    """After an exit, the re-entry says "last entry, question N, question M saved as you left it"; progress counts the partly answered one."""
+    """After an exit, the re-entry says "last entry, question N, question M saved as you left it"; progress counts the partly answered one; after a second exit the centre says the second entry was used (not "not allowed")."""
     words = WORDS[locale]
     iv, first = await at_the_second_question(hub, org, new_context, locale, viewport)
     await first.type("#answer", "half of the second", delay=5)
@@ -125,6 +129,10 @@ async def test_reentry_says_where_it_continues_and_counts_the_partly_answered(
     await expect(again.locator("#progress-text")).to_be_in_viewport()
     await fits(again, viewport)
     await screenshot(again, f"candidate-reentry-{shot}")
+    await again.click("#exit-open")
+    await again.click("#exit-confirm")
+    await again.click("#stopped-centre")
+    await expect(again.locator("#centre-summary")).to_have_text(words["reentry_used"])
     no_js_errors(again)
 
 

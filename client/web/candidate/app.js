@@ -812,6 +812,13 @@ async function openCentre() {
   if (result.centre) renderCentre(result.centre);
 }
 
+// Why the candidate cannot enter, in the hub's words; but a second entry that was used is
+// not "not allowed": the hub's reason is the same (SPEC §8.3), the second exit tells them apart.
+function nextMessage(item) {
+  if (item.next.why === "reentry_not_permitted" && item.interruptions.exits >= 2) return t("centre.reentry_used");
+  return i18n.message(item.next.message);
+}
+
 function renderCentre(centre) {
   app.lastCentre = centre;
   if (centre.hr_contact) app.hrContact = centre.hr_contact;
@@ -821,7 +828,7 @@ function renderCentre(centre) {
   const mine = centre.interviews.find((item) => item.interview_id === interviewId);
   // why the candidate is here: the hub's reason when they cannot enter, or a lost connection
   const lost = app.connectionLost && mine?.next.action === "continue";
-  const summary = mine?.next.message ? i18n.message(mine.next.message) : lost ? t("centre.lost") : "";
+  const summary = mine?.next.message ? nextMessage(mine) : lost ? t("centre.lost") : "";
   $("centre-summary").hidden = !summary;
   $("centre-summary").textContent = summary;
   for (const item of centre.interviews) {
@@ -846,7 +853,7 @@ function renderCentre(centre) {
     const key = action === "continue" && !item.next.until_ms ? "centre.next.continue_open" : `centre.next.${action}`;
     // When the candidate cannot enter, the hub says why (the reason a join would get).
     next.textContent = item.next.message
-      ? i18n.message(item.next.message)
+      ? nextMessage(item)
       : t(key, { until: formatTime(item.next.until_ms, i18n.lang) });
     li.append(title, progress, interruptions, next);
     if (item.interview_id === interviewId && item.consent?.review) {

@@ -295,6 +295,10 @@ export const TEXTS = {
     en: "You asked HR to start again on {at}. HR has been told and will reply to you.",
     "zh-CN": "您已于 {at} 向 HR 申请重新面试。HR 已收到，会与您联系。",
   },
+  "centre.reentry_used": {
+    en: "You have used your second entry. Everything you answered is saved. HR can give you more time or let you start again.",
+    "zh-CN": "您已使用过再次进入的机会，已作答的内容均已保存。HR 可以为您延长时间或安排重新面试。",
+  },
   "centre.open": { en: "Continue", "zh-CN": "继续" },
   "state.invited": { en: "Not started", "zh-CN": "未开始" },
   "state.in_progress": { en: "In progress", "zh-CN": "进行中" },
