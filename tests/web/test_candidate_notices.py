@@ -409,7 +409,7 @@ async def test_contact_hr_names_the_contact_the_organisation_set(
 async def test_a_closed_interview_lets_the_candidate_ask_hr_once_and_hr_sees_it(
     hub: Hub, fresh_org: Org, new_context
 ) -> None:
-    """From a closed interview's centre the candidate asks HR for more time (zh-CN): the page says so and offers no second ask, also when opened again; HR's interview shows the request (en) until a reset answers it."""
+    """From a closed interview's centre the candidate asks HR for more time (zh-CN): the page says so and offers no second ask, also when opened again; HR's list and interview show the request (en) until a reset answers it."""
     iv = await create(hub, fresh_org, questions=1)
     iv_id = iv["interview_id"]
     context, page = await candidate(new_context, locale="zh-CN", viewport=PHONE_SCREEN)
@@ -435,6 +435,8 @@ async def test_a_closed_interview_lets_the_candidate_ask_hr_once_and_hr_sees_it(
     await expect(reopened.locator("button[data-help='more_time']")).to_have_count(0)
 
     admin = await login(new_context, fresh_org, "admin", locale="en-US")
+    row = admin.locator(f'[data-testid="iv-row"][data-id="{iv_id}"]')
+    await expect(row.locator('[data-field="help"]')).to_have_text("asks for more time")
     await admin.goto(f"/hr#iv/{iv_id}")
     await expect(admin.locator("#detail")).to_have_attribute("data-id", iv_id)
     await expect(admin.locator("#detail-help")).to_contain_text("The candidate asked for more time")

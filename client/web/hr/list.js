@@ -88,6 +88,18 @@ export function fillRow(tr, item) {
   }
   stateBadge(badge, item.state);
   badge.dataset.field = "state";
+  // what the candidate asked HR for (SPEC §10.9), beside the state until HR answers it
+  let help = stateCell.querySelector('[data-field="help"]');
+  if (!help) {
+    help = document.createElement("span");
+    help.dataset.field = "help";
+    help.className = "badge help-asked";
+    stateCell.append(" ", help);
+  }
+  const asked = item.help_request?.kind || "";
+  help.hidden = !asked;
+  help.dataset.kind = asked;
+  help.textContent = asked ? t(`help.asked.${asked}`) : "";
 
   const progCell = cell(tr, "progress");
   let prog = progCell.querySelector('[data-field="progress"]');

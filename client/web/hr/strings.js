@@ -165,6 +165,8 @@ const S = {
   "media.reason.other": { en: "another reason", "zh-CN": "其他原因" },
   "end.row": { en: "End…", "zh-CN": "终止…" },
   "end.ended": { en: "Ended", "zh-CN": "已终止" },
+  "help.asked.more_time": { en: "asks for more time", "zh-CN": "申请延长时间" },
+  "help.asked.reset": { en: "asks to start again", "zh-CN": "申请重新面试" },
   "detail.help.more_time": {
     en: "The candidate asked for more time on {at}: send a new link or grant a second entry.",
     "zh-CN": "候选人于 {at} 申请延长时间：可重新发送链接或允许再次进入。",
