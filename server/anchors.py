@@ -37,9 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -48,6 +47,9 @@ from server.audit import Head
 from server.keys import default_key_dir, private_dir
 from server.logs import notice
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("interview_hub.anchors")
 
@@ -363,12 +365,16 @@ class Checkpointer:
         """The last round at shutdown: files, then one try at the webhook."""
         await self.round()
         if self.url and self._unsent:
+            import httpx  # loaded on first use: a hub that never posts starts faster
+
             async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S) as http:
                 with contextlib.suppress(Exception):
                     await self._post(http)
 
     async def _post_loop(self) -> None:
         backoff = self.interval_s
+        import httpx  # loaded on first use: a hub that never posts starts faster
+
         async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S) as http:
             while True:
                 await self._have_unsent.wait()

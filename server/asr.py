@@ -28,9 +28,10 @@ import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads where audio is handled: `serve` (ModelError) does not pay it
+    import numpy as np
 
 from server.settings import ASR_ENGINES, Settings
 
@@ -201,6 +202,8 @@ def vad_model_path() -> Path:
 def pcm_to_float(pcm: bytes) -> np.ndarray:
     """16-bit little-endian PCM as float32 in [-1, 1)."""
     usable = len(pcm) // 2 * 2
+    import numpy as np
+
     return np.frombuffer(pcm[:usable], dtype="<i2").astype(np.float32) / 32768.0
 
 
@@ -379,6 +382,8 @@ class RemoteEngine(Engine):
 
 def wav_bytes(audio: np.ndarray) -> bytes:
     """float32 samples as a 16 kHz mono 16-bit WAV file."""
+    import numpy as np
+
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)

@@ -18,8 +18,6 @@ import json
 import logging
 from typing import Any
 
-import httpx
-
 from protocol import assessment
 from protocol.assessment import DIMENSION_LABELS, DIMENSIONS, Dimension, band_of, recommend
 from server.scoring import DefaultScorer, answers_of
@@ -56,6 +54,8 @@ class LLMScorer:
         self.rubric = DefaultScorer()
 
     async def score(self, facts: dict[str, Any]) -> dict[str, Any]:
+        import httpx  # loaded on first use: a hub that never posts starts faster
+
         baseline = await self.rubric.score(facts)
         try:
             reply = await asyncio.wait_for(self._ask(facts), self.timeout_s)
@@ -87,6 +87,8 @@ class LLMScorer:
             ],
         }
         headers = {"authorization": f"Bearer {self.key}"} if self.key else {}
+        import httpx  # loaded on first use: a hub that never posts starts faster
+
         async with httpx.AsyncClient(timeout=self.timeout_s) as http:
             r = await http.post(self.url, json=body, headers=headers)
         r.raise_for_status()

@@ -22,6 +22,7 @@ again (the webhook's Idempotency-Key, the email's Message-ID) and can drop it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -31,11 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
-
-import httpx
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from protocol.interview import Decision
 from server.crypto import RecordCipher
@@ -44,19 +42,27 @@ from server.report_view import zone_of
 from server.settings import Settings
 from server.store import UNREADABLE, Store, StoreError
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 log = logging.getLogger("interview_hub.notify")
 
 
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates" / "notify"),
-    undefined=StrictUndefined,
-    autoescape=False,  # plain text for SMS and email bodies
-)
+@functools.cache
+def _templates() -> Environment:
+    """Made on first use: a hub that sends nothing does not load jinja2 at start."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates" / "notify"),
+        undefined=StrictUndefined,
+        autoescape=False,  # plain text for SMS and email bodies
+    )
 
 
 def render(kind: str, lang: str, variables: dict[str, Any]) -> tuple[str, str]:
     """(subject, body) of a notification in ``lang`` (zh-CN or en)."""
-    text = _templates.get_template(f"{kind}.{lang}.txt").render(**variables)
+    text = _templates().get_template(f"{kind}.{lang}.txt").render(**variables)
     subject, _, body = text.partition("\n")
     return subject.strip(), body.strip()
 
@@ -192,6 +198,8 @@ class WebhookProvider:
         self.url = url
 
     async def send(self, message: Outgoing) -> None:
+        import httpx  # loaded on first use: a hub that never posts starts faster
+
         async with httpx.AsyncClient(timeout=10) as http:
             r = await http.post(
                 self.url,

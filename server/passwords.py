@@ -14,8 +14,7 @@ estimator, ported to Python); nothing is fetched at run time.
 
 from __future__ import annotations
 
-from zxcvbn import zxcvbn
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
+import functools
 
 from protocol.reasons import Reason
 
@@ -26,7 +25,13 @@ MIN_SCORE = 3
 ESTIMATE_CHARS = 72
 MAX_PASSWORD_CHARS = 1024  # longer is a mistake or an attack on the hashing
 
-COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """zxcvbn's 30 000 most common passwords, loaded when a password is first checked."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
 
 
 def policy_refusal(password: str, user: str, min_length: int, org: str = "") -> str | None:
@@ -37,8 +42,10 @@ def policy_refusal(password: str, user: str, min_length: int, org: str = "") -> 
         return Reason.BAD_FIELD
     if password.casefold() == user.casefold():
         return Reason.PASSWORD_IS_USER_NAME
-    if password.casefold() in COMMON_PASSWORDS:
+    if password.casefold() in common_passwords():
         return Reason.PASSWORD_TOO_COMMON
+    from zxcvbn import zxcvbn
+
     hints = [h for h in (user, org, *user.replace("_", ".").replace("-", ".").split(".")) if h]
     if zxcvbn(password[:ESTIMATE_CHARS], user_inputs=hints)["score"] < MIN_SCORE:
         return Reason.PASSWORD_TOO_COMMON

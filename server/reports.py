@@ -9,13 +9,12 @@ aside with the attempt). The default scorer is the rubric of protocol/assessment
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from protocol.answers import Answer, assemble
 from protocol.consent import Consent
@@ -24,6 +23,9 @@ from server.audit import SYSTEM
 from server.report_view import Presentation, view
 from server.scoring import HUMAN_ONLY, DefaultScorer, Scorer, human_only
 from server.store import UNREADABLE, Store, snapshot_from_hash
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 log = logging.getLogger("interview_hub.reports")
 
@@ -72,10 +74,15 @@ def spoken_parts(transcript: dict[str, Any] | None, audio_s: float) -> dict[str,
     }
 
 
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-)
+@functools.cache
+def _templates() -> Environment:
+    """Made on first use: a hub that renders no report does not load jinja2 at start."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    return Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
 
 
 # called with (meta, report, now) after each new version is kept (the ATS webhook)
@@ -273,7 +280,7 @@ class Reports:
     @staticmethod
     def html(report: dict[str, Any], presentation: Presentation) -> str:
         """The printable page, in one language (server/report_view.py)."""
-        return _templates.get_template("report.html").render(v=view(report, presentation))
+        return _templates().get_template("report.html").render(v=view(report, presentation))
 
     # --- automatic reports --------------------------------------------------------------
 

@@ -23,8 +23,6 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from server.notify import Notifier, Outgoing, Undeliverable
 from server.settings import Settings
 from server.store import Store
@@ -138,6 +136,8 @@ class AtsProvider:
             SIGNATURE: sign(secret, int(time.time()), body),  # when sent, not queued,
         }
         # never a redirect: the check above is of this URL only
+        import httpx  # loaded on first use: a hub that never posts starts faster
+
         async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
             answer = await http.post(config["url"], content=body, headers=headers)
         if not 200 <= answer.status_code < 300:

@@ -44,6 +44,10 @@ httpx.AsyncClient.__init__.__kwdefaults__["timeout"] = httpx.Timeout(60.0)
 # No transcription worker in the hubs and benches the tests start, unless a test asks for one
 # (tests/server/test_transcribe.py, tests/web/test_spoken_answer.py).
 os.environ["HUB_ASR"] = "off"
+# The hubs and CLI runs the tests start keep this repository's compiled modules (in the
+# ignored __pycache__), even where the machine sets PYTHONDONTWRITEBYTECODE: otherwise each
+# of them compiles all of server/ again (about 0.4 s of CPU a hub; docs/benchmarks.md).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def free_port() -> int:

@@ -75,3 +75,15 @@ def test_create_list_show(tmp_path: Path, redis_server) -> None:
     assert shown["answers"][0]["question"] == "Why us?"
     missing = run_cli("show", "nope", redis_url=redis_server.url, check=False)
     assert missing.returncode == 1 and "no interview" in missing.stderr
+
+
+def test_serve_loads_no_heavy_library_it_does_not_use_at_start() -> None:
+    """`serve` imports neither numpy, httpx, jinja2 nor zxcvbn before it needs them: each hub starts faster (docs/benchmarks.md)."""
+    probe = (
+        "import sys, server.cli, server.app, server.asr;"
+        "print(','.join(m for m in ('numpy', 'httpx', 'jinja2', 'zxcvbn') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "", loaded
