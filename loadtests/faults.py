@@ -41,7 +41,9 @@ class _Pipe(asyncio.Protocol):
         if self.accepted:
             # only now: a refusal must have a transport to abort, or the client would be
             # left connected to nothing, waiting (a hang, not a refusal)
-            asyncio.get_running_loop().create_task(self.proxy._connect(self))
+            task = asyncio.get_running_loop().create_task(self.proxy._connect(self))
+            self.proxy.connecting.add(task)
+            task.add_done_callback(self.proxy.connecting.discard)
 
     def data_received(self, data: bytes) -> None:
         if self.proxy.blackholed or self.peer is None or self.peer.transport is None:
@@ -82,6 +84,7 @@ class FaultProxy:
         self.blackholed = False
         self.refusing = False
         self.pipes: set[_Pipe] = set()
+        self.connecting: set[asyncio.Task[None]] = set()  # onward connections being made
         self.connections = 0  # accepted so far
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
@@ -137,10 +140,19 @@ class FaultProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        # a connection accepted just now gets its transport (connection_made) on the next
+        # turns of the loop: until then it has nothing to abort
+        for _ in range(3):
+            await asyncio.sleep(0)
+        # an onward connection still being made would leave its socket open for ever
+        for task in list(self.connecting):
+            task.cancel()
+        await asyncio.gather(*self.connecting, return_exceptions=True)
         for pipe in list(self.pipes):
             if pipe.transport is not None:
                 pipe.transport.abort()
-        await asyncio.sleep(0)  # let the aborted transports close their sockets
+        for _ in range(3):
+            await asyncio.sleep(0)  # let the aborted transports close their sockets
 
     def _accept(self) -> _Pipe:
         downstream = _Pipe(self, accepted=True)
@@ -157,6 +169,10 @@ class FaultProxy:
             await self._loop.create_connection(lambda: upstream, *self.target)
         except OSError:
             downstream.abort_with_rst()
+            return
+        downstream_gone = downstream.transport is None or downstream.transport.is_closing()
+        if downstream_gone and upstream.transport is not None:
+            upstream.transport.abort()  # the client left while this was being connected
             return
         self.pipes.add(upstream)
         upstream.peer, downstream.peer = downstream, upstream

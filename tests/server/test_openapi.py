@@ -187,6 +187,8 @@ async def test_every_answer_of_every_route_matches_the_document(
         await call("POST", "/api/candidate/consent", 200, json=choices)
         await call("POST", "/api/candidate/consent", 409, json={**choices, "review": "ai"})
         await call("POST", "/api/candidate/consent", 400, json={**choices, "camera": "yes"})
+        await call("POST", "/api/candidate/help", 200, json={**proof, "kind": "more_time"})
+        await call("POST", "/api/candidate/help", 400, json={**proof, "kind": "everything"})
         async with CandidateClient(hub.ws, token, PHONE) as candidate:
             await candidate.join()
             await candidate.send_text("an answer")

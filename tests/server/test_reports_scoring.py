@@ -172,6 +172,7 @@ async def test_the_page_is_in_one_language_with_the_organisations_name_and_time(
             "display_name": "Acme 招聘中心",
             "time_zone": "America/New_York",
             "report_auto": True,  # the organisation's default for the automatic report
+            "hr_contact": {"name": "", "phone": "", "email": ""},  # none set
         }
         report = await report_version(http, iv, admin, 1)
         zh = (await http.get(f"/api/hr/interviews/{iv}/report.html", headers=admin)).text
