@@ -302,7 +302,9 @@ async def test_exit_works_over_http_when_the_socket_is_down(
     await expect(page.locator("#stopped-title")).to_have_text("You have left the interview")
     texts, _, state = await stored(hub, iv["interview_id"])
     assert state == "exited" and texts[0] == "answer before the socket died"
-    no_js_errors(page)
+    # a 409 no_exit_requested when the hub noticed the closed socket after the preview (the
+    # page then confirms again: the next test pins that race)
+    no_js_errors(page, allowed=("status of 409",))
 
 
 async def test_an_http_exit_confirm_stands_when_the_hub_cleared_the_request_in_between(

@@ -215,7 +215,8 @@ async def test_idle_close_pauses_until_the_candidate_acts(
     hub: Hub, org: Org, new_context, tmp_path
 ) -> None:
     """After an idle close (4010) the page says it paused and does not reconnect by itself; typing brings it back and nothing is lost."""
-    idle_hub = start_hub(hub.redis_url, tmp_path, HUB_IDLE_TIMEOUT_S="1")
+    # 5 s: the typing and saving below, on a loaded machine, must not themselves look idle
+    idle_hub = start_hub(hub.redis_url, tmp_path, HUB_IDLE_TIMEOUT_S="5")
     try:
         async with httpx.AsyncClient(base_url=idle_hub.http) as http:
             r = await http.post(
