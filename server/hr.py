@@ -24,6 +24,7 @@ from server.report_view import DEFAULT_TIME_ZONE, LANGS, Presentation, is_time_z
 from server.reports import DECISIONS, Reports, unreadable_parts
 from server.scoring import DIMENSIONS
 from server.store import HELP_ANSWERED, Store, help_request, log_scope, snapshot_from_hash
+from server.store.orgs import hr_contact_of
 from server.webhooks import Webhooks, strip_query
 
 # the console's answer search reads this many of the organisation's newest interviews (each
@@ -698,7 +699,7 @@ class HRService:
             "display_name": profile["display_name"],
             "time_zone": profile["time_zone"] or DEFAULT_TIME_ZONE,
             "report_auto": await self.store.org_report_auto(org),
-            "hr_contact": await self.store.org_hr_contact(org),
+            "hr_contact": hr_contact_of(profile),
         }
 
     async def set_report_auto(self, req: Request, iv_id: str, on: bool) -> dict[str, Any]:

@@ -26,6 +26,11 @@ ORG_PROFILE_FIELDS = (
 )
 
 
+def hr_contact_of(profile: dict[str, str]) -> dict[str, str]:
+    """The HR contact in an organisation profile as ``org_profile`` reads it."""
+    return {k: profile[f"hr_contact_{k}"] for k in ("name", "phone", "email")}
+
+
 class OrgSettings(StoreBase):
     """An organisation's settings: retention, how reports present it, its ATS webhook."""
 
@@ -45,8 +50,7 @@ class OrgSettings(StoreBase):
 
     async def org_hr_contact(self, org: str) -> dict[str, str]:
         """Whom the organisation's candidates contact: name, phone, email ("" unset)."""
-        profile = await self.org_profile(org)
-        return {k: profile[f"hr_contact_{k}"] for k in ("name", "phone", "email")}
+        return hr_contact_of(await self.org_profile(org))
 
     async def org_report_auto(self, org: str) -> bool:
         """Whether the organisation's new interviews make their report by themselves (on

@@ -284,10 +284,11 @@ async def test_reentry_refused_or_allowed(hub: Hub, org: Org, new_context, secon
     no_js_errors(again)
 
 
-async def test_exit_works_over_http_when_the_socket_is_down(
-    hub: Hub, org: Org, new_context
-) -> None:
-    """With the websocket down the exit still goes through (HTTP fallback) and the dialog says so."""
+async def exit_dialog_with_the_socket_down(
+    hub: Hub, org: Org, new_context: Any
+) -> tuple[dict[str, Any], Page]:
+    """An answer saved, then the socket cut and kept down, and the exit dialog open: its
+    preview came over HTTP."""
     iv = await create(hub, org, questions=2)
     _, page = await candidate(new_context)
     await enter(page, iv["link"])
@@ -297,6 +298,14 @@ async def test_exit_works_over_http_when_the_socket_is_down(
     await expect(page.locator("#conn")).to_be_visible()
     await page.click("#exit-open")
     await expect(page.locator("#exit-http")).to_be_visible()
+    return iv, page
+
+
+async def test_exit_works_over_http_when_the_socket_is_down(
+    hub: Hub, org: Org, new_context
+) -> None:
+    """With the websocket down the exit still goes through (HTTP fallback) and the dialog says so."""
+    iv, page = await exit_dialog_with_the_socket_down(hub, org, new_context)
     await expect(page.locator("#exit-progress")).to_contain_text("0%")
     await page.click("#exit-confirm")
     await expect(page.locator("#stopped-title")).to_have_text("You have left the interview")
@@ -311,15 +320,7 @@ async def test_an_http_exit_confirm_stands_when_the_hub_cleared_the_request_in_b
     hub: Hub, org: Org, new_context
 ) -> None:
     """A disconnect the hub records after the HTTP preview clears the request (SPEC §8.1); the confirm still exits, as a fresh preview says the same."""
-    iv = await create(hub, org, questions=2)
-    _, page = await candidate(new_context)
-    await enter(page, iv["link"])
-    await page.type("#answer", "answer before the socket died", delay=5)
-    await saved(page)
-    await page.evaluate("window.__interviewHub.session.block()")
-    await expect(page.locator("#conn")).to_be_visible()
-    await page.click("#exit-open")
-    await expect(page.locator("#exit-http")).to_be_visible()
+    iv, page = await exit_dialog_with_the_socket_down(hub, org, new_context)
     # A socket resumes and drops, as the page's own late-noticed socket would: the hub
     # clears the pending request and records a disconnect.
     late = CandidateClient(hub.ws, iv["token"], PHONE, device="Chrome")

@@ -473,9 +473,13 @@ export class Session {
     // The socket is down: the same two steps over HTTP (SPEC §10.1).
     const preview = await postJson("/api/candidate/exit", { token: this.token, identity: this.identity });
     if (!preview.ok) throw Object.assign(new Error("exit preview refused"), { body: preview.body });
+    await this.showHttpPreview(preview.body);
+  }
+
+  async showHttpPreview(body) {
     this.exitViaHttp = true;
-    this.exitShown = preview.body;
-    this.ui.exitPreview({ ...preview.body, viaHttp: true, unsent: await this.outbox.count() });
+    this.exitShown = body;
+    this.ui.exitPreview({ ...body, viaHttp: true, unsent: await this.outbox.count() });
   }
 
   // The hub may learn of the lost socket only after the HTTP preview (its keep-alive, or a
@@ -490,9 +494,7 @@ export class Session {
     if (shown && same(shown.progress, preview.body.progress) && shown.current_q === preview.body.current_q) {
       return postJson("/api/candidate/exit", { token: this.token, identity: this.identity, confirm: true });
     }
-    this.exitViaHttp = true;
-    this.exitShown = preview.body;
-    this.ui.exitPreview({ ...preview.body, viaHttp: true, unsent: await this.outbox.count() });
+    await this.showHttpPreview(preview.body);
     return null;
   }
 
